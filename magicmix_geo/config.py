@@ -1,0 +1,378 @@
+"""Typed settings loaded from ``config/*.toml``; unknown keys and out-of-range values are errors.
+
+The defaults live in the repository's ``config/`` folder: ``network.toml`` (the walking network),
+``categories.toml`` (OSM tag sets per destination category), ``criteria.toml`` (indicators,
+exclusions, criteria, profiles) and ``sources.toml`` (where the data come from). A user file
+given with ``--config`` is layered over them with the same section names::
+
+    [exclusions]
+    industrial_within_m = 300
+    [profiles.singles]
+    transit = 4.0
+    [categories.supermarket]
+    match = ["shop=supermarket|convenience"]
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from magicmix_geo._errors import ConfigError
+from magicmix_geo.tags import TagRule, WayFilter, parse_rules
+
+DEFAULT_CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
+REQUIRED_CATEGORIES = (
+    "pt_stop",
+    "train_station",
+    "supermarket",
+    "gp",
+    "primary_school",
+    "childcare",
+    "library",
+    "community_centre",
+    "social_support",
+    "park",
+)
+DIRECTIONS = ("lower_is_better", "higher_is_better")
+
+
+@dataclass(frozen=True)
+class WalkSettings:
+    way_filter: str
+    largest_component_only: bool
+
+
+@dataclass(frozen=True)
+class Category:
+    name: str
+    label_en: str
+    label_nl: str
+    match: tuple[TagRule, ...]
+    exclude: tuple[TagRule, ...]
+
+
+@dataclass(frozen=True)
+class ContextSettings:
+    neighbour_radius_m: float
+    residential_share_radius_m: float
+    residential_building_tags: tuple[TagRule, ...]
+    industrial_tags: tuple[TagRule, ...]
+    residential_landuse_tags: tuple[TagRule, ...]
+
+
+@dataclass(frozen=True)
+class Exclusions:
+    industrial_within_m: float
+    min_neighbour_buildings: int
+    max_walk_to_pt_stop_m: float
+    min_area_m2: float
+    max_area_m2: float
+    exclude_temporary: bool
+
+
+@dataclass(frozen=True)
+class Criterion:
+    name: str
+    indicator: str
+    direction: str
+    best: float
+    worst: float
+    missing: float
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    url: str
+    licence: str
+    attribution: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    walk: WalkSettings
+    categories: dict[str, Category]
+    counts: dict[str, tuple[int, ...]]
+    context: ContextSettings
+    exclusions: Exclusions
+    criteria: dict[str, Criterion]
+    profiles: dict[str, dict[str, float]]
+    sources: dict[str, Source]
+    default_candidates: str
+    raw: dict[str, Any]
+
+    @property
+    def hash(self) -> str:
+        """A content hash of the effective configuration (for manifests and caching)."""
+        text = json.dumps(self.raw, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def weights(self, profile: str) -> dict[str, float]:
+        """Normalised criterion weights of ``profile`` (they sum to 1)."""
+        if profile not in self.profiles:
+            known = ", ".join(sorted(self.profiles))
+            raise ConfigError(f"unknown profile {profile!r} (known: {known})")
+        raw = self.profiles[profile]
+        total = sum(raw.values())
+        return {name: w / total for name, w in raw.items()}
+
+
+def load_settings(user_file: Path | None = None, config_dir: Path = DEFAULT_CONFIG_DIR) -> Settings:
+    """Load the default configuration and layer ``user_file`` over it.
+
+    Raises
+    ------
+    ConfigError
+        Naming the file and the key, for an unreadable file, an unknown key, a wrong type or an
+        out-of-range value.
+    """
+    merged = _read_defaults(config_dir)
+    origin = str(config_dir)
+    if user_file is not None:
+        user = _read_toml(Path(user_file))
+        _merge_checked(merged, user, str(user_file), path=())
+        origin = str(user_file)
+    return _build(merged, origin)
+
+
+def _read_defaults(config_dir: Path) -> dict[str, Any]:
+    network = _read_toml(config_dir / "network.toml")
+    criteria = _read_toml(config_dir / "criteria.toml")
+    merged: dict[str, Any] = {}
+    merged.update(network)
+    merged["categories"] = _read_toml(config_dir / "categories.toml")
+    merged.update(criteria)
+    merged["sources"] = _read_toml(config_dir / "sources.toml")
+    return merged
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"{path}: configuration file not found")
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+
+
+# sections whose keys a user file may extend with new entries (a new category, a new profile)
+_OPEN_SECTIONS = {("categories",), ("profiles",), ("counts",)}
+
+
+def _merge_checked(base: dict[str, Any], over: dict[str, Any], origin: str, path: tuple[str, ...]) -> None:
+    for key, value in over.items():
+        key_path = (*path, key)
+        dotted = ".".join(key_path)
+        if key not in base:
+            if path in _OPEN_SECTIONS:
+                base[key] = copy.deepcopy(value)
+                continue
+            raise ConfigError(f"{origin}: unknown configuration key {dotted!r}")
+        if isinstance(base[key], dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{origin}: key {dotted!r} must be a table")
+            _merge_checked(base[key], value, origin, key_path)
+        else:
+            base[key] = value
+
+
+def _build(raw: dict[str, Any], origin: str) -> Settings:
+    reader = _Reader(raw, origin)
+    way_filter = reader.string(("walk", "way_filter"))
+    try:
+        WayFilter(way_filter)
+    except ValueError as exc:
+        raise ConfigError(f"{origin}: key 'walk.way_filter': {exc}") from exc
+    walk = WalkSettings(
+        way_filter=way_filter,
+        largest_component_only=reader.boolean(("walk", "largest_component_only")),
+    )
+    categories = {name: _category(reader, name) for name in reader.table(("categories",))}
+    for name in REQUIRED_CATEGORIES:
+        if name not in categories:
+            raise ConfigError(f"{origin}: category {name!r} is required (categories.{name})")
+    counts: dict[str, tuple[int, ...]] = {}
+    for name in reader.table(("counts",)):
+        if name not in categories:
+            raise ConfigError(f"{origin}: counts.{name} names an unknown category")
+        values = reader.value(("counts", name))
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"{origin}: counts.{name} must be a non-empty list of metres")
+        counts[name] = tuple(
+            int(reader.number(("counts", name), low=1, high=10_000, value=v)) for v in values
+        )
+    context = ContextSettings(
+        neighbour_radius_m=reader.number(("context", "neighbour_radius_m"), low=1, high=2000),
+        residential_share_radius_m=reader.number(
+            ("context", "residential_share_radius_m"), low=10, high=5000
+        ),
+        residential_building_tags=reader.rules(("context", "residential_building_tags")),
+        industrial_tags=reader.rules(("context", "industrial_tags")),
+        residential_landuse_tags=reader.rules(("context", "residential_landuse_tags")),
+    )
+    exclusions = Exclusions(
+        industrial_within_m=reader.number(("exclusions", "industrial_within_m"), low=0, high=10_000),
+        min_neighbour_buildings=int(
+            reader.number(("exclusions", "min_neighbour_buildings"), low=0, high=10_000)
+        ),
+        max_walk_to_pt_stop_m=reader.number(
+            ("exclusions", "max_walk_to_pt_stop_m"), low=1, high=50_000
+        ),
+        min_area_m2=reader.number(("exclusions", "min_area_m2"), low=0, high=1e7),
+        max_area_m2=reader.number(("exclusions", "max_area_m2"), low=1, high=1e8),
+        exclude_temporary=reader.boolean(("exclusions", "exclude_temporary")),
+    )
+    if exclusions.min_area_m2 >= exclusions.max_area_m2:
+        raise ConfigError(f"{origin}: exclusions.min_area_m2 must be below exclusions.max_area_m2")
+    criteria = {name: _criterion(reader, name) for name in reader.table(("criteria",))}
+    profiles: dict[str, dict[str, float]] = {}
+    for profile in reader.table(("profiles",)):
+        weights = {}
+        for criterion in reader.table(("profiles", profile)):
+            key = ("profiles", profile, criterion)
+            if criterion not in criteria:
+                raise ConfigError(f"{origin}: unknown criterion in key {'.'.join(key)!r}")
+            weights[criterion] = reader.number(key, low=0.0, high=100.0)
+        if sum(weights.values()) <= 0:
+            raise ConfigError(f"{origin}: profiles.{profile} has no positive weight")
+        profiles[profile] = weights
+    if not profiles:
+        raise ConfigError(f"{origin}: at least one profile is required")
+    sources = {}
+    for name in reader.table(("sources",)):
+        if name == "candidates":
+            continue
+        sources[name] = Source(
+            name=name,
+            url=reader.string(("sources", name, "url")),
+            licence=reader.string(("sources", name, "licence")),
+            attribution=reader.string(("sources", name, "attribution")),
+        )
+    default_candidates = reader.string(("sources", "candidates", "default"))
+    if default_candidates not in ("osm_proxy",):
+        raise ConfigError(
+            f"{origin}: sources.candidates.default must be 'osm_proxy', got {default_candidates!r}"
+        )
+    return Settings(
+        walk=walk,
+        categories=categories,
+        counts=counts,
+        context=context,
+        exclusions=exclusions,
+        criteria=criteria,
+        profiles=profiles,
+        sources=sources,
+        default_candidates=default_candidates,
+        raw=raw,
+    )
+
+
+def _category(reader: _Reader, name: str) -> Category:
+    base = ("categories", name)
+    reader.only_keys(base, {"label_en", "label_nl", "match", "exclude"})
+    if not name.isidentifier() or name != name.lower():
+        raise ConfigError(f"{reader.origin}: category name {name!r} must be lowercase snake_case")
+    return Category(
+        name=name,
+        label_en=reader.string((*base, "label_en")),
+        label_nl=reader.string((*base, "label_nl")),
+        match=reader.rules((*base, "match")),
+        exclude=reader.rules((*base, "exclude"), allow_empty=True),
+    )
+
+
+def _criterion(reader: _Reader, name: str) -> Criterion:
+    base = ("criteria", name)
+    reader.only_keys(base, {"indicator", "direction", "best", "worst", "missing"})
+    direction = reader.string((*base, "direction"))
+    if direction not in DIRECTIONS:
+        raise ConfigError(
+            f"{reader.origin}: key {'.'.join((*base, 'direction'))!r} must be one of {DIRECTIONS}"
+        )
+    best = reader.number((*base, "best"), low=-1e9, high=1e9)
+    worst = reader.number((*base, "worst"), low=-1e9, high=1e9)
+    if best == worst or (direction == "lower_is_better") != (best < worst):
+        raise ConfigError(
+            f"{reader.origin}: criteria.{name}: with direction {direction!r}, best ({best}) and "
+            f"worst ({worst}) are the wrong way round or equal"
+        )
+    return Criterion(
+        name=name,
+        indicator=reader.string((*base, "indicator")),
+        direction=direction,
+        best=best,
+        worst=worst,
+        missing=reader.number((*base, "missing"), low=0.0, high=1.0),
+    )
+
+
+class _Reader:
+    """Typed access to the merged raw configuration with errors that name the key."""
+
+    def __init__(self, raw: dict[str, Any], origin: str) -> None:
+        self.raw = raw
+        self.origin = origin
+
+    def value(self, key: tuple[str, ...]) -> Any:
+        node: Any = self.raw
+        for part in key:
+            if not isinstance(node, dict) or part not in node:
+                raise ConfigError(f"{self.origin}: missing configuration key {'.'.join(key)!r}")
+            node = node[part]
+        return node
+
+    def table(self, key: tuple[str, ...]) -> list[str]:
+        node = self.value(key)
+        if not isinstance(node, dict):
+            raise ConfigError(f"{self.origin}: key {'.'.join(key)!r} must be a table")
+        return list(node)
+
+    def only_keys(self, key: tuple[str, ...], allowed: set[str]) -> None:
+        for name in self.table(key):
+            if name not in allowed:
+                raise ConfigError(
+                    f"{self.origin}: unknown configuration key {'.'.join((*key, name))!r}"
+                )
+
+    def string(self, key: tuple[str, ...]) -> str:
+        value = self.value(key)
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{self.origin}: key {'.'.join(key)!r} must be a non-empty string")
+        return value
+
+    def boolean(self, key: tuple[str, ...]) -> bool:
+        value = self.value(key)
+        if not isinstance(value, bool):
+            raise ConfigError(f"{self.origin}: key {'.'.join(key)!r} must be true or false")
+        return value
+
+    def number(
+        self, key: tuple[str, ...], *, low: float, high: float, value: Any = None
+    ) -> float:
+        if value is None:
+            value = self.value(key)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{self.origin}: key {'.'.join(key)!r} must be a number, got {value!r}")
+        if not low <= value <= high:
+            raise ConfigError(
+                f"{self.origin}: key {'.'.join(key)!r} = {value} is out of range [{low}, {high}]"
+            )
+        return float(value)
+
+    def rules(self, key: tuple[str, ...], *, allow_empty: bool = False) -> tuple[TagRule, ...]:
+        value = self.value(key)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{self.origin}: key {'.'.join(key)!r} must be a list of tag rules")
+        if not value and not allow_empty:
+            raise ConfigError(f"{self.origin}: key {'.'.join(key)!r} must not be empty")
+        try:
+            return parse_rules(value)
+        except ValueError as exc:
+            raise ConfigError(f"{self.origin}: key {'.'.join(key)!r}: {exc}") from exc

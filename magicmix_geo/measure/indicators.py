@@ -1,0 +1,83 @@
+"""All indicators of the candidate sites of one area; pure computation, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from magicmix_geo.config import Settings
+from magicmix_geo.measure.context import distance_to_nearest, share_covered
+from magicmix_geo.measure.distances import SegmentIndex, counts_within, nearest_distance
+from magicmix_geo.prepare.network import WalkNetwork
+
+
+@dataclass(frozen=True)
+class Context:
+    """Context geometries of an area, EPSG:28992."""
+
+    residential_buildings: gpd.GeoSeries
+    industrial: gpd.GeoSeries
+    residential_landuse: gpd.GeoSeries
+
+
+def site_points(sites: gpd.GeoDataFrame) -> gpd.GeoSeries:
+    """The representative point of each site (a point inside the polygon)."""
+    return sites.geometry.representative_point()
+
+
+def network_indicators(
+    sites: gpd.GeoDataFrame,
+    destinations: gpd.GeoDataFrame,
+    net: WalkNetwork,
+    settings: Settings,
+) -> pd.DataFrame:
+    """``dist_<category>_m`` for every category and ``n_<category>_<D>m`` counts."""
+    index = SegmentIndex(net)
+    points = site_points(sites)
+    site_snap = index.snap(points.x.to_numpy(), points.y.to_numpy())
+    columns: dict[str, np.ndarray] = {}
+    for category in settings.categories:
+        dests = destinations[destinations["category"] == category]
+        dest_snap = index.snap(dests.geometry.x.to_numpy(), dests.geometry.y.to_numpy())
+        columns[f"dist_{category}_m"] = nearest_distance(net, site_snap, dest_snap)
+        radii = settings.counts.get(category, ())
+        if radii:
+            counts = counts_within(net, site_snap, dest_snap, radii)
+            for radius in radii:
+                columns[f"n_{category}_{radius}m"] = counts[float(radius)]
+    columns["snap_distance_m"] = site_snap.connector
+    return pd.DataFrame(columns, index=sites.index)
+
+
+def neighbour_count(sites: gpd.GeoDataFrame, buildings: gpd.GeoSeries, radius_m: float) -> np.ndarray:
+    """Residential buildings within ``radius_m`` of a site, not counting those on the site."""
+    if len(buildings) == 0 or len(sites) == 0:
+        return np.zeros(len(sites), dtype=np.int64)
+    tree = shapely.STRtree(buildings.to_numpy())
+    site_idx, bld_idx = tree.query(sites.geometry.to_numpy(), predicate="dwithin", distance=radius_m)
+    anchors = shapely.point_on_surface(buildings.to_numpy())
+    on_site = shapely.contains(sites.geometry.to_numpy()[site_idx], anchors[bld_idx])
+    return np.bincount(site_idx[~on_site], minlength=len(sites)).astype(np.int64)
+
+
+def context_indicators(sites: gpd.GeoDataFrame, context: Context, settings: Settings) -> pd.DataFrame:
+    """Neighbours, distance to industrial land and residential land-use share."""
+    radius = settings.context.neighbour_radius_m
+    share_radius = settings.context.residential_share_radius_m
+    points = site_points(sites)
+    return pd.DataFrame(
+        {
+            f"n_residential_buildings_{radius:.0f}m": neighbour_count(
+                sites, context.residential_buildings, radius
+            ),
+            "dist_industrial_m": distance_to_nearest(sites.geometry, context.industrial),
+            f"share_residential_{share_radius:.0f}m": share_covered(
+                points, context.residential_landuse, share_radius
+            ),
+        },
+        index=sites.index,
+    )

@@ -1,0 +1,470 @@
+"""One municipality end to end, from local files: prepare -> measure -> score -> publish.
+
+This module wires the stages; each stage lives in its own package. Prefect flows (``flows/``)
+and the command line (``cli.py``) call these functions.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+import pyogrio
+
+from magicmix_geo import __version__
+from magicmix_geo._atomic import atomic_directory
+from magicmix_geo._errors import InputError, OutputError
+from magicmix_geo.config import Settings
+from magicmix_geo.measure.context import sum_within
+from magicmix_geo.measure.indicators import (
+    Context,
+    context_indicators,
+    network_indicators,
+    site_points,
+)
+from magicmix_geo.prepare import candidates as candidate_sources
+from magicmix_geo.prepare import cbs
+from magicmix_geo.prepare.area import osm_extent, read_boundary
+from magicmix_geo.prepare.destinations import rule_mask, select_destinations
+from magicmix_geo.prepare.network import WalkNetwork, build_network
+from magicmix_geo.prepare.osm import OsmData, read_osm
+from magicmix_geo.publish import (
+    describe_input,
+    write_interactive_map,
+    write_manifest,
+    write_municipality_gpkg,
+    write_national_ranking,
+    write_static_map,
+)
+from magicmix_geo.score.model import score_sites
+from magicmix_geo.tags import rule_keys
+
+GM_CODE = re.compile(r"^GM\d{4}$")
+BUURT_COLUMNS = [
+    "bu_code",
+    "bu_name",
+    "wk_code",
+    "population",
+    "density_per_km2",
+    "pct_origin_outside_europe",
+    "pct_corporation_rental",
+]
+WATER_TAGS = ("natural=water", "water", "waterway=riverbank")
+
+
+@dataclass(frozen=True)
+class RankInputs:
+    """The local files of one municipality run."""
+
+    osm: Path
+    gm_code: str
+    boundary: Path | None = None
+    cbs: tuple[Path, ...] = ()
+    grid: Path | None = None
+    candidates: Path | None = None
+    bag: Path | None = None
+    profile: str = "singles"
+
+
+@dataclass
+class MunicipalityResult:
+    """What one municipality run produced, ready to publish."""
+
+    gm_code: str
+    gm_name: str
+    layers: dict[str, gpd.GeoDataFrame]
+    network: dict[str, int]
+    inputs: list[dict[str, Any]]
+    candidate_source: str
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def sites(self) -> gpd.GeoDataFrame:
+        return self.layers["sites"]
+
+
+def validate_inputs(inputs: RankInputs, settings: Settings) -> None:
+    """Cheap checks before any work, so bad input fails fast with a clear message."""
+    if not GM_CODE.match(inputs.gm_code):
+        raise InputError(f"--area: {inputs.gm_code!r} is not a municipality code like GM0503")
+    settings.weights(inputs.profile)  # raises ConfigError for an unknown profile
+    for path in (inputs.boundary, inputs.grid, inputs.candidates, inputs.bag, *inputs.cbs):
+        if path is not None and not Path(path).is_file():
+            raise InputError(f"{path}: file not found")
+
+
+def rank_municipality(inputs: RankInputs, settings: Settings) -> MunicipalityResult:
+    """Prepare, measure and score the candidate sites of one municipality."""
+    validate_inputs(inputs, settings)
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    osm = _read_osm(inputs.osm, settings)
+    timings["read_osm_s"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    net = build_network(osm.walk, largest_component_only=settings.walk.largest_component_only)
+    if net.n_segments == 0:
+        raise InputError(f"{inputs.osm}: the walking network has no usable segment")
+    timings["build_network_s"] = time.perf_counter() - clock
+
+    buildings = _buildings(osm, inputs.bag, settings)
+    area = (
+        read_boundary(inputs.boundary)
+        if inputs.boundary
+        else osm_extent(buildings.geometry, (net.x, net.y))
+    )
+    municipality, buurten = _read_cbs(inputs)
+    gm_name = _municipality_name(municipality, inputs.gm_code)
+
+    clock = time.perf_counter()
+    sites, candidate_source = _candidates(inputs, osm, buildings, area)
+    timings["candidates_s"] = time.perf_counter() - clock
+    if sites.empty:
+        raise InputError(
+            f"{inputs.candidates or inputs.osm}: no candidate site lies inside the area"
+        )
+
+    clock = time.perf_counter()
+    destinations = select_destinations(osm.features, settings.categories)
+    context = Context(
+        residential_buildings=buildings.loc[buildings["residential"]].geometry,
+        industrial=_features_matching(osm, settings.context.industrial_tags),
+        residential_landuse=_features_matching(osm, settings.context.residential_landuse_tags),
+    )
+    indicators = pd.concat(
+        [
+            network_indicators(sites, destinations, net, settings),
+            context_indicators(sites, context, settings),
+        ],
+        axis=1,
+    )
+    timings["measure_s"] = time.perf_counter() - clock
+
+    if inputs.grid is not None:
+        indicators = pd.concat([indicators, _grid_indicators(inputs.grid, sites)], axis=1)
+    table = pd.concat([sites, indicators], axis=1)
+    table.insert(1, "gm_code", inputs.gm_code)
+    table["area_m2"] = table.geometry.area
+    if buurten is not None:
+        joined = cbs.join_buurt(
+            gpd.GeoDataFrame(geometry=site_points(sites), crs=sites.crs), buurten, BUURT_COLUMNS
+        )
+        table = pd.concat([table, joined.set_index(table.index)], axis=1)
+    clock = time.perf_counter()
+    scored = gpd.GeoDataFrame(score_sites(table, settings, inputs.profile), crs=sites.crs)
+    scored["profile"] = inputs.profile
+    timings["score_s"] = time.perf_counter() - clock
+
+    layers = {
+        "sites": scored.sort_values(["rank_gm", "site_id"], na_position="last").reset_index(
+            drop=True
+        ),
+        "stops": destinations.loc[destinations["category"].isin(["pt_stop", "train_station"])]
+        .reset_index(drop=True),
+        "amenities": destinations.reset_index(drop=True),
+        "boundary": gpd.GeoDataFrame(
+            {"gm_code": [inputs.gm_code], "gm_name": [gm_name]}, geometry=[area], crs=sites.crs
+        ),
+        "buildings": buildings[["osm_id", "building", "residential", "geometry"]].reset_index(
+            drop=True
+        ),
+        "streets": osm.lines.loc[osm.lines["highway"].notna(), ["osm_id", "highway", "geometry"]]
+        .reset_index(drop=True),
+    }
+    return MunicipalityResult(
+        gm_code=inputs.gm_code,
+        gm_name=gm_name,
+        layers=layers,
+        network={
+            "nodes": net.n_nodes,
+            "segments": net.n_segments,
+            "edges_simplified": net.n_edges_simplified(),
+        },
+        inputs=_describe_inputs(inputs, settings),
+        candidate_source=candidate_source,
+        timings=timings,
+    )
+
+
+def publish_run(
+    results: list[MunicipalityResult],
+    out_dir: Path,
+    settings: Settings,
+    *,
+    started: datetime,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Write every output of a run into ``out_dir`` atomically: all of it or nothing."""
+    out_dir = check_output_dir(out_dir)
+    manifest = _manifest(results, settings, started, extra or {})
+    with atomic_directory(out_dir) as tmp:
+        for result in results:
+            metadata = {**manifest, "gm_code": result.gm_code}
+            gpkg = tmp / f"{result.gm_code}_{_safe_name(result.gm_name)}.gpkg"
+            write_municipality_gpkg(gpkg, result.layers, metadata)
+            title = f"{result.gm_code} {result.gm_name}: Magic Mix site ranking ({_profiles(results)})"
+            write_static_map(
+                tmp / "maps" / f"{result.gm_code}.png",
+                result.sites,
+                result.layers["boundary"],
+                title=title,
+                context={
+                    "streets": result.layers["streets"],
+                    "buildings": result.layers["buildings"],
+                },
+            )
+            write_interactive_map(
+                tmp / "maps" / f"{result.gm_code}.html",
+                result.sites,
+                result.layers["boundary"],
+                amenities=result.layers["amenities"],
+                title=title,
+            )
+        all_sites = pd.concat([r.sites for r in results], ignore_index=True)
+        write_national_ranking(
+            tmp,
+            gpd.GeoDataFrame(all_sites, geometry="geometry", crs=results[0].sites.crs),
+            manifest=manifest,
+            method=method_rows(settings),
+        )
+        manifest["ended_at"] = _now()
+        write_manifest(tmp / "manifest.json", manifest)
+    return manifest
+
+
+def check_output_dir(out_dir: Path) -> Path:
+    """An output path must be a directory (or not exist yet) in a writable folder."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"{out_dir}: output path exists and is not a directory")
+    parent = out_dir.parent if not out_dir.exists() else out_dir
+    probe = parent
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise OutputError(f"{out_dir}: {probe} is not a directory")
+    if not os.access(probe, os.W_OK):
+        raise OutputError(f"{out_dir}: {probe} is not writable")
+    return out_dir
+
+
+def method_rows(settings: Settings) -> list[tuple[str, str]]:
+    """The method sheet: one row per criterion and exclusion, in words."""
+    rows = []
+    for name, crit in settings.criteria.items():
+        if crit.direction == "lower_is_better":
+            text = f"{crit.indicator}: 1 at <= {crit.best:g}, 0 at >= {crit.worst:g}, linear between"
+        else:
+            text = f"{crit.indicator}: 0 at <= {crit.worst:g}, 1 at >= {crit.best:g}, linear between"
+        weights = ", ".join(f"{p} {settings.weights(p).get(name, 0):.3f}" for p in settings.profiles)
+        rows.append((f"score_{name}", f"{text}; missing -> {crit.missing:g}; weights: {weights}"))
+    ex = settings.exclusions
+    rows += [
+        ("exclusion", f"industrial land within {ex.industrial_within_m:g} m"),
+        ("exclusion", f"fewer than {ex.min_neighbour_buildings} residential buildings within 100 m"),
+        ("exclusion", f"no public transport stop within {ex.max_walk_to_pt_stop_m:g} m walking"),
+        ("exclusion", f"area outside {ex.min_area_m2:g}-{ex.max_area_m2:g} m2"),
+        ("exclusion", "temporary site" if ex.exclude_temporary else "temporary sites allowed"),
+        (
+            "distance",
+            "walking distance over the OSM walk network (osmnx network_type='walk'), from the "
+            "site's representative point and each destination's point joined to the nearest "
+            "network edge by a straight segment; exact shortest paths",
+        ),
+    ]
+    return rows
+
+
+def _read_osm(path: Path, settings: Settings) -> OsmData:
+    feature_keys: set[str] = set()
+    tag_columns: set[str] = {"building"}
+    for category in settings.categories.values():
+        feature_keys |= rule_keys(category.match)
+        tag_columns |= rule_keys(category.match) | rule_keys(category.exclude)
+    for rules in (
+        settings.context.industrial_tags,
+        settings.context.residential_landuse_tags,
+        settings.context.residential_building_tags,
+    ):
+        feature_keys |= rule_keys(rules)
+        tag_columns |= rule_keys(rules)
+    feature_keys |= {"building", "natural", "water"}
+    tag_columns |= {"building", "natural", "water", "waterway"}
+    return read_osm(path, settings.walk.way_filter, feature_keys, tag_columns)
+
+
+def _buildings(osm: OsmData, bag: Path | None, settings: Settings) -> gpd.GeoDataFrame:
+    """OSM building footprints, flagged residential by their tags or by a BAG woonfunctie."""
+    feats = osm.features
+    is_building = feats["building"].notna() & (feats["building"] != "no")
+    is_building &= feats["osm_type"] != "node"
+    buildings = feats.loc[is_building, ["osm_id", "building", "geometry"]].copy()
+    residential = rule_mask(feats.loc[is_building], settings.context.residential_building_tags)
+    buildings["residential"] = residential
+    if bag is not None:
+        panden = _read_bag(bag)
+        woon = panden.loc[panden["gebruiksdoel"].fillna("").str.contains("woonfunctie")]
+        anchors = buildings.geometry.representative_point()
+        hit = gpd.sjoin(
+            gpd.GeoDataFrame(geometry=anchors, crs=buildings.crs), woon[["geometry"]],
+            predicate="within",
+        )
+        buildings.loc[buildings.index.isin(hit.index), "residential"] = True
+    return buildings.reset_index(drop=True)
+
+
+def _read_bag(path: Path) -> gpd.GeoDataFrame:
+    try:
+        panden = gpd.read_file(path, engine="pyogrio")
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+        raise InputError(f"{path}: cannot read BAG panden ({exc})") from exc
+    if panden.crs is None:
+        raise InputError(f"{path}: BAG panden have no CRS (EPSG:28992 expected)")
+    if "gebruiksdoel" not in panden.columns:
+        raise InputError(f"{path}: BAG panden lack the column 'gebruiksdoel'")
+    return panden.to_crs("EPSG:28992")
+
+
+def _grid_indicators(path: Path, sites: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Inhabitants and dwellings within 500 m of each site from the CBS 100 m grid."""
+    try:
+        grid = gpd.read_file(path, engine="pyogrio")
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+        raise InputError(f"{path}: cannot read CBS grid ({exc})") from exc
+    if grid.crs is None:
+        raise InputError(f"{path}: CBS grid has no CRS (EPSG:28992 expected)")
+    for column in ("aantal_inwoners", "aantal_woningen"):
+        if column not in grid.columns:
+            raise InputError(f"{path}: CBS grid lacks the column {column!r}")
+    grid = cbs.null_suppressed(grid.to_crs("EPSG:28992"))
+    points = site_points(sites)
+    return pd.DataFrame(
+        {
+            "pop_grid_500m": sum_within(points, grid.geometry, grid["aantal_inwoners"], 500.0),
+            "dwellings_grid_500m": sum_within(
+                points, grid.geometry, grid["aantal_woningen"], 500.0
+            ),
+        },
+        index=sites.index,
+    )
+
+
+def _features_matching(osm: OsmData, rules: Any) -> gpd.GeoSeries:
+    feats = osm.features
+    mask = rule_mask(feats, rules) & (feats["osm_type"] != "node").to_numpy()
+    return feats.loc[mask].geometry
+
+
+def _read_cbs(inputs: RankInputs) -> tuple[gpd.GeoDataFrame | None, gpd.GeoDataFrame | None]:
+    municipality = None
+    buurten = None
+    for path in inputs.cbs:
+        columns = set(pyogrio.read_info(path)["fields"])
+        if columns & {"buurtcode", "BU_CODE", "bu_code"}:
+            buurten = cbs.read_cbs_buurten(path, inputs.gm_code)
+        else:
+            municipality = cbs.read_cbs_municipalities(path, inputs.gm_code)
+    return municipality, buurten
+
+
+def _municipality_name(municipality: gpd.GeoDataFrame | None, gm_code: str) -> str:
+    if municipality is not None and len(municipality):
+        return str(municipality["gm_name"].iloc[0])
+    return gm_code
+
+
+def _candidates(
+    inputs: RankInputs, osm: OsmData, buildings: gpd.GeoDataFrame, area: Any
+) -> tuple[gpd.GeoDataFrame, str]:
+    if inputs.candidates is not None:
+        sites = candidate_sources.read_candidates(inputs.candidates)
+        inside = site_points(sites).within(area)
+        if not inside.any():
+            raise InputError(f"{inputs.candidates}: no candidate site lies inside the area")
+        return sites.loc[inside].reset_index(drop=True), "file"
+    lines = osm.lines
+    streets = lines.loc[lines["highway"].notna()].geometry
+    barriers = lines.loc[lines["railway"].notna() | lines["waterway"].notna()].geometry
+    sites = candidate_sources.osm_parcel_proxies(
+        streets, buildings[["geometry"]], area, barriers=barriers
+    )
+    return sites, "osm_proxy"
+
+
+def _describe_inputs(inputs: RankInputs, settings: Settings) -> list[dict[str, Any]]:
+    osm_src = settings.sources["osm"]
+    cbs_src = settings.sources["cbs"]
+    bag_src = settings.sources["bag"]
+    described = [
+        describe_input(
+            inputs.osm, source="osm", licence=osm_src.licence, attribution=osm_src.attribution,
+            version=None,
+        )
+    ]
+    for path in inputs.cbs:
+        described.append(
+            describe_input(path, source="cbs", licence=cbs_src.licence,
+                           attribution=cbs_src.attribution, version=None)
+        )
+    if inputs.bag:
+        described.append(
+            describe_input(inputs.bag, source="bag", licence=bag_src.licence,
+                           attribution=bag_src.attribution, version=None)
+        )
+    for path, source in ((inputs.boundary, "boundary"), (inputs.candidates, "candidates")):
+        if path:
+            described.append(
+                describe_input(path, source=source, licence=cbs_src.licence,
+                               attribution=cbs_src.attribution, version=None)
+            )
+    return described
+
+
+def _manifest(
+    results: list[MunicipalityResult], settings: Settings, started: datetime, extra: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "run_id": uuid.uuid4().hex,
+        "started_at": started.isoformat(),
+        "ended_at": None,
+        "software": {"name": "magicmix-geo", "version": __version__},
+        "config_hash": settings.hash,
+        "profile": _profiles(results),
+        "municipalities": [
+            {
+                "gm_code": r.gm_code,
+                "gm_name": r.gm_name,
+                "sites": int(len(r.sites)),
+                "ranked": int((~r.sites["excluded"]).sum()),
+                "excluded": int(r.sites["excluded"].sum()),
+                "candidate_source": r.candidate_source,
+                "candidates_are_proxies": r.candidate_source == "osm_proxy",
+                "network": r.network,
+                "timings_s": {k: round(v, 3) for k, v in r.timings.items()},
+            }
+            for r in results
+        ],
+        "inputs": [item for r in results for item in r.inputs],
+        **extra,
+    }
+
+
+def _profiles(results: list[MunicipalityResult]) -> str:
+    names = sorted({str(p) for r in results for p in r.sites["profile"].unique()})
+    return ",".join(names)
+
+
+def _safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_") or "unnamed"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()

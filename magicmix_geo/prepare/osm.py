@@ -1,0 +1,209 @@
+"""Read an OSM file once into what the pipeline needs: walkable ways, tagged features, lines.
+
+Formats: ``.osm.pbf``, ``.osm``, ``.osm.gz``, ``.osm.bz2`` (libosmium picks the reader by the
+file name). Coordinates come out in EPSG:4326 for the walking ways (edge lengths are
+great-circle lengths, as in osmnx) and in EPSG:28992 for every GeoDataFrame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import osmium
+import shapely
+
+from magicmix_geo._errors import InputError
+from magicmix_geo.tags import WayFilter
+
+OSM_SUFFIXES = (".osm.pbf", ".pbf", ".osm", ".osm.gz", ".osm.bz2")
+RD_NEW = "EPSG:28992"
+# keys drawn as context on maps and used as barriers for parcel proxies
+LINE_KEYS = ("highway", "railway", "waterway")
+AREA_CONTEXT_KEYS = ("building", "landuse", "natural", "water", "leisure", "amenity")
+
+
+@dataclass(frozen=True)
+class WalkWays:
+    """The walkable ways of a file: their node ids and locations, concatenated per way.
+
+    Way ``i`` has the nodes ``node_ids[offsets[i]:offsets[i + 1]]``. Nodes missing from the
+    file (a clipped extract) have NaN coordinates.
+    """
+
+    way_ids: np.ndarray
+    offsets: np.ndarray
+    node_ids: np.ndarray
+    lon: np.ndarray
+    lat: np.ndarray
+
+
+@dataclass(frozen=True)
+class OsmData:
+    """Everything read from one OSM file."""
+
+    path: Path
+    walk: WalkWays
+    features: gpd.GeoDataFrame
+    """Tagged nodes and areas (EPSG:28992): ``osm_type``, ``osm_id``, one column per tag key kept."""
+    lines: gpd.GeoDataFrame
+    """Highway, railway and waterway lines (EPSG:28992): ``osm_id`` and those three tags."""
+
+
+def check_osm_path(path: Path) -> Path:
+    """Return ``path`` if it names a readable, non-empty OSM file; raise InputError otherwise."""
+    path = Path(path)
+    if not path.name.lower().endswith(OSM_SUFFIXES):
+        raise InputError(
+            f"{path}: not an OSM file name (expected one of {', '.join(OSM_SUFFIXES)})"
+        )
+    if not path.exists():
+        raise InputError(f"{path}: OSM file not found")
+    if not path.is_file():
+        raise InputError(f"{path}: not a file")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: OSM file is empty")
+    try:
+        with path.open("rb") as fh:
+            fh.read(1)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read OSM file ({exc.strerror})") from exc
+    return path
+
+
+def read_osm(path: Path, way_filter: str, feature_keys: Iterable[str], tag_columns: Iterable[str]) -> OsmData:
+    """Read ``path`` in one streaming pass (libosmium keeps the node locations).
+
+    Parameters
+    ----------
+    path
+        The OSM file.
+    way_filter
+        Overpass QL filter selecting the walkable ways (osmnx's walk filter).
+    feature_keys
+        Tag keys that make a node or an area a feature (amenity, shop, building, landuse...).
+    tag_columns
+        Tag keys copied into columns of ``features`` (missing tags are null).
+    """
+    path = check_osm_path(path)
+    walk_filter = WayFilter(way_filter)
+    feature_keys = tuple(sorted(set(feature_keys)))
+    columns = tuple(sorted(set(tag_columns) | {"name"}))
+    wkb = osmium.geom.WKBFactory()
+
+    way_ids: list[int] = []
+    lengths: list[int] = []
+    node_ids: list[int] = []
+    lons: list[float] = []
+    lats: list[float] = []
+    feat_rows: list[tuple[str, int, dict[str, str | None]]] = []
+    feat_wkb: list[bytes] = []
+    line_rows: list[tuple[int, str | None, str | None, str | None]] = []
+    line_wkb: list[bytes] = []
+
+    all_keys = tuple(sorted(set(feature_keys) | set(LINE_KEYS) | {"highway"}))
+    processor = (
+        osmium.FileProcessor(str(path))
+        .with_locations()
+        .with_areas(osmium.filter.KeyFilter(*feature_keys))
+        .with_filter(osmium.filter.KeyFilter(*all_keys))
+    )
+    try:
+        for obj in processor:
+            if obj.is_node():
+                if _has_any(obj.tags, feature_keys):
+                    feat_rows.append(("node", obj.id, _pick(obj.tags, columns)))
+                    feat_wkb.append(wkb.create_point(obj))
+            elif obj.is_way():
+                tags = obj.tags
+                if "highway" in tags and walk_filter(dict(tags)):
+                    way_ids.append(obj.id)
+                    count = 0
+                    for ref in obj.nodes:
+                        node_ids.append(ref.ref)
+                        loc = ref.location
+                        if loc.valid():
+                            lons.append(loc.lon)
+                            lats.append(loc.lat)
+                        else:
+                            lons.append(np.nan)
+                            lats.append(np.nan)
+                        count += 1
+                    lengths.append(count)
+                is_line = "highway" in tags or (
+                    _has_any(tags, ("railway", "waterway")) and not obj.is_closed()
+                )
+                if is_line:
+                    geom = _linestring_wkb(wkb, obj)
+                    if geom is not None:
+                        line_rows.append(
+                            (obj.id, tags.get("highway"), tags.get("railway"), tags.get("waterway"))
+                        )
+                        line_wkb.append(geom)
+            elif obj.is_area():
+                geom = _multipolygon_wkb(wkb, obj)
+                if geom is not None:
+                    osm_type = "way" if obj.from_way() else "relation"
+                    feat_rows.append((osm_type, obj.orig_id(), _pick(obj.tags, columns)))
+                    feat_wkb.append(geom)
+    except RuntimeError as exc:
+        raise InputError(f"{path}: cannot read OSM data ({exc})") from exc
+
+    if not way_ids:
+        raise InputError(f"{path}: no walkable ways (osmnx walk filter) in the OSM data")
+    walk = WalkWays(
+        way_ids=np.asarray(way_ids, dtype=np.int64),
+        offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+        node_ids=np.asarray(node_ids, dtype=np.int64),
+        lon=np.asarray(lons, dtype=np.float64),
+        lat=np.asarray(lats, dtype=np.float64),
+    )
+    features = _frame(
+        {
+            "osm_type": [r[0] for r in feat_rows],
+            "osm_id": np.asarray([r[1] for r in feat_rows], dtype=np.int64),
+            **{c: [r[2][c] for r in feat_rows] for c in columns},
+        },
+        feat_wkb,
+    )
+    lines = _frame(
+        {
+            "osm_id": np.asarray([r[0] for r in line_rows], dtype=np.int64),
+            "highway": [r[1] for r in line_rows],
+            "railway": [r[2] for r in line_rows],
+            "waterway": [r[3] for r in line_rows],
+        },
+        line_wkb,
+    )
+    return OsmData(path=path, walk=walk, features=features, lines=lines)
+
+
+def _has_any(tags: osmium.osm.TagList, keys: Iterable[str]) -> bool:
+    return any(key in tags for key in keys)
+
+
+def _pick(tags: osmium.osm.TagList, columns: Iterable[str]) -> dict[str, str | None]:
+    return {c: tags.get(c) for c in columns}
+
+
+def _linestring_wkb(factory: osmium.geom.WKBFactory, way: osmium.osm.Way) -> bytes | None:
+    try:
+        return bytes.fromhex(factory.create_linestring(way))
+    except (RuntimeError, osmium.InvalidLocationError):
+        return None  # a way with fewer than two located nodes (clipped extract)
+
+
+def _multipolygon_wkb(factory: osmium.geom.WKBFactory, area: osmium.osm.Area) -> bytes | None:
+    try:
+        return bytes.fromhex(factory.create_multipolygon(area))
+    except (RuntimeError, osmium.InvalidLocationError):
+        return None  # an area libosmium could not assemble (broken or clipped ring)
+
+
+def _frame(columns: dict[str, object], geoms_wkb: list[bytes]) -> gpd.GeoDataFrame:
+    geometry = shapely.from_wkb(np.asarray(geoms_wkb, dtype=object)) if geoms_wkb else []
+    frame = gpd.GeoDataFrame(columns, geometry=gpd.GeoSeries(geometry, crs="EPSG:4326"))
+    return frame.to_crs(RD_NEW)

@@ -1,0 +1,325 @@
+"""The per-municipality GeoPackage: all layers, a QGIS ``layer_styles`` table and the manifest.
+
+The file is built under a temporary name in the target folder and moved into place only when
+complete, so an analyst never opens a half-written GeoPackage.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import sqlite3
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import geopandas as gpd
+
+from magicmix_geo.publish._common import output_path, require_rd_new
+from magicmix_geo.publish.manifest import manifest_json
+
+GeometryKind = Literal["point", "line", "polygon"]
+
+STYLES_TABLE = "layer_styles"
+MANIFEST_MIME_TYPE = "application/json"
+MANIFEST_STANDARD_URI = "urn:magicmix-geo:run-manifest"
+_METADATA_EXTENSION = "http://www.geopackage.org/spec120/#extension_metadata"
+_RESERVED = re.compile(r"^(gpkg_|rtree_|sqlite_|layer_styles$)", re.IGNORECASE)
+_KIND_BY_GPKG_TYPE: dict[str, GeometryKind] = {
+    "POINT": "point",
+    "MULTIPOINT": "point",
+    "LINESTRING": "line",
+    "MULTILINESTRING": "line",
+    "POLYGON": "polygon",
+    "MULTIPOLYGON": "polygon",
+}
+# QGIS's Qgis::GeometryType numbering, as written in <layerGeometryType>
+_KIND_BY_QGIS_CODE: dict[str, GeometryKind] = {"0": "point", "1": "line", "2": "polygon"}
+_OGR_TYPE_BY_KIND: dict[GeometryKind, str] = {
+    "point": "Point",
+    "line": "LineString",
+    "polygon": "Polygon",
+}
+
+_STYLES_DDL = """
+CREATE TABLE layer_styles (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  f_table_catalog TEXT,
+  f_table_schema TEXT,
+  f_table_name TEXT,
+  f_geometry_column TEXT,
+  styleName TEXT,
+  styleQML TEXT,
+  styleSLD TEXT,
+  useAsDefault BOOLEAN,
+  description TEXT,
+  owner TEXT,
+  ui TEXT,
+  update_time DATETIME
+)
+"""
+# the GeoPackage metadata extension tables, as the 1.2 specification defines them
+_METADATA_DDL = (
+    """
+    CREATE TABLE IF NOT EXISTS gpkg_metadata (
+      id INTEGER CONSTRAINT m_pk PRIMARY KEY ASC NOT NULL,
+      md_scope TEXT NOT NULL DEFAULT 'dataset',
+      md_standard_uri TEXT NOT NULL,
+      mime_type TEXT NOT NULL DEFAULT 'text/xml',
+      metadata TEXT NOT NULL DEFAULT ''
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS gpkg_metadata_reference (
+      reference_scope TEXT NOT NULL,
+      table_name TEXT,
+      column_name TEXT,
+      row_id_value INTEGER,
+      timestamp DATETIME NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+      md_file_id INTEGER NOT NULL,
+      md_parent_id INTEGER,
+      CONSTRAINT crmr_mfi_fk FOREIGN KEY (md_file_id) REFERENCES gpkg_metadata(id),
+      CONSTRAINT crmr_mpi_fk FOREIGN KEY (md_parent_id) REFERENCES gpkg_metadata(id)
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS gpkg_extensions (
+      table_name TEXT,
+      column_name TEXT,
+      extension_name TEXT NOT NULL,
+      definition TEXT NOT NULL,
+      scope TEXT NOT NULL,
+      CONSTRAINT ge_tce UNIQUE (table_name, column_name, extension_name)
+    )
+    """,
+)
+_NOW = "strftime('%Y-%m-%dT%H:%M:%fZ','now')"
+
+
+def write_municipality_gpkg(
+    path: Path, layers: dict[str, gpd.GeoDataFrame], metadata: dict[str, Any]
+) -> None:
+    """Write one municipality's layers, default QGIS styles and run manifest to a GeoPackage.
+
+    Parameters
+    ----------
+    path
+        The target ``.gpkg``; replaced atomically if it exists.
+    layers
+        Layer name to frame, each in EPSG:28992 (metres): typically ``sites``, ``stops``,
+        ``amenities``, ``boundary`` and context layers such as ``buildings`` or ``streets``.
+        Written in the given order.
+    metadata
+        The run manifest, stored as JSON in the GeoPackage metadata extension
+        (``gpkg_metadata``, scope ``dataset``, referenced at ``geopackage`` scope).
+
+    Raises
+    ------
+    ValueError
+        If there are no layers, a name is reserved or repeated, or a layer is not in
+        EPSG:28992 (the message names the layer). Nothing is written then.
+    OutputError
+        If the target folder cannot be written.
+    """
+    _validate_layers(layers)
+    manifest_text = manifest_json(metadata)  # fail on unserialisable values before writing
+    kinds = {name: _layer_kind(name, frame) for name, frame in layers.items()}
+    with output_path(Path(path)) as tmp:
+        for name, frame in layers.items():
+            _write_layer(tmp, name, frame, kinds[name])
+        _finish_gpkg(tmp, kinds, manifest_text)
+
+
+def _validate_layers(layers: Mapping[str, gpd.GeoDataFrame]) -> None:
+    """Check names and CRS of all layers before anything touches the disk."""
+    if not layers:
+        raise ValueError("no layers to write")
+    seen: set[str] = set()
+    for name, frame in layers.items():
+        if not name or _RESERVED.match(name):
+            raise ValueError(f"layer name {name!r} is empty or reserved in a GeoPackage")
+        if name.lower() in seen:
+            raise ValueError(f"layer name {name!r} is given twice (names ignore case)")
+        seen.add(name.lower())
+        if not isinstance(frame, gpd.GeoDataFrame):
+            raise ValueError(f"layer {name!r} is not a GeoDataFrame")
+        require_rd_new(frame, name)
+
+
+def _write_layer(path: Path, name: str, frame: gpd.GeoDataFrame, kind: GeometryKind) -> None:
+    """Add one layer to the (possibly new) GeoPackage at ``path``."""
+    options: dict[str, Any] = {}
+    if not frame.geometry.notna().any():
+        # an empty layer still gets a proper geometry type, so QGIS can style it
+        options["geometry_type"] = _OGR_TYPE_BY_KIND[kind]
+    _writable(frame).to_file(path, layer=name, driver="GPKG", engine="pyogrio", **options)
+
+
+def _writable(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Return ``frame`` with list and dict cells encoded as JSON text (OGR has no such type)."""
+    nested = [
+        col
+        for col in frame.columns
+        if col != frame.geometry.name
+        and frame[col].dtype == object
+        and frame[col].map(lambda v: isinstance(v, list | tuple | dict | set)).any()
+    ]
+    if not nested:
+        return frame
+    out = frame.copy()
+    for col in nested:
+        out[col] = out[col].map(_json_cell)
+    return out
+
+
+def _json_cell(value: Any) -> Any:
+    if isinstance(value, set):
+        value = sorted(value, key=str)
+    if isinstance(value, list | tuple | dict):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return value
+
+
+def _finish_gpkg(path: Path, kinds: Mapping[str, GeometryKind], manifest_text: str) -> None:
+    """Add the styles table and the manifest to a GeoPackage OGR has written and closed."""
+    with contextlib.closing(sqlite3.connect(path)) as con, con:
+        columns = _geometry_columns(con)
+        rows = [
+            (name, columns[name.lower()], _style_for(name, kind)) for name, kind in kinds.items()
+        ]
+        _add_layer_styles(con, rows)
+        _add_manifest(con, manifest_text)
+
+
+def _geometry_columns(con: sqlite3.Connection) -> dict[str, str]:
+    """Map lower-case table name to its geometry column, as OGR named it (``geom``)."""
+    cursor = con.execute("SELECT table_name, column_name FROM gpkg_geometry_columns")
+    return {table.lower(): column for table, column in cursor}
+
+
+def _layer_kind(name: str, frame: gpd.GeoDataFrame) -> GeometryKind:
+    """What a layer holds: from its geometries, else from its packaged style, else polygons."""
+    for gtype in frame.geometry.dropna().geom_type.str.upper().unique():
+        if gtype in _KIND_BY_GPKG_TYPE:
+            return _KIND_BY_GPKG_TYPE[gtype]
+    own = _packaged_style(f"{name.lower()}.qml")
+    kind = None if own is None else _qml_kind(own)
+    return kind or "polygon"
+
+
+def _style_for(layer: str, kind: GeometryKind) -> str:
+    """The QML for a layer: its own style if one ships for that geometry, else the default."""
+    own = _packaged_style(f"{layer.lower()}.qml")
+    if own is not None and _qml_kind(own) == kind:
+        return own
+    default = _packaged_style(f"default_{kind}.qml")
+    if default is None:  # pragma: no cover - package data missing from the install
+        raise FileNotFoundError(f"style default_{kind}.qml is missing from the package")
+    return default
+
+
+@cache
+def _packaged_style(filename: str) -> str | None:
+    """Read a QML file shipped in ``magicmix_geo/publish/styles``; None if there is none."""
+    resource = resources.files("magicmix_geo.publish").joinpath("styles").joinpath(filename)
+    if not resource.is_file():
+        return None
+    return resource.read_text(encoding="utf-8")
+
+
+def _qml_kind(qml: str) -> GeometryKind | None:
+    """The geometry kind a QML style was made for (its ``layerGeometryType``)."""
+    element = ET.fromstring(qml).find("layerGeometryType")
+    if element is None or element.text is None:
+        return None
+    return _KIND_BY_QGIS_CODE.get(element.text.strip())
+
+
+def _add_layer_styles(con: sqlite3.Connection, rows: list[tuple[str, str, str]]) -> None:
+    """Create QGIS's ``layer_styles`` table with one default style per (layer, column, qml)."""
+    con.execute(_STYLES_DDL)
+    con.executemany(
+        "INSERT INTO layer_styles (f_table_catalog, f_table_schema, f_table_name,"
+        " f_geometry_column, styleName, styleQML, styleSLD, useAsDefault, description,"
+        f" owner, ui, update_time) VALUES ('', '', ?, ?, ?, ?, '', 1, ?, '', NULL, {_NOW})",
+        [
+            (layer, column, layer, qml, f"magicmix-geo default style for {layer}")
+            for layer, column, qml in rows
+        ],
+    )
+    # registered as an attributes table, so it is a proper GeoPackage table that OGR lists
+    con.execute(
+        "INSERT INTO gpkg_contents (table_name, data_type, identifier, description,"
+        f" last_change) VALUES (?, 'attributes', ?, ?, {_NOW})",
+        (STYLES_TABLE, STYLES_TABLE, "QGIS layer styles"),
+    )
+    if _table_exists(con, "gpkg_ogr_contents"):
+        con.execute(
+            "INSERT INTO gpkg_ogr_contents (table_name, feature_count) VALUES (?, ?)",
+            (STYLES_TABLE, len(rows)),
+        )
+
+
+def _add_manifest(con: sqlite3.Connection, manifest_text: str) -> None:
+    """Store the manifest JSON with the GeoPackage metadata extension, for the whole file."""
+    for ddl in _METADATA_DDL:
+        con.execute(ddl)
+    for table in ("gpkg_metadata", "gpkg_metadata_reference"):
+        registered = con.execute(
+            "SELECT 1 FROM gpkg_extensions WHERE table_name = ? AND extension_name = ?",
+            (table, "gpkg_metadata"),
+        ).fetchone()
+        if registered is None:
+            con.execute(
+                "INSERT INTO gpkg_extensions (table_name, column_name, extension_name,"
+                " definition, scope) VALUES (?, NULL, 'gpkg_metadata', ?, 'read-write')",
+                (table, _METADATA_EXTENSION),
+            )
+    cursor = con.execute(
+        "INSERT INTO gpkg_metadata (md_scope, md_standard_uri, mime_type, metadata)"
+        " VALUES ('dataset', ?, ?, ?)",
+        (MANIFEST_STANDARD_URI, MANIFEST_MIME_TYPE, manifest_text),
+    )
+    con.execute(
+        "INSERT INTO gpkg_metadata_reference (reference_scope, table_name, column_name,"
+        f" row_id_value, timestamp, md_file_id, md_parent_id)"
+        f" VALUES ('geopackage', NULL, NULL, NULL, {_NOW}, ?, NULL)",
+        (cursor.lastrowid,),
+    )
+
+
+def _table_exists(con: sqlite3.Connection, table: str) -> bool:
+    row = con.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+    ).fetchone()
+    return row is not None
+
+
+def read_manifest(path: Path) -> dict[str, Any] | None:
+    """Read back the run manifest stored by :func:`write_municipality_gpkg`.
+
+    Parameters
+    ----------
+    path
+        A GeoPackage written by this module.
+
+    Returns
+    -------
+    dict or None
+        The manifest, or None if the file holds none.
+    """
+    uri = f"{Path(path).resolve().as_uri()}?mode=ro"
+    with contextlib.closing(sqlite3.connect(uri, uri=True)) as con:
+        if not _table_exists(con, "gpkg_metadata"):
+            return None
+        row = con.execute(
+            "SELECT metadata FROM gpkg_metadata WHERE md_standard_uri = ? AND mime_type = ?"
+            " ORDER BY id DESC LIMIT 1",
+            (MANIFEST_STANDARD_URI, MANIFEST_MIME_TYPE),
+        ).fetchone()
+    return None if row is None else dict(json.loads(row[0]))
+

@@ -1,0 +1,290 @@
+"""The national ranked list of a run: GeoPackage, CSV and an Excel workbook for analysts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+
+from magicmix_geo.publish._common import (
+    CBS_ATTRIBUTION,
+    CBS_LICENCE,
+    OSM_ATTRIBUTION,
+    OSM_LICENCE,
+    excluded_mask,
+    output_path,
+    require_rd_new,
+)
+from magicmix_geo.publish.gpkg import write_municipality_gpkg
+from magicmix_geo.publish.manifest import manifest_json
+
+RANKING_LAYER = "national_ranking"
+_KEY_COLUMNS = ("rank_nl", "gm_code", "site_id", "rank_gm", "score_total")
+_REQUIRED = ("gm_code", "site_id", "score_total")
+
+
+def write_national_ranking(
+    out_dir: Path,
+    sites: gpd.GeoDataFrame,
+    *,
+    manifest: dict[str, Any],
+    method: list[tuple[str, str]],
+) -> gpd.GeoDataFrame:
+    """Rank all sites of a run nationally and write the ranked list in three formats.
+
+    Writes ``national_ranking.gpkg`` (layer ``national_ranking``, ranked sites sorted by
+    ``rank_nl``, with a default QGIS style and the manifest), ``national_ranking.csv`` (no
+    geometry; ``x_rd``/``y_rd`` of each site's representative point) and
+    ``national_ranking.xlsx`` (sheets ``ranking``, ``municipalities``, ``method``,
+    ``attribution``, ``manifest``). Each file is replaced atomically.
+
+    Parameters
+    ----------
+    out_dir
+        The run's output folder.
+    sites
+        All candidate sites of all municipalities of the run, excluded ones included,
+        EPSG:28992, with at least ``gm_code``, ``site_id`` and ``score_total``.
+    manifest
+        The run manifest; its ``inputs`` (a mapping of name to input description, or a list
+        of descriptions) are listed on the attribution sheet.
+    method
+        (criterion, description) rows for the method sheet.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The ranked sites, sorted by ``rank_nl`` (see :func:`rank_national`).
+    """
+    require_rd_new(sites, "sites")
+    ranked = rank_national(sites)
+    out_dir = Path(out_dir)
+    write_municipality_gpkg(out_dir / f"{RANKING_LAYER}.gpkg", {RANKING_LAYER: ranked}, manifest)
+    table = ranking_table(ranked)
+    with output_path(out_dir / f"{RANKING_LAYER}.csv") as tmp:
+        table.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n")
+    sheets = {
+        "ranking": table,
+        "municipalities": municipality_summary(sites, ranked),
+        "method": pd.DataFrame(method, columns=["criterion", "description"]),
+        "attribution": attribution_table(manifest),
+        "manifest": manifest_table(manifest),
+    }
+    with output_path(out_dir / f"{RANKING_LAYER}.xlsx") as tmp:
+        _write_workbook(tmp, sheets)
+    return ranked
+
+
+def rank_national(sites: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Rank the non-excluded sites of all municipalities by ``score_total``.
+
+    ``rank_nl`` is 1 for the best score; ties go to the lower ``gm_code``, then the lower
+    ``site_id``, so the order is reproducible. Excluded sites and sites without a score
+    are not ranked and not returned.
+
+    Parameters
+    ----------
+    sites
+        Candidate sites of a run, EPSG:28992.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The ranked sites with an integer ``rank_nl`` column first, sorted by it, on a fresh
+        index.
+
+    Raises
+    ------
+    ValueError
+        If a required column is missing or a (``gm_code``, ``site_id``) pair repeats.
+    """
+    missing = [c for c in _REQUIRED if c not in sites.columns]
+    if missing:
+        raise ValueError(f"sites lack the column(s) {', '.join(missing)} needed for rank_nl")
+    repeated = sites.duplicated(subset=["gm_code", "site_id"], keep=False)
+    if repeated.any():
+        first = sites.loc[repeated, ["gm_code", "site_id"]].iloc[0].tolist()
+        raise ValueError(f"site {first[1]!r} of {first[0]} appears more than once")
+    score = pd.to_numeric(sites["score_total"], errors="coerce")
+    eligible = ~excluded_mask(sites) & score.notna()
+    ranked = sites.loc[eligible].assign(_score=score[eligible])
+    ranked = ranked.sort_values(
+        ["_score", "gm_code", "site_id"], ascending=[False, True, True], kind="stable"
+    ).drop(columns="_score")
+    ranked = ranked.reset_index(drop=True)
+    ranked.insert(0, "rank_nl", pd.array(range(1, len(ranked) + 1), dtype="Int64"))
+    if "rank_gm" in ranked.columns:
+        ranked["rank_gm"] = pd.to_numeric(ranked["rank_gm"], errors="coerce").astype("Int64")
+    return ranked
+
+
+def ranking_table(ranked: gpd.GeoDataFrame) -> pd.DataFrame:
+    """The ranked list without geometry: key columns, scores, distances and RD coordinates.
+
+    Parameters
+    ----------
+    ranked
+        Output of :func:`rank_national`, EPSG:28992.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``rank_nl, gm_code, site_id, rank_gm, score_total``, the other ``score_*``
+        columns, the ``dist_*_m`` columns, then ``x_rd`` and ``y_rd`` (metres, EPSG:28992,
+        of the representative point).
+    """
+    columns = [c for c in _KEY_COLUMNS if c in ranked.columns]
+    columns += [c for c in ranked.columns if c.startswith("score_") and c not in columns]
+    columns += [c for c in ranked.columns if c.startswith("dist_")]
+    table = pd.DataFrame(ranked[columns])
+    points = ranked.geometry.representative_point()
+    table["x_rd"] = points.x.round(2)
+    table["y_rd"] = points.y.round(2)
+    return table
+
+
+def municipality_summary(sites: gpd.GeoDataFrame, ranked: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Per ``gm_code``: sites, excluded, ranked, best and median ``score_total`` of ranked sites.
+
+    Parameters
+    ----------
+    sites
+        All candidate sites of the run.
+    ranked
+        Output of :func:`rank_national`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per municipality, sorted by ``gm_code``; ``best_rank_nl`` is the national
+        rank of its best site.
+    """
+    counts = pd.DataFrame(
+        {"gm_code": sites["gm_code"].to_numpy(), "excluded": excluded_mask(sites).to_numpy()}
+    )
+    summary = counts.groupby("gm_code", sort=True).agg(
+        sites=("excluded", "size"), excluded=("excluded", "sum")
+    )
+    scores = pd.DataFrame(
+        {
+            "gm_code": ranked["gm_code"].to_numpy(),
+            "score_total": pd.to_numeric(ranked["score_total"]).to_numpy(dtype=float),
+            "rank_nl": ranked["rank_nl"].to_numpy(dtype=float),
+        }
+    )
+    by_gm = scores.groupby("gm_code", sort=True).agg(
+        ranked=("score_total", "size"),
+        best_score=("score_total", "max"),
+        median_score=("score_total", "median"),
+        best_rank_nl=("rank_nl", "min"),
+    )
+    summary = summary.join(by_gm, how="left")
+    summary["ranked"] = summary["ranked"].fillna(0).astype("int64")
+    summary["best_rank_nl"] = summary["best_rank_nl"].astype("Int64")
+    summary["excluded"] = summary["excluded"].astype("int64")
+    return summary.reset_index()
+
+
+def attribution_table(manifest: dict[str, Any]) -> pd.DataFrame:
+    """The attribution sheet: OSM and CBS/Kadaster, then every input listed in the manifest.
+
+    Parameters
+    ----------
+    manifest
+        The run manifest; ``inputs`` may map names to descriptions or list descriptions
+        (as :func:`magicmix_geo.publish.manifest.describe_input` makes them).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``input, source, licence, attribution, version``.
+    """
+    rows: list[dict[str, Any]] = [
+        {
+            "input": "OpenStreetMap",
+            "source": "OpenStreetMap",
+            "licence": OSM_LICENCE,
+            "attribution": OSM_ATTRIBUTION,
+            "version": None,
+        },
+        {
+            "input": "CBS / Kadaster",
+            "source": "CBS, Kadaster (PDOK)",
+            "licence": CBS_LICENCE,
+            "attribution": CBS_ATTRIBUTION,
+            "version": None,
+        },
+    ]
+    for name, entry in _inputs(manifest.get("inputs")):
+        rows.append(
+            {
+                "input": name,
+                "source": entry.get("source"),
+                "licence": entry.get("licence"),
+                "attribution": entry.get("attribution"),
+                "version": entry.get("version"),
+            }
+        )
+    return pd.DataFrame(rows, columns=["input", "source", "licence", "attribution", "version"])
+
+
+def _inputs(inputs: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(name, description) pairs from a manifest's ``inputs``, whichever shape it has."""
+    if isinstance(inputs, dict):
+        for name, entry in inputs.items():
+            if isinstance(entry, dict):
+                yield str(name), entry
+    elif isinstance(inputs, list):
+        for entry in inputs:
+            if isinstance(entry, dict):
+                yield str(entry.get("path") or entry.get("source") or ""), entry
+
+
+def manifest_table(manifest: dict[str, Any]) -> pd.DataFrame:
+    """The manifest flattened to (key, value) rows: ``inputs.osm.sha256``, ``steps[0]``...
+
+    Parameters
+    ----------
+    manifest
+        The run manifest.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``key`` and ``value`` (text), keys sorted as in ``manifest.json``.
+    """
+    plain = json.loads(manifest_json(manifest))  # same conversions and key order as the file
+    rows = list(_flatten(plain, ""))
+    return pd.DataFrame(rows, columns=["key", "value"])
+
+
+def _flatten(value: Any, prefix: str) -> Iterator[tuple[str, str]]:
+    if isinstance(value, dict) and value:
+        for key, item in value.items():
+            yield from _flatten(item, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(value, list) and value:
+        for i, item in enumerate(value):
+            yield from _flatten(item, f"{prefix}[{i}]")
+    elif value is None:
+        yield prefix, ""
+    elif isinstance(value, dict | list):
+        yield prefix, json.dumps(value)
+    else:
+        yield prefix, str(value)
+
+
+def _write_workbook(path: Path, sheets: dict[str, pd.DataFrame]) -> None:
+    """Write the sheets with openpyxl; header row frozen, columns sized to their content."""
+    with pd.ExcelWriter(path, engine="openpyxl") as writer:
+        for name, frame in sheets.items():
+            frame.to_excel(writer, sheet_name=name, index=False)
+            sheet = writer.sheets[name]
+            sheet.freeze_panes = "A2"
+            for i, column in enumerate(frame.columns, start=1):
+                width = max([len(str(column)), *(len(str(v)) for v in frame[column].head(200))])
+                letter = sheet.cell(row=1, column=i).column_letter
+                sheet.column_dimensions[letter].width = min(max(width + 2, 8), 80)

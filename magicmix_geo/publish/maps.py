@@ -1,0 +1,598 @@
+"""Maps of the ranked sites: a static PNG (matplotlib, offline) and an interactive HTML (folium).
+
+Both draw only our own data; neither needs a tile server to show the ranking.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colorbar import ColorbarBase
+from matplotlib.colors import BoundaryNorm, ListedColormap
+from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.patheffects import withStroke
+from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
+
+from magicmix_geo.publish._common import (
+    EXCLUDED_COLOUR,
+    MAP_ATTRIBUTION,
+    NO_SCORE_COLOUR,
+    SCORE_BREAKS,
+    SCORE_COLOURS,
+    excluded_mask,
+    output_path,
+    require_rd_new,
+    score_colour,
+)
+
+TOP_LABELLED = 10
+SIMPLIFY_TOLERANCE_M = 2.0
+COORDINATE_DECIMALS = 6  # about 0.1 m in EPSG:4326
+_CONTEXT_STYLE: dict[str, dict[str, Any]] = {
+    "water": {"facecolor": "#cfe3f3", "edgecolor": "none", "linewidth": 0.0, "zorder": 1},
+    "buildings": {"facecolor": "#e4ded6", "edgecolor": "none", "linewidth": 0.0, "zorder": 2},
+    "streets": {"color": "#b8b8b8", "linewidth": 0.5, "zorder": 3},
+}
+_DEFAULT_CONTEXT_STYLE: dict[str, Any] = {"color": "#cccccc", "linewidth": 0.4, "zorder": 2}
+_CATEGORY_COLOURS = (
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+)  # fmt: skip
+
+
+# --- static map ---------------------------------------------------------------------------
+
+
+def write_static_map(
+    path: Path,
+    sites: gpd.GeoDataFrame,
+    boundary: gpd.GeoDataFrame,
+    *,
+    title: str,
+    context: dict[str, gpd.GeoDataFrame] | None = None,
+) -> None:
+    """Write a static PNG map of the ranked sites of one municipality.
+
+    Sites are coloured by ``score_total`` in five classes (red to green), excluded sites in
+    light grey, and the ten best (``rank_gm``) are labelled. The map has a colour bar and
+    legend, a scale bar, a north arrow and the data attribution. No tile server is used.
+
+    Parameters
+    ----------
+    path
+        The target ``.png``; replaced atomically.
+    sites
+        Candidate sites, EPSG:28992 (metres), with ``score_total`` and optionally
+        ``excluded`` and ``rank_gm``.
+    boundary
+        The municipal boundary, EPSG:28992.
+    title
+        The map title.
+    context
+        Optional background layers in EPSG:28992 by name: ``water`` and ``buildings``
+        (polygons), ``streets`` (lines); other names are drawn in neutral grey.
+    """
+    context = dict(context or {})
+    require_rd_new(sites, "sites")
+    require_rd_new(boundary, "boundary")
+    for name, frame in context.items():
+        require_rd_new(frame, name)
+    figure = render_static_map(sites, boundary, title=title, context=context)
+    with output_path(Path(path)) as tmp:
+        figure.savefig(tmp, format="png", dpi=150)
+
+
+def render_static_map(
+    sites: gpd.GeoDataFrame,
+    boundary: gpd.GeoDataFrame,
+    *,
+    title: str,
+    context: Mapping[str, gpd.GeoDataFrame],
+) -> Figure:
+    """Draw the static map on a new matplotlib figure (Agg canvas, no pyplot state).
+
+    Parameters
+    ----------
+    sites
+        Candidate sites, EPSG:28992.
+    boundary
+        The municipal boundary, EPSG:28992.
+    title
+        The map title.
+    context
+        Background layers by name, EPSG:28992.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure, ready for ``savefig``.
+    """
+    extent = _map_extent(sites, boundary)
+    figure, ax, cax = _layout(extent)
+    for name, frame in context.items():
+        _draw_context(ax, name, frame)
+    if not boundary.empty:
+        boundary.boundary.plot(ax=ax, color="#222222", linewidth=1.2, zorder=4)
+    _draw_sites(ax, sites)
+    _label_top_sites(ax, sites)
+    ax.set_xlim(extent[0], extent[2])
+    ax.set_ylim(extent[1], extent[3])
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+    ax.set_title(_plain_text(title), fontsize=14, loc="left")
+    _draw_legend(ax, sites, context)
+    _draw_colour_bar(cax)
+    _draw_scale_bar(ax, extent)
+    _draw_north_arrow(ax)
+    figure.text(0.02, 0.015, MAP_ATTRIBUTION, fontsize=7, color="#444444")
+    return figure
+
+
+def _plain_text(text: str) -> str:
+    """Escape ``$`` so that matplotlib does not read the text as mathtext."""
+    return text.replace("$", r"\$")
+
+
+def _layout(extent: tuple[float, float, float, float]) -> tuple[Figure, Any, Any]:
+    """A figure shaped to the map extent: map axes, and a colour bar axes to its right."""
+    width_in, map_w_in = 10.0, 8.4
+    aspect = (extent[3] - extent[1]) / (extent[2] - extent[0])
+    map_h_in = map_w_in * min(max(aspect, 0.45), 2.0)
+    top_in, bottom_in = 0.6, 0.5
+    height_in = map_h_in + top_in + bottom_in
+    figure = Figure(figsize=(width_in, height_in))
+    FigureCanvasAgg(figure)
+    ax = figure.add_axes((0.02, bottom_in / height_in, map_w_in / width_in, map_h_in / height_in))
+    bar_h_in = min(map_h_in * 0.6, 3.5)
+    cax = figure.add_axes(
+        (0.90, (bottom_in + (map_h_in - bar_h_in) / 2) / height_in, 0.025, bar_h_in / height_in)
+    )
+    return figure, ax, cax
+
+
+def _map_extent(
+    sites: gpd.GeoDataFrame, boundary: gpd.GeoDataFrame
+) -> tuple[float, float, float, float]:
+    """The drawn area: the boundary (or the sites) with a 3 % margin, in metres."""
+    frames = [f for f in (boundary, sites) if not f.empty and f.geometry.notna().any()]
+    if not frames:
+        raise ValueError("nothing to map: sites and boundary are both empty")
+    xmin, ymin, xmax, ymax = frames[0].total_bounds
+    pad = 0.03 * max(xmax - xmin, ymax - ymin, 100.0)
+    return (xmin - pad, ymin - pad, xmax + pad, ymax + pad)
+
+
+def _draw_context(ax: Any, name: str, frame: gpd.GeoDataFrame) -> None:
+    """Draw one background layer, if it has anything to draw."""
+    if frame.empty or not frame.geometry.notna().any():
+        return
+    style = _CONTEXT_STYLE.get(name, _DEFAULT_CONTEXT_STYLE)
+    frame.plot(ax=ax, **style)
+
+
+def _draw_sites(ax: Any, sites: gpd.GeoDataFrame) -> None:
+    """Draw excluded sites in grey, the others in the colour of their score class."""
+    if sites.empty:
+        return
+    excluded = excluded_mask(sites)
+    if excluded.any():
+        # translucent, so the context stays readable under the many excluded sites
+        sites[excluded].plot(
+            ax=ax, color=EXCLUDED_COLOUR, edgecolor="#9a9a9a", linewidth=0.2, alpha=0.55, zorder=5
+        )
+    kept = sites[~excluded]
+    if not kept.empty:
+        scores = _scores(kept)
+        colours = [score_colour(s) for s in scores]
+        kept.plot(ax=ax, color=colours, edgecolor="#505050", linewidth=0.4, zorder=6)
+
+
+def _scores(sites: gpd.GeoDataFrame) -> np.ndarray:
+    """``score_total`` as floats (NaN when absent or missing)."""
+    if "score_total" not in sites.columns:
+        return np.full(len(sites), np.nan)
+    return pd.to_numeric(sites["score_total"], errors="coerce").to_numpy(dtype=float)
+
+
+def _top_sites(sites: gpd.GeoDataFrame, n: int) -> gpd.GeoDataFrame:
+    """The ``n`` best-ranked sites by ``rank_gm`` (none if the column is absent)."""
+    if "rank_gm" not in sites.columns:
+        return sites.iloc[0:0]
+    ranks = pd.to_numeric(sites["rank_gm"], errors="coerce")
+    order = ranks[ranks.notna()].sort_values(kind="stable").index[:n]
+    return sites.loc[order]
+
+
+def _label_top_sites(ax: Any, sites: gpd.GeoDataFrame) -> None:
+    """Write the rank on each of the ten best sites."""
+    top = _top_sites(sites, TOP_LABELLED)
+    halo = [withStroke(linewidth=2.5, foreground="white")]
+    for rank, point in zip(top["rank_gm"], top.geometry.representative_point(), strict=True):
+        ax.annotate(
+            str(int(rank)),
+            xy=(point.x, point.y),
+            ha="center",
+            va="center",
+            fontsize=9,
+            fontweight="bold",
+            zorder=8,
+            path_effects=halo,
+        )
+
+
+def _draw_legend(
+    ax: Any, sites: gpd.GeoDataFrame, context: Mapping[str, gpd.GeoDataFrame]
+) -> None:
+    """A legend of the non-score symbols: excluded sites, boundary, labels, context."""
+    handles: list[Any] = [
+        Patch(facecolor=EXCLUDED_COLOUR, edgecolor="#9a9a9a", alpha=0.55, label="excluded site"),
+    ]
+    kept = sites[~excluded_mask(sites)]
+    if np.isnan(_scores(kept)).any():
+        handles.append(Patch(facecolor=NO_SCORE_COLOUR, edgecolor="#505050", label="no score"))
+    handles += [
+        Line2D([], [], color="#222222", linewidth=1.2, label="municipal boundary"),
+        Line2D([], [], linestyle="none", marker="$1$", color="black", label="rank (top 10)"),
+    ]
+    for name, frame in context.items():
+        if frame.empty:
+            continue
+        style = _CONTEXT_STYLE.get(name, _DEFAULT_CONTEXT_STYLE)
+        if "facecolor" in style:
+            handles.append(Patch(facecolor=style["facecolor"], label=name))
+        else:
+            handles.append(Line2D([], [], color=style["color"], label=name))
+    ax.legend(handles=handles, loc="upper left", fontsize=8, framealpha=0.9).set_zorder(11)
+
+
+def _draw_colour_bar(cax: Any) -> None:
+    """The five score classes as a colour bar beside the map."""
+    cmap = ListedColormap(list(SCORE_COLOURS))
+    norm = BoundaryNorm(list(SCORE_BREAKS), cmap.N)
+    bar = ColorbarBase(cax, cmap=cmap, norm=norm, ticks=list(SCORE_BREAKS))
+    bar.set_label("score_total (higher is better)", fontsize=9)
+    cax.tick_params(labelsize=8)
+
+
+def nice_length(target_m: float) -> float:
+    """The largest 1, 2 or 5 times a power of ten not above ``target_m`` (metres).
+
+    Parameters
+    ----------
+    target_m
+        The wanted length in metres, > 0.
+
+    Returns
+    -------
+    float
+        A round length for a scale bar.
+    """
+    if target_m <= 0 or not math.isfinite(target_m):
+        raise ValueError(f"scale bar length must be positive and finite, got {target_m}")
+    power = 10 ** math.floor(math.log10(target_m))
+    for step in (5, 2, 1):
+        if step * power <= target_m:
+            return float(step * power)
+    return float(power)  # pragma: no cover - step 1 always fits
+
+
+def _format_length(length_m: float) -> str:
+    if length_m >= 1000:
+        return f"{length_m / 1000:g} km"
+    return f"{length_m:g} m"
+
+
+def _draw_scale_bar(ax: Any, extent: tuple[float, float, float, float]) -> None:
+    """A scale bar of a round length in the lower left; map units are metres (EPSG:28992)."""
+    xmin, ymin, xmax, ymax = extent
+    length = nice_length((xmax - xmin) / 5)
+    bar = AnchoredSizeBar(
+        ax.transData,
+        length,
+        _format_length(length),
+        loc="lower left",
+        pad=0.4,
+        borderpad=0.8,
+        sep=4,
+        frameon=True,
+        size_vertical=0.006 * (ymax - ymin),
+        color="black",
+        fontproperties=FontProperties(size=8),
+    )
+    bar.patch.set_alpha(0.85)
+    bar.set_zorder(9)
+    ax.add_artist(bar)
+
+
+def _draw_north_arrow(ax: Any) -> None:
+    """An arrow pointing to grid north (EPSG:28992 grid north is within 2 degrees of true north)."""
+    ax.annotate(
+        "N",
+        xy=(0.95, 0.97),
+        xytext=(0, -40),
+        xycoords="axes fraction",
+        textcoords="offset points",
+        ha="center",
+        va="center",
+        fontsize=12,
+        fontweight="bold",
+        arrowprops={"facecolor": "black", "edgecolor": "black", "width": 4, "headwidth": 12},
+        zorder=10,
+    )
+
+
+# --- interactive map ----------------------------------------------------------------------
+
+
+def write_interactive_map(
+    path: Path,
+    sites: gpd.GeoDataFrame,
+    boundary: gpd.GeoDataFrame,
+    *,
+    amenities: gpd.GeoDataFrame | None,
+    title: str,
+) -> None:
+    """Write an interactive HTML map (folium / Leaflet) of one municipality's sites.
+
+    The data are drawn as vector layers and need no tile server; an OpenStreetMap background
+    is offered as an optional layer, off by default. Geometries are simplified (2 m) and
+    coordinates rounded (6 decimals) to keep the file small.
+
+    Parameters
+    ----------
+    path
+        The target ``.html``; replaced atomically.
+    sites
+        Candidate sites, EPSG:28992. The popup shows ``site_id``, ``rank_gm``,
+        ``score_total``, every ``score_*`` and ``dist_*`` column and ``reasons_en`` when
+        present; excluded sites are grey and show their ``exclusion_reason``.
+    boundary
+        The municipal boundary, EPSG:28992.
+    amenities
+        Destinations (points, with ``category``), EPSG:28992, or None.
+    title
+        The map title.
+    """
+    require_rd_new(sites, "sites")
+    require_rd_new(boundary, "boundary")
+    if amenities is not None:
+        require_rd_new(amenities, "amenities")
+    fmap = build_interactive_map(sites, boundary, amenities=amenities, title=title)
+    with output_path(Path(path)) as tmp:
+        fmap.save(str(tmp))
+
+
+def build_interactive_map(
+    sites: gpd.GeoDataFrame,
+    boundary: gpd.GeoDataFrame,
+    *,
+    amenities: gpd.GeoDataFrame | None,
+    title: str,
+) -> folium.Map:
+    """Build the folium map of :func:`write_interactive_map` without writing it.
+
+    Parameters
+    ----------
+    sites
+        Candidate sites, EPSG:28992.
+    boundary
+        The municipal boundary, EPSG:28992.
+    amenities
+        Destinations, EPSG:28992, or None.
+    title
+        The map title.
+
+    Returns
+    -------
+    folium.Map
+        The map.
+    """
+    extent = _web_bounds(sites, boundary)
+    fmap = folium.Map(tiles=None, control_scale=True, zoom_start=13, location=_centre(extent))
+    folium.TileLayer(
+        "OpenStreetMap", name="OpenStreetMap background (online)", overlay=True, show=False
+    ).add_to(fmap)
+    if not boundary.empty:
+        _boundary_layer(boundary).add_to(fmap)
+    if amenities is not None and not amenities.empty:
+        _amenity_layer(amenities).add_to(fmap)
+    excluded = excluded_mask(sites)
+    if excluded.any():
+        _excluded_layer(sites[excluded]).add_to(fmap)
+    if (~excluded).any():
+        _site_layer(sites[~excluded]).add_to(fmap)
+    folium.LayerControl(collapsed=False).add_to(fmap)
+    fmap.fit_bounds([[extent[1], extent[0]], [extent[3], extent[2]]])
+    root = fmap.get_root()
+    root.html.add_child(folium.Element(_title_html(title)))
+    root.html.add_child(folium.Element(_legend_html()))
+    return fmap
+
+
+def _web(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Simplify (2 m, in EPSG:28992), reproject to EPSG:4326 and round the coordinates."""
+    out = frame.copy()
+    out.geometry = out.geometry.simplify(SIMPLIFY_TOLERANCE_M, preserve_topology=True)
+    out = out.to_crs(4326)
+    rounded = shapely.transform(
+        out.geometry.to_numpy(), lambda xy: np.round(xy, COORDINATE_DECIMALS)
+    )
+    return out.set_geometry(gpd.GeoSeries(rounded, index=out.index, crs=out.crs))
+
+
+def _web_bounds(
+    sites: gpd.GeoDataFrame, boundary: gpd.GeoDataFrame
+) -> tuple[float, float, float, float]:
+    """Lon/lat bounds of the boundary, or of the sites when there is no boundary."""
+    frames = [f for f in (boundary, sites) if not f.empty and f.geometry.notna().any()]
+    if not frames:
+        raise ValueError("nothing to map: sites and boundary are both empty")
+    xmin, ymin, xmax, ymax = frames[0].to_crs(4326).total_bounds
+    return (float(xmin), float(ymin), float(xmax), float(ymax))
+
+
+def _centre(extent: tuple[float, float, float, float]) -> list[float]:
+    return [(extent[1] + extent[3]) / 2, (extent[0] + extent[2]) / 2]
+
+
+def _geojson(frame: gpd.GeoDataFrame) -> dict[str, Any]:
+    """A GeoJSON FeatureCollection with nulls (not NaN) for missing values.
+
+    Features get ids 0..n-1: folium keys its per-feature styles on a unique identifier.
+    """
+    numbered = frame.reset_index(drop=True)
+    return dict(json.loads(numbered.to_json(na="null", drop_id=False)))
+
+
+def _boundary_layer(boundary: gpd.GeoDataFrame) -> folium.GeoJson:
+    web = _web(boundary[[boundary.geometry.name]])
+    return folium.GeoJson(
+        _geojson(web),
+        name="municipal boundary",
+        style_function=lambda _feature: {"fill": False, "color": "#222222", "weight": 2},
+        control=True,
+    )
+
+
+def _popup_columns(sites: gpd.GeoDataFrame) -> list[str]:
+    """The attribute columns shown in a site popup, in a fixed order."""
+    first = [c for c in ("site_id", "gm_code", "rank_gm", "score_total") if c in sites.columns]
+    scores = [c for c in sites.columns if c.startswith("score_") and c != "score_total"]
+    dists = [c for c in sites.columns if c.startswith("dist_")]
+    last = [c for c in ("reasons_en",) if c in sites.columns]
+    return first + scores + dists + last
+
+
+def _rounded_attributes(sites: gpd.GeoDataFrame, columns: list[str]) -> gpd.GeoDataFrame:
+    """Popup values: scores to 3 decimals, distances as text in whole metres."""
+    out = sites[[*columns, sites.geometry.name]].copy()
+    for col in columns:
+        if col.startswith("score_"):
+            out[col] = pd.to_numeric(out[col], errors="coerce").round(3)
+        elif col.startswith("dist_"):
+            metres = pd.to_numeric(out[col], errors="coerce")
+            out[col] = [_distance_text(v) for v in metres]
+        elif col == "rank_gm":
+            out[col] = pd.to_numeric(out[col], errors="coerce").astype("Int64")
+    return out
+
+
+def _distance_text(metres: float) -> str:
+    """A walking distance for a popup; missing means no path over the network."""
+    return "unreachable" if math.isnan(metres) else f"{metres:.0f} m"
+
+
+def _site_layer(sites: gpd.GeoDataFrame) -> folium.GeoJson:
+    """Ranked (non-excluded) sites in their score class colour, with a popup."""
+    columns = _popup_columns(sites)
+    web = _web(_rounded_attributes(sites, columns))
+    web["fill_colour"] = [score_colour(s) for s in _scores(sites)]
+    return folium.GeoJson(
+        _geojson(web),
+        name="candidate sites (score_total)",
+        style_function=lambda feature: {
+            "fillColor": feature["properties"]["fill_colour"],
+            "color": "#505050",
+            "weight": 1,
+            "fillOpacity": 0.8,
+        },
+        highlight_function=lambda _feature: {"weight": 3, "color": "#000000"},
+        popup=folium.GeoJsonPopup(fields=columns, aliases=columns, localize=False),
+        tooltip=folium.GeoJsonTooltip(fields=columns[:1] + [c for c in columns if c == "rank_gm"]),
+    )
+
+
+def _excluded_layer(sites: gpd.GeoDataFrame) -> folium.GeoJson:
+    """Excluded sites in grey, with their exclusion reason."""
+    columns = [c for c in ("site_id", "gm_code", "exclusion_reason") if c in sites.columns]
+    web = _web(sites[[*columns, sites.geometry.name]])
+    return folium.GeoJson(
+        _geojson(web),
+        name="excluded sites",
+        style_function=lambda _feature: {
+            "fillColor": EXCLUDED_COLOUR,
+            "color": "#9a9a9a",
+            "weight": 1,
+            "fillOpacity": 0.6,
+        },
+        popup=folium.GeoJsonPopup(fields=columns, aliases=columns, localize=False),
+    )
+
+
+def _amenity_layer(amenities: gpd.GeoDataFrame) -> folium.GeoJson:
+    """Destinations as small circle markers coloured by category."""
+    columns = [c for c in ("category", "name") if c in amenities.columns]
+    points = amenities[[*columns, amenities.geometry.name]].copy()
+    points.geometry = points.geometry.representative_point()
+    web = _web(points)
+    labels = web["category"] if "category" in web.columns else pd.Series("", index=web.index)
+    categories = sorted({str(c) for c in labels.dropna()})
+    palette = {c: _CATEGORY_COLOURS[i % len(_CATEGORY_COLOURS)] for i, c in enumerate(categories)}
+    web["marker_colour"] = [palette.get(str(c), "#7f7f7f") for c in labels]
+    return folium.GeoJson(
+        _geojson(web),
+        name="destinations (amenities)",
+        marker=folium.CircleMarker(radius=4, weight=1, fill=True, fill_opacity=0.9),
+        style_function=lambda feature: {
+            "color": "#333333",
+            "fillColor": feature["properties"]["marker_colour"],
+        },
+        tooltip=folium.GeoJsonTooltip(fields=columns) if columns else None,
+        show=True,
+    )
+
+
+def _title_html(title: str) -> str:
+    return (
+        '<div style="position:fixed;top:10px;left:60px;z-index:1000;background:white;'
+        'padding:4px 10px;border-radius:4px;font:bold 16px sans-serif;'
+        f'box-shadow:0 1px 4px rgba(0,0,0,.3)">{html.escape(title)}</div>'
+    )
+
+
+def _legend_html() -> str:
+    """The score classes, the excluded colour and the attribution, fixed at the bottom left."""
+    rows = []
+    for i, colour in enumerate(SCORE_COLOURS):
+        lo, hi = SCORE_BREAKS[i], SCORE_BREAKS[i + 1]
+        rows.append(
+            f'<div><span style="display:inline-block;width:14px;height:10px;'
+            f'background:{colour};border:1px solid #555;margin-right:4px"></span>'
+            f"{lo:.1f} &ndash; {hi:.1f}</div>"
+        )
+    rows.append(
+        f'<div><span style="display:inline-block;width:14px;height:10px;'
+        f'background:{EXCLUDED_COLOUR};border:1px solid #999;margin-right:4px"></span>'
+        "excluded</div>"
+    )
+    attribution = html.escape(MAP_ATTRIBUTION)
+    return (
+        '<div style="position:fixed;bottom:20px;left:10px;z-index:1000;background:white;'
+        'padding:6px 8px;border-radius:4px;font:12px sans-serif;'
+        'box-shadow:0 1px 4px rgba(0,0,0,.3)"><b>score_total</b>'
+        + "".join(rows)
+        + f'<div style="margin-top:4px;font-size:10px;color:#444">{attribution}</div></div>'
+    )
+
+
+__all__ = [
+    "build_interactive_map",
+    "nice_length",
+    "render_static_map",
+    "write_interactive_map",
+    "write_static_map",
+]

@@ -1,0 +1,42 @@
+"""The bundled real sample (``data/sample/``) as pipeline inputs."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from magicmix_geo._errors import InputError
+from magicmix_geo.pipeline import RankInputs
+
+SAMPLE_DIR = Path(__file__).resolve().parents[1] / "data" / "sample"
+SAMPLE_OUT = Path(__file__).resolve().parents[1] / "outputs" / "sample"
+
+
+def sample_inputs(sample_dir: Path = SAMPLE_DIR) -> RankInputs:
+    """Read ``sample.toml`` in ``sample_dir`` into the inputs of one municipality run."""
+    spec_path = sample_dir / "sample.toml"
+    if not spec_path.is_file():
+        raise InputError(f"{spec_path}: sample description not found")
+    with spec_path.open("rb") as fh:
+        spec = tomllib.load(fh)
+    known = {"gm_code", "osm", "boundary", "cbs", "bag", "grid", "candidates", "profile"}
+    unknown = set(spec) - known
+    if unknown:
+        raise InputError(f"{spec_path}: unknown key(s) {', '.join(sorted(unknown))}")
+
+    def path(key: str) -> Path | None:
+        return sample_dir / spec[key] if key in spec else None
+
+    osm = path("osm")
+    if osm is None or "gm_code" not in spec:
+        raise InputError(f"{spec_path}: 'osm' and 'gm_code' are required")
+    return RankInputs(
+        osm=osm,
+        gm_code=spec["gm_code"],
+        boundary=path("boundary"),
+        cbs=tuple(sample_dir / name for name in spec.get("cbs", [])),
+        grid=path("grid"),
+        candidates=path("candidates"),
+        bag=path("bag"),
+        profile=spec.get("profile", "singles"),
+    )

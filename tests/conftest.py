@@ -1,0 +1,34 @@
+"""Shared fixtures: the real sample and one end-to-end run of it per test session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import pytest
+
+from magicmix_geo.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "data" / "sample"
+TEST_DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.fixture(scope="session")
+def sample_dir() -> Path:
+    return SAMPLE
+
+
+@pytest.fixture(scope="session")
+def sample_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`magicmix-geo run --out DIR` on the bundled sample; returns DIR."""
+    out = tmp_path_factory.mktemp("sample_run") / "out"
+    assert main(["run", "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="session")
+def sample_sites(sample_run: Path) -> gpd.GeoDataFrame:
+    gpkgs = sorted(sample_run.glob("GM0503_*.gpkg"))
+    assert len(gpkgs) == 1
+    return gpd.read_file(gpkgs[0], layer="sites", engine="pyogrio")
