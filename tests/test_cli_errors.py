@@ -1,0 +1,151 @@
+"""Bad input exits 2 with one line naming the file, key or value, and writes nothing."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from magicmix_geo.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_OSM = ROOT / "data" / "sample" / "tudelft.osm.pbf"
+
+
+def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = main(argv)
+    err = capsys.readouterr().err
+    return code, err
+
+
+def _error_lines(err: str) -> list[str]:
+    return [line for line in err.splitlines() if "error" in line]
+
+
+def _assert_nothing_written(parent: Path, out: Path) -> None:
+    assert not out.exists()
+    leftovers = [p.name for p in parent.iterdir() if p.name.startswith(".")]
+    assert leftovers == []
+
+
+@pytest.mark.parametrize(
+    ("make", "needle"),
+    [
+        (lambda d: d / "missing.osm.pbf", "OSM file not found"),
+        (lambda d: _write(d / "empty.osm.pbf", b""), "OSM file is empty"),
+        (lambda d: _write(d / "garbage.osm.pbf", b"\x00\x01this is not a PBF" * 50), "cannot read OSM"),
+        (lambda d: _write(d / "broken.osm", b"<osm><node id='1' lat="), "cannot read OSM"),
+        (lambda d: _write(d / "cut.osm.gz", gzip.compress(b"<osm version='0.6'></osm>")),
+         "no walkable ways"),
+        (lambda d: _write(d / "notes.txt", b"hello"), "not an OSM file name"),
+    ],
+)
+def test_bad_osm_file(tmp_path: Path, capsys: pytest.CaptureFixture[str], make, needle: str) -> None:
+    osm = make(tmp_path)
+    out = tmp_path / "out"
+    code, err = _run(["rank", "--osm", str(osm), "--area", "GM0503", "--out", str(out)], capsys)
+    assert code == 2
+    lines = _error_lines(err)
+    assert len(lines) == 1, err
+    assert str(osm) in lines[0] and needle in lines[0]
+    assert "Traceback" not in err
+    _assert_nothing_written(tmp_path, out)
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def test_unknown_profile(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    code, err = _run(
+        ["rank", "--osm", str(SAMPLE_OSM), "--area", "GM0503", "--profile", "students",
+         "--out", str(out)], capsys,
+    )
+    assert code == 2
+    assert "unknown profile 'students'" in _error_lines(err)[0]
+    _assert_nothing_written(tmp_path, out)
+
+
+def test_unknown_config_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "mine.toml"
+    cfg.write_text("[exclusions]\nmax_walk_to_tram_m = 500\n")
+    out = tmp_path / "out"
+    code, err = _run(["run", "--config", str(cfg), "--out", str(out)], capsys)
+    assert code == 2
+    line = _error_lines(err)[0]
+    assert str(cfg) in line and "exclusions.max_walk_to_tram_m" in line
+    _assert_nothing_written(tmp_path, out)
+
+
+def test_out_of_range_weight(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "mine.toml"
+    cfg.write_text("[profiles.families]\nprimary_school = 1000\n")
+    out = tmp_path / "out"
+    code, err = _run(["run", "--config", str(cfg), "--out", str(out)], capsys)
+    assert code == 2
+    assert "profiles.families.primary_school" in _error_lines(err)[0]
+    _assert_nothing_written(tmp_path, out)
+
+
+def test_output_path_that_is_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "already_a_file"
+    out.write_text("keep me")
+    code, err = _run(["run", "--out", str(out)], capsys)
+    assert code == 2
+    assert str(out) in _error_lines(err)[0] and "not a directory" in err
+    assert out.read_text() == "keep me"
+
+
+def test_bad_area_code(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    code, err = _run(["rank", "--osm", str(SAMPLE_OSM), "--area", "Delft", "--out", str(out)], capsys)
+    assert code == 2
+    assert "'Delft'" in _error_lines(err)[0]
+    _assert_nothing_written(tmp_path, out)
+
+
+def test_console_script_exit_code_and_single_line(tmp_path: Path) -> None:
+    """The installed entry point behaves the same as main() (exit status, one stderr line)."""
+    exe = Path(sys.executable).with_name("magicmix-geo")
+    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "magicmix_geo.cli"]
+    missing = tmp_path / "nowhere.osm.pbf"
+    proc = subprocess.run(
+        [*command, "rank", "--osm", str(missing), "--area", "GM0503", "--out", str(tmp_path / "o")],
+        capture_output=True, text=True, check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith("magicmix-geo: error:")
+    assert str(missing) in proc.stderr
+
+
+def test_rank_on_a_copy_of_the_sample_osm_in_other_formats(tmp_path: Path) -> None:
+    """.osm and .osm.gz/.osm.bz2 are read like the PBF (the same network)."""
+    import bz2
+
+    import osmium
+
+    from magicmix_geo.config import load_settings
+    from magicmix_geo.prepare.network import build_network
+    from magicmix_geo.prepare.osm import read_osm
+
+    xml = tmp_path / "sample.osm"
+    with osmium.SimpleWriter(str(xml)) as writer:
+        for obj in osmium.FileProcessor(str(SAMPLE_OSM)):
+            writer.add(obj)
+    gz = tmp_path / "sample.osm.gz"
+    bz = tmp_path / "sample.osm.bz2"
+    with xml.open("rb") as src, gzip.open(gz, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    bz.write_bytes(bz2.compress(xml.read_bytes()))
+    walk = load_settings().walk.way_filter
+    sizes = set()
+    for path in (SAMPLE_OSM, xml, gz, bz):
+        net = build_network(read_osm(path, walk, ["amenity"], ["amenity"]).walk)
+        sizes.add((net.n_nodes, net.n_segments, round(float(net.seg_length.sum()), 6)))
+    assert len(sizes) == 1
