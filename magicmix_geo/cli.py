@@ -7,6 +7,7 @@ Exit status: 0 success; 2 bad input or configuration (one line naming the file o
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 import time
 import traceback
@@ -15,12 +16,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from magicmix_geo import __version__
+from magicmix_geo._atomic import point_latest
 from magicmix_geo._errors import InputError
 from magicmix_geo.config import load_settings
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
+# a full disk, a read-only file system or a forbidden folder: the user must fix the output place
+_OUTPUT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,9 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, default=None, help="output folder (default outputs/sample)")
     run.add_argument("--profile", default=None, help="household profile: singles or families")
     run.add_argument("--config", type=Path, default=None, help="TOML file layered over config/")
+    run.add_argument("--no-cache", action="store_true", help="recompute; ignore the result cache")
 
-    rank = sub.add_parser("rank", help="one municipality from local files")
-    rank.add_argument("--osm", type=Path, required=True, help=".osm.pbf, .osm, .osm.gz or .osm.bz2")
+    rank = sub.add_parser("rank", help="one municipality from local files or the data cache")
+    rank.add_argument(
+        "--osm", type=Path, default=None,
+        help=".osm.pbf, .osm, .osm.gz or .osm.bz2 (default: from the data cache, see acquire)",
+    )
     rank.add_argument("--area", required=True, help="municipality code, e.g. GM0503")
     rank.add_argument("--boundary", type=Path, help="area polygon (default: extent of the OSM data)")
     rank.add_argument(
@@ -51,7 +59,52 @@ def build_parser() -> argparse.ArgumentParser:
     rank.add_argument("--profile", default="singles", help="household profile: singles or families")
     rank.add_argument("--config", type=Path, default=None, help="TOML file layered over config/")
     rank.add_argument("--out", type=Path, default=None, help="output folder (default outputs/<run>)")
+    rank.add_argument(
+        "--data-dir", type=Path, default=None,
+        help="data cache used without --osm (default: $MAGICMIX_DATA_DIR or ~/.cache/magicmix-geo)",
+    )
+    rank.add_argument("--no-cache", action="store_true", help="recompute; ignore the result cache")
+
+    acq = sub.add_parser("acquire", help="download / refresh the sources into the data cache")
+    acq.add_argument("--sources", default=None, help="comma list of osm,cbs,brk,bag,gtfs (default all)")
+    where = acq.add_mutually_exclusive_group()
+    where.add_argument("--areas", default=None, help="municipality codes, e.g. GM0503,GM0363")
+    where.add_argument("--all", action="store_true", help="every municipality of the CBS map")
+    acq.add_argument("--data-dir", type=Path, default=None, help="the data cache folder")
+    acq.add_argument("--offline", action="store_true", help="use only the cache; download nothing")
+    acq.add_argument("--config", type=Path, default=None, help="TOML file layered over config/")
+    _add_national_parsers(sub)
     return parser
+
+
+def _add_national_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    nat = sub.add_parser("national", help="many municipalities in parallel and the national list")
+    which = nat.add_mutually_exclusive_group()
+    which.add_argument("--areas", default=None, help="municipality codes, e.g. GM0503,GM0363")
+    which.add_argument("--all", action="store_true", help="every municipality (of the areas file "
+                       "or the data cache)")
+    nat.add_argument("--areas-file", type=Path, default=None,
+                     help="TOML listing local files per municipality (default: the data cache)")
+    nat.add_argument("--workers", type=int, default=None,
+                     help="worker processes of a local Dask cluster (default one per CPU; 0: none)")
+    nat.add_argument("--dask-address", default=None, help="existing Dask scheduler tcp://HOST:PORT")
+    nat.add_argument("--out", type=Path, default=None, help="output folder (default outputs/national)")
+    nat.add_argument("--profile", default=None, help="household profile for every municipality")
+    nat.add_argument("--config", type=Path, default=None, help="TOML file layered over config/")
+    nat.add_argument("--data-dir", type=Path, default=None, help="the data cache folder")
+    nat.add_argument("--no-cache", action="store_true", help="recompute; ignore the result cache")
+    nat.add_argument("--quiet", action="store_true", help="no progress bar or summary table")
+
+    srv = sub.add_parser("serve", help="register and serve the nightly Prefect schedule")
+    srv.add_argument("--cron", default="0 2 * * *", help="cron schedule (default: 02:00 nightly)")
+    srv.add_argument("--timezone", default="Europe/Amsterdam", help="time zone of --cron")
+    srv.add_argument("--name", default="nightly", help="deployment name")
+    srv.add_argument("--areas-file", type=Path, default=None, help="as for national")
+    srv.add_argument("--areas", default=None, help="as for national (default: all)")
+    srv.add_argument("--workers", type=int, default=None, help="as for national")
+    srv.add_argument("--dask-address", default=None, help="as for national")
+    srv.add_argument("--out", type=Path, default=None, help="as for national")
+    srv.add_argument("--data-dir", type=Path, default=None, help="as for national")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -62,12 +115,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_sample(args)
         if args.command == "rank":
             return _rank(args)
+        if args.command == "acquire":
+            return _acquire(args)
+        if args.command == "national":
+            return _national(args)
+        if args.command == "serve":
+            return _serve(args)
         parser.error(f"unknown command {args.command!r}")  # pragma: no cover
     except InputError as exc:
         if args.debug:
             traceback.print_exc()
         print(f"magicmix-geo: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except OSError as exc:
+        if args.debug:
+            traceback.print_exc()
+        if exc.errno in _OUTPUT_ERRNOS:
+            where = exc.filename or "output"
+            print(f"magicmix-geo: error: {where}: cannot write ({exc.strerror})", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        print(f"magicmix-geo: failed: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
     except KeyboardInterrupt:
         print("magicmix-geo: interrupted; no output was written", file=sys.stderr)
         return EXIT_FAILURE
@@ -87,12 +155,17 @@ def _run_sample(args: argparse.Namespace) -> int:
     inputs = sample_inputs()
     if args.profile:
         inputs = replace(inputs, profile=args.profile)
-    return _execute(inputs, args.config, args.out or SAMPLE_OUT)
+    return _execute(
+        inputs, args.config, args.out or SAMPLE_OUT, update_latest=args.out is None,
+        use_cache=not args.no_cache,
+    )
 
 
 def _rank(args: argparse.Namespace) -> int:
     from magicmix_geo.pipeline import RankInputs
 
+    if args.osm is None:
+        return _rank_from_cache(args)
     inputs = RankInputs(
         osm=args.osm,
         gm_code=args.area,
@@ -104,16 +177,66 @@ def _rank(args: argparse.Namespace) -> int:
         profile=args.profile,
     )
     out = args.out or Path("outputs") / f"{args.area}_{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
-    return _execute(inputs, args.config, out)
-
-
-def _execute(inputs: object, config: Path | None, out: Path) -> int:
-    from magicmix_geo.pipeline import (
-        RankInputs,
-        check_output_dir,
-        publish_run,
-        rank_municipality,
+    return _execute(
+        inputs, args.config, out, update_latest=args.out is None, use_cache=not args.no_cache
     )
+
+
+def _rank_from_cache(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from magicmix_geo.sources.acquire import cached_rank_inputs
+
+    settings = load_settings(args.config)
+    inputs, chosen = cached_rank_inputs(
+        settings, args.area, data_dir=args.data_dir, profile=args.profile, log=_say
+    )
+    # files given on the command line win over the cached ones
+    given = {k: getattr(args, k) for k in ("boundary", "grid", "candidates", "bag")}
+    inputs = replace(inputs, **{k: v for k, v in given.items() if v is not None})
+    if args.cbs:
+        inputs = replace(inputs, cbs=tuple(args.cbs))
+    if args.candidates is not None:
+        chosen["candidates"] = {"used": "file", "reason": "--candidates"}
+    elif chosen["candidates"]["used"] == "brk":
+        inputs = replace(inputs, candidate_source="brk")
+    _say(f"candidates: {chosen['candidates']['used']} ({chosen['candidates']['reason']})")
+    out = args.out or Path("outputs") / f"{args.area}_{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+    return _execute(
+        inputs, args.config, out, update_latest=args.out is None, extra={"acquired": chosen},
+        use_cache=not args.no_cache,
+    )
+
+
+def _acquire(args: argparse.Namespace) -> int:
+    from magicmix_geo.sources.acquire import acquire, parse_areas, parse_sources
+    from magicmix_geo.sources.cache import DataCache
+
+    settings = load_settings(args.config)
+    sources = parse_sources(args.sources)
+    areas = parse_areas(args.areas)
+    cache = DataCache.at(args.data_dir)
+    _say(f"acquiring {', '.join(sources)} into {cache.root}" + (" (offline)" if args.offline else ""))
+    manifests = acquire(
+        settings, sources=sources, areas=areas, all_areas=args.all, data_dir=cache.root,
+        offline=args.offline, log=_say,
+    )
+    for name, manifest in manifests.items():
+        print(f"{name}: version {manifest.get('version')}, sha256 {str(manifest.get('sha256'))[:12]}, "
+              f"{cache.manifest_path(name)}")
+    return EXIT_OK
+
+
+def _execute(
+    inputs: object,
+    config: Path | None,
+    out: Path,
+    *,
+    update_latest: bool = False,
+    extra: dict[str, object] | None = None,
+    use_cache: bool = True,
+) -> int:
+    from magicmix_geo.pipeline import RankInputs, check_output_dir, publish_run
 
     assert isinstance(inputs, RankInputs)
     started = datetime.now(UTC)
@@ -121,16 +244,97 @@ def _execute(inputs: object, config: Path | None, out: Path) -> int:
     settings = load_settings(config)
     check_output_dir(out)
     _say(f"ranking {inputs.gm_code} from {inputs.osm} (profile {inputs.profile})")
-    result = rank_municipality(inputs, settings)
+    result = _rank_cached(inputs, settings, use_cache)
     sites = result.sites
     _say(
         f"{len(sites)} sites ({result.candidate_source}), {int((~sites['excluded']).sum())} ranked, "
         f"network {result.network['nodes']} nodes / {result.network['segments']} segments"
     )
-    publish_run([result], out, settings, started=started)
+    publish_run([result], out, settings, started=started, extra=extra)
+    if update_latest:
+        # outputs/latest moves only after the run folder is complete
+        point_latest(Path(out).parent / "latest", Path(out))
     _say(f"done in {time.perf_counter() - clock:.1f} s")
     print(f"outputs written to {Path(out).resolve()}")
     return EXIT_OK
+
+
+def _rank_cached(inputs: object, settings: object, use_cache: bool) -> object:
+    """rank_municipality through the result cache (magicmix_geo.cache), unless disabled."""
+    from magicmix_geo.cache import ResultCache, default_cache_dir, rank_cached
+
+    from magicmix_geo.progress import spinner, stderr_console
+
+    cache = ResultCache(default_cache_dir()) if use_cache else None
+    with spinner("ranking (reading OSM, network, candidates, distances, scores)",
+                 console=stderr_console()):
+        ranked = rank_cached(inputs, settings, cache)  # type: ignore[arg-type]
+    if ranked.hit:
+        _say(f"unchanged inputs, configuration and code: result from the cache {ranked.path}")
+    return ranked.result
+
+
+def _national(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from magicmix_geo.cache import default_cache_dir
+    from magicmix_geo.national import (
+        DEFAULT_OUT,
+        cached_areas,
+        check_output_dir,
+        parse_codes,
+        print_summary,
+        read_areas_file,
+        run_national,
+        select_areas,
+    )
+    from magicmix_geo.progress import stderr_console
+
+    settings = load_settings(args.config)
+    codes = parse_codes(args.areas) if args.areas else None
+    if args.areas_file is not None:
+        areas: list = select_areas(read_areas_file(args.areas_file), codes)
+        if args.profile:
+            areas = [replace(a, profile=args.profile) for a in areas]
+    elif codes is None and not args.all:
+        raise InputError("national: give --areas GM0503,... or --all (and --areas-file FILE "
+                         "for local files instead of the data cache)")
+    else:
+        areas = cached_areas(codes, args.data_dir, args.profile or "singles")
+    if args.workers is not None and args.workers < 0:
+        raise InputError("--workers: must be 0 or more")
+    out = args.out or DEFAULT_OUT
+    check_output_dir(out)
+    console = stderr_console(not args.quiet)
+    run = run_national(
+        areas, settings, out, workers=args.workers, dask_address=args.dask_address,
+        cache_dir=None if args.no_cache else default_cache_dir(), console=console,
+    )
+    print_summary(run, stderr_console(True) if run.failed else console)
+    if args.debug:
+        for outcome in run.failed:
+            print(outcome.detail, file=sys.stderr)
+    if run.published or run.up_to_date:
+        print(f"outputs in {Path(out).resolve()}")
+    return EXIT_FAILURE if run.failed else EXIT_OK
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """Run flows/nightly.py in its own process: the library itself never imports prefect."""
+    import subprocess
+
+    script = Path(__file__).resolve().parents[1] / "flows" / "nightly.py"
+    if not script.is_file():
+        raise InputError(f"{script}: not found (serve needs the flows/ folder of a checkout)")
+    command = [sys.executable, str(script), "serve", "--cron", args.cron,
+               "--timezone", args.timezone, "--name", args.name]
+    for option in ("areas_file", "areas", "workers", "dask_address", "out", "data_dir"):
+        value = getattr(args, option)
+        if isinstance(value, Path):
+            value = value.resolve()  # the server runs from the source folder
+        if value is not None:
+            command += [f"--{option.replace('_', '-')}", str(value)]
+    return subprocess.call(command, cwd=script.parents[1])
 
 
 def _say(message: str) -> None:

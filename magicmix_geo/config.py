@@ -40,12 +40,18 @@ REQUIRED_CATEGORIES = (
     "park",
 )
 DIRECTIONS = ("lower_is_better", "higher_is_better")
+# "brk": Kadaster parcels from the data cache when there, else "osm_proxy" (see sources.acquire)
+CANDIDATE_SOURCES = ("brk", "osm_proxy")
+# tables of sources.toml that are settings, not sources
+SOURCE_SETTINGS_TABLES = ("candidates", "acquire")
 
 
 @dataclass(frozen=True)
 class WalkSettings:
     way_filter: str
     largest_component_only: bool
+    # network and destinations kept within this distance of the municipality (prepare/clip.py)
+    clip_buffer_m: float = 2000.0
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,9 @@ class ContextSettings:
     residential_building_tags: tuple[TagRule, ...]
     industrial_tags: tuple[TagRule, ...]
     residential_landuse_tags: tuple[TagRule, ...]
+    water_tags: tuple[TagRule, ...] = ()
+    infrastructure_tags: tuple[TagRule, ...] = ()
+    road_half_width_m: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -74,6 +83,17 @@ class Exclusions:
     min_area_m2: float
     max_area_m2: float
     exclude_temporary: bool
+    max_share_water: float = 1.0
+    max_share_infrastructure: float = 1.0
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """A second indicator scored where a criterion's own indicator is null."""
+
+    indicator: str
+    best: float
+    worst: float
 
 
 @dataclass(frozen=True)
@@ -84,6 +104,9 @@ class Criterion:
     best: float
     worst: float
     missing: float
+    label_en: str = ""
+    label_nl: str = ""
+    fallback: Fallback | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +129,7 @@ class Settings:
     sources: dict[str, Source]
     default_candidates: str
     raw: dict[str, Any]
+    model: ModelSettings
 
     @property
     def hash(self) -> str:
@@ -193,6 +217,7 @@ def _build(raw: dict[str, Any], origin: str) -> Settings:
     walk = WalkSettings(
         way_filter=way_filter,
         largest_component_only=reader.boolean(("walk", "largest_component_only")),
+        clip_buffer_m=reader.number(("walk", "clip_buffer_m"), low=2000, high=50_000),
     )
     categories = {name: _category(reader, name) for name in reader.table(("categories",))}
     for name in REQUIRED_CATEGORIES:
@@ -216,6 +241,12 @@ def _build(raw: dict[str, Any], origin: str) -> Settings:
         residential_building_tags=reader.rules(("context", "residential_building_tags")),
         industrial_tags=reader.rules(("context", "industrial_tags")),
         residential_landuse_tags=reader.rules(("context", "residential_landuse_tags")),
+        water_tags=reader.rules(("context", "water_tags")),
+        infrastructure_tags=reader.rules(("context", "infrastructure_tags")),
+        road_half_width_m=tuple(
+            (kind, reader.number(("context", "road_half_width_m", kind), low=0.0, high=100.0))
+            for kind in reader.table(("context", "road_half_width_m"))
+        ),
     )
     exclusions = Exclusions(
         industrial_within_m=reader.number(("exclusions", "industrial_within_m"), low=0, high=10_000),
@@ -228,6 +259,10 @@ def _build(raw: dict[str, Any], origin: str) -> Settings:
         min_area_m2=reader.number(("exclusions", "min_area_m2"), low=0, high=1e7),
         max_area_m2=reader.number(("exclusions", "max_area_m2"), low=1, high=1e8),
         exclude_temporary=reader.boolean(("exclusions", "exclude_temporary")),
+        max_share_water=reader.number(("exclusions", "max_share_water"), low=0.0, high=1.0),
+        max_share_infrastructure=reader.number(
+            ("exclusions", "max_share_infrastructure"), low=0.0, high=1.0
+        ),
     )
     if exclusions.min_area_m2 >= exclusions.max_area_m2:
         raise ConfigError(f"{origin}: exclusions.min_area_m2 must be below exclusions.max_area_m2")
@@ -247,7 +282,7 @@ def _build(raw: dict[str, Any], origin: str) -> Settings:
         raise ConfigError(f"{origin}: at least one profile is required")
     sources = {}
     for name in reader.table(("sources",)):
-        if name == "candidates":
+        if name in SOURCE_SETTINGS_TABLES:
             continue
         sources[name] = Source(
             name=name,
@@ -256,9 +291,10 @@ def _build(raw: dict[str, Any], origin: str) -> Settings:
             attribution=reader.string(("sources", name, "attribution")),
         )
     default_candidates = reader.string(("sources", "candidates", "default"))
-    if default_candidates not in ("osm_proxy",):
+    if default_candidates not in CANDIDATE_SOURCES:
         raise ConfigError(
-            f"{origin}: sources.candidates.default must be 'osm_proxy', got {default_candidates!r}"
+            f"{origin}: sources.candidates.default must be one of {CANDIDATE_SOURCES}, "
+            f"got {default_candidates!r}"
         )
     return Settings(
         walk=walk,
@@ -271,6 +307,7 @@ def _build(raw: dict[str, Any], origin: str) -> Settings:
         sources=sources,
         default_candidates=default_candidates,
         raw=raw,
+        model=_model_settings(reader, categories),
     )
 
 
@@ -290,7 +327,10 @@ def _category(reader: _Reader, name: str) -> Category:
 
 def _criterion(reader: _Reader, name: str) -> Criterion:
     base = ("criteria", name)
-    reader.only_keys(base, {"indicator", "direction", "best", "worst", "missing"})
+    reader.only_keys(
+        base,
+        {"indicator", "direction", "best", "worst", "missing", "label_en", "label_nl", "fallback"},
+    )
     direction = reader.string((*base, "direction"))
     if direction not in DIRECTIONS:
         raise ConfigError(
@@ -303,6 +343,19 @@ def _criterion(reader: _Reader, name: str) -> Criterion:
             f"{reader.origin}: criteria.{name}: with direction {direction!r}, best ({best}) and "
             f"worst ({worst}) are the wrong way round or equal"
         )
+    fallback = None
+    if "fallback" in reader.table(base):
+        fb = (*base, "fallback")
+        reader.only_keys(fb, {"indicator", "best", "worst"})
+        fb_best = reader.number((*fb, "best"), low=-1e9, high=1e9)
+        fb_worst = reader.number((*fb, "worst"), low=-1e9, high=1e9)
+        if fb_best == fb_worst or (direction == "lower_is_better") != (fb_best < fb_worst):
+            raise ConfigError(
+                f"{reader.origin}: criteria.{name}.fallback: with direction {direction!r}, best "
+                f"({fb_best}) and worst ({fb_worst}) are the wrong way round or equal"
+            )
+        fallback = Fallback(reader.string((*fb, "indicator")), fb_best, fb_worst)
+    labels = set(reader.table(base))
     return Criterion(
         name=name,
         indicator=reader.string((*base, "indicator")),
@@ -310,6 +363,125 @@ def _criterion(reader: _Reader, name: str) -> Criterion:
         best=best,
         worst=worst,
         missing=reader.number((*base, "missing"), low=0.0, high=1.0),
+        label_en=reader.string((*base, "label_en")) if "label_en" in labels else name,
+        label_nl=reader.string((*base, "label_nl")) if "label_nl" in labels else name,
+        fallback=fallback,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# model settings: transit quality, density, social mix, rank stability, explanations, rasters
+# --------------------------------------------------------------------------------------------
+
+TRANSIT_MODES = ("train", "metro", "tram", "bus", "other")
+
+
+@dataclass(frozen=True)
+class TransitSettings:
+    walk_speed_m_per_min: float
+    gtfs_match_radius_m: float
+    max_wait_min: float
+    mode_wait_min: dict[str, float]
+
+
+@dataclass(frozen=True)
+class DensitySettings:
+    cell_m: float
+    radii_m: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class SocialSettings:
+    radius_m: float
+    min_known_share: float
+
+
+@dataclass(frozen=True)
+class StabilitySettings:
+    draws: int
+    spread: float
+    seed: int
+    stable_max_width: float
+
+
+@dataclass(frozen=True)
+class RasterSettings:
+    cell_m: float
+    max_connector_m: float
+    categories: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """The ranking model's settings beyond criteria and weights (config/criteria.toml)."""
+
+    transit: TransitSettings
+    density: DensitySettings
+    social: SocialSettings
+    stability: StabilitySettings
+    top_reasons: int
+    rasters: RasterSettings
+
+
+def _model_settings(reader: _Reader, categories: dict[str, Category]) -> ModelSettings:
+    origin = reader.origin
+    reader.only_keys(
+        ("transit",),
+        {"walk_speed_m_per_min", "gtfs_match_radius_m", "max_wait_min", "mode_wait_min"},
+    )
+    reader.only_keys(("transit", "mode_wait_min"), set(TRANSIT_MODES))
+    mode_wait = {
+        mode: reader.number(("transit", "mode_wait_min", mode), low=0.0, high=240.0)
+        for mode in TRANSIT_MODES
+    }
+    transit = TransitSettings(
+        walk_speed_m_per_min=reader.number(("transit", "walk_speed_m_per_min"), low=10, high=300),
+        gtfs_match_radius_m=reader.number(("transit", "gtfs_match_radius_m"), low=0, high=1000),
+        max_wait_min=reader.number(("transit", "max_wait_min"), low=0.5, high=1440),
+        mode_wait_min=mode_wait,
+    )
+    reader.only_keys(("density",), {"cell_m", "radii_m"})
+    radii = reader.value(("density", "radii_m"))
+    if not isinstance(radii, list) or not radii:
+        raise ConfigError(f"{origin}: key 'density.radii_m' must be a non-empty list of metres")
+    density = DensitySettings(
+        cell_m=reader.number(("density", "cell_m"), low=10, high=1000),
+        radii_m=tuple(
+            int(reader.number(("density", "radii_m"), low=1, high=10_000, value=v)) for v in radii
+        ),
+    )
+    reader.only_keys(("social",), {"radius_m", "min_known_share"})
+    social = SocialSettings(
+        radius_m=reader.number(("social", "radius_m"), low=1, high=10_000),
+        min_known_share=reader.number(("social", "min_known_share"), low=0.0, high=1.0),
+    )
+    reader.only_keys(("stability",), {"draws", "spread", "seed", "stable_max_width"})
+    stability = StabilitySettings(
+        draws=int(reader.number(("stability", "draws"), low=1, high=100_000)),
+        spread=reader.number(("stability", "spread"), low=0.0, high=0.99),
+        seed=int(reader.number(("stability", "seed"), low=0, high=2**63 - 1)),
+        stable_max_width=reader.number(("stability", "stable_max_width"), low=0.0, high=1.0),
+    )
+    reader.only_keys(("explain",), {"top_reasons"})
+    reader.only_keys(("rasters",), {"cell_m", "max_connector_m", "categories"})
+    names = reader.value(("rasters", "categories"))
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ConfigError(f"{origin}: key 'rasters.categories' must be a list of category names")
+    for name in names:
+        if name not in categories:
+            raise ConfigError(f"{origin}: rasters.categories names an unknown category {name!r}")
+    rasters = RasterSettings(
+        cell_m=reader.number(("rasters", "cell_m"), low=1, high=1000),
+        max_connector_m=reader.number(("rasters", "max_connector_m"), low=0, high=10_000),
+        categories=tuple(names),
+    )
+    return ModelSettings(
+        transit=transit,
+        density=density,
+        social=social,
+        stability=stability,
+        top_reasons=int(reader.number(("explain", "top_reasons"), low=1, high=20)),
+        rasters=rasters,
     )
 
 

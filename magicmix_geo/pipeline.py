@@ -6,8 +6,8 @@ and the command line (``cli.py``) call these functions.
 
 from __future__ import annotations
 
-import os
 import re
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -24,15 +24,22 @@ from magicmix_geo._atomic import atomic_directory
 from magicmix_geo._errors import InputError, OutputError
 from magicmix_geo.config import Settings
 from magicmix_geo.measure.context import sum_within
+from magicmix_geo.measure.density import Raster, density_indicators, grid_shares_within
+from magicmix_geo.measure.distances import SegmentIndex, Snap
 from magicmix_geo.measure.indicators import (
     Context,
     context_indicators,
     network_indicators,
     site_points,
 )
+from magicmix_geo.measure.site_cover import covered_share, line_strips
+from magicmix_geo.measure.surfaces import distance_surface
+from magicmix_geo.measure.transit import GTFS_COLUMNS, TransitStops, access_minutes, transit_stops
 from magicmix_geo.prepare import candidates as candidate_sources
 from magicmix_geo.prepare import cbs
 from magicmix_geo.prepare.area import osm_extent, read_boundary
+from magicmix_geo.prepare.checks import check_in_netherlands
+from magicmix_geo.prepare.clip import clip_to_area
 from magicmix_geo.prepare.destinations import rule_mask, select_destinations
 from magicmix_geo.prepare.network import WalkNetwork, build_network
 from magicmix_geo.prepare.osm import OsmData, read_osm
@@ -41,10 +48,13 @@ from magicmix_geo.publish import (
     write_interactive_map,
     write_manifest,
     write_municipality_gpkg,
+    write_municipality_report,
     write_national_ranking,
     write_static_map,
 )
+from magicmix_geo.publish.rasters import write_rasters
 from magicmix_geo.score.model import score_sites
+from magicmix_geo.score.social import social_indicators
 from magicmix_geo.tags import rule_keys
 
 GM_CODE = re.compile(r"^GM\d{4}$")
@@ -55,6 +65,7 @@ BUURT_COLUMNS = [
     "population",
     "density_per_km2",
     "pct_origin_outside_europe",
+    "pct_non_western",
     "pct_corporation_rental",
 ]
 WATER_TAGS = ("natural=water", "water", "waterway=riverbank")
@@ -72,6 +83,10 @@ class RankInputs:
     candidates: Path | None = None
     bag: Path | None = None
     profile: str = "singles"
+    # what a candidates file is, for the manifest: "file", or "brk" for cached Kadaster parcels
+    candidate_source: str = "file"
+    # a GTFS stop service table (stop_id, stop_name, lat, lon, departures_per_hour), optional
+    gtfs: Path | None = None
 
 
 @dataclass
@@ -85,6 +100,8 @@ class MunicipalityResult:
     inputs: list[dict[str, Any]]
     candidate_source: str
     timings: dict[str, float] = field(default_factory=dict)
+    # density and accessibility surfaces, written as rasters/<GM>_<name>.tif
+    rasters: dict[str, Raster] = field(default_factory=dict)
 
     @property
     def sites(self) -> gpd.GeoDataFrame:
@@ -96,7 +113,8 @@ def validate_inputs(inputs: RankInputs, settings: Settings) -> None:
     if not GM_CODE.match(inputs.gm_code):
         raise InputError(f"--area: {inputs.gm_code!r} is not a municipality code like GM0503")
     settings.weights(inputs.profile)  # raises ConfigError for an unknown profile
-    for path in (inputs.boundary, inputs.grid, inputs.candidates, inputs.bag, *inputs.cbs):
+    for path in (inputs.boundary, inputs.grid, inputs.candidates, inputs.bag, inputs.gtfs,
+                 *inputs.cbs):
         if path is not None and not Path(path).is_file():
             raise InputError(f"{path}: file not found")
 
@@ -108,6 +126,7 @@ def rank_municipality(inputs: RankInputs, settings: Settings) -> MunicipalityRes
     clock = time.perf_counter()
 
     osm = _read_osm(inputs.osm, settings)
+    check_in_netherlands(inputs.osm, osm.walk.lon, osm.walk.lat)
     timings["read_osm_s"] = time.perf_counter() - clock
     clock = time.perf_counter()
     net = build_network(osm.walk, largest_component_only=settings.walk.largest_component_only)
@@ -134,6 +153,8 @@ def rank_municipality(inputs: RankInputs, settings: Settings) -> MunicipalityRes
 
     clock = time.perf_counter()
     destinations = select_destinations(osm.features, settings.categories)
+    if inputs.boundary:  # a municipality: network and amenities within the buffer (clip.py)
+        net, destinations = clip_to_area(net, destinations, area, settings.walk.clip_buffer_m)
     context = Context(
         residential_buildings=buildings.loc[buildings["residential"]].geometry,
         industrial=_features_matching(osm, settings.context.industrial_tags),
@@ -159,6 +180,12 @@ def rank_municipality(inputs: RankInputs, settings: Settings) -> MunicipalityRes
         )
         table = pd.concat([table, joined.set_index(table.index)], axis=1)
     clock = time.perf_counter()
+    model_columns, rasters, transit_stops_frame = _model_indicators(
+        inputs, settings, osm, net, sites, destinations, buildings, area, table
+    )
+    table = pd.concat([table, model_columns.set_index(table.index)], axis=1)
+    timings["model_indicators_s"] = time.perf_counter() - clock
+    clock = time.perf_counter()
     scored = gpd.GeoDataFrame(score_sites(table, settings, inputs.profile), crs=sites.crs)
     scored["profile"] = inputs.profile
     timings["score_s"] = time.perf_counter() - clock
@@ -178,6 +205,8 @@ def rank_municipality(inputs: RankInputs, settings: Settings) -> MunicipalityRes
         ),
         "streets": osm.lines.loc[osm.lines["highway"].notna(), ["osm_id", "highway", "geometry"]]
         .reset_index(drop=True),
+        "water": _water(osm, settings),
+        "transit_stops": transit_stops_frame,
     }
     return MunicipalityResult(
         gm_code=inputs.gm_code,
@@ -191,6 +220,7 @@ def rank_municipality(inputs: RankInputs, settings: Settings) -> MunicipalityRes
         inputs=_describe_inputs(inputs, settings),
         candidate_source=candidate_source,
         timings=timings,
+        rasters=rasters,
     )
 
 
@@ -210,16 +240,19 @@ def publish_run(
             metadata = {**manifest, "gm_code": result.gm_code}
             gpkg = tmp / f"{result.gm_code}_{_safe_name(result.gm_name)}.gpkg"
             write_municipality_gpkg(gpkg, result.layers, metadata)
+            _write_rasters(tmp, result, manifest)
             title = f"{result.gm_code} {result.gm_name}: Magic Mix site ranking ({_profiles(results)})"
+            context = {
+                name: result.layers[name]
+                for name in ("water", "buildings", "streets")
+                if name in result.layers
+            }
             write_static_map(
                 tmp / "maps" / f"{result.gm_code}.png",
                 result.sites,
                 result.layers["boundary"],
                 title=title,
-                context={
-                    "streets": result.layers["streets"],
-                    "buildings": result.layers["buildings"],
-                },
+                context=context,
             )
             write_interactive_map(
                 tmp / "maps" / f"{result.gm_code}.html",
@@ -227,6 +260,17 @@ def publish_run(
                 result.layers["boundary"],
                 amenities=result.layers["amenities"],
                 title=title,
+            )
+            write_municipality_report(
+                tmp / "reports" / f"{result.gm_code}.html",
+                tmp / "reports" / f"{result.gm_code}.pdf",
+                result.sites,
+                result.layers["boundary"],
+                title=title,
+                manifest=metadata,
+                method=method_rows(settings),
+                map_png=tmp / "maps" / f"{result.gm_code}.png",
+                context=context,
             )
         all_sites = pd.concat([r.sites for r in results], ignore_index=True)
         write_national_ranking(
@@ -245,14 +289,16 @@ def check_output_dir(out_dir: Path) -> Path:
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputError(f"{out_dir}: output path exists and is not a directory")
-    parent = out_dir.parent if not out_dir.exists() else out_dir
-    probe = parent
-    while not probe.exists():
+    probe = out_dir.parent
+    while not probe.exists() and probe != probe.parent:
         probe = probe.parent
     if not probe.is_dir():
         raise OutputError(f"{out_dir}: {probe} is not a directory")
-    if not os.access(probe, os.W_OK):
-        raise OutputError(f"{out_dir}: {probe} is not writable")
+    try:
+        with tempfile.NamedTemporaryFile(dir=probe, prefix=".magicmix-probe."):
+            pass
+    except OSError as exc:
+        raise OutputError(f"{out_dir}: cannot write in {probe} ({exc.strerror})") from exc
     return out_dir
 
 
@@ -273,6 +319,14 @@ def method_rows(settings: Settings) -> list[tuple[str, str]]:
         ("exclusion", f"no public transport stop within {ex.max_walk_to_pt_stop_m:g} m walking"),
         ("exclusion", f"area outside {ex.min_area_m2:g}-{ex.max_area_m2:g} m2"),
         ("exclusion", "temporary site" if ex.exclude_temporary else "temporary sites allowed"),
+        ("exclusion", f"site at least {100 * ex.max_share_water:g} % water"),
+        ("exclusion", f"site at least {100 * ex.max_share_infrastructure:g} % road or railway"),
+        (
+            "rank stability",
+            f"rank_p10/rank_p90 over {settings.model.stability.draws} draws, each weight x "
+            f"U[1-{settings.model.stability.spread:g}, 1+{settings.model.stability.spread:g}], "
+            f"seed {settings.model.stability.seed}; see docs/methodology.md",
+        ),
         (
             "distance",
             "walking distance over the OSM walk network (osmnx network_type='walk'), from the "
@@ -293,6 +347,8 @@ def _read_osm(path: Path, settings: Settings) -> OsmData:
         settings.context.industrial_tags,
         settings.context.residential_landuse_tags,
         settings.context.residential_building_tags,
+        settings.context.water_tags,
+        settings.context.infrastructure_tags,
     ):
         feature_keys |= rule_keys(rules)
         tag_columns |= rule_keys(rules)
@@ -357,6 +413,13 @@ def _grid_indicators(path: Path, sites: gpd.GeoDataFrame) -> pd.DataFrame:
     )
 
 
+def _water(osm: OsmData, settings: Settings) -> gpd.GeoDataFrame:
+    """Water areas (``context.water_tags``) as a context layer for the maps, EPSG:28992."""
+    water = _features_matching(osm, settings.context.water_tags)
+    water = water[water.geom_type.isin(["Polygon", "MultiPolygon"])]
+    return gpd.GeoDataFrame(geometry=water.reset_index(drop=True), crs=osm.features.crs)
+
+
 def _features_matching(osm: OsmData, rules: Any) -> gpd.GeoSeries:
     feats = osm.features
     mask = rule_mask(feats, rules) & (feats["osm_type"] != "node").to_numpy()
@@ -389,7 +452,7 @@ def _candidates(
         inside = site_points(sites).within(area)
         if not inside.any():
             raise InputError(f"{inputs.candidates}: no candidate site lies inside the area")
-        return sites.loc[inside].reset_index(drop=True), "file"
+        return sites.loc[inside].reset_index(drop=True), inputs.candidate_source
     lines = osm.lines
     streets = lines.loc[lines["highway"].notna()].geometry
     barriers = lines.loc[lines["railway"].notna() | lines["waterway"].notna()].geometry
@@ -468,3 +531,164 @@ def _safe_name(name: str) -> str:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
+
+
+# --------------------------------------------------------------------------------------------
+# the ranking model's own indicators (issue #5): transit quality, density, site cover, social
+# mix, and the rasters behind them; see docs/methodology.md
+# --------------------------------------------------------------------------------------------
+
+
+def _model_indicators(
+    inputs: RankInputs,
+    settings: Settings,
+    osm: OsmData,
+    net: WalkNetwork,
+    sites: gpd.GeoDataFrame,
+    destinations: gpd.GeoDataFrame,
+    buildings: gpd.GeoDataFrame,
+    area: Any,
+    table: pd.DataFrame,
+) -> tuple[pd.DataFrame, dict[str, Raster], gpd.GeoDataFrame]:
+    """Model indicators of the sites (indexed like ``sites``), rasters, the transit stops."""
+    points = site_points(sites)
+    index = SegmentIndex(net)
+    model = settings.model
+    reach = max(*model.density.radii_m, model.social.radius_m) + 2 * model.density.cell_m
+    grid = _read_grid(inputs.grid, area, reach) if inputs.grid is not None else None
+    stops = _transit_stops(osm, destinations, inputs.gtfs, settings)
+    site_snap = index.snap(points.x.to_numpy(), points.y.to_numpy())
+    transit = pd.DataFrame(
+        {
+            "transit_access_min": access_minutes(
+                net, index, site_snap, stops, settings.model.transit
+            )
+        },
+        index=sites.index,
+    )
+    density = density_indicators(
+        points, buildings.geometry, grid, settings.model.density.radii_m,
+        settings.model.density.cell_m,
+    )
+    cover = _site_cover_indicators(osm, sites, settings)
+    shares = (
+        grid_shares_within(points, grid, settings.model.social.radius_m)
+        if grid is not None and len(grid) else None
+    )
+    social = social_indicators(
+        table.set_index(sites.index), shares, settings.model.social.min_known_share
+    )
+    rasters = dict(density.rasters)
+    rasters.update(_accessibility_rasters(net, index, area, destinations, stops, settings))
+    columns = pd.concat([transit, density.indicators, cover, social], axis=1)
+    return columns, rasters, stops.frame
+
+
+def _transit_stops(
+    osm: OsmData, destinations: gpd.GeoDataFrame, gtfs: Path | None, settings: Settings
+) -> TransitStops:
+    """The OSM public transport stops with their tags, matched to a GTFS stop table if given."""
+    stops = destinations.loc[destinations["category"] == "pt_stop"]
+    tags = [c for c in ("railway", "station", "highway", "amenity", "public_transport")
+            if c in osm.features.columns]
+    tagged = stops.merge(
+        pd.DataFrame(osm.features[["osm_type", "osm_id", *tags]]).drop_duplicates(
+            ["osm_type", "osm_id"]
+        ),
+        on=["osm_type", "osm_id"], how="left",
+    )
+    table = _read_gtfs_stops(gtfs) if gtfs is not None else None
+    return transit_stops(
+        gpd.GeoDataFrame(tagged, geometry="geometry", crs=stops.crs), table,
+        settings.model.transit,
+    )
+
+
+def _read_gtfs_stops(path: Path) -> pd.DataFrame:
+    """A GTFS stop service table (CSV or Parquet: stop_id, stop_name, lat, lon,
+    departures_per_hour), as magicmix_geo.sources.gtfs writes it."""
+    try:
+        table = pd.read_parquet(path) if Path(path).suffix == ".parquet" else pd.read_csv(path)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: cannot read GTFS stop table ({exc})") from exc
+    missing = [c for c in GTFS_COLUMNS if c not in table.columns]
+    if missing:
+        raise InputError(f"{path}: GTFS stop table lacks the column(s) {', '.join(missing)}")
+    return table
+
+
+def _read_grid(path: Path, area: Any, reach_m: float) -> gpd.GeoDataFrame:
+    """The CBS 100 m grid cells within ``reach_m`` of the area (EPSG:28992)."""
+    try:
+        info = pyogrio.read_info(path)
+        crs = info["crs"]
+        bbox = None
+        if crs is not None and "28992" in str(crs):
+            xmin, ymin, xmax, ymax = area.bounds
+            bbox = (xmin - reach_m, ymin - reach_m, xmax + reach_m, ymax + reach_m)
+        grid = gpd.read_file(path, engine="pyogrio", bbox=bbox)
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+        raise InputError(f"{path}: cannot read CBS grid ({exc})") from exc
+    if grid.crs is None:
+        raise InputError(f"{path}: CBS grid has no CRS (EPSG:28992 expected)")
+    return grid.to_crs("EPSG:28992")
+
+
+def _site_cover_indicators(
+    osm: OsmData, sites: gpd.GeoDataFrame, settings: Settings
+) -> pd.DataFrame:
+    """Shares of each site that are water, and road or railway land."""
+    water = _features_matching(osm, settings.context.water_tags)
+    infra = pd.concat(
+        [
+            _features_matching(osm, settings.context.infrastructure_tags),
+            line_strips(osm.lines, settings.context.road_half_width_m),
+        ]
+    )
+    return pd.DataFrame(
+        {
+            "share_site_water": covered_share(sites.geometry, water),
+            "share_site_infrastructure": covered_share(
+                sites.geometry, gpd.GeoSeries(infra, crs=sites.crs)
+            ),
+        },
+        index=sites.index,
+    )
+
+
+def _accessibility_rasters(
+    net: WalkNetwork,
+    index: SegmentIndex,
+    area: Any,
+    destinations: gpd.GeoDataFrame,
+    stops: TransitStops,
+    settings: Settings,
+) -> dict[str, Raster]:
+    """Walking distance to each configured category and boarding time, at raster cell centres."""
+    cfg = settings.model.rasters
+    out = {}
+    for category in cfg.categories:
+        dests = destinations.loc[destinations["category"] == category]
+        snap = index.snap(dests.geometry.x.to_numpy(), dests.geometry.y.to_numpy())
+        out[f"dist_{category}_m"] = distance_surface(
+            net, index, area, snap, cfg.cell_m, cfg.max_connector_m,
+            description=f"walking distance to the nearest {category} (m)",
+        )
+    frame = stops.frame
+    speed = settings.model.transit.walk_speed_m_per_min
+    snap = index.snap(frame.geometry.x.to_numpy(), frame.geometry.y.to_numpy())
+    waited = Snap(snap.segment, snap.along, snap.connector + frame["wait_min"].to_numpy() * speed)
+    out["transit_access_min"] = distance_surface(
+        net, index, area, waited, cfg.cell_m, cfg.max_connector_m, scale=speed,
+        description="minutes to board public transport (walk + average wait)", units="min",
+    )
+    return out
+
+
+def _write_rasters(folder: Path, result: MunicipalityResult, manifest: dict[str, Any]) -> None:
+    if result.rasters:
+        write_rasters(
+            folder / "rasters", result.gm_code, result.rasters,
+            tags={"run_id": str(manifest.get("run_id")), "source": "magicmix-geo",
+                  "attribution": "© OpenStreetMap contributors (ODbL); Bron: CBS, Kadaster"},
+        )

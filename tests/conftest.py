@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import geopandas as gpd
@@ -12,6 +15,23 @@ from magicmix_geo.cli import main
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"
 TEST_DATA = Path(__file__).resolve().parent / "data"
+
+
+_ISOLATED: list[str] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A private result cache and data cache for the session: tests never read or fill the
+    user's ~/.cache/magicmix-geo, and every session computes from scratch."""
+    root = tempfile.mkdtemp(prefix="magicmix-tests-")
+    _ISOLATED.append(root)
+    os.environ["MAGICMIX_CACHE_DIR"] = str(Path(root) / "cache")
+    os.environ["MAGICMIX_DATA_DIR"] = str(Path(root) / "data")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for root in _ISOLATED:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -362,9 +362,13 @@ def reference_distances(
             chain += [(s, ("on", label)) for s, label in sorted(splits[key], key=lambda z: z[0])]
             chain.append((length, b))
             for (s0, n0), (s1, n1) in zip(chain[:-1], chain[1:], strict=True):
-                # consecutive chain nodes are always distinct (projection nodes
-                # are unique per point), except a==b for an unsplit self-loop
-                H.add_edge(n0, n1, weight=max(s1 - s0, 0.0))
+                # consecutive chain nodes are distinct (projection nodes are unique per
+                # point); on a split self-loop the first and last piece join the same pair
+                # (a, point) twice: keep the shorter way round
+                w = max(s1 - s0, 0.0)
+                if H.has_edge(n0, n1):
+                    w = min(w, H[n0][n1]["weight"])
+                H.add_edge(n0, n1, weight=w)
         elif a != b:
             if H.has_edge(a, b):
                 H[a][b]["weight"] = min(H[a][b]["weight"], length)

@@ -35,7 +35,7 @@ def _assert_nothing_written(parent: Path, out: Path) -> None:
 @pytest.mark.parametrize(
     ("make", "needle"),
     [
-        (lambda d: d / "missing.osm.pbf", "OSM file not found"),
+        (lambda d: d / "missing.osm.pbf", "not found"),
         (lambda d: _write(d / "empty.osm.pbf", b""), "OSM file is empty"),
         (lambda d: _write(d / "garbage.osm.pbf", b"\x00\x01this is not a PBF" * 50), "cannot read OSM"),
         (lambda d: _write(d / "broken.osm", b"<osm><node id='1' lat="), "cannot read OSM"),

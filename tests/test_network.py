@@ -93,8 +93,10 @@ def _networkx_reference(net, site_xy, dest_xy) -> np.ndarray:
     import shapely
 
     graph = nx.Graph()
-    for k, (u, v, length) in enumerate(zip(net.seg_u, net.seg_v, net.seg_length, strict=True)):
-        graph.add_edge(("n", int(u)), ("n", int(v)), weight=float(length), seg=k)
+    for u, v, length in zip(net.seg_u, net.seg_v, net.seg_length, strict=True):
+        a, b = ("n", int(u)), ("n", int(v))
+        if not graph.has_edge(a, b) or graph[a][b]["weight"] > length:
+            graph.add_edge(a, b, weight=float(length))  # parallel segments: the shortest
     lines = [
         shapely.LineString([(net.x[u], net.y[u]), (net.x[v], net.y[v])])
         for u, v in zip(net.seg_u, net.seg_v, strict=True)
@@ -116,6 +118,8 @@ def _networkx_reference(net, site_xy, dest_xy) -> np.ndarray:
                 graph[a][b]["weight"] = min(graph[a][b]["weight"], b_pos - a_pos)
             else:
                 graph.add_edge(a, b, weight=b_pos - a_pos)
+    if not len(dest_xy):
+        return np.full(len(site_xy), np.nan)
     dists = nx.multi_source_dijkstra_path_length(
         graph, [("d", i) for i in range(len(dest_xy))], weight="weight"
     )

@@ -145,7 +145,14 @@ def read_candidates(path: Path) -> gpd.GeoDataFrame:
     flat2d = shapely.force_2d(np.asarray(gdf.geometry.array, dtype=object))
     gdf[gdf.geometry.name] = gpd.GeoSeries(flat2d, index=gdf.index, crs=gdf.crs)
     if gdf.crs.to_epsg() != RD_NEW_EPSG:
+        _check_coordinate_range(path, gdf)
         gdf = gdf.to_crs(RD_NEW_EPSG)
+        coords = shapely.get_coordinates(np.asarray(gdf.geometry.array, dtype=object))
+        if not np.isfinite(coords).all():
+            raise InputError(
+                f"{path}: coordinates cannot be transformed from {gdf.crs} to EPSG:28992 "
+                "(wrong CRS declared?)"
+            )
 
     # repair after reprojection: transforming can itself break a ring
     geoms = np.asarray(gdf.geometry.array, dtype=object)
@@ -676,3 +683,15 @@ def _tessellate(
         block.append(tblock)
         owned.append((piece >= 0) & (home == tblock))
     return np.concatenate(cells), np.concatenate(block), np.concatenate(owned)
+
+
+def _check_coordinate_range(path: Path, gdf: gpd.GeoDataFrame) -> None:
+    """Degrees beyond +-180/+-90 mean metres labelled as a geographic CRS: refuse them."""
+    if gdf.crs is None or not gdf.crs.is_geographic:
+        return
+    minx, miny, maxx, maxy = gdf.total_bounds
+    if minx < -180 or maxx > 180 or miny < -90 or maxy > 90:
+        raise InputError(
+            f"{path}: coordinates ({minx:.0f}, {miny:.0f}) - ({maxx:.0f}, {maxy:.0f}) are not "
+            f"degrees but the file declares {gdf.crs.to_string()} (wrong CRS?)"
+        )

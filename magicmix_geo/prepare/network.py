@@ -4,12 +4,20 @@ The graph keeps every OSM node of the walkable ways (no topological simplificati
 path lengths are the same as on osmnx's simplified graph, and a point is joined to the exact
 straight piece of street it is nearest to. Segment lengths are great-circle lengths on the
 sphere of radius 6,371,009 m from the OSM coordinates, exactly as osmnx computes ``length``.
+
+For speed, routing runs on a contracted copy (:class:`CoreGraph`): chains of nodes with exactly
+two incident segments collapse into one edge between their end nodes. Every segment keeps its
+place on its chain (chain id, offset, direction), so points still join the exact straight
+segment and distances stay exact: a point inside a chain is reached through one of the chain's
+two ends, or straight along the chain.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
+import numba
 import numpy as np
 import scipy.sparse as sp
 from pyproj import Transformer
@@ -48,6 +56,11 @@ class WalkNetwork:
     def n_segments(self) -> int:
         return int(self.seg_u.size)
 
+    @cached_property
+    def core(self) -> CoreGraph:
+        """The contracted routing graph (built on first use, then kept)."""
+        return contract(self)
+
     def n_edges_simplified(self) -> int:
         """Edges of the equivalent osmnx-simplified undirected graph (for reporting)."""
         degree = np.bincount(
@@ -56,6 +69,167 @@ class WalkNetwork:
         # interstitial nodes (degree 2) vanish in simplification; every other node is kept
         kept = int(np.count_nonzero(degree != 2))
         return int(self.n_segments - (self.n_nodes - kept))
+
+
+@dataclass(frozen=True)
+class CoreGraph:
+    """The network with chains of degree-2 nodes contracted, for routing.
+
+    Core nodes are the nodes with a segment degree other than two (plus one node of each ring
+    that has none). Chain ``c`` runs from core node ``chain_a[c]`` to ``chain_b[c]`` (equal for
+    a loop) over ``chain_len[c]`` metres. Segment ``k`` lies on chain ``seg_chain[k]``, its
+    chain-earlier end at ``seg_offset[k]`` metres from ``chain_a``; ``seg_forward[k]`` tells
+    whether that end is ``seg_u[k]``. The CSR arrays hold the shortest chain between each pair
+    of distinct core nodes (both directions); ``inc_*`` list every chain end at each core node.
+    ``seg_length`` is the network's segment lengths (metres).
+    """
+
+    n_core: int
+    core_of_node: np.ndarray
+    indptr: np.ndarray
+    indices: np.ndarray
+    weights: np.ndarray
+    chain_a: np.ndarray
+    chain_b: np.ndarray
+    chain_len: np.ndarray
+    seg_chain: np.ndarray
+    seg_offset: np.ndarray
+    seg_forward: np.ndarray
+    inc_ptr: np.ndarray
+    inc_chain: np.ndarray
+    inc_at_b: np.ndarray
+    seg_length: np.ndarray
+
+    @property
+    def n_chains(self) -> int:
+        return int(self.chain_len.size)
+
+    def chain_position(
+        self, segment: np.ndarray, along: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Chain and position on it (metres from ``chain_a``) of points ``along`` m from seg_u."""
+        offset = self.seg_offset[segment]
+        forward = self.seg_forward[segment]
+        length = self.seg_length[segment]
+        t = np.where(forward, offset + along, offset + (length - along))
+        return self.seg_chain[segment], t
+
+
+def contract(net: WalkNetwork) -> CoreGraph:
+    """Contract chains of degree-2 nodes of ``net`` (see :class:`CoreGraph`)."""
+    n = net.n_nodes
+    seg_u = net.seg_u.astype(np.int64)
+    seg_v = net.seg_v.astype(np.int64)
+    ends = np.concatenate([seg_u, seg_v])
+    degree = np.bincount(ends, minlength=n)
+    # incidence lists: node -> segments
+    order = np.argsort(ends, kind="stable")
+    inc_seg = (order % max(seg_u.size, 1)).astype(np.int64)
+    inc_ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(degree, out=inc_ptr[1:])
+    is_core = degree != 2
+    seg_chain, seg_offset, seg_forward, chain_a, chain_b, chain_len = _walk_chains(
+        seg_u, seg_v, net.seg_length, inc_ptr, inc_seg, is_core
+    )
+    core_nodes = np.flatnonzero(is_core)
+    core_of_node = np.full(n, -1, dtype=np.int64)
+    core_of_node[core_nodes] = np.arange(core_nodes.size)
+    a = core_of_node[chain_a]
+    b = core_of_node[chain_b]
+    # routing edges: the shortest chain between each pair of distinct core nodes
+    proper = a != b
+    rows = np.concatenate([a[proper], b[proper]])
+    cols = np.concatenate([b[proper], a[proper]])
+    weights = np.concatenate([chain_len[proper], chain_len[proper]])
+    keep = np.lexsort((weights, cols, rows))
+    rows, cols, weights = rows[keep], cols[keep], weights[keep]
+    first = np.ones(rows.size, dtype=bool)
+    first[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
+    rows, cols, weights = rows[first], cols[first], weights[first]
+    indptr = np.zeros(core_nodes.size + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=core_nodes.size), out=indptr[1:])
+    # chain ends at each core node (a loop chain appears twice)
+    chains = np.arange(chain_len.size, dtype=np.int64)
+    end_node = np.concatenate([a, b])
+    end_chain = np.concatenate([chains, chains])
+    end_at_b = np.concatenate([np.zeros(chains.size, bool), np.ones(chains.size, bool)])
+    by_node = np.argsort(end_node, kind="stable")
+    e_ptr = np.zeros(core_nodes.size + 1, dtype=np.int64)
+    np.cumsum(np.bincount(end_node, minlength=core_nodes.size), out=e_ptr[1:])
+    return CoreGraph(
+        n_core=int(core_nodes.size),
+        core_of_node=core_of_node,
+        indptr=indptr,
+        indices=cols.astype(np.int64),
+        weights=weights.astype(np.float64),
+        chain_a=a,
+        chain_b=b,
+        chain_len=chain_len,
+        seg_chain=seg_chain,
+        seg_offset=seg_offset,
+        seg_forward=seg_forward,
+        inc_ptr=e_ptr,
+        inc_chain=end_chain[by_node],
+        inc_at_b=end_at_b[by_node],
+        seg_length=net.seg_length,
+    )
+
+
+@numba.njit(cache=True)
+def _walk_chains(seg_u, seg_v, seg_len, inc_ptr, inc_seg, is_core):  # type: ignore[no-untyped-def]
+    n_seg = seg_u.size
+    seg_chain = np.full(n_seg, -1, dtype=np.int64)
+    seg_offset = np.zeros(n_seg, dtype=np.float64)
+    seg_forward = np.zeros(n_seg, dtype=np.bool_)
+    chain_a = np.empty(n_seg, dtype=np.int64)
+    chain_b = np.empty(n_seg, dtype=np.int64)
+    chain_len = np.empty(n_seg, dtype=np.float64)
+    n_chains = 0
+    # first from every core node, then rings of degree-2 nodes (no core node on them)
+    for phase in range(2):
+        for start_seg in range(n_seg):
+            if seg_chain[start_seg] >= 0:
+                continue
+            if phase == 0:
+                if is_core[seg_u[start_seg]]:
+                    start = seg_u[start_seg]
+                elif is_core[seg_v[start_seg]]:
+                    start = seg_v[start_seg]
+                else:
+                    continue
+            else:
+                start = seg_u[start_seg]
+                is_core[start] = True
+            c = n_chains
+            n_chains += 1
+            pos = 0.0
+            cur = start
+            s = start_seg
+            while True:
+                forward = seg_u[s] == cur
+                other = seg_v[s] if forward else seg_u[s]
+                seg_chain[s] = c
+                seg_offset[s] = pos
+                seg_forward[s] = forward
+                pos += seg_len[s]
+                if is_core[other]:
+                    break
+                nxt = inc_seg[inc_ptr[other]]
+                if nxt == s:
+                    nxt = inc_seg[inc_ptr[other] + 1]
+                cur = other
+                s = nxt
+            chain_a[c] = start
+            chain_b[c] = other
+            chain_len[c] = pos
+    return (
+        seg_chain,
+        seg_offset,
+        seg_forward,
+        chain_a[:n_chains].copy(),
+        chain_b[:n_chains].copy(),
+        chain_len[:n_chains].copy(),
+    )
 
 
 def great_circle_m(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray) -> np.ndarray:
@@ -137,8 +311,7 @@ def _adjacency(seg_u: np.ndarray, seg_v: np.ndarray, length: np.ndarray, n: int)
     first[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
     rows, cols, weights = rows[first], cols[first], weights[first]
     indptr = np.zeros(n + 1, dtype=np.int64)
-    np.add.at(indptr, rows + 1, 1)
-    np.cumsum(indptr, out=indptr)
+    np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
     return sp.csr_matrix((weights, cols.astype(np.int32), indptr), shape=(n, n))
 
 

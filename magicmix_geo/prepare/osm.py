@@ -7,6 +7,7 @@ great-circle lengths, as in osmnx) and in EPSG:28992 for every GeoDataFrame.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,8 +98,8 @@ def read_osm(path: Path, way_filter: str, feature_keys: Iterable[str], tag_colum
     way_ids: list[int] = []
     lengths: list[int] = []
     node_ids: list[int] = []
-    lons: list[float] = []
-    lats: list[float] = []
+    xs: list[int] = []
+    ys: list[int] = []
     feat_rows: list[tuple[str, int, dict[str, str | None]]] = []
     feat_wkb: list[bytes] = []
     line_rows: list[tuple[int, str | None, str | None, str | None]] = []
@@ -121,18 +122,7 @@ def read_osm(path: Path, way_filter: str, feature_keys: Iterable[str], tag_colum
                 tags = obj.tags
                 if "highway" in tags and walk_filter(dict(tags)):
                     way_ids.append(obj.id)
-                    count = 0
-                    for ref in obj.nodes:
-                        node_ids.append(ref.ref)
-                        loc = ref.location
-                        if loc.valid():
-                            lons.append(loc.lon)
-                            lats.append(loc.lat)
-                        else:
-                            lons.append(np.nan)
-                            lats.append(np.nan)
-                        count += 1
-                    lengths.append(count)
+                    lengths.append(_append_refs(obj, node_ids, xs, ys))
                 is_line = "highway" in tags or (
                     _has_any(tags, ("railway", "waterway")) and not obj.is_closed()
                 )
@@ -154,13 +144,7 @@ def read_osm(path: Path, way_filter: str, feature_keys: Iterable[str], tag_colum
 
     if not way_ids:
         raise InputError(f"{path}: no walkable ways (osmnx walk filter) in the OSM data")
-    walk = WalkWays(
-        way_ids=np.asarray(way_ids, dtype=np.int64),
-        offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
-        node_ids=np.asarray(node_ids, dtype=np.int64),
-        lon=np.asarray(lons, dtype=np.float64),
-        lat=np.asarray(lats, dtype=np.float64),
-    )
+    walk = _walk_ways(way_ids, lengths, node_ids, xs, ys)
     features = _frame(
         {
             "osm_type": [r[0] for r in feat_rows],
@@ -179,6 +163,74 @@ def read_osm(path: Path, way_filter: str, feature_keys: Iterable[str], tag_colum
         line_wkb,
     )
     return OsmData(path=path, walk=walk, features=features, lines=lines)
+
+
+def read_walk_ways(path: Path, way_filter: str) -> WalkWays:
+    """Only the walkable ways of ``path``, for national files: libosmium decodes and filters
+    in C++ (node locations in its index, only ``highway`` ways reach Python), and the result
+    goes straight to arrays. About 1 s per million way-node references on top of decoding.
+    """
+    path = check_osm_path(path)
+    walk_filter = WayFilter(way_filter)
+    way_ids: list[int] = []
+    lengths: list[int] = []
+    # typed arrays: 8 + 4 + 4 bytes a reference instead of ~100 for lists of Python ints
+    node_ids = array("q")
+    xs = array("i")
+    ys = array("i")
+    processor = (
+        osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY)
+        .with_locations()
+        .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
+        .with_filter(osmium.filter.KeyFilter("highway"))
+    )
+    try:
+        for way in processor:
+            if walk_filter(dict(way.tags)):
+                way_ids.append(way.id)
+                lengths.append(_append_refs(way, node_ids, xs, ys))
+    except RuntimeError as exc:
+        raise InputError(f"{path}: cannot read OSM data ({exc})") from exc
+    if not way_ids:
+        raise InputError(f"{path}: no walkable ways (osmnx walk filter) in the OSM data")
+    return _walk_ways(way_ids, lengths, node_ids, xs, ys)
+
+
+_Ints = list[int] | array  # type: ignore[type-arg]
+
+
+def _append_refs(way: osmium.osm.Way, node_ids: _Ints, xs: _Ints, ys: _Ints) -> int:
+    # fixed-point coordinates (1e-7 degree): ints are cheaper to fetch than floats, and an
+    # invalid location (node missing from a clipped extract) comes out as a sentinel
+    count = 0
+    for ref in way.nodes:
+        node_ids.append(ref.ref)
+        xs.append(ref.x)
+        ys.append(ref.y)
+        count += 1
+    return count
+
+
+_UNDEFINED_COORDINATE = 2_147_483_647  # osmium::Location's undefined value
+
+
+def _walk_ways(
+    way_ids: list[int], lengths: list[int], node_ids: _Ints, xs: _Ints, ys: _Ints
+) -> WalkWays:
+    x = np.asarray(xs, dtype=np.int64)
+    y = np.asarray(ys, dtype=np.int64)
+    missing = (x == _UNDEFINED_COORDINATE) | (y == _UNDEFINED_COORDINATE)
+    lon = x / 1e7  # exactly libosmium's Location::lon()
+    lat = y / 1e7
+    lon[missing] = np.nan
+    lat[missing] = np.nan
+    return WalkWays(
+        way_ids=np.asarray(way_ids, dtype=np.int64),
+        offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+        node_ids=np.asarray(node_ids, dtype=np.int64),
+        lon=lon,
+        lat=lat,
+    )
 
 
 def _has_any(tags: osmium.osm.TagList, keys: Iterable[str]) -> bool:

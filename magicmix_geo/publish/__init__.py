@@ -3,7 +3,8 @@
 - :mod:`~magicmix_geo.publish.gpkg`: the per-municipality GeoPackage with QGIS styles;
 - :mod:`~magicmix_geo.publish.maps`: the static PNG and the interactive HTML map;
 - :mod:`~magicmix_geo.publish.lists`: the national ranked list (GeoPackage, CSV, Excel);
-- :mod:`~magicmix_geo.publish.manifest`: input checksums and the run manifest.
+- :mod:`~magicmix_geo.publish.manifest`: input checksums and the run manifest;
+- :mod:`~magicmix_geo.publish.report`: the per-municipality report (HTML and PDF).
 
 Every file is written under a temporary name in its target folder and moved into place
 only when complete.
@@ -13,6 +14,7 @@ from magicmix_geo.publish.gpkg import read_manifest, write_municipality_gpkg
 from magicmix_geo.publish.lists import rank_national, write_national_ranking
 from magicmix_geo.publish.manifest import describe_input, file_sha256, write_manifest
 from magicmix_geo.publish.maps import write_interactive_map, write_static_map
+from magicmix_geo.publish.report import write_municipality_report
 
 __all__ = [
     "describe_input",
@@ -22,6 +24,7 @@ __all__ = [
     "write_interactive_map",
     "write_manifest",
     "write_municipality_gpkg",
+    "write_municipality_report",
     "write_national_ranking",
     "write_static_map",
 ]

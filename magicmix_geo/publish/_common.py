@@ -11,6 +11,21 @@ import pandas as pd
 
 from magicmix_geo._atomic import atomic_path
 from magicmix_geo._errors import OutputError
+from magicmix_geo.publish._palette import (
+    BOUNDARY_COLOUR,
+    BUILDING_COLOUR,
+    CATEGORY_STYLES,
+    EXCLUDED_COLOUR,
+    EXCLUDED_EDGE,
+    MPL_MARKERS,
+    NO_SCORE_COLOUR,
+    OTHER_CATEGORY_STYLE,
+    SCORE_BREAKS,
+    SCORE_COLOURS,
+    SITE_EDGE,
+    STREET_COLOUR,
+    WATER_COLOUR,
+)
 
 RD_NEW_EPSG = 28992
 OSM_ATTRIBUTION = "© OpenStreetMap contributors"
@@ -55,14 +70,6 @@ def output_path(target: Path) -> Iterator[Path]:
         reason = exc.strerror or str(exc)
         raise OutputError(f"cannot write {target}: {reason}") from exc
 
-# score_total in five equal classes, red (poor) to green (good): ColorBrewer RdYlGn,
-# the same classes as the QGIS style in styles/sites.qml
-SCORE_BREAKS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
-SCORE_COLOURS = ("#d7191c", "#fdae61", "#ffffbf", "#a6d96a", "#1a9641")
-EXCLUDED_COLOUR = "#bebebe"
-NO_SCORE_COLOUR = "#ffffff"
-
-
 def score_colour(score: float | None) -> str:
     """The class colour of a ``score_total`` in [0, 1]; white when there is no score.
 
@@ -73,8 +80,9 @@ def score_colour(score: float | None) -> str:
     """
     if score is None or score != score:  # None or NaN
         return NO_SCORE_COLOUR
+    # (lower, upper] like QGIS's graduated renderer, so both show a site in the same class
     for upper, colour in zip(SCORE_BREAKS[1:-1], SCORE_COLOURS, strict=False):
-        if score < upper:
+        if score <= upper:
             return colour
     return SCORE_COLOURS[-1]
 
@@ -90,3 +98,43 @@ def excluded_mask(sites: gpd.GeoDataFrame) -> pd.Series:
     if "excluded" not in sites.columns:
         return pd.Series(False, index=sites.index)
     return sites["excluded"].astype("boolean").fillna(False).astype(bool)
+
+
+def category_style(category: object) -> tuple[str, str, str]:
+    """(label, colour, QGIS marker name) of a destination category; grey circle if unknown.
+
+    Parameters
+    ----------
+    category
+        A ``category`` value of the amenities or stops layer.
+    """
+    return CATEGORY_STYLES.get(str(category), OTHER_CATEGORY_STYLE)
+
+
+# the colours are defined in _palette (shared with the QGIS style generator)
+__all__ = [
+    "BOUNDARY_COLOUR",
+    "BUILDING_COLOUR",
+    "CATEGORY_STYLES",
+    "CBS_ATTRIBUTION",
+    "CBS_LICENCE",
+    "EXCLUDED_COLOUR",
+    "EXCLUDED_EDGE",
+    "MAP_ATTRIBUTION",
+    "MPL_MARKERS",
+    "NO_SCORE_COLOUR",
+    "OSM_ATTRIBUTION",
+    "OSM_LICENCE",
+    "OTHER_CATEGORY_STYLE",
+    "RD_NEW_EPSG",
+    "SCORE_BREAKS",
+    "SCORE_COLOURS",
+    "SITE_EDGE",
+    "STREET_COLOUR",
+    "WATER_COLOUR",
+    "category_style",
+    "excluded_mask",
+    "output_path",
+    "require_rd_new",
+    "score_colour",
+]

@@ -18,13 +18,32 @@ from pathlib import Path
 from typing import Any, Literal
 
 import geopandas as gpd
+import pandas as pd
+import pyogrio
 
-from magicmix_geo.publish._common import output_path, require_rd_new
+from magicmix_geo.publish._common import MAP_ATTRIBUTION, output_path, require_rd_new
 from magicmix_geo.publish.manifest import manifest_json
 
 GeometryKind = Literal["point", "line", "polygon"]
 
+LAYER_DESCRIPTIONS = {
+    "sites": "Candidate housing sites ranked for Magic Mix housing: walking distances"
+    " (dist_*_m), criterion scores (score_*), score_total, exclusions with reasons and"
+    " rank_gm (1 = best in the municipality), EPSG:28992",
+    "national_ranking": "All ranked sites of the run, ordered by rank_nl (1 = best in the"
+    " country), EPSG:28992",
+    "stops": "Public transport stops and train stations used for the distances, EPSG:28992",
+    "transit_stops": "Public transport stops by mode with departures per hour and average"
+    " wait (GTFS, else assumed by mode), EPSG:28992",
+    "amenities": "Destinations used for the walking distances, by category, EPSG:28992",
+    "boundary": "The study area (municipal boundary), EPSG:28992",
+    "buildings": "Building footprints (OpenStreetMap), flagged residential, EPSG:28992",
+    "streets": "Streets and paths (OpenStreetMap highway=*), EPSG:28992",
+    "water": "Water areas (OpenStreetMap), EPSG:28992",
+}
+
 STYLES_TABLE = "layer_styles"
+GPKG_VERSION = "1.2"
 MANIFEST_MIME_TYPE = "application/json"
 MANIFEST_STANDARD_URI = "urn:magicmix-geo:run-manifest"
 _METADATA_EXTENSION = "http://www.geopackage.org/spec120/#extension_metadata"
@@ -101,7 +120,11 @@ _NOW = "strftime('%Y-%m-%dT%H:%M:%fZ','now')"
 
 
 def write_municipality_gpkg(
-    path: Path, layers: dict[str, gpd.GeoDataFrame], metadata: dict[str, Any]
+    path: Path,
+    layers: dict[str, gpd.GeoDataFrame],
+    metadata: dict[str, Any],
+    *,
+    tables: Mapping[str, pd.DataFrame] | None = None,
 ) -> None:
     """Write one municipality's layers, default QGIS styles and run manifest to a GeoPackage.
 
@@ -116,6 +139,9 @@ def write_municipality_gpkg(
     metadata
         The run manifest, stored as JSON in the GeoPackage metadata extension
         (``gpkg_metadata``, scope ``dataset``, referenced at ``geopackage`` scope).
+    tables
+        Optional attribute tables without geometry (e.g. a summary, the method), written
+        after the layers; QGIS opens them as tables.
 
     Raises
     ------
@@ -125,12 +151,18 @@ def write_municipality_gpkg(
     OutputError
         If the target folder cannot be written.
     """
+    tables = dict(tables or {})
     _validate_layers(layers)
+    for name in tables:
+        if not name or _RESERVED.match(name) or name.lower() in {n.lower() for n in layers}:
+            raise ValueError(f"table name {name!r} is empty, reserved or a layer name")
     manifest_text = manifest_json(metadata)  # fail on unserialisable values before writing
     kinds = {name: _layer_kind(name, frame) for name, frame in layers.items()}
     with output_path(Path(path)) as tmp:
         for name, frame in layers.items():
             _write_layer(tmp, name, frame, kinds[name])
+        for name, table in tables.items():
+            pyogrio.write_dataframe(pd.DataFrame(table), tmp, layer=name, driver="GPKG")
         _finish_gpkg(tmp, kinds, manifest_text)
 
 
@@ -153,6 +185,10 @@ def _validate_layers(layers: Mapping[str, gpd.GeoDataFrame]) -> None:
 def _write_layer(path: Path, name: str, frame: gpd.GeoDataFrame, kind: GeometryKind) -> None:
     """Add one layer to the (possibly new) GeoPackage at ``path``."""
     options: dict[str, Any] = {}
+    if not path.exists():
+        # GeoPackage 1.2 (what the metadata extension here follows): GDAL < 3.7, as in QGIS
+        # 3.22 on Debian bookworm, warns about the 1.4 files newer GDAL writes by default
+        options["VERSION"] = GPKG_VERSION
     if not frame.geometry.notna().any():
         # an empty layer still gets a proper geometry type, so QGIS can style it
         options["geometry_type"] = _OGR_TYPE_BY_KIND[kind]
@@ -193,6 +229,32 @@ def _finish_gpkg(path: Path, kinds: Mapping[str, GeometryKind], manifest_text: s
         ]
         _add_layer_styles(con, rows)
         _add_manifest(con, manifest_text)
+        _describe_layers(con, list(kinds), json.loads(manifest_text))
+
+
+def _describe_layers(con: sqlite3.Connection, names: list[str], manifest: dict[str, Any]) -> None:
+    """Title and abstract of each layer (``gpkg_contents``), as QGIS shows them in its metadata.
+
+    QGIS reads the identifier as the layer title and the description as its abstract; the
+    abstract names the run, so a layer opened on its own still says where it comes from.
+    """
+    software = manifest.get("software")
+    version = (
+        software.get("version") if isinstance(software, dict) else manifest.get("software_version")
+    )
+    provenance = (
+        f"magicmix-geo {version or '?'}, run {manifest.get('run_id', '?')}"
+        f" started {manifest.get('started_at') or manifest.get('started') or '?'},"
+        f" config {str(manifest.get('config_hash', '?'))[:12]}."
+        f" Data: {MAP_ATTRIBUTION}. The full run manifest (inputs, checksums, licences) is"
+        " stored in this file's gpkg_metadata table."
+    )
+    for name in names:
+        about = LAYER_DESCRIPTIONS.get(name.lower(), f"{name}, EPSG:28992")
+        con.execute(
+            "UPDATE gpkg_contents SET identifier = ?, description = ? WHERE lower(table_name) = ?",
+            (name, f"{about}. {provenance}", name.lower()),
+        )
 
 
 def _geometry_columns(con: sqlite3.Connection) -> dict[str, str]:

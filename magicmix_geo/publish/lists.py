@@ -25,6 +25,8 @@ from magicmix_geo.publish.manifest import manifest_json
 RANKING_LAYER = "national_ranking"
 _KEY_COLUMNS = ("rank_nl", "gm_code", "site_id", "rank_gm", "score_total")
 _REQUIRED = ("gm_code", "site_id", "score_total")
+# where the site is and why it ranks as it does, when the model provides them
+_CONTEXT_COLUMNS = ("bu_code", "bu_name", "area_m2", "reasons_en", "reasons_nl")
 
 
 def write_national_ranking(
@@ -37,7 +39,8 @@ def write_national_ranking(
     """Rank all sites of a run nationally and write the ranked list in three formats.
 
     Writes ``national_ranking.gpkg`` (layer ``national_ranking``, ranked sites sorted by
-    ``rank_nl``, with a default QGIS style and the manifest), ``national_ranking.csv`` (no
+    ``rank_nl``, with a default QGIS style and the manifest, plus the attribute tables
+    ``municipalities``, ``method``, ``attribution`` and ``manifest``), ``national_ranking.csv`` (no
     geometry; ``x_rd``/``y_rd`` of each site's representative point) and
     ``national_ranking.xlsx`` (sheets ``ranking``, ``municipalities``, ``method``,
     ``attribution``, ``manifest``). Each file is replaced atomically.
@@ -63,10 +66,7 @@ def write_national_ranking(
     require_rd_new(sites, "sites")
     ranked = rank_national(sites)
     out_dir = Path(out_dir)
-    write_municipality_gpkg(out_dir / f"{RANKING_LAYER}.gpkg", {RANKING_LAYER: ranked}, manifest)
     table = ranking_table(ranked)
-    with output_path(out_dir / f"{RANKING_LAYER}.csv") as tmp:
-        table.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n")
     sheets = {
         "ranking": table,
         "municipalities": municipality_summary(sites, ranked),
@@ -74,6 +74,15 @@ def write_national_ranking(
         "attribution": attribution_table(manifest),
         "manifest": manifest_table(manifest),
     }
+    # the same tables beside the layer, so QGIS users have the method and sources at hand
+    write_municipality_gpkg(
+        out_dir / f"{RANKING_LAYER}.gpkg",
+        {RANKING_LAYER: ranked},
+        manifest,
+        tables={name: frame for name, frame in sheets.items() if name != "ranking"},
+    )
+    with output_path(out_dir / f"{RANKING_LAYER}.csv") as tmp:
+        table.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n")
     with output_path(out_dir / f"{RANKING_LAYER}.xlsx") as tmp:
         _write_workbook(tmp, sheets)
     return ranked
@@ -134,12 +143,14 @@ def ranking_table(ranked: gpd.GeoDataFrame) -> pd.DataFrame:
     -------
     pandas.DataFrame
         Columns ``rank_nl, gm_code, site_id, rank_gm, score_total``, the other ``score_*``
-        columns, the ``dist_*_m`` columns, then ``x_rd`` and ``y_rd`` (metres, EPSG:28992,
-        of the representative point).
+        columns, the ``dist_*_m`` columns, ``bu_code``, ``bu_name``, ``area_m2``,
+        ``reasons_en`` and ``reasons_nl`` when present, then ``x_rd`` and ``y_rd`` (metres,
+        EPSG:28992, of the representative point).
     """
     columns = [c for c in _KEY_COLUMNS if c in ranked.columns]
     columns += [c for c in ranked.columns if c.startswith("score_") and c not in columns]
     columns += [c for c in ranked.columns if c.startswith("dist_")]
+    columns += [c for c in _CONTEXT_COLUMNS if c in ranked.columns]
     table = pd.DataFrame(ranked[columns])
     points = ranked.geometry.representative_point()
     table["x_rd"] = points.x.round(2)

@@ -5,10 +5,14 @@ Both draw only our own data; neither needs a tile server to show the ranking.
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import math
+import re
 from collections.abc import Mapping
+from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +28,20 @@ from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from matplotlib.patheffects import withStroke
 from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
 
 from magicmix_geo.publish._common import (
+    BUILDING_COLOUR,
     EXCLUDED_COLOUR,
+    EXCLUDED_EDGE,
     MAP_ATTRIBUTION,
     NO_SCORE_COLOUR,
     SCORE_BREAKS,
     SCORE_COLOURS,
+    SITE_EDGE,
+    STREET_COLOUR,
+    WATER_COLOUR,
+    category_style,
     excluded_mask,
     output_path,
     require_rd_new,
@@ -42,16 +51,15 @@ from magicmix_geo.publish._common import (
 TOP_LABELLED = 10
 SIMPLIFY_TOLERANCE_M = 2.0
 COORDINATE_DECIMALS = 6  # about 0.1 m in EPSG:4326
+EXCLUDED_COORDINATE_DECIMALS = 5  # about 1 m: excluded sites are context, not detail
 _CONTEXT_STYLE: dict[str, dict[str, Any]] = {
-    "water": {"facecolor": "#cfe3f3", "edgecolor": "none", "linewidth": 0.0, "zorder": 1},
-    "buildings": {"facecolor": "#e4ded6", "edgecolor": "none", "linewidth": 0.0, "zorder": 2},
-    "streets": {"color": "#b8b8b8", "linewidth": 0.5, "zorder": 3},
+    "water": {"facecolor": WATER_COLOUR, "edgecolor": "none", "linewidth": 0.0, "zorder": 1},
+    "buildings": {
+        "facecolor": BUILDING_COLOUR, "edgecolor": "none", "linewidth": 0.0, "zorder": 2,
+    },
+    "streets": {"color": STREET_COLOUR, "linewidth": 0.5, "zorder": 3},
 }
 _DEFAULT_CONTEXT_STYLE: dict[str, Any] = {"color": "#cccccc", "linewidth": 0.4, "zorder": 2}
-_CATEGORY_COLOURS = (
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
-)  # fmt: skip
 
 
 # --- static map ---------------------------------------------------------------------------
@@ -128,11 +136,11 @@ def render_static_map(
     if not boundary.empty:
         boundary.boundary.plot(ax=ax, color="#222222", linewidth=1.2, zorder=4)
     _draw_sites(ax, sites)
-    _label_top_sites(ax, sites)
     ax.set_xlim(extent[0], extent[2])
     ax.set_ylim(extent[1], extent[3])
     ax.set_aspect("equal")
     ax.set_axis_off()
+    _label_top_sites(ax, sites)  # after the limits: placement works in display units
     ax.set_title(_plain_text(title), fontsize=14, loc="left")
     _draw_legend(ax, sites, context)
     _draw_colour_bar(cax)
@@ -218,20 +226,114 @@ def _top_sites(sites: gpd.GeoDataFrame, n: int) -> gpd.GeoDataFrame:
 
 
 def _label_top_sites(ax: Any, sites: gpd.GeoDataFrame) -> None:
-    """Write the rank on each of the ten best sites."""
+    """Put the rank of each of the ten best sites in a round badge, without overlaps.
+
+    Badges go on their site when there is room, else to the nearest free spot around it with
+    a leader line (see :func:`place_badges`); the best rank is placed first.
+    """
     top = _top_sites(sites, TOP_LABELLED)
-    halo = [withStroke(linewidth=2.5, foreground="white")]
-    for rank, point in zip(top["rank_gm"], top.geometry.representative_point(), strict=True):
+    if top.empty:
+        return
+    ax.apply_aspect()  # the data-to-display transform is final only after the aspect is set
+    anchors = top.geometry.representative_point()
+    xy = np.column_stack([anchors.x.to_numpy(), anchors.y.to_numpy()])
+    points_per_pixel = 72.0 / ax.figure.dpi
+    anchor_pt = ax.transData.transform(xy) * points_per_pixel
+    box = ax.get_window_extent()
+    bounds_pt = (box.x0, box.y0, box.x1, box.y1)
+    offsets = place_badges(
+        anchor_pt, radius=_BADGE_RADIUS_PT, bounds=tuple(v * points_per_pixel for v in bounds_pt)
+    )
+    for rank, (x, y), (dx, dy) in zip(top["rank_gm"], xy, offsets, strict=True):
+        moved = bool(dx or dy)
         ax.annotate(
             str(int(rank)),
-            xy=(point.x, point.y),
+            xy=(x, y),
+            xytext=(dx, dy),
+            textcoords="offset points",
             ha="center",
             va="center",
-            fontsize=9,
+            fontsize=_BADGE_FONT_PT,
             fontweight="bold",
             zorder=8,
-            path_effects=halo,
+            bbox={"boxstyle": "circle,pad=0.25", "facecolor": "white", "edgecolor": "#222222",
+                  "linewidth": 0.8},
+            arrowprops=(
+                {"arrowstyle": "-", "color": "#222222", "linewidth": 0.8, "shrinkA": 0,
+                 "shrinkB": 0}
+                if moved
+                else None
+            ),
         )
+        if moved:
+            ax.plot([x], [y], marker="o", markersize=2.5, color="#222222", zorder=8)
+
+
+_BADGE_FONT_PT = 8.0
+_BADGE_RADIUS_PT = 8.0  # a two-digit rank in 8 pt bold with the circle's padding
+
+
+def place_badges(
+    anchors: np.ndarray,
+    *,
+    radius: float,
+    bounds: tuple[float, ...] | None = None,
+    gap: float = 1.0,
+) -> list[tuple[float, float]]:
+    """Offsets that keep round labels from overlapping each other, greedily in given order.
+
+    Each badge stays on its anchor if that is free; otherwise it takes the first free spot on
+    rings of growing distance around it (12 directions each, starting upper right). Badges
+    also keep clear of the other anchors, so a label never hides another labelled site.
+
+    Parameters
+    ----------
+    anchors
+        (n, 2) anchor positions in points (display units), in placement order.
+    radius
+        Badge radius in points.
+    bounds
+        Optional (xmin, ymin, xmax, ymax) in points that badges must stay inside.
+    gap
+        Extra free space between two badges, in points.
+
+    Returns
+    -------
+    list of (dx, dy)
+        Offset of each badge from its anchor in points; (0, 0) when it sits on it.
+    """
+    anchors = np.asarray(anchors, dtype=float).reshape(-1, 2)
+    placed: list[np.ndarray] = []
+    offsets: list[tuple[float, float]] = []
+    angles = np.deg2rad(np.arange(45.0, 405.0, 30.0))
+    candidates = [np.zeros(2)] + [
+        distance * np.array([np.cos(a), np.sin(a)])
+        for distance in radius * np.array([2.4, 3.6, 4.8, 6.4, 8.0, 10.0])
+        for a in angles
+    ]
+
+    def free(centre: np.ndarray, own: int) -> bool:
+        if bounds is not None:
+            xmin, ymin, xmax, ymax = bounds
+            if not (xmin + radius <= centre[0] <= xmax - radius):
+                return False
+            if not (ymin + radius <= centre[1] <= ymax - radius):
+                return False
+        for other in placed:
+            if np.hypot(*(centre - other)) < 2 * radius + gap:
+                return False
+        for j, anchor in enumerate(anchors):
+            if j != own and np.hypot(*(centre - anchor)) < radius + gap:
+                return False
+        return True
+
+    for i, anchor in enumerate(anchors):
+        chosen = next((c for c in candidates if free(anchor + c, i)), None)
+        if chosen is None:  # no free spot nearby: stay on the site rather than vanish
+            chosen = np.zeros(2)
+        placed.append(anchor + chosen)
+        offsets.append((float(chosen[0]), float(chosen[1])))
+    return offsets
 
 
 def _draw_legend(
@@ -246,7 +348,10 @@ def _draw_legend(
         handles.append(Patch(facecolor=NO_SCORE_COLOUR, edgecolor="#505050", label="no score"))
     handles += [
         Line2D([], [], color="#222222", linewidth=1.2, label="municipal boundary"),
-        Line2D([], [], linestyle="none", marker="$1$", color="black", label="rank (top 10)"),
+        Line2D(
+            [], [], linestyle="none", marker="o", markersize=10, markerfacecolor="white",
+            markeredgecolor="#222222", label="rank (top 10)",
+        ),
     ]
     for name, frame in context.items():
         if frame.empty:
@@ -348,9 +453,11 @@ def write_interactive_map(
 ) -> None:
     """Write an interactive HTML map (folium / Leaflet) of one municipality's sites.
 
-    The data are drawn as vector layers and need no tile server; an OpenStreetMap background
-    is offered as an optional layer, off by default. Geometries are simplified (2 m) and
-    coordinates rounded (6 decimals) to keep the file small.
+    The file is self-contained: Leaflet is inlined from the vendored copy in
+    ``publish/vendor/leaflet`` (no CDN), and the data are drawn as vector layers that need no
+    tile server; an OpenStreetMap background is offered as an optional online layer, off by
+    default. Geometries are simplified (2 m; excluded sites 4 m) and coordinates rounded (6
+    decimals; excluded sites 5) to keep the file small. The ten best sites carry rank badges.
 
     Parameters
     ----------
@@ -358,8 +465,9 @@ def write_interactive_map(
         The target ``.html``; replaced atomically.
     sites
         Candidate sites, EPSG:28992. The popup shows ``site_id``, ``rank_gm``,
-        ``score_total``, every ``score_*`` and ``dist_*`` column and ``reasons_en`` when
-        present; excluded sites are grey and show their ``exclusion_reason``.
+        ``score_total``, ``reasons_en`` and ``reasons_nl`` when present, every ``score_*``
+        and ``dist_*_m`` column; excluded sites are grey and show their
+        ``exclusion_reason``.
     boundary
         The municipal boundary, EPSG:28992.
     amenities
@@ -402,35 +510,86 @@ def build_interactive_map(
         The map.
     """
     extent = _web_bounds(sites, boundary)
-    fmap = folium.Map(tiles=None, control_scale=True, zoom_start=13, location=_centre(extent))
+    fmap = folium.Map(
+        tiles=None, control_scale=True, zoom_start=13, location=_centre(extent), zoom_snap=0.25
+    )
     folium.TileLayer(
         "OpenStreetMap", name="OpenStreetMap background (online)", overlay=True, show=False
     ).add_to(fmap)
     if not boundary.empty:
         _boundary_layer(boundary).add_to(fmap)
-    if amenities is not None and not amenities.empty:
-        _amenity_layer(amenities).add_to(fmap)
     excluded = excluded_mask(sites)
     if excluded.any():
         _excluded_layer(sites[excluded]).add_to(fmap)
     if (~excluded).any():
         _site_layer(sites[~excluded]).add_to(fmap)
+    if amenities is not None and not amenities.empty:
+        _amenity_layer(amenities).add_to(fmap)
+    top = _top_sites(sites, TOP_LABELLED)
+    if not top.empty:
+        _rank_badges(top).add_to(fmap)
     folium.LayerControl(collapsed=False).add_to(fmap)
     fmap.fit_bounds([[extent[1], extent[0]], [extent[3], extent[2]]])
     root = fmap.get_root()
     root.html.add_child(folium.Element(_title_html(title)))
-    root.html.add_child(folium.Element(_legend_html()))
+    categories: list[str] = []
+    if amenities is not None and "category" in amenities.columns:
+        categories = sorted({str(c) for c in amenities["category"].dropna()})
+    root.html.add_child(folium.Element(_legend_html(categories)))
+    _inline_leaflet(fmap)
     return fmap
 
 
-def _web(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Simplify (2 m, in EPSG:28992), reproject to EPSG:4326 and round the coordinates."""
-    out = frame.copy()
-    out.geometry = out.geometry.simplify(SIMPLIFY_TOLERANCE_M, preserve_topology=True)
-    out = out.to_crs(4326)
-    rounded = shapely.transform(
-        out.geometry.to_numpy(), lambda xy: np.round(xy, COORDINATE_DECIMALS)
+def _inline_leaflet(fmap: folium.Map) -> None:
+    """Embed Leaflet (vendored) instead of folium's CDN links, so the file works offline.
+
+    folium links Leaflet, jQuery, Bootstrap and Font Awesome from CDNs; this map needs only
+    Leaflet, shipped in ``publish/vendor/leaflet`` (BSD-2-Clause, licence kept in the page).
+    """
+    js, css, licence = _leaflet_assets()
+    fmap.default_js = []  # instance attributes: folium's class lists stay untouched
+    fmap.default_css = []
+    header = fmap.get_root().header
+    header.add_child(
+        folium.Element(f"<!--\nLeaflet {LEAFLET_VERSION}\n{html.escape(licence)}-->"),
+        name="leaflet_licence",
     )
+    header.add_child(folium.Element(f"<style>{css}</style>"), name="leaflet_css")
+    header.add_child(folium.Element(f"<script>{js}</script>"), name="leaflet_js")
+
+
+LEAFLET_VERSION = "1.9.3"  # the version folium's templates are written for
+
+
+@cache
+def _leaflet_assets() -> tuple[str, str, str]:
+    """Leaflet's JS, its CSS with the images as data URIs, and its licence text."""
+    base = resources.files("magicmix_geo.publish").joinpath("vendor").joinpath("leaflet")
+    js = base.joinpath("leaflet.js").read_text(encoding="utf-8")
+    css = base.joinpath("leaflet.css").read_text(encoding="utf-8")
+    licence = base.joinpath("LICENSE").read_text(encoding="utf-8")
+
+    def data_uri(match: re.Match[str]) -> str:
+        data = base.joinpath("images").joinpath(match.group(1)).read_bytes()
+        return f"url(data:image/png;base64,{base64.b64encode(data).decode('ascii')})"
+
+    css = re.sub(r"url\(images/([\w.-]+\.png)\)", data_uri, css)
+    if "</script" in js.lower() or "</style" in css.lower():  # pragma: no cover - vendored
+        raise ValueError("vendored Leaflet cannot be inlined: it contains a closing tag")
+    return js, css, licence
+
+
+def _web(
+    frame: gpd.GeoDataFrame,
+    *,
+    tolerance_m: float = SIMPLIFY_TOLERANCE_M,
+    decimals: int = COORDINATE_DECIMALS,
+) -> gpd.GeoDataFrame:
+    """Simplify (in EPSG:28992, metres), reproject to EPSG:4326 and round the coordinates."""
+    out = frame.copy()
+    out.geometry = out.geometry.simplify(tolerance_m, preserve_topology=True)
+    out = out.to_crs(4326)
+    rounded = shapely.transform(out.geometry.to_numpy(), lambda xy: np.round(xy, decimals))
     return out.set_geometry(gpd.GeoSeries(rounded, index=out.index, crs=out.crs))
 
 
@@ -471,10 +630,26 @@ def _boundary_layer(boundary: gpd.GeoDataFrame) -> folium.GeoJson:
 def _popup_columns(sites: gpd.GeoDataFrame) -> list[str]:
     """The attribute columns shown in a site popup, in a fixed order."""
     first = [c for c in ("site_id", "gm_code", "rank_gm", "score_total") if c in sites.columns]
+    reasons = [c for c in ("reasons_en", "reasons_nl") if c in sites.columns]
     scores = [c for c in sites.columns if c.startswith("score_") and c != "score_total"]
-    dists = [c for c in sites.columns if c.startswith("dist_")]
-    last = [c for c in ("reasons_en",) if c in sites.columns]
-    return first + scores + dists + last
+    dists = [c for c in sites.columns if c.startswith("dist_") and c.endswith("_m")]
+    return first + reasons + scores + dists
+
+
+def _alias(column: str) -> str:
+    """A readable popup label that still names the column."""
+    if column.startswith("dist_") and column.endswith("_m"):
+        label = category_style(column[5:-2])[0]
+        if label == "other":
+            label = column[5:-2].replace("_", " ")
+        return f"walk to {label} ({column})"
+    if column.startswith("score_"):
+        return f"{column[6:].replace('_', ' ')} score ({column})"
+    return {
+        "reasons_en": "why (reasons_en)",
+        "reasons_nl": "waarom (reasons_nl)",
+        "rank_gm": "rank in municipality (rank_gm)",
+    }.get(column, column)
 
 
 def _rounded_attributes(sites: gpd.GeoDataFrame, columns: list[str]) -> gpd.GeoDataFrame:
@@ -488,7 +663,21 @@ def _rounded_attributes(sites: gpd.GeoDataFrame, columns: list[str]) -> gpd.GeoD
             out[col] = [_distance_text(v) for v in metres]
         elif col == "rank_gm":
             out[col] = pd.to_numeric(out[col], errors="coerce").astype("Int64")
+        elif col.startswith("reasons_"):
+            out[col] = out[col].map(_reason_text)
     return out
+
+
+def _reason_text(value: Any) -> Any:
+    """Reasons may come as a list (or its JSON text); show them as one line each."""
+    if isinstance(value, str) and value.startswith("["):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return value
+    if isinstance(value, list | tuple):
+        return "; ".join(str(v) for v in value)
+    return value
 
 
 def _distance_text(metres: float) -> str:
@@ -501,48 +690,54 @@ def _site_layer(sites: gpd.GeoDataFrame) -> folium.GeoJson:
     columns = _popup_columns(sites)
     web = _web(_rounded_attributes(sites, columns))
     web["fill_colour"] = [score_colour(s) for s in _scores(sites)]
+    tooltip = [c for c in ("site_id", "rank_gm", "score_total") if c in columns]
     return folium.GeoJson(
         _geojson(web),
         name="candidate sites (score_total)",
         style_function=lambda feature: {
             "fillColor": feature["properties"]["fill_colour"],
-            "color": "#505050",
+            "color": SITE_EDGE,
             "weight": 1,
             "fillOpacity": 0.8,
         },
         highlight_function=lambda _feature: {"weight": 3, "color": "#000000"},
-        popup=folium.GeoJsonPopup(fields=columns, aliases=columns, localize=False),
-        tooltip=folium.GeoJsonTooltip(fields=columns[:1] + [c for c in columns if c == "rank_gm"]),
+        popup=folium.GeoJsonPopup(
+            fields=columns, aliases=[_alias(c) for c in columns], localize=False, max_width=420
+        ),
+        tooltip=folium.GeoJsonTooltip(fields=tooltip) if tooltip else None,
     )
 
 
 def _excluded_layer(sites: gpd.GeoDataFrame) -> folium.GeoJson:
-    """Excluded sites in grey, with their exclusion reason."""
-    columns = [c for c in ("site_id", "gm_code", "exclusion_reason") if c in sites.columns]
-    web = _web(sites[[*columns, sites.geometry.name]])
+    """Excluded sites in grey, with their exclusion reason; coarser, as they are context."""
+    columns = [c for c in ("site_id", "exclusion_reason") if c in sites.columns]
+    web = _web(
+        sites[[*columns, sites.geometry.name]],
+        tolerance_m=2 * SIMPLIFY_TOLERANCE_M,
+        decimals=EXCLUDED_COORDINATE_DECIMALS,
+    )
     return folium.GeoJson(
         _geojson(web),
         name="excluded sites",
         style_function=lambda _feature: {
             "fillColor": EXCLUDED_COLOUR,
-            "color": "#9a9a9a",
-            "weight": 1,
-            "fillOpacity": 0.6,
+            "color": EXCLUDED_EDGE,
+            "weight": 0.5,
+            "fillOpacity": 0.5,
         },
         popup=folium.GeoJsonPopup(fields=columns, aliases=columns, localize=False),
+        smooth_factor=1.5,
     )
 
 
 def _amenity_layer(amenities: gpd.GeoDataFrame) -> folium.GeoJson:
-    """Destinations as small circle markers coloured by category."""
+    """Destinations as small circle markers coloured by category (the QGIS style's colours)."""
     columns = [c for c in ("category", "name") if c in amenities.columns]
     points = amenities[[*columns, amenities.geometry.name]].copy()
     points.geometry = points.geometry.representative_point()
     web = _web(points)
     labels = web["category"] if "category" in web.columns else pd.Series("", index=web.index)
-    categories = sorted({str(c) for c in labels.dropna()})
-    palette = {c: _CATEGORY_COLOURS[i % len(_CATEGORY_COLOURS)] for i, c in enumerate(categories)}
-    web["marker_colour"] = [palette.get(str(c), "#7f7f7f") for c in labels]
+    web["marker_colour"] = [category_style(c)[1] for c in labels]
     return folium.GeoJson(
         _geojson(web),
         name="destinations (amenities)",
@@ -556,6 +751,24 @@ def _amenity_layer(amenities: gpd.GeoDataFrame) -> folium.GeoJson:
     )
 
 
+def _rank_badges(top: gpd.GeoDataFrame) -> folium.FeatureGroup:
+    """The rank of the ten best sites as round badges on their representative points."""
+    group = folium.FeatureGroup(name="top 10 (rank_gm)")
+    points = gpd.GeoSeries(top.geometry.representative_point(), crs=top.crs).to_crs(4326)
+    for rank, site_id, point in zip(top["rank_gm"], top["site_id"], points, strict=True):
+        badge = (
+            '<div style="width:22px;height:22px;border-radius:11px;background:white;'
+            "border:1.5px solid #222;font:bold 12px sans-serif;text-align:center;"
+            f'line-height:22px">{int(rank)}</div>'
+        )
+        folium.Marker(
+            location=[round(point.y, COORDINATE_DECIMALS), round(point.x, COORDINATE_DECIMALS)],
+            icon=folium.DivIcon(html=badge, icon_size=(25, 25), icon_anchor=(12, 12)),
+            tooltip=f"rank {int(rank)}: {html.escape(str(site_id))}",
+        ).add_to(group)
+    return group
+
+
 def _title_html(title: str) -> str:
     return (
         '<div style="position:fixed;top:10px;left:60px;z-index:1000;background:white;'
@@ -564,8 +777,8 @@ def _title_html(title: str) -> str:
     )
 
 
-def _legend_html() -> str:
-    """The score classes, the excluded colour and the attribution, fixed at the bottom left."""
+def _legend_html(categories: list[str]) -> str:
+    """Score classes, excluded colour, destination categories and attribution (bottom right)."""
     rows = []
     for i, colour in enumerate(SCORE_COLOURS):
         lo, hi = SCORE_BREAKS[i], SCORE_BREAKS[i + 1]
@@ -579,9 +792,18 @@ def _legend_html() -> str:
         f'background:{EXCLUDED_COLOUR};border:1px solid #999;margin-right:4px"></span>'
         "excluded</div>"
     )
+    if categories:
+        rows.append('<div style="margin-top:4px"><b>destinations</b></div>')
+    for category in categories:
+        label, colour, _marker = category_style(category)
+        rows.append(
+            f'<div><span style="display:inline-block;width:9px;height:9px;border-radius:5px;'
+            f'background:{colour};border:1px solid #333;margin:0 6px 0 2px"></span>'
+            f"{html.escape(label)}</div>"
+        )
     attribution = html.escape(MAP_ATTRIBUTION)
     return (
-        '<div style="position:fixed;bottom:20px;left:10px;z-index:1000;background:white;'
+        '<div style="position:fixed;bottom:24px;right:10px;z-index:1000;background:white;'
         'padding:6px 8px;border-radius:4px;font:12px sans-serif;'
         'box-shadow:0 1px 4px rgba(0,0,0,.3)"><b>score_total</b>'
         + "".join(rows)

@@ -1,4 +1,10 @@
-"""Criterion scores: one indicator mapped linearly onto [0, 1] between `worst` and `best`."""
+"""Criterion scores: one indicator mapped onto [0, 1] by a linear decay between two thresholds.
+
+For a distance (``lower_is_better``) the score is 1 up to ``best`` metres, falls linearly to 0
+at ``worst`` metres and stays 0 beyond: a plateau for "within easy walking distance" and a
+linear distance decay to the largest walk the booklet's "op loopafstand" allows. For a
+quantity (``higher_is_better``) the same, mirrored. docs/methodology.md gives the thresholds.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +14,51 @@ import pandas as pd
 from magicmix_geo.config import Criterion
 
 
-def criterion_score(values: pd.Series | np.ndarray, criterion: Criterion) -> np.ndarray:
-    """Score in [0, 1]: 1 at or beyond ``best``, 0 at or beyond ``worst``, linear between.
+def linear_score(
+    values: pd.Series | np.ndarray, direction: str, best: float, worst: float
+) -> np.ndarray:
+    """Score in [0, 1] of ``values``: 1 at or beyond ``best``, 0 at or beyond ``worst``.
 
-    Null indicators (an amenity that cannot be reached) get ``criterion.missing``.
+    NaN stays NaN. Monotone: never increasing in the value for ``lower_is_better``, never
+    decreasing for ``higher_is_better``.
     """
     x = np.asarray(values, dtype=np.float64)
-    if criterion.direction == "lower_is_better":
-        raw = (criterion.worst - x) / (criterion.worst - criterion.best)
+    if direction == "lower_is_better":
+        raw = (worst - x) / (worst - best)
     else:
-        raw = (x - criterion.worst) / (criterion.best - criterion.worst)
-    score = np.clip(raw, 0.0, 1.0)
-    return np.where(np.isnan(x), criterion.missing, score)
+        raw = (x - worst) / (best - worst)
+    return np.clip(raw, 0.0, 1.0)
+
+
+def criterion_score(
+    values: pd.Series | np.ndarray,
+    criterion: Criterion,
+    fallback_values: pd.Series | np.ndarray | None = None,
+) -> np.ndarray:
+    """Score in [0, 1]: 1 at or beyond ``best``, 0 at or beyond ``worst``, linear between.
+
+    Where the indicator is null, the criterion's fallback indicator is scored with its own
+    thresholds (when the criterion has one and ``fallback_values`` are given); what is still
+    null (an amenity that cannot be reached, an unknown CBS figure) gets ``criterion.missing``.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    score = linear_score(x, criterion.direction, criterion.best, criterion.worst)
+    if criterion.fallback is not None and fallback_values is not None:
+        fb = criterion.fallback
+        alt = linear_score(fallback_values, criterion.direction, fb.best, fb.worst)
+        score = np.where(np.isnan(x), alt, score)
+    return np.where(np.isnan(score), criterion.missing, score)
+
+
+def score_source(
+    values: pd.Series | np.ndarray,
+    criterion: Criterion,
+    fallback_values: pd.Series | np.ndarray | None = None,
+) -> np.ndarray:
+    """Which value each score came from: the indicator's name, the fallback's, or "missing"."""
+    x = np.asarray(values, dtype=np.float64)
+    out = np.where(np.isnan(x), "missing", criterion.indicator).astype(object)
+    if criterion.fallback is not None and fallback_values is not None:
+        alt = np.asarray(fallback_values, dtype=np.float64)
+        out[np.isnan(x) & ~np.isnan(alt)] = criterion.fallback.indicator
+    return out

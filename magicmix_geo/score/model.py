@@ -1,6 +1,8 @@
-"""The ranking model: hard exclusions, criterion scores, weighted total, rank per municipality.
+"""The ranking model: hard exclusions, criterion scores, weighted total, rank per municipality,
+contributions and reasons, rank intervals.
 
-Pure computation on a table of indicators; see docs/methodology.md for the reasons.
+Pure computation on a table of indicators; docs/methodology.md gives the booklet's words and
+the reason behind every rule and threshold.
 """
 
 from __future__ import annotations
@@ -10,73 +12,158 @@ import pandas as pd
 
 from magicmix_geo._errors import ConfigError
 from magicmix_geo.config import Exclusions, Settings
-from magicmix_geo.score.criteria import criterion_score
+from magicmix_geo.score.criteria import criterion_score, score_source
+from magicmix_geo.score.explain import contributions, reasons
+from magicmix_geo.score.stability import rank_intervals
+
+# the booklet's project sizes, for the area exclusion's text
+_HOMES = "35-160"
+
+
+def exclusions(
+    sites: pd.DataFrame, rules: Exclusions, neighbour_column: str
+) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Hard exclusions of each site: (codes, English reasons, Dutch reasons).
+
+    Each is the site's reasons joined by ``"; "``, or None when the site passes. Codes:
+    ``industry``, ``no_neighbours``, ``no_transit``, ``area``, ``temporary``, ``water``,
+    ``infrastructure``. A rule whose indicator column is absent is not applied.
+    """
+    n = len(sites)
+    found: list[list[tuple[str, str, str]]] = [[] for _ in range(n)]
+
+    def col(name: str) -> np.ndarray | None:
+        return sites[name].to_numpy(dtype=float) if name in sites.columns else None
+
+    def flag(mask: np.ndarray, code: str, en: object, nl: object) -> None:
+        for i in np.flatnonzero(mask):
+            text_en = en(i) if callable(en) else en
+            text_nl = nl(i) if callable(nl) else nl
+            found[i].append((code, str(text_en), str(text_nl)))
+
+    industrial = col("dist_industrial_m")
+    if industrial is not None:
+        limit = rules.industrial_within_m
+        flag(
+            industrial < limit,
+            "industry",
+            lambda i: f"industrial land within {industrial[i]:.0f} m (limit {limit:.0f} m)",
+            lambda i: f"industrieterrein op {industrial[i]:.0f} m (grens {limit:.0f} m)",
+        )
+    neighbours = col(neighbour_column)
+    if neighbours is not None:
+        need = rules.min_neighbour_buildings
+        flag(
+            neighbours < need,
+            "no_neighbours",
+            f"no direct neighbours (fewer than {need} residential buildings, {neighbour_column})",
+            f"geen directe buren (minder dan {need} woongebouwen, {neighbour_column})",
+        )
+    transit = col("dist_pt_stop_m")
+    if transit is not None:
+        walk = rules.max_walk_to_pt_stop_m
+        flag(
+            ~(transit <= walk),
+            "no_transit",
+            lambda i: f"no public transport stop within {walk:.0f} m walking"
+            + (f" (nearest {transit[i]:.0f} m)" if np.isfinite(transit[i]) else ""),
+            lambda i: f"geen ov-halte binnen {walk:.0f} m lopen"
+            + (f" (dichtstbijzijnde {transit[i]:.0f} m)" if np.isfinite(transit[i]) else ""),
+        )
+    area = col("area_m2")
+    if area is not None:
+        lo, hi = rules.min_area_m2, rules.max_area_m2
+        flag(
+            (area < lo) | (area > hi),
+            "area",
+            lambda i: f"area {area[i]:.0f} m² outside {lo:.0f}-{hi:.0f} m² "
+            f"(a project of {_HOMES} homes)",
+            lambda i: f"oppervlak {area[i]:.0f} m² buiten {lo:.0f}-{hi:.0f} m² "
+            f"(een project van {_HOMES} woningen)",
+        )
+    if rules.exclude_temporary and "temporary" in sites.columns:
+        temporary = sites["temporary"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+        flag(temporary, "temporary", "temporary site", "tijdelijke locatie")
+    water = col("share_site_water")
+    if water is not None:
+        flag(
+            water >= rules.max_share_water,
+            "water",
+            lambda i: f"site is {100 * water[i]:.0f} % water",
+            lambda i: f"locatie is voor {100 * water[i]:.0f} % water",
+        )
+    infra = col("share_site_infrastructure")
+    if infra is not None:
+        flag(
+            infra >= rules.max_share_infrastructure,
+            "infrastructure",
+            lambda i: f"site is {100 * infra[i]:.0f} % road or railway",
+            lambda i: f"locatie is voor {100 * infra[i]:.0f} % weg of spoor",
+        )
+
+    def joined(k: int) -> pd.Series:
+        return pd.Series(
+            ["; ".join(r[k] for r in reasons) if reasons else None for reasons in found],
+            index=sites.index,
+            dtype=object,
+        )
+
+    return joined(0), joined(1), joined(2)
 
 
 def exclusion_reasons(sites: pd.DataFrame, rules: Exclusions, neighbour_column: str) -> pd.Series:
-    """The hard-exclusion reasons of each site joined by '; ', or None when it passes."""
-    reasons: list[list[str]] = [[] for _ in range(len(sites))]
-
-    def flag(mask: np.ndarray, text: pd.Series | str) -> None:
-        texts = text if isinstance(text, pd.Series) else pd.Series(text, index=sites.index)
-        for i in np.flatnonzero(mask):
-            reasons[i].append(str(texts.iloc[i]))
-
-    industrial = sites["dist_industrial_m"].to_numpy(dtype=float)
-    flag(
-        industrial < rules.industrial_within_m,
-        "industrial land within "
-        + sites["dist_industrial_m"].round(0).astype("Int64").astype(str)
-        + f" m (limit {rules.industrial_within_m:.0f} m)",
-    )
-    neighbours = sites[neighbour_column].to_numpy(dtype=float)
-    flag(
-        neighbours < rules.min_neighbour_buildings,
-        f"no direct neighbours (fewer than {rules.min_neighbour_buildings} residential "
-        f"buildings, {neighbour_column})",
-    )
-    transit = sites["dist_pt_stop_m"].to_numpy(dtype=float)
-    flag(
-        ~(transit <= rules.max_walk_to_pt_stop_m),
-        f"no public transport stop within {rules.max_walk_to_pt_stop_m:.0f} m walking",
-    )
-    area = sites["area_m2"].to_numpy(dtype=float)
-    flag(
-        (area < rules.min_area_m2) | (area > rules.max_area_m2),
-        "area "
-        + sites["area_m2"].round(0).astype("Int64").astype(str)
-        + f" m² outside {rules.min_area_m2:.0f}-{rules.max_area_m2:.0f} m²",
-    )
-    if rules.exclude_temporary and "temporary" in sites.columns:
-        flag(sites["temporary"].fillna(False).astype(bool).to_numpy(), "temporary site")
-    return pd.Series(
-        ["; ".join(r) if r else None for r in reasons], index=sites.index, dtype=object
-    )
+    """The hard-exclusion reasons (English) of each site joined by '; ', or None when it passes."""
+    return exclusions(sites, rules, neighbour_column)[1]
 
 
-def score_sites(sites: pd.DataFrame, settings: Settings, profile: str) -> pd.DataFrame:
-    """Add ``score_<criterion>``, ``score_total``, ``excluded``, ``exclusion_reason``, ``rank_gm``.
+def score_sites(
+    sites: pd.DataFrame, settings: Settings, profile: str, *, stability: bool = True
+) -> pd.DataFrame:
+    """Add scores, exclusions, ranks, contributions, reasons and rank intervals.
 
-    ``rank_gm`` is 1 for the best non-excluded site (highest ``score_total``; ties by
-    ``site_id``) and null for excluded sites. The input needs every indicator the criteria name.
+    Adds ``score_<criterion>``, ``score_total``, ``contrib_<criterion>``, ``excluded``,
+    ``exclusion_reason`` (English), ``exclusion_reason_nl``, ``exclusion_codes``,
+    ``rank_gm`` (1 for the best non-excluded site: highest ``score_total``, ties by
+    ``site_id``; null for excluded sites), ``reasons_nl``, ``reasons_en`` and, with
+    ``stability``, ``rank_p10``, ``rank_p90``, ``rank_stable`` (null for excluded sites).
+    The input needs every indicator the criteria name (a fallback indicator may be absent).
     """
     weights = settings.weights(profile)
     out = sites.copy()
+    names = list(settings.criteria)
     total = np.zeros(len(out))
+    used: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for name, criterion in settings.criteria.items():
         if criterion.indicator not in out.columns:
             raise ConfigError(
                 f"criteria.{name}.indicator: unknown indicator {criterion.indicator!r}"
             )
-        score = criterion_score(out[criterion.indicator], criterion)
+        primary = out[criterion.indicator].to_numpy(dtype=float)
+        fallback = None
+        if criterion.fallback is not None and criterion.fallback.indicator in out.columns:
+            fallback = out[criterion.fallback.indicator].to_numpy(dtype=float)
+        score = criterion_score(primary, criterion, fallback)
         out[f"score_{name}"] = score
+        source = score_source(primary, criterion, fallback)
+        value = primary if fallback is None else np.where(np.isnan(primary), fallback, primary)
+        used[name] = (value, source)
         total += weights.get(name, 0.0) * score
     out["score_total"] = np.round(total, 12)
+    out = pd.concat([out, contributions(out, weights, names)], axis=1)
     radius = settings.context.neighbour_radius_m
-    reasons = exclusion_reasons(out, settings.exclusions, f"n_residential_buildings_{radius:.0f}m")
-    out["excluded"] = reasons.notna().to_numpy()
-    out["exclusion_reason"] = reasons
+    codes, reasons_en, reasons_nl = exclusions(
+        out, settings.exclusions, f"n_residential_buildings_{radius:.0f}m"
+    )
+    out["excluded"] = reasons_en.notna().to_numpy()
+    out["exclusion_reason"] = reasons_en
+    out["exclusion_reason_nl"] = reasons_nl
+    out["exclusion_codes"] = codes
     out["rank_gm"] = rank_within(out)
+    out["reasons_nl"], out["reasons_en"] = reasons(
+        out, settings.criteria, weights, used, settings.model.top_reasons
+    )
+    if stability:
+        out = pd.concat([out, _rank_intervals(out, settings, weights, names)], axis=1)
     return out
 
 
@@ -87,3 +174,26 @@ def rank_within(sites: pd.DataFrame) -> pd.Series:
     rank = pd.Series(pd.NA, index=sites.index, dtype="Int64")
     rank.loc[order] = np.arange(1, len(order) + 1)
     return rank
+
+
+def _rank_intervals(
+    out: pd.DataFrame, settings: Settings, weights: dict[str, float], names: list[str]
+) -> pd.DataFrame:
+    ranked = ~out["excluded"].to_numpy(dtype=bool)
+    scores = out.loc[ranked, [f"score_{n}" for n in names]].to_numpy(dtype=float)
+    w = np.array([weights.get(n, 0.0) for n in names])
+    intervals = rank_intervals(
+        scores, w, out.loc[ranked, "site_id"].astype(str).to_numpy(), settings.model.stability
+    )
+    result = pd.DataFrame(
+        {
+            "rank_p10": pd.Series(pd.NA, index=out.index, dtype="Int64"),
+            "rank_p90": pd.Series(pd.NA, index=out.index, dtype="Int64"),
+            "rank_stable": pd.Series(pd.NA, index=out.index, dtype="boolean"),
+        }
+    )
+    idx = out.index[ranked]
+    result.loc[idx, "rank_p10"] = intervals["rank_p10"].to_numpy()
+    result.loc[idx, "rank_p90"] = intervals["rank_p90"].to_numpy()
+    result.loc[idx, "rank_stable"] = intervals["rank_stable"].to_numpy()
+    return result

@@ -1,0 +1,79 @@
+"""Prefect flow: fill and refresh the data cache (``magicmix-geo acquire`` as a flow).
+
+Each task acquires one source and returns the path of its manifest and its sha256 (paths and
+hashes, never frames). CBS runs first: BRK, BAG and the OSM area extracts need the municipal
+boundaries it writes. Run it once::
+
+    .venv/bin/python flows/acquire.py --areas GM0503 --sources osm,cbs,brk,bag,gtfs
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from prefect import flow, task
+
+from magicmix_geo.config import load_settings
+from magicmix_geo.sources.acquire import acquire, parse_areas, parse_sources
+from magicmix_geo.sources.cache import DataCache
+
+
+@task(retries=3, retry_delay_seconds=[2, 5, 15])
+def acquire_source(
+    source: str, areas: list[str], data_dir: str, offline: bool = False,
+    config: str | None = None, all_areas: bool = False,
+) -> dict[str, str]:
+    """Acquire one source into the cache; return its manifest path and sha256."""
+    settings = load_settings(Path(config) if config else None)
+    manifests = acquire(
+        settings, sources=[source], areas=areas, all_areas=all_areas, data_dir=Path(data_dir),
+        offline=offline,
+    )
+    cache = DataCache.at(Path(data_dir))
+    manifest = manifests.get(source, {})
+    return {
+        "source": source,
+        "manifest": str(cache.manifest_path(source)),
+        "sha256": str(manifest.get("sha256", "")),
+    }
+
+
+@flow(name="magicmix-acquire")
+def acquire_flow(
+    sources: list[str] | None = None,
+    areas: list[str] | None = None,
+    data_dir: str | None = None,
+    offline: bool = False,
+    config: str | None = None,
+    all_areas: bool = False,
+) -> list[dict[str, str]]:
+    """Acquire ``sources`` (default all) for ``areas`` (or every municipality) into ``data_dir``."""
+    names = sources or parse_sources(None)
+    codes = areas or []
+    root = str(DataCache.at(Path(data_dir) if data_dir else None).root)
+    results: list[dict[str, str]] = []
+    if "cbs" in names:
+        results.append(acquire_source("cbs", codes, root, offline, config, all_areas))
+    rest = [
+        acquire_source.submit(name, codes, root, offline, config, all_areas)
+        for name in names
+        if name != "cbs"
+    ]
+    results.extend(future.result() for future in rest)
+    return results
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sources", default=None)
+    parser.add_argument("--areas", default=None)
+    parser.add_argument("--all", action="store_true")
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--offline", action="store_true")
+    parser.add_argument("--config", default=None)
+    args = parser.parse_args()
+    print(acquire_flow(
+        sources=parse_sources(args.sources), areas=parse_areas(args.areas),
+        data_dir=args.data_dir, offline=args.offline, config=args.config, all_areas=args.all,
+    ))

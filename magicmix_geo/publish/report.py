@@ -1,0 +1,434 @@
+"""The per-municipality report: the map, the best sites with their criteria and reasons, sources.
+
+Two files with the same content: a self-contained HTML page (the map embedded, no external
+resources) and a PDF (matplotlib, vector map) for ministries that file documents.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import re
+import textwrap
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_pdf import PdfPages
+from matplotlib.figure import Figure
+
+from magicmix_geo.publish._common import (
+    EXCLUDED_COLOUR,
+    MAP_ATTRIBUTION,
+    excluded_mask,
+    output_path,
+    require_rd_new,
+    score_colour,
+)
+from magicmix_geo.publish.maps import render_static_map
+
+TOP_SITES = 10
+_REASON_COLUMNS = (("reasons_en", "Reasons"), ("reasons_nl", "Redenen"))
+_A4 = (8.27, 11.69)
+_NUMBER = re.compile(r"\d[\d.,]*")
+
+
+def write_municipality_report(
+    html_path: Path,
+    pdf_path: Path | None,
+    sites: gpd.GeoDataFrame,
+    boundary: gpd.GeoDataFrame,
+    *,
+    title: str,
+    manifest: Mapping[str, Any],
+    method: Sequence[tuple[str, str]],
+    map_png: Path | None = None,
+    context: Mapping[str, gpd.GeoDataFrame] | None = None,
+) -> None:
+    """Write the report of one municipality as HTML and, if ``pdf_path`` is given, PDF.
+
+    Parameters
+    ----------
+    html_path
+        The target ``.html``; self-contained (the map PNG is embedded); replaced atomically.
+    pdf_path
+        The target ``.pdf``, or None for no PDF; replaced atomically.
+    sites
+        Candidate sites of the municipality, EPSG:28992, with ``score_total``, ``rank_gm``,
+        ``excluded``, ``exclusion_reason`` and, when present, ``reasons_en``/``reasons_nl``.
+    boundary
+        The municipal boundary, EPSG:28992 (for the PDF map).
+    title
+        The report title, e.g. ``"GM0503 Delft: Magic Mix site ranking (singles)"``.
+    manifest
+        The run manifest (run id, times, software, config hash, inputs with licences).
+    method
+        (criterion, description) rows, as on the method sheet of the national list.
+    map_png
+        The static map to embed in the HTML; without it the HTML has no map.
+    context
+        Background layers for the PDF map, EPSG:28992 (see
+        :func:`~magicmix_geo.publish.maps.write_static_map`).
+    """
+    require_rd_new(sites, "sites")
+    require_rd_new(boundary, "boundary")
+    top = top_sites(sites, TOP_SITES)
+    page = report_html(
+        sites, top, title=title, manifest=manifest, method=method, map_png=map_png
+    )
+    with output_path(Path(html_path)) as tmp:
+        tmp.write_text(page, encoding="utf-8")
+    if pdf_path is not None:
+        with output_path(Path(pdf_path)) as tmp:
+            _write_pdf(tmp, sites, boundary, top, title, manifest, method, dict(context or {}))
+
+
+def top_sites(sites: gpd.GeoDataFrame, n: int) -> gpd.GeoDataFrame:
+    """The ``n`` best ranked sites (by ``rank_gm``), best first.
+
+    Parameters
+    ----------
+    sites
+        Candidate sites with ``rank_gm`` (null for excluded ones).
+    n
+        How many.
+    """
+    if "rank_gm" not in sites.columns:
+        return sites.iloc[0:0]
+    ranks = pd.to_numeric(sites["rank_gm"], errors="coerce")
+    order = ranks[ranks.notna()].sort_values(kind="stable").index[:n]
+    return sites.loc[order]
+
+
+def exclusion_summary(sites: gpd.GeoDataFrame) -> pd.DataFrame:
+    """How often each kind of exclusion reason occurs (numbers replaced by #).
+
+    Parameters
+    ----------
+    sites
+        Candidate sites with ``exclusion_reason`` ("; "-separated reasons).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``reason`` and ``sites``, most frequent first.
+    """
+    if "exclusion_reason" not in sites.columns:
+        return pd.DataFrame({"reason": [], "sites": []})
+    kinds: list[str] = []
+    for text in sites.loc[excluded_mask(sites), "exclusion_reason"].dropna():
+        kinds += sorted({_NUMBER.sub("#", part.strip()) for part in str(text).split(";")})
+    counts = pd.Series(kinds, dtype="object").value_counts()
+    return pd.DataFrame({"reason": counts.index, "sites": counts.to_numpy()})
+
+
+def _criteria_columns(sites: gpd.GeoDataFrame) -> list[str]:
+    return [c for c in sites.columns if c.startswith("score_") and c != "score_total"]
+
+
+def _distance_columns(sites: gpd.GeoDataFrame) -> list[str]:
+    return [c for c in sites.columns if c.startswith("dist_") and c.endswith("_m")]
+
+
+def _reason_text(value: Any) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    if isinstance(value, str) and value.startswith("["):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return value
+    if isinstance(value, list | tuple):
+        return "; ".join(str(v) for v in value)
+    return str(value)
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    if value is None or value is pd.NA:
+        return ""
+    if isinstance(value, float | np.floating):
+        return "" if np.isnan(value) else f"{value:.{digits}f}"
+    return str(value)
+
+
+def _metres(value: Any) -> str:
+    number = pd.to_numeric(value, errors="coerce")
+    return "unreachable" if pd.isna(number) else f"{float(number):,.0f} m"
+
+
+def _inputs(manifest: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    inputs = manifest.get("inputs")
+    if isinstance(inputs, dict):
+        for name, entry in inputs.items():
+            if isinstance(entry, dict):
+                yield {"name": name, **entry}
+    elif isinstance(inputs, list):
+        for entry in inputs:
+            if isinstance(entry, dict):
+                yield {"name": entry.get("source", ""), **entry}
+
+
+def _run_facts(manifest: Mapping[str, Any]) -> list[tuple[str, str]]:
+    software = manifest.get("software")
+    version = software.get("version") if isinstance(software, dict) else None
+    return [
+        ("run", str(manifest.get("run_id", ""))),
+        ("started", str(manifest.get("started_at", ""))),
+        ("software", f"magicmix-geo {version or manifest.get('software_version', '')}"),
+        ("configuration hash", str(manifest.get("config_hash", ""))),
+        ("profile", str(manifest.get("profile", ""))),
+    ]
+
+
+# --- HTML -----------------------------------------------------------------------------------
+
+_CSS = """
+body{font:14px/1.45 sans-serif;margin:24px auto;max-width:1100px;color:#222;padding:0 16px}
+h1{font-size:22px}h2{font-size:18px;margin-top:28px;border-bottom:1px solid #ccc}
+table{border-collapse:collapse;margin:8px 0;font-size:12.5px}
+th,td{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}
+th{background:#f1f1f1}td.num{text-align:right;white-space:nowrap}
+.swatch{display:inline-block;width:10px;height:10px;border:1px solid #555;margin-right:4px}
+.note{color:#555;font-size:12.5px}img.map{max-width:100%;border:1px solid #ccc}
+.site{margin:10px 0 14px;padding:6px 10px;border-left:4px solid #1a9641;background:#fafafa}
+"""
+
+
+def report_html(
+    sites: gpd.GeoDataFrame,
+    top: gpd.GeoDataFrame,
+    *,
+    title: str,
+    manifest: Mapping[str, Any],
+    method: Sequence[tuple[str, str]],
+    map_png: Path | None,
+) -> str:
+    """The report as one self-contained HTML page.
+
+    Parameters
+    ----------
+    sites
+        All candidate sites of the municipality.
+    top
+        The best sites, best first (:func:`top_sites`).
+    title
+        The page title.
+    manifest
+        The run manifest.
+    method
+        (criterion, description) rows.
+    map_png
+        The static map to embed, or None.
+
+    Returns
+    -------
+    str
+        The HTML text.
+    """
+    e = html.escape
+    excluded = excluded_mask(sites)
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{e(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{e(title)}</h1>",
+        '<p class="note">'
+        + " &middot; ".join(f"{e(k)}: {e(v)}" for k, v in _run_facts(manifest) if v)
+        + "</p>",
+        f"<p>{len(sites):,} candidate sites: <b>{int((~excluded).sum()):,} ranked</b>, "
+        f"{int(excluded.sum()):,} excluded. A higher <code>score_total</code> (0&ndash;1) is a "
+        "better Magic Mix location; <code>rank_gm</code> 1 is the best site of the "
+        "municipality.</p>",
+    ]
+    if map_png is not None and Path(map_png).is_file():
+        data = base64.b64encode(Path(map_png).read_bytes()).decode("ascii")
+        parts.append(
+            f'<img class="map" alt="map of the ranked sites" src="data:image/png;base64,{data}">'
+        )
+    parts.append(f"<h2>The {len(top)} best sites</h2>")
+    parts.append(_top_table_html(top))
+    reason_columns = [(c, label) for c, label in _REASON_COLUMNS if c in top.columns]
+    if reason_columns:
+        parts.append("<h2>Why these sites</h2>")
+        for _, site in top.iterrows():
+            parts.append(
+                f'<div class="site" style="border-color:{score_colour(site["score_total"])}">'
+                f"<b>{int(site['rank_gm'])}. {e(str(site['site_id']))}</b> "
+                f"(score_total {_fmt(site['score_total'], 3)})"
+            )
+            for column, label in reason_columns:
+                text = _reason_text(site[column])
+                if text:
+                    parts.append(f"<div><i>{e(label)}:</i> {e(text)}</div>")
+            parts.append("</div>")
+    parts.append("<h2>Criteria of the best sites</h2>")
+    parts.append(
+        '<p class="note">Each criterion score is in [0, 1] (1 best); the cell colour is its '
+        "score class. Walking distances are over the OpenStreetMap walking network.</p>"
+    )
+    parts.append(_criteria_table_html(top))
+    summary = exclusion_summary(sites)
+    if len(summary):
+        parts.append("<h2>Why sites were excluded</h2>")
+        parts.append("<table><tr><th>reason</th><th>sites</th></tr>")
+        for reason, count in summary.head(12).itertuples(index=False):
+            parts.append(f'<tr><td>{e(str(reason))}</td><td class="num">{int(count):,}</td></tr>')
+        parts.append("</table>")
+    if method:
+        parts.append("<h2>Method and criteria</h2><table><tr><th>criterion</th><th>rule</th></tr>")
+        for name, text in method:
+            parts.append(f"<tr><td>{e(name)}</td><td>{e(text)}</td></tr>")
+        parts.append("</table>")
+    parts.append(_sources_html(manifest))
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _top_table_html(top: gpd.GeoDataFrame) -> str:
+    e = html.escape
+    extra = [c for c in ("bu_name", "area_m2") if c in top.columns]
+    head = "".join(f"<th>{e(c)}</th>" for c in ["rank_gm", "site_id", "score_total", *extra])
+    rows = [f"<table><tr>{head}</tr>"]
+    for _, site in top.iterrows():
+        colour = score_colour(site["score_total"])
+        cells = [
+            f'<td class="num">{int(site["rank_gm"])}</td>',
+            f"<td>{e(str(site['site_id']))}</td>",
+            f'<td class="num"><span class="swatch" style="background:{colour}"></span>'
+            f"{_fmt(site['score_total'], 3)}</td>",
+        ]
+        for column in extra:
+            value = site[column]
+            text = f"{float(value):,.0f}" if column == "area_m2" else _fmt(value)
+            cells.append(f'<td class="num">{e(text)}</td>' if column == "area_m2" else
+                         f"<td>{e(text)}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    rows.append("</table>")
+    return "".join(rows)
+
+
+def _criteria_table_html(top: gpd.GeoDataFrame) -> str:
+    """Criteria (rows) by site (columns): scores with their class colour, then distances."""
+    e = html.escape
+    head = "".join(f"<th>{int(r)}</th>" for r in top["rank_gm"])
+    rows = [f"<table><tr><th>rank_gm</th>{head}</tr>"]
+    for column in _criteria_columns(top):
+        cells = []
+        for value in pd.to_numeric(top[column], errors="coerce"):
+            colour = score_colour(value) if not pd.isna(value) else EXCLUDED_COLOUR
+            cells.append(f'<td class="num" style="background:{colour}">{_fmt(value)}</td>')
+        rows.append(f"<tr><th>{e(column)}</th>{''.join(cells)}</tr>")
+    for column in _distance_columns(top):
+        cells = "".join(f'<td class="num">{_metres(v)}</td>' for v in top[column])
+        rows.append(f"<tr><th>{e(column)}</th>{cells}</tr>")
+    rows.append("</table>")
+    return "".join(rows)
+
+
+def _sources_html(manifest: Mapping[str, Any]) -> str:
+    e = html.escape
+    rows = [
+        "<h2>Data sources and licences</h2>",
+        f"<p>{e(MAP_ATTRIBUTION)}. Outputs derived from OpenStreetMap data are ODbL.</p>",
+        "<table><tr><th>input</th><th>file</th><th>version</th><th>licence</th>"
+        "<th>attribution</th><th>sha256</th></tr>",
+    ]
+    for item in _inputs(manifest):
+        rows.append(
+            "<tr>"
+            + "".join(
+                f"<td>{e(str(item.get(k) or ''))}</td>"
+                for k in ("name", "path", "version", "licence", "attribution")
+            )
+            + f"<td><code>{e(str(item.get('sha256') or '')[:16])}&hellip;</code></td></tr>"
+        )
+    rows.append("</table>")
+    rows.append(
+        '<p class="note">Every input is listed with its full checksum in the run\'s '
+        "manifest.json and in the GeoPackage metadata.</p>"
+    )
+    return "\n".join(rows)
+
+
+# --- PDF ------------------------------------------------------------------------------------
+
+
+def _write_pdf(
+    path: Path,
+    sites: gpd.GeoDataFrame,
+    boundary: gpd.GeoDataFrame,
+    top: gpd.GeoDataFrame,
+    title: str,
+    manifest: Mapping[str, Any],
+    method: Sequence[tuple[str, str]],
+    context: dict[str, gpd.GeoDataFrame],
+) -> None:
+    """Map page, best-sites page(s), sources page; A4, vector."""
+    with PdfPages(path, metadata={"Title": title, "Creator": "magicmix-geo"}) as pdf:
+        pdf.savefig(render_static_map(sites, boundary, title=title, context=context))
+        lines = _pdf_top_lines(sites, top)
+        lines += ["", "Method and criteria", *[f"  {n}: {t}" for n, t in method]]
+        lines += ["", "Data sources and licences", f"  {MAP_ATTRIBUTION}"]
+        for item in _inputs(manifest):
+            lines.append(
+                f"  {item.get('name', '')}: {item.get('path', '')}, version "
+                f"{item.get('version', '')}, {item.get('licence', '')}, "
+                f"sha256 {str(item.get('sha256', ''))[:16]}..."
+            )
+        lines += ["", *[f"{k}: {v}" for k, v in _run_facts(manifest)]]
+        for page in _text_pages(lines, title):
+            pdf.savefig(page)
+
+
+def _pdf_top_lines(sites: gpd.GeoDataFrame, top: gpd.GeoDataFrame) -> list[str]:
+    excluded = excluded_mask(sites)
+    lines = [
+        f"{len(sites):,} candidate sites: {int((~excluded).sum()):,} ranked, "
+        f"{int(excluded.sum()):,} excluded.",
+        "",
+        f"The {len(top)} best sites",
+    ]
+    for _, site in top.iterrows():
+        lines.append(
+            f"{int(site['rank_gm'])}. {site['site_id']}  score_total "
+            f"{_fmt(site['score_total'], 3)}"
+            + (f"  ({site['bu_name']})" if "bu_name" in top.columns and site["bu_name"] else "")
+        )
+        for column, label in _REASON_COLUMNS:
+            if column in top.columns and (text := _reason_text(site[column])):
+                lines.append(f"    {label}: {text}")
+        dists = [
+            f"{c[5:-2]} {_metres(site[c])}" for c in _distance_columns(top) if c in site.index
+        ]
+        if dists:
+            lines.append("    walking: " + ", ".join(dists))
+    summary = exclusion_summary(sites)
+    if len(summary):
+        lines += ["", "Why sites were excluded"]
+        lines += [f"  {int(n):>6,}  {reason}" for reason, n in summary.head(10).itertuples(False)]
+    return lines
+
+
+def _text_pages(lines: list[str], title: str) -> Iterator[Figure]:
+    """Lay wrapped text out on A4 pages."""
+    wrapped: list[str] = []
+    for line in lines:
+        indent = len(line) - len(line.lstrip(" "))
+        wrapped += textwrap.wrap(
+            line, width=105, subsequent_indent=" " * (indent + 4), drop_whitespace=False
+        ) or [""]
+    per_page = 68
+    for start in range(0, len(wrapped), per_page):
+        figure = Figure(figsize=_A4)
+        figure.text(0.06, 0.965, title, fontsize=11, fontweight="bold", va="top")
+        for i, line in enumerate(wrapped[start : start + per_page]):
+            bold = bool(line) and not line.startswith(" ") and not line[0].isdigit()
+            figure.text(
+                0.06, 0.935 - i * 0.0131, line, fontsize=7.2, family="DejaVu Sans",
+                va="top", fontweight="bold" if bold and len(line) < 60 else "normal",
+            )
+        yield figure

@@ -1,0 +1,184 @@
+"""Capacity and policy view: homes per site, homes reserved for statushouders, site selection
+per municipality, and the comparison with the municipality's task (taakstelling).
+
+The booklet proposes to reserve at least 5 % of every suitable new-build project for
+statushouders ("super socials"), housed in clusters of at most 8 households. Pure computation;
+the task table is read by the caller.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import shapely
+
+# CBS stedelijkheid from the address density (omgevingsadressendichtheid, addresses per km2)
+URBANITY_BREAKS = ((2500, 1), (1500, 2), (1000, 3), (500, 4))
+
+
+@dataclass(frozen=True)
+class CapacitySettings:
+    """See config/capacity.toml for the meaning and the sources of every number."""
+
+    reserve_share: float
+    min_homes: int
+    max_homes: int
+    homes_per_ha: dict[int, float]
+    cluster_min: int
+    cluster_max: int
+    max_sites_per_buurt: int
+    min_distance_m: float
+
+
+def urbanity_from_address_density(density: pd.Series | np.ndarray) -> np.ndarray:
+    """CBS urbanity class 1 (very strongly urban) .. 5 (not urban); NaN stays NaN."""
+    d = np.asarray(density, dtype=np.float64)
+    classes = np.full(d.shape, 5.0)
+    for threshold, cls in reversed(URBANITY_BREAKS):
+        classes = np.where(d >= threshold, cls, classes)
+    return np.where(np.isnan(d), np.nan, classes)
+
+
+def estimate_homes(
+    area_m2: pd.Series | np.ndarray,
+    urbanity: pd.Series | np.ndarray,
+    settings: CapacitySettings,
+    *,
+    known_units: pd.Series | np.ndarray | None = None,
+) -> np.ndarray:
+    """Homes a project on each site could hold (``homes_est``).
+
+    Known new-build units (BAG verblijfsobjecten of a project with a permit or under
+    construction) are used as they are; otherwise the site's area times the density norm of
+    its urbanity class (unknown class: the least urban norm), bounded to the booklet's
+    project range ``[min_homes, max_homes]``.
+    """
+    area_ha = np.asarray(area_m2, dtype=np.float64) / 10_000.0
+    cls = np.asarray(urbanity, dtype=np.float64)
+    fallback = settings.homes_per_ha[max(settings.homes_per_ha)]
+    norm = np.array(
+        [settings.homes_per_ha.get(int(c), fallback) if np.isfinite(c) else fallback for c in cls]
+    )
+    estimate = np.clip(np.floor(area_ha * norm), settings.min_homes, settings.max_homes)
+    if known_units is not None:
+        known = np.asarray(known_units, dtype=np.float64)
+        estimate = np.where(np.isfinite(known) & (known > 0), known, estimate)
+    return estimate.astype(np.int64)
+
+
+def reserved_homes(homes_est: np.ndarray, share: float, settings: CapacitySettings) -> np.ndarray:
+    """``homes_reserved``: the share of the homes, rounded up to whole homes as a housing
+    association allocates them, and at least one cluster (``cluster_min`` households)."""
+    if not 0.0 < share <= 1.0:
+        raise ValueError(f"reserve share must be in (0, 1], got {share}")
+    raw = np.ceil(np.asarray(homes_est, dtype=np.float64) * share - 1e-9)
+    reserved = np.maximum(raw, settings.cluster_min)
+    return np.minimum(reserved, np.asarray(homes_est, dtype=np.float64)).astype(np.int64)
+
+
+def select_sites(
+    sites: pd.DataFrame, points: np.ndarray, task: float | None, settings: CapacitySettings
+) -> np.ndarray:
+    """Greedy selection by ``rank_gm`` that keeps sites apart.
+
+    A site is taken when its buurt holds fewer than ``max_sites_per_buurt`` selected sites and
+    it lies at least ``min_distance_m`` from every selected site (no concentration, as the
+    booklet asks); selection stops once the reserved homes meet ``task`` (all eligible sites
+    are taken when the task is unknown). ``points`` are the sites' (x, y) in EPSG:28992.
+    Returns a boolean mask aligned with ``sites``.
+    """
+    selected = np.zeros(len(sites), dtype=bool)
+    ranked = sites["rank_gm"].notna().to_numpy()
+    if not ranked.any():
+        return selected
+    order = np.flatnonzero(ranked)[np.argsort(sites["rank_gm"].to_numpy()[ranked].astype(int))]
+    buurt = sites["bu_code"].fillna("").astype(str).to_numpy() if "bu_code" in sites else None
+    per_buurt: dict[str, int] = {}
+    taken: list[int] = []
+    total = 0
+    for i in order:
+        if task is not None and total >= task:
+            break
+        key = buurt[i] if buurt is not None else ""
+        if key and per_buurt.get(key, 0) >= settings.max_sites_per_buurt:
+            continue
+        if taken and settings.min_distance_m > 0:
+            gaps = np.hypot(points[taken, 0] - points[i, 0], points[taken, 1] - points[i, 1])
+            if gaps.min() < settings.min_distance_m:
+                continue
+        selected[i] = True
+        taken.append(i)
+        if key:
+            per_buurt[key] = per_buurt.get(key, 0) + 1
+        total += int(sites["homes_reserved"].iloc[i])
+    return selected
+
+
+def site_points(geometry: np.ndarray) -> np.ndarray:
+    """(x, y) of a point inside each polygon."""
+    return shapely.get_coordinates(shapely.point_on_surface(geometry))
+
+
+def municipality_summary(
+    sites: pd.DataFrame, tasks: pd.DataFrame | None, share: float
+) -> pd.DataFrame:
+    """Per municipality: sites ranked and selected, homes reserved, task, coverage, shortfall.
+
+    ``tasks`` has ``gm_code``, ``period``, ``taakstelling``; tasks of several periods of one
+    municipality are summed (say which periods in ``period``).
+    """
+    grouped = sites.groupby("gm_code", sort=True)
+    summary = pd.DataFrame(
+        {
+            "sites_ranked": grouped["rank_gm"].count(),
+            "sites_selected": grouped["selected"].sum().astype(int),
+            "homes_est_selected": grouped.apply(
+                lambda g: int(g.loc[g["selected"], "homes_est"].sum()), include_groups=False
+            ),
+            "homes_reserved": grouped.apply(
+                lambda g: int(g.loc[g["selected"], "homes_reserved"].sum()), include_groups=False
+            ),
+        }
+    )
+    summary["reserve_share"] = share
+    if tasks is not None and len(tasks):
+        per_gm = tasks.groupby("gm_code").agg(
+            taakstelling=("taakstelling", "sum"),
+            period=("period", lambda p: ",".join(sorted(map(str, set(p))))),
+        )
+        summary = summary.join(per_gm, how="outer")
+        summary[["sites_ranked", "sites_selected", "homes_est_selected", "homes_reserved"]] = (
+            summary[["sites_ranked", "sites_selected", "homes_est_selected", "homes_reserved"]]
+            .fillna(0)
+            .astype(int)
+        )
+        summary["reserve_share"] = share
+        task = summary["taakstelling"].astype(float)
+        summary["coverage"] = np.where(task > 0, summary["homes_reserved"] / task, np.nan)
+        summary["shortfall"] = np.maximum(task - summary["homes_reserved"], 0)
+        summary["falls_short"] = summary["homes_reserved"] < task
+    else:
+        summary["taakstelling"] = np.nan
+        summary["period"] = None
+        summary["coverage"] = np.nan
+        summary["shortfall"] = np.nan
+        summary["falls_short"] = pd.NA
+    summary.index.name = "gm_code"
+    summary = summary.reset_index()
+    total = {
+        "gm_code": "NL",
+        "sites_ranked": int(summary["sites_ranked"].sum()),
+        "sites_selected": int(summary["sites_selected"].sum()),
+        "homes_est_selected": int(summary["homes_est_selected"].sum()),
+        "homes_reserved": int(summary["homes_reserved"].sum()),
+        "reserve_share": share,
+        "taakstelling": summary["taakstelling"].sum(min_count=1),
+        "period": None,
+    }
+    if pd.notna(total["taakstelling"]) and total["taakstelling"] > 0:
+        total["coverage"] = total["homes_reserved"] / total["taakstelling"]
+        total["shortfall"] = float(summary["shortfall"].sum())
+        total["falls_short"] = bool(total["homes_reserved"] < total["taakstelling"])
+    return pd.concat([summary, pd.DataFrame([total])], ignore_index=True)

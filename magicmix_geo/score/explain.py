@@ -1,0 +1,140 @@
+"""Explanations: what each criterion adds to ``score_total`` and the top reasons, in Dutch and
+English, so that every rank can be explained to a ministry.
+
+- ``contrib_<criterion>`` = normalised weight x criterion score; the contributions of a site
+  add up to its ``score_total``.
+- Reasons *for* are the criteria with the largest contributions; reasons *against* those with
+  the most points lost, weight x (1 - score). Each names the measured value ("supermarket
+  350 m walking"), so the reader sees the fact behind the score.
+- An excluded site's reasons are its exclusion reasons.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from magicmix_geo.config import Criterion
+
+# a criterion that lost or gave less than this is not worth a reason
+_MIN_POINTS = 0.005
+# units of counts by indicator prefix: (English, Dutch)
+_COUNT_UNITS = {
+    "pop_": ("residents", "inwoners"),
+    "dwellings_": ("dwellings", "woningen"),
+    "n_residential_buildings_": ("residential buildings", "woongebouwen"),
+}
+
+
+def contributions(
+    scores: pd.DataFrame, weights: Mapping[str, float], names: list[str]
+) -> pd.DataFrame:
+    """``contrib_<name>`` = weight x ``score_<name>`` for every criterion."""
+    return pd.DataFrame(
+        {f"contrib_{n}": weights.get(n, 0.0) * scores[f"score_{n}"].to_numpy(dtype=float)
+         for n in names},
+        index=scores.index,
+    )
+
+
+def value_text(indicator: str, value: float, lang: str) -> str:
+    """A measured value in words with its unit, e.g. ``"350 m walking"``, ``"12 %"``."""
+    nl = lang == "nl"
+    if value is None or not np.isfinite(value):
+        if indicator.startswith("dist_") or indicator.startswith("transit_"):
+            return "niet bereikbaar in de data" if nl else "none reachable in the data"
+        return "onbekend" if nl else "unknown"
+    if indicator.endswith("_min"):
+        return f"{value:.0f} min"
+    if indicator.startswith("dist_") and indicator.endswith("_m"):
+        walking = indicator != "dist_industrial_m"
+        suffix = (" lopen" if nl else " walking") if walking else ""
+        return f"{value:,.0f} m{suffix}".replace(",", "." if nl else ",")
+    if indicator.startswith("building_cover_"):
+        return f"{100 * value:.0f} % " + ("bebouwd" if nl else "built-up")
+    if indicator.startswith("share_"):
+        return f"{100 * value:.0f} %"
+    if "pct" in indicator:
+        return f"{value:.0f} %"
+    number = f"{value:,.0f}".replace(",", "." if nl else ",")
+    for prefix, (en, dutch) in _COUNT_UNITS.items():
+        if indicator.startswith(prefix):
+            return f"{number} {dutch if nl else en}"
+    return number
+
+
+def reasons(
+    table: pd.DataFrame,
+    criteria: Mapping[str, Criterion],
+    weights: Mapping[str, float],
+    values: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    top: int,
+) -> tuple[pd.Series, pd.Series]:
+    """``reasons_nl`` and ``reasons_en`` per site.
+
+    Parameters
+    ----------
+    table
+        Sites with ``score_<criterion>``, ``excluded`` and ``exclusion_reason(_nl)``.
+    values
+        Per criterion: the value each score was computed from and that value's indicator
+        name (the criterion's own, its fallback's, or "missing").
+    top
+        How many reasons for and against.
+    """
+    names = [n for n in criteria if weights.get(n, 0.0) > 0]
+    n_sites = len(table)
+    if not names:
+        empty = pd.Series([""] * n_sites, index=table.index, dtype=object)
+        return empty, empty
+    w = np.array([weights[n] for n in names])
+    s = np.column_stack([table[f"score_{n}"].to_numpy(dtype=float) for n in names])
+    gained = w * s
+    lost = w * (1.0 - s)
+    excluded = table["excluded"].to_numpy(dtype=bool)
+    ex_en = table["exclusion_reason"].to_numpy(dtype=object)
+    ex_nl = (table["exclusion_reason_nl"] if "exclusion_reason_nl" in table.columns
+             else table["exclusion_reason"]).to_numpy(dtype=object)
+    out_en: list[str] = []
+    out_nl: list[str] = []
+    for i in range(n_sites):
+        if excluded[i]:
+            out_en.append(f"Excluded: {ex_en[i]}.")
+            out_nl.append(f"Uitgesloten: {ex_nl[i]}.")
+            continue
+        order = np.argsort(-gained[i], kind="stable")[:top]
+        pro = [j for j in order if gained[i, j] >= _MIN_POINTS]
+        con = [j for j in np.argsort(-lost[i], kind="stable")[:top] if lost[i, j] >= _MIN_POINTS]
+        parts_en, parts_nl = [], []
+        for lang, parts in (("en", parts_en), ("nl", parts_nl)):
+            pro_text = "; ".join(_item(names[j], criteria, values, i, s[i, j], lang) for j in pro)
+            con_text = "; ".join(_item(names[j], criteria, values, i, s[i, j], lang) for j in con)
+            head_for, head_against = ("Voor", "Tegen") if lang == "nl" else ("For", "Against")
+            parts.append(f"{head_for}: {pro_text or '-'}. {head_against}: {con_text or '-'}.")
+        out_en.append(parts_en[0])
+        out_nl.append(parts_nl[0])
+    return (
+        pd.Series(out_nl, index=table.index, dtype=object),
+        pd.Series(out_en, index=table.index, dtype=object),
+    )
+
+
+def _item(
+    name: str,
+    criteria: Mapping[str, Criterion],
+    values: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    i: int,
+    score: float,
+    lang: str,
+) -> str:
+    crit = criteria[name]
+    label = crit.label_nl if lang == "nl" else crit.label_en
+    vals, sources = values[name]
+    source = str(sources[i])
+    if source == "missing":
+        text = value_text(crit.indicator, float("nan"), lang)
+    else:
+        text = value_text(source, float(vals[i]), lang)
+    return f"{label} {text} ({score:.2f})"

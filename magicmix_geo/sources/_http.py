@@ -1,0 +1,373 @@
+"""HTTP for the downloaders: resumable, conditional, verified, atomic; retries with backoff.
+
+- :func:`download` fetches one file into the data cache. It resumes a partial download with
+  ``Range`` (guarded by ``If-Range``), skips an unchanged file with ``If-None-Match`` /
+  ``If-Modified-Since``, verifies an optional MD5, and moves the file into place with
+  ``os.replace`` only when it is complete and verified, so the previous good copy stays until
+  then.
+- :func:`get_json` fetches a JSON document (an OGC API page, a landing page).
+
+Both retry on 429 and 5xx answers and on dropped connections with exponential backoff (a
+``Retry-After`` in seconds is honoured, capped). Every failure is a :class:`SourceError`
+naming the source, which the command line turns into exit status 2.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from magicmix_geo import __version__
+from magicmix_geo._errors import InputError
+
+RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+CHUNK_BYTES = 1 << 16
+USER_AGENT = f"magicmix-geo/{__version__} (+https://github.com/magicmix-geo)"
+MAX_RETRY_AFTER_S = 60.0
+
+
+class SourceError(InputError):
+    """A source could not be acquired: HTTP failure, truncated file, bad checksum (exit 2)."""
+
+    def __init__(self, source: str, message: str) -> None:
+        super().__init__(f"{source}: {message}")
+        self.source = source
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently to retry a request.
+
+    ``attempts`` counts every try of one request; the wait before try ``n + 1`` is
+    ``backoff_s * 2 ** (n - 1)`` seconds, at most ``max_backoff_s``.
+    """
+
+    attempts: int = 5
+    backoff_s: float = 2.0
+    max_backoff_s: float = 60.0
+    timeout_s: float = 120.0
+
+    def wait(self, attempt: int, retry_after: str | None = None) -> float:
+        delay = min(self.backoff_s * 2 ** (attempt - 1), self.max_backoff_s)
+        if retry_after and retry_after.strip().isdigit():
+            delay = max(delay, min(float(retry_after), MAX_RETRY_AFTER_S, self.max_backoff_s))
+        return delay
+
+
+@dataclass(frozen=True)
+class Validators:
+    """What a server said identifies a version of a file (for conditional requests)."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {"etag": self.etag, "last_modified": self.last_modified}
+
+
+@dataclass(frozen=True)
+class DownloadResult:
+    """One :func:`download`: ``status`` is ``"downloaded"`` or ``"not_modified"``."""
+
+    path: Path
+    url: str
+    status: str
+    validators: Validators
+    size_bytes: int
+    sha256: str
+    md5: str
+    resumed: bool = False
+
+
+def make_session() -> requests.Session:
+    session = requests.Session()
+    session.headers["User-Agent"] = USER_AGENT
+    return session
+
+
+def download(
+    url: str,
+    target: Path,
+    *,
+    source: str,
+    session: requests.Session,
+    policy: RetryPolicy,
+    previous: Validators | None = None,
+    expected_md5: str | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> DownloadResult:
+    """Download ``url`` to ``target``, resuming, conditionally, verified and atomically.
+
+    Parameters
+    ----------
+    url
+        What to fetch.
+    target
+        Where the complete file goes. A partial download lives beside it as
+        ``.<name>.part`` (with ``.<name>.part.json`` holding its validators) until complete.
+    source
+        The source name for messages (``"osm"``).
+    session, policy
+        The HTTP session and the retry policy.
+    previous
+        Validators of the copy at ``target``; with them (and ``target`` present) the server
+        is asked for the file only if it changed.
+    expected_md5
+        When given, the complete file must have this MD5 (hex) or it is discarded.
+
+    Returns
+    -------
+    DownloadResult
+        ``status == "not_modified"`` when the server answered 304 (``target`` untouched).
+
+    Raises
+    ------
+    SourceError
+        HTTP errors after the retries, a download still truncated after the retries, or a
+        checksum mismatch (the previous copy at ``target`` is kept in every case).
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(f".{target.name}.part")
+    part_meta = target.with_name(f".{target.name}.part.json")
+    resumed = False
+    attempt = 0
+    while True:
+        attempt += 1
+        headers: dict[str, str] = {}
+        offset = part.stat().st_size if part.exists() else 0
+        part_validators = _read_validators(part_meta) if offset else Validators()
+        if offset and (part_validators.etag or part_validators.last_modified):
+            headers["Range"] = f"bytes={offset}-"
+            headers["If-Range"] = part_validators.etag or part_validators.last_modified or ""
+        elif offset:
+            # a partial file without validators cannot be resumed safely
+            _discard(part, part_meta)
+            offset = 0
+        if not offset and previous is not None and target.exists():
+            if previous.etag:
+                headers["If-None-Match"] = previous.etag
+            if previous.last_modified:
+                headers["If-Modified-Since"] = previous.last_modified
+        try:
+            response = session.get(url, headers=headers, stream=True, timeout=policy.timeout_s)
+        except requests.RequestException as exc:
+            _retry_or_fail(source, url, attempt, policy, sleep, f"request failed ({_short(exc)})")
+            continue
+        with contextlib.closing(response):
+            status = response.status_code
+            if status == 304:
+                _discard(part, part_meta)
+                assert previous is not None
+                return _result(target, url, "not_modified", previous, resumed)
+            if status in RETRY_STATUS:
+                _retry_or_fail(
+                    source, url, attempt, policy, sleep, f"HTTP {status} {response.reason}",
+                    retry_after=response.headers.get("Retry-After"),
+                )
+                continue
+            if status == 416 and offset:
+                _discard(part, part_meta)  # our partial file no longer fits the server's
+                continue
+            if status not in (200, 206):
+                raise SourceError(source, f"HTTP {status} {response.reason} for {url}")
+            validators = Validators(
+                etag=response.headers.get("ETag"),
+                last_modified=response.headers.get("Last-Modified"),
+            )
+            if status == 206 and offset:
+                resumed = True
+                mode = "ab"
+                expected_total = _content_range_total(response.headers.get("Content-Range"))
+            else:
+                mode = "wb"
+                offset = 0
+                length = response.headers.get("Content-Length")
+                expected_total = int(length) if length and length.isdigit() else None
+                _write_validators(part_meta, validators)
+            try:
+                with part.open(mode) as fh:
+                    for chunk in response.iter_content(CHUNK_BYTES):
+                        fh.write(chunk)
+            except (requests.RequestException, OSError) as exc:
+                # requests' errors are OSErrors too: only a local one is a write failure
+                if not isinstance(exc, requests.RequestException | ConnectionError):
+                    raise SourceError(source, f"cannot write {part}: {exc}") from exc
+                _retry_or_fail(
+                    source, url, attempt, policy, sleep,
+                    f"connection dropped after {part.stat().st_size} bytes ({_short(exc)}); "
+                    "download truncated",
+                )
+                continue
+        size = part.stat().st_size
+        if expected_total is not None and size != expected_total:
+            _retry_or_fail(
+                source, url, attempt, policy, sleep,
+                f"download truncated: {size} of {expected_total} bytes",
+            )
+            continue
+        md5 = _file_digest(part, "md5")
+        if expected_md5 is not None and md5 != expected_md5.lower():
+            _discard(part, part_meta)
+            kept = "the previous copy is kept" if target.exists() else "nothing was kept"
+            raise SourceError(
+                source,
+                f"checksum mismatch for {url}: MD5 {md5}, expected {expected_md5}; {kept}",
+            )
+        os.replace(part, target)
+        with contextlib.suppress(FileNotFoundError):
+            part_meta.unlink()
+        return _result(target, url, "downloaded", validators, resumed, md5=md5)
+
+
+def get_json(
+    url: str,
+    *,
+    source: str,
+    session: requests.Session,
+    policy: RetryPolicy,
+    params: dict[str, Any] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[Any, requests.structures.CaseInsensitiveDict[str]]:
+    """GET a JSON document with retries; return it and the response headers."""
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            response = session.get(
+                url, params=params, timeout=policy.timeout_s,
+                headers={"Accept": "application/geo+json, application/json"},
+            )
+        except requests.RequestException as exc:
+            _retry_or_fail(source, url, attempt, policy, sleep, f"request failed ({_short(exc)})")
+            continue
+        if response.status_code in RETRY_STATUS:
+            _retry_or_fail(
+                source, url, attempt, policy, sleep,
+                f"HTTP {response.status_code} {response.reason}",
+                retry_after=response.headers.get("Retry-After"),
+            )
+            continue
+        if response.status_code != 200:
+            raise SourceError(
+                source, f"HTTP {response.status_code} {response.reason} for {response.url}"
+            )
+        try:
+            return response.json(), response.headers
+        except ValueError as exc:
+            raise SourceError(source, f"{response.url} did not answer JSON ({exc})") from exc
+
+
+def get_text(
+    url: str,
+    *,
+    source: str,
+    session: requests.Session,
+    policy: RetryPolicy,
+    sleep: Callable[[float], None] = time.sleep,
+) -> str:
+    """GET a small text document (a ``.md5`` file) with retries."""
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            response = session.get(url, timeout=policy.timeout_s)
+        except requests.RequestException as exc:
+            _retry_or_fail(source, url, attempt, policy, sleep, f"request failed ({_short(exc)})")
+            continue
+        if response.status_code in RETRY_STATUS:
+            _retry_or_fail(
+                source, url, attempt, policy, sleep,
+                f"HTTP {response.status_code} {response.reason}",
+                retry_after=response.headers.get("Retry-After"),
+            )
+            continue
+        if response.status_code != 200:
+            raise SourceError(source, f"HTTP {response.status_code} {response.reason} for {url}")
+        return response.text
+
+
+def file_digest(path: Path, algorithm: str = "sha256") -> str:
+    """Hex digest of a file, read in chunks."""
+    return _file_digest(Path(path), algorithm)
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def _retry_or_fail(
+    source: str,
+    url: str,
+    attempt: int,
+    policy: RetryPolicy,
+    sleep: Callable[[float], None],
+    problem: str,
+    *,
+    retry_after: str | None = None,
+) -> None:
+    if attempt >= policy.attempts:
+        raise SourceError(source, f"{problem} for {url} (gave up after {attempt} attempts)")
+    sleep(policy.wait(attempt, retry_after))
+
+
+def _result(
+    target: Path, url: str, status: str, validators: Validators, resumed: bool, md5: str = ""
+) -> DownloadResult:
+    return DownloadResult(
+        path=target,
+        url=url,
+        status=status,
+        validators=validators,
+        size_bytes=target.stat().st_size,
+        sha256=_file_digest(target, "sha256"),
+        md5=md5 or _file_digest(target, "md5"),
+        resumed=resumed,
+    )
+
+
+def _content_range_total(value: str | None) -> int | None:
+    # "bytes 100-199/200"
+    if not value or "/" not in value:
+        return None
+    total = value.rsplit("/", 1)[1].strip()
+    return int(total) if total.isdigit() else None
+
+
+def _read_validators(path: Path) -> Validators:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return Validators()
+    return Validators(etag=data.get("etag"), last_modified=data.get("last_modified"))
+
+
+def _write_validators(path: Path, validators: Validators) -> None:
+    path.write_text(json.dumps(validators.as_dict()), encoding="utf-8")
+
+
+def _discard(*paths: Path) -> None:
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def _file_digest(path: Path, algorithm: str) -> str:
+    digest = hashlib.new(algorithm)
+    with path.open("rb") as fh:
+        while chunk := fh.read(CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__

@@ -1,0 +1,302 @@
+"""Kadaster BRK parcels and BAG buildings through the PDOK OGC API Features.
+
+Items are requested per municipality bounding box in EPSG:28992 (``bbox-crs`` and ``crs``
+parameters of OGC API Features Part 2) and paged by following the ``next`` links. The licence
+is read from the API's landing page (its ``license`` link). Per area the results go to
+``brk/areas/<GM>/percelen.gpkg`` (layer ``candidates``, ready as candidate sites) and
+``bag/areas/<GM>/<collection>.gpkg`` (``pand.gpkg`` with flags, ``verblijfsobject.gpkg``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+import pyogrio
+import requests
+import shapely
+from shapely.geometry import shape
+
+from magicmix_geo._atomic import atomic_path
+from magicmix_geo.config import Settings
+from magicmix_geo.sources._http import RetryPolicy, SourceError, file_digest, get_json
+from magicmix_geo.sources.cache import DataCache, now_iso, source_option, source_url
+
+RD_NEW_URI = "http://www.opengis.net/def/crs/EPSG/0/28992"
+RD_NEW_EPSG = 28992
+# a runaway pager (a server that links a page to itself) stops here
+MAX_PAGES = 100_000
+
+# BAG pand status of a project that is coming: permit granted, construction started
+NEW_BUILD_STATUS = frozenset({"Bouwvergunning verleend", "Bouw gestart"})
+# BAG status of a building / unit out of use
+OUT_OF_USE_PAND = frozenset({"Pand buiten gebruik"})
+OUT_OF_USE_VBO = frozenset({"Verblijfsobject buiten gebruik"})
+# a pand whose units are all out of use counts as vacant only if it has at least one unit
+RESIDENTIAL_USE = "woonfunctie"
+
+
+def fetch_collection(
+    base_url: str,
+    collection: str,
+    bbox_rd: tuple[float, float, float, float],
+    *,
+    source: str,
+    session: requests.Session,
+    policy: RetryPolicy,
+    limit: int = 1000,
+) -> gpd.GeoDataFrame:
+    """All items of ``collection`` intersecting ``bbox_rd``, EPSG:28992.
+
+    Parameters
+    ----------
+    base_url
+        The OGC API landing page, e.g. ``https://api.pdok.nl/kadaster/bag/ogc/v2``.
+    bbox_rd
+        (minx, miny, maxx, maxy) in EPSG:28992, metres.
+    limit
+        Items per page.
+
+    Returns
+    -------
+    gpd.GeoDataFrame
+        One row per feature (``id`` plus the feature's properties; list values as text),
+        EPSG:28992. Features that appear on two pages are kept once.
+
+    Raises
+    ------
+    SourceError
+        HTTP failures after the retries, a page that is not a FeatureCollection, or a
+        server that answers in another CRS than asked.
+    """
+    url: str | None = f"{base_url.rstrip('/')}/collections/{collection}/items"
+    params: dict[str, Any] | None = {
+        "f": "json",
+        "limit": limit,
+        "bbox": ",".join(f"{v:.3f}" for v in bbox_rd),
+        "bbox-crs": RD_NEW_URI,
+        "crs": RD_NEW_URI,
+    }
+    records: list[dict[str, Any]] = []
+    geoms: list[Any] = []
+    seen: set[Any] = set()
+    pages = 0
+    while url is not None:
+        pages += 1
+        if pages > MAX_PAGES:
+            raise SourceError(source, f"{collection}: more than {MAX_PAGES} pages; stopped")
+        page, headers = get_json(url, source=source, session=session, policy=policy,
+                                 params=params)
+        content_crs = headers.get("Content-Crs")
+        if content_crs and "28992" not in content_crs:
+            raise SourceError(source, f"{collection}: answered in {content_crs}, not EPSG:28992")
+        if not isinstance(page, dict) or page.get("type") != "FeatureCollection":
+            raise SourceError(source, f"{url}: not a GeoJSON FeatureCollection")
+        for feature in page.get("features") or []:
+            fid = feature.get("id")
+            if fid is not None:
+                if fid in seen:
+                    continue
+                seen.add(fid)
+            props = {k: _flat(v) for k, v in (feature.get("properties") or {}).items()}
+            records.append({"id": fid, **props})
+            geometry = feature.get("geometry")
+            geoms.append(shape(geometry) if geometry else None)
+        url = next(
+            (link.get("href") for link in page.get("links") or [] if link.get("rel") == "next"),
+            None,
+        )
+        params = None  # a next link carries all parameters
+    frame = pd.DataFrame.from_records(records) if records else pd.DataFrame({"id": []})
+    return gpd.GeoDataFrame(frame, geometry=geoms, crs=RD_NEW_EPSG)
+
+
+def service_licence(
+    base_url: str, *, source: str, session: requests.Session, policy: RetryPolicy
+) -> dict[str, str] | None:
+    """The licence an OGC API states on its landing page (``rel="license"``), or None."""
+    page, _ = get_json(base_url.rstrip("/"), source=source, session=session, policy=policy,
+                       params={"f": "json"})
+    for link in (page.get("links") or []) if isinstance(page, dict) else []:
+        if link.get("rel") == "license":
+            return {"name": str(link.get("title") or link.get("href")),
+                    "href": str(link.get("href") or "")}
+    return None
+
+
+def acquire_pdok(
+    source: str,
+    cache: DataCache,
+    settings: Settings,
+    areas: dict[str, tuple[float, float, float, float]],
+    *,
+    session: requests.Session,
+    policy: RetryPolicy,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Fetch BRK (``source="brk"``) or BAG (``"bag"``) for each area's bbox; write manifest."""
+    base = source_url(settings, source)
+    collections = list(source_option(settings, source, "collections", []) or [])
+    if not collections:
+        raise SourceError(source, f"sources.{source}.collections names no collection")
+    limit = int(source_option(settings, "acquire", "page_limit", 1000))
+    licence = service_licence(base, source=source, session=session, policy=policy)
+    previous = cache.read_manifest(source) or {}
+    entries = dict(previous.get("areas", {}))
+    for gm_code, bbox in areas.items():
+        frames = {
+            name: fetch_collection(base, name, bbox, source=source, session=session,
+                                   policy=policy, limit=limit)
+            for name in collections
+        }
+        if source == "brk":
+            path = cache.brk_parcels(gm_code)
+            parcels = parcels_as_candidates(frames[collections[0]])
+            _write_layers(path, {"candidates": parcels})
+            counts = {collections[0]: len(parcels)}
+        else:
+            if "pand" in frames:
+                frames["pand"] = flag_panden(frames["pand"], frames.get("verblijfsobject"))
+            # one file per collection: readers of a one-layer file need not name the layer
+            for name, frame in frames.items():
+                _write_layers(cache.bag_layer(gm_code, name), {name: frame})
+            path = cache.bag_layer(gm_code, collections[0])
+            counts = {k: len(v) for k, v in frames.items()}
+        if log:
+            log(f"{source}: {gm_code}: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+        entries[gm_code] = {
+            "path": str(path.relative_to(cache.root)),
+            "sha256": file_digest(path),
+            "bbox_rd": list(bbox),
+            "features": counts,
+            "retrieved_at": now_iso(),
+        }
+    src = settings.sources[source]
+    manifest = {
+        "source": source,
+        "url": base,
+        "collections": collections,
+        "retrieved_at": now_iso(),
+        # the API serves the current state; the day of retrieval is its version
+        "version": now_iso()[:10],
+        "sha256": _combined_sha(entries),
+        "licence": licence["name"] if licence else src.licence,
+        "licence_url": licence["href"] if licence else None,
+        "licence_from": "service" if licence else "config",
+        "attribution": src.attribution,
+        "areas": entries,
+    }
+    cache.write_manifest(source, manifest)
+    return manifest
+
+
+def parcels_as_candidates(parcels: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """BRK percelen as candidate sites: polygons with a unique ``site_id``.
+
+    ``site_id`` is the parcel's kadastrale aanduiding (``<gemeente code>-<sectie>-<nummer>``,
+    e.g. ``OTL02-B-2298``) when the properties have it, else its ``identificatie_lokaal_id``,
+    else the feature id.
+    """
+    out = parcels.copy()
+    out = out.loc[out.geometry.notna() & ~out.geometry.is_empty]
+    out = out.loc[out.geometry.geom_type.isin(["Polygon", "MultiPolygon"])]
+    ids = None
+    cols = ("kadastrale_gemeente_code", "sectie", "perceelnummer")
+    if all(c in out.columns for c in cols):
+        ids = (out[cols[0]].astype(str) + "-" + out[cols[1]].astype(str) + "-"
+               + out[cols[2]].astype(str))
+    for col in ("identificatie_lokaal_id", "identificatie", "id"):
+        if (ids is None or ids.duplicated().any()) and col in out.columns:
+            ids = out[col].astype(str)
+    if ids is None or ids.duplicated().any():
+        ids = pd.Series([f"K{i:06d}" for i in range(1, len(out) + 1)], index=out.index)
+    out.insert(0, "site_id", ids.to_numpy())
+    return out.reset_index(drop=True)
+
+
+def flag_panden(
+    panden: gpd.GeoDataFrame, verblijfsobjecten: gpd.GeoDataFrame | None = None
+) -> gpd.GeoDataFrame:
+    """Add ``new_build``, ``vacant_non_residential`` and ``residential`` to BAG panden.
+
+    - ``new_build``: status "Bouwvergunning verleend" or "Bouw gestart" (a project coming).
+    - ``residential``: a ``woonfunctie`` among the pand's gebruiksdoelen.
+    - ``vacant_non_residential``: not residential, and the pand is "Pand buiten gebruik" or
+      all its verblijfsobjecten are "Verblijfsobject buiten gebruik": a building that could
+      be transformed. BAG "buiten gebruik" is a registration status, not a vacancy survey.
+
+    A pand without a ``gebruiksdoel`` property gets one from its verblijfsobjecten (joined
+    on ``pand_identificatie``) when they are given.
+    """
+    out = panden.copy()
+    vbo = verblijfsobjecten
+    id_col = "identificatie" if "identificatie" in out.columns else "id"
+    if vbo is not None and len(vbo) and "pand_identificatie" in vbo.columns:
+        per_pand = vbo.assign(pand=vbo["pand_identificatie"].astype(str).str.split(","))
+        per_pand = per_pand.explode("pand")
+        per_pand["pand"] = per_pand["pand"].str.strip()
+        if "gebruiksdoel" not in out.columns and "gebruiksdoel" in per_pand.columns:
+            doel = per_pand.groupby("pand")["gebruiksdoel"].agg(
+                lambda s: ", ".join(sorted({p.strip() for v in s.dropna() for p in
+                                            str(v).split(",") if p.strip()}))
+            )
+            out["gebruiksdoel"] = out[id_col].astype(str).map(doel)
+        if "status" in per_pand.columns:
+            all_out = per_pand.groupby("pand")["status"].agg(
+                lambda s: bool(len(s)) and s.isin(OUT_OF_USE_VBO).all()
+            )
+            vbo_out = out[id_col].astype(str).map(all_out).fillna(False).astype(bool)
+        else:
+            vbo_out = pd.Series(False, index=out.index)
+    else:
+        vbo_out = pd.Series(False, index=out.index)
+    status = out["status"].fillna("").astype(str) if "status" in out.columns else pd.Series(
+        "", index=out.index
+    )
+    doel = (out["gebruiksdoel"].fillna("").astype(str) if "gebruiksdoel" in out.columns
+            else pd.Series("", index=out.index))
+    out["residential"] = doel.str.contains(RESIDENTIAL_USE).to_numpy(dtype=bool)
+    out["new_build"] = status.isin(NEW_BUILD_STATUS).to_numpy(dtype=bool)
+    out_of_use = status.isin(OUT_OF_USE_PAND).to_numpy(dtype=bool) | vbo_out.to_numpy(dtype=bool)
+    out["vacant_non_residential"] = out_of_use & ~out["residential"].to_numpy(dtype=bool)
+    return out
+
+
+def bbox_of(boundary_rd: Any, margin_m: float = 0.0) -> tuple[float, float, float, float]:
+    """The bounding box of a geometry in EPSG:28992, grown by ``margin_m``."""
+    minx, miny, maxx, maxy = shapely.bounds(boundary_rd)
+    return (float(minx - margin_m), float(miny - margin_m),
+            float(maxx + margin_m), float(maxy + margin_m))
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def _flat(value: Any) -> Any:
+    # GeoPackage columns hold scalars; lists (several gebruiksdoelen, pand.href) become text
+    if isinstance(value, list):
+        return ", ".join(str(_flat(v)) for v in value)
+    if isinstance(value, dict):
+        return str(value.get("href", value))
+    return value
+
+
+def _write_layers(path: Any, layers: dict[str, gpd.GeoDataFrame]) -> None:
+    with atomic_path(path) as tmp:
+        for i, (name, frame) in enumerate(layers.items()):
+            frame = gpd.GeoDataFrame(frame, geometry=frame.geometry.name, crs=RD_NEW_EPSG)
+            frame.attrs = {}
+            # GDAL needs a geometry type for an empty layer
+            kind = None if len(frame) else "Polygon"
+            pyogrio.write_dataframe(frame, tmp, layer=name, append=i > 0, geometry_type=kind)
+
+
+def _combined_sha(entries: dict[str, Any]) -> str:
+    digest = hashlib.sha256()
+    for code in sorted(entries):
+        digest.update(f"{code}:{entries[code].get('sha256', '')}\n".encode())
+    return digest.hexdigest()
+

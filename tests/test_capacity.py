@@ -1,0 +1,108 @@
+"""Capacity: homes per site, homes reserved, selection without concentration, summary sums."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from magicmix_geo._errors import InputError
+from magicmix_geo.prepare.tasks import read_tasks
+from magicmix_geo.score.capacity import (
+    CapacitySettings,
+    estimate_homes,
+    municipality_summary,
+    reserved_homes,
+    select_sites,
+    urbanity_from_address_density,
+)
+
+SETTINGS = CapacitySettings(
+    reserve_share=0.05, min_homes=35, max_homes=160,
+    homes_per_ha={1: 100.0, 2: 75.0, 3: 55.0, 4: 40.0, 5: 30.0},
+    cluster_min=4, cluster_max=8, max_sites_per_buurt=1, min_distance_m=250.0,
+)
+
+
+def test_urbanity_classes_follow_cbs_breaks() -> None:
+    got = urbanity_from_address_density(np.array([3000, 2500, 2000, 1200, 700, 100, np.nan]))
+    np.testing.assert_array_equal(got[:-1], [1, 1, 2, 3, 4, 5])
+    assert np.isnan(got[-1])
+
+
+def test_homes_estimate_bounded_and_known_units_win() -> None:
+    area = np.array([1000.0, 8000.0, 100_000.0, 5000.0])
+    urbanity = np.array([1, 1, 3, np.nan])
+    est = estimate_homes(area, urbanity, SETTINGS, known_units=np.array([np.nan, np.nan, np.nan, 12]))
+    # 0.1 ha x 100 = 10 -> 35 (floor of the booklet's range); 0.8 ha x 100 = 80;
+    # 10 ha x 55 = 550 -> 160; a known project of 12 units stays 12
+    assert est.tolist() == [35, 80, 160, 12]
+
+
+def test_reserved_homes_round_up_with_a_cluster_minimum() -> None:
+    est = np.array([35, 80, 160, 12, 3])
+    assert reserved_homes(est, 0.05, SETTINGS).tolist() == [4, 4, 8, 4, 3]
+    assert reserved_homes(est, 0.10, SETTINGS).tolist() == [4, 8, 16, 4, 3]
+    with pytest.raises(ValueError):
+        reserved_homes(est, 0.0, SETTINGS)
+
+
+def _sites() -> tuple[pd.DataFrame, np.ndarray]:
+    sites = pd.DataFrame({
+        "gm_code": ["GM0001"] * 5,
+        "rank_gm": pd.array([1, 2, 3, 4, pd.NA], dtype="Int64"),
+        "bu_code": ["BU1", "BU1", "BU2", "BU3", "BU4"],
+        "homes_est": [80, 60, 40, 35, 35],
+        "homes_reserved": [4, 4, 4, 4, 4],
+    })
+    points = np.array([[0, 0], [1000, 0], [100, 0], [2000, 0], [5000, 0]], dtype=float)
+    return sites, points
+
+
+def test_selection_keeps_sites_apart_and_stops_at_the_task() -> None:
+    sites, points = _sites()
+    chosen = select_sites(sites, points, None, SETTINGS)
+    # rank 2 shares buurt BU1 with rank 1; rank 3 lies 100 m from rank 1; rank 4 is fine;
+    # the unranked (excluded) site is never selected
+    assert chosen.tolist() == [True, False, False, True, False]
+    only_one = select_sites(sites, points, 4, SETTINGS)
+    assert only_one.tolist() == [True, False, False, False, False]
+    for buurt, n in sites.loc[chosen].groupby("bu_code").size().items():
+        assert n <= SETTINGS.max_sites_per_buurt, buurt
+
+
+def test_summary_sums_and_shortfall(tmp_path: Path) -> None:
+    sites, points = _sites()
+    sites["selected"] = select_sites(sites, points, None, SETTINGS)
+    other = sites.assign(gm_code="GM0002", selected=[True, False, False, False, False])
+    both = pd.concat([sites, other], ignore_index=True)
+    csv = tmp_path / "tasks.csv"
+    csv.write_text("gm_code;period;taakstelling\nGM0001;2024-2;5\nGM0001;2025-1;3\nGM0002;2024-2;2\n")
+    summary = municipality_summary(both, read_tasks(csv), 0.05).set_index("gm_code")
+    assert summary.loc["GM0001", "homes_reserved"] == 8
+    assert summary.loc["GM0001", "taakstelling"] == 8
+    assert summary.loc["GM0001", "period"] == "2024-2,2025-1"
+    assert summary.loc["GM0001", "coverage"] == pytest.approx(1.0)
+    assert not summary.loc["GM0001", "falls_short"]
+    assert summary.loc["GM0002", "homes_reserved"] == 4
+    assert summary.loc["NL", "homes_reserved"] == 12
+    assert summary.loc["NL", "taakstelling"] == 10
+    assert summary.loc["NL", "sites_selected"] == 3
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("gm_code,period\nGM0503,2024-2\n", "missing column"),
+        ("gm_code,period,taakstelling\nDelft,2024-2,5\n", "'Delft'"),
+        ("gm_code,period,taakstelling\nGM0503,2024-2,-3\n", "row 2"),
+    ],
+)
+def test_bad_task_files(tmp_path: Path, text: str, needle: str) -> None:
+    csv = tmp_path / "tasks.csv"
+    csv.write_text(text)
+    with pytest.raises(InputError, match=needle) as info:
+        read_tasks(csv)
+    assert str(csv) in str(info.value)

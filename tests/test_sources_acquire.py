@@ -1,0 +1,359 @@
+"""Acquiring every source from a local server, and ranking a municipality from the cache.
+
+The server (tests/_sources_server.py) runs on 127.0.0.1 and serves real content in the
+services' formats: the sample PBF with a Geofabrik-style .md5, a Wijk- en Buurtkaart zip of the
+real Delft CBS rows, CBS OData answers, PDOK OGC API Features pages of the real Otterlo parcels
+and Delft BAG panden, and a GTFS zip of real Maastricht stops and routes with generated trips.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import pytest
+import shapely
+
+from magicmix_geo.cli import main
+from magicmix_geo.config import load_settings
+from magicmix_geo.prepare.candidates import read_candidates
+from magicmix_geo.prepare.cbs import read_cbs_buurten
+from magicmix_geo.sources import pdok
+from magicmix_geo.sources._http import RetryPolicy, make_session
+from magicmix_geo.sources.acquire import cached_rank_inputs
+from magicmix_geo.sources.cache import DataCache
+from magicmix_geo.sources.cbs import prepare_area
+from magicmix_geo.sources.gtfs import departures_per_hour, read_departures
+from tests._sources_server import (
+    GTFS_EXPECTED,
+    SAMPLE,
+    TEST_DATA,
+    FakeServer,
+    Resource,
+    bag_panden,
+    brk_parcels,
+    cbs_map_zip,
+    gtfs_zip,
+    landing_page,
+    odata_routes,
+    ogc_items,
+)
+
+PBF = (SAMPLE / "tudelft.osm.pbf").read_bytes()
+TABLE = "85618NED"
+FAST = RetryPolicy(attempts=3, backoff_s=0.01, timeout_s=10.0)
+BRK = "/kadaster/brk-kadastrale-kaart/ogc/v1"
+BAG = "/kadaster/bag/ogc/v2"
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[FakeServer]:
+    srv = FakeServer().start()
+    md5 = hashlib.md5(PBF).hexdigest()
+    srv.routes["/europe/netherlands-latest.osm.pbf"] = Resource(PBF)
+    srv.routes["/europe/netherlands-latest.osm.pbf.md5"] = Resource(
+        f"{md5}  netherlands-latest.osm.pbf\n".encode()
+    )
+    srv.routes["/regionale-kaarten/wijkbuurtkaart_2023_v1.zip"] = Resource(
+        cbs_map_zip(), "application/zip"
+    )
+    srv.routes.update(odata_routes(TABLE))
+    srv.routes[BRK] = landing_page("Kadastrale Kaart (OGC API)", "CC BY 4.0",
+                                   "https://creativecommons.org/licenses/by/4.0/")
+    srv.routes[f"{BRK}/collections/perceel/items"] = Resource(dynamic=ogc_items(
+        brk_parcels(), f"{BRK}/collections/perceel/items", id_column="identificatie_lokaal_id"))
+    srv.routes[BAG] = landing_page("Basisregistratie Adressen en Gebouwen (OGC API)",
+                                   "Public Domain Mark 1.0",
+                                   "https://creativecommons.org/publicdomain/mark/1.0/")
+    panden = bag_panden()
+    srv.routes[f"{BAG}/collections/pand/items"] = Resource(dynamic=ogc_items(
+        panden, f"{BAG}/collections/pand/items", id_column="identificatie"))
+    # no real verblijfsobjecten sample: the collection answers real-format empty pages
+    srv.routes[f"{BAG}/collections/verblijfsobject/items"] = Resource(dynamic=ogc_items(
+        panden.iloc[0:0], f"{BAG}/collections/verblijfsobject/items", id_column="identificatie"))
+    srv.routes["/nl/gtfs-nl.zip"] = Resource(gtfs_zip(), "application/zip")
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def config(server: FakeServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("config") / "test.toml"
+    path.write_text(
+        "[sources.acquire]\nattempts = 3\nbackoff_s = 0.01\ntimeout_s = 10.0\npage_limit = 7\n"
+        f'[sources.cbs]\ngrid_url = ""\nodata_url = "{server.base}"\n'
+    )
+    return path
+
+
+@pytest.fixture
+def urls(server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAGICMIX_OSM_URL", server.url("/europe/netherlands-latest.osm.pbf"))
+    monkeypatch.setenv(
+        "MAGICMIX_CBS_URL", server.url("/regionale-kaarten/wijkbuurtkaart_2023_v1.zip")
+    )
+    monkeypatch.setenv("MAGICMIX_BRK_URL", server.url(BRK))
+    monkeypatch.setenv("MAGICMIX_BAG_URL", server.url(BAG))
+    monkeypatch.setenv("MAGICMIX_GTFS_URL", server.url("/nl/gtfs-nl.zip"))
+
+
+@pytest.fixture(scope="module")
+def acquired(
+    server: FakeServer, config: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """`magicmix-geo acquire --areas GM0503` of every source into a fresh cache."""
+    data = tmp_path_factory.mktemp("acquired") / "cache"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MAGICMIX_OSM_URL", server.url("/europe/netherlands-latest.osm.pbf"))
+        mp.setenv("MAGICMIX_CBS_URL", server.url("/regionale-kaarten/wijkbuurtkaart_2023_v1.zip"))
+        mp.setenv("MAGICMIX_BRK_URL", server.url(BRK))
+        mp.setenv("MAGICMIX_BAG_URL", server.url(BAG))
+        mp.setenv("MAGICMIX_GTFS_URL", server.url("/nl/gtfs-nl.zip"))
+        code = main(["acquire", "--areas", "GM0503", "--data-dir", str(data),
+                     "--config", str(config)])
+    assert code == 0
+    return data
+
+
+def manifest(data: Path, source: str) -> dict:
+    return json.loads((data / source / "manifest.json").read_text())
+
+
+def test_acquire_all_sources_writes_manifests(acquired: Path, server: FakeServer) -> None:
+    for source in ("osm", "cbs", "brk", "bag", "gtfs"):
+        m = manifest(acquired, source)
+        assert m["url"].startswith(server.base), source
+        assert m["retrieved_at"] and m["version"] and len(m["sha256"]) == 64, source
+        assert m["licence"], source
+    assert manifest(acquired, "brk")["licence"] == "CC BY 4.0"  # read from the landing page
+    assert manifest(acquired, "brk")["licence_from"] == "service"
+    assert manifest(acquired, "bag")["licence"] == "Public Domain Mark 1.0"
+    assert manifest(acquired, "gtfs")["version"] == "20250901-test"  # feed_info.txt
+    assert manifest(acquired, "cbs")["version"] == "wijkbuurtkaart_2023_v1"
+    # the per-municipality OSM extract was cut and keyed by the source checksum
+    sha = manifest(acquired, "osm")["sha256"]
+    assert (acquired / "osm" / "areas" / "GM0503" / f"GM0503-{sha[:16]}-b2000.osm.pbf").is_file()
+
+
+def test_bag_per_area_with_flags(acquired: Path) -> None:
+    m = manifest(acquired, "bag")
+    assert m["areas"]["GM0503"]["features"] == {"pand": 60, "verblijfsobject": 0}
+    path = acquired / m["areas"]["GM0503"]["path"]
+    assert path.name == "pand.gpkg" and (path.parent / "verblijfsobject.gpkg").is_file()
+    panden = gpd.read_file(path)
+    assert panden.crs.to_epsg() == 28992
+    original = bag_panden()
+    assert sorted(panden["identificatie"]) == sorted(original["identificatie"])
+    assert np.isclose(panden.area.sum(), original.area.sum())
+    assert panden["residential"].sum() == original["gebruiksdoel"].str.contains("woon").sum()
+    assert not panden["new_build"].any()  # every sample pand is in use
+
+
+def test_brk_outside_the_area_is_empty(acquired: Path) -> None:
+    """The Otterlo parcels lie in Ede, not Delft: Delft's box query finds none."""
+    m = manifest(acquired, "brk")
+    assert m["areas"]["GM0503"]["features"] == {"perceel": 0}
+    assert len(pyogrio.read_dataframe(acquired / m["areas"]["GM0503"]["path"])) == 0
+
+
+def test_cbs_area_files_with_odata_fill(acquired: Path) -> None:
+    m = manifest(acquired, "cbs")
+    odata = m["areas"]["GM0503"]["odata"][TABLE]
+    assert odata["rows"] == 91 and odata["values_filled"] > 0
+    buurten = read_cbs_buurten(acquired / "cbs" / "areas" / "GM0503" / "buurten.gpkg")
+    assert len(buurten) == 91 and set(buurten["gm_code"]) == {"GM0503"}
+    value = buurten.set_index("bu_code")["gemiddeldeWoningwaarde"]
+    # the map lacked the figure (-99995); OData filled the real values, suppressed stay null
+    real = pyogrio.read_dataframe(SAMPLE / "cbs_buurten_2023_delft.gpkg", read_geometry=False)
+    real = real.loc[real["gemeentecode"] == "GM0503"].set_index("buurtcode")
+    real_value = real["gemiddeldeWoningwaarde"].where(real["gemiddeldeWoningwaarde"] >= 0)
+    pd.testing.assert_series_equal(
+        value.sort_index(), real_value.astype(float).sort_index(), check_names=False
+    )
+    assert value["BU05032902"] == 719.0
+    # a suppressed value of the map itself is null too (near-empty buurten have -99997)
+    gp = "huisartsenpraktijkGemiddeldeAfstandInKm"
+    assert buurten[gp].isna().sum() == (real[gp] < 0).sum() > 0
+
+
+def test_gtfs_departures_table(acquired: Path) -> None:
+    table = read_departures(acquired / "gtfs" / "departures_per_hour.csv")
+    assert list(table.columns) == ["stop_id", "stop_name", "lat", "lon", "departures_per_hour"]
+    got = table.set_index("stop_id")["departures_per_hour"]
+    for stop, expected in GTFS_EXPECTED.items():
+        assert got[stop] == pytest.approx(expected)
+    assert (got.drop(list(GTFS_EXPECTED)) == 0).all()
+    assert manifest(acquired, "gtfs")["service_date"] == "2025-09-02"
+
+
+def test_rank_from_the_cache(acquired: Path, config: Path, tmp_path: Path) -> None:
+    """`rank --area GM0503` without --osm: OSM, CBS, BAG and GTFS from the cache.
+
+    The study area is narrowed with --boundary to a 600 m box in the sample's area (the
+    sample PBF covers only the TU campus and Wippolder, not all of Delft; a small area keeps
+    the test fast), which also shows that a file given on the command line wins over the
+    cached one; the cached CBS boundary is used by the extract
+    (test_acquire_all_sources_writes_manifests) and the BRK test below.
+    """
+    area = gpd.read_file(SAMPLE / "area_tudelft_wippolder.gpkg")
+    centre = area.geometry.iloc[0].centroid
+    small = area.geometry.iloc[0].intersection(centre.buffer(300, cap_style="square"))
+    boundary = tmp_path / "boundary.gpkg"
+    gpd.GeoDataFrame({"gm_code": ["GM0503"]}, geometry=[small], crs=28992).to_file(boundary)
+    out = tmp_path / "run"
+    assert main(["rank", "--area", "GM0503", "--data-dir", str(acquired), "--out", str(out),
+                 "--boundary", str(boundary), "--config", str(config)]) == 0
+    run = json.loads((out / "manifest.json").read_text())
+    assert run["acquired"]["data_cache"] == str(acquired)
+    chosen = run["acquired"]["candidates"]
+    assert chosen["default"] == "brk" and chosen["used"] == "osm_proxy"
+    assert "outside" in chosen["reason"]
+    assert run["municipalities"][0]["candidate_source"] == "osm_proxy"
+    assert set(run["acquired"]["sources"]) == {"osm", "cbs", "brk", "bag", "gtfs"}
+    assert run["municipalities"][0]["gm_name"] == "Delft"
+    sites = gpd.read_file(next(out.glob("GM0503_*.gpkg")), layer="sites")
+    assert len(sites) and sites["bu_code"].notna().any()
+
+
+def test_offline_after_acquire(acquired: Path, server: FakeServer, config: Path,
+                               capsys: pytest.CaptureFixture[str]) -> None:
+    hits = len(server.hits)
+    assert main(["acquire", "--offline", "--areas", "GM0503", "--data-dir", str(acquired),
+                 "--config", str(config)]) == 0
+    assert len(server.hits) == hits
+    # an area never acquired is missing offline: exit 2 naming the source
+    assert main(["acquire", "--offline", "--sources", "brk", "--areas", "GM0363",
+                 "--data-dir", str(acquired), "--config", str(config)]) == 2
+    assert "error: brk: offline, and brk data of GM0363" in capsys.readouterr().err
+
+
+def test_rerun_downloads_nothing_again(acquired: Path, server: FakeServer, config: Path,
+                                       urls: None) -> None:
+    before = {p: server.count(p, 200) for p in ("/europe/netherlands-latest.osm.pbf",
+                                                "/regionale-kaarten/wijkbuurtkaart_2023_v1.zip",
+                                                "/nl/gtfs-nl.zip")}
+    assert main(["acquire", "--sources", "osm,cbs,gtfs", "--data-dir", str(acquired),
+                 "--config", str(config)]) == 0
+    for path, n in before.items():
+        assert server.count(path, 200) == n, path
+        assert server.count(path, 304) >= 1, path
+
+
+def test_brk_paging_and_crs(server: FakeServer) -> None:
+    original = brk_parcels()
+    box = pdok.bbox_of(shapely.box(*original.total_bounds), 10)
+    got = pdok.fetch_collection(server.url(BRK), "perceel", box, source="brk",
+                                session=make_session(), policy=FAST, limit=4)
+    items = f"{BRK}/collections/perceel/items"
+    pages = [h for h in server.hits if h.path == items and h.status == 200]
+    assert len(pages) >= 3  # 11 parcels, 4 a page, followed by next links
+    assert got.crs.to_epsg() == 28992 and len(got) == 11
+    merged = got.merge(original, on="identificatie_lokaal_id", suffixes=("", "_orig"))
+    assert np.allclose(merged.geometry.area, gpd.GeoSeries(merged["geometry_orig"]).area)
+
+
+def test_brk_parcels_become_the_default_candidates(
+    server: FakeServer, tmp_path: Path
+) -> None:
+    """With parcels of the area cached, `rank --area` takes them as candidates ("brk").
+
+    The area GM0228 (Ede) is given a synthetic boundary here: the box around the 11 real
+    Otterlo parcels grown by 200 m; OSM is the sample PBF (it has no data there, which is
+    fine for choosing inputs).
+    """
+    settings = load_settings()
+    cache = DataCache(tmp_path / "cache")
+    parcels = brk_parcels()
+    boundary = shapely.box(*parcels.total_bounds).buffer(200)
+    gemeente = gpd.GeoDataFrame({"gemeentecode": ["GM0228"], "gemeentenaam": ["Ede"]},
+                                geometry=[boundary], crs=28992)
+    cache.cbs_gemeente("GM0228").parent.mkdir(parents=True)
+    gemeente.to_file(cache.cbs_gemeente("GM0228"), layer="gemeenten")
+    (cache.root / "osm").mkdir()
+    (cache.root / "osm" / "nl.osm.pbf").write_bytes(PBF)
+    cache.write_manifest("osm", {"path": "osm/nl.osm.pbf",
+                                 "sha256": hashlib.sha256(PBF).hexdigest()})
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MAGICMIX_BRK_URL", server.url(BRK))
+        pdok.acquire_pdok("brk", cache, settings, {"GM0228": pdok.bbox_of(boundary)},
+                          session=make_session(), policy=FAST)
+    inputs, chosen = cached_rank_inputs(settings, "GM0228", data_dir=cache.root)
+    assert chosen["candidates"]["used"] == "brk"
+    assert inputs.candidates == cache.brk_parcels("GM0228")
+    sites = read_candidates(inputs.candidates)
+    assert len(sites) == 11 and "761-B-2298" in set(sites["site_id"])
+    assert inputs.boundary == cache.cbs_gemeente("GM0228") and inputs.bag is None
+
+
+def test_flag_panden_new_build_and_vacant() -> None:
+    """Real sample panden, three of them given another status to exercise the flags."""
+    panden = bag_panden()
+    church = panden.index[panden["gebruiksdoel"] == "bijeenkomstfunctie"][0]
+    homes = panden.index[panden["gebruiksdoel"] == "woonfunctie"][:3]
+    panden.loc[homes[0], "status"] = "Bouw gestart"
+    panden.loc[homes[1], "status"] = "Bouwvergunning verleend"
+    panden.loc[homes[2], "status"] = "Pand buiten gebruik"  # residential: not a transformation
+    panden.loc[church, "status"] = "Pand buiten gebruik"
+    office = panden.index[panden["gebruiksdoel"].str.contains("kantoorfunctie")][0]
+    vbo = pd.DataFrame({
+        "identificatie": ["v1", "v2"],
+        "pand_identificatie": [panden.loc[office, "identificatie"]] * 2,
+        "status": ["Verblijfsobject buiten gebruik"] * 2,
+    })
+    flagged = pdok.flag_panden(panden, vbo)
+    assert set(flagged.index[flagged["new_build"]]) == {homes[0], homes[1]}
+    assert set(flagged.index[flagged["vacant_non_residential"]]) == {church, office}
+
+
+def test_departures_per_hour_on_a_given_day(tmp_path: Path) -> None:
+    feed = tmp_path / "feed.zip"
+    feed.write_bytes(gtfs_zip())
+    tuesday = departures_per_hour(feed)
+    assert tuesday.attrs["service_date"] == "2025-09-02"
+    # Saturday 6 Sep has no service at all
+    saturday = departures_per_hour(feed, date=dt.date(2025, 9, 6))
+    assert (saturday["departures_per_hour"] == 0).all()
+    # over 0-30 h the early 06:15 trip and the 26:05 extra count too
+    wide = departures_per_hour(feed, date=dt.date(2025, 9, 2), start_hour=0, end_hour=30)
+    counts = wide.set_index("stop_id")["departures_per_hour"] * 30
+    assert counts["2485741"] == pytest.approx(13) and counts["2511622"] == pytest.approx(15)
+    with zipfile.ZipFile(feed) as zf:
+        stops = pd.read_csv(zf.open("stops.txt"), dtype=str, keep_default_na=False)
+    boarding = stops["location_type"].isin(["0", ""])
+    assert len(tuesday) == boarding.sum()
+
+
+def test_cbs_area_grid_from_real_vierkanten(tmp_path: Path) -> None:
+    """The cells around Ermelo are cut from the 100 m grid; suppressed values become null."""
+    cache = DataCache(tmp_path / "cache")
+    cache.source_dir("cbs").mkdir(parents=True)
+    (cache.cbs_map()).write_bytes((TEST_DATA / "cbs_ermelo_2021.gpkg").read_bytes())
+    (cache.cbs_grid()).write_bytes((TEST_DATA / "cbs_vk100_ermelo_oost.gpkg").read_bytes())
+    entry = prepare_area(cache, load_settings(), "GM0233")
+    assert entry["grid_cells"] == 126 and entry["buurten"] == 17
+    grid = gpd.read_file(cache.cbs_area_grid("GM0233"))
+    assert grid["aantal_woningen"].isna().sum() == 20
+    assert (grid["aantal_inwoners"] >= 0).all()
+
+
+def test_flow_task_passes_paths_and_hashes(
+    server: FakeServer, tmp_path: Path, config: Path, urls: None
+) -> None:
+    """The Prefect task of flows/acquire.py, run as plain Python (no Prefect server)."""
+    from flows.acquire import acquire_flow, acquire_source
+
+    data = tmp_path / "cache"
+    got = acquire_source.fn("gtfs", [], str(data), config=str(config))
+    assert got["manifest"] == str(data / "gtfs" / "manifest.json")
+    assert got["sha256"] == hashlib.sha256(server.routes["/nl/gtfs-nl.zip"].body).hexdigest()
+    again = acquire_source.fn("gtfs", [], str(data), offline=True, config=str(config))
+    assert again == got
+    assert acquire_flow.name == "magicmix-acquire"
