@@ -67,7 +67,9 @@ def nightly(
         logger.warning("flows/acquire.py not found: acquisition skipped, using the data cache")
     else:
         offered = inspect.signature(acquire_flow.fn).parameters
-        kwargs = {"areas": areas, "data_dir": data_dir, "config": config}
+        # no areas named: every municipality, so per-area sources (BRK, BAG) are refreshed too
+        kwargs = {"areas": areas, "data_dir": data_dir, "config": config,
+                  "all_areas": not areas}
         acquire_flow(**{k: v for k, v in kwargs.items() if k in offered})
     return national(
         areas_file=areas_file, areas=areas, out=out, config=config, data_dir=data_dir,

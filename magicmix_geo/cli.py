@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--profile", default=None, help="household profile: singles or families")
     run.add_argument("--config", type=Path, default=None, help="TOML file layered over config/")
     run.add_argument("--no-cache", action="store_true", help="recompute; ignore the result cache")
+    _add_capacity_options(run)
 
     rank = sub.add_parser("rank", help="one municipality from local files or the data cache")
     rank.add_argument(
@@ -64,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="data cache used without --osm (default: $MAGICMIX_DATA_DIR or ~/.cache/magicmix-geo)",
     )
     rank.add_argument("--no-cache", action="store_true", help="recompute; ignore the result cache")
+    _add_capacity_options(rank)
 
     acq = sub.add_parser("acquire", help="download / refresh the sources into the data cache")
     acq.add_argument("--sources", default=None, help="comma list of osm,cbs,brk,bag,gtfs (default all)")
@@ -75,6 +77,33 @@ def build_parser() -> argparse.ArgumentParser:
     acq.add_argument("--config", type=Path, default=None, help="TOML file layered over config/")
     _add_national_parsers(sub)
     return parser
+
+
+def _add_capacity_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--reserve-share", type=float, default=None,
+        help="share of a selected project's homes reserved for statushouders (default "
+             "config/capacity.toml, 0.05); e.g. 0.10 for a what-if",
+    )
+    parser.add_argument(
+        "--tasks", type=Path, default=None,
+        help="CSV with gm_code, period, taakstelling: the municipalities' task to compare with",
+    )
+
+
+def _capacity_run(args: argparse.Namespace, settings: object) -> object:
+    """The what-if of this run from --reserve-share and --tasks."""
+    from magicmix_geo.pipeline import CapacityRun
+    from magicmix_geo.prepare.tasks import read_tasks
+
+    share = args.reserve_share
+    if share is None:
+        share = settings.capacity.reserve_share  # type: ignore[attr-defined]
+    elif not 0.0 < share <= 1.0:
+        raise InputError(f"--reserve-share: {share} is not a share in (0, 1]")
+    tasks = read_tasks(args.tasks) if args.tasks is not None else None
+    return CapacityRun(share=share, tasks=tasks,
+                       tasks_source=str(args.tasks) if args.tasks else None)
 
 
 def _add_national_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -94,6 +123,7 @@ def _add_national_parsers(sub: argparse._SubParsersAction) -> None:  # type: ign
     nat.add_argument("--data-dir", type=Path, default=None, help="the data cache folder")
     nat.add_argument("--no-cache", action="store_true", help="recompute; ignore the result cache")
     nat.add_argument("--quiet", action="store_true", help="no progress bar or summary table")
+    _add_capacity_options(nat)
 
     srv = sub.add_parser("serve", help="register and serve the nightly Prefect schedule")
     srv.add_argument("--cron", default="0 2 * * *", help="cron schedule (default: 02:00 nightly)")
@@ -157,7 +187,7 @@ def _run_sample(args: argparse.Namespace) -> int:
         inputs = replace(inputs, profile=args.profile)
     return _execute(
         inputs, args.config, args.out or SAMPLE_OUT, update_latest=args.out is None,
-        use_cache=not args.no_cache,
+        use_cache=not args.no_cache, args=args,
     )
 
 
@@ -178,7 +208,8 @@ def _rank(args: argparse.Namespace) -> int:
     )
     out = args.out or Path("outputs") / f"{args.area}_{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
     return _execute(
-        inputs, args.config, out, update_latest=args.out is None, use_cache=not args.no_cache
+        inputs, args.config, out, update_latest=args.out is None, use_cache=not args.no_cache,
+        args=args,
     )
 
 
@@ -204,7 +235,7 @@ def _rank_from_cache(args: argparse.Namespace) -> int:
     out = args.out or Path("outputs") / f"{args.area}_{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
     return _execute(
         inputs, args.config, out, update_latest=args.out is None, extra={"acquired": chosen},
-        use_cache=not args.no_cache,
+        use_cache=not args.no_cache, args=args,
     )
 
 
@@ -235,6 +266,7 @@ def _execute(
     update_latest: bool = False,
     extra: dict[str, object] | None = None,
     use_cache: bool = True,
+    args: argparse.Namespace | None = None,
 ) -> int:
     from magicmix_geo.pipeline import RankInputs, check_output_dir, publish_run
 
@@ -242,6 +274,7 @@ def _execute(
     started = datetime.now(UTC)
     clock = time.perf_counter()
     settings = load_settings(config)
+    capacity = _capacity_run(args, settings) if args is not None else None
     check_output_dir(out)
     _say(f"ranking {inputs.gm_code} from {inputs.osm} (profile {inputs.profile})")
     result = _rank_cached(inputs, settings, use_cache)
@@ -250,7 +283,8 @@ def _execute(
         f"{len(sites)} sites ({result.candidate_source}), {int((~sites['excluded']).sum())} ranked, "
         f"network {result.network['nodes']} nodes / {result.network['segments']} segments"
     )
-    publish_run([result], out, settings, started=started, extra=extra)
+    publish_run([result], out, settings, started=started, extra=extra,
+                capacity=capacity)  # type: ignore[arg-type]
     if update_latest:
         # outputs/latest moves only after the run folder is complete
         point_latest(Path(out).parent / "latest", Path(out))
@@ -309,6 +343,7 @@ def _national(args: argparse.Namespace) -> int:
     run = run_national(
         areas, settings, out, workers=args.workers, dask_address=args.dask_address,
         cache_dir=None if args.no_cache else default_cache_dir(), console=console,
+        capacity=_capacity_run(args, settings),  # type: ignore[arg-type]
     )
     print_summary(run, stderr_console(True) if run.failed else console)
     if args.debug:

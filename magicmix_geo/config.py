@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from magicmix_geo._errors import ConfigError
+from magicmix_geo.score.capacity import CapacitySettings
 from magicmix_geo.tags import TagRule, WayFilter, parse_rules
 
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
@@ -130,6 +131,7 @@ class Settings:
     default_candidates: str
     raw: dict[str, Any]
     model: ModelSettings
+    capacity: CapacitySettings
 
     @property
     def hash(self) -> str:
@@ -173,6 +175,7 @@ def _read_defaults(config_dir: Path) -> dict[str, Any]:
     merged["categories"] = _read_toml(config_dir / "categories.toml")
     merged.update(criteria)
     merged["sources"] = _read_toml(config_dir / "sources.toml")
+    merged["capacity"] = _read_toml(config_dir / "capacity.toml")
     return merged
 
 
@@ -308,7 +311,48 @@ def _build(raw: dict[str, Any], origin: str) -> Settings:
         default_candidates=default_candidates,
         raw=raw,
         model=_model_settings(reader, categories),
+        capacity=_capacity_settings(reader),
     )
+
+
+def _capacity_settings(reader: _Reader) -> CapacitySettings:
+    base = ("capacity",)
+    reader.only_keys(
+        base,
+        {"reserve_share", "min_homes", "max_homes", "cluster_min", "cluster_max",
+         "max_sites_per_buurt", "min_distance_m", "homes_per_ha"},
+    )
+
+    def number(key: str, low: float, high: float) -> float:
+        return reader.number((*base, key), low=low, high=high)
+
+    norms = {}
+    for cls in reader.table((*base, "homes_per_ha")):
+        if cls not in {"1", "2", "3", "4", "5"}:
+            raise ConfigError(
+                f"{reader.origin}: unknown configuration key 'capacity.homes_per_ha.{cls}' "
+                "(urbanity classes are 1 to 5)"
+            )
+        norms[int(cls)] = reader.number((*base, "homes_per_ha", cls), low=1, high=1000)
+    if set(norms) != {1, 2, 3, 4, 5}:
+        raise ConfigError(f"{reader.origin}: capacity.homes_per_ha needs classes 1 to 5")
+    settings = CapacitySettings(
+        reserve_share=number("reserve_share", 0.001, 1.0),
+        min_homes=int(number("min_homes", 1, 10_000)),
+        max_homes=int(number("max_homes", 1, 100_000)),
+        homes_per_ha=norms,
+        cluster_min=int(number("cluster_min", 1, 100)),
+        cluster_max=int(number("cluster_max", 1, 100)),
+        max_sites_per_buurt=int(number("max_sites_per_buurt", 1, 1000)),
+        min_distance_m=number("min_distance_m", 0, 10_000),
+    )
+    if settings.min_homes > settings.max_homes:
+        raise ConfigError(f"{reader.origin}: capacity.min_homes must not exceed capacity.max_homes")
+    if settings.cluster_min > settings.cluster_max:
+        raise ConfigError(
+            f"{reader.origin}: capacity.cluster_min must not exceed capacity.cluster_max"
+        )
+    return settings
 
 
 def _category(reader: _Reader, name: str) -> Category:

@@ -51,6 +51,7 @@ from magicmix_geo.pipeline import (
     MunicipalityResult,
     RankInputs,
     check_output_dir,
+    CapacityRun,
     publish_run,
 )
 from magicmix_geo.progress import progress_bar, spinner, stderr_console, summary_table
@@ -377,7 +378,11 @@ class NationalRun:
 
 
 def run_summary(
-    outcomes: Sequence[AreaOutcome], settings: Settings, executor: str, rank_seconds: float
+    outcomes: Sequence[AreaOutcome],
+    settings: Settings,
+    executor: str,
+    rank_seconds: float,
+    capacity: CapacityRun | None = None,
 ) -> dict[str, Any]:
     """The ``run_summary`` block of the manifest. ``result_keys`` tells a later run whether
     the published outputs are still current."""
@@ -393,6 +398,7 @@ def run_summary(
         "failed": sorted(o.gm_code for o in outcomes if o.status == "failed"),
         "code": code_fingerprint(),
         "config_hash": settings.hash,
+        "capacity": capacity.fingerprint() if capacity else None,
     }
 
 
@@ -406,7 +412,7 @@ def outputs_up_to_date(out_dir: Path, summary: dict[str, Any]) -> bool:
     before = previous.get("run_summary") if isinstance(previous, dict) else None
     if not isinstance(before, dict):
         return False
-    same = ("result_keys", "failed", "code", "config_hash")
+    same = ("result_keys", "failed", "code", "config_hash", "capacity")
     if not (all(before.get(f) == summary[f] for f in same) and summary["result_keys"]):
         return False
     # and nobody removed a file since
@@ -455,25 +461,27 @@ def publish_national(
     rank_seconds: float,
     check_up_to_date: bool = True,
     console: Console | None = None,
+    capacity: CapacityRun | None = None,
 ) -> NationalRun:
     """Publish the successful municipalities (gpkg, maps, national list, manifest with the run
     summary) into ``out_dir``, unless it already holds exactly these results."""
     console = console or stderr_console(False)
     clock = time.perf_counter()
-    summary = run_summary(outcomes, settings, executor, rank_seconds)
+    summary = run_summary(outcomes, settings, executor, rank_seconds, capacity)
     run = NationalRun(list(outcomes), Path(out_dir), False, False, executor, rank_seconds)
     if check_up_to_date and outputs_up_to_date(out_dir, summary):
         run.up_to_date = True
         return run
     results, final = load_results(outcomes)
-    summary = run_summary(final, settings, executor, rank_seconds)
+    summary = run_summary(final, settings, executor, rank_seconds, capacity)
     run.outcomes = list(final)
     if not results:
         # nothing to publish: keep whatever an earlier run left in place
         return run
     with spinner(f"publishing {len(results)} municipalities to {out_dir}", console=console):
         run.manifest = publish_run(
-            results, Path(out_dir), settings, started=started, extra={"run_summary": summary}
+            results, Path(out_dir), settings, started=started, extra={"run_summary": summary},
+            capacity=capacity,
         )
     run.published = True
     run.publish_seconds = time.perf_counter() - clock
@@ -489,6 +497,7 @@ def run_national(
     dask_address: str | None = None,
     cache_dir: Path | None = None,
     console: Console | None = None,
+    capacity: CapacityRun | None = None,
 ) -> NationalRun:
     """Rank ``areas`` (in parallel on Dask when asked) and publish the national outputs.
 
@@ -532,6 +541,7 @@ def run_national(
     return publish_national(
         final, settings, out_dir, started=started, executor=executor,
         rank_seconds=rank_seconds, check_up_to_date=cache_root is not None, console=console,
+        capacity=capacity,
     )
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyogrio
 
@@ -51,9 +52,12 @@ from magicmix_geo.publish import (
     write_municipality_report,
     write_national_ranking,
     write_static_map,
+    write_summary_csv,
 )
 from magicmix_geo.publish.rasters import write_rasters
+from magicmix_geo.score.capacity import apply_capacity, municipality_summary
 from magicmix_geo.score.model import score_sites
+from magicmix_geo.sources.pdok import flag_panden
 from magicmix_geo.score.social import social_indicators
 from magicmix_geo.tags import rule_keys
 
@@ -62,6 +66,7 @@ BUURT_COLUMNS = [
     "bu_code",
     "bu_name",
     "wk_code",
+    "urbanity",
     "population",
     "density_per_km2",
     "pct_origin_outside_europe",
@@ -179,6 +184,9 @@ def rank_municipality(inputs: RankInputs, settings: Settings) -> MunicipalityRes
             gpd.GeoDataFrame(geometry=site_points(sites), crs=sites.crs), buurten, BUURT_COLUMNS
         )
         table = pd.concat([table, joined.set_index(table.index)], axis=1)
+    table["urbanity"] = _urbanity(table, municipality)
+    if inputs.bag is not None:
+        table["new_build_units"] = _new_build_units(inputs.bag, sites)
     clock = time.perf_counter()
     model_columns, rasters, transit_stops_frame = _model_indicators(
         inputs, settings, osm, net, sites, destinations, buildings, area, table
@@ -231,11 +239,28 @@ def publish_run(
     *,
     started: datetime,
     extra: dict[str, Any] | None = None,
+    capacity: CapacityRun | None = None,
 ) -> dict[str, Any]:
-    """Write every output of a run into ``out_dir`` atomically: all of it or nothing."""
+    """Write every output of a run into ``out_dir`` atomically: all of it or nothing.
+
+    ``capacity`` (reserve share and the municipalities' tasks) adds ``homes_est``,
+    ``homes_reserved`` and ``selected`` to the sites and writes ``national_summary.csv``.
+    """
     out_dir = check_output_dir(out_dir)
+    capacity = capacity or CapacityRun(share=settings.capacity.reserve_share, tasks=None)
+    for result in results:
+        result.layers["sites"] = _with_capacity(result, settings, capacity)
+    summary = municipality_summary(
+        pd.concat([r.sites for r in results], ignore_index=True), capacity.tasks, capacity.share
+    )
     manifest = _manifest(results, settings, started, extra or {})
+    manifest["capacity"] = {
+        "reserve_share": capacity.share,
+        "tasks": capacity.tasks_source,
+        "homes_reserved": int(summary["homes_reserved"].iloc[-1]),
+    }
     with atomic_directory(out_dir) as tmp:
+        write_summary_csv(tmp / "national_summary.csv", summary)
         for result in results:
             metadata = {**manifest, "gm_code": result.gm_code}
             gpkg = tmp / f"{result.gm_code}_{_safe_name(result.gm_name)}.gpkg"
@@ -278,10 +303,68 @@ def publish_run(
             gpd.GeoDataFrame(all_sites, geometry="geometry", crs=results[0].sites.crs),
             manifest=manifest,
             method=method_rows(settings),
+            extra_sheets={"capacity": summary},
         )
         manifest["ended_at"] = _now()
         write_manifest(tmp / "manifest.json", manifest)
     return manifest
+
+
+@dataclass(frozen=True)
+class CapacityRun:
+    """The what-if of a run: the share of homes reserved and the tasks to compare with."""
+
+    share: float
+    tasks: pd.DataFrame | None = None
+    tasks_source: str | None = None
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What decides the capacity outputs (so a changed what-if republishes)."""
+        rows = None if self.tasks is None else self.tasks.to_csv(index=False)
+        return {"share": self.share, "tasks": rows}
+
+
+def _with_capacity(
+    result: MunicipalityResult, settings: Settings, capacity: CapacityRun
+) -> gpd.GeoDataFrame:
+    sites = result.sites
+    task = None
+    if capacity.tasks is not None:
+        mine = capacity.tasks.loc[capacity.tasks["gm_code"] == result.gm_code, "taakstelling"]
+        task = float(mine.sum()) if len(mine) else None
+    table = apply_capacity(
+        pd.DataFrame(sites.drop(columns="geometry")), sites.geometry.to_numpy(),
+        settings.capacity, capacity.share, task,
+    )
+    return gpd.GeoDataFrame(table, geometry=sites.geometry.to_numpy(), crs=sites.crs)
+
+
+def _urbanity(table: pd.DataFrame, municipality: gpd.GeoDataFrame | None) -> pd.Series:
+    """CBS urbanity class per site: the buurt's, else the municipality's."""
+    buurt = table["urbanity"] if "urbanity" in table else pd.Series(np.nan, index=table.index)
+    buurt = pd.to_numeric(buurt, errors="coerce")
+    if municipality is not None and len(municipality) and "urbanity" in municipality:
+        value = pd.to_numeric(municipality["urbanity"], errors="coerce").iloc[0]
+        buurt = buurt.fillna(value)
+    return buurt
+
+
+def _new_build_units(bag: Path, sites: gpd.GeoDataFrame) -> np.ndarray:
+    """Homes of BAG new-build projects (permit granted, construction started) on each site."""
+    panden = flag_panden(_read_bag(bag))
+    if "aantal_verblijfsobjecten" not in panden.columns:
+        return np.full(len(sites), np.nan)
+    new = panden.loc[panden["new_build"].astype(bool)]
+    units = np.zeros(len(sites))
+    if len(new):
+        anchors = gpd.GeoDataFrame(
+            {"units": pd.to_numeric(new["aantal_verblijfsobjecten"], errors="coerce").fillna(0)},
+            geometry=new.geometry.representative_point(), crs=new.crs,
+        )
+        targets = gpd.GeoDataFrame(geometry=sites.geometry.to_numpy(), crs=sites.crs)
+        hit = gpd.sjoin(anchors, targets, predicate="within")
+        np.add.at(units, hit["index_right"].to_numpy(), hit["units"].to_numpy())
+    return np.where(units > 0, units, np.nan)
 
 
 def check_output_dir(out_dir: Path) -> Path:

@@ -106,3 +106,46 @@ def test_bad_task_files(tmp_path: Path, text: str, needle: str) -> None:
     with pytest.raises(InputError, match=needle) as info:
         read_tasks(csv)
     assert str(csv) in str(info.value)
+
+
+def test_sample_run_with_tasks_and_what_if(tmp_path: Path) -> None:
+    """The real sample with a task for Delft: sums agree, no buurt holds two selected sites,
+    and 10 % reserves at least as many homes as 5 %."""
+    import geopandas as gpd
+
+    from magicmix_geo.cli import main
+
+    tasks = tmp_path / "tasks.csv"
+    tasks.write_text("gm_code,period,taakstelling\nGM0503,2025-1,40\n")
+    totals = {}
+    for share in ("0.05", "0.10"):
+        out = tmp_path / f"out_{share}"
+        assert main(["run", "--out", str(out), "--tasks", str(tasks), "--reserve-share", share]) == 0
+        sites = gpd.read_file(out / "GM0503_Delft.gpkg", layer="sites", engine="pyogrio")
+        summary = pd.read_csv(out / "national_summary.csv").set_index("gm_code")
+        chosen = sites.loc[sites["selected"].astype(bool)]
+        assert len(chosen) > 0
+        assert chosen["rank_gm"].notna().all()
+        assert chosen.groupby("bu_code").size().max() <= SETTINGS.max_sites_per_buurt
+        assert summary.loc["GM0503", "homes_reserved"] == chosen["homes_reserved"].sum()
+        assert summary.loc["GM0503", "sites_selected"] == len(chosen)
+        assert summary.loc["NL", "homes_reserved"] == summary.loc["GM0503", "homes_reserved"]
+        assert summary.loc["GM0503", "taakstelling"] == 40
+        assert summary.loc["GM0503", "coverage"] == pytest.approx(
+            summary.loc["GM0503", "homes_reserved"] / 40
+        )
+        assert sites["homes_est"].between(1, 160).all()
+        assert (chosen["homes_reserved"] >= np.minimum(SETTINGS.cluster_min, chosen["homes_est"])).all()
+        from openpyxl import load_workbook
+
+        assert "capacity" in load_workbook(out / "national_ranking.xlsx", read_only=True).sheetnames
+        totals[share] = int(summary.loc["NL", "homes_reserved"])
+    assert totals["0.10"] >= totals["0.05"]
+
+
+def test_bad_reserve_share_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from magicmix_geo.cli import main
+
+    assert main(["run", "--out", str(tmp_path / "o"), "--reserve-share", "1.5"]) == 2
+    assert "--reserve-share" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

@@ -11,7 +11,7 @@ only when complete.
 """
 
 from magicmix_geo.publish.gpkg import read_manifest, write_municipality_gpkg
-from magicmix_geo.publish.lists import rank_national, write_national_ranking
+from magicmix_geo.publish.lists import rank_national, write_national_ranking, write_summary_csv
 from magicmix_geo.publish.manifest import describe_input, file_sha256, write_manifest
 from magicmix_geo.publish.maps import write_interactive_map, write_static_map
 from magicmix_geo.publish.report import write_municipality_report
@@ -27,4 +27,5 @@ __all__ = [
     "write_municipality_report",
     "write_national_ranking",
     "write_static_map",
+    "write_summary_csv",
 ]

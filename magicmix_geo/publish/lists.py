@@ -35,6 +35,7 @@ def write_national_ranking(
     *,
     manifest: dict[str, Any],
     method: list[tuple[str, str]],
+    extra_sheets: dict[str, pd.DataFrame] | None = None,
 ) -> gpd.GeoDataFrame:
     """Rank all sites of a run nationally and write the ranked list in three formats.
 
@@ -57,6 +58,9 @@ def write_national_ranking(
         of descriptions) are listed on the attribution sheet.
     method
         (criterion, description) rows for the method sheet.
+    extra_sheets
+        More tables for the workbook and the GeoPackage (e.g. ``capacity``: homes reserved
+        against each municipality's task), after ``municipalities``.
 
     Returns
     -------
@@ -70,6 +74,7 @@ def write_national_ranking(
     sheets = {
         "ranking": table,
         "municipalities": municipality_summary(sites, ranked),
+        **(extra_sheets or {}),
         "method": pd.DataFrame(method, columns=["criterion", "description"]),
         "attribution": attribution_table(manifest),
         "manifest": manifest_table(manifest),
@@ -299,3 +304,9 @@ def _write_workbook(path: Path, sheets: dict[str, pd.DataFrame]) -> None:
                 width = max([len(str(column)), *(len(str(v)) for v in frame[column].head(200))])
                 letter = sheet.cell(row=1, column=i).column_letter
                 sheet.column_dimensions[letter].width = min(max(width + 2, 8), 80)
+
+
+def write_summary_csv(path: Path, summary: pd.DataFrame) -> None:
+    """``national_summary.csv``: per municipality and in total, homes reserved vs task."""
+    with output_path(Path(path)) as tmp:
+        summary.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n")

@@ -182,3 +182,29 @@ def municipality_summary(
         total["shortfall"] = float(summary["shortfall"].sum())
         total["falls_short"] = bool(total["homes_reserved"] < total["taakstelling"])
     return pd.concat([summary, pd.DataFrame([total])], ignore_index=True)
+
+
+def apply_capacity(
+    sites: pd.DataFrame,
+    geometry: np.ndarray,
+    settings: CapacitySettings,
+    share: float,
+    task: float | None,
+) -> pd.DataFrame:
+    """``homes_est``, ``homes_reserved`` and ``selected`` for the sites of one municipality.
+
+    ``sites`` needs ``area_m2``, ``rank_gm`` and, when known, ``urbanity``,
+    ``new_build_units`` and ``bu_code``; ``geometry`` holds the site polygons (EPSG:28992).
+    """
+    out = sites.copy()
+    urbanity = out["urbanity"] if "urbanity" in out else np.full(len(out), np.nan)
+    known = out["new_build_units"] if "new_build_units" in out else None
+    out["homes_est"] = estimate_homes(out["area_m2"], urbanity, settings, known_units=known)
+    homes = out["homes_est"].to_numpy()
+    # what a selected site reserves (at least one cluster), used to fill the task
+    out["homes_reserved"] = reserved_homes(homes, share, settings)
+    out["selected"] = select_sites(out, site_points(geometry), task, settings)
+    # elsewhere the plain share, rounded up: what the site would give without a cluster minimum
+    plain = np.ceil(homes * share - 1e-9).astype(np.int64)
+    out["homes_reserved"] = np.where(out["selected"], out["homes_reserved"], plain)
+    return out
