@@ -48,8 +48,8 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 @pytest.fixture
 def dask_cluster(tmp_path: Path) -> Iterator[str]:
     """A scheduler and two single-threaded workers as separate processes; yields the address."""
-    if not DASK.is_file():
-        pytest.skip(f"{DASK} not installed")
+    # the dask CLI comes with the project's dependencies: its absence is a broken install
+    assert DASK.is_file(), f"{DASK} not installed (pip install -e .)"
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     logs = tmp_path / "dask-logs"

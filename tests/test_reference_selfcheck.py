@@ -271,7 +271,6 @@ def test_no_destinations_or_sites(tmp_path):
 # ---------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(not SAMPLE_PBF.exists(), reason="sample extract not present")
 def test_sample_extract_smoke():
     t0 = time.perf_counter()
     G = reference_walk_graph(SAMPLE_PBF)

@@ -392,6 +392,19 @@ def _along_chain(s_chain, s_t, s_order, d_chain, d_t, d_cost, d_order, out):  # 
             out[i] = min(out[i], run - t)
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _offer(s, cand, j, stamp, best, hit, n_hit):  # type: ignore[no-untyped-def]
+    """Site ``s`` is reached at ``cand`` by destination ``j``: keep its best, note it once."""
+    if stamp[s] != j:
+        stamp[s] = j
+        best[s] = cand
+        hit[n_hit] = s
+        return n_hit + 1
+    if cand < best[s]:
+        best[s] = cand
+    return n_hit
+
+
 @numba.njit(cache=True, nogil=True)
 def _count_kernel(  # type: ignore[no-untyped-def]
     indptr, indices, weights, chain_a, chain_b, chain_len, inc_ptr, inc_chain, inc_at_b,
@@ -447,14 +460,7 @@ def _count_kernel(  # type: ignore[no-untyped-def]
             if site_t[p] > t + reach:
                 break
             cand = cost + abs(site_t[p] - t) + site_conn[p]
-            s = site_id[p]
-            if stamp[s] != j:
-                stamp[s] = j
-                best[s] = cand
-                hit[n_hit] = s
-                n_hit += 1
-            elif cand < best[s]:
-                best[s] = cand
+            n_hit = _offer(site_id[p], cand, j, stamp, best, hit, n_hit)
         # sites on the chains at every reached core node
         for q in range(n_touched):
             x = touched[q]
@@ -469,27 +475,13 @@ def _count_kernel(  # type: ignore[no-untyped-def]
                     p = hi - 1
                     while p >= lo and length - site_t[p] <= rem:
                         cand = dx + (length - site_t[p]) + site_conn[p]
-                        s = site_id[p]
-                        if stamp[s] != j:
-                            stamp[s] = j
-                            best[s] = cand
-                            hit[n_hit] = s
-                            n_hit += 1
-                        elif cand < best[s]:
-                            best[s] = cand
+                        n_hit = _offer(site_id[p], cand, j, stamp, best, hit, n_hit)
                         p -= 1
                 else:
                     p = lo
                     while p < hi and site_t[p] <= rem:
                         cand = dx + site_t[p] + site_conn[p]
-                        s = site_id[p]
-                        if stamp[s] != j:
-                            stamp[s] = j
-                            best[s] = cand
-                            hit[n_hit] = s
-                            n_hit += 1
-                        elif cand < best[s]:
-                            best[s] = cand
+                        n_hit = _offer(site_id[p], cand, j, stamp, best, hit, n_hit)
                         p += 1
         for q in range(n_hit):
             s = hit[q]

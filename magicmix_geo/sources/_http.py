@@ -239,14 +239,44 @@ def get_json(
     sleep: Callable[[float], None] = time.sleep,
 ) -> tuple[Any, requests.structures.CaseInsensitiveDict[str]]:
     """GET a JSON document with retries; return it and the response headers."""
+    response = _get_ok(
+        url, source=source, session=session, policy=policy, sleep=sleep, params=params,
+        headers={"Accept": "application/geo+json, application/json"},
+    )
+    try:
+        return response.json(), response.headers
+    except ValueError as exc:
+        raise SourceError(source, f"{response.url} did not answer JSON ({exc})") from exc
+
+
+def get_text(
+    url: str,
+    *,
+    source: str,
+    session: requests.Session,
+    policy: RetryPolicy,
+    sleep: Callable[[float], None] = time.sleep,
+) -> str:
+    """GET a small text document (a ``.md5`` file) with retries."""
+    return _get_ok(url, source=source, session=session, policy=policy, sleep=sleep).text
+
+
+def _get_ok(
+    url: str,
+    *,
+    source: str,
+    session: requests.Session,
+    policy: RetryPolicy,
+    sleep: Callable[[float], None],
+    params: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> requests.Response:
+    """GET with retries on connection errors, 429 and 5xx; any other non-200 is an error."""
     attempt = 0
     while True:
         attempt += 1
         try:
-            response = session.get(
-                url, params=params, timeout=policy.timeout_s,
-                headers={"Accept": "application/geo+json, application/json"},
-            )
+            response = session.get(url, params=params, timeout=policy.timeout_s, headers=headers)
         except requests.RequestException as exc:
             _retry_or_fail(source, url, attempt, policy, sleep, f"request failed ({_short(exc)})")
             continue
@@ -261,39 +291,7 @@ def get_json(
             raise SourceError(
                 source, f"HTTP {response.status_code} {response.reason} for {response.url}"
             )
-        try:
-            return response.json(), response.headers
-        except ValueError as exc:
-            raise SourceError(source, f"{response.url} did not answer JSON ({exc})") from exc
-
-
-def get_text(
-    url: str,
-    *,
-    source: str,
-    session: requests.Session,
-    policy: RetryPolicy,
-    sleep: Callable[[float], None] = time.sleep,
-) -> str:
-    """GET a small text document (a ``.md5`` file) with retries."""
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            response = session.get(url, timeout=policy.timeout_s)
-        except requests.RequestException as exc:
-            _retry_or_fail(source, url, attempt, policy, sleep, f"request failed ({_short(exc)})")
-            continue
-        if response.status_code in RETRY_STATUS:
-            _retry_or_fail(
-                source, url, attempt, policy, sleep,
-                f"HTTP {response.status_code} {response.reason}",
-                retry_after=response.headers.get("Retry-After"),
-            )
-            continue
-        if response.status_code != 200:
-            raise SourceError(source, f"HTTP {response.status_code} {response.reason} for {url}")
-        return response.text
+        return response
 
 
 def file_digest(path: Path, algorithm: str = "sha256") -> str:
