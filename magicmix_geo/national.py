@@ -38,6 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from magicmix_geo import __version__
 from magicmix_geo._errors import InputError
 from magicmix_geo.cache import (
     ResultCache,
@@ -52,6 +53,7 @@ from magicmix_geo.pipeline import (
     RankInputs,
     check_output_dir,
     CapacityRun,
+    municipality_files,
     publish_run,
 )
 from magicmix_geo.progress import progress_bar, spinner, stderr_console, summary_table
@@ -422,6 +424,47 @@ def outputs_up_to_date(out_dir: Path, summary: dict[str, Any]) -> bool:
     )
 
 
+def reusable_outputs(
+    out_dir: Path, summary: dict[str, Any], results: Sequence[MunicipalityResult]
+) -> dict[str, list[str]]:
+    """The municipalities whose files in the run already in ``out_dir`` are still current,
+    with those files (relative paths), for :func:`~magicmix_geo.pipeline.publish_run` to link.
+
+    Current means: the same result key as there (``run_summary.result_keys``), the same code,
+    configuration, capacity what-if, profiles and software version, and every file the
+    manifest lists for that municipality still present. Anything unsure is rewritten.
+    """
+    try:
+        previous = json.loads((Path(out_dir) / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    before = previous.get("run_summary") if isinstance(previous, dict) else None
+    if not isinstance(before, dict) or not isinstance(before.get("result_keys"), dict):
+        return {}
+    if any(before.get(f) != summary[f] for f in ("code", "config_hash", "capacity")):
+        return {}
+    profiles = ",".join(sorted({str(p) for r in results for p in r.sites["profile"].unique()}))
+    software = previous.get("software")
+    version = software.get("version") if isinstance(software, dict) else None
+    if previous.get("profile") != profiles or version != __version__:
+        return {}
+    entries = {
+        m.get("gm_code"): m for m in previous.get("municipalities", []) if isinstance(m, dict)
+    }
+    reuse: dict[str, list[str]] = {}
+    for result in results:
+        code = result.gm_code
+        key = summary["result_keys"].get(code)
+        files = municipality_files(result)
+        if key is None or before["result_keys"].get(code) != key:
+            continue
+        if entries.get(code, {}).get("files") != files:
+            continue
+        if all((Path(out_dir) / f).is_file() for f in files):
+            reuse[code] = files
+    return reuse
+
+
 def load_results(
     outcomes: Sequence[AreaOutcome],
 ) -> tuple[list[MunicipalityResult], list[AreaOutcome]]:
@@ -478,10 +521,17 @@ def publish_national(
     if not results:
         # nothing to publish: keep whatever an earlier run left in place
         return run
-    with spinner(f"publishing {len(results)} municipalities to {out_dir}", console=console):
+    # municipalities whose result is unchanged keep their files (linked, not rewritten)
+    reuse = reusable_outputs(out_dir, summary, results)
+    changed = len(results) - len(reuse)
+    with spinner(
+        f"publishing {changed} municipalities to {out_dir}"
+        + (f" ({len(reuse)} unchanged, kept)" if reuse else ""),
+        console=console,
+    ):
         run.manifest = publish_run(
             results, Path(out_dir), settings, started=started, extra={"run_summary": summary},
-            capacity=capacity,
+            capacity=capacity, reuse=reuse,
         )
     run.published = True
     run.publish_seconds = time.perf_counter() - clock
@@ -637,6 +687,7 @@ __all__ = [
     "publish_national",
     "rank_area",
     "read_areas_file",
+    "reusable_outputs",
     "run_national",
     "select_areas",
 ]

@@ -6,10 +6,13 @@ and the command line (``cli.py``) call these functions.
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import tempfile
 import time
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -240,11 +243,19 @@ def publish_run(
     started: datetime,
     extra: dict[str, Any] | None = None,
     capacity: CapacityRun | None = None,
+    reuse: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, Any]:
     """Write every output of a run into ``out_dir`` atomically: all of it or nothing.
 
     ``capacity`` (reserve share and the municipalities' tasks) adds ``homes_est``,
     ``homes_reserved`` and ``selected`` to the sites and writes ``national_summary.csv``.
+
+    ``reuse`` maps a municipality code to its files (relative paths) in the run already in
+    ``out_dir`` that are still current (same result, code, configuration and capacity; the
+    caller decides, see :func:`magicmix_geo.national.reusable_outputs`): those are
+    hard-linked (copied across file systems) into the new run folder instead of written
+    again, so they keep the manifest of the run that wrote them. The national files and
+    ``manifest.json`` are always written.
     """
     out_dir = check_output_dir(out_dir)
     capacity = capacity or CapacityRun(share=settings.capacity.reserve_share, tasks=None)
@@ -259,43 +270,18 @@ def publish_run(
         "tasks": capacity.tasks_source,
         "homes_reserved": int(summary["homes_reserved"].iloc[-1]),
     }
+    reuse = dict(reuse or {})
+    reused: list[str] = []
+    timings: dict[str, dict[str, float]] = {}
     with atomic_directory(out_dir) as tmp:
         write_summary_csv(tmp / "national_summary.csv", summary)
         for result in results:
-            metadata = {**manifest, "gm_code": result.gm_code}
-            gpkg = tmp / f"{result.gm_code}_{_safe_name(result.gm_name)}.gpkg"
-            write_municipality_gpkg(gpkg, result.layers, metadata)
-            _write_rasters(tmp, result, manifest)
-            title = f"{result.gm_code} {result.gm_name}: Magic Mix site ranking ({_profiles(results)})"
-            context = {
-                name: result.layers[name]
-                for name in ("water", "buildings", "streets")
-                if name in result.layers
-            }
-            write_static_map(
-                tmp / "maps" / f"{result.gm_code}.png",
-                result.sites,
-                result.layers["boundary"],
-                title=title,
-                context=context,
-            )
-            write_interactive_map(
-                tmp / "maps" / f"{result.gm_code}.html",
-                result.sites,
-                result.layers["boundary"],
-                amenities=result.layers["amenities"],
-                title=title,
-            )
-            write_municipality_report(
-                tmp / "reports" / f"{result.gm_code}.html",
-                tmp / "reports" / f"{result.gm_code}.pdf",
-                result.sites,
-                result.layers["boundary"],
-                title=title,
-                manifest=metadata,
-                method=method_rows(settings),
-                map_png=tmp / "maps" / f"{result.gm_code}.png",
-                context=context,
+            if result.gm_code in reuse and _link_files(out_dir, tmp, reuse[result.gm_code]):
+                reused.append(result.gm_code)
+                continue
+            metadata = _municipality_metadata(manifest, result, summary)
+            timings[result.gm_code] = _publish_municipality(
+                tmp, result, metadata, settings, results
             )
         all_sites = pd.concat([r.sites for r in results], ignore_index=True)
         write_national_ranking(
@@ -305,9 +291,130 @@ def publish_run(
             method=method_rows(settings),
             extra_sheets={"capacity": summary},
         )
+        # the time per output (publish_*_s) beside the computation stages; the files of a
+        # municipality in ``reused`` were linked from the previous run, not written
+        for entry in manifest["municipalities"]:
+            written = timings.get(entry["gm_code"], {})
+            entry["timings_s"] = {
+                **entry["timings_s"], **{f"publish_{k}": round(v, 3) for k, v in written.items()}
+            }
+        manifest["reused"] = sorted(reused)
         manifest["ended_at"] = _now()
         write_manifest(tmp / "manifest.json", manifest)
     return manifest
+
+
+def _municipality_metadata(
+    manifest: dict[str, Any], result: MunicipalityResult, summary: pd.DataFrame
+) -> dict[str, Any]:
+    """The manifest stored in one municipality's files: the run's facts with only this
+    municipality's entry, inputs and capacity figures (the run-wide summary stays in
+    manifest.json), so its files depend on nothing another municipality changes."""
+    code = result.gm_code
+    metadata = {k: v for k, v in manifest.items() if k != "run_summary"}
+    metadata["municipalities"] = [m for m in manifest["municipalities"] if m["gm_code"] == code]
+    metadata["inputs"] = list(result.inputs)
+    if isinstance(manifest.get("capacity"), dict):
+        own = summary.loc[summary["gm_code"] == code, "homes_reserved"]
+        metadata["capacity"] = {
+            **manifest["capacity"], "homes_reserved": int(own.iloc[0]) if len(own) else 0,
+        }
+    metadata["gm_code"] = code
+    return metadata
+
+
+def municipality_files(result: MunicipalityResult) -> list[str]:
+    """The files :func:`publish_run` writes for one municipality, relative to the run folder."""
+    code = result.gm_code
+    return [
+        f"{code}_{_safe_name(result.gm_name)}.gpkg",
+        *(f"rasters/{code}_{name}.tif" for name in sorted(result.rasters)),
+        f"maps/{code}.png",
+        f"maps/{code}.html",
+        f"reports/{code}.html",
+        f"reports/{code}.pdf",
+    ]
+
+
+def _link_files(source: Path, target: Path, files: Sequence[str]) -> bool:
+    """Hard-link ``files`` from the folder ``source`` into ``target`` (copy when linking is
+    impossible, e.g. across file systems); False, with nothing left behind, if any is missing."""
+    done: list[Path] = []
+    try:
+        for name in files:
+            src, dst = source / name, target / name
+            if not src.is_file() or src.is_symlink():
+                raise FileNotFoundError(src)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(src, dst)
+            except OSError:
+                shutil.copy2(src, dst)
+            done.append(dst)
+    except OSError:
+        for path in done:
+            path.unlink(missing_ok=True)
+        return False
+    return True
+
+
+def _publish_municipality(
+    tmp: Path,
+    result: MunicipalityResult,
+    metadata: dict[str, Any],
+    settings: Settings,
+    results: list[MunicipalityResult],
+) -> dict[str, float]:
+    """Write the files of one municipality (:func:`municipality_files`) into ``tmp``; returns
+    the seconds per output."""
+    timings: dict[str, float] = {}
+
+    def timed(name: str, clock: float) -> float:
+        now = time.perf_counter()
+        timings[name] = now - clock
+        return now
+
+    clock = time.perf_counter()
+    gpkg = tmp / f"{result.gm_code}_{_safe_name(result.gm_name)}.gpkg"
+    write_municipality_gpkg(gpkg, result.layers, metadata)
+    clock = timed("gpkg_s", clock)
+    _write_rasters(tmp, result, metadata)
+    clock = timed("rasters_s", clock)
+    title = f"{result.gm_code} {result.gm_name}: Magic Mix site ranking ({_profiles(results)})"
+    context = {
+        name: result.layers[name]
+        for name in ("water", "buildings", "streets")
+        if name in result.layers
+    }
+    write_static_map(
+        tmp / "maps" / f"{result.gm_code}.png",
+        result.sites,
+        result.layers["boundary"],
+        title=title,
+        context=context,
+    )
+    clock = timed("map_png_s", clock)
+    write_interactive_map(
+        tmp / "maps" / f"{result.gm_code}.html",
+        result.sites,
+        result.layers["boundary"],
+        amenities=result.layers["amenities"],
+        title=title,
+    )
+    clock = timed("map_html_s", clock)
+    write_municipality_report(
+        tmp / "reports" / f"{result.gm_code}.html",
+        tmp / "reports" / f"{result.gm_code}.pdf",
+        result.sites,
+        result.layers["boundary"],
+        title=title,
+        manifest=metadata,
+        method=method_rows(settings),
+        map_png=tmp / "maps" / f"{result.gm_code}.png",
+        context=context,
+    )
+    timed("report_s", clock)
+    return timings
 
 
 @dataclass(frozen=True)
@@ -595,6 +702,7 @@ def _manifest(
                 "candidates_are_proxies": r.candidate_source == "osm_proxy",
                 "network": r.network,
                 "timings_s": {k: round(v, 3) for k, v in r.timings.items()},
+                "files": municipality_files(r),
             }
             for r in results
         ],

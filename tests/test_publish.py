@@ -617,3 +617,22 @@ def test_write_manifest_into_a_file_is_an_output_error(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(OutputError, match="not_a_dir"):
         write_manifest(blocker / "manifest.json", {"run_id": "x"})
+
+
+def test_workbook_keeps_the_best_rows_when_a_sheet_exceeds_excel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A national list longer than an xlsx sheet keeps its first rows and says so."""
+    from openpyxl import load_workbook
+
+    from magicmix_geo.publish import lists
+
+    monkeypatch.setattr(lists, "XLSX_MAX_ROWS", 3)
+    frame = pd.DataFrame({"rank_nl": range(1, 11), "site_id": [f"S{i}" for i in range(10)]})
+    path = tmp_path / "book.xlsx"
+    lists._write_workbook(path, {"ranking": frame, "method": frame.head(2)})
+    book = load_workbook(path, read_only=True)
+    rows = list(book["ranking"].values)
+    assert [r[0] for r in rows[1:]] == [1, 2, 3]
+    notes = list(book["notes"].values)
+    assert notes[1][0] == "ranking" and "10 rows" in notes[1][1]

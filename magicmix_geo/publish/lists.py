@@ -293,8 +293,27 @@ def _flatten(value: Any, prefix: str) -> Iterator[tuple[str, str]]:
         yield prefix, str(value)
 
 
+# an xlsx sheet holds 1,048,576 rows, the header included
+XLSX_MAX_ROWS = 1_048_575
+
+
 def _write_workbook(path: Path, sheets: dict[str, pd.DataFrame]) -> None:
-    """Write the sheets with openpyxl; header row frozen, columns sized to their content."""
+    """Write the sheets with openpyxl; header row frozen, columns sized to their content.
+
+    A sheet longer than Excel allows keeps its first rows (for the ranking: the best sites)
+    and a ``notes`` sheet says so; the CSV and GeoPackage hold every row.
+    """
+    notes = [
+        (name, f"{len(frame):,} rows; the first {XLSX_MAX_ROWS:,} are in this workbook, all "
+               "of them in national_ranking.csv and national_ranking.gpkg")
+        for name, frame in sheets.items()
+        if len(frame) > XLSX_MAX_ROWS
+    ]
+    if notes:
+        sheets = {
+            **{name: frame.head(XLSX_MAX_ROWS) for name, frame in sheets.items()},
+            "notes": pd.DataFrame(notes, columns=["sheet", "note"]),
+        }
     with pd.ExcelWriter(path, engine="openpyxl") as writer:
         for name, frame in sheets.items():
             frame.to_excel(writer, sheet_name=name, index=False)

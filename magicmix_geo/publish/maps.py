@@ -22,12 +22,14 @@ import numpy as np
 import pandas as pd
 import shapely
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import LineCollection, PathCollection
 from matplotlib.colorbar import ColorbarBase
 from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.path import Path as MplPath
 from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
 
 from magicmix_geo.publish._common import (
@@ -49,9 +51,12 @@ from magicmix_geo.publish._common import (
 )
 
 TOP_LABELLED = 10
+MAP_DPI = 150  # the static PNG; the PDF report embeds it at this resolution
 SIMPLIFY_TOLERANCE_M = 2.0
 COORDINATE_DECIMALS = 6  # about 0.1 m in EPSG:4326
 EXCLUDED_COORDINATE_DECIMALS = 5  # about 1 m: excluded sites are context, not detail
+# above this many excluded sites the HTML map draws them as one layer without popups
+MERGE_EXCLUDED_ABOVE = 5_000
 _CONTEXT_STYLE: dict[str, dict[str, Any]] = {
     "water": {"facecolor": WATER_COLOUR, "edgecolor": "none", "linewidth": 0.0, "zorder": 1},
     "buildings": {
@@ -101,7 +106,7 @@ def write_static_map(
         require_rd_new(frame, name)
     figure = render_static_map(sites, boundary, title=title, context=context)
     with output_path(Path(path)) as tmp:
-        figure.savefig(tmp, format="png", dpi=150)
+        figure.savefig(tmp, format="png", dpi=MAP_DPI)
 
 
 def render_static_map(
@@ -188,8 +193,69 @@ def _draw_context(ax: Any, name: str, frame: gpd.GeoDataFrame) -> None:
     """Draw one background layer, if it has anything to draw."""
     if frame.empty or not frame.geometry.notna().any():
         return
-    style = _CONTEXT_STYLE.get(name, _DEFAULT_CONTEXT_STYLE)
-    frame.plot(ax=ax, **style)
+    style = dict(_CONTEXT_STYLE.get(name, _DEFAULT_CONTEXT_STYLE))
+    geoms = frame.geometry.to_numpy()
+    kind = shapely.get_type_id(geoms)
+    polygons = np.isin(kind, (3, 6))
+    lines = np.isin(kind, (1, 2, 5))
+    if polygons.any():  # as geopandas: ``color`` of a polygon layer is its fill
+        fill = dict(style)
+        face = fill.pop("facecolor", None)
+        colour = fill.pop("color", None)
+        _add_polygons(ax, geoms[polygons], facecolor=face or colour, **fill)
+    if lines.any():
+        _add_lines(ax, geoms[lines], **{k: v for k, v in style.items() if k != "facecolor"})
+    others = ~(polygons | lines) & ~shapely.is_missing(geoms)
+    if others.any():  # points and collections: rare in context layers
+        frame[others].plot(ax=ax, **_CONTEXT_STYLE.get(name, _DEFAULT_CONTEXT_STYLE))
+
+
+def _drawable(geoms: np.ndarray) -> np.ndarray:
+    """Mask of the geometries that draw something (not missing, not empty)."""
+    return ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+
+
+def _polygon_paths(polygons: np.ndarray) -> list[MplPath]:
+    """One compound matplotlib path per polygon (holes included), EPSG:28992 metres.
+
+    The paths geopandas draws (each ring MOVETO ... CLOSEPOLY), built in bulk with shapely
+    instead of one patch object per feature.
+    """
+    rings, ring_of = shapely.get_rings(polygons, return_index=True)
+    coords, coord_of = shapely.get_coordinates(rings, return_index=True)
+    codes = np.full(len(coords), MplPath.LINETO, dtype=MplPath.code_type)
+    ring_start = np.flatnonzero(np.r_[True, coord_of[1:] != coord_of[:-1]])
+    codes[ring_start] = MplPath.MOVETO
+    codes[np.r_[ring_start[1:], len(coords)] - 1] = MplPath.CLOSEPOLY
+    cuts = np.searchsorted(ring_of[coord_of], np.arange(1, len(polygons)))
+    return [
+        MplPath(v, c)
+        for v, c in zip(np.split(coords, cuts), np.split(codes, cuts), strict=True)
+    ]
+
+
+def _add_polygons(ax: Any, geoms: np.ndarray, **style: Any) -> None:
+    """Draw (multi)polygons as one collection; ``facecolor`` may be one colour per geometry.
+
+    Like geopandas, a multipolygon is drawn as its parts, each part one path.
+    """
+    parts, part_of = shapely.get_parts(geoms[_drawable(geoms)], return_index=True)
+    face = style.pop("facecolor", None)
+    if face is not None and not isinstance(face, str):
+        face = np.asarray(face, dtype=object)[_drawable(geoms)][part_of].tolist()
+    if not len(parts):
+        return
+    collection = PathCollection(_polygon_paths(parts), facecolors=face, **style)
+    ax.add_collection(collection, autolim=False)
+
+
+def _add_lines(ax: Any, geoms: np.ndarray, **style: Any) -> None:
+    """Draw (multi)lines as one collection, each part a segment list as geopandas does."""
+    parts = shapely.get_parts(geoms[_drawable(geoms)])
+    parts = parts[_drawable(parts)]
+    coords, coord_of = shapely.get_coordinates(parts, return_index=True)
+    cuts = np.flatnonzero(coord_of[1:] != coord_of[:-1]) + 1
+    ax.add_collection(LineCollection(np.split(coords, cuts), **style), autolim=False)
 
 
 def _draw_sites(ax: Any, sites: gpd.GeoDataFrame) -> None:
@@ -199,14 +265,28 @@ def _draw_sites(ax: Any, sites: gpd.GeoDataFrame) -> None:
     excluded = excluded_mask(sites)
     if excluded.any():
         # translucent, so the context stays readable under the many excluded sites
-        sites[excluded].plot(
-            ax=ax, color=EXCLUDED_COLOUR, edgecolor="#9a9a9a", linewidth=0.2, alpha=0.55, zorder=5
+        _add_polygons(
+            ax, sites.geometry.to_numpy()[excluded.to_numpy()], facecolor=EXCLUDED_COLOUR,
+            edgecolor="#9a9a9a", linewidth=0.2, alpha=0.55, zorder=5,
         )
     kept = sites[~excluded]
     if not kept.empty:
-        scores = _scores(kept)
-        colours = [score_colour(s) for s in scores]
-        kept.plot(ax=ax, color=colours, edgecolor="#505050", linewidth=0.4, zorder=6)
+        colours = _score_colours(_scores(kept))
+        _add_polygons(
+            ax, kept.geometry.to_numpy(), facecolor=colours, edgecolor="#505050",
+            linewidth=0.4, zorder=6,
+        )
+
+
+def _score_colours(scores: np.ndarray) -> list[str]:
+    """:func:`score_colour` of each score, looked up per distinct score class."""
+    scores = np.asarray(scores, dtype=float)
+    colours = np.full(len(scores), NO_SCORE_COLOUR, dtype=object)
+    known = ~np.isnan(scores)
+    # (lower, upper] classes as score_colour; the ends take the nearest class
+    classes = np.searchsorted(np.asarray(SCORE_BREAKS[1:-1]), scores[known], side="left")
+    colours[known] = np.asarray(SCORE_COLOURS, dtype=object)[classes]
+    return colours.tolist()
 
 
 def _scores(sites: gpd.GeoDataFrame) -> np.ndarray:
@@ -458,6 +538,8 @@ def write_interactive_map(
     tile server; an OpenStreetMap background is offered as an optional online layer, off by
     default. Geometries are simplified (2 m; excluded sites 4 m) and coordinates rounded (6
     decimals; excluded sites 5) to keep the file small. The ten best sites carry rank badges.
+    More than ``MERGE_EXCLUDED_ABOVE`` excluded sites are drawn as one grey layer without
+    popups (the legend says so); ranked sites always keep their popups.
 
     Parameters
     ----------
@@ -519,8 +601,10 @@ def build_interactive_map(
     if not boundary.empty:
         _boundary_layer(boundary).add_to(fmap)
     excluded = excluded_mask(sites)
+    merged = int(excluded.sum()) > MERGE_EXCLUDED_ABOVE
     if excluded.any():
-        _excluded_layer(sites[excluded]).add_to(fmap)
+        layer = _merged_excluded_layer if merged else _excluded_layer
+        layer(sites[excluded]).add_to(fmap)
     if (~excluded).any():
         _site_layer(sites[~excluded]).add_to(fmap)
     if amenities is not None and not amenities.empty:
@@ -535,7 +619,12 @@ def build_interactive_map(
     categories: list[str] = []
     if amenities is not None and "category" in amenities.columns:
         categories = sorted({str(c) for c in amenities["category"].dropna()})
-    root.html.add_child(folium.Element(_legend_html(categories)))
+    note = (
+        f"{int(excluded.sum()):,} excluded sites drawn as one layer without popups; "
+        "each site's exclusion_reason is in the GeoPackage"
+        if merged else None
+    )
+    root.html.add_child(folium.Element(_legend_html(categories, excluded_note=note)))
     _inline_leaflet(fmap)
     return fmap
 
@@ -730,6 +819,40 @@ def _excluded_layer(sites: gpd.GeoDataFrame) -> folium.GeoJson:
     )
 
 
+def _merged_excluded_layer(sites: gpd.GeoDataFrame) -> folium.GeoJson:
+    """Many excluded sites as one grey multipolygon without popups (large municipalities).
+
+    Per-site features with popups made the map of a 200,000-parcel city 74 MB and slow to
+    open; as context the excluded sites need no attributes (the GeoPackage has them).
+    Same simplification and rounding as :func:`_excluded_layer`, no dissolve (too slow for
+    parcels that do not touch).
+    """
+    web = _web(
+        sites[[sites.geometry.name]],
+        tolerance_m=2 * SIMPLIFY_TOLERANCE_M,
+        decimals=EXCLUDED_COORDINATE_DECIMALS,
+    )
+    parts = shapely.get_parts(web.geometry.to_numpy())
+    parts = parts[shapely.get_type_id(parts) == 3]  # polygons; simplify keeps them polygons
+    feature = {
+        "type": "Feature",
+        "id": 0,
+        "properties": {"sites": len(sites)},
+        "geometry": json.loads(shapely.to_geojson(shapely.multipolygons(parts))),
+    }
+    return folium.GeoJson(
+        {"type": "FeatureCollection", "features": [feature]},
+        name=f"excluded sites ({len(sites):,}, merged)",
+        style_function=lambda _feature: {
+            "fillColor": EXCLUDED_COLOUR,
+            "color": EXCLUDED_EDGE,
+            "weight": 0.5,
+            "fillOpacity": 0.5,
+        },
+        smooth_factor=1.5,
+    )
+
+
 def _amenity_layer(amenities: gpd.GeoDataFrame) -> folium.GeoJson:
     """Destinations as small circle markers coloured by category (the QGIS style's colours)."""
     columns = [c for c in ("category", "name") if c in amenities.columns]
@@ -777,8 +900,11 @@ def _title_html(title: str) -> str:
     )
 
 
-def _legend_html(categories: list[str]) -> str:
-    """Score classes, excluded colour, destination categories and attribution (bottom right)."""
+def _legend_html(categories: list[str], *, excluded_note: str | None = None) -> str:
+    """Score classes, excluded colour, destination categories and attribution (bottom right).
+
+    ``excluded_note`` says how the excluded sites are drawn when they are merged.
+    """
     rows = []
     for i, colour in enumerate(SCORE_COLOURS):
         lo, hi = SCORE_BREAKS[i], SCORE_BREAKS[i + 1]
@@ -792,6 +918,11 @@ def _legend_html(categories: list[str]) -> str:
         f'background:{EXCLUDED_COLOUR};border:1px solid #999;margin-right:4px"></span>'
         "excluded</div>"
     )
+    if excluded_note:
+        rows.append(
+            f'<div style="max-width:190px;font-size:10px;color:#444">{html.escape(excluded_note)}'
+            "</div>"
+        )
     if categories:
         rows.append('<div style="margin-top:4px"><b>destinations</b></div>')
     for category in categories:

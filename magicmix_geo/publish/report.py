@@ -1,7 +1,8 @@
 """The per-municipality report: the map, the best sites with their criteria and reasons, sources.
 
 Two files with the same content: a self-contained HTML page (the map embedded, no external
-resources) and a PDF (matplotlib, vector map) for ministries that file documents.
+resources) and a PDF (matplotlib; the map page is the static map PNG) for ministries that
+file documents.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from matplotlib import image as mpimg
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
@@ -29,7 +31,7 @@ from magicmix_geo.publish._common import (
     require_rd_new,
     score_colour,
 )
-from magicmix_geo.publish.maps import render_static_map
+from magicmix_geo.publish.maps import MAP_DPI, render_static_map
 
 TOP_SITES = 10
 _REASON_COLUMNS = (("reasons_en", "Reasons"), ("reasons_nl", "Redenen"))
@@ -84,7 +86,10 @@ def write_municipality_report(
         tmp.write_text(page, encoding="utf-8")
     if pdf_path is not None:
         with output_path(Path(pdf_path)) as tmp:
-            _write_pdf(tmp, sites, boundary, top, title, manifest, method, dict(context or {}))
+            _write_pdf(
+                tmp, sites, boundary, top, title, manifest, method, dict(context or {}),
+                map_png=map_png,
+            )
 
 
 def top_sites(sites: gpd.GeoDataFrame, n: int) -> gpd.GeoDataFrame:
@@ -366,10 +371,19 @@ def _write_pdf(
     manifest: Mapping[str, Any],
     method: Sequence[tuple[str, str]],
     context: dict[str, gpd.GeoDataFrame],
+    *,
+    map_png: Path | None = None,
 ) -> None:
-    """Map page, best-sites page(s), sources page; A4, vector."""
+    """Map page, best-sites page(s), sources page; A4 text pages.
+
+    The map page is the static map PNG when one is given (drawing 200,000 sites again as
+    vectors took longer than everything else of the report), else the map drawn anew.
+    """
     with PdfPages(path, metadata={"Title": title, "Creator": "magicmix-geo"}) as pdf:
-        pdf.savefig(render_static_map(sites, boundary, title=title, context=context))
+        if map_png is not None and Path(map_png).is_file():
+            pdf.savefig(_image_page(Path(map_png)))
+        else:
+            pdf.savefig(render_static_map(sites, boundary, title=title, context=context))
         lines = _pdf_top_lines(sites, top)
         lines += ["", "Method and criteria", *[f"  {n}: {t}" for n, t in method]]
         lines += ["", "Data sources and licences", f"  {MAP_ATTRIBUTION}"]
@@ -382,6 +396,17 @@ def _write_pdf(
         lines += ["", *[f"{k}: {v}" for k, v in _run_facts(manifest)]]
         for page in _text_pages(lines, title):
             pdf.savefig(page)
+
+
+def _image_page(png: Path, dpi: float = MAP_DPI) -> Figure:
+    """A page the size of ``png`` at ``dpi`` showing it unresampled (the static map)."""
+    image = mpimg.imread(png)
+    height, width = image.shape[:2]
+    figure = Figure(figsize=(width / dpi, height / dpi), dpi=dpi)
+    ax = figure.add_axes((0, 0, 1, 1))
+    ax.imshow(image, interpolation="none")
+    ax.set_axis_off()
+    return figure
 
 
 def _pdf_top_lines(sites: gpd.GeoDataFrame, top: gpd.GeoDataFrame) -> list[str]:

@@ -94,26 +94,56 @@ def select_sites(
     if not ranked.any():
         return selected
     order = np.flatnonzero(ranked)[np.argsort(sites["rank_gm"].to_numpy()[ranked].astype(int))]
-    buurt = sites["bu_code"].fillna("").astype(str).to_numpy() if "bu_code" in sites else None
+    buurt = (
+        sites["bu_code"].fillna("").astype(str).to_numpy()
+        if "bu_code" in sites
+        else np.full(len(sites), "", dtype=object)
+    )
+    reserved = sites["homes_reserved"].to_numpy(dtype=np.int64)
+    spacing = _Spacing(settings.min_distance_m)
     per_buurt: dict[str, int] = {}
-    taken: list[int] = []
     total = 0
     for i in order:
         if task is not None and total >= task:
             break
-        key = buurt[i] if buurt is not None else ""
+        key = buurt[i]
         if key and per_buurt.get(key, 0) >= settings.max_sites_per_buurt:
             continue
-        if taken and settings.min_distance_m > 0:
-            gaps = np.hypot(points[taken, 0] - points[i, 0], points[taken, 1] - points[i, 1])
-            if gaps.min() < settings.min_distance_m:
-                continue
+        if not spacing.free(points[i, 0], points[i, 1]):
+            continue
         selected[i] = True
-        taken.append(i)
+        spacing.add(points[i, 0], points[i, 1])
         if key:
             per_buurt[key] = per_buurt.get(key, 0) + 1
-        total += int(sites["homes_reserved"].iloc[i])
+        total += int(reserved[i])
     return selected
+
+
+class _Spacing:
+    """Selected points on a grid of ``min_distance`` cells: a new point need only be checked
+    against the 3 x 3 cells around it, so selection stays linear in the number of sites."""
+
+    def __init__(self, min_distance: float) -> None:
+        self.min_distance = float(min_distance)
+        self.cells: dict[tuple[int, int], list[tuple[float, float]]] = {}
+
+    def _cell(self, x: float, y: float) -> tuple[int, int]:
+        return int(np.floor(x / self.min_distance)), int(np.floor(y / self.min_distance))
+
+    def free(self, x: float, y: float) -> bool:
+        if self.min_distance <= 0:
+            return True
+        cx, cy = self._cell(x, y)
+        for dx in (-1, 0, 1):
+            for dy in (-1, 0, 1):
+                for px, py in self.cells.get((cx + dx, cy + dy), ()):
+                    if (px - x) ** 2 + (py - y) ** 2 < self.min_distance**2:
+                        return False
+        return True
+
+    def add(self, x: float, y: float) -> None:
+        if self.min_distance > 0:
+            self.cells.setdefault(self._cell(x, y), []).append((x, y))
 
 
 def site_points(geometry: np.ndarray) -> np.ndarray:
