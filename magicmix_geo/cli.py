@@ -14,11 +14,16 @@ import traceback
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from magicmix_geo import __version__
 from magicmix_geo._atomic import point_latest
 from magicmix_geo._errors import InputError
 from magicmix_geo.config import load_settings
+
+if TYPE_CHECKING:
+    from magicmix_geo.config import Settings
+    from magicmix_geo.pipeline import CapacityRun
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -91,14 +96,14 @@ def _add_capacity_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _capacity_run(args: argparse.Namespace, settings: object) -> object:
+def _capacity_run(args: argparse.Namespace, settings: Settings) -> CapacityRun:
     """The what-if of this run from --reserve-share and --tasks."""
     from magicmix_geo.pipeline import CapacityRun
     from magicmix_geo.prepare.tasks import read_tasks
 
     share = args.reserve_share
     if share is None:
-        share = settings.capacity.reserve_share  # type: ignore[attr-defined]
+        share = settings.capacity.reserve_share
     elif not 0.0 < share <= 1.0:
         raise InputError(f"--reserve-share: {share} is not a share in (0, 1]")
     tasks = read_tasks(args.tasks) if args.tasks is not None else None
@@ -284,7 +289,7 @@ def _execute(
         f"network {result.network['nodes']} nodes / {result.network['segments']} segments"
     )
     publish_run([result], out, settings, started=started, extra=extra,
-                capacity=capacity)  # type: ignore[arg-type]
+                capacity=capacity)
     if update_latest:
         # outputs/latest moves only after the run folder is complete
         point_latest(Path(out).parent / "latest", Path(out))
@@ -343,7 +348,7 @@ def _national(args: argparse.Namespace) -> int:
     run = run_national(
         areas, settings, out, workers=args.workers, dask_address=args.dask_address,
         cache_dir=None if args.no_cache else default_cache_dir(), console=console,
-        capacity=_capacity_run(args, settings),  # type: ignore[arg-type]
+        capacity=_capacity_run(args, settings),
     )
     print_summary(run, stderr_console(True) if run.failed else console)
     if args.debug:

@@ -272,41 +272,17 @@ def dask_client(workers: int | None, address: str | None) -> Iterator[Client | N
     if not address and not workers:
         yield None
         return
-    from distributed import Client, LocalCluster
+    from magicmix_geo.measure.parallel import dask_client as open_client
 
-    cluster = None
-    try:
-        if address:
-            try:
-                # connect timeout: dask's distributed.comm.timeouts.connect (default 30 s)
-                client = Client(address, set_as_default=False)
-            except (OSError, TimeoutError) as exc:
-                raise InputError(f"--dask-address {address}: cannot connect ({exc})") from exc
-        else:
-            # one thread per process: the geometry work holds the GIL
-            cluster = LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=":0",  # a free port: 8787 may be taken by another cluster
-                host="127.0.0.1",
-            )
-            client = Client(cluster, set_as_default=False)
-    except BaseException:
-        if cluster is not None:
-            cluster.close()
-        raise
-    key = str(client.scheduler.address)
-    with _CLIENTS_LOCK:
-        _CLIENTS[key] = client
-    try:
-        yield client
-    finally:
+    with open_client(workers, address) as client:
+        key = str(client.scheduler.address)
         with _CLIENTS_LOCK:
-            _CLIENTS.pop(key, None)
-        client.close()
-        if cluster is not None:
-            cluster.close()
+            _CLIENTS[key] = client
+        try:
+            yield client
+        finally:
+            with _CLIENTS_LOCK:
+                _CLIENTS.pop(key, None)
 
 
 def client_for(address: str) -> Client:

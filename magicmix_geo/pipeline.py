@@ -76,6 +76,7 @@ BUURT_COLUMNS = [
     "pct_non_western",
     "pct_corporation_rental",
 ]
+GRID_SUM_RADIUS_M = 500.0
 WATER_TAGS = ("natural=water", "water", "waterway=riverbank")
 
 
@@ -177,8 +178,10 @@ def rank_municipality(inputs: RankInputs, settings: Settings) -> MunicipalityRes
     )
     timings["measure_s"] = time.perf_counter() - clock
 
-    if inputs.grid is not None:
-        indicators = pd.concat([indicators, _grid_indicators(inputs.grid, sites)], axis=1)
+    # the CBS grid is read once, for the 500 m sums here and the model's density and mix
+    grid = _read_grid(inputs.grid, area, _grid_reach(settings)) if inputs.grid else None
+    if grid is not None:
+        indicators = pd.concat([indicators, _grid_indicators(inputs.grid, grid, sites)], axis=1)
     table = pd.concat([sites, indicators], axis=1)
     table.insert(1, "gm_code", inputs.gm_code)
     table["area_m2"] = table.geometry.area
@@ -192,7 +195,7 @@ def rank_municipality(inputs: RankInputs, settings: Settings) -> MunicipalityRes
         table["new_build_units"] = _new_build_units(inputs.bag, sites)
     clock = time.perf_counter()
     model_columns, rasters, transit_stops_frame = _model_indicators(
-        inputs, settings, osm, net, sites, destinations, buildings, area, table
+        inputs, settings, osm, net, sites, destinations, buildings, area, table, grid
     )
     table = pd.concat([table, model_columns.set_index(table.index)], axis=1)
     timings["model_indicators_s"] = time.perf_counter() - clock
@@ -579,24 +582,27 @@ def _read_bag(path: Path) -> gpd.GeoDataFrame:
     return panden.to_crs("EPSG:28992")
 
 
-def _grid_indicators(path: Path, sites: gpd.GeoDataFrame) -> pd.DataFrame:
+def _grid_reach(settings: Settings) -> float:
+    """How far around the area grid cells matter: the model's radii and the 500 m sums."""
+    model = settings.model
+    radius = max(*model.density.radii_m, model.social.radius_m, GRID_SUM_RADIUS_M)
+    return radius + 2 * model.density.cell_m
+
+
+def _grid_indicators(path: Path, grid: gpd.GeoDataFrame, sites: gpd.GeoDataFrame) -> pd.DataFrame:
     """Inhabitants and dwellings within 500 m of each site from the CBS 100 m grid."""
-    try:
-        grid = gpd.read_file(path, engine="pyogrio")
-    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
-        raise InputError(f"{path}: cannot read CBS grid ({exc})") from exc
-    if grid.crs is None:
-        raise InputError(f"{path}: CBS grid has no CRS (EPSG:28992 expected)")
     for column in ("aantal_inwoners", "aantal_woningen"):
         if column not in grid.columns:
             raise InputError(f"{path}: CBS grid lacks the column {column!r}")
-    grid = cbs.null_suppressed(grid.to_crs("EPSG:28992"))
+    grid = cbs.null_suppressed(grid)
     points = site_points(sites)
     return pd.DataFrame(
         {
-            "pop_grid_500m": sum_within(points, grid.geometry, grid["aantal_inwoners"], 500.0),
+            "pop_grid_500m": sum_within(
+                points, grid.geometry, grid["aantal_inwoners"], GRID_SUM_RADIUS_M
+            ),
             "dwellings_grid_500m": sum_within(
-                points, grid.geometry, grid["aantal_woningen"], 500.0
+                points, grid.geometry, grid["aantal_woningen"], GRID_SUM_RADIUS_M
             ),
         },
         index=sites.index,
@@ -740,13 +746,12 @@ def _model_indicators(
     buildings: gpd.GeoDataFrame,
     area: Any,
     table: pd.DataFrame,
+    grid: gpd.GeoDataFrame | None,
 ) -> tuple[pd.DataFrame, dict[str, Raster], gpd.GeoDataFrame]:
     """Model indicators of the sites (indexed like ``sites``), rasters, the transit stops."""
     points = site_points(sites)
     index = SegmentIndex(net)
     model = settings.model
-    reach = max(*model.density.radii_m, model.social.radius_m) + 2 * model.density.cell_m
-    grid = _read_grid(inputs.grid, area, reach) if inputs.grid is not None else None
     stops = _transit_stops(osm, destinations, inputs.gtfs, settings)
     site_snap = index.snap(points.x.to_numpy(), points.y.to_numpy())
     transit = pd.DataFrame(

@@ -181,25 +181,22 @@ def counts_within(
 def _grid_cells(x0, y0, x1, y1, ox, oy, cell, nx, ny):  # type: ignore[no-untyped-def]
     """CSR lists of the segments whose bounding box covers each cell (cell id = i * ny + j)."""
     n = x0.size
+    # each segment's range of cells, computed once for the counting and the filling pass
+    i0 = ((np.minimum(x0, x1) - ox) // cell).astype(np.int64)
+    i1 = ((np.maximum(x0, x1) - ox) // cell).astype(np.int64)
+    j0 = ((np.minimum(y0, y1) - oy) // cell).astype(np.int64)
+    j1 = ((np.maximum(y0, y1) - oy) // cell).astype(np.int64)
     counts = np.zeros(nx * ny + 1, dtype=np.int64)
     for k in range(n):
-        i0 = int((min(x0[k], x1[k]) - ox) // cell)
-        i1 = int((max(x0[k], x1[k]) - ox) // cell)
-        j0 = int((min(y0[k], y1[k]) - oy) // cell)
-        j1 = int((max(y0[k], y1[k]) - oy) // cell)
-        for i in range(i0, i1 + 1):
-            for j in range(j0, j1 + 1):
+        for i in range(i0[k], i1[k] + 1):
+            for j in range(j0[k], j1[k] + 1):
                 counts[i * ny + j + 1] += 1
     ptr = np.cumsum(counts)
     fill = ptr[:-1].copy()
     segs = np.empty(ptr[-1], dtype=np.int64)
     for k in range(n):
-        i0 = int((min(x0[k], x1[k]) - ox) // cell)
-        i1 = int((max(x0[k], x1[k]) - ox) // cell)
-        j0 = int((min(y0[k], y1[k]) - oy) // cell)
-        j1 = int((max(y0[k], y1[k]) - oy) // cell)
-        for i in range(i0, i1 + 1):
-            for j in range(j0, j1 + 1):
+        for i in range(i0[k], i1[k] + 1):
+            for j in range(j0[k], j1[k] + 1):
                 segs[fill[i * ny + j]] = k
                 fill[i * ny + j] += 1
     return ptr, segs

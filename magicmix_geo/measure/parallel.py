@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from distributed import Client, LocalCluster
 
+from magicmix_geo._errors import InputError
 from magicmix_geo.measure.distances import SegmentIndex, Snap, counts_within, nearest_distance
 from magicmix_geo.prepare.network import WalkNetwork
 
@@ -32,11 +33,16 @@ def dask_client(workers: int | None = None, dask_address: str | None = None) -> 
     """A dask client: on the cluster at ``dask_address``, or on a new LocalCluster.
 
     The LocalCluster has ``workers`` single-threaded processes (default: the machine's
-    cores) and its dashboard on a free port; it is closed on exit. A client to an existing
-    cluster only disconnects.
+    cores; the geometry work holds the GIL) on 127.0.0.1, with its dashboard on a free port
+    (8787 may be taken by another cluster); it is closed on exit. A client to an existing
+    cluster only disconnects; a scheduler that cannot be reached is an InputError.
     """
     if dask_address:
-        client = Client(dask_address)
+        try:
+            # connect timeout: dask's distributed.comm.timeouts.connect (default 30 s)
+            client = Client(dask_address, set_as_default=False)
+        except (OSError, TimeoutError) as exc:
+            raise InputError(f"--dask-address {dask_address}: cannot connect ({exc})") from exc
         try:
             yield client
         finally:
@@ -47,9 +53,10 @@ def dask_client(workers: int | None = None, dask_address: str | None = None) -> 
         raise ValueError(f"workers must be at least 1, got {workers}")
     with (
         LocalCluster(
-            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0"
+            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
+            host="127.0.0.1",
         ) as cluster,
-        Client(cluster) as client,
+        Client(cluster, set_as_default=False) as client,
     ):
         yield client
 

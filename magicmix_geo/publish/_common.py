@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import pandas as pd
@@ -138,3 +140,15 @@ __all__ = [
     "require_rd_new",
     "score_colour",
 ]
+
+
+def reason_text(value: Any) -> Any:
+    """Reasons may come as a list (or its JSON text); show them as one line each."""
+    if isinstance(value, str) and value.startswith("["):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return value
+    if isinstance(value, list | tuple):
+        return "; ".join(str(v) for v in value)
+    return value

@@ -46,6 +46,7 @@ from magicmix_geo.publish._common import (
     category_style,
     excluded_mask,
     output_path,
+    reason_text,
     require_rd_new,
     score_colour,
 )
@@ -753,20 +754,8 @@ def _rounded_attributes(sites: gpd.GeoDataFrame, columns: list[str]) -> gpd.GeoD
         elif col == "rank_gm":
             out[col] = pd.to_numeric(out[col], errors="coerce").astype("Int64")
         elif col.startswith("reasons_"):
-            out[col] = out[col].map(_reason_text)
+            out[col] = out[col].map(reason_text)
     return out
-
-
-def _reason_text(value: Any) -> Any:
-    """Reasons may come as a list (or its JSON text); show them as one line each."""
-    if isinstance(value, str) and value.startswith("["):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return value
-    if isinstance(value, list | tuple):
-        return "; ".join(str(v) for v in value)
-    return value
 
 
 def _distance_text(metres: float) -> str:

@@ -28,6 +28,7 @@ from magicmix_geo.publish._common import (
     MAP_ATTRIBUTION,
     excluded_mask,
     output_path,
+    reason_text,
     require_rd_new,
     score_colour,
 )
@@ -142,14 +143,7 @@ def _distance_columns(sites: gpd.GeoDataFrame) -> list[str]:
 def _reason_text(value: Any) -> str:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return ""
-    if isinstance(value, str) and value.startswith("["):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return value
-    if isinstance(value, list | tuple):
-        return "; ".join(str(v) for v in value)
-    return str(value)
+    return str(reason_text(value))
 
 
 def _fmt(value: Any, digits: int = 2) -> str:
