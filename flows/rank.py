@@ -37,7 +37,7 @@ from magicmix_geo.national import (
     publish_national,
     resolve_area,
 )
-from magicmix_geo.pipeline import RankInputs
+from magicmix_geo.contract import RankInputs
 
 # one municipality at a time when computing in this process (the work is CPU-bound)
 _LOCAL_SLOT = threading.Semaphore(1)

@@ -1,10 +1,10 @@
 """Result cache: a municipality with unchanged inputs, configuration and code is not recomputed.
 
-A cached result is the :class:`~magicmix_geo.pipeline.MunicipalityResult` of one
+A cached result is the :class:`~magicmix_geo.contract.MunicipalityResult` of one
 ``rank_municipality`` call, pickled under ``<cache dir>/results/<key[:2]>/<key>.pkl``. The key is
 the SHA-256 of
 
-- every field of its :class:`~magicmix_geo.pipeline.RankInputs`: for a file (OSM, boundary,
+- every field of its :class:`~magicmix_geo.contract.RankInputs`: for a file (OSM, boundary,
   CBS, grid, candidates, BAG) its name and SHA-256, otherwise the value (code, profile...),
 - the configuration hash (``Settings.hash``),
 - the software version and a fingerprint of the library's source code, so that editing the
@@ -35,11 +35,11 @@ from typing import TYPE_CHECKING, Any
 from magicmix_geo import __version__
 from magicmix_geo._atomic import atomic_path
 from magicmix_geo._errors import InputError
-from magicmix_geo.publish.manifest import file_sha256
+from magicmix_geo.provenance import file_sha256
 
 if TYPE_CHECKING:
     from magicmix_geo.config import Settings
-    from magicmix_geo.pipeline import MunicipalityResult, RankInputs
+    from magicmix_geo.contract import MunicipalityResult, RankInputs
 
 CACHE_FORMAT = 1
 _PACKAGE_DIR = Path(__file__).parent

@@ -23,7 +23,7 @@ from magicmix_geo.config import load_settings
 
 if TYPE_CHECKING:
     from magicmix_geo.config import Settings
-    from magicmix_geo.pipeline import CapacityRun
+    from magicmix_geo.score.capacity import CapacityRun
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -98,7 +98,7 @@ def _add_capacity_options(parser: argparse.ArgumentParser) -> None:
 
 def _capacity_run(args: argparse.Namespace, settings: Settings) -> CapacityRun:
     """The what-if of this run from --reserve-share and --tasks."""
-    from magicmix_geo.pipeline import CapacityRun
+    from magicmix_geo.score.capacity import CapacityRun
     from magicmix_geo.prepare.tasks import read_tasks
 
     share = args.reserve_share
@@ -197,7 +197,7 @@ def _run_sample(args: argparse.Namespace) -> int:
 
 
 def _rank(args: argparse.Namespace) -> int:
-    from magicmix_geo.pipeline import RankInputs
+    from magicmix_geo.contract import RankInputs
 
     if args.osm is None:
         return _rank_from_cache(args)
@@ -273,7 +273,8 @@ def _execute(
     use_cache: bool = True,
     args: argparse.Namespace | None = None,
 ) -> int:
-    from magicmix_geo.pipeline import RankInputs, check_output_dir, publish_run
+    from magicmix_geo.contract import RankInputs
+    from magicmix_geo.publish.run import check_output_dir, publish_run
 
     assert isinstance(inputs, RankInputs)
     started = datetime.now(UTC)

@@ -1,6 +1,6 @@
 """Many municipalities in one run: parallel on Dask, cached, failure-isolated, one national list.
 
-The unit of work is one municipality (:class:`~magicmix_geo.pipeline.RankInputs`). Each runs
+The unit of work is one municipality (:class:`~magicmix_geo.contract.RankInputs`). Each runs
 through :func:`magicmix_geo.cache.rank_cached`, on a Dask cluster when there is one (a
 ``LocalCluster`` of ``workers`` processes, or an existing scheduler at ``dask_address``), else
 in this process. A municipality that fails is recorded with its error and the others carry on;
@@ -47,15 +47,9 @@ from magicmix_geo.cache import (
     rank_cached,
     result_key,
 )
-from magicmix_geo.pipeline import (
-    GM_CODE,
-    MunicipalityResult,
-    RankInputs,
-    check_output_dir,
-    CapacityRun,
-    municipality_files,
-    publish_run,
-)
+from magicmix_geo.contract import GM_CODE, MunicipalityResult, RankInputs
+from magicmix_geo.publish.run import check_output_dir, municipality_files, publish_run
+from magicmix_geo.score.capacity import CapacityRun
 from magicmix_geo.progress import progress_bar, spinner, stderr_console, summary_table
 
 if TYPE_CHECKING:
@@ -404,7 +398,7 @@ def reusable_outputs(
     out_dir: Path, summary: dict[str, Any], results: Sequence[MunicipalityResult]
 ) -> dict[str, list[str]]:
     """The municipalities whose files in the run already in ``out_dir`` are still current,
-    with those files (relative paths), for :func:`~magicmix_geo.pipeline.publish_run` to link.
+    with those files (relative paths), for :func:`~magicmix_geo.publish.run.publish_run` to link.
 
     Current means: the same result key as there (``run_summary.result_keys``), the same code,
     configuration, capacity what-if, profiles and software version, and every file the
@@ -527,7 +521,7 @@ def run_national(
 ) -> NationalRun:
     """Rank ``areas`` (in parallel on Dask when asked) and publish the national outputs.
 
-    An area is local files (:class:`~magicmix_geo.pipeline.RankInputs`, e.g. from an areas
+    An area is local files (:class:`~magicmix_geo.contract.RankInputs`, e.g. from an areas
     file) or a municipality of the acquisition data cache (:class:`CachedArea`).
 
     ``workers=None`` picks :func:`default_workers`; ``cache_dir=None`` disables the result cache

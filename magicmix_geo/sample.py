@@ -6,7 +6,7 @@ import tomllib
 from pathlib import Path
 
 from magicmix_geo._errors import InputError
-from magicmix_geo.pipeline import RankInputs
+from magicmix_geo.contract import RankInputs
 
 SAMPLE_DIR = Path(__file__).resolve().parents[1] / "data" / "sample"
 SAMPLE_OUT = Path(__file__).resolve().parents[1] / "outputs" / "sample"

@@ -150,7 +150,7 @@ def test_output_folder_not_writable(capsys: pytest.CaptureFixture[str]) -> None:
 def test_full_disk_leaves_no_output(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import magicmix_geo.pipeline as pipeline
+    import magicmix_geo.publish.run as pipeline
 
     def disk_full(path: Path, *args: object, **kwargs: object) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)

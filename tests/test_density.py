@@ -25,7 +25,8 @@ from magicmix_geo.measure.density import (
     rasterise_cells,
     sample,
 )
-from magicmix_geo.pipeline import _buildings, _read_osm
+from magicmix_geo.prepare.layers import buildings_layer
+from magicmix_geo.prepare.osm import read_osm_for
 from magicmix_geo.publish.rasters import write_geotiff
 
 TEST_DATA = Path(__file__).resolve().parent / "data"
@@ -41,7 +42,7 @@ def grid() -> gpd.GeoDataFrame:
 @pytest.fixture(scope="module")
 def delft_buildings() -> gpd.GeoDataFrame:
     settings = load_settings()
-    return _buildings(_read_osm(SAMPLE / "tudelft.osm.pbf", settings), None, settings)
+    return buildings_layer(read_osm_for(SAMPLE / "tudelft.osm.pbf", settings), settings)
 
 
 def test_suppressed_grid_values_are_unknown(grid: gpd.GeoDataFrame) -> None:

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from magicmix_geo.config import load_settings
-from magicmix_geo.pipeline import RankInputs, rank_municipality
+from magicmix_geo.contract import RankInputs
+from magicmix_geo.pipeline import rank_municipality
 from tests.reference import reference_distances, reference_walk_graph
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -20,7 +20,8 @@ from magicmix_geo.measure.transit import (
     stop_waits,
     transit_stops,
 )
-from magicmix_geo.pipeline import _read_osm, _transit_stops
+from magicmix_geo.measure.model_inputs import osm_transit_stops
+from magicmix_geo.prepare.osm import read_osm_for
 from magicmix_geo.prepare.destinations import select_destinations
 from magicmix_geo.prepare.network import build_network
 
@@ -32,7 +33,7 @@ TO_WGS = Transformer.from_crs("EPSG:28992", "EPSG:4326", always_xy=True)
 
 @pytest.fixture(scope="module")
 def sample_network():  # type: ignore[no-untyped-def]
-    osm = _read_osm(SAMPLE / "tudelft.osm.pbf", SETTINGS)
+    osm = read_osm_for(SAMPLE / "tudelft.osm.pbf", SETTINGS)
     net = build_network(osm.walk, largest_component_only=True)
     dests = select_destinations(osm.features, SETTINGS.categories)
     return osm, net, dests
@@ -40,7 +41,7 @@ def sample_network():  # type: ignore[no-untyped-def]
 
 def test_modes_from_real_osm_tags(sample_network) -> None:  # type: ignore[no-untyped-def]
     osm, _, dests = sample_network
-    stops = _transit_stops(osm, dests, None, SETTINGS).frame
+    stops = osm_transit_stops(osm, dests, None, SETTINGS).frame
     counts = stops["mode"].value_counts()
     assert counts["tram"] == 40  # railway=tram_stop in the extract
     assert counts["bus"] >= 250
@@ -67,7 +68,7 @@ def _gtfs_from_osm(stops: gpd.GeoDataFrame, shift_m: float, dph: np.ndarray) -> 
 
 def test_gtfs_stops_match_the_nearest_osm_stop_within_the_radius(sample_network) -> None:  # type: ignore[no-untyped-def]
     osm, _, dests = sample_network
-    osm_stops = _transit_stops(osm, dests, None, SETTINGS).frame
+    osm_stops = osm_transit_stops(osm, dests, None, SETTINGS).frame
     some = osm_stops.iloc[::7].reset_index(drop=True)
     gtfs = _gtfs_from_osm(some, 20.0, np.arange(len(some)) % 9 + 1.0)
     gtfs.loc[len(gtfs)] = ["far", "far away", 0.0, 0.0, 4.0]  # a GTFS parent area at 0, 0
@@ -90,7 +91,7 @@ def _points(gtfs: pd.DataFrame) -> gpd.GeoDataFrame:
 
 def test_access_time_is_the_best_stop_walk_plus_wait(sample_network) -> None:  # type: ignore[no-untyped-def]
     osm, net, dests = sample_network
-    frame = _transit_stops(osm, dests, None, SETTINGS).frame
+    frame = osm_transit_stops(osm, dests, None, SETTINGS).frame
     rng = np.random.default_rng(5)
     sample = frame.iloc[rng.choice(len(frame), 40, replace=False)].reset_index(drop=True)
     dph = rng.choice([1.0, 2.0, 4.0, 6.0, 12.0], size=len(sample))
@@ -120,7 +121,7 @@ def test_access_time_is_the_best_stop_walk_plus_wait(sample_network) -> None:  #
 
 def test_unmatched_gtfs_stops_are_added(sample_network) -> None:  # type: ignore[no-untyped-def]
     osm, _, dests = sample_network
-    frame = _transit_stops(osm, dests, None, SETTINGS).frame
+    frame = osm_transit_stops(osm, dests, None, SETTINGS).frame
     one = frame.iloc[:1]
     gtfs = _gtfs_from_osm(one, 500.0, np.array([6.0]))
     stops = transit_stops(one, gtfs, replace(TRANSIT, gtfs_match_radius_m=50.0)).frame
@@ -148,7 +149,7 @@ def test_pipeline_weighs_stops_by_a_gtfs_table(
     from magicmix_geo.sample import sample_inputs
 
     osm, _, dests = sample_network
-    stops = _transit_stops(osm, dests, None, SETTINGS).frame
+    stops = osm_transit_stops(osm, dests, None, SETTINGS).frame
     # every tram stop served 12 times an hour (a 2.5 min wait instead of the assumed 6)
     trams = stops.loc[stops["mode"] == "tram"].reset_index(drop=True)
     table = _gtfs_from_osm(trams, 3.0, np.full(len(trams), 12.0))

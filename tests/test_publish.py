@@ -21,9 +21,8 @@ import pytest
 from shapely.geometry import LineString, Point, box
 
 from magicmix_geo._errors import InputError, OutputError
+from magicmix_geo.provenance import describe_input, file_sha256
 from magicmix_geo.publish import (
-    describe_input,
-    file_sha256,
     rank_national,
     read_manifest,
     write_interactive_map,

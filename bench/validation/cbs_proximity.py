@@ -34,7 +34,9 @@ sys.path.insert(0, str(ROOT))
 
 from magicmix_geo.config import Settings, load_settings  # noqa: E402
 from magicmix_geo.measure.distances import SegmentIndex, nearest_distance  # noqa: E402
-from magicmix_geo.pipeline import _buildings, _read_osm  # noqa: E402
+from magicmix_geo.prepare.bag import read_bag  # noqa: E402
+from magicmix_geo.prepare.layers import buildings_layer  # noqa: E402
+from magicmix_geo.prepare.osm import read_osm_for  # noqa: E402
 from magicmix_geo.prepare.cbs import read_cbs_buurten  # noqa: E402
 from magicmix_geo.prepare.destinations import select_destinations  # noqa: E402
 from magicmix_geo.prepare.network import build_network  # noqa: E402
@@ -76,9 +78,9 @@ def validate(
     """Per-buurt mean walking distances vs CBS, and Spearman / median ratio per category."""
     clock = time.perf_counter()
     settings = settings or load_settings()
-    osm = _read_osm(osm_path, settings)
+    osm = read_osm_for(osm_path, settings)
     net = build_network(osm.walk, largest_component_only=settings.walk.largest_component_only)
-    buildings = _buildings(osm, bag_path, settings)
+    buildings = buildings_layer(osm, settings, read_bag(bag_path) if bag_path else None)
     homes = buildings.loc[buildings["residential"]].copy()
     homes["geometry"] = homes.geometry.representative_point()
     buurten = read_cbs_buurten(buurten_path, gm_code)

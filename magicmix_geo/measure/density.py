@@ -32,7 +32,7 @@ from affine import Affine
 from rasterio.enums import MergeAlg
 from scipy import ndimage
 
-RD_NEW = "EPSG:28992"
+from magicmix_geo.contract import Raster, require_rd
 
 # our name -> spellings of the CBS vierkantstatistieken (snake_case PDOK, 2023 release, shapefile)
 GRID_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -57,39 +57,6 @@ GRID_COLUMNS: dict[str, tuple[str, ...]] = {
         "aantalHuurwoningenInBezitWoningcorporaties",
     ),
 }
-
-
-@dataclass(frozen=True)
-class Raster:
-    """A single-band raster in EPSG:28992: ``data[row, col]``, row 0 at the north edge."""
-
-    data: np.ndarray
-    transform: Affine
-    description: str = ""
-    units: str = ""
-    crs: str = RD_NEW
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return (int(self.data.shape[0]), int(self.data.shape[1]))
-
-    @property
-    def cell_m(self) -> float:
-        return float(self.transform.a)
-
-    @property
-    def bounds(self) -> tuple[float, float, float, float]:
-        """(xmin, ymin, xmax, ymax), metres."""
-        rows, cols = self.shape
-        xmin, ymax = self.transform.c, self.transform.f
-        return (xmin, ymax - rows * self.cell_m, xmin + cols * self.cell_m, ymax)
-
-    def centres(self) -> tuple[np.ndarray, np.ndarray]:
-        """x and y of every cell centre, each of ``shape``."""
-        rows, cols = self.shape
-        xs = self.transform.c + (np.arange(cols) + 0.5) * self.cell_m
-        ys = self.transform.f - (np.arange(rows) + 0.5) * self.cell_m
-        return np.meshgrid(xs, ys)
 
 
 def aligned_frame(
@@ -137,7 +104,7 @@ def rasterise_cells(
     Returns the sum of the known values per cell (NaN values count 0) and the count of cells
     with an unknown value per raster cell, both as :class:`Raster`.
     """
-    _require_rd(cells)
+    require_rd(cells)
     values = np.asarray(values, dtype=np.float64)
     geoms = cells.to_numpy()
     known = ~np.isnan(values)
@@ -163,7 +130,7 @@ def building_cover(
     buildings: gpd.GeoSeries, transform: Affine, shape: tuple[int, int]
 ) -> Raster:
     """Footprint area (m²) of ``buildings`` in each cell: exact polygon intersections."""
-    _require_rd(buildings)
+    require_rd(buildings)
     out = np.zeros(shape, dtype=np.float64)
     geoms = buildings.to_numpy()
     geoms = geoms[~shapely.is_empty(geoms) & ~pd.isna(geoms)]
@@ -248,7 +215,7 @@ def density_indicators(
     grid
         CBS 100 m grid cells (polygons, EPSG:28992) with population and dwellings, or None.
     """
-    _require_rd(points)
+    require_rd(points)
     radii = tuple(sorted(set(int(r) for r in radii_m)))
     reach = float(max(radii))
     bounds = tuple(points.total_bounds) if len(points) else (0.0, 0.0, cell_m, cell_m)
@@ -268,7 +235,7 @@ def density_indicators(
         columns[f"building_cover_{r}m"] = sample(share, xs, ys)
 
     if grid is not None and len(grid):
-        _require_rd(grid)
+        require_rd(grid)
         values = grid_values(grid)
         pop, pop_unknown = rasterise_cells(
             grid.geometry, values["population"].to_numpy(), transform, shape,
@@ -309,8 +276,8 @@ def grid_shares_within(
     ``grid_pct_corporation`` (% of dwellings owned by housing corporations) and
     ``grid_corporation_known`` (share of dwellings in cells where that is known).
     """
-    _require_rd(points)
-    _require_rd(grid)
+    require_rd(points)
+    require_rd(grid)
     values = grid_values(grid)
     migration = values["pct_origin_outside_europe"].fillna(values["pct_non_western"])
     pop = values["population"].fillna(0.0)
@@ -356,8 +323,3 @@ def _cell_corners(
 def _key(name: object) -> str:
     return "".join(ch for ch in str(name).lower() if ch.isalnum())
 
-
-def _require_rd(data: gpd.GeoSeries | gpd.GeoDataFrame) -> None:
-    crs = getattr(data, "crs", None)
-    if crs is None or crs.to_epsg() != 28992:
-        raise ValueError(f"expected EPSG:28992 (RD New, metres), got {crs}")

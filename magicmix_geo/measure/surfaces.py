@@ -12,7 +12,8 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from magicmix_geo.measure.density import Raster, aligned_frame
+from magicmix_geo.contract import Raster
+from magicmix_geo.measure.density import aligned_frame
 from magicmix_geo.measure.distances import SegmentIndex, Snap, nearest_distance
 from magicmix_geo.prepare.network import WalkNetwork
 

@@ -28,10 +28,10 @@ import shapely
 from pyproj import Transformer
 
 from magicmix_geo.config import TransitSettings
+from magicmix_geo.contract import GTFS_COLUMNS
 from magicmix_geo.measure.distances import SegmentIndex, Snap, nearest_distance
 from magicmix_geo.prepare.network import WalkNetwork
 
-GTFS_COLUMNS = ("stop_id", "stop_name", "lat", "lon", "departures_per_hour")
 _TO_RD = Transformer.from_crs("EPSG:4326", "EPSG:28992", always_xy=True)
 
 

@@ -16,6 +16,7 @@ unavailable figure as a negative code (-99997 "secret", -99999999 "not available
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import geopandas as gpd
@@ -27,6 +28,7 @@ from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from magicmix_geo._errors import InputError
+from magicmix_geo.contract import GM_CODE, require_rd
 
 RD_NEW_EPSG = 28992
 
@@ -83,7 +85,6 @@ BUURT_LAYERS = ("buurten", "buurt")
 # the CBS codes, at or below SENTINEL_MAX, are suppressed values
 SIGNED_COLUMN_PATTERN = re.compile(r"vermogen", flags=re.IGNORECASE)
 SENTINEL_MAX = -99990.0
-GM_CODE_PATTERN = re.compile(r"GM\d{4}")
 
 
 def read_cbs_municipalities(path: Path, gm_code: str | None = None) -> gpd.GeoDataFrame:
@@ -220,8 +221,8 @@ def join_buurt(
     ValueError
         An argument is not in EPSG:28992, or a column is not in ``buurten``.
     """
-    _require_rd(sites_points, "sites_points")
-    _require_rd(buurten, "buurten")
+    require_rd(sites_points, "sites_points")
+    require_rd(buurten, "buurten")
     missing = [c for c in columns if c not in buurten.columns]
     if missing:
         raise ValueError(f"columns: not in buurten: {', '.join(map(str, missing))}")
@@ -251,6 +252,29 @@ def join_buurt(
 # --------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------
+
+
+def read_cbs_files(
+    paths: Sequence[Path], gm_code: str
+) -> tuple[gpd.GeoDataFrame | None, gpd.GeoDataFrame | None]:
+    """The municipality and its buurten from CBS files (either may be absent): a file with a
+    buurt code column is read as buurten, any other as municipalities."""
+    municipality = None
+    buurten = None
+    for path in paths:
+        columns = set(pyogrio.read_info(path)["fields"])
+        if columns & {"buurtcode", "BU_CODE", "bu_code"}:
+            buurten = read_cbs_buurten(path, gm_code)
+        else:
+            municipality = read_cbs_municipalities(path, gm_code)
+    return municipality, buurten
+
+
+def municipality_name(municipality: gpd.GeoDataFrame | None, gm_code: str) -> str:
+    """The municipality's CBS name, else its code."""
+    if municipality is not None and len(municipality):
+        return str(municipality["gm_name"].iloc[0])
+    return gm_code
 
 
 def _key(name: object) -> str:
@@ -331,7 +355,7 @@ def _normal_gm_code(path: Path, gm_code: str) -> str:
     code = str(gm_code).strip().upper()
     if code.isdigit() and len(code) <= 4:
         code = f"GM{int(code):04d}"
-    if not GM_CODE_PATTERN.fullmatch(code):
+    if not GM_CODE.match(code):
         raise InputError(
             f"{path}: gm_code {gm_code!r} is not a CBS municipality code (GM + 4 digits)"
         )
@@ -375,10 +399,3 @@ def _polygonal_part(geom: BaseGeometry) -> Polygon | MultiPolygon | None:
     merged = shapely.union_all(polys)
     return merged if isinstance(merged, Polygon | MultiPolygon) else None
 
-
-def _require_rd(data: gpd.GeoSeries | gpd.GeoDataFrame, name: str) -> None:
-    crs = getattr(data, "crs", None)
-    if crs is None:
-        raise ValueError(f"{name}: no CRS; expected EPSG:28992 (RD New, metres)")
-    if crs.to_epsg() != RD_NEW_EPSG:
-        raise ValueError(f"{name}: CRS is {crs.to_string()}; expected EPSG:28992 (RD New, metres)")

@@ -18,7 +18,8 @@ import osmium
 import shapely
 
 from magicmix_geo._errors import InputError
-from magicmix_geo.tags import WayFilter
+from magicmix_geo.config import Settings
+from magicmix_geo.tags import WayFilter, rule_keys
 
 OSM_SUFFIXES = (".osm.pbf", ".pbf", ".osm", ".osm.gz", ".osm.bz2")
 RD_NEW = "EPSG:28992"
@@ -163,6 +164,27 @@ def read_osm(path: Path, way_filter: str, feature_keys: Iterable[str], tag_colum
         line_wkb,
     )
     return OsmData(path=path, walk=walk, features=features, lines=lines)
+
+
+def read_osm_for(path: Path, settings: Settings) -> OsmData:
+    """:func:`read_osm` with the walk filter and every tag key the configuration uses
+    (destination categories, context rules, buildings and water)."""
+    feature_keys: set[str] = {"building", "natural", "water"}
+    tag_columns: set[str] = {"building", "natural", "water", "waterway"}
+    for category in settings.categories.values():
+        feature_keys |= rule_keys(category.match)
+        tag_columns |= rule_keys(category.match) | rule_keys(category.exclude)
+    context = settings.context
+    for rules in (
+        context.industrial_tags,
+        context.residential_landuse_tags,
+        context.residential_building_tags,
+        context.water_tags,
+        context.infrastructure_tags,
+    ):
+        feature_keys |= rule_keys(rules)
+        tag_columns |= rule_keys(rules)
+    return read_osm(path, settings.walk.way_filter, feature_keys, tag_columns)
 
 
 def read_walk_ways(path: Path, way_filter: str) -> WalkWays:

@@ -1,92 +1,15 @@
-"""The run manifest: input checksums, versions and licences, written as JSON."""
+"""The run manifest written as JSON (the input descriptions come from magicmix_geo.provenance)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 from pathlib import Path, PurePath
 from typing import Any
 
 import numpy as np
 
-from magicmix_geo._errors import InputError
 from magicmix_geo.publish._common import output_path
-
-_CHUNK_BYTES = 1 << 20
-
-
-def file_sha256(path: Path) -> str:
-    """Return the SHA-256 hex digest of a file, read in 1 MiB chunks.
-
-    Parameters
-    ----------
-    path
-        The file to hash.
-
-    Returns
-    -------
-    str
-        64 lowercase hex digits.
-
-    Raises
-    ------
-    InputError
-        If ``path`` is not a readable file.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"cannot checksum {path}: not a file")
-    digest = hashlib.sha256()
-    try:
-        with path.open("rb") as handle:
-            while chunk := handle.read(_CHUNK_BYTES):
-                digest.update(chunk)
-    except OSError as exc:
-        raise InputError(f"cannot checksum {path}: {exc.strerror or exc}") from exc
-    return digest.hexdigest()
-
-
-def describe_input(
-    path: Path, *, source: str, licence: str, attribution: str, version: str | None
-) -> dict[str, Any]:
-    """Describe one input file for the manifest.
-
-    Parameters
-    ----------
-    path
-        The input file.
-    source
-        Where it came from (a URL or a short name such as ``"OpenStreetMap (Geofabrik)"``).
-    licence
-        The licence it is published under, e.g. ``"ODbL 1.0"``.
-    attribution
-        The attribution text its licence asks for.
-    version
-        The source's version or date; when None the file's modification time (UTC, ISO 8601)
-        stands in.
-
-    Returns
-    -------
-    dict
-        Keys ``source``, ``path`` (file name), ``version``, ``sha256``, ``size_bytes``,
-        ``licence``, ``attribution``.
-    """
-    path = Path(path)
-    sha256 = file_sha256(path)
-    stat = path.stat()
-    if version is None:
-        mtime = dt.datetime.fromtimestamp(stat.st_mtime, tz=dt.UTC)
-        version = mtime.isoformat(timespec="seconds")
-    return {
-        "source": source,
-        "path": path.name,
-        "version": version,
-        "sha256": sha256,
-        "size_bytes": stat.st_size,
-        "licence": licence,
-        "attribution": attribution,
-    }
 
 
 def _json_default(value: Any) -> Any:

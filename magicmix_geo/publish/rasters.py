@@ -14,7 +14,7 @@ import numpy as np
 import rasterio
 
 from magicmix_geo._atomic import atomic_path
-from magicmix_geo.measure.density import Raster
+from magicmix_geo.contract import Raster
 
 
 def write_geotiff(path: Path, raster: Raster, *, tags: Mapping[str, str] | None = None) -> Path:

@@ -9,10 +9,14 @@ the task table is read by the caller.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+
+from magicmix_geo.contract import MunicipalityResult
 
 # CBS stedelijkheid from the address density (omgevingsadressendichtheid, addresses per km2)
 URBANITY_BREAKS = ((2500, 1), (1500, 2), (1000, 3), (500, 4))
@@ -238,3 +242,39 @@ def apply_capacity(
     plain = np.ceil(homes * share - 1e-9).astype(np.int64)
     out["homes_reserved"] = np.where(out["selected"], out["homes_reserved"], plain)
     return out
+
+
+@dataclass(frozen=True)
+class CapacityRun:
+    """The what-if of a run: the share of homes reserved and the tasks to compare with."""
+
+    share: float
+    tasks: pd.DataFrame | None = None
+    tasks_source: str | None = None
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What decides the capacity outputs (so a changed what-if republishes)."""
+        rows = None if self.tasks is None else self.tasks.to_csv(index=False)
+        return {"share": self.share, "tasks": rows}
+
+    def task_of(self, gm_code: str) -> float | None:
+        """The municipality's task (summed over periods), None without one."""
+        if self.tasks is None:
+            return None
+        mine = self.tasks.loc[self.tasks["gm_code"] == gm_code, "taakstelling"]
+        return float(mine.sum()) if len(mine) else None
+
+
+def with_capacity(
+    result: MunicipalityResult, settings: CapacitySettings, capacity: CapacityRun
+) -> gpd.GeoDataFrame:
+    """The sites of ``result`` with ``homes_est``, ``homes_reserved`` and ``selected``."""
+    sites = result.sites
+    table = apply_capacity(
+        pd.DataFrame(sites.drop(columns="geometry")),
+        sites.geometry.to_numpy(),
+        settings,
+        capacity.share,
+        capacity.task_of(result.gm_code),
+    )
+    return gpd.GeoDataFrame(table, geometry=sites.geometry.to_numpy(), crs=sites.crs)

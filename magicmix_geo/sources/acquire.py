@@ -21,7 +21,7 @@ from shapely.geometry.base import BaseGeometry
 
 from magicmix_geo._errors import InputError
 from magicmix_geo.config import Settings
-from magicmix_geo.pipeline import RankInputs
+from magicmix_geo.contract import RankInputs
 from magicmix_geo.prepare.area import read_boundary
 from magicmix_geo.sources import cbs as cbs_source
 from magicmix_geo.sources import gtfs as gtfs_source
@@ -207,7 +207,7 @@ def cached_rank_inputs(
     Returns
     -------
     tuple
-        The :class:`~magicmix_geo.pipeline.RankInputs` and a dict for the run manifest:
+        The :class:`~magicmix_geo.contract.RankInputs` and a dict for the run manifest:
         ``candidates`` (``default``, ``used``, ``reason``) and ``sources`` (the cache
         manifests used, trimmed to url, version, sha256, licence, retrieved_at).
     """

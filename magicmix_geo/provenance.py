@@ -1,0 +1,118 @@
+"""Where the inputs of a run come from: file checksums, versions, licences and attribution,
+for the manifest and the result cache key. Reads files, writes nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from magicmix_geo._errors import InputError
+from magicmix_geo.config import Settings
+from magicmix_geo.contract import RankInputs
+
+_CHUNK_BYTES = 1 << 20
+
+
+def file_sha256(path: Path) -> str:
+    """Return the SHA-256 hex digest of a file, read in 1 MiB chunks.
+
+    Parameters
+    ----------
+    path
+        The file to hash.
+
+    Returns
+    -------
+    str
+        64 lowercase hex digits.
+
+    Raises
+    ------
+    InputError
+        If ``path`` is not a readable file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"cannot checksum {path}: not a file")
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            while chunk := handle.read(_CHUNK_BYTES):
+                digest.update(chunk)
+    except OSError as exc:
+        raise InputError(f"cannot checksum {path}: {exc.strerror or exc}") from exc
+    return digest.hexdigest()
+
+
+def describe_input(
+    path: Path, *, source: str, licence: str, attribution: str, version: str | None
+) -> dict[str, Any]:
+    """Describe one input file for the manifest.
+
+    Parameters
+    ----------
+    path
+        The input file.
+    source
+        Where it came from (a URL or a short name such as ``"OpenStreetMap (Geofabrik)"``).
+    licence
+        The licence it is published under, e.g. ``"ODbL 1.0"``.
+    attribution
+        The attribution text its licence asks for.
+    version
+        The source's version or date; when None the file's modification time (UTC, ISO 8601)
+        stands in.
+
+    Returns
+    -------
+    dict
+        Keys ``source``, ``path`` (file name), ``version``, ``sha256``, ``size_bytes``,
+        ``licence``, ``attribution``.
+    """
+    path = Path(path)
+    sha256 = file_sha256(path)
+    stat = path.stat()
+    if version is None:
+        mtime = dt.datetime.fromtimestamp(stat.st_mtime, tz=dt.UTC)
+        version = mtime.isoformat(timespec="seconds")
+    return {
+        "source": source,
+        "path": path.name,
+        "version": version,
+        "sha256": sha256,
+        "size_bytes": stat.st_size,
+        "licence": licence,
+        "attribution": attribution,
+    }
+
+
+def describe_inputs(inputs: RankInputs, settings: Settings) -> list[dict[str, Any]]:
+    """Every input file of one municipality run, with checksum, licence and attribution."""
+    osm_src = settings.sources["osm"]
+    cbs_src = settings.sources["cbs"]
+    bag_src = settings.sources["bag"]
+    described = [
+        describe_input(
+            inputs.osm, source="osm", licence=osm_src.licence, attribution=osm_src.attribution,
+            version=None,
+        )
+    ]
+    for path in inputs.cbs:
+        described.append(
+            describe_input(path, source="cbs", licence=cbs_src.licence,
+                           attribution=cbs_src.attribution, version=None)
+        )
+    if inputs.bag:
+        described.append(
+            describe_input(inputs.bag, source="bag", licence=bag_src.licence,
+                           attribution=bag_src.attribution, version=None)
+        )
+    for path, source in ((inputs.boundary, "boundary"), (inputs.candidates, "candidates")):
+        if path:
+            described.append(
+                describe_input(path, source=source, licence=cbs_src.licence,
+                               attribution=cbs_src.attribution, version=None)
+            )
+    return described
