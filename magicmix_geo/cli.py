@@ -361,21 +361,19 @@ def _national(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    """Run flows/nightly.py in its own process: the library itself never imports prefect."""
+    """Run the nightly flow (``flows.nightly``, installed with the package) in its own process:
+    the library itself never imports prefect."""
     import subprocess
 
-    script = Path(__file__).resolve().parents[1] / "flows" / "nightly.py"
-    if not script.is_file():
-        raise InputError(f"{script}: not found (serve needs the flows/ folder of a checkout)")
-    command = [sys.executable, str(script), "serve", "--cron", args.cron,
+    command = [sys.executable, "-m", "flows.nightly", "serve", "--cron", args.cron,
                "--timezone", args.timezone, "--name", args.name]
     for option in ("areas_file", "areas", "workers", "dask_address", "out", "data_dir"):
         value = getattr(args, option)
         if isinstance(value, Path):
-            value = value.resolve()  # the server runs from the source folder
+            value = value.resolve()
         if value is not None:
             command += [f"--{option.replace('_', '-')}", str(value)]
-    return subprocess.call(command, cwd=script.parents[1])
+    return subprocess.call(command)
 
 
 def _say(message: str) -> None:

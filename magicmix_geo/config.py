@@ -20,6 +20,7 @@ import hashlib
 import json
 import tomllib
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,8 @@ from magicmix_geo._errors import ConfigError
 from magicmix_geo.score.capacity import CapacitySettings
 from magicmix_geo.tags import TagRule, WayFilter, parse_rules
 
-DEFAULT_CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
+# config/ of the checkout, installed as the package data magicmix_geo._config
+DEFAULT_CONFIG_DIR = Path(str(resources.files("magicmix_geo._config")))
 REQUIRED_CATEGORIES = (
     "pt_stop",
     "train_station",
@@ -53,6 +55,11 @@ class WalkSettings:
     largest_component_only: bool
     # network and destinations kept within this distance of the municipality (prepare/clip.py)
     clip_buffer_m: float = 2000.0
+    # other components than the largest are kept when they reach into the area with this
+    # many nodes (islands, separate villages; prepare/network.area_components)
+    min_component_nodes: int = 100
+    # a site farther than this from every kept street is not joined to one (another island)
+    max_snap_m: float = 500.0
 
 
 @dataclass(frozen=True)
@@ -221,6 +228,8 @@ def _build(raw: dict[str, Any], origin: str) -> Settings:
         way_filter=way_filter,
         largest_component_only=reader.boolean(("walk", "largest_component_only")),
         clip_buffer_m=reader.number(("walk", "clip_buffer_m"), low=2000, high=50_000),
+        min_component_nodes=int(reader.number(("walk", "min_component_nodes"), low=1, high=1e6)),
+        max_snap_m=reader.number(("walk", "max_snap_m"), low=1, high=10_000),
     )
     categories = {name: _category(reader, name) for name in reader.table(("categories",))}
     for name in REQUIRED_CATEGORIES:

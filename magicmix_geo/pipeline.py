@@ -14,6 +14,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
+import shapely
 
 from magicmix_geo._errors import InputError
 from magicmix_geo.config import Settings
@@ -45,7 +46,7 @@ from magicmix_geo.prepare.layers import (
     streets_layer,
     water_layer,
 )
-from magicmix_geo.prepare.network import build_network
+from magicmix_geo.prepare.network import area_components, build_network
 from magicmix_geo.prepare.osm import read_osm_for
 from magicmix_geo.provenance import describe_inputs
 from magicmix_geo.score.model import score_sites
@@ -85,9 +86,8 @@ def rank_municipality(inputs: RankInputs, settings: Settings) -> MunicipalityRes
         osm = read_osm_for(inputs.osm, settings)
         check_in_netherlands(inputs.osm, osm.walk.lon, osm.walk.lat)
     with _timed(timings, "build_network_s"):
-        net = build_network(osm.walk, largest_component_only=settings.walk.largest_component_only)
-        if net.n_segments == 0:
-            raise InputError(f"{inputs.osm}: the walking network has no usable segment")
+        # every component for now: the component rule is the area's (below, after the clip)
+        net = build_network(osm.walk, largest_component_only=False)
     panden = flag_panden(read_bag(inputs.bag)) if inputs.bag is not None else None
     buildings = buildings_layer(osm, settings, panden)
     area = (
@@ -105,6 +105,14 @@ def rank_municipality(inputs: RankInputs, settings: Settings) -> MunicipalityRes
         destinations = select_destinations(osm.features, settings.categories)
         if inputs.boundary:  # a municipality: network and amenities within the buffer (clip.py)
             net, destinations = clip_to_area(net, destinations, area, settings.walk.clip_buffer_m)
+        net = area_components(
+            net,
+            shapely.contains_xy(area, net.x, net.y),
+            min_nodes=settings.walk.min_component_nodes,
+            largest_only=settings.walk.largest_component_only,
+        )
+        if net.n_segments == 0:
+            raise InputError(f"{inputs.osm}: no walkable street in or near the area")
         context = Context(
             residential_buildings=buildings.loc[buildings["residential"]].geometry,
             industrial=features_matching(osm, settings.context.industrial_tags),

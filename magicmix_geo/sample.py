@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import tomllib
+from importlib import resources
 from pathlib import Path
 
 from magicmix_geo._errors import InputError
 from magicmix_geo.contract import RankInputs
 
-SAMPLE_DIR = Path(__file__).resolve().parents[1] / "data" / "sample"
-SAMPLE_OUT = Path(__file__).resolve().parents[1] / "outputs" / "sample"
+# data/sample/ of the checkout, installed as the package data magicmix_geo._sample
+SAMPLE_DIR = Path(str(resources.files("magicmix_geo._sample")))
+# relative to the working folder, like every other default output
+SAMPLE_OUT = Path("outputs") / "sample"
 
 
 def sample_inputs(sample_dir: Path = SAMPLE_DIR) -> RankInputs:

@@ -50,6 +50,15 @@ def network_indicators(
             for radius in radii:
                 columns[f"n_{category}_{radius}m"] = counts[float(radius)]
     columns["snap_distance_m"] = site_snap.connector
+    # a site with no kept street within reach (on an island whose streets are not in the
+    # network) is not joined across the water: its walking distances are unknown
+    stranded = site_snap.connector > settings.walk.max_snap_m
+    if stranded.any():
+        for name, values in columns.items():
+            if name.startswith("dist_"):
+                values[stranded] = np.nan
+            elif name.startswith("n_"):
+                values[stranded] = 0
     return pd.DataFrame(columns, index=sites.index)
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from magicmix_geo.prepare.network import WalkNetwork, _adjacency
+from magicmix_geo.prepare.network import WalkNetwork, subset_network
 
 CLIP_MARGIN_M = 500.0
 
@@ -36,8 +36,8 @@ def clip_network(
 ) -> WalkNetwork:
     """The segments of ``net`` that come within ``buffer_m + margin_m`` of ``area``.
 
-    Node and segment order are kept; components are not filtered again (a piece of the network
-    cut off by the clip only yields longer or missing distances, beyond ``buffer_m``).
+    Node and segment order are kept; components are not filtered here (the component rule,
+    :func:`~magicmix_geo.prepare.network.area_components`, runs after the clip).
     """
     zone = buffered(area, buffer_m + margin_m)
     inside = shapely.contains_xy(zone, net.x, net.y)
@@ -61,27 +61,7 @@ def clip_network(
             )
         )
         keep[idx[shapely.intersects(zone, lines)]] = True
-    if keep.all():
-        return net
-    seg_u = net.seg_u[keep]
-    seg_v = net.seg_v[keep]
-    used = np.zeros(net.n_nodes, dtype=bool)
-    used[seg_u] = True
-    used[seg_v] = True
-    new_index = np.cumsum(used) - 1
-    seg_u = new_index[seg_u]
-    seg_v = new_index[seg_v]
-    length = net.seg_length[keep]
-    return WalkNetwork(
-        osm_node_id=net.osm_node_id[used],
-        x=net.x[used],
-        y=net.y[used],
-        seg_u=seg_u,
-        seg_v=seg_v,
-        seg_length=length,
-        seg_way=net.seg_way[keep],
-        adjacency=_adjacency(seg_u, seg_v, length, int(used.sum())),
-    )
+    return subset_network(net, keep)
 
 
 def within_buffer(x: np.ndarray, y: np.ndarray, area: BaseGeometry, buffer_m: float) -> np.ndarray:

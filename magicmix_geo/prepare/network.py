@@ -295,6 +295,61 @@ def build_network(ways: WalkWays, *, largest_component_only: bool = True) -> Wal
     )
 
 
+def subset_network(net: WalkNetwork, keep_seg: np.ndarray) -> WalkNetwork:
+    """The segments ``keep_seg`` (a mask) of ``net`` and the nodes they use, order kept."""
+    if keep_seg.all():
+        return net
+    seg_u = net.seg_u[keep_seg]
+    seg_v = net.seg_v[keep_seg]
+    used = np.zeros(net.n_nodes, dtype=bool)
+    used[seg_u] = True
+    used[seg_v] = True
+    new_index = np.cumsum(used) - 1
+    seg_u = new_index[seg_u]
+    seg_v = new_index[seg_v]
+    length = net.seg_length[keep_seg]
+    return WalkNetwork(
+        osm_node_id=net.osm_node_id[used],
+        x=net.x[used],
+        y=net.y[used],
+        seg_u=seg_u,
+        seg_v=seg_v,
+        seg_length=length,
+        seg_way=net.seg_way[keep_seg],
+        adjacency=_adjacency(seg_u, seg_v, length, int(used.sum())),
+    )
+
+
+def area_components(
+    net: WalkNetwork, in_area: np.ndarray, *, min_nodes: int, largest_only: bool
+) -> WalkNetwork:
+    """The connected components of ``net`` that serve an area (the component rule).
+
+    ``in_area`` marks the nodes inside the area itself (not its buffer). The largest component
+    is always kept (ties: the one holding the smallest OSM node id); unless ``largest_only``,
+    so is every other component with at least ``min_nodes`` nodes of which at least one lies
+    inside the area: an island or a separate village of the municipality keeps its own
+    streets, while stray fragments (an unconnected footway, a piece cut off by the clip) are
+    dropped, as osmnx drops them.
+    """
+    if net.n_segments == 0:
+        return net
+    n_comp, labels = connected_components(net.adjacency, directed=False)
+    sizes = np.bincount(labels, minlength=n_comp)
+    biggest = np.flatnonzero(sizes == sizes.max())
+    if biggest.size > 1:
+        smallest_id = [net.osm_node_id[labels == c].min() for c in biggest]
+        largest = biggest[int(np.argmin(smallest_id))]
+    else:
+        largest = biggest[0]
+    keep = np.zeros(n_comp, dtype=bool)
+    keep[largest] = True
+    if not largest_only:
+        touches = np.bincount(labels[in_area], minlength=n_comp) > 0
+        keep |= touches & (sizes >= min_nodes)
+    return subset_network(net, keep[labels[net.seg_u]])
+
+
 def _adjacency(seg_u: np.ndarray, seg_v: np.ndarray, length: np.ndarray, n: int) -> sp.csr_matrix:
     """Symmetric CSR matrix holding the shortest segment between each pair of nodes.
 

@@ -1,0 +1,1 @@
+"""The default configuration (TOML), shipped inside the package as ``magicmix_geo._config``."""

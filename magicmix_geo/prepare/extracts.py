@@ -1,0 +1,220 @@
+"""The OSM store: one pass over a large OSM file cuts the extract of every municipality in it.
+
+A national (or province, or any shared) OSM file is read by osmium-tool's ``osmium extract``
+with one config listing every municipality's boundary grown by the clip buffer: a bounded
+number of passes over the file (``smart`` strategy: three, whatever the number of areas, in
+batches of :data:`MAX_EXTRACTS_PER_PASS` output files), where cutting each municipality on its
+own would read the whole file once per municipality. Ways are complete, and multipolygon
+relations with their member ways, so areas (parks, water, landuse) stay whole.
+
+Extracts are stored as ``<store>/<source sha256 [:16]>/<key>.osm.pbf`` and reused until the
+source changes; an extract's name depends only on its area, and osmium writes the same bytes
+for the same objects (the output header carries no timestamp of the source), so after a
+nightly update an unchanged municipality gets a byte-identical extract and its ranking is
+served from the result cache (``magicmix_geo/cache.py`` keys on the extract's sha256).
+
+Needs the ``osmium`` program (Debian/Ubuntu package ``osmium-tool``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import shapely
+from shapely.geometry import MultiPolygon, Polygon, mapping
+from shapely.geometry.base import BaseGeometry
+
+from magicmix_geo._errors import InputError
+from magicmix_geo.provenance import file_sha256
+
+OSMIUM = "osmium"
+STRATEGY = "smart"
+# osmium keeps every output file of a pass open; stay well below the usual 1024 descriptors
+MAX_EXTRACTS_PER_PASS = 250
+# boundaries are simplified to this tolerance (metres) before they become extract polygons:
+# the extract only has to cover the area + buffer, and fewer vertices make the pass faster
+SIMPLIFY_M = 25.0
+EXTRACT_FORMAT = 1
+_FINGERPRINTS = "fingerprints.json"
+
+
+@dataclass(frozen=True)
+class Extent:
+    """A municipality to cut: its key (``GM0503``) and its area, EPSG:28992."""
+
+    key: str
+    area: BaseGeometry
+
+
+@dataclass(frozen=True)
+class ExtractRun:
+    """What :func:`extract_areas` did: the extract of every key, and the passes it made."""
+
+    paths: dict[str, Path]
+    cut: tuple[str, ...]
+    reused: tuple[str, ...]
+    passes: int
+    seconds: float
+
+
+def extract_polygon(area: BaseGeometry, buffer_m: float) -> MultiPolygon:
+    """``area`` (EPSG:28992) grown by ``buffer_m`` and simplified, as a WGS84 multipolygon."""
+    grown = shapely.buffer(area, buffer_m, quad_segs=4)
+    grown = shapely.simplify(grown, SIMPLIFY_M, preserve_topology=True)
+    wgs84 = gpd.GeoSeries([grown], crs=28992).to_crs(4326).iloc[0]
+    if isinstance(wgs84, Polygon):
+        return MultiPolygon([wgs84])
+    if isinstance(wgs84, MultiPolygon):
+        return wgs84
+    raise InputError(f"the area grown by {buffer_m:g} m is not a polygon ({wgs84.geom_type})")
+
+
+def extract_areas(
+    source: Path,
+    extents: Sequence[Extent],
+    buffer_m: float,
+    store: Path,
+    *,
+    log: Any = None,
+) -> ExtractRun:
+    """The extract of every extent from ``source``, cut in as few passes as possible.
+
+    Extracts already in the store for this version of ``source`` and the same area are
+    reused; the others are cut together. Extracts of older versions of ``source`` are
+    removed once the new ones are in place.
+
+    Raises
+    ------
+    InputError
+        ``source`` is missing or unreadable, osmium is not installed, or osmium fails.
+    """
+    import time
+
+    clock = time.perf_counter()
+    source = Path(source)
+    if not source.is_file():
+        raise InputError(f"{source}: file not found")
+    keys = [e.key for e in extents]
+    if len(set(keys)) != len(keys):
+        raise InputError(f"{source}: an area is listed twice among the extracts")
+    folder = Path(store) / source_fingerprint(source, Path(store))[:16]
+    polygons = {e.key: extract_polygon(e.area, buffer_m) for e in extents}
+    paths = {key: folder / f"{key}-{_polygon_hash(poly)}.osm.pbf" for key, poly in polygons.items()}
+    todo = [key for key in keys if not paths[key].is_file()]
+    passes = 0
+    for start in range(0, len(todo), MAX_EXTRACTS_PER_PASS):
+        batch = todo[start : start + MAX_EXTRACTS_PER_PASS]
+        if log:
+            log(f"osm: cutting {len(batch)} extracts from {source.name} in one osmium pass")
+        _osmium_extract(source, {k: polygons[k] for k in batch}, {k: paths[k] for k in batch})
+        passes += 1
+    _remove_other_versions(Path(store), folder)
+    return ExtractRun(
+        paths=paths,
+        cut=tuple(todo),
+        reused=tuple(k for k in keys if k not in todo),
+        passes=passes,
+        seconds=time.perf_counter() - clock,
+    )
+
+
+def source_fingerprint(source: Path, store: Path) -> str:
+    """The sha256 of ``source``, remembered in the store by size and modification time so that
+    a 1.4 GB file is hashed once per version, not once per run."""
+    stat = source.stat()
+    memo_path = store / _FINGERPRINTS
+    try:
+        memo = json.loads(memo_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        memo = {}
+    if not isinstance(memo, dict):
+        memo = {}
+    entry = memo.get(str(source.resolve()))
+    stamp = [stat.st_size, stat.st_mtime_ns]
+    if isinstance(entry, dict) and entry.get("stamp") == stamp and isinstance(entry.get("sha256"), str):
+        return str(entry["sha256"])
+    digest = file_sha256(source)
+    memo[str(source.resolve())] = {"stamp": stamp, "sha256": digest}
+    store.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=store, delete=False, suffix=".tmp") as fh:
+        json.dump(memo, fh)
+    os.replace(fh.name, memo_path)
+    return digest
+
+
+def osmium_available() -> bool:
+    return shutil.which(OSMIUM) is not None
+
+
+def _polygon_hash(polygon: MultiPolygon) -> str:
+    text = json.dumps([EXTRACT_FORMAT, STRATEGY, _rounded(mapping(polygon))], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _rounded(geojson: Mapping[str, Any]) -> Any:
+    """GeoJSON coordinates rounded to 1e-7 degrees (OSM's own precision)."""
+    def walk(value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            return [walk(v) for v in value]
+        if isinstance(value, float):
+            return round(value, 7)
+        return value
+
+    return walk(geojson["coordinates"])
+
+
+def _osmium_extract(
+    source: Path, polygons: Mapping[str, MultiPolygon], targets: Mapping[str, Path]
+) -> None:
+    """One ``osmium extract --config`` pass writing every target atomically."""
+    if not osmium_available():
+        raise InputError(
+            f"{source}: cutting municipal extracts needs osmium-tool "
+            "(`apt-get install osmium-tool`), which is not installed"
+        )
+    folder = next(iter(targets.values())).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder, prefix=".extract.") as tmp:
+        config = {
+            "directory": tmp,
+            "extracts": [
+                {
+                    "output": f"{key}.osm.pbf",
+                    "output_format": "pbf",
+                    "description": key,
+                    "output_header": {"generator": "magicmix-geo (osmium extract)"},
+                    "multipolygon": _rounded(mapping(polygons[key])),
+                }
+                for key in polygons
+            ],
+        }
+        config_path = Path(tmp) / "extracts.json"
+        config_path.write_text(json.dumps(config), encoding="utf-8")
+        command = [
+            OSMIUM, "extract", "--config", str(config_path), "--strategy", STRATEGY,
+            "--overwrite", "--no-progress", str(source),
+        ]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            message = (done.stderr or done.stdout).strip().splitlines()
+            raise InputError(
+                f"{source}: osmium extract failed ({message[-1] if message else done.returncode})"
+            )
+        for key, target in targets.items():
+            os.replace(Path(tmp) / f"{key}.osm.pbf", target)
+
+
+def _remove_other_versions(store: Path, keep: Path) -> None:
+    for folder in store.iterdir():
+        if folder.is_dir() and folder != keep and not folder.name.startswith("."):
+            shutil.rmtree(folder, ignore_errors=True)
