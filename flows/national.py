@@ -1,41 +1,38 @@
-"""Prefect flow: rank many municipalities (one mapped task each) and publish the national list.
+"""Prefect flow: the national run, a thin wrapper around the library's one orchestrator
+(:func:`magicmix_geo.national.run_national`: plan with the OSM store, rank and publish each
+municipality on Dask, national lists from the published files).
 
 The municipalities come from an areas file (TOML, see ``magicmix_geo.national``) or from the
 acquisition data cache (``--areas GM0503,... | --all``). With ``--workers N`` the ranking runs
-on a local Dask cluster of N processes, with ``--dask-address`` on an existing cluster; the
-Prefect tasks only wait for their municipality there. A municipality that fails is listed in
-the manifest and fails the flow run, after the others have been published. Run::
+on a local Dask cluster of N processes, with ``--dask-address`` on an existing cluster. An
+unchanged municipality is served from the library's result cache. A municipality that fails is
+listed in the manifest and fails the flow run, after the others have been published. Run::
 
-    .venv/bin/python flows/national.py --areas-file areas.toml --workers 4 --out outputs/national
+    .venv/bin/python -m flows.national --areas-file areas.toml --workers 4 --out outputs/national
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
-import time
-from datetime import UTC, datetime
+import functools
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):  # run as a script or loaded by path: make `flows` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from prefect import flow, task, unmapped
+from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.logging import get_run_logger
-from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.rank import area_key, collect, publish, rank_area, stale
-from magicmix_geo.cache import ResultCache, default_cache_dir
+from magicmix_geo._errors import InputError
+from magicmix_geo.cache import default_cache_dir
+from magicmix_geo.config import Settings, load_settings
 from magicmix_geo.national import (
     DEFAULT_OUT,
+    Area,
     cached_areas,
-    dask_client,
-    default_workers,
-    describe_executor,
     parse_codes,
     read_areas_file,
+    run_national,
     select_areas,
 )
 
@@ -44,22 +41,51 @@ class MunicipalitiesFailedError(RuntimeError):
     """Some municipalities failed; the others were published."""
 
 
-@task(retries=3, retry_delay_seconds=[2, 5, 15])
+@functools.lru_cache(maxsize=8)
+def settings_for(config: str | None) -> Settings:
+    return load_settings(Path(config) if config else None)
+
+
+def not_bad_input(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry unless the failure is bad input or configuration, which a retry cannot fix."""
+    try:
+        state.result()
+    except InputError:
+        return False
+    except Exception:
+        return True
+    return True
+
+
+@task(retries=3, retry_delay_seconds=[2, 5, 15], retry_condition_fn=not_bad_input)
 def list_areas(
     areas_file: str | None, codes: list[str] | None, data_dir: str | None, profile: str | None
-) -> list[Any]:
+) -> list[Area]:
     """The municipalities of this run: from the areas file, else from the data cache."""
     if areas_file:
-        areas = select_areas(read_areas_file(Path(areas_file)), codes)
-        if profile:
-            from dataclasses import replace
-
-            areas = [replace(a, profile=profile) for a in areas]
-        return areas
-    return cached_areas(codes, Path(data_dir) if data_dir else None, profile or "singles")
+        areas: list[Area] = list(select_areas(read_areas_file(Path(areas_file)), codes))
+        return [replace(a, profile=profile) for a in areas] if profile else areas
+    return list(cached_areas(codes, Path(data_dir) if data_dir else None, profile or "singles"))
 
 
-@flow(name="magicmix-national", task_runner=ThreadPoolTaskRunner(max_workers=64))
+@task(retries=1, retry_delay_seconds=[15], retry_condition_fn=not_bad_input)
+def rank_and_publish(
+    areas: list[Area],
+    out: str,
+    config: str | None,
+    cache_dir: str | None,
+    workers: int | None,
+    dask_address: str | None,
+) -> dict[str, Any]:
+    """The library's national run; returns its summary (small, JSON)."""
+    run = run_national(
+        areas, settings_for(config), Path(out), workers=workers, dask_address=dask_address,
+        cache_dir=Path(cache_dir) if cache_dir else default_cache_dir(),
+    )
+    return run.to_dict()
+
+
+@flow(name="magicmix-national")
 def national(
     areas_file: str | None = None,
     areas: list[str] | None = None,
@@ -72,49 +98,20 @@ def national(
     profile: str | None = None,
 ) -> dict[str, Any]:
     """Rank every municipality (``areas``: codes, default all) and publish the national list."""
-    logger = get_run_logger()
-    started = datetime.now(UTC).isoformat()
-    root = cache_dir or str(default_cache_dir())
     listed = list_areas(areas_file, areas, data_dir, profile)
-    codes = [a.gm_code for a in listed]
-    clock = time.perf_counter()
-    prepared = area_key.map(listed, unmapped(config))
-    # a cluster only when something must be computed: unchanged results are in the cache
-    keys = []
-    for future in prepared:
-        future.wait()
-        if future.state.is_completed():
-            keys.append(future.result()["key"])
-    todo = [k for k in keys if not ResultCache(Path(root)).path_for(k).is_file()]
-    if not todo:
-        workers, dask_address = 0, None
-    elif workers is None and not dask_address:
-        workers = default_workers(len(todo))
-    with dask_client(workers, dask_address) as client:
-        address = str(client.scheduler.address) if client is not None else None
-        executor = describe_executor(client, dask_address)
-        logger.info("ranking %d municipalities on %s", len(listed), executor)
-        futures = rank_area.map(prepared, unmapped(config), unmapped(root), unmapped(address))
-        rows = collect(codes, list(futures), upstream=list(prepared))
-        again = [i for i, row in enumerate(rows) if stale(row)]
-        if again:  # Prefect remembered a result whose file was since removed: recompute
-            refresh = rank_area.with_options(refresh_cache=True)
-            redo = [refresh.submit(prepared[i], config, root, address) for i in again]
-            for i, row in zip(again, collect([codes[i] for i in again], redo), strict=True):
-                rows[i] = row
-    rank_seconds = time.perf_counter() - clock
-    summary = publish(rows, config, out, started, executor, rank_seconds)
-    _report(summary)
-    failed = [r for r in rows if r["status"] == "failed"]
+    summary = rank_and_publish(listed, out, config, cache_dir, workers, dask_address)
+    report(summary)
+    failed = [r for r in summary["municipalities"] if r["status"] == "failed"]
     if failed:
         raise MunicipalitiesFailedError(
-            f"{len(failed)} of {len(rows)} municipalities failed: "
+            f"{len(failed)} of {len(summary['municipalities'])} municipalities failed: "
             + "; ".join(f"{r['gm_code']}: {r['error']}" for r in failed)
         )
     return summary
 
 
-def _report(summary: dict[str, Any]) -> None:
+def report(summary: dict[str, Any]) -> None:
+    """The run summary as a Prefect artifact and a log line."""
     counts = summary["counts"]
     lines = [
         f"**{counts['done']} computed, {counts['cached']} cached, {counts['failed']} failed** "

@@ -1,6 +1,6 @@
 """Prefect flow: the nightly run (acquire, then the national ranking) and its schedule.
 
-``magicmix-geo serve`` runs ``python flows/nightly.py serve``: it registers the deployment
+``magicmix-geo serve`` runs ``python -m flows.nightly serve``: it registers the deployment
 ``magicmix-nightly/<name>`` with a cron schedule (default 02:00 Europe/Amsterdam) on a Prefect
 server and serves it (this process starts the scheduled runs). The schedule needs a real
 server; Prefect's ephemeral in-process server forgets everything when the process ends::
@@ -9,7 +9,7 @@ server; Prefect's ephemeral in-process server forgets everything when the proces
     .venv/bin/prefect config set PREFECT_API_URL=http://127.0.0.1:4200/api
     .venv/bin/magicmix-geo serve --cron "0 2 * * *" --areas-file areas.toml --workers 4
 
-Run the nightly flow once, now: ``.venv/bin/python flows/nightly.py run --areas-file ...``.
+Run the nightly flow once, now: ``.venv/bin/python -m flows.nightly run --areas-file ...``.
 """
 
 from __future__ import annotations
@@ -19,9 +19,6 @@ import inspect
 import sys
 from pathlib import Path
 from typing import Any
-
-if __package__ in (None, ""):  # run as a script or loaded by path: make `flows` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from prefect import flow
 from prefect.logging import get_run_logger

@@ -23,6 +23,7 @@ from magicmix_geo.config import load_settings
 
 if TYPE_CHECKING:
     from magicmix_geo.config import Settings
+    from magicmix_geo.contract import RankInputs
     from magicmix_geo.score.capacity import CapacityRun
 
 EXIT_OK = 0
@@ -98,8 +99,8 @@ def _add_capacity_options(parser: argparse.ArgumentParser) -> None:
 
 def _capacity_run(args: argparse.Namespace, settings: Settings) -> CapacityRun:
     """The what-if of this run from --reserve-share and --tasks."""
-    from magicmix_geo.score.capacity import CapacityRun
     from magicmix_geo.prepare.tasks import read_tasks
+    from magicmix_geo.score.capacity import CapacityRun
 
     share = args.reserve_share
     if share is None:
@@ -232,6 +233,7 @@ def _rank_from_cache(args: argparse.Namespace) -> int:
     inputs = replace(inputs, **{k: v for k, v in given.items() if v is not None})
     if args.cbs:
         inputs = replace(inputs, cbs=tuple(args.cbs))
+    inputs = _cut_extract(inputs, settings)
     if args.candidates is not None:
         chosen["candidates"] = {"used": "file", "reason": "--candidates"}
     elif chosen["candidates"]["used"] == "brk":
@@ -242,6 +244,21 @@ def _rank_from_cache(args: argparse.Namespace) -> int:
         inputs, args.config, out, update_latest=args.out is None, extra={"acquired": chosen},
         use_cache=not args.no_cache, args=args,
     )
+
+
+def _cut_extract(inputs: RankInputs, settings: Settings) -> RankInputs:
+    """The municipality's extract of the (large) cached OSM file, cut once per file version."""
+    from magicmix_geo.cache import default_cache_dir
+    from magicmix_geo.prepare.clip import CLIP_MARGIN_M
+    from magicmix_geo.prepare.extracts import EXTRACT_SLACK_M, share_osm_files
+
+    buffer_m = settings.walk.clip_buffer_m + CLIP_MARGIN_M + EXTRACT_SLACK_M
+    cut, _, failed = share_osm_files(
+        [inputs], buffer_m, default_cache_dir() / "osm-extracts", log=_say
+    )
+    if failed:
+        raise failed[inputs.gm_code]
+    return cut[0]
 
 
 def _acquire(args: argparse.Namespace) -> int:
@@ -302,7 +319,6 @@ def _execute(
 def _rank_cached(inputs: object, settings: object, use_cache: bool) -> object:
     """rank_municipality through the result cache (magicmix_geo.cache), unless disabled."""
     from magicmix_geo.cache import ResultCache, default_cache_dir, rank_cached
-
     from magicmix_geo.progress import spinner, stderr_console
 
     cache = ResultCache(default_cache_dir()) if use_cache else None

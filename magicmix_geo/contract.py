@@ -16,6 +16,8 @@ import geopandas as gpd
 import numpy as np
 from affine import Affine
 
+from magicmix_geo._errors import InputError
+
 # a CBS municipality code
 GM_CODE = re.compile(r"^GM\d{4}$")
 RD_NEW = "EPSG:28992"
@@ -101,3 +103,14 @@ class MunicipalityResult:
     @property
     def sites(self) -> gpd.GeoDataFrame:
         return self.layers["sites"]
+
+
+def parse_gm_codes(text: str | None, option: str = "--areas") -> list[str]:
+    """``"GM0503, gm0363"`` -> ``["GM0503", "GM0363"]``; each must look like GM + 4 digits."""
+    codes = [c.strip().upper() for c in (text or "").split(",") if c.strip()]
+    if not codes:
+        raise InputError(f"{option}: no municipality code given")
+    bad = [c for c in codes if not GM_CODE.match(c)]
+    if bad:
+        raise InputError(f"{option}: {', '.join(bad)} is not a code like GM0503")
+    return codes

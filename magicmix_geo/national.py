@@ -1,13 +1,22 @@
-"""Many municipalities in one run: parallel on Dask, cached, failure-isolated, one national list.
+"""The national orchestrator: many municipalities in one run, the only one (the CLI calls it,
+``flows/`` wraps its steps in Prefect tasks).
 
-The unit of work is one municipality (:class:`~magicmix_geo.contract.RankInputs`). Each runs
-through :func:`magicmix_geo.cache.rank_cached`, on a Dask cluster when there is one (a
-``LocalCluster`` of ``workers`` processes, or an existing scheduler at ``dask_address``), else
-in this process. A municipality that fails is recorded with its error and the others carry on;
-the outputs of the others are still published and the run's exit status is 1.
+1. :func:`plan_run` lists the municipalities (an areas file, or the acquisition data cache),
+   resolves their files, cuts the extract of every municipality that shares an OSM file in
+   one osmium pass (the OSM store, :mod:`magicmix_geo.prepare.extracts`), and looks their
+   results up in the result cache.
+2. :func:`process_area` ranks one municipality (through the result cache) and publishes its
+   files into the run folder being built, on a Dask worker when there is a cluster (a
+   ``LocalCluster`` of ``workers`` processes, or a scheduler at ``dask_address``), else in this
+   process. Nothing but a small summary comes back: memory stays bounded by one municipality
+   per worker, whatever the number of municipalities.
+3. :func:`~magicmix_geo.publish.run.finish_run` writes the national lists from the
+   municipalities' GeoPackages and the manifest; the run folder then replaces the old one.
 
-Workers read the input files and the result cache by path, so on a remote cluster both must
-live on a file system every worker sees (the same paths on every machine).
+A municipality that fails is recorded with its error and the others carry on; their outputs
+are still published and the run's exit status is 1. Workers read the inputs, the result cache
+and the run folder by path, so on a remote cluster these must live on a file system every
+worker sees (the same paths on every machine).
 
 Without the acquisition cache, the municipalities come from an areas file (TOML) listing per
 municipality the same fields as ``data/sample/sample.toml``::
@@ -24,21 +33,20 @@ municipality the same fields as ``data/sample/sample.toml``::
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import socket
-import threading
 import time
 import tomllib
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from magicmix_geo import __version__
+from magicmix_geo._atomic import atomic_directory
 from magicmix_geo._errors import InputError
 from magicmix_geo.cache import (
     ResultCache,
@@ -47,10 +55,21 @@ from magicmix_geo.cache import (
     rank_cached,
     result_key,
 )
-from magicmix_geo.contract import GM_CODE, MunicipalityResult, RankInputs
-from magicmix_geo.publish.run import check_output_dir, municipality_files, publish_run
+from magicmix_geo.cluster import default_workers, describe_executor, optional_client
+from magicmix_geo.contract import GM_CODE, RankInputs, parse_gm_codes
+from magicmix_geo.prepare.clip import CLIP_MARGIN_M
+from magicmix_geo.prepare.extracts import EXTRACT_SLACK_M, share_osm_files
+from magicmix_geo.progress import progress_bar, stderr_console, summary_table
+from magicmix_geo.publish.run import (
+    PreviousRun,
+    Published,
+    RunContext,
+    check_output_dir,
+    finish_run,
+    new_context,
+    publish_municipality,
+)
 from magicmix_geo.score.capacity import CapacityRun
-from magicmix_geo.progress import progress_bar, spinner, stderr_console, summary_table
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -169,16 +188,85 @@ def select_areas(areas: Sequence[RankInputs], codes: Sequence[str] | None) -> li
 
 def parse_codes(text: str) -> list[str]:
     """``"GM0503, GM0363"`` -> ``["GM0503", "GM0363"]``; each must look like GMxxxx."""
-    codes = [c.strip().upper() for c in text.split(",") if c.strip()]
-    if not codes:
-        raise InputError("--areas: no municipality code given")
-    bad = [c for c in codes if not GM_CODE.match(c)]
-    if bad:
-        raise InputError(f"--areas: {', '.join(bad)} is not a code like GM0503")
-    return codes
+    return parse_gm_codes(text, "--areas")
+
+
+# -- the plan ---------------------------------------------------------------------------------
+
+@dataclass
+class RunPlan:
+    """The municipalities of a run, resolved to local files, before any is ranked."""
+
+    inputs: list[RankInputs]
+    failed: list[AreaOutcome]
+    provenance: dict[str, dict[str, Any] | None]
+    # gm_code -> result key, for the municipalities whose result is in the result cache
+    hits: dict[str, str]
+    # what the OSM store did: passes over each shared file, extracts cut and reused, seconds
+    osm: list[dict[str, Any]]
+
+    @property
+    def todo(self) -> list[str]:
+        return [i.gm_code for i in self.inputs if i.gm_code not in self.hits]
+
+
+def plan_run(
+    areas: Sequence[Area],
+    settings: Settings,
+    cache_root: str | None,
+    *,
+    local: bool = True,
+    log: Callable[[str], None] | None = None,
+) -> RunPlan:
+    """Resolve every area to local files, cut the extracts of the municipalities that share an
+    OSM file (one osmium pass per file), and look their results up in the result cache.
+
+    An area whose files cannot be resolved becomes a failed outcome; the others go on. With
+    ``local`` False (a remote cluster) missing input files are left for the workers to report.
+    """
+    resolved: list[RankInputs] = []
+    failed: list[AreaOutcome] = []
+    provenance: dict[str, dict[str, Any] | None] = {}
+    for area in areas:
+        clock = time.perf_counter()
+        try:
+            inputs, provenance[area.gm_code] = resolve_area(area, settings)
+        except Exception as exc:
+            failed.append(failed_outcome(area.gm_code, exc, time.perf_counter() - clock))
+            continue
+        resolved.append(inputs)
+    store = extract_store(cache_root)
+    shared, osm_runs, refused = share_osm_files(
+        resolved, settings.walk.clip_buffer_m + CLIP_MARGIN_M + EXTRACT_SLACK_M, store, log=log
+    )
+    failed += [failed_outcome(code, exc) for code, exc in refused.items()]
+    hits: dict[str, str] = {}
+    if cache_root is not None:
+        cache = ResultCache(Path(cache_root))
+        for inputs in list(shared):
+            clock = time.perf_counter()
+            try:
+                check_inputs(inputs, settings)
+                key = result_key(inputs, settings.hash)
+            except (OSError, InputError) as exc:
+                if local:
+                    shared.remove(inputs)
+                    failed.append(failed_outcome(inputs.gm_code, exc, time.perf_counter() - clock))
+                continue
+            if cache.path_for(key).is_file():
+                hits[inputs.gm_code] = key
+    return RunPlan(shared, failed, provenance, hits, osm_runs)
+
+
+def extract_store(cache_root: str | None) -> Path:
+    """Where the municipal OSM extracts live: beside the result cache."""
+    from magicmix_geo.cache import default_cache_dir
+
+    return Path(cache_root or default_cache_dir()) / "osm-extracts"
 
 
 # -- one municipality -------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class AreaOutcome:
@@ -188,19 +276,18 @@ class AreaOutcome:
     status: str
     seconds: float
     key: str | None = None
-    path: str | None = None
     sites: int | None = None
     ranked: int | None = None
     error: str | None = None
     where: str | None = None
     provenance: dict[str, Any] | None = field(default=None, repr=False)
     detail: str | None = field(default=None, repr=False)
-    result: MunicipalityResult | None = field(default=None, repr=False, compare=False)
+    published: Published | None = field(default=None, repr=False, compare=False)
 
     def row(self) -> dict[str, Any]:
-        """The manifest / summary row (no result, no traceback)."""
+        """The manifest / summary row (no files, no traceback)."""
         row = {f.name: getattr(self, f.name) for f in fields(self)}
-        for private in ("result", "detail", "path"):
+        for private in ("published", "detail"):
             del row[private]
         row["seconds"] = round(self.seconds, 3)
         if row["provenance"] is None:
@@ -208,40 +295,35 @@ class AreaOutcome:
         return row
 
 
-def compute_area(
-    area: Area, settings: Settings, cache_root: str | None, *, keep_result: bool = False
+def process_area(
+    inputs: RankInputs,
+    settings: Settings,
+    cache_root: str | None,
+    staging: str,
+    context: RunContext,
 ) -> AreaOutcome:
-    """Rank one municipality through the cache; raises on failure (for Prefect to see).
-
-    With a cache the result stays on disk and the outcome carries its path only (what crosses
-    the network is small); without one, or with ``keep_result``, the result rides along.
-    """
+    """Rank one municipality (through the result cache) and publish its files into the run
+    folder being built; a failure becomes a ``failed`` outcome (the others go on)."""
     clock = time.perf_counter()
-    inputs, provenance = resolve_area(area, settings)
-    cache = ResultCache(Path(cache_root)) if cache_root else None
-    ranked = rank_cached(inputs, settings, cache)
-    sites = ranked.result.sites
+    try:
+        cache = ResultCache(Path(cache_root)) if cache_root else None
+        ranked = rank_cached(inputs, settings, cache)
+        sites = ranked.result.sites
+        published = publish_municipality(
+            Path(staging), ranked.result, ranked.key, context, settings
+        )
+    except Exception as exc:
+        return failed_outcome(inputs.gm_code, exc, time.perf_counter() - clock)
     return AreaOutcome(
         gm_code=inputs.gm_code,
         status="cached" if ranked.hit else "done",
         seconds=time.perf_counter() - clock,
         key=ranked.key,
-        path=str(ranked.path) if ranked.path else None,
         sites=len(sites),
         ranked=int((~sites["excluded"].astype(bool)).sum()),
-        provenance=provenance,
         where=f"{socket.gethostname()}:{os.getpid()}",
-        result=ranked.result if (cache is None or keep_result) else None,
+        published=published,
     )
-
-
-def rank_area(area: Area, settings: Settings, cache_root: str | None) -> AreaOutcome:
-    """:func:`compute_area` that never raises: a failure becomes a ``failed`` outcome."""
-    clock = time.perf_counter()
-    try:
-        return compute_area(area, settings, cache_root)
-    except Exception as exc:
-        return failed_outcome(area.gm_code, exc, time.perf_counter() - clock)
 
 
 def failed_outcome(gm_code: str, exc: BaseException, seconds: float = 0.0) -> AreaOutcome:
@@ -250,62 +332,8 @@ def failed_outcome(gm_code: str, exc: BaseException, seconds: float = 0.0) -> Ar
     return AreaOutcome(gm_code, "failed", seconds, error=message, detail=detail)
 
 
-# -- Dask -------------------------------------------------------------------------------------
-
-_CLIENTS: dict[str, Client] = {}
-_CLIENTS_LOCK = threading.Lock()
-
-
-@contextlib.contextmanager
-def dask_client(workers: int | None, address: str | None) -> Iterator[Client | None]:
-    """A Dask client on an existing scheduler (``address``), a ``LocalCluster`` of ``workers``
-    single-threaded worker processes, or None (work in this process) when ``workers`` is 0/None.
-
-    The client is also registered under its scheduler address for :func:`client_for`.
-    """
-    if not address and not workers:
-        yield None
-        return
-    from magicmix_geo.measure.parallel import dask_client as open_client
-
-    with open_client(workers, address) as client:
-        key = str(client.scheduler.address)
-        with _CLIENTS_LOCK:
-            _CLIENTS[key] = client
-        try:
-            yield client
-        finally:
-            with _CLIENTS_LOCK:
-                _CLIENTS.pop(key, None)
-
-
-def client_for(address: str) -> Client:
-    """The client this process already holds for ``address`` (see :func:`dask_client`), or a
-    new one kept for later calls."""
-    with _CLIENTS_LOCK:
-        client = _CLIENTS.get(address)
-        if client is None:
-            from distributed import Client
-
-            client = _CLIENTS[address] = Client(address, timeout="20s", set_as_default=False)
-        return client
-
-
-def describe_executor(client: Client | None, address: str | None) -> str:
-    if client is None:
-        return "in-process"
-    n = len(client.scheduler_info(n_workers=-1).get("workers", {}))
-    where = f"dask scheduler {address}" if address else "dask LocalCluster"
-    return f"{where} ({n} worker{'s' if n != 1 else ''})"
-
-
-def default_workers(n_areas: int) -> int:
-    """One worker process per CPU, at most one per municipality; 0 (in-process) for one."""
-    n = min(os.cpu_count() or 1, n_areas)
-    return 0 if n <= 1 else n
-
-
 # -- the run ----------------------------------------------------------------------------------
+
 
 @dataclass
 class NationalRun:
@@ -355,6 +383,7 @@ def run_summary(
     executor: str,
     rank_seconds: float,
     capacity: CapacityRun | None = None,
+    keys: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The ``run_summary`` block of the manifest. ``result_keys`` tells a later run whether
     the published outputs are still current."""
@@ -366,7 +395,9 @@ def run_summary(
         "executor": executor,
         "rank_seconds": round(rank_seconds, 3),
         "municipalities": [o.row() for o in outcomes],
-        "result_keys": {o.gm_code: o.key for o in outcomes if o.status != "failed"},
+        "result_keys": keys
+        if keys is not None
+        else {o.gm_code: o.key for o in outcomes if o.status != "failed"},
         "failed": sorted(o.gm_code for o in outcomes if o.status == "failed"),
         "code": code_fingerprint(),
         "config_hash": settings.hash,
@@ -377,12 +408,8 @@ def run_summary(
 def outputs_up_to_date(out_dir: Path, summary: dict[str, Any]) -> bool:
     """True when ``out_dir`` holds a complete run of exactly these results (same keys, same
     failures, same code and configuration): publishing again would write the same thing."""
-    try:
-        previous = json.loads((Path(out_dir) / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    before = previous.get("run_summary") if isinstance(previous, dict) else None
-    if not isinstance(before, dict):
+    before = _previous_summary(out_dir)
+    if before is None:
         return False
     same = ("result_keys", "failed", "code", "config_hash", "capacity")
     if not (all(before.get(f) == summary[f] for f in same) and summary["result_keys"]):
@@ -394,118 +421,33 @@ def outputs_up_to_date(out_dir: Path, summary: dict[str, Any]) -> bool:
     )
 
 
-def reusable_outputs(
-    out_dir: Path, summary: dict[str, Any], results: Sequence[MunicipalityResult]
-) -> dict[str, list[str]]:
-    """The municipalities whose files in the run already in ``out_dir`` are still current,
-    with those files (relative paths), for :func:`~magicmix_geo.publish.run.publish_run` to link.
-
-    Current means: the same result key as there (``run_summary.result_keys``), the same code,
-    configuration, capacity what-if, profiles and software version, and every file the
-    manifest lists for that municipality still present. Anything unsure is rewritten.
-    """
+def previous_run(
+    out_dir: Path, summary: dict[str, Any], profiles: str
+) -> PreviousRun | None:
+    """The run already in ``out_dir`` when its files may be reused: the same code,
+    configuration, capacity what-if, profiles and software version (per municipality the
+    result key and the file list are checked again when it is published)."""
+    out_dir = Path(out_dir)
     try:
-        previous = json.loads((Path(out_dir) / "manifest.json").read_text(encoding="utf-8"))
+        previous = json.loads((out_dir / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return {}
+        return None
     before = previous.get("run_summary") if isinstance(previous, dict) else None
     if not isinstance(before, dict) or not isinstance(before.get("result_keys"), dict):
-        return {}
+        return None
     if any(before.get(f) != summary[f] for f in ("code", "config_hash", "capacity")):
-        return {}
-    profiles = ",".join(sorted({str(p) for r in results for p in r.sites["profile"].unique()}))
+        return None
     software = previous.get("software")
     version = software.get("version") if isinstance(software, dict) else None
     if previous.get("profile") != profiles or version != __version__:
-        return {}
-    entries = {
-        m.get("gm_code"): m for m in previous.get("municipalities", []) if isinstance(m, dict)
+        return None
+    files = {
+        str(m.get("gm_code")): list(m.get("files", []))
+        for m in previous.get("municipalities", [])
+        if isinstance(m, dict)
     }
-    reuse: dict[str, list[str]] = {}
-    for result in results:
-        code = result.gm_code
-        key = summary["result_keys"].get(code)
-        files = municipality_files(result)
-        if key is None or before["result_keys"].get(code) != key:
-            continue
-        if entries.get(code, {}).get("files") != files:
-            continue
-        if all((Path(out_dir) / f).is_file() for f in files):
-            reuse[code] = files
-    return reuse
-
-
-def load_results(
-    outcomes: Sequence[AreaOutcome],
-) -> tuple[list[MunicipalityResult], list[AreaOutcome]]:
-    """The results of the successful outcomes (from the cache where they were left), sorted by
-    code, and the outcomes with a missing cache entry turned into failures."""
-    results: list[MunicipalityResult] = []
-    updated: list[AreaOutcome] = []
-    for outcome in outcomes:
-        if outcome.status == "failed":
-            updated.append(outcome)
-            continue
-        result = outcome.result
-        if result is None and outcome.key and outcome.path:
-            result = ResultCache(Path(outcome.path).parents[2]).load(outcome.key)
-        if result is None:
-            updated.append(
-                replace(outcome, status="failed", error="cached result vanished before publishing")
-            )
-            continue
-        results.append(result)
-        sites = result.sites
-        updated.append(
-            replace(outcome, sites=len(sites),
-                    ranked=int((~sites["excluded"].astype(bool)).sum()))
-        )
-    results.sort(key=lambda r: r.gm_code)
-    return results, updated
-
-
-def publish_national(
-    outcomes: Sequence[AreaOutcome],
-    settings: Settings,
-    out_dir: Path,
-    *,
-    started: datetime,
-    executor: str,
-    rank_seconds: float,
-    check_up_to_date: bool = True,
-    console: Console | None = None,
-    capacity: CapacityRun | None = None,
-) -> NationalRun:
-    """Publish the successful municipalities (gpkg, maps, national list, manifest with the run
-    summary) into ``out_dir``, unless it already holds exactly these results."""
-    console = console or stderr_console(False)
-    clock = time.perf_counter()
-    summary = run_summary(outcomes, settings, executor, rank_seconds, capacity)
-    run = NationalRun(list(outcomes), Path(out_dir), False, False, executor, rank_seconds)
-    if check_up_to_date and outputs_up_to_date(out_dir, summary):
-        run.up_to_date = True
-        return run
-    results, final = load_results(outcomes)
-    summary = run_summary(final, settings, executor, rank_seconds, capacity)
-    run.outcomes = list(final)
-    if not results:
-        # nothing to publish: keep whatever an earlier run left in place
-        return run
-    # municipalities whose result is unchanged keep their files (linked, not rewritten)
-    reuse = reusable_outputs(out_dir, summary, results)
-    changed = len(results) - len(reuse)
-    with spinner(
-        f"publishing {changed} municipalities to {out_dir}"
-        + (f" ({len(reuse)} unchanged, kept)" if reuse else ""),
-        console=console,
-    ):
-        run.manifest = publish_run(
-            results, Path(out_dir), settings, started=started, extra={"run_summary": summary},
-            capacity=capacity, reuse=reuse,
-        )
-    run.published = True
-    run.publish_seconds = time.perf_counter() - clock
-    return run
+    keys = {str(k): str(v) for k, v in before["result_keys"].items() if v}
+    return PreviousRun(folder=out_dir, keys=keys, files=files)
 
 
 def run_national(
@@ -523,91 +465,135 @@ def run_national(
 
     An area is local files (:class:`~magicmix_geo.contract.RankInputs`, e.g. from an areas
     file) or a municipality of the acquisition data cache (:class:`CachedArea`).
-
-    ``workers=None`` picks :func:`default_workers`; ``cache_dir=None`` disables the result cache
-    (every municipality is recomputed and the results travel back from the workers).
+    ``workers=None`` picks :func:`~magicmix_geo.cluster.default_workers`; ``cache_dir=None``
+    disables the result cache (every municipality is recomputed).
     """
     console = console or stderr_console(False)
     started = datetime.now(UTC)
+    out_dir = check_output_dir(out_dir)
     cache_root = str(cache_dir) if cache_dir is not None else None
+    capacity = capacity or CapacityRun(share=settings.capacity.reserve_share)
     clock = time.perf_counter()
-    # results already in the cache need no cluster: look them up here first
-    # on this machine a missing input file is reported at once; with a remote cluster only
-    # the workers' view of the files counts
-    outcomes = [
-        probe_cache(a, settings, cache_root, local=not dask_address) for a in areas
-    ] if cache_root else []
-    hits = [o for o in outcomes if o is not None]
-    todo = [a for a, o in zip(areas, outcomes or [None] * len(areas), strict=True) if o is None]
-    executor = "none (every result cached)"
-    if todo:
-        if workers is None and not dask_address:
-            workers = default_workers(len(todo))
-        with dask_client(workers, dask_address) as client:
-            executor = describe_executor(client, dask_address)
-            cached = sum(o.status == "cached" for o in hits)
-            console.print(
-                f"magicmix-geo: ranking {len(todo)} municipalities on {executor}"
-                + (f"; {cached} unchanged, from the cache" if cached else "")
-            )
-            computed = _rank_all(todo, settings, cache_root, client, console)
-    else:
-        cached = sum(o.status == "cached" for o in hits)
-        console.print(f"magicmix-geo: nothing to rank; {cached} unchanged, from the cache")
-        computed = []
-    rank_seconds = time.perf_counter() - clock
+    plan = plan_run(areas, settings, cache_root, local=not dask_address, log=console.print)
     order = {a.gm_code: i for i, a in enumerate(areas)}
-    final = sorted([*hits, *computed], key=lambda o: order[o.gm_code])
-    return publish_national(
-        final, settings, out_dir, started=started, executor=executor,
-        rank_seconds=rank_seconds, check_up_to_date=cache_root is not None, console=console,
-        capacity=capacity,
+    if not plan.todo and cache_root is not None:
+        keys = {i.gm_code: plan.hits[i.gm_code] for i in plan.inputs}
+        summary = run_summary(plan.failed, settings, "none", 0.0, capacity, keys)
+        if plan.inputs and outputs_up_to_date(out_dir, summary):
+            console.print(
+                f"magicmix-geo: nothing to rank; {len(plan.hits)} unchanged, from the cache"
+            )
+            hits = [AreaOutcome(c, "cached", 0.0, key=k) for c, k in keys.items()]
+            outcomes = sorted([*hits, *plan.failed], key=lambda o: order[o.gm_code])
+            return NationalRun(
+                outcomes, Path(out_dir), False, True, "none (every result cached)",
+                time.perf_counter() - clock,
+            )
+    profiles = ",".join(sorted({i.profile for i in plan.inputs}))
+    previous = previous_run(
+        out_dir, run_summary([], settings, "", 0.0, capacity, {}), profiles
     )
-
-
-def probe_cache(
-    area: Area, settings: Settings, cache_root: str | None, *, local: bool = True
-) -> AreaOutcome | None:
-    """A ``cached`` outcome when the result of ``area`` is in the cache, a ``failed`` one for
-    missing or bad input files when ``local``, else None: the area must be ranked (also any
-    area from the data cache, whose files are only looked up on a worker)."""
-    if cache_root is None or not isinstance(area, RankInputs):
-        return None
-    clock = time.perf_counter()
+    if workers is None and not dask_address:
+        workers = default_workers(len(plan.todo) or len(plan.inputs))
+    if not plan.inputs:
+        return NationalRun(
+            sorted(plan.failed, key=lambda o: order[o.gm_code]), Path(out_dir), False, False,
+            "none", time.perf_counter() - clock,
+        )
     try:
-        check_inputs(area, settings)
-        key = result_key(area, settings.hash)
-    except (OSError, InputError) as exc:
-        return failed_outcome(area.gm_code, exc, time.perf_counter() - clock) if local else None
-    path = ResultCache(Path(cache_root)).path_for(key)
-    if not path.is_file():
-        return None
-    return AreaOutcome(area.gm_code, "cached", time.perf_counter() - clock, key=key, path=str(path))
+        return _rank_and_publish(
+            plan, settings, out_dir, cache_root, started, capacity, previous, workers,
+            dask_address, console, clock, order,
+        )
+    except _NothingPublishedError as nothing:
+        return nothing.run
 
 
-def _rank_all(
-    areas: Sequence[Area],
+def _rank_and_publish(
+    plan: RunPlan,
+    settings: Settings,
+    out_dir: Path,
+    cache_root: str | None,
+    started: datetime,
+    capacity: CapacityRun,
+    previous: PreviousRun | None,
+    workers: int | None,
+    dask_address: str | None,
+    console: Console,
+    clock: float,
+    order: dict[str, int],
+) -> NationalRun:
+    """Process every planned municipality into a new run folder and finish it; the folder
+    replaces ``out_dir`` only when all is written (and when anything was published)."""
+    with atomic_directory(out_dir) as staging:
+        context = new_context(settings, started, capacity, previous=previous)
+        with optional_client(workers if plan.inputs else 0, dask_address) as client:
+            executor = describe_executor(client, dask_address)
+            cached = len(plan.hits)
+            if plan.todo:
+                console.print(
+                    f"magicmix-geo: ranking {len(plan.todo)} municipalities on {executor}"
+                    + (f"; {cached} unchanged, from the cache" if cached else "")
+                )
+            else:
+                console.print(f"magicmix-geo: nothing to rank; {cached} unchanged, from the cache")
+            computed = _process_all(plan, settings, cache_root, staging, context, client, console)
+        rank_seconds = time.perf_counter() - clock
+        outcomes = sorted([*computed, *plan.failed], key=lambda o: order[o.gm_code])
+        outcomes = [
+            replace(o, provenance=plan.provenance.get(o.gm_code)) if o.status != "failed" else o
+            for o in outcomes
+        ]
+        done = [o.published for o in outcomes if o.published is not None]
+        run = NationalRun(outcomes, Path(out_dir), False, False, executor, rank_seconds)
+        if not done:
+            # nothing to publish: keep whatever an earlier run left in place
+            raise _NothingPublishedError(run)
+        finish_clock = time.perf_counter()
+        summary = run_summary(outcomes, settings, executor, rank_seconds, capacity)
+        run.manifest = finish_run(
+            staging, context, done, settings,
+            extra={"run_summary": summary, "osm_store": plan.osm},
+        )
+        run.published = True
+        run.publish_seconds = time.perf_counter() - finish_clock
+    return run
+
+
+class _NothingPublishedError(Exception):
+    def __init__(self, run: NationalRun) -> None:
+        super().__init__("no municipality ranked")
+        self.run = run
+
+
+def _process_all(
+    plan: RunPlan,
     settings: Settings,
     cache_root: str | None,
+    staging: Path,
+    context: RunContext,
     client: Client | None,
     console: Console,
 ) -> list[AreaOutcome]:
     outcomes: list[AreaOutcome] = []
-    with progress_bar("ranking", len(areas), console=console) as bar:
+    with progress_bar("ranking and publishing", len(plan.inputs), console=console) as bar:
+
         def record(outcome: AreaOutcome) -> None:
             outcomes.append(outcome)
             bar.advance(_outcome_line(outcome))
 
         if client is None:
-            for inputs in areas:
-                record(rank_area(inputs, settings, cache_root))
+            for inputs in plan.inputs:
+                record(process_area(inputs, settings, cache_root, str(staging), context))
             return outcomes
         from distributed import as_completed
 
-        settings_future = client.scatter(settings, broadcast=True)
+        shared = client.scatter([settings, context], broadcast=True)
         futures = {
-            client.submit(rank_area, inputs, settings_future, cache_root, pure=False): inputs
-            for inputs in areas
+            client.submit(
+                process_area, inputs, shared[0], cache_root, str(staging), shared[1], pure=False
+            ): inputs
+            for inputs in plan.inputs
         }
         for future in as_completed(list(futures), loop=client.loop):
             inputs = futures[future]
@@ -616,6 +602,15 @@ def _rank_all(
             except Exception as exc:  # the worker died or the task could not run at all
                 record(failed_outcome(inputs.gm_code, exc))
     return outcomes
+
+
+def _previous_summary(out_dir: Path) -> dict[str, Any] | None:
+    try:
+        previous = json.loads((Path(out_dir) / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    before = previous.get("run_summary") if isinstance(previous, dict) else None
+    return before if isinstance(before, dict) else None
 
 
 def _outcome_line(outcome: AreaOutcome) -> str:
@@ -642,22 +637,3 @@ def print_summary(run: NationalRun, console: Console) -> None:
         f"{counts['failed']} failed; ranking {run.rank_seconds:.1f} s, "
         f"publishing {run.publish_seconds:.1f} s; {where}"
     )
-
-
-__all__ = [
-    "DEFAULT_OUT",
-    "AreaOutcome",
-    "CachedArea",
-    "NationalRun",
-    "check_output_dir",
-    "client_for",
-    "compute_area",
-    "dask_client",
-    "parse_codes",
-    "publish_national",
-    "rank_area",
-    "read_areas_file",
-    "reusable_outputs",
-    "run_national",
-    "select_areas",
-]

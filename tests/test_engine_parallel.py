@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from magicmix_geo.measure.parallel import dask_client, map_parallel, network_distances
+from magicmix_geo.cluster import dask_client
+from magicmix_geo.measure.parallel import map_parallel, network_distances
 from magicmix_geo.prepare.network import build_network
 from tests.test_engine_chains import _random_ways
 

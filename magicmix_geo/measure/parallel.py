@@ -5,60 +5,25 @@ on an existing cluster (``tcp://host:port``). The network is scattered once to e
 (broadcast) and each task gets only the snapped points of its category: one multi-source
 Dijkstra and the bounded count searches. Snapping (the grid index) stays on the caller.
 
-Entry points for the command line and flows: :func:`dask_client` (``workers: int`` or
-``dask_address: str``), :func:`network_distances` and :func:`map_parallel`.
+Entry points: :func:`network_distances` and :func:`map_parallel` (clients come from
+:mod:`magicmix_geo.cluster`).
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
-from distributed import Client, LocalCluster
+from distributed import Client
 
-from magicmix_geo._errors import InputError
+from magicmix_geo.cluster import dask_client
 from magicmix_geo.measure.distances import SegmentIndex, Snap, counts_within, nearest_distance
 from magicmix_geo.prepare.network import WalkNetwork
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-@contextmanager
-def dask_client(workers: int | None = None, dask_address: str | None = None) -> Iterator[Client]:
-    """A dask client: on the cluster at ``dask_address``, or on a new LocalCluster.
-
-    The LocalCluster has ``workers`` single-threaded processes (default: the machine's
-    cores; the geometry work holds the GIL) on 127.0.0.1, with its dashboard on a free port
-    (8787 may be taken by another cluster); it is closed on exit. A client to an existing
-    cluster only disconnects; a scheduler that cannot be reached is an InputError.
-    """
-    if dask_address:
-        try:
-            # connect timeout: dask's distributed.comm.timeouts.connect (default 30 s)
-            client = Client(dask_address, set_as_default=False)
-        except (OSError, TimeoutError) as exc:
-            raise InputError(f"--dask-address {dask_address}: cannot connect ({exc})") from exc
-        try:
-            yield client
-        finally:
-            client.close()
-        return
-    n = int(workers) if workers else (os.cpu_count() or 1)
-    if n < 1:
-        raise ValueError(f"workers must be at least 1, got {workers}")
-    with (
-        LocalCluster(
-            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
-            host="127.0.0.1",
-        ) as cluster,
-        Client(cluster, set_as_default=False) as client,
-    ):
-        yield client
 
 
 def _category_columns(

@@ -24,8 +24,9 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,8 @@ from shapely.geometry import MultiPolygon, Polygon, mapping
 from shapely.geometry.base import BaseGeometry
 
 from magicmix_geo._errors import InputError
+from magicmix_geo.contract import RankInputs
+from magicmix_geo.prepare.area import read_boundary
 from magicmix_geo.provenance import file_sha256
 
 OSMIUM = "osmium"
@@ -85,7 +88,7 @@ def extract_areas(
     buffer_m: float,
     store: Path,
     *,
-    log: Any = None,
+    log: Callable[[str], None] | None = None,
 ) -> ExtractRun:
     """The extract of every extent from ``source``, cut in as few passes as possible.
 
@@ -98,8 +101,6 @@ def extract_areas(
     InputError
         ``source`` is missing or unreadable, osmium is not installed, or osmium fails.
     """
-    import time
-
     clock = time.perf_counter()
     source = Path(source)
     if not source.is_file():
@@ -126,6 +127,77 @@ def extract_areas(
         passes=passes,
         seconds=time.perf_counter() - clock,
     )
+
+
+# extracts reach this much beyond the clip zone (clip buffer + margin): boundaries are
+# simplified for osmium, and complete ways need their ends
+EXTRACT_SLACK_M = 250.0
+# an OSM file of at least this size is cut into an extract even for one municipality
+CUT_SINGLE_FILE_BYTES = 50 * 2**20
+
+
+def share_osm_files(
+    inputs: Sequence[RankInputs],
+    buffer_m: float,
+    store: Path,
+    *,
+    log: Callable[[str], None] | None = None,
+) -> tuple[list[RankInputs], list[dict[str, Any]], dict[str, InputError]]:
+    """The inputs with the OSM file of every municipality that shares it with others (or that
+    is large) replaced by its extract (the boundary grown by ``buffer_m``), cut for all of
+    them in one pass over the file.
+
+    Returns the new inputs (same order, without the failed ones), a record per file cut, and
+    the error of every municipality that could not be cut (no boundary, unreadable boundary,
+    osmium failing).
+    """
+    groups: dict[Path, list[RankInputs]] = {}
+    for item in inputs:
+        groups.setdefault(Path(item.osm).resolve(), []).append(item)
+    replaced: dict[str, Path] = {}
+    records: list[dict[str, Any]] = []
+    failed: dict[str, InputError] = {}
+    for path, members in groups.items():
+        if not path.is_file():
+            continue  # reported by the municipality's own checks
+        if len(members) < 2 and path.stat().st_size < CUT_SINGLE_FILE_BYTES:
+            continue
+        extents = []
+        for item in members:
+            try:
+                if item.boundary is None:
+                    raise InputError(
+                        f"{item.osm}: {item.gm_code} shares this OSM file with "
+                        f"{len(members) - 1} other municipalities but has no boundary "
+                        "to cut its part by (give `boundary` in the areas file)"
+                    )
+                extents.append(Extent(item.gm_code, read_boundary(item.boundary)))
+            except InputError as exc:
+                failed[item.gm_code] = exc
+        if not extents:
+            continue
+        try:
+            run = extract_areas(path, extents, buffer_m, store, log=log)
+        except InputError as exc:
+            failed.update({e.key: exc for e in extents})
+            continue
+        replaced.update(run.paths)
+        records.append(
+            {
+                "source": str(path),
+                "municipalities": len(extents),
+                "cut": len(run.cut),
+                "reused": len(run.reused),
+                "passes": run.passes,
+                "seconds": round(run.seconds, 3),
+            }
+        )
+    kept = [
+        replace(item, osm=replaced.get(item.gm_code, item.osm))
+        for item in inputs
+        if item.gm_code not in failed
+    ]
+    return kept, records, failed
 
 
 def source_fingerprint(source: Path, store: Path) -> str:

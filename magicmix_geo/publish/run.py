@@ -13,13 +13,15 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
 import pandas as pd
+import pyogrio
 
 from magicmix_geo import __version__
 from magicmix_geo._atomic import atomic_directory
@@ -35,6 +37,58 @@ from magicmix_geo.publish.report import write_municipality_report
 from magicmix_geo.score.capacity import CapacityRun, municipality_summary, with_capacity
 from magicmix_geo.score.method import method_rows
 
+
+@dataclass(frozen=True)
+class PreviousRun:
+    """The run already in the output folder, and which municipalities' files in it are still
+    current (same result key, code, configuration, what-if, profile and software version):
+    those are hard-linked into the new run instead of written again."""
+
+    folder: Path
+    keys: dict[str, str]
+    files: dict[str, list[str]]
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What every municipality of a run shares when it is published (small, picklable)."""
+
+    run_id: str
+    started_at: str
+    config_hash: str
+    capacity: CapacityRun
+    head: dict[str, Any] = field(default_factory=dict)
+    previous: PreviousRun | None = None
+
+
+@dataclass(frozen=True)
+class Published:
+    """One municipality in the run folder: its manifest entry and inputs (small)."""
+
+    entry: dict[str, Any]
+    inputs: list[dict[str, Any]]
+    reused: bool
+
+
+def new_context(
+    settings: Settings,
+    started: datetime,
+    capacity: CapacityRun | None = None,
+    *,
+    head: dict[str, Any] | None = None,
+    previous: PreviousRun | None = None,
+) -> RunContext:
+    """A run context with a fresh run id."""
+    return RunContext(
+        run_id=uuid.uuid4().hex,
+        started_at=started.isoformat(),
+        config_hash=settings.hash,
+        capacity=capacity or CapacityRun(share=settings.capacity.reserve_share),
+        head=dict(head or {}),
+        previous=previous,
+    )
+
+
 def publish_run(
     results: list[MunicipalityResult],
     out_dir: Path,
@@ -43,84 +97,142 @@ def publish_run(
     started: datetime,
     extra: dict[str, Any] | None = None,
     capacity: CapacityRun | None = None,
-    reuse: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, Any]:
-    """Write every output of a run into ``out_dir`` atomically: all of it or nothing.
+    """Write every output of a run of results held in memory into ``out_dir`` atomically:
+    all of it or nothing. (A national run publishes each municipality as it is done,
+    :func:`publish_municipality`, and then :func:`finish_run`.)
 
     ``capacity`` (reserve share and the municipalities' tasks) adds ``homes_est``,
     ``homes_reserved`` and ``selected`` to the sites and writes ``national_summary.csv``.
-
-    ``reuse`` maps a municipality code to its files (relative paths) in the run already in
-    ``out_dir`` that are still current (same result, code, configuration and capacity; the
-    caller decides, see :func:`magicmix_geo.national.reusable_outputs`): those are
-    hard-linked (copied across file systems) into the new run folder instead of written
-    again, so they keep the manifest of the run that wrote them. The national files and
-    ``manifest.json`` are always written.
     """
     out_dir = check_output_dir(out_dir)
-    capacity = capacity or CapacityRun(share=settings.capacity.reserve_share, tasks=None)
-    for result in results:
-        result.layers["sites"] = with_capacity(result, settings.capacity, capacity)
-    summary = municipality_summary(
-        pd.concat([r.sites for r in results], ignore_index=True), capacity.tasks, capacity.share
-    )
-    manifest = _manifest(results, settings, started, extra or {})
-    manifest["capacity"] = {
-        "reserve_share": capacity.share,
-        "tasks": capacity.tasks_source,
-        "homes_reserved": int(summary["homes_reserved"].iloc[-1]),
+    context = new_context(settings, started, capacity, head=extra)
+    with atomic_directory(out_dir) as staging:
+        published = [publish_municipality(staging, r, None, context, settings) for r in results]
+        return finish_run(staging, context, published, settings, extra=extra)
+
+
+def publish_municipality(
+    staging: Path,
+    result: MunicipalityResult,
+    key: str | None,
+    context: RunContext,
+    settings: Settings,
+) -> Published:
+    """Write the files of one municipality (:func:`municipality_files`) into the run folder
+    being built, or link them from the previous run when they are still current."""
+    code = result.gm_code
+    result.layers["sites"] = with_capacity(result, settings.capacity, context.capacity)
+    sites = result.sites
+    entry = {
+        "gm_code": code,
+        "gm_name": result.gm_name,
+        "sites": int(len(sites)),
+        "ranked": int((~sites["excluded"].astype(bool)).sum()),
+        "excluded": int(sites["excluded"].astype(bool).sum()),
+        "candidate_source": result.candidate_source,
+        "candidates_are_proxies": result.candidate_source == "osm_proxy",
+        "network": result.network,
+        "timings_s": {k: round(v, 3) for k, v in result.timings.items()},
+        "files": municipality_files(result),
     }
-    reuse = dict(reuse or {})
-    reused: list[str] = []
-    timings: dict[str, dict[str, float]] = {}
-    with atomic_directory(out_dir) as tmp:
-        write_summary_csv(tmp / "national_summary.csv", summary)
-        for result in results:
-            if result.gm_code in reuse and _link_files(out_dir, tmp, reuse[result.gm_code]):
-                reused.append(result.gm_code)
-                continue
-            metadata = _municipality_metadata(manifest, result, summary)
-            timings[result.gm_code] = _publish_municipality(
-                tmp, result, metadata, settings, results
-            )
-        all_sites = pd.concat([r.sites for r in results], ignore_index=True)
-        write_national_ranking(
-            tmp,
-            gpd.GeoDataFrame(all_sites, geometry="geometry", crs=results[0].sites.crs),
-            manifest=manifest,
-            method=method_rows(settings),
-            extra_sheets={"capacity": summary},
-        )
-        # the time per output (publish_*_s) beside the computation stages; the files of a
-        # municipality in ``reused`` were linked from the previous run, not written
-        for entry in manifest["municipalities"]:
-            written = timings.get(entry["gm_code"], {})
-            entry["timings_s"] = {
-                **entry["timings_s"], **{f"publish_{k}": round(v, 3) for k, v in written.items()}
-            }
-        manifest["reused"] = sorted(reused)
-        manifest["ended_at"] = _now()
-        write_manifest(tmp / "manifest.json", manifest)
+    previous = context.previous
+    if (
+        previous is not None
+        and key is not None
+        and previous.keys.get(code) == key
+        and previous.files.get(code) == entry["files"]
+        and _link_files(previous.folder, staging, entry["files"])
+    ):
+        return Published(entry, list(result.inputs), reused=True)
+    homes = int(sites.loc[sites["selected"].astype(bool), "homes_reserved"].sum())
+    metadata = {
+        **{k: v for k, v in context.head.items() if k != "run_summary"},
+        **_manifest_head(context),
+        "profile": _profiles([result]),
+        "municipalities": [entry],
+        "inputs": list(result.inputs),
+        "capacity": {**_capacity_head(context), "homes_reserved": homes},
+        "gm_code": code,
+    }
+    written = _write_municipality(staging, result, metadata, settings)
+    entry["timings_s"].update({f"publish_{k}": round(v, 3) for k, v in written.items()})
+    return Published(entry, list(result.inputs), reused=False)
+
+
+def finish_run(
+    staging: Path,
+    context: RunContext,
+    published: Sequence[Published],
+    settings: Settings,
+    *,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The national files and ``manifest.json`` of a run whose municipalities are in
+    ``staging``, read back from their GeoPackages (never from results held in memory)."""
+    published = sorted(published, key=lambda p: p.entry["gm_code"])
+    sites, capacity_columns = national_sites(staging, [p.entry for p in published])
+    capacity = context.capacity
+    summary = municipality_summary(capacity_columns, capacity.tasks, capacity.share)
+    manifest = {
+        **_manifest_head(context),
+        "profile": _profile_of(sites),
+        "municipalities": [p.entry for p in published],
+        "inputs": [item for p in published for item in p.inputs],
+        **(extra or {}),
+        "capacity": {
+            **_capacity_head(context),
+            "homes_reserved": int(summary["homes_reserved"].iloc[-1]),
+        },
+        "reused": sorted(p.entry["gm_code"] for p in published if p.reused),
+    }
+    write_summary_csv(staging / "national_summary.csv", summary)
+    write_national_ranking(
+        staging,
+        sites,
+        manifest=manifest,
+        method=method_rows(settings),
+        extra_sheets={"capacity": summary},
+    )
+    manifest["ended_at"] = _now()
+    write_manifest(staging / "manifest.json", manifest)
     return manifest
 
 
-def _municipality_metadata(
-    manifest: dict[str, Any], result: MunicipalityResult, summary: pd.DataFrame
-) -> dict[str, Any]:
-    """The manifest stored in one municipality's files: the run's facts with only this
-    municipality's entry, inputs and capacity figures (the run-wide summary stays in
-    manifest.json), so its files depend on nothing another municipality changes."""
-    code = result.gm_code
-    metadata = {k: v for k, v in manifest.items() if k != "run_summary"}
-    metadata["municipalities"] = [m for m in manifest["municipalities"] if m["gm_code"] == code]
-    metadata["inputs"] = list(result.inputs)
-    if isinstance(manifest.get("capacity"), dict):
-        own = summary.loc[summary["gm_code"] == code, "homes_reserved"]
-        metadata["capacity"] = {
-            **manifest["capacity"], "homes_reserved": int(own.iloc[0]) if len(own) else 0,
-        }
-    metadata["gm_code"] = code
-    return metadata
+# the columns of every site (ranked or not) the national files need
+_ALL_SITE_COLUMNS = ("gm_code", "site_id", "excluded", "score_total", "rank_gm", "profile")
+_CAPACITY_COLUMNS = ("gm_code", "rank_gm", "selected", "homes_est", "homes_reserved")
+
+
+def national_sites(
+    staging: Path, entries: Sequence[dict[str, Any]]
+) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """The sites of every municipality, read back from their GeoPackages in the run folder,
+    one municipality at a time (a national run never holds every result in memory): ranked
+    sites with all their columns and geometry, excluded ones with the key columns only; and
+    the capacity columns of all sites."""
+    frames: list[pd.DataFrame] = []
+    capacity: list[pd.DataFrame] = []
+    for entry in entries:
+        path = staging / entry["files"][0]
+        ranked = pyogrio.read_dataframe(path, layer="sites", where="excluded = 0")
+        rest = pyogrio.read_dataframe(
+            path, layer="sites", where="excluded <> 0", read_geometry=False,
+            columns=sorted(set(_ALL_SITE_COLUMNS) | set(_CAPACITY_COLUMNS)),
+        )
+        frames += [ranked, rest.drop(columns=["selected", "homes_est", "homes_reserved"])]
+        capacity += [pd.DataFrame(ranked[list(_CAPACITY_COLUMNS)]), rest[list(_CAPACITY_COLUMNS)]]
+    table = pd.concat(frames, ignore_index=True)
+    # the excluded rows carry the key columns only: keep the ranked rows' types
+    for column, dtype in frames[0].dtypes.items() if frames else ():
+        if dtype == bool and column in table:
+            table[column] = table[column].astype("boolean").fillna(False).astype(bool)
+        elif pd.api.types.is_integer_dtype(dtype) and column in table:
+            table[column] = table[column].astype("Int64")
+    sites = gpd.GeoDataFrame(table, geometry="geometry", crs="EPSG:28992")
+    cap = pd.concat(capacity, ignore_index=True)
+    cap["selected"] = cap["selected"].fillna(False).astype(bool)
+    return sites, cap
 
 
 def municipality_files(result: MunicipalityResult) -> list[str]:
@@ -158,12 +270,11 @@ def _link_files(source: Path, target: Path, files: Sequence[str]) -> bool:
     return True
 
 
-def _publish_municipality(
+def _write_municipality(
     tmp: Path,
     result: MunicipalityResult,
     metadata: dict[str, Any],
     settings: Settings,
-    results: list[MunicipalityResult],
 ) -> dict[str, float]:
     """Write the files of one municipality (:func:`municipality_files`) into ``tmp``; returns
     the seconds per output."""
@@ -180,7 +291,7 @@ def _publish_municipality(
     clock = timed("gpkg_s", clock)
     _write_rasters(tmp, result, metadata)
     clock = timed("rasters_s", clock)
-    title = f"{result.gm_code} {result.gm_name}: Magic Mix site ranking ({_profiles(results)})"
+    title = f"{result.gm_code} {result.gm_name}: Magic Mix site ranking ({_profiles([result])})"
     context = {
         name: result.layers[name]
         for name in ("water", "buildings", "streets")
@@ -226,34 +337,24 @@ def _write_rasters(folder: Path, result: MunicipalityResult, manifest: dict[str,
         )
 
 
-def _manifest(
-    results: list[MunicipalityResult], settings: Settings, started: datetime, extra: dict[str, Any]
-) -> dict[str, Any]:
+def _manifest_head(context: RunContext) -> dict[str, Any]:
     return {
-        "run_id": uuid.uuid4().hex,
-        "started_at": started.isoformat(),
+        "run_id": context.run_id,
+        "started_at": context.started_at,
         "ended_at": None,
         "software": {"name": "magicmix-geo", "version": __version__},
-        "config_hash": settings.hash,
-        "profile": _profiles(results),
-        "municipalities": [
-            {
-                "gm_code": r.gm_code,
-                "gm_name": r.gm_name,
-                "sites": int(len(r.sites)),
-                "ranked": int((~r.sites["excluded"]).sum()),
-                "excluded": int(r.sites["excluded"].sum()),
-                "candidate_source": r.candidate_source,
-                "candidates_are_proxies": r.candidate_source == "osm_proxy",
-                "network": r.network,
-                "timings_s": {k: round(v, 3) for k, v in r.timings.items()},
-                "files": municipality_files(r),
-            }
-            for r in results
-        ],
-        "inputs": [item for r in results for item in r.inputs],
-        **extra,
+        "config_hash": context.config_hash,
     }
+
+
+def _capacity_head(context: RunContext) -> dict[str, Any]:
+    return {"reserve_share": context.capacity.share, "tasks": context.capacity.tasks_source}
+
+
+def _profile_of(sites: pd.DataFrame) -> str:
+    if "profile" not in sites.columns:
+        return ""
+    return ",".join(sorted({str(p) for p in sites["profile"].dropna().unique()}))
 
 
 def _profiles(results: list[MunicipalityResult]) -> str:

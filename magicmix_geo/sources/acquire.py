@@ -127,11 +127,6 @@ def acquire(
         manifests["osm"] = osm_source.acquire_osm(
             cache, settings, session=session, policy=policy, log=log
         )
-        buffer_m = float(source_option(settings, "osm", "extract_buffer_m", 2000))
-        for gm_code in codes:
-            osm_source.area_extract(
-                cache, gm_code, area_boundary(cache, settings, gm_code), buffer_m=buffer_m, log=log
-            )
     for source in ("brk", "bag"):
         if source not in sources:
             continue
@@ -198,7 +193,7 @@ def cached_rank_inputs(
 ) -> tuple[RankInputs, dict[str, Any]]:
     """The inputs of ``rank --area GMxxxx`` from the data cache, and what was chosen.
 
-    OSM comes from the cached per-municipality extract (cut now if needed), boundary and
+    OSM is the cached national file (the run cuts the extracts), boundary and
     CBS figures from the cached CBS area files, the grid, BAG and the GTFS departures table
     when cached. Candidates are
     the cached BRK parcels when ``[candidates] default = "brk"`` and the cache holds parcels
@@ -215,8 +210,9 @@ def cached_rank_inputs(
         raise InputError(f"--area: {gm_code!r} is not a municipality code like GM0503")
     cache = DataCache.at(data_dir)
     boundary = area_boundary(cache, settings, gm_code)
-    buffer_m = float(source_option(settings, "osm", "extract_buffer_m", 2000))
-    osm = osm_source.area_extract(cache, gm_code, boundary, buffer_m=buffer_m, log=log)
+    # the national file: the run cuts every municipality's extract from it in one pass
+    # (prepare/extracts.py)
+    osm = osm_source.cached_file(cache)
     grid = cache.cbs_area_grid(gm_code)
     bag = cache.bag_buildings(gm_code)
     gtfs = cache.gtfs_departures()

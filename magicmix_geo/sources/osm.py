@@ -1,9 +1,8 @@
-"""OpenStreetMap from Geofabrik: the Netherlands PBF (and province extracts), per-area extracts.
+"""OpenStreetMap from Geofabrik: the Netherlands PBF (and province extracts).
 
 Geofabrik publishes ``<file>.md5`` beside every extract ("<md5>  <name>"); a download is kept
-only when its MD5 matches. Per-municipality extracts are cut with pyosmium around the CBS
-boundary grown by ``extract_buffer_m`` and cached under a name that holds the source's
-sha256, so a new national file yields new extracts and an old one is never reused by mistake.
+only when its MD5 matches. Per-municipality extracts are not cut here but by the run, in one
+pass for all municipalities (``magicmix_geo/prepare/extracts.py``).
 """
 
 from __future__ import annotations
@@ -13,14 +12,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import geopandas as gpd
-import numpy as np
 import osmium
 import requests
-import shapely
-from shapely.geometry.base import BaseGeometry
 
-from magicmix_geo._atomic import atomic_path
 from magicmix_geo.config import Settings
 from magicmix_geo.sources._http import (
     RetryPolicy,
@@ -33,11 +27,6 @@ from magicmix_geo.sources.cache import DataCache, now_iso, source_option, source
 
 SOURCE = "osm"
 MD5_LINE = re.compile(r"^\s*([0-9a-fA-F]{32})\b")
-# nodes are tested against the area in blocks of this many
-NODE_BLOCK = 200_000
-# relations completed into an extract (areas such as parks and landuse); routes and national
-# boundaries would drag in far-away members
-AREA_RELATION_TYPES = frozenset({"multipolygon"})
 
 
 def osm_urls(settings: Settings) -> list[str]:
@@ -140,22 +129,8 @@ def pbf_timestamp(path: Path) -> str | None:
     return value or None
 
 
-def area_extract(
-    cache: DataCache,
-    gm_code: str,
-    boundary_rd: BaseGeometry,
-    *,
-    buffer_m: float,
-    log: Any = None,
-) -> Path:
-    """The cached OSM extract of one municipality, cut once per source version.
-
-    Parameters
-    ----------
-    boundary_rd
-        The municipal boundary, EPSG:28992 (metres).
-    buffer_m
-        The extract covers the boundary grown by this many metres.
+def cached_file(cache: DataCache) -> Path:
+    """The OSM file of the data cache.
 
     Raises
     ------
@@ -168,64 +143,4 @@ def area_extract(
             SOURCE, f"no OSM file in the data cache {cache.root}; "
             "run `magicmix-geo acquire --sources osm` first"
         )
-    src = cache.root / manifest["path"]
-    key = f"{gm_code}-{manifest['sha256'][:16]}-b{int(buffer_m)}"
-    out = cache.area_dir(SOURCE, gm_code) / f"{key}.osm.pbf"
-    if out.is_file():
-        return out
-    if log:
-        log(f"{SOURCE}: cutting the extract of {gm_code} from {src.name}")
-    area = gpd.GeoSeries([boundary_rd.buffer(buffer_m)], crs=28992).to_crs(4326).iloc[0]
-    for stale in out.parent.glob(f"{gm_code}-*.osm.pbf"):
-        stale.unlink()
-    cut_extract(src, area, out)
-    return out
-
-
-def cut_extract(src: Path, area_wgs84: BaseGeometry, out: Path) -> None:
-    """Write the OSM objects of ``src`` that lie in ``area_wgs84`` to ``out``, atomically.
-
-    Ways with a node inside are kept whole (with all their nodes), as are multipolygon
-    relations with a member inside (with their member ways), like ``osmium extract
-    --strategy complete_ways``. ``area_wgs84`` is in EPSG:4326 (lon, lat).
-    """
-    tracker = osmium.IdTracker()
-    minx, miny, maxx, maxy = area_wgs84.bounds
-    shapely.prepare(area_wgs84)
-    ids: list[int] = []
-    xs: list[float] = []
-    ys: list[float] = []
-
-    def flush() -> None:
-        if not ids:
-            return
-        inside = shapely.contains_xy(area_wgs84, np.asarray(xs), np.asarray(ys))
-        for node_id in np.asarray(ids, dtype=np.int64)[inside]:
-            tracker.add_node(int(node_id))
-        ids.clear()
-        xs.clear()
-        ys.clear()
-
-    for node in osmium.FileProcessor(str(src), osmium.osm.NODE):
-        loc = node.location
-        if not loc.valid():
-            continue
-        lon, lat = loc.lon, loc.lat
-        if minx <= lon <= maxx and miny <= lat <= maxy:
-            ids.append(node.id)
-            xs.append(lon)
-            ys.append(lat)
-            if len(ids) >= NODE_BLOCK:
-                flush()
-    flush()
-    # a PBF lists ways before relations, so member ways are tracked when a relation comes
-    for obj in osmium.FileProcessor(str(src), osmium.osm.WAY | osmium.osm.RELATION):
-        if obj.is_way():
-            if tracker.contains_any_references(obj):
-                tracker.add_way(obj.id)
-        elif obj.tags.get("type") in AREA_RELATION_TYPES and tracker.contains_any_references(obj):
-            tracker.add_relation(obj.id)
-    tracker.complete_backward_references(str(src), relation_depth=0)
-    with atomic_path(out) as tmp, osmium.SimpleWriter(str(tmp)) as writer:
-        for obj in osmium.FileProcessor(str(src)).with_filter(tracker.id_filter()):
-            writer.add(obj)
+    return cache.root / manifest["path"]
