@@ -109,7 +109,7 @@ def test_national_local_cluster_incremental_and_failure_isolation(
     status = {m["gm_code"]: m["status"] for m in summary["municipalities"]}
     assert status == {"GM9901": "done", "GM9902": "done", "GM9903": "failed"}, summary
     failed = next(m for m in summary["municipalities"] if m["gm_code"] == "GM9903")
-    assert "no_such_boundary.gpkg: file not found" in failed["error"]
+    assert "no_such_boundary.gpkg: boundary file not found" in failed["error"]
     assert summary["failed"] == ["GM9903"]
     assert {m["gm_code"] for m in manifest["municipalities"]} == {"GM9901", "GM9902"}
     ranking = pd.read_csv(out / "national_ranking.csv")

@@ -44,6 +44,11 @@ OSMIUM = "osmium"
 STRATEGY = "smart"
 # osmium keeps every output file of a pass open; stay well below the usual 1024 descriptors
 MAX_EXTRACTS_PER_PASS = 250
+# osmium extract needs about (highest node id / 8) bytes per extract for each id set it keeps
+# (man osmium-extract, MEMORY USAGE; two sets with the complete_ways strategy, a bit more with
+# smart): a pass holds as many extracts as fit in this budget
+EXTRACT_MEMORY_BYTES = 8 * 2**30
+ID_SETS_PER_EXTRACT = 2.5
 # boundaries are simplified to this tolerance (metres) before they become extract polygons:
 # the extract only has to cover the area + buffer, and fewer vertices make the pass faster
 SIMPLIFY_M = 25.0
@@ -88,6 +93,7 @@ def extract_areas(
     buffer_m: float,
     store: Path,
     *,
+    memory_bytes: int = EXTRACT_MEMORY_BYTES,
     log: Callable[[str], None] | None = None,
 ) -> ExtractRun:
     """The extract of every extent from ``source``, cut in as few passes as possible.
@@ -108,13 +114,16 @@ def extract_areas(
     keys = [e.key for e in extents]
     if len(set(keys)) != len(keys):
         raise InputError(f"{source}: an area is listed twice among the extracts")
-    folder = Path(store) / source_fingerprint(source, Path(store))[:16]
+    folder = Path(store) / source_facts(source, Path(store))["sha256"][:16]
     polygons = {e.key: extract_polygon(e.area, buffer_m) for e in extents}
     paths = {key: folder / f"{key}-{_polygon_hash(poly)}.osm.pbf" for key, poly in polygons.items()}
     todo = [key for key in keys if not paths[key].is_file()]
+    per_pass = extracts_per_pass(
+        source_facts(source, Path(store))["max_node_id"], memory_bytes
+    ) if todo else 1
     passes = 0
-    for start in range(0, len(todo), MAX_EXTRACTS_PER_PASS):
-        batch = todo[start : start + MAX_EXTRACTS_PER_PASS]
+    for start in range(0, len(todo), per_pass):
+        batch = todo[start : start + per_pass]
         if log:
             log(f"osm: cutting {len(batch)} extracts from {source.name} in one osmium pass")
         _osmium_extract(source, {k: polygons[k] for k in batch}, {k: paths[k] for k in batch})
@@ -200,9 +209,15 @@ def share_osm_files(
     return kept, records, failed
 
 
-def source_fingerprint(source: Path, store: Path) -> str:
-    """The sha256 of ``source``, remembered in the store by size and modification time so that
-    a 1.4 GB file is hashed once per version, not once per run."""
+def extracts_per_pass(max_node_id: int, memory_bytes: int) -> int:
+    """How many extracts one osmium pass may cut within ``memory_bytes``."""
+    per_extract = max(max_node_id, 1) / 8 * ID_SETS_PER_EXTRACT
+    return int(min(MAX_EXTRACTS_PER_PASS, max(1, memory_bytes // per_extract)))
+
+
+def source_facts(source: Path, store: Path) -> dict[str, Any]:
+    """The sha256 and highest node id of ``source``, remembered in the store by size and
+    modification time, so that a 1.4 GB file is read for them once per version, not per run."""
     stat = source.stat()
     memo_path = store / _FINGERPRINTS
     try:
@@ -211,17 +226,34 @@ def source_fingerprint(source: Path, store: Path) -> str:
         memo = {}
     if not isinstance(memo, dict):
         memo = {}
-    entry = memo.get(str(source.resolve()))
+    name = str(source.resolve())
     stamp = [stat.st_size, stat.st_mtime_ns]
-    if isinstance(entry, dict) and entry.get("stamp") == stamp and isinstance(entry.get("sha256"), str):
-        return str(entry["sha256"])
-    digest = file_sha256(source)
-    memo[str(source.resolve())] = {"stamp": stamp, "sha256": digest}
+    entry = memo.get(name)
+    if isinstance(entry, dict) and entry.get("stamp") == stamp and "max_node_id" in entry:
+        return entry
+    entry = {"stamp": stamp, "sha256": file_sha256(source), "max_node_id": _max_node_id(source)}
+    memo[name] = entry
     store.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=store, delete=False, suffix=".tmp") as fh:
         json.dump(memo, fh)
     os.replace(fh.name, memo_path)
-    return digest
+    return entry
+
+
+def _max_node_id(source: Path) -> int:
+    if not osmium_available():
+        raise InputError(
+            f"{source}: cutting municipal extracts needs osmium-tool "
+            "(`apt-get install osmium-tool`), which is not installed"
+        )
+    done = subprocess.run(
+        [OSMIUM, "fileinfo", "--extended", "--get", "data.maxid.nodes", str(source)],
+        capture_output=True, text=True, check=False,
+    )
+    try:
+        return int(done.stdout.strip())
+    except ValueError as exc:
+        raise InputError(f"{source}: cannot read OSM data ({done.stderr.strip()})") from exc
 
 
 def osmium_available() -> bool:

@@ -1,0 +1,184 @@
+"""A country-sized national run: hundreds of islands made from the real Delft sample.
+
+Builds (once, cached in ``bench/_work/country-<n>``) one OSM file holding ``n`` copies of the
+real sample's core (its study area + 2.6 km), each with its own dense ids, moved to its own
+spot on a grid over the Netherlands so that every copy is an island; each copy is a real
+municipality (the first ``n`` codes of CBS's 2020 kerncijfers, with their CBS attributes) whose
+boundary is the sample's study area moved with it. Then runs::
+
+    magicmix-geo national --areas-file areas.toml --workers 2 --no-cache --out OUT
+
+and prints the wall time, the time per municipality, the peak memory of the largest process
+(sampled over the whole process tree), and the OSM store's time next to one ``osmium cat``
+pass over the same file. Run::
+
+    .venv/bin/python bench/country.py --municipalities 355
+
+Note: the copies are renumbered to dense ids (1..n*68k); osmium extract needs about
+max node id / 8 bytes per extract (man osmium-extract, MEMORY USAGE), which the store's batch
+size takes into account (see prepare/extracts.py); on the real national file (node ids up to
+~1.3e10) that is ~1.6 GB per extract, so the real file takes more passes than this one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tests._islands import load_core, moved_area, write_boundary, write_islands  # noqa: E402
+
+SHARED = ROOT.parent / "shared" / "data"
+KERNCIJFERS = SHARED / "cbs_gemeenten_2020" / "cbs_gemeenten_2020_kerncijfers.gpkg"
+WORK = ROOT / "bench" / "_work"
+# the Netherlands' land, roughly (lon, lat): the copies are spread over this box
+NL_BOX = (3.7, 50.9, 7.0, 53.4)
+
+
+def build_country(n: int, work: Path) -> Path:
+    """The areas file of a country of ``n`` island municipalities (built once)."""
+    areas_file = work / "areas.toml"
+    if areas_file.is_file():
+        return areas_file
+    core = load_core(work)
+    gemeenten = gpd.read_file(KERNCIJFERS)
+    code_column = next(c for c in gemeenten.columns if c.lower() in {"gm_code", "gemeentecode"})
+    codes = sorted(gemeenten[code_column].astype(str).str.strip())[:n]
+    shifts = _grid_shifts(n, core.centre)
+    write_islands(work / "country.osm.pbf", core, shifts)
+    (work / "boundaries").mkdir(exist_ok=True)
+    lines = [
+        "# a synthetic country: copies of the real Delft sample as islands (bench/country.py)",
+        "[defaults]",
+        'osm = "country.osm.pbf"',
+        f'cbs = ["{KERNCIJFERS}"]',
+        "",
+    ]
+    for code, shift in zip(codes, shifts, strict=True):
+        write_boundary(work / "boundaries" / f"{code}.gpkg", moved_area(core, shift), code)
+        lines += ["[[municipality]]", f'gm_code = "{code}"',
+                  f'boundary = "boundaries/{code}.gpkg"', ""]
+    areas_file.write_text("\n".join(lines), encoding="utf-8")
+    return areas_file
+
+
+def _grid_shifts(n: int, centre: tuple[float, float]) -> list[tuple[float, float]]:
+    """Shifts that put ``n`` copies on a grid over the Netherlands' box."""
+    aspect = (NL_BOX[2] - NL_BOX[0]) / (NL_BOX[3] - NL_BOX[1]) / 1.6  # degrees lon per lat
+    cols = int(np.ceil(np.sqrt(n * aspect)))
+    rows = int(np.ceil(n / cols))
+    xs = np.linspace(NL_BOX[0], NL_BOX[2], cols)
+    ys = np.linspace(NL_BOX[1], NL_BOX[3], rows)
+    spots = [(x, y) for y in ys for x in xs][:n]
+    return [(x - centre[0], y - centre[1]) for x, y in spots]
+
+
+def _run(command: list[str]) -> float:
+    clock = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True)
+    return time.perf_counter() - clock
+
+
+class TreeMemory:
+    """Peak RSS of the largest process in this process's tree, sampled every 0.5 s."""
+
+    def __init__(self, root_pid: int) -> None:
+        self.root = psutil.Process(root_pid)
+        self.peak = 0
+        self.peak_total = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> TreeMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.5):
+            try:
+                procs = [self.root, *self.root.children(recursive=True)]
+            except psutil.Error:
+                continue
+            sizes = []
+            for proc in procs:
+                with contextlib.suppress(psutil.Error):
+                    sizes.append(proc.memory_info().rss)
+            if sizes:
+                self.peak = max(self.peak, max(sizes))
+                self.peak_total = max(self.peak_total, sum(sizes))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--municipalities", type=int, default=355)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args(argv)
+    if not KERNCIJFERS.is_file():
+        print(f"{KERNCIJFERS}: not found (the team's shared data)", file=sys.stderr)
+        return 2
+    work = WORK / f"country-{args.municipalities}"
+    clock = time.perf_counter()
+    areas = build_country(args.municipalities, work)
+    print(f"country: {work / 'country.osm.pbf'} (built or reused in "
+          f"{time.perf_counter() - clock:.0f} s)")
+    info = subprocess.run(["osmium", "fileinfo", "-e", "-j", str(work / "country.osm.pbf")],
+                          check=True, capture_output=True, text=True)
+    counts = json.loads(info.stdout)["data"]["count"]
+    print(f"  {counts['nodes']:,} nodes, {counts['ways']:,} ways, "
+          f"{counts['relations']:,} relations")
+    cat_s = _run(["osmium", "cat", "-O", "-o", str(work / "cat.osm.pbf"),
+                  str(work / "country.osm.pbf")])
+    (work / "cat.osm.pbf").unlink()
+    out = work / "out"
+    shutil.rmtree(out, ignore_errors=True)
+    store = work / "cache"
+    shutil.rmtree(store, ignore_errors=True)
+    exe = Path(sys.executable).with_name("magicmix-geo")
+    command = [str(exe), "national", "--areas-file", str(areas), "--all", "--workers",
+               str(args.workers), "--out", str(out), "--quiet"]
+    env = {**os.environ, "MAGICMIX_CACHE_DIR": str(store)}
+    clock = time.perf_counter()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    with TreeMemory(process.pid) as memory:
+        _, stderr = process.communicate()
+    wall = time.perf_counter() - clock
+    if process.returncode != 0:
+        print(stderr[-3000:], file=sys.stderr)
+        return 1
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    rows = manifest["run_summary"]["municipalities"]
+    seconds = np.array([r["seconds"] for r in rows if r["status"] != "failed"])
+    osm = manifest.get("osm_store", [])
+    osm_s = sum(r["seconds"] for r in osm)
+    print(f"national: {len(rows)} municipalities, {sum(r['status'] == 'failed' for r in rows)} "
+          f"failed, published {len(manifest['municipalities'])}")
+    print(f"  wall {wall:.1f} s ({wall / 60:.1f} min); per municipality (rank + publish on a "
+          f"worker) median {np.median(seconds):.1f} s, p90 {np.percentile(seconds, 90):.1f} s")
+    print(f"  peak memory: largest process {memory.peak / 2**30:.2f} GiB, "
+          f"whole tree {memory.peak_total / 2**30:.2f} GiB")
+    print(f"  OSM store: {osm_s:.1f} s in {sum(r['passes'] for r in osm)} osmium pass(es) "
+          f"for {sum(r['municipalities'] for r in osm)} extracts; one `osmium cat` pass "
+          f"{cat_s:.1f} s; ratio {osm_s / cat_s:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

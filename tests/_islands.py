@@ -1,0 +1,138 @@
+"""Islands made of the real Delft sample: one OSM file holding several moved copies of the
+sample's core, each with its own dense ids, so that every copy is a separate island (used by
+the national-scale tests and by bench/country.py).
+
+The core is the sample's study area plus ``margin_deg``, cut with osmium-tool and renumbered
+(``osmium renumber``), so that the copies' ids do not collide and stay dense.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import osmium
+from shapely import affinity
+from shapely.geometry import box
+from shapely.geometry.base import BaseGeometry
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "data" / "sample"
+SAMPLE_AREA = SAMPLE / "area_tudelft_wippolder.gpkg"
+SAMPLE_PBF = SAMPLE / "tudelft.osm.pbf"
+
+
+@dataclass(frozen=True)
+class Core:
+    """The sample's core: nodes (id, lon, lat, tags), ways (id, refs, tags), relations."""
+
+    nodes: list[tuple[int, float, float, dict[str, str]]]
+    ways: list[tuple[int, list[int], dict[str, str]]]
+    relations: list[tuple[int, list[tuple[str, int, str]], dict[str, str]]]
+    area_wgs84: BaseGeometry
+    bounds: tuple[float, float, float, float]
+
+    @property
+    def centre(self) -> tuple[float, float]:
+        minx, miny, maxx, maxy = self.bounds
+        return (minx + maxx) / 2, (miny + maxy) / 2
+
+
+def load_core(work: Path, margin_deg: tuple[float, float] = (0.038, 0.024)) -> Core:
+    """Cut and renumber the sample's core once into ``work``; read it."""
+    area = gpd.read_file(SAMPLE_AREA).to_crs(4326).geometry.iloc[0]
+    minx, miny, maxx, maxy = area.bounds
+    bounds = (minx - margin_deg[0], miny - margin_deg[1], maxx + margin_deg[0],
+              maxy + margin_deg[1])
+    work.mkdir(parents=True, exist_ok=True)
+    core, dense = work / "core.osm.pbf", work / "core-dense.osm.pbf"
+    if not dense.is_file():
+        _osmium("extract", "-b", ",".join(map(str, bounds)), "-s", "smart", "-O", "-o",
+                str(core), str(SAMPLE_PBF))
+        _osmium("renumber", "-O", "-o", str(dense), str(core))
+    nodes, ways, relations = [], [], []
+    for obj in osmium.FileProcessor(str(dense)):
+        tags = dict(obj.tags)
+        if obj.is_node():
+            nodes.append((obj.id, obj.location.lon, obj.location.lat, tags))
+        elif obj.is_way():
+            ways.append((obj.id, [r.ref for r in obj.nodes], tags))
+        else:
+            relations.append((obj.id, [(m.type, m.ref, m.role) for m in obj.members], tags))
+    return Core(nodes, ways, relations, area, bounds)
+
+
+def write_islands(
+    path: Path,
+    core: Core,
+    shifts: Sequence[tuple[float, float]],
+    *,
+    drop_street_of: int | None = None,
+) -> None:
+    """Write one copy of ``core`` per (dlon, dlat) shift: every copy's nodes, then ways, then
+    relations, ids ascending as PBF readers expect. ``drop_street_of`` leaves the footway
+    nearest the study area's centre out of that copy (a changed street, for the nightly-update
+    tests)."""
+    step = {
+        "n": max(n[0] for n in core.nodes) + 1,
+        "w": max(w[0] for w in core.ways) + 1,
+        "r": max((r[0] for r in core.relations), default=0) + 1,
+    }
+    dropped = _central_footway(core)
+    tmp = path.with_name(f".{path.name}.tmp.pbf")
+    tmp.unlink(missing_ok=True)
+    with osmium.SimpleWriter(str(tmp)) as writer:
+        for k, (dx, dy) in enumerate(shifts):
+            for node_id, lon, lat, tags in core.nodes:
+                writer.add_node(osmium.osm.mutable.Node(
+                    id=k * step["n"] + node_id, location=(lon + dx, lat + dy), tags=tags,
+                    version=1))
+        for k in range(len(shifts)):
+            for way_id, refs, tags in core.ways:
+                if k == drop_street_of and way_id == dropped:
+                    continue
+                writer.add_way(osmium.osm.mutable.Way(
+                    id=k * step["w"] + way_id, nodes=[k * step["n"] + r for r in refs],
+                    tags=tags, version=1))
+        for k in range(len(shifts)):
+            for rel_id, members, tags in core.relations:
+                writer.add_relation(osmium.osm.mutable.Relation(
+                    id=k * step["r"] + rel_id, tags=tags, version=1,
+                    members=[(t, k * step[t] + ref, role) for t, ref, role in members]))
+    tmp.replace(path)
+
+
+def moved_area(core: Core, shift: tuple[float, float], size_deg: float | None = None) -> Any:
+    """The study area of the copy moved by ``shift`` (EPSG:4326); with ``size_deg`` a square of
+    that size at the area's centre instead (a small municipality ranks fast)."""
+    area = core.area_wgs84
+    if size_deg is not None:
+        c = area.centroid
+        area = box(c.x - size_deg / 2, c.y - size_deg / 3, c.x + size_deg / 2, c.y + size_deg / 3)
+    return affinity.translate(area, *shift)
+
+
+def write_boundary(path: Path, geometry_wgs84: BaseGeometry, gm_code: str) -> Path:
+    gpd.GeoDataFrame({"gm_code": [gm_code]}, geometry=[geometry_wgs84], crs=4326).to_crs(
+        28992
+    ).to_file(path, engine="pyogrio")
+    return path
+
+
+def _central_footway(core: Core) -> int:
+    """The footway whose first node lies nearest the study area's centre."""
+    where = {n[0]: (n[1], n[2]) for n in core.nodes}
+    c = core.area_wgs84.centroid
+    footways = [w for w in core.ways if w[2].get("highway") == "footway" and w[1][0] in where]
+    return min(
+        footways,
+        key=lambda w: (where[w[1][0]][0] - c.x) ** 2 + (where[w[1][0]][1] - c.y) ** 2,
+    )[0]
+
+
+def _osmium(*args: str) -> None:
+    subprocess.run(["osmium", *args], check=True, capture_output=True)
