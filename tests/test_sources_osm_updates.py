@@ -27,7 +27,7 @@ from magicmix_geo.config import load_settings
 from magicmix_geo.sources._http import RetryPolicy, SourceError, make_session
 from magicmix_geo.sources.cache import DataCache
 from magicmix_geo.sources.osm_changes import parse_state, sequence_path, touched
-from magicmix_geo.sources.osm_updates import UpdateNotPossible, refresh_osm, updates_url
+from magicmix_geo.sources.osm_updates import UpdateError, refresh_osm, updates_url
 from tests._sources_server import SAMPLE, FakeServer, Resource
 
 PBF_PATH = "/europe/netherlands-latest.osm.pbf"
@@ -120,7 +120,7 @@ def edit(
     pending_way = add_at is not None
     new_nodes = [maxid["nodes"] + 1 + i for i in range(3)]
     for obj in osmium.FileProcessor(str(src)):
-        if pending_nodes and not obj.is_node():
+        if pending_nodes and not isinstance(obj, osmium.osm.Node):
             assert add_at is not None
             for i, node_id in enumerate(new_nodes):
                 writer.add_node(
@@ -132,7 +132,7 @@ def edit(
                     )
                 )
             pending_nodes = False
-        if pending_way and obj.is_relation():
+        if pending_way and isinstance(obj, osmium.osm.Relation):
             writer.add_way(
                 osmium.osm.mutable.Way(
                     id=maxid["ways"] + 1,
@@ -143,7 +143,7 @@ def edit(
                 )
             )
             pending_way = False
-        if obj.is_node() and obj.id in move:
+        if isinstance(obj, osmium.osm.Node) and obj.id in move:
             loc = obj.location
             writer.add_node(
                 obj.replace(
@@ -152,7 +152,7 @@ def edit(
                     timestamp=stamp,
                 )
             )
-        elif obj.is_way() and obj.id == rename:
+        elif isinstance(obj, osmium.osm.Way) and obj.id == rename:
             tags = dict(obj.tags)
             tags["name"] = "Hernoemde straat"
             writer.add_way(obj.replace(tags=tags, version=obj.version + 1, timestamp=stamp))
@@ -185,11 +185,14 @@ def replication(tmp_path_factory: pytest.TempPathFactory) -> Replication:
     locs = {
         n.id: (n.location.lon, n.location.lat)
         for n in osmium.FileProcessor(str(base), osmium.osm.NODE)
+        if isinstance(n, osmium.osm.Node)
     }
     streets = [
         (w.id, [r.ref for r in w.nodes])
         for w in osmium.FileProcessor(str(base), osmium.osm.WAY)
-        if w.tags.get("highway") == "residential" and 2 <= len(w.nodes) <= 6
+        if isinstance(w, osmium.osm.Way)
+        and w.tags.get("highway") == "residential"
+        and 2 <= len(w.nodes) <= 6
     ]
     first = set(nearest_nodes(locs, NEAR_A, 3, set()))
     second = set(nearest_nodes(locs, NEAR_D, 2, first))
@@ -307,7 +310,7 @@ def node_locations(path: Path, ids: set[int]) -> dict[int, tuple[float, float]]:
     return {
         n.id: (n.location.lon, n.location.lat)
         for n in osmium.FileProcessor(str(path), osmium.osm.NODE)
-        if n.id in ids
+        if isinstance(n, osmium.osm.Node) and n.id in ids
     }
 
 
@@ -485,7 +488,7 @@ def test_a_corrupt_diff_keeps_the_previous_file(
     serve_updates(server, replication, 4932, {4931: bad, 4932: replication.diffs[4932]})
     settings = load_settings(fast_config)
     policy = RetryPolicy(attempts=2, backoff_s=0.01, timeout_s=10.0)
-    with pytest.raises(UpdateNotPossible, match="diff 4931 .* is corrupt"):
+    with pytest.raises(UpdateError, match=r"diff 4931 .* is corrupt"):
         refresh_osm(
             DataCache.at(data), settings, session=make_session(), policy=policy, fallback=False
         )

@@ -26,8 +26,7 @@ from magicmix_geo.prepare.area import read_boundary
 from magicmix_geo.sources import cbs as cbs_source
 from magicmix_geo.sources import gtfs as gtfs_source
 from magicmix_geo.sources import osm as osm_source
-from magicmix_geo.sources import osm_updates
-from magicmix_geo.sources import pdok
+from magicmix_geo.sources import osm_updates, pdok
 from magicmix_geo.sources._http import RetryPolicy, SourceError, make_session
 from magicmix_geo.sources.cache import GM_CODE, SOURCES, DataCache, source_option
 

@@ -23,7 +23,7 @@ import math
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 import numpy as np
 import shapely
@@ -43,7 +43,8 @@ KIND_DIFFS = "diffs"
 KIND_FULL = "full"
 
 Key = TypeVar("Key", bound=Hashable)
-Extent = BaseGeometry | tuple[float, float, float, float]
+# shapely ships no type hints, so BaseGeometry is Any to mypy
+Extent: TypeAlias = "BaseGeometry | tuple[float, float, float, float]"
 
 
 @dataclass(frozen=True)

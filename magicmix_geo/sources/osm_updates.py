@@ -70,7 +70,7 @@ GETID_OK = (0, 1)
 Log = Callable[[str], None]
 
 
-class UpdateNotPossible(SourceError):
+class UpdateError(SourceError):
     """The cached file cannot be brought up to date with the diffs (falls back to a download)."""
 
     def __init__(self, message: str) -> None:
@@ -151,7 +151,7 @@ def refresh_osm(
     ----------
     fallback
         When the diffs cannot be applied, download the whole file (True) or raise
-        :class:`UpdateNotPossible` leaving the cache as it was (False).
+        :class:`UpdateError` leaving the cache as it was (False).
 
     Raises
     ------
@@ -168,7 +168,7 @@ def refresh_osm(
             result = update_pbf(
                 target, updates_url(settings), session=session, policy=policy, log=log
             )
-        except UpdateNotPossible as exc:
+        except UpdateError as exc:
             if not fallback:
                 raise
             reason = str(exc)
@@ -195,7 +195,7 @@ def update_pbf(
 
     Raises
     ------
-    UpdateNotPossible
+    UpdateError
         No replication header, a header from another region, the server's state behind the
         file, a diff missing (HTTP 404: Geofabrik keeps about three months) or not
         downloadable, a corrupt diff, or a result that fails verification. ``pbf`` is
@@ -205,10 +205,10 @@ def update_pbf(
     header = read_replication_header(pbf)
     before = header.state
     if before is None:
-        raise UpdateNotPossible(f"{pbf.name} has no replication sequence number in its header")
+        raise UpdateError(f"{pbf.name} has no replication sequence number in its header")
     base = base_url.rstrip("/")
     if header.base_url and _region(header.base_url) != _region(base):
-        raise UpdateNotPossible(
+        raise UpdateError(
             f"{pbf.name} follows {header.base_url}, not the configured updates {base}"
         )
     latest = _fetch_state(f"{base}/state.txt", session=session, policy=policy)
@@ -217,7 +217,7 @@ def update_pbf(
             log(f"{SOURCE}: {pbf.name} up to date (sequence {before.sequence})")
         return None
     if latest.sequence < before.sequence or latest.timestamp <= before.timestamp:
-        raise UpdateNotPossible(
+        raise UpdateError(
             f"the updates at {base} (sequence {latest.sequence}, {latest.iso}) are behind "
             f"{pbf.name} (sequence {before.sequence}, {before.iso})"
         )
@@ -245,7 +245,7 @@ def update_pbf(
 
 
 def read_diff(path: Path, content: DiffContent, *, where: str) -> None:
-    """Add what an ``.osc.gz`` diff changes to ``content`` (``UpdateNotPossible`` if corrupt).
+    """Add what an ``.osc.gz`` diff changes to ``content`` (``UpdateError`` if corrupt).
 
     Changed nodes give their new locations and are looked up in the old file for their old
     ones; changed ways give their node ids (new node list) and are looked up whole (old
@@ -253,24 +253,24 @@ def read_diff(path: Path, content: DiffContent, *, where: str) -> None:
     """
     try:
         for obj in osmium.FileProcessor(str(path)):
-            if obj.is_node():
+            if isinstance(obj, osmium.osm.Node):
                 content.counts["nodes"] += 1
                 content.lookup.add(f"n{obj.id}")
                 if not obj.deleted and obj.location.valid():
                     content.lons.append(obj.location.lon)
                     content.lats.append(obj.location.lat)
-            elif obj.is_way():
+            elif isinstance(obj, osmium.osm.Way):
                 content.counts["ways"] += 1
                 content.lookup.add(f"w{obj.id}")
                 content.lookup.update(f"n{ref.ref}" for ref in obj.nodes)
-            elif obj.is_relation():
+            elif isinstance(obj, osmium.osm.Relation):
                 content.counts["relations"] += 1
                 content.lookup.add(f"r{obj.id}")
                 content.lookup.update(
                     f"{m.type}{m.ref}" for m in obj.members if m.type in ("n", "w")
                 )
     except RuntimeError as exc:  # libosmium: gzip or XML errors
-        raise UpdateNotPossible(f"{where} is corrupt: {_short(exc)}") from exc
+        raise UpdateError(f"{where} is corrupt: {_short(exc)}") from exc
 
 
 def apply_changes(
@@ -301,7 +301,7 @@ def apply_changes(
         command += ["--output-header", f"{key}={value}"]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0 or not out.is_file():
-        raise UpdateNotPossible(
+        raise UpdateError(
             f"osmium apply-changes failed on {pbf.name}: {_short(done.stderr) or done.returncode}"
         )
 
@@ -322,7 +322,7 @@ def verify_pbf(path: Path, state: ReplicationState) -> dict[str, Any]:
     except ValueError:
         info = None
     if not isinstance(info, dict):
-        raise UpdateNotPossible(f"the updated {path.name} does not parse: {_short(done.stderr)}")
+        raise UpdateError(f"the updated {path.name} does not parse: {_short(done.stderr)}")
     options = info.get("header", {}).get("option", {})
     data = info.get("data", {})
     problems = []
@@ -337,7 +337,7 @@ def verify_pbf(path: Path, state: ReplicationState) -> dict[str, Any]:
     if not data.get("count", {}).get("nodes"):
         problems.append("no nodes")
     if problems:
-        raise UpdateNotPossible(
+        raise UpdateError(
             f"the updated {path.name} fails verification: {', '.join(problems)} "
             f"(expected sequence {state.sequence}, {state.iso})"
         )
@@ -378,9 +378,9 @@ def changed_locations(
             check=False,
         )
         if done.returncode not in GETID_OK or not found.is_file():
-            raise UpdateNotPossible(f"osmium getid failed on {old_pbf.name}: {_short(done.stderr)}")
+            raise UpdateError(f"osmium getid failed on {old_pbf.name}: {_short(done.stderr)}")
         for node in osmium.FileProcessor(str(found), osmium.osm.NODE):
-            if node.location.valid():
+            if isinstance(node, osmium.osm.Node) and node.location.valid():
                 lons.append(node.location.lon)
                 lats.append(node.location.lat)
     return np.asarray(lons, dtype=np.float64), np.asarray(lats, dtype=np.float64)
@@ -495,11 +495,11 @@ def _fetch_state(url: str, *, session: requests.Session, policy: RetryPolicy) ->
     try:
         text = get_text(url, source=SOURCE, session=session, policy=policy)
     except SourceError as exc:
-        raise UpdateNotPossible(f"no replication state: {exc}") from exc
+        raise UpdateError(f"no replication state: {exc}") from exc
     try:
         return parse_state(text, url)
     except SourceError as exc:
-        raise UpdateNotPossible(str(exc)) from exc
+        raise UpdateError(str(exc)) from exc
 
 
 def _fetch_diff(
@@ -510,7 +510,7 @@ def _fetch_diff(
     try:
         download(url, target, source=SOURCE, session=session, policy=policy)
     except SourceError as exc:
-        raise UpdateNotPossible(f"diff {sequence} not available: {exc}") from exc
+        raise UpdateError(f"diff {sequence} not available: {exc}") from exc
     return target
 
 
@@ -530,7 +530,7 @@ def _region(url: str) -> str:
 def _osmium() -> str:
     found = shutil.which("osmium")
     if found is None:
-        raise UpdateNotPossible(
+        raise UpdateError(
             "osmium-tool is not installed (Debian/Ubuntu package osmium-tool); "
             "it applies the replication diffs"
         )
