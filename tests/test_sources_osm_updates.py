@@ -26,8 +26,14 @@ from magicmix_geo.cli import main
 from magicmix_geo.config import load_settings
 from magicmix_geo.sources._http import RetryPolicy, SourceError, make_session
 from magicmix_geo.sources.cache import DataCache
-from magicmix_geo.sources.osm_changes import parse_state, sequence_path, touched
-from magicmix_geo.sources.osm_updates import UpdateError, refresh_osm, updates_url
+from magicmix_geo.sources.osm_changes import (
+    ReplicationState,
+    parse_state,
+    parse_timestamp,
+    sequence_path,
+    touched,
+)
+from magicmix_geo.sources.osm_updates import UpdateError, refresh_osm, updates_url, verify_pbf
 from tests._sources_server import SAMPLE, FakeServer, Resource
 
 PBF_PATH = "/europe/netherlands-latest.osm.pbf"
@@ -54,6 +60,7 @@ class Replication:
     moved: dict[int, dict[int, tuple[float, float]]]  # sequence -> node id -> new location
     moved_from: dict[int, tuple[float, float]]  # node id -> old location
     renamed_way_nodes: list[tuple[float, float]]
+    retagged_relation_nodes: list[tuple[float, float]]
     added_nodes: list[tuple[float, float]]
 
 
@@ -104,10 +111,12 @@ def edit(
     *,
     move: set[int],
     rename: int | None = None,
+    retag: int | None = None,
     add_at: tuple[float, float] | None = None,
     stamp: str,
 ) -> None:
-    """Write ``src`` with nodes moved by SHIFT, a way renamed and a new way, new versions."""
+    """Write ``src`` with nodes moved by SHIFT, a way renamed, a relation retagged and a new
+    way, each with a new version."""
     info = subprocess.run(
         ["osmium", "fileinfo", "-e", "-j", "--no-progress", str(src)],
         capture_output=True,
@@ -156,6 +165,9 @@ def edit(
             tags = dict(obj.tags)
             tags["name"] = "Hernoemde straat"
             writer.add_way(obj.replace(tags=tags, version=obj.version + 1, timestamp=stamp))
+        elif isinstance(obj, osmium.osm.Relation) and obj.id == retag:
+            tags = {**dict(obj.tags), "note": "retagged"}
+            writer.add_relation(obj.replace(tags=tags, version=obj.version + 1, timestamp=stamp))
         else:
             writer.add(obj)
     writer.close()
@@ -201,11 +213,30 @@ def replication(tmp_path_factory: pytest.TempPathFactory) -> Replication:
         x, y = locs[way[1][0]]
         return (x - NEAR_C[0]) ** 2 + (y - NEAR_C[1]) ** 2
 
+    way_nodes = {
+        w.id: [r.ref for r in w.nodes]
+        for w in osmium.FileProcessor(str(base), osmium.osm.WAY)
+        if isinstance(w, osmium.osm.Way)
+    }
+    # the multipolygon with the smallest extent whose members (all ways) are in the file
+    polygons = {
+        r.id: [p for m in r.members for p in way_nodes[m.ref]]
+        for r in osmium.FileProcessor(str(base), osmium.osm.RELATION)
+        if isinstance(r, osmium.osm.Relation)
+        and r.tags.get("type") == "multipolygon"
+        and all(m.type == "w" and m.ref in way_nodes for m in r.members)
+    }
+
+    def extent(nodes: list[int]) -> float:
+        xs, ys = zip(*(locs[n] for n in nodes), strict=True)
+        return (max(xs) - min(xs)) * (max(ys) - min(ys))
+
+    retagged = min(polygons, key=lambda r: extent(polygons[r]))
     renamed = min((w for w in streets if not set(w[1]) & (first | second)), key=dist)
     v1 = tmp / "v1.osm.pbf"
     edit(base, v1, move=first, rename=renamed[0], add_at=NEAR_B, stamp="2026-10-07T09:00:00Z")
     v2 = tmp / "v2.osm.pbf"
-    edit(v1, v2, move=second, stamp="2026-10-08T09:00:00Z")
+    edit(v1, v2, move=second, retag=retagged, stamp="2026-10-08T09:00:00Z")
     diffs = {4931: derive(base, v1, tmp / "4931.osc.gz"), 4932: derive(v1, v2, tmp / "4932.osc.gz")}
     states = {
         BASE_SEQ: base,
@@ -223,6 +254,7 @@ def replication(tmp_path_factory: pytest.TempPathFactory) -> Replication:
         moved=moved,
         moved_from={i: locs[i] for i in first | second},
         renamed_way_nodes=[locs[r] for r in renamed[1]],
+        retagged_relation_nodes=[locs[n] for n in polygons[retagged]],
         added_nodes=[(NEAR_B[0] + 0.0004 * i, NEAR_B[1]) for i in range(3)],
     )
 
@@ -403,7 +435,9 @@ def test_two_diffs_in_sequence_and_the_changed_area(
         *replication.moved_from.values(),
         *replication.renamed_way_nodes,
         *replication.added_nodes,
+        *replication.retagged_relation_nodes,
     ]
+    assert changes["objects"] == {"nodes": 8, "ways": 2, "relations": 1}
     for point in everything_changed:
         assert in_boxes(point, boxes), point
     assert not in_boxes(FAR_CORNER, boxes)
@@ -525,3 +559,21 @@ def test_state_file_format() -> None:
     ):
         with pytest.raises(SourceError, match=problem):
             parse_state(text, "http://127.0.0.1/state.txt")
+
+
+def test_verification_of_an_updated_file(replication: Replication, tmp_path: Path) -> None:
+    state = ReplicationState(4931, parse_timestamp(TIMES[4931], "test"))
+    info = verify_pbf(replication.states[4931], state)
+    assert info["data"]["count"]["nodes"] > 60_000
+    with pytest.raises(UpdateError, match="header sequence '4930'"):
+        verify_pbf(replication.base, state)
+    # two nodes out of order, with the right header: not a valid data file
+    opl = tmp_path / "unsorted.opl"
+    opl.write_text("n20 v1 x4.37 y52.0\nn10 v1 x4.36 y52.0\n")
+    unsorted = with_header(opl, tmp_path / "unsorted.osm.pbf", 4931)
+    with pytest.raises(UpdateError, match="not sorted"):
+        verify_pbf(unsorted, state)
+    garbage = tmp_path / "garbage.osm.pbf"
+    garbage.write_bytes(replication.states[4931].read_bytes()[:50_000])
+    with pytest.raises(UpdateError, match="does not parse"):
+        verify_pbf(garbage, state)
