@@ -42,11 +42,13 @@ GEOFABRIK_UPDATES = "https://download.geofabrik.de/europe/netherlands-updates"
 BASE_SEQ = 4930
 TIMES = {4930: "2026-10-06T20:21:06Z", 4931: "2026-10-07T20:20:58Z", 4932: "2026-10-08T20:21:11Z"}
 # where the edits are made (lon, lat): nodes moved by diff 4931 near A, a way added near B,
-# a street near C renamed (tags only), nodes moved by diff 4932 near D
+# a street near C renamed (tags only), nodes moved by diff 4932 near D, a multipolygon
+# retagged and a point of interest near E deleted by diff 4932
 NEAR_A = (4.3700, 52.0000)
 NEAR_B = (4.3600, 52.0100)
 NEAR_C = (4.3550, 52.0110)
 NEAR_D = (4.3900, 51.9900)
+NEAR_E = (4.3400, 51.9850)
 # a corner of the sample far from every edit
 FAR_CORNER = (4.2000, 52.1000)
 SHIFT = (0.0010, 0.0005)  # degrees: about 70 m east, 55 m north
@@ -61,6 +63,7 @@ class Replication:
     moved_from: dict[int, tuple[float, float]]  # node id -> old location
     renamed_way_nodes: list[tuple[float, float]]
     retagged_relation_nodes: list[tuple[float, float]]
+    deleted_node: tuple[int, tuple[float, float]]
     added_nodes: list[tuple[float, float]]
 
 
@@ -112,6 +115,7 @@ def edit(
     move: set[int],
     rename: int | None = None,
     retag: int | None = None,
+    delete: int | None = None,
     add_at: tuple[float, float] | None = None,
     stamp: str,
 ) -> None:
@@ -152,6 +156,8 @@ def edit(
                 )
             )
             pending_way = False
+        if obj.id == delete and isinstance(obj, osmium.osm.Node):
+            continue
         if isinstance(obj, osmium.osm.Node) and obj.id in move:
             loc = obj.location
             writer.add_node(
@@ -232,11 +238,19 @@ def replication(tmp_path_factory: pytest.TempPathFactory) -> Replication:
         return (max(xs) - min(xs)) * (max(ys) - min(ys))
 
     retagged = min(polygons, key=lambda r: extent(polygons[r]))
+    # a point of interest (tagged, in no way) near E, deleted by diff 4932
+    in_ways = {n for nodes in way_nodes.values() for n in nodes}
+    pois = {
+        n.id: locs[n.id]
+        for n in osmium.FileProcessor(str(base), osmium.osm.NODE)
+        if isinstance(n, osmium.osm.Node) and len(n.tags) and n.id not in in_ways
+    }
+    deleted = nearest_nodes(pois, NEAR_E, 1, first | second)[0]
     renamed = min((w for w in streets if not set(w[1]) & (first | second)), key=dist)
     v1 = tmp / "v1.osm.pbf"
     edit(base, v1, move=first, rename=renamed[0], add_at=NEAR_B, stamp="2026-10-07T09:00:00Z")
     v2 = tmp / "v2.osm.pbf"
-    edit(v1, v2, move=second, retag=retagged, stamp="2026-10-08T09:00:00Z")
+    edit(v1, v2, move=second, retag=retagged, delete=deleted, stamp="2026-10-08T09:00:00Z")
     diffs = {4931: derive(base, v1, tmp / "4931.osc.gz"), 4932: derive(v1, v2, tmp / "4932.osc.gz")}
     states = {
         BASE_SEQ: base,
@@ -255,6 +269,7 @@ def replication(tmp_path_factory: pytest.TempPathFactory) -> Replication:
         moved_from={i: locs[i] for i in first | second},
         renamed_way_nodes=[locs[r] for r in renamed[1]],
         retagged_relation_nodes=[locs[n] for n in polygons[retagged]],
+        deleted_node=(deleted, locs[deleted]),
         added_nodes=[(NEAR_B[0] + 0.0004 * i, NEAR_B[1]) for i in range(3)],
     )
 
@@ -436,8 +451,10 @@ def test_two_diffs_in_sequence_and_the_changed_area(
         *replication.renamed_way_nodes,
         *replication.added_nodes,
         *replication.retagged_relation_nodes,
+        replication.deleted_node[1],
     ]
-    assert changes["objects"] == {"nodes": 8, "ways": 2, "relations": 1}
+    assert node_locations(cached(data), {replication.deleted_node[0]}) == {}
+    assert changes["objects"] == {"nodes": 9, "ways": 2, "relations": 1}
     for point in everything_changed:
         assert in_boxes(point, boxes), point
     assert not in_boxes(FAR_CORNER, boxes)
@@ -455,6 +472,30 @@ def test_two_diffs_in_sequence_and_the_changed_area(
     assert touched({"kind": "full"}, extents) == {"GM0503", "GM9999"}
     assert touched(None, extents) == {"GM0503", "GM9999"}
     assert touched({"kind": "none"}, extents) == set()
+
+
+def test_up_to_date_after_a_download_and_a_file_that_moved_on_without_its_manifest(
+    server: FakeServer, replication: Replication, tmp_path: Path, fast_config: Path, env: None
+) -> None:
+    data = tmp_path / "cache"
+    first_download(server, replication, data, fast_config)
+    serve_updates(server, replication, BASE_SEQ, {})
+    assert acquire_cli(data, fast_config) == 0
+    manifest = read_manifest(data)
+    assert manifest["changes"]["kind"] == "none"
+    assert manifest["sha256"] == hashlib.sha256(replication.base.read_bytes()).hexdigest()
+    # a run killed after replacing the file but before writing the manifest: the next run
+    # finds the file at 4931 while the manifest says 4930
+    newer = replication.states[4931].read_bytes()
+    cached(data).write_bytes(newer)
+    serve_updates(server, replication, 4931, {4931: replication.diffs[4931]})
+    assert acquire_cli(data, fast_config) == 0
+    manifest = read_manifest(data)
+    assert manifest["changes"]["kind"] == "full"  # what changed is unknown
+    assert manifest["sha256"] == hashlib.sha256(newer).hexdigest()
+    assert manifest["replication"]["sequence_number"] == 4931
+    assert server.count(f"{UPDATES}/000/004/931.osc.gz") == 0
+    assert pbf_downloads(server) == 1
 
 
 def test_diffs_that_do_not_connect_fall_back_to_a_full_download(

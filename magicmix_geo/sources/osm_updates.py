@@ -423,23 +423,33 @@ def _record_update(
     now = now_iso()
     entry = dict(manifest["files"][name])
     entry["checked_at"] = now
-    if result is None:
-        changes: dict[str, Any] = {"kind": KIND_NONE, "at": now}
+    header = read_replication_header(target)
+    replication = _replication(header)
+    if result is not None:
+        changes: dict[str, Any] = {**result.changes, "at": now, "seconds": round(result.seconds, 2)}
+    elif replication != entry.get("replication"):
+        # the file moved on without its manifest (a run killed between the two writes): what
+        # changed is unknown, so everything counts as changed
+        changes = {
+            "kind": KIND_FULL,
+            "reason": "the cached file changed after its manifest",
+            "at": now,
+        }
     else:
-        changes = {**result.changes, "at": now, "seconds": round(result.seconds, 2)}
+        changes = {"kind": KIND_NONE, "at": now}
+    if changes["kind"] != KIND_NONE:
         entry.update(
             {
                 "sha256": file_digest(target, "sha256"),
                 "md5": file_digest(target, "md5"),
                 "size_bytes": target.stat().st_size,
-                "version": result.after.iso,
+                "version": header.state.iso if header.state else entry.get("version"),
                 "retrieved_at": now,
                 # etag / last_modified stay those of the download the diffs were applied to
-                "updated_from": result.base_url,
+                "updated_from": header.base_url,
             }
         )
-    header = read_replication_header(target)
-    entry["replication"] = _replication(header)
+    entry["replication"] = replication
     files = {**manifest["files"], name: entry}
     updated = {
         **manifest,
@@ -448,7 +458,7 @@ def _record_update(
         "retrieved_at": entry["retrieved_at"],
         "version": entry["version"],
         "sha256": entry["sha256"],
-        "replication": entry["replication"],
+        "replication": replication,
         "changes": changes,
     }
     cache.write_manifest(SOURCE, updated)
@@ -472,8 +482,11 @@ def _full_download(
         replication = _replication(read_replication_header(main))
     except SourceError:
         replication = None
+    name = osm_source.file_name(manifest["url"])
+    files = {**manifest["files"], name: {**manifest["files"][name], "replication": replication}}
     manifest = {
         **manifest,
+        "files": files,
         "replication": replication,
         "changes": {
             "kind": KIND_NONE if unchanged else KIND_FULL,
