@@ -21,6 +21,7 @@ import functools
 import hashlib
 import http.server
 import json
+import os
 import shutil
 import subprocess
 import threading
@@ -51,8 +52,7 @@ TIMES = {4930: "2026-10-06T20:21:06Z", 4931: "2026-10-07T20:20:58Z"}
 def build_country(out: Path, copies: int) -> None:
     """``copies`` copies of the sample in one sorted PBF: nodes, then ways, then relations."""
     renumbered = out.with_name("sample-renumbered.osm.pbf")
-    _run("osmium", "renumber", "--no-progress", str(SAMPLE), "-o", str(renumbered),
-         "--overwrite")
+    _run("osmium", "renumber", "--no-progress", str(SAMPLE), "-o", str(renumbered), "--overwrite")
     step = {"n": ID_STEP, "w": ID_STEP, "r": ID_STEP}
     with osmium.SimpleWriter(str(out), overwrite=True) as writer:
         for kind in (osmium.osm.NODE, osmium.osm.WAY, osmium.osm.RELATION):
@@ -61,22 +61,28 @@ def build_country(out: Path, copies: int) -> None:
                 for obj in osmium.FileProcessor(str(renumbered), kind):
                     if isinstance(obj, osmium.osm.Node):
                         loc = obj.location
-                        writer.add_node(obj.replace(
-                            id=obj.id + off,
-                            location=osmium.osm.Location(loc.lon + k * SHIFT_DEG, loc.lat)))
+                        writer.add_node(
+                            obj.replace(
+                                id=obj.id + off,
+                                location=osmium.osm.Location(loc.lon + k * SHIFT_DEG, loc.lat),
+                            )
+                        )
                     elif isinstance(obj, osmium.osm.Way):
-                        writer.add_way(obj.replace(
-                            id=obj.id + off, nodes=[r.ref + off for r in obj.nodes]))
+                        writer.add_way(
+                            obj.replace(id=obj.id + off, nodes=[r.ref + off for r in obj.nodes])
+                        )
                     elif isinstance(obj, osmium.osm.Relation):
-                        members = [(m.type, m.ref + k * step[m.type], m.role)
-                                   for m in obj.members]
+                        members = [(m.type, m.ref + k * step[m.type], m.role) for m in obj.members]
                         writer.add_relation(obj.replace(id=obj.id + off, members=members))
 
 
 def edit(src: Path, out: Path, moved: int) -> None:
     """Move ``moved`` nodes spread over the file by ~70 m; retag the ways of every 10th."""
-    total = int(json.loads(_run("osmium", "fileinfo", "-e", "-j", "--no-progress",
-                                str(src)))["data"]["count"]["nodes"])
+    total = int(
+        json.loads(_run("osmium", "fileinfo", "-e", "-j", "--no-progress", str(src)))["data"][
+            "count"
+        ]["nodes"]
+    )
     every = max(total // moved, 1)
     chosen: set[int] = set()
     retag: set[int] = set()
@@ -88,30 +94,50 @@ def edit(src: Path, out: Path, moved: int) -> None:
                 if i % every == 0 and len(chosen) < moved:
                     chosen.add(obj.id)
                     loc = obj.location
-                    writer.add_node(obj.replace(
-                        location=osmium.osm.Location(loc.lon + 0.001, loc.lat + 0.0005),
-                        version=obj.version + 1, timestamp="2026-10-07T09:00:00Z"))
+                    writer.add_node(
+                        obj.replace(
+                            location=osmium.osm.Location(loc.lon + 0.001, loc.lat + 0.0005),
+                            version=obj.version + 1,
+                            timestamp="2026-10-07T09:00:00Z",
+                        )
+                    )
                     if len(chosen) % 10 == 0:
                         retag.add(obj.id)
                     continue
             elif isinstance(obj, osmium.osm.Way) and any(r.ref in retag for r in obj.nodes):
                 tags = {**dict(obj.tags), "note": "bench"}
-                writer.add_way(obj.replace(tags=tags, version=obj.version + 1,
-                                           timestamp="2026-10-07T09:00:00Z"))
+                writer.add_way(
+                    obj.replace(
+                        tags=tags, version=obj.version + 1, timestamp="2026-10-07T09:00:00Z"
+                    )
+                )
                 continue
             writer.add(obj)
 
 
 def with_header(src: Path, out: Path, seq: int, base_url: str) -> None:
-    _run("osmium", "cat", "--no-progress", str(src), "-o", str(out), "--overwrite",
-         "--output-header", f"osmosis_replication_base_url={base_url}",
-         "--output-header", f"osmosis_replication_sequence_number={seq}",
-         "--output-header", f"osmosis_replication_timestamp={TIMES[seq]}")
+    _run(
+        "osmium",
+        "cat",
+        "--no-progress",
+        str(src),
+        "-o",
+        str(out),
+        "--overwrite",
+        "--output-header",
+        f"osmosis_replication_base_url={base_url}",
+        "--output-header",
+        f"osmosis_replication_sequence_number={seq}",
+        "--output-header",
+        f"osmosis_replication_timestamp={TIMES[seq]}",
+    )
 
 
 def state_text(seq: int) -> str:
-    return (f"# original OSM minutely replication sequence number {7320604 + seq}\n"
-            f"timestamp={TIMES[seq].replace(':', chr(92) + ':')}\nsequenceNumber={seq}\n")
+    return (
+        f"# original OSM minutely replication sequence number {7320604 + seq}\n"
+        f"timestamp={TIMES[seq].replace(':', chr(92) + ':')}\nsequenceNumber={seq}\n"
+    )
 
 
 def serve(folder: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
@@ -122,8 +148,7 @@ def serve(folder: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
     handler = functools.partial(Quiet, directory=str(folder))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    host, port = httpd.server_address[:2]
-    return httpd, f"http://{host}:{port}"
+    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}"
 
 
 def timed(label: str, fn: Callable[[], Any], results: dict[str, float]) -> Any:
@@ -164,21 +189,31 @@ def main() -> None:
     base = WORK / "base.osm.pbf"
     with_header(raw, base, BASE_SEQ, "https://download.geofabrik.de/europe/netherlands-updates")
     diff = site / "europe" / "netherlands-updates" / "000" / "004" / "931.osc.gz"
-    _run("osmium", "derive-changes", "--no-progress", str(base), str(edited), "-o", str(diff),
-         "--overwrite")
+    _run(
+        "osmium",
+        "derive-changes",
+        "--no-progress",
+        str(base),
+        str(edited),
+        "-o",
+        str(diff),
+        "--overwrite",
+    )
     (site / "europe" / "netherlands-updates" / "state.txt").write_text(state_text(4931))
     (site / "europe" / "netherlands-updates" / "000" / "004" / "931.state.txt").write_text(
-        state_text(4931))
+        state_text(4931)
+    )
     served = site / "europe" / NAME
     shutil.copyfile(base, served)
     md5 = hashlib.md5(served.read_bytes()).hexdigest()
     (site / "europe" / f"{NAME}.md5").write_text(f"{md5}  {NAME}\n")
     info = json.loads(_run("osmium", "fileinfo", "-e", "-j", "--no-progress", str(base)))
-    print(f"file: {base.stat().st_size / 2**20:.1f} MiB, {info['data']['count']['nodes']:,} "
-          f"nodes, {info['data']['count']['ways']:,} ways; diff {diff.stat().st_size / 1024:.0f} "
-          f"KiB", flush=True)
-
-    import os
+    print(
+        f"file: {base.stat().st_size / 2**20:.1f} MiB, {info['data']['count']['nodes']:,} "
+        f"nodes, {info['data']['count']['ways']:,} ways; diff {diff.stat().st_size / 1024:.0f} "
+        f"KiB",
+        flush=True,
+    )
 
     os.environ["MAGICMIX_OSM_URL"] = f"{base_url}/europe/{NAME}"
     os.environ["MAGICMIX_OSM_UPDATES_URL"] = updates
@@ -187,30 +222,67 @@ def main() -> None:
     cache_dir = WORK / "cache"
     shutil.rmtree(cache_dir, ignore_errors=True)
     cache = DataCache.at(cache_dir)
-    full = timed("full download (refresh)", lambda: refresh_osm(
-        cache, settings, session=make_session(), policy=policy), results)
+    full = timed(
+        "full download (refresh)",
+        lambda: refresh_osm(cache, settings, session=make_session(), policy=policy),
+        results,
+    )
     assert full["changes"]["kind"] == "full"
     (site / "europe" / NAME).unlink()  # the update must not download the file again
-    updated = timed("update, 1 diff (refresh)", lambda: refresh_osm(
-        cache, settings, session=make_session(), policy=policy, fallback=False), results)
+    updated = timed(
+        "update, 1 diff (refresh)",
+        lambda: refresh_osm(cache, settings, session=make_session(), policy=policy, fallback=False),
+        results,
+    )
     assert updated["changes"]["kind"] == "diffs", updated["changes"]
-    print(f"changed: {updated['changes']['objects']}, {len(updated['changes']['boxes'])} boxes",
-          flush=True)
+    print(
+        f"changed: {updated['changes']['objects']}, {len(updated['changes']['boxes'])} boxes",
+        flush=True,
+    )
     out = WORK / "apply.osm.pbf"
-    timed("osmium apply-changes", lambda: _run(
-        "osmium", "apply-changes", "--no-progress", str(base), str(diff), "-o", str(out),
-        "--overwrite"), results)
+    timed(
+        "osmium apply-changes",
+        lambda: _run(
+            "osmium",
+            "apply-changes",
+            "--no-progress",
+            str(base),
+            str(diff),
+            "-o",
+            str(out),
+            "--overwrite",
+        ),
+        results,
+    )
     out2 = WORK / "apply-pyosmium.osm.pbf"
     out2.unlink(missing_ok=True)
     timed("pyosmium MergeInputReader", lambda: pyosmium_apply(base, diff, out2), results)
-    timed("osmium fileinfo -e", lambda: _run(
-        "osmium", "fileinfo", "-e", "--no-progress", str(out)), results)
-    timed("osmium cat (one pass)", lambda: _run(
-        "osmium", "cat", "--no-progress", str(base), "-o", str(WORK / "cat.osm.pbf"),
-        "--overwrite"), results)
+    timed(
+        "osmium fileinfo -e",
+        lambda: _run("osmium", "fileinfo", "-e", "--no-progress", str(out)),
+        results,
+    )
+    timed(
+        "osmium cat (one pass)",
+        lambda: _run(
+            "osmium",
+            "cat",
+            "--no-progress",
+            str(base),
+            "-o",
+            str(WORK / "cat.osm.pbf"),
+            "--overwrite",
+        ),
+        results,
+    )
     httpd.shutdown()
-    print("figures " + " ".join(f"{k.split(' (')[0].replace(' ', '_').replace(',', '')}="
-                                f"{v:.2f}" for k, v in results.items()))
+    print(
+        "figures "
+        + " ".join(
+            f"{k.split(' (')[0].replace(' ', '_').replace(',', '')}={v:.2f}"
+            for k, v in results.items()
+        )
+    )
 
 
 def _run(*command: str) -> str:
