@@ -18,16 +18,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import geopandas as gpd
 import osmium
 import pytest
 import shapely
 
 from magicmix_geo.cli import main
 from magicmix_geo.config import load_settings
+from magicmix_geo.prepare.area import read_boundary
 from magicmix_geo.sources._http import RetryPolicy, SourceError, make_session
 from magicmix_geo.sources.cache import DataCache
 from magicmix_geo.sources.osm_changes import (
     ReplicationState,
+    extents_wgs84,
     parse_state,
     parse_timestamp,
     sequence_path,
@@ -462,13 +465,15 @@ def test_two_diffs_in_sequence_and_the_changed_area(
     cells = sum(round((b[2] - b[0]) / changes["cell_deg"]) for b in boxes)
     assert cells <= len(everything_changed)
 
-    # municipalities as extents (lon/lat): the edited one and one in the far corner
-    x, y = FAR_CORNER
-    extents = {
-        "GM0503": shapely.box(4.32, 51.97, 4.41, 52.03),
-        "GM9999": (x - 0.02, y - 0.02, x + 0.02, y + 0.02),
-    }
+    # municipalities as extents: Delft's real boundary grown by the extract buffer, and a
+    # made-up one in the far corner
+    delft = read_boundary(SAMPLE / "cbs_gemeenten_2020_gm0503.gpkg")
+    far = gpd.GeoSeries([shapely.Point(FAR_CORNER)], crs=4326).to_crs(28992).iloc[0]
+    extents = extents_wgs84({"GM0503": delft, "GM9999": far.buffer(500)}, buffer_m=200)
     assert touched(changes, extents) == {"GM0503"}
+    x, y = FAR_CORNER
+    boxes_only = {"GM9999": (x - 0.02, y - 0.02, x + 0.02, y + 0.02)}
+    assert touched(changes, boxes_only) == set()
     assert touched({"kind": "full"}, extents) == {"GM0503", "GM9999"}
     assert touched(None, extents) == {"GM0503", "GM9999"}
     assert touched({"kind": "none"}, extents) == set()

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeAlias, TypeVar
 
+import geopandas as gpd
 import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
@@ -41,6 +42,8 @@ STATE_TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 KIND_NONE = "none"
 KIND_DIFFS = "diffs"
 KIND_FULL = "full"
+RD_NEW = 28992
+WGS84 = 4326
 
 Key = TypeVar("Key", bound=Hashable)
 # shapely ships no type hints, so BaseGeometry is Any to mypy
@@ -193,6 +196,18 @@ def touched(changes: Mapping[str, Any] | None, extents: Mapping[Key, Extent]) ->
     tree = shapely.STRtree(boxes)
     hit_extents, _ = tree.query(geoms, predicate="intersects")
     return {keys[i] for i in np.unique(hit_extents)}
+
+
+def extents_wgs84(boundaries_rd: Mapping[Key, BaseGeometry], buffer_m: float) -> dict[Key, Any]:
+    """Municipal boundaries (EPSG:28992, metres) grown by ``buffer_m``, in EPSG:4326 lon/lat.
+
+    The extent whose OSM objects a municipality's extract holds, for :func:`touched`.
+    """
+    keys = list(boundaries_rd)
+    if not keys:
+        return {}
+    grown = gpd.GeoSeries([boundaries_rd[k].buffer(buffer_m) for k in keys], crs=RD_NEW)
+    return dict(zip(keys, grown.to_crs(WGS84).to_numpy(), strict=True))
 
 
 def _geometry(extent: Extent) -> BaseGeometry:
