@@ -19,6 +19,7 @@ the map the refresh changed, so that a nightly run re-ranks only the municipalit
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -41,7 +42,6 @@ from magicmix_geo.sources._http import (
     RetryPolicy,
     SourceError,
     download,
-    file_digest,
     get_text,
 )
 from magicmix_geo.sources.cache import DataCache, now_iso, source_option
@@ -66,6 +66,7 @@ WORK_PREFIX = ".osm-updates-"
 STALE_WORK_S = 6 * 3600
 # osmium-tool's getid: 0 = all found, 1 = some ids not in the file (created objects)
 GETID_OK = (0, 1)
+DIGEST_CHUNK = 1 << 20
 
 Log = Callable[[str], None]
 
@@ -93,6 +94,22 @@ class DiffContent:
     lats: list[float] = field(default_factory=list)
     lookup: set[str] = field(default_factory=set)  # "n1", "w2", "r3" (osmium-tool id syntax)
     counts: dict[str, int] = field(default_factory=lambda: {"nodes": 0, "ways": 0, "relations": 0})
+
+
+class Stopwatch:
+    """Seconds per step of an update (``lap`` closes a step)."""
+
+    def __init__(self) -> None:
+        self.start = self.last = time.perf_counter()
+        self.steps: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.steps[name] = round(now - self.last, 3)
+        self.last = now
+
+    def total(self) -> float:
+        return time.perf_counter() - self.start
 
 
 @dataclass(frozen=True)
@@ -201,7 +218,7 @@ def update_pbf(
         downloadable, a corrupt diff, or a result that fails verification. ``pbf`` is
         untouched in every case.
     """
-    started = time.perf_counter()
+    watch = Stopwatch()
     header = read_replication_header(pbf)
     before = header.state
     if before is None:
@@ -226,16 +243,22 @@ def update_pbf(
     with tempfile.TemporaryDirectory(prefix=WORK_PREFIX, dir=pbf.parent) as tmp:
         work = Path(tmp)
         diffs = [_fetch_diff(base, seq, work, session=session, policy=policy) for seq in sequences]
+        watch.lap("fetch")
         content = DiffContent()
         for seq, path in zip(sequences, diffs, strict=True):
             read_diff(path, content, where=f"diff {seq} ({base}/{sequence_path(seq, 'osc.gz')})")
+        watch.lap("read_diffs")
         out = work / pbf.name
         apply_changes(pbf, diffs, out, base, latest)
+        watch.lap("apply")
         verify_pbf(out, latest)
+        watch.lap("verify")
         lons, lats = changed_locations(pbf, content, work)
         changes = diffs_record(before, latest, lons, lats, union_counts([content.counts]))
+        watch.lap("changed_area")
         os.replace(out, pbf)
-    seconds = time.perf_counter() - started
+    changes["steps_s"] = watch.steps
+    seconds = watch.total()
     if log:
         log(
             f"{SOURCE}: {pbf.name} updated with {len(sequences)} diff(s) "
@@ -438,10 +461,11 @@ def _record_update(
     else:
         changes = {"kind": KIND_NONE, "at": now}
     if changes["kind"] != KIND_NONE:
+        sha256, md5 = file_digests(target)
         entry.update(
             {
-                "sha256": file_digest(target, "sha256"),
-                "md5": file_digest(target, "md5"),
+                "sha256": sha256,
+                "md5": md5,
                 "size_bytes": target.stat().st_size,
                 "version": header.state.iso if header.state else entry.get("version"),
                 "retrieved_at": now,
@@ -496,6 +520,17 @@ def _full_download(
     }
     cache.write_manifest(SOURCE, manifest)
     return manifest
+
+
+def file_digests(path: Path) -> tuple[str, str]:
+    """SHA-256 and MD5 (hex) of a file in one read."""
+    sha256 = hashlib.sha256()
+    md5 = hashlib.md5()
+    with path.open("rb") as fh:
+        while chunk := fh.read(DIGEST_CHUNK):
+            sha256.update(chunk)
+            md5.update(chunk)
+    return sha256.hexdigest(), md5.hexdigest()
 
 
 def _replication(header: ReplicationHeader) -> dict[str, Any] | None:
