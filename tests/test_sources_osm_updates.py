@@ -70,9 +70,9 @@ class Replication:
     added_nodes: list[tuple[float, float]]
 
 
-def geofabrik_state(sequence: int) -> bytes:
+def geofabrik_state(sequence: int, timestamp: str | None = None) -> bytes:
     """A state.txt as Geofabrik writes it (docs/sources.md, "OSM replication")."""
-    stamp = TIMES[sequence].replace(":", "\\:")
+    stamp = (timestamp or TIMES[sequence]).replace(":", "\\:")
     return (
         f"# original OSM minutely replication sequence number {7320604 + sequence}\n"
         f"timestamp={stamp}\nsequenceNumber={sequence}\n"
@@ -523,6 +523,25 @@ def test_diffs_that_do_not_connect_fall_back_to_a_full_download(
     assert manifest["replication"]["sequence_number"] == 4932
     assert manifest["sha256"] == hashlib.sha256(full).hexdigest()
     assert not list((data / "osm").glob(".osm-updates-*"))
+
+
+def test_a_file_months_behind_is_downloaded_not_patched(
+    server: FakeServer, replication: Replication, tmp_path: Path, fast_config: Path, env: None
+) -> None:
+    data = tmp_path / "cache"
+    first_download(server, replication, data, fast_config)
+    full = replication.states[4932].read_bytes()
+    serve_full(server, full)
+    # five months of daily diffs later
+    latest = BASE_SEQ + 150
+    server.routes[f"{UPDATES}/state.txt"] = Resource(
+        geofabrik_state(latest, "2027-03-05T20:21:06Z"), "text/plain"
+    )
+    assert acquire_cli(data, fast_config) == 0
+    assert not [h for h in server.hits if h.path.startswith(f"{UPDATES}/000/")]
+    assert cached(data).read_bytes() == full
+    changes = read_manifest(data)["changes"]
+    assert changes["kind"] == "full" and "150 diffs behind" in changes["reason"]
 
 
 def test_a_file_from_another_region_is_downloaded_not_patched(

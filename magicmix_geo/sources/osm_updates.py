@@ -67,6 +67,8 @@ STALE_WORK_S = 6 * 3600
 # osmium-tool's getid: 0 = all found, 1 = some ids not in the file (created objects)
 GETID_OK = (0, 1)
 DIGEST_CHUNK = 1 << 20
+# more diffs than this are not fetched (Geofabrik keeps about three months of daily diffs)
+MAX_DIFFS = 120
 
 Log = Callable[[str], None]
 
@@ -180,7 +182,7 @@ def refresh_osm(
     if reason is None:
         assert manifest is not None
         name = osm_source.file_name(osm_source.osm_urls(settings)[0])
-        target = cache.root / manifest["files"][name]["path"]
+        target = cache.source_dir(SOURCE) / name  # where acquire_osm puts it, not the manifest's
         try:
             result = update_pbf(
                 target, updates_url(settings), session=session, policy=policy, log=log
@@ -237,6 +239,11 @@ def update_pbf(
         raise UpdateError(
             f"the updates at {base} (sequence {latest.sequence}, {latest.iso}) are behind "
             f"{pbf.name} (sequence {before.sequence}, {before.iso})"
+        )
+    if latest.sequence - before.sequence > MAX_DIFFS:
+        raise UpdateError(
+            f"{latest.sequence - before.sequence} diffs behind (more than {MAX_DIFFS}): "
+            "downloading the file is cheaper"
         )
     sequences = list(range(before.sequence + 1, latest.sequence + 1))
     _remove_stale_work(pbf.parent)
@@ -423,12 +430,13 @@ def _no_update_reason(
         return "province files are configured; they are refreshed by download"
     name = osm_source.file_name(urls[0])
     entry = (manifest or {}).get("files", {}).get(name)
-    if not entry or not (cache.root / entry.get("path", "")).is_file():
+    target = cache.source_dir(SOURCE) / name
+    if not isinstance(entry, dict) or not target.is_file():
         return "no cached OSM file"
     if entry.get("url") != urls[0]:
-        return f"the cached file came from {entry.get('url')}, not {urls[0]}"
+        return f"the cached file came from another URL, not {urls[0]}"
     try:
-        header = read_replication_header(cache.root / entry["path"])
+        header = read_replication_header(target)
     except SourceError as exc:
         return str(exc)
     if header.state is None:
