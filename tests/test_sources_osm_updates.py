@@ -36,7 +36,14 @@ from magicmix_geo.sources.osm_changes import (
     sequence_path,
     touched,
 )
-from magicmix_geo.sources.osm_updates import UpdateError, refresh_osm, updates_url, verify_pbf
+from magicmix_geo.sources.osm_updates import (
+    DiffContent,
+    UpdateError,
+    changed_locations,
+    refresh_osm,
+    updates_url,
+    verify_pbf,
+)
 from tests._sources_server import SAMPLE, FakeServer, Resource
 
 PBF_PATH = "/europe/netherlands-latest.osm.pbf"
@@ -64,7 +71,9 @@ class Replication:
     diffs: dict[int, bytes]  # sequence -> .osc.gz
     moved: dict[int, dict[int, tuple[float, float]]]  # sequence -> node id -> new location
     moved_from: dict[int, tuple[float, float]]  # node id -> old location
+    renamed_way: int
     renamed_way_nodes: list[tuple[float, float]]
+    retagged_relation: int
     retagged_relation_nodes: list[tuple[float, float]]
     deleted_node: tuple[int, tuple[float, float]]
     added_nodes: list[tuple[float, float]]
@@ -270,7 +279,9 @@ def replication(tmp_path_factory: pytest.TempPathFactory) -> Replication:
         diffs=diffs,
         moved=moved,
         moved_from={i: locs[i] for i in first | second},
+        renamed_way=renamed[0],
         renamed_way_nodes=[locs[r] for r in renamed[1]],
+        retagged_relation=retagged,
         retagged_relation_nodes=[locs[n] for n in polygons[retagged]],
         deleted_node=(deleted, locs[deleted]),
         added_nodes=[(NEAR_B[0] + 0.0004 * i, NEAR_B[1]) for i in range(3)],
@@ -642,3 +653,22 @@ def test_verification_of_an_updated_file(replication: Replication, tmp_path: Pat
     garbage.write_bytes(replication.states[4931].read_bytes()[:50_000])
     with pytest.raises(UpdateError, match="does not parse"):
         verify_pbf(garbage, state)
+
+
+def test_changed_locations_follow_old_ways_and_relations(replication: Replication) -> None:
+    """Ids alone (no locations, no members from a diff) find the old geometry in the file."""
+
+    def points(content: DiffContent) -> set[tuple[float, float]]:
+        lons, lats = changed_locations(replication.base, content)
+        return {(round(x, 7), round(y, 7)) for x, y in zip(lons, lats, strict=True)}
+
+    def rounded(locs: list[tuple[float, float]]) -> set[tuple[float, float]]:
+        return {(round(x, 7), round(y, 7)) for x, y in locs}
+
+    way = DiffContent(ways={replication.renamed_way})
+    assert points(way) == rounded(replication.renamed_way_nodes)
+    relation = DiffContent(relations={replication.retagged_relation})
+    assert points(relation) == rounded(replication.retagged_relation_nodes)
+    node_id, location = replication.deleted_node
+    assert points(DiffContent(nodes={node_id})) == rounded([location])
+    assert points(DiffContent()) == set()

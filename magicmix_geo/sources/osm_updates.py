@@ -26,7 +26,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -64,8 +64,6 @@ HEADER_TIMESTAMP = "osmosis_replication_timestamp"
 WORK_PREFIX = ".osm-updates-"
 # work folders of a killed update older than this are removed (seconds)
 STALE_WORK_S = 6 * 3600
-# osmium-tool's getid: 0 = all found, 1 = some ids not in the file (created objects)
-GETID_OK = (0, 1)
 DIGEST_CHUNK = 1 << 20
 # more diffs than this are not fetched (Geofabrik keeps about three months of daily diffs)
 MAX_DIFFS = 120
@@ -94,7 +92,10 @@ class DiffContent:
 
     lons: list[float] = field(default_factory=list)
     lats: list[float] = field(default_factory=list)
-    lookup: set[str] = field(default_factory=set)  # "n1", "w2", "r3" (osmium-tool id syntax)
+    # ids to look up in the old file, per type
+    nodes: set[int] = field(default_factory=set)
+    ways: set[int] = field(default_factory=set)
+    relations: set[int] = field(default_factory=set)
     counts: dict[str, int] = field(default_factory=lambda: {"nodes": 0, "ways": 0, "relations": 0})
 
 
@@ -260,7 +261,7 @@ def update_pbf(
         watch.lap("apply")
         verify_pbf(out, latest)
         watch.lap("verify")
-        lons, lats = changed_locations(pbf, content, work)
+        lons, lats = changed_locations(pbf, content)
         changes = diffs_record(before, latest, lons, lats, union_counts([content.counts]))
         watch.lap("changed_area")
         os.replace(out, pbf)
@@ -285,20 +286,18 @@ def read_diff(path: Path, content: DiffContent, *, where: str) -> None:
         for obj in osmium.FileProcessor(str(path)):
             if isinstance(obj, osmium.osm.Node):
                 content.counts["nodes"] += 1
-                content.lookup.add(f"n{obj.id}")
+                content.nodes.add(obj.id)
                 if not obj.deleted and obj.location.valid():
                     content.lons.append(obj.location.lon)
                     content.lats.append(obj.location.lat)
             elif isinstance(obj, osmium.osm.Way):
                 content.counts["ways"] += 1
-                content.lookup.add(f"w{obj.id}")
-                content.lookup.update(f"n{ref.ref}" for ref in obj.nodes)
+                content.ways.add(obj.id)
+                content.nodes.update(ref.ref for ref in obj.nodes)
             elif isinstance(obj, osmium.osm.Relation):
                 content.counts["relations"] += 1
-                content.lookup.add(f"r{obj.id}")
-                content.lookup.update(
-                    f"{m.type}{m.ref}" for m in obj.members if m.type in ("n", "w")
-                )
+                content.relations.add(obj.id)
+                _add_members(obj, content)
     except RuntimeError as exc:  # libosmium: gzip or XML errors
         raise UpdateError(f"{where} is corrupt: {_short(exc)}") from exc
 
@@ -374,46 +373,45 @@ def verify_pbf(path: Path, state: ReplicationState) -> dict[str, Any]:
     return info
 
 
-def changed_locations(
-    old_pbf: Path, content: DiffContent, work: Path
-) -> tuple[np.ndarray, np.ndarray]:
+def changed_locations(old_pbf: Path, content: DiffContent) -> tuple[np.ndarray, np.ndarray]:
     """Old and new locations (lon, lat) of everything the diffs change.
 
-    New locations come from the diffs; old ones (and those of unchanged nodes of changed
-    ways and relations) from ``osmium getid --add-referenced`` on the old file.
+    New locations come from the diffs. Old ones, and those of the unchanged nodes of changed
+    ways and relations, come from the old file in three filtered libosmium passes: the
+    changed relations (their node and way members), the changed and member ways (their
+    nodes), the nodes. Only matching objects reach Python.
     """
     lons = list(content.lons)
     lats = list(content.lats)
-    if content.lookup:
-        ids = work / "changed-ids.txt"
-        ids.write_text("\n".join(sorted(content.lookup)) + "\n", encoding="ascii")
-        found = work / "changed-old.osm.pbf"
-        done = subprocess.run(
-            [
-                _osmium(),
-                "getid",
-                "--no-progress",
-                "--add-referenced",
-                str(old_pbf),
-                "-i",
-                str(ids),
-                "-o",
-                str(found),
-                "-f",
-                "pbf",
-                "--overwrite",
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if done.returncode not in GETID_OK or not found.is_file():
-            raise UpdateError(f"osmium getid failed on {old_pbf.name}: {_short(done.stderr)}")
-        for node in osmium.FileProcessor(str(found), osmium.osm.NODE):
+    nodes = set(content.nodes)
+    ways = set(content.ways)
+    try:
+        for rel in _matching(old_pbf, osmium.osm.RELATION, content.relations):
+            if isinstance(rel, osmium.osm.Relation):
+                nodes.update(m.ref for m in rel.members if m.type == "n")
+                ways.update(m.ref for m in rel.members if m.type == "w")
+        for way in _matching(old_pbf, osmium.osm.WAY, ways):
+            if isinstance(way, osmium.osm.Way):
+                nodes.update(ref.ref for ref in way.nodes)
+        for node in _matching(old_pbf, osmium.osm.NODE, nodes):
             if isinstance(node, osmium.osm.Node) and node.location.valid():
                 lons.append(node.location.lon)
                 lats.append(node.location.lat)
+    except RuntimeError as exc:
+        raise UpdateError(f"cannot read {old_pbf.name}: {_short(exc)}") from exc
     return np.asarray(lons, dtype=np.float64), np.asarray(lats, dtype=np.float64)
+
+
+def _matching(path: Path, kind: Any, ids: set[int]) -> Iterator[Any]:
+    """The objects of type ``kind`` in ``path`` whose id is in ``ids`` (filtered in C++)."""
+    if not ids:
+        return iter(())
+    return iter(osmium.FileProcessor(str(path), kind).with_filter(osmium.filter.IdFilter(ids)))
+
+
+def _add_members(rel: Any, content: DiffContent) -> None:
+    content.nodes.update(m.ref for m in rel.members if m.type == "n")
+    content.ways.update(m.ref for m in rel.members if m.type == "w")
 
 
 # --------------------------------------------------------------------------------------------
