@@ -35,6 +35,7 @@ from magicmix_geo.sources.osm_changes import (
     parse_timestamp,
     sequence_path,
     touched,
+    touched_since,
 )
 from magicmix_geo.sources.osm_updates import (
     DiffContent,
@@ -512,6 +513,41 @@ def test_up_to_date_after_a_download_and_a_file_that_moved_on_without_its_manife
     assert manifest["replication"]["sequence_number"] == 4931
     assert server.count(f"{UPDATES}/000/004/931.osc.gz") == 0
     assert pbf_downloads(server) == 1
+
+
+def test_changes_log_over_two_nights(
+    server: FakeServer, replication: Replication, tmp_path: Path, fast_config: Path, env: None
+) -> None:
+    data = tmp_path / "cache"
+    first_download(server, replication, data, fast_config)
+    serve_updates(server, replication, 4931, {4931: replication.diffs[4931]})
+    assert acquire_cli(data, fast_config) == 0
+    serve_updates(server, replication, 4932, replication.diffs)
+    assert acquire_cli(data, fast_config) == 0
+    assert acquire_cli(data, fast_config) == 0  # up to date: the log keeps its records
+    manifest = read_manifest(data)
+    assert manifest["changes"]["kind"] == "none"
+    log = manifest["changes_log"]
+    assert [r["kind"] for r in log] == ["full", "diffs", "diffs"]
+    assert [r["to"]["sequence_number"] for r in log] == [4930, 4931, 4932]
+
+    def around(points: list[tuple[float, float]]) -> tuple[float, float, float, float]:
+        xs, ys = zip(*points, strict=True)
+        return (min(xs) - 0.001, min(ys) - 0.001, max(xs) + 0.001, max(ys) + 0.001)
+
+    # around the way added by diff 4931, and around the nodes moved by diff 4932
+    extents = {
+        "B": around(replication.added_nodes),
+        "D": around(list(replication.moved[4932].values())),
+    }
+    # a consumer that ranked at 4930 missed both nights; one at 4931 only the second
+    assert touched_since(log, 4930, extents) == {"B", "D"}
+    assert touched_since(log, 4931, extents) == {"D"}
+    assert touched_since(log, 4932, extents) == set()
+    # unknown, older than the last full download, or beyond what the log remembers: all
+    assert touched_since(log, None, extents) == {"B", "D"}
+    assert touched_since(log, 4929, extents) == {"B", "D"}
+    assert touched_since(log[-1:], 4930, extents) == {"B", "D"}
 
 
 def test_diffs_that_do_not_connect_fall_back_to_a_full_download(

@@ -14,13 +14,15 @@ refresh of the OSM file changed:
   the nodes of every changed way and of the members of every changed relation lies in a box;
 - ``{"kind": "full"}``: the file was downloaded whole, so everything may have changed.
 
-:func:`touched` maps such a record onto the keys of the extents it intersects.
+:func:`touched` maps such a record onto the keys of the extents it intersects. The manifest's
+``changes_log`` keeps the last :data:`LOG_LENGTH` records that changed something, so that a
+consumer that missed a night asks :func:`touched_since` with the sequence it last ranked at.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeAlias, TypeVar
@@ -43,6 +45,8 @@ KIND_NONE = "none"
 KIND_DIFFS = "diffs"
 KIND_FULL = "full"
 RD_NEW = 28992
+# refreshes kept in the manifest's changes_log (a consumer further behind re-ranks everything)
+LOG_LENGTH = 14
 WGS84 = 4326
 
 Key = TypeVar("Key", bound=Hashable)
@@ -196,6 +200,52 @@ def touched(changes: Mapping[str, Any] | None, extents: Mapping[Key, Extent]) ->
     tree = shapely.STRtree(boxes)
     hit_extents, _ = tree.query(geoms, predicate="intersects")
     return {keys[i] for i in np.unique(hit_extents)}
+
+
+def append_log(log: Sequence[Mapping[str, Any]] | None, record: Mapping[str, Any]) -> list[Any]:
+    """``log`` (oldest first) with ``record`` appended, keeping the last :data:`LOG_LENGTH`.
+
+    Records of kind ``none`` change nothing and are not kept.
+    """
+    kept = list(log or [])
+    if record.get("kind") != KIND_NONE:
+        kept.append(dict(record))
+    return kept[-LOG_LENGTH:]
+
+
+def touched_since(
+    log: Sequence[Mapping[str, Any]] | None, sequence: int | None, extents: Mapping[Key, Extent]
+) -> set[Key]:
+    """The keys of ``extents`` touched since the file was at replication ``sequence``.
+
+    ``log`` is the manifest's ``changes_log``. A consumer that ranked at sequence ``s`` (the
+    manifest's ``replication.sequence_number`` then) asks what changed since: the union of the
+    later diffs records. Everything is touched when ``sequence`` is unknown, a later refresh
+    was a full download, or the log does not reach back to ``sequence``.
+    """
+    if sequence is None:
+        return set(extents)
+    later = [r for r in log or [] if _after(r, sequence)]
+    if not later:
+        return set()
+    if any(r.get("kind") != KIND_DIFFS for r in later):
+        return set(extents)
+    if min(int(r["from"]["sequence_number"]) for r in later) > sequence:
+        return set(extents)  # the log does not reach back that far
+    boxes = [b for r in later for b in r.get("boxes", [])]
+    return touched({"kind": KIND_DIFFS, "boxes": boxes}, extents)
+
+
+def _after(record: Mapping[str, Any], sequence: int) -> bool:
+    """Whether a record ends after ``sequence`` (a record without an end counts as after)."""
+    end = _to_sequence(record)
+    return end is None or end > sequence
+
+
+def _to_sequence(record: Mapping[str, Any]) -> int | None:
+    to = record.get("to") or {}
+    value = to.get("sequence_number") if isinstance(to, Mapping) else None
+    return int(value) if isinstance(value, int) else None
 
 
 def extents_wgs84(boundaries_rd: Mapping[Key, BaseGeometry], buffer_m: float) -> dict[Key, Any]:

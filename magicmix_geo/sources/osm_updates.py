@@ -49,6 +49,7 @@ from magicmix_geo.sources.osm_changes import (
     KIND_FULL,
     KIND_NONE,
     ReplicationState,
+    append_log,
     diffs_record,
     parse_state,
     parse_timestamp,
@@ -461,6 +462,7 @@ def _record_update(
         # changed is unknown, so everything counts as changed
         changes = {
             "kind": KIND_FULL,
+            "to": replication,
             "reason": "the cached file changed after its manifest",
             "at": now,
         }
@@ -490,6 +492,7 @@ def _record_update(
         "sha256": entry["sha256"],
         "replication": replication,
         "changes": changes,
+        "changes_log": append_log(manifest.get("changes_log"), changes),
     }
     cache.write_manifest(SOURCE, updated)
     return updated
@@ -512,17 +515,20 @@ def _full_download(
         replication = _replication(read_replication_header(main))
     except SourceError:
         replication = None
+    changes = {
+        "kind": KIND_NONE if unchanged else KIND_FULL,
+        "reason": reason,
+        "to": replication,
+        "at": now_iso(),
+    }
     name = osm_source.file_name(manifest["url"])
     files = {**manifest["files"], name: {**manifest["files"][name], "replication": replication}}
     manifest = {
         **manifest,
         "files": files,
         "replication": replication,
-        "changes": {
-            "kind": KIND_NONE if unchanged else KIND_FULL,
-            "reason": reason,
-            "at": now_iso(),
-        },
+        "changes": changes,
+        "changes_log": append_log((previous or {}).get("changes_log"), changes),
     }
     cache.write_manifest(SOURCE, manifest)
     return manifest
