@@ -26,7 +26,7 @@ from magicmix_geo.prepare.area import read_boundary
 from magicmix_geo.sources import cbs as cbs_source
 from magicmix_geo.sources import gtfs as gtfs_source
 from magicmix_geo.sources import osm as osm_source
-from magicmix_geo.sources import pdok
+from magicmix_geo.sources import osm_updates, pdok
 from magicmix_geo.sources._http import RetryPolicy, SourceError, make_session
 from magicmix_geo.sources.cache import GM_CODE, SOURCES, DataCache, source_option
 
@@ -124,7 +124,8 @@ def acquire(
     elif all_areas:
         codes = cbs_source.all_municipalities(cache)
     if "osm" in sources:
-        manifests["osm"] = osm_source.acquire_osm(
+        # nightly: patch a cached national file with replication diffs, else download it
+        manifests["osm"] = osm_updates.refresh_osm(
             cache, settings, session=session, policy=policy, log=log
         )
     for source in ("brk", "bag"):
