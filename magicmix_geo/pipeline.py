@@ -39,7 +39,6 @@ from magicmix_geo.measure.indicators import (
 from magicmix_geo.measure.site_cover import covered_share, line_strips
 from magicmix_geo.measure.surfaces import distance_surface
 from magicmix_geo.measure.transit import GTFS_COLUMNS, TransitStops, access_minutes, transit_stops
-from magicmix_geo.prepare import candidates as candidate_sources
 from magicmix_geo.prepare import cbs
 from magicmix_geo.prepare.area import osm_extent, read_boundary
 from magicmix_geo.prepare.checks import check_in_netherlands
@@ -47,6 +46,7 @@ from magicmix_geo.prepare.clip import clip_to_area
 from magicmix_geo.prepare.destinations import rule_mask, select_destinations
 from magicmix_geo.prepare.network import WalkNetwork, build_network
 from magicmix_geo.prepare.osm import OsmData, read_osm
+from magicmix_geo.prepare.site_sources import OUTSIDE_ATTR, candidate_sites
 from magicmix_geo.publish import (
     describe_input,
     write_interactive_map,
@@ -96,6 +96,8 @@ class RankInputs:
     candidate_source: str = "file"
     # a GTFS stop service table (stop_id, stop_name, lat, lon, departures_per_hour), optional
     gtfs: Path | None = None
+    # issue 14: a plans file (plancapaciteit), typed as `plan` candidates
+    plans: Path | None = None
 
 
 @dataclass
@@ -123,7 +125,7 @@ def validate_inputs(inputs: RankInputs, settings: Settings) -> None:
         raise InputError(f"--area: {inputs.gm_code!r} is not a municipality code like GM0503")
     settings.weights(inputs.profile)  # raises ConfigError for an unknown profile
     for path in (inputs.boundary, inputs.grid, inputs.candidates, inputs.bag, inputs.gtfs,
-                 *inputs.cbs):
+                 inputs.plans, *inputs.cbs):
         if path is not None and not Path(path).is_file():
             raise InputError(f"{path}: file not found")
 
@@ -153,7 +155,7 @@ def rank_municipality(inputs: RankInputs, settings: Settings) -> MunicipalityRes
     gm_name = _municipality_name(municipality, inputs.gm_code)
 
     clock = time.perf_counter()
-    sites, candidate_source = _candidates(inputs, osm, buildings, area)
+    sites, candidate_source = _candidates(inputs, osm, buildings, area, settings)
     timings["candidates_s"] = time.perf_counter() - clock
     if sites.empty:
         raise InputError(
@@ -221,6 +223,8 @@ def rank_municipality(inputs: RankInputs, settings: Settings) -> MunicipalityRes
         .reset_index(drop=True),
         "water": _water(osm, settings),
         "transit_stops": transit_stops_frame,
+        # issue 14: typed candidates outside the area, reported not ranked
+        "candidates_outside": sites.attrs.get(OUTSIDE_ATTR, sites.iloc[:0]),
     }
     return MunicipalityResult(
         gm_code=inputs.gm_code,
@@ -641,21 +645,15 @@ def _municipality_name(municipality: gpd.GeoDataFrame | None, gm_code: str) -> s
 
 
 def _candidates(
-    inputs: RankInputs, osm: OsmData, buildings: gpd.GeoDataFrame, area: Any
+    inputs: RankInputs, osm: OsmData, buildings: gpd.GeoDataFrame, area: Any,
+    settings: Settings,
 ) -> tuple[gpd.GeoDataFrame, str]:
-    if inputs.candidates is not None:
-        sites = candidate_sources.read_candidates(inputs.candidates)
-        inside = site_points(sites).within(area)
-        if not inside.any():
-            raise InputError(f"{inputs.candidates}: no candidate site lies inside the area")
-        return sites.loc[inside].reset_index(drop=True), inputs.candidate_source
-    lines = osm.lines
-    streets = lines.loc[lines["highway"].notna()].geometry
-    barriers = lines.loc[lines["railway"].notna() | lines["waterway"].notna()].geometry
-    sites = candidate_sources.osm_parcel_proxies(
-        streets, buildings[["geometry"]], area, barriers=barriers
+    # issue 14: typed candidates (plan, new_build, transformation, file, vacant_land, proxy)
+    return candidate_sites(
+        area, settings, osm_lines=osm.lines, buildings=buildings,
+        candidates=inputs.candidates, candidate_source=inputs.candidate_source,
+        plans=inputs.plans, bag=inputs.bag,
     )
-    return sites, "osm_proxy"
 
 
 def _describe_inputs(inputs: RankInputs, settings: Settings) -> list[dict[str, Any]]:
@@ -678,6 +676,11 @@ def _describe_inputs(inputs: RankInputs, settings: Settings) -> list[dict[str, A
             describe_input(inputs.bag, source="bag", licence=bag_src.licence,
                            attribution=bag_src.attribution, version=None)
         )
+    if inputs.plans:  # issue 14: the plans file's terms are its publisher's, not CBS's
+        described.append(describe_input(
+            inputs.plans, source="plans", licence="as published by the plans' owner",
+            attribution="plans file given with --plans", version=None,
+        ))
     for path, source in ((inputs.boundary, "boundary"), (inputs.candidates, "candidates")):
         if path:
             described.append(
