@@ -24,10 +24,13 @@ from magicmix_geo.publish.gpkg import write_municipality_gpkg
 from magicmix_geo.publish.manifest import manifest_json
 
 RANKING_LAYER = "national_ranking"
-_KEY_COLUMNS = ("rank_nl", "gm_code", "site_id", "rank_gm", "score_total")
+_KEY_COLUMNS = ("rank_nl", "gm_code", "site_id", "site_type", "rank_gm", "score_total")
 _REQUIRED = ("gm_code", "site_id", "score_total")
 # where the site is and why it ranks as it does, when the model provides them
-_CONTEXT_COLUMNS = ("bu_code", "bu_name", "area_m2", "reasons_en", "reasons_nl")
+_CONTEXT_COLUMNS = (
+    "name", "homes_planned", "homes_source", "homes_reserved", "reserve_clusters", "selected",
+    "bu_code", "bu_name", "area_m2", "reasons_en", "reasons_nl",
+)
 
 
 def write_national_ranking(
@@ -148,10 +151,12 @@ def ranking_table(ranked: gpd.GeoDataFrame) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns ``rank_nl, gm_code, site_id, rank_gm, score_total``, the other ``score_*``
-        columns, the ``dist_*_m`` columns, ``bu_code``, ``bu_name``, ``area_m2``,
-        ``reasons_en`` and ``reasons_nl`` when present, then ``x_rd`` and ``y_rd`` (metres,
-        EPSG:28992, of the representative point).
+        Columns ``rank_nl, gm_code, site_id, site_type, rank_gm, score_total``, the other
+        ``score_*`` columns, the ``dist_*_m`` columns, ``name`` (a plan's name),
+        ``homes_planned``, ``homes_source``, ``homes_reserved``, ``reserve_clusters``,
+        ``selected``, ``bu_code``, ``bu_name``, ``area_m2``, ``reasons_en`` and ``reasons_nl``
+        when present, then ``x_rd`` and ``y_rd`` (metres, EPSG:28992, of the representative
+        point).
     """
     columns = [c for c in _KEY_COLUMNS if c in ranked.columns]
     columns += [c for c in ranked.columns if c.startswith("score_") and c not in columns]
