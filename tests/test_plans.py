@@ -20,8 +20,15 @@ SAMPLE = ROOT / "data" / "sample"
 PLANS = SAMPLE / "plannen_voorbeeld.gpkg"
 SAMPLE_CONFIG = SAMPLE / "config.toml"
 # the EIB / provincial plancapaciteit column names (docs/sources.md, "Plans")
-EIB = {"name": "Plannaam", "homes": "Aantalrest", "status": "Planstatus", "type": "Plantype",
-       "rent": "HUUR", "buy": "KOOP", "municipality": "Gem_naam"}
+EIB = {
+    "name": "Plannaam",
+    "homes": "Aantalrest",
+    "status": "Planstatus",
+    "type": "Plantype",
+    "rent": "HUUR",
+    "buy": "KOOP",
+    "municipality": "Gem_naam",
+}
 
 
 def _columns(**over: str) -> dict[str, str]:
@@ -35,8 +42,9 @@ def _eib_frame() -> gpd.GeoDataFrame:
 def test_sample_plans_mapped_by_the_sample_config() -> None:
     settings = load_settings(SAMPLE_CONFIG)
     assert settings.sites.columns["homes"] == "Aantalrest"
-    plans = read_plans(PLANS, settings.sites.columns,
-                       temporary_words=settings.sites.temporary_words)
+    plans = read_plans(
+        PLANS, settings.sites.columns, temporary_words=settings.sites.temporary_words
+    )
     raw = _eib_frame()
     assert len(plans) == len(raw)
     assert plans.crs.to_epsg() == 28992
@@ -77,8 +85,9 @@ def test_every_format_reads_the_same_plans(tmp_path: Path, kind: str) -> None:
 
 
 def test_default_names_need_no_mapping(tmp_path: Path) -> None:
-    raw = _eib_frame().rename(columns={"Plannaam": "name", "Aantalrest": "homes",
-                                       "Planstatus": "status"})
+    raw = _eib_frame().rename(
+        columns={"Plannaam": "name", "Aantalrest": "homes", "Planstatus": "status"}
+    )
     path = tmp_path / "plans.gpkg"
     raw.to_file(path, engine="pyogrio")
     plans = read_plans(path, _columns())
@@ -120,9 +129,20 @@ def test_unknown_plans_key_is_a_config_error(tmp_path: Path) -> None:
 
 def _rank(tmp_path: Path, config: Path, plans: Path) -> list[str]:
     return [
-        "rank", "--osm", str(SAMPLE / "tudelft.osm.pbf"), "--area", "GM0503",
-        "--boundary", str(SAMPLE / "area_tudelft_wippolder.gpkg"), "--plans", str(plans),
-        "--config", str(config), "--out", str(tmp_path / "out"), "--no-cache",
+        "rank",
+        "--osm",
+        str(SAMPLE / "tudelft.osm.pbf"),
+        "--area",
+        "GM0503",
+        "--boundary",
+        str(SAMPLE / "area_tudelft_wippolder.gpkg"),
+        "--plans",
+        str(plans),
+        "--config",
+        str(config),
+        "--out",
+        str(tmp_path / "out"),
+        "--no-cache",
     ]
 
 

@@ -30,12 +30,12 @@ BAG = SAMPLE / "bag_panden_delft_wippolder.gpkg"
 SETTINGS = load_settings()
 RULES: SiteSettings = SETTINGS.sites
 
-OFFICE = "503100000025503"        # kantoorfunctie, 1 unit
+OFFICE = "503100000025503"  # kantoorfunctie, 1 unit
 SCHOOL_OFFICE = "503100000032817"  # kantoorfunctie, onderwijsfunctie, 5 units
-SHOP = "503100000004258"          # winkelfunctie
-HOUSE = "503100000004254"         # woonfunctie
-MIXED = "503100000019913"         # winkelfunctie, woonfunctie, 7 units
-HOUSE_OUT = "503100000017088"     # woonfunctie
+SHOP = "503100000004258"  # winkelfunctie
+HOUSE = "503100000004254"  # woonfunctie
+MIXED = "503100000019913"  # winkelfunctie, woonfunctie, 7 units
+HOUSE_OUT = "503100000017088"  # woonfunctie
 
 
 def _panden(statuses: dict[str, str]) -> gpd.GeoDataFrame:
@@ -47,9 +47,12 @@ def _panden(statuses: dict[str, str]) -> gpd.GeoDataFrame:
 
 
 STATUSES = {
-    OFFICE: "Pand buiten gebruik", SCHOOL_OFFICE: "Pand buiten gebruik",
-    SHOP: "Pand buiten gebruik", HOUSE_OUT: "Pand buiten gebruik",
-    HOUSE: "Bouw gestart", MIXED: "Bouwvergunning verleend",
+    OFFICE: "Pand buiten gebruik",
+    SCHOOL_OFFICE: "Pand buiten gebruik",
+    SHOP: "Pand buiten gebruik",
+    HOUSE_OUT: "Pand buiten gebruik",
+    HOUSE: "Bouw gestart",
+    MIXED: "Bouwvergunning verleend",
 }
 
 
@@ -68,8 +71,11 @@ def _geom(panden: gpd.GeoDataFrame, pid: str) -> object:
 
 
 def _buildings(panden: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame({"residential": panden["residential"].to_numpy()},
-                            geometry=panden.geometry.to_numpy(), crs=28992)
+    return gpd.GeoDataFrame(
+        {"residential": panden["residential"].to_numpy()},
+        geometry=panden.geometry.to_numpy(),
+        crs=28992,
+    )
 
 
 def _by_id(frame: gpd.GeoDataFrame) -> pd.DataFrame:
@@ -107,8 +113,11 @@ def test_no_bag_candidates_from_the_real_sample_as_it_is(area: object) -> None:
 
 def test_plan_from_plans_file(area: object) -> None:
     settings = load_settings(SAMPLE / "config.toml")
-    plans = read_plans(SAMPLE / "plannen_voorbeeld.gpkg", settings.sites.columns,
-                       temporary_words=settings.sites.temporary_words)
+    plans = read_plans(
+        SAMPLE / "plannen_voorbeeld.gpkg",
+        settings.sites.columns,
+        temporary_words=settings.sites.temporary_words,
+    )
     sample_area = gpd.read_file(SAMPLE / "area_tudelft_wippolder.gpkg").union_all()
     inside, outside = typed_candidates(sample_area, settings.sites, plans=plans)
     assert (inside["site_type"] == "plan").all()
@@ -126,11 +135,21 @@ def test_plan_from_plans_file(area: object) -> None:
 def test_plan_holding_new_build_is_one_candidate(panden: gpd.GeoDataFrame, area: object) -> None:
     outline = _geom(panden, HOUSE).buffer(3).union(_geom(panden, MIXED).buffer(3))
     plans = gpd.GeoDataFrame(
-        {"plan_id": ["PLAN-1"], "name": ["Plan"], "status": ["1A. Onherroepelijk"],
-         "period": [None], "type": ["Verdichting"], "municipality": ["Delft"],
-         "homes": [np.nan], "rent": [np.nan], "buy": [np.nan], "social": [np.nan],
-         "temporary": [False]},
-        geometry=[outline], crs=28992,
+        {
+            "plan_id": ["PLAN-1"],
+            "name": ["Plan"],
+            "status": ["1A. Onherroepelijk"],
+            "period": [None],
+            "type": ["Verdichting"],
+            "municipality": ["Delft"],
+            "homes": [np.nan],
+            "rent": [np.nan],
+            "buy": [np.nan],
+            "social": [np.nan],
+            "temporary": [False],
+        },
+        geometry=[outline],
+        crs=28992,
     )
     inside, _ = typed_candidates(area, RULES, plans=plans, panden=panden)
     rows = _by_id(inside)
@@ -151,7 +170,8 @@ def _land(panden: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     holding_office = _geom(panden, OFFICE).buffer(15)
     return gpd.GeoDataFrame(
         {"site_id": ["far", "covering", "empty", "office"]},
-        geometry=[far, covering, empty, holding_office], crs=28992,
+        geometry=[far, covering, empty, holding_office],
+        crs=28992,
     )
 
 
@@ -161,8 +181,9 @@ def test_vacant_land_and_proxies(panden: gpd.GeoDataFrame, land_type: str) -> No
     empty = land.geometry.iloc[2]
     assert building_cover(np.array([empty]), _buildings(panden))[0] < RULES.max_building_cover
     big_area = box(*land.total_bounds).buffer(100)
-    inside, _ = typed_candidates(big_area, RULES, panden=panden, land=land,
-                                 land_type=land_type, buildings=_buildings(panden))
+    inside, _ = typed_candidates(
+        big_area, RULES, panden=panden, land=land, land_type=land_type, buildings=_buildings(panden)
+    )
     rows = _by_id(inside)
     land_rows = rows.loc[rows["site_type"] == land_type]
     # only the empty plot in a residential setting; the one holding the office to repurpose
@@ -177,8 +198,9 @@ def test_file_candidates_kept_as_given_except_under_a_typed_one(
 ) -> None:
     land = _land(panden).assign(owner=["a", "b", "c", "d"])
     big_area = box(*land.total_bounds).buffer(100)
-    inside, _ = typed_candidates(big_area, RULES, panden=panden, land=land, land_type="file",
-                                 buildings=_buildings(panden))
+    inside, _ = typed_candidates(
+        big_area, RULES, panden=panden, land=land, land_type="file", buildings=_buildings(panden)
+    )
     files = _by_id(inside.loc[inside["site_type"] == "file"])
     assert sorted(files.index) == ["covering", "empty", "far"]
     assert files.loc["far", "owner"] == "a"  # the file's own columns are kept
@@ -190,26 +212,33 @@ def test_floor_area_falls_back_to_the_footprint(panden: gpd.GeoDataFrame) -> Non
 
 
 def test_size_exclusion_applies_to_land_only() -> None:
-    table = pd.DataFrame({
-        "site_type": ["transformation", "plan", "proxy", "vacant_land"],
-        "area_m2": [200.0, 300.0, 200.0, 200.0],
-    })
+    table = pd.DataFrame(
+        {
+            "site_type": ["transformation", "plan", "proxy", "vacant_land", "transformation"],
+            "area_m2": [200.0, 300.0, 200.0, 200.0, 200.0],
+            "n_residential_buildings_100m": [5, 5, 5, 5, 0],
+        }
+    )
     codes, _, _ = exclusions(table, SETTINGS.exclusions, "n_residential_buildings_100m")
-    # a 4-home transformation on 200 m2 is a real cluster: not excluded for its size
-    assert codes.isna().tolist() == [True, True, False, False]
-    assert codes.iloc[2] == "area"
+    # a 4-home transformation on 200 m2 is a real cluster: not excluded for its size, but an
+    # isolated one (no residential building within 100 m) is, for having no direct neighbours
+    assert codes.tolist() == [None, None, "area", "area", "no_neighbours"]
 
 
 def test_site_preference_follows_the_booklet() -> None:
-    table = pd.DataFrame({
-        "site_type": ["transformation", "plan", "plan", "plan", "new_build", "proxy"],
-        "repurpose": [True, True, False, False, False, False],
-        "edge": [False, False, False, True, False, False],
-    })
+    table = pd.DataFrame(
+        {
+            "site_type": ["transformation", "plan", "plan", "plan", "new_build", "proxy"],
+            "repurpose": [True, True, False, False, False, False],
+            "edge": [False, False, False, True, False, False],
+        }
+    )
     value = site_preference(table, SETTINGS.site_preference)
     transformation, plan_repurpose, plan, plan_edge, new_build, proxy = value
     assert transformation == plan_repurpose >= plan > new_build > proxy > plan_edge
-    assert np.isnan(site_preference(table.drop(columns="site_type"), SETTINGS.site_preference)).all()
+    assert np.isnan(
+        site_preference(table.drop(columns="site_type"), SETTINGS.site_preference)
+    ).all()
 
 
 def test_sample_end_to_end_typed(sample_run: Path, sample_sites: gpd.GeoDataFrame) -> None:
@@ -244,7 +273,9 @@ def test_sample_end_to_end_typed(sample_run: Path, sample_sites: gpd.GeoDataFram
     summary = pd.read_csv(sample_run / "national_summary.csv").set_index("gm_code")
     chosen = sites.loc[sites["selected"].astype(bool)]
     for kind in ("plan", "proxy"):
-        assert summary.loc["GM0503", f"homes_reserved_{kind}"] == chosen.loc[
-            chosen["site_type"] == kind, "homes_reserved"].sum()
+        assert (
+            summary.loc["GM0503", f"homes_reserved_{kind}"]
+            == chosen.loc[chosen["site_type"] == kind, "homes_reserved"].sum()
+        )
     report = (sample_run / "reports" / "GM0503.html").read_text(encoding="utf-8")
     assert "Candidates by type" in report and "Best plan candidates" in report

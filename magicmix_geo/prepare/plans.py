@@ -80,19 +80,17 @@ def read_plans(
             )
     out = gpd.GeoDataFrame(
         {"plan_id": PLAN_ID_PREFIX + raw["site_id"].astype(str)},
-        geometry=raw.geometry.to_numpy(), crs=raw.crs, index=raw.index,
+        geometry=raw.geometry.to_numpy(),
+        crs=raw.crs,
+        index=raw.index,
     )
     for field in TEXT_FIELDS:
         column = columns.get(field, field)
         out[field] = _text(raw[column]) if column in present else None
     for field in NUMERIC_FIELDS:
         column = columns.get(field, field)
-        out[field] = (
-            _numbers(path, raw[column], column) if column in present
-            else np.nan
-        )
-    out["temporary"] = _temporary(raw, columns.get("temporary", "temporary"), out,
-                                  temporary_words)
+        out[field] = _numbers(path, raw[column], column) if column in present else np.nan
+    out["temporary"] = _temporary(raw, columns.get("temporary", "temporary"), out, temporary_words)
     out.attrs["dropped"] = raw.attrs.get("dropped", [])
     out.attrs["repaired"] = raw.attrs.get("repaired", [])
     return out[["plan_id", *TEXT_FIELDS, *NUMERIC_FIELDS, "temporary", "geometry"]]
@@ -100,6 +98,7 @@ def read_plans(
 
 def _text(values: pd.Series) -> pd.Series:
     """Text as text (None where empty): names and statuses are data, never markup or code."""
+
     def one(v: object) -> object:
         if v is None or (isinstance(v, float) and np.isnan(v)):
             return None
@@ -138,7 +137,10 @@ def _temporary(
         flag = lower.isin(TRUE_WORDS) | (counts > 0).fillna(False)
     if words:
         text = (
-            plans[["type", "status", "name"]].fillna("").astype(str).agg(" ".join, axis=1)
+            plans[["type", "status", "name"]]
+            .fillna("")
+            .astype(str)
+            .agg(" ".join, axis=1)
             .str.lower()
         )
         flag = flag | text.map(lambda t: any(w in t for w in words))

@@ -39,7 +39,8 @@ def candidate_sites(
     """
     plan_frame = (
         read_plans(plans, settings.sites.columns, temporary_words=settings.sites.temporary_words)
-        if plans is not None else None
+        if plans is not None
+        else None
     )
     panden = flag_panden(read_bag_panden(bag)) if bag is not None else None
     if candidates is not None:
@@ -56,8 +57,13 @@ def candidate_sites(
         )
         land_type, source = "proxy", "osm_proxy"
     inside, outside = typed_candidates(
-        area, settings.sites, plans=plan_frame, panden=panden, land=land,
-        land_type=land_type, buildings=buildings,
+        area,
+        settings.sites,
+        plans=plan_frame,
+        panden=panden,
+        land=land,
+        land_type=land_type,
+        buildings=buildings,
     )
     inside.attrs[OUTSIDE_ATTR] = outside
     return inside, source

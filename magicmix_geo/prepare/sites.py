@@ -38,9 +38,25 @@ BAG_ID_PREFIX = "BAG-"
 # BAG pand attributes (PDOK BAG pand: aantal_verblijfsobjecten, oppervlakte_min/max)
 UNITS_COLUMN = "aantal_verblijfsobjecten"
 OUTPUT_COLUMNS = (
-    "site_id", "site_type", "source", "is_proxy", "temporary", "name", "plan_status",
-    "plan_period", "plan_type", "plan_homes", "plan_rent", "plan_buy", "plan_social",
-    "bag_units", "floor_area_m2", "gebruiksdoel", "evidence", "repurpose", "edge",
+    "site_id",
+    "site_type",
+    "source",
+    "is_proxy",
+    "temporary",
+    "name",
+    "plan_status",
+    "plan_period",
+    "plan_type",
+    "plan_homes",
+    "plan_rent",
+    "plan_buy",
+    "plan_social",
+    "bag_units",
+    "floor_area_m2",
+    "gebruiksdoel",
+    "evidence",
+    "repurpose",
+    "edge",
 )
 
 
@@ -97,8 +113,9 @@ def typed_candidates(
     if not frames:
         empty = _empty()
         return empty, empty.copy()
-    sites = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry",
-                             crs=RD_NEW_EPSG)
+    sites = gpd.GeoDataFrame(
+        pd.concat(frames, ignore_index=True), geometry="geometry", crs=RD_NEW_EPSG
+    )
     order = sites["site_type"].map({t: i for i, t in enumerate(SITE_TYPES)})
     sites = sites.assign(_order=order).sort_values(["_order", "site_id"]).drop(columns="_order")
     inside = shapely.contains(area, shapely.point_on_surface(sites.geometry.to_numpy()))
@@ -115,12 +132,14 @@ def _empty() -> gpd.GeoDataFrame:
 def _frame(n: int, site_type: str, geometry: Any, **columns: Any) -> gpd.GeoDataFrame:
     data: dict[str, Any] = {c: [None] * n for c in OUTPUT_COLUMNS}
     data.update(
-        site_type=[site_type] * n, is_proxy=[site_type == "proxy"] * n,
-        temporary=[False] * n, repurpose=[site_type == "transformation"] * n,
-        edge=[False] * n, evidence=[""] * n,
+        site_type=[site_type] * n,
+        is_proxy=[site_type == "proxy"] * n,
+        temporary=[False] * n,
+        repurpose=[site_type == "transformation"] * n,
+        edge=[False] * n,
+        evidence=[""] * n,
     )
-    for key in ("plan_homes", "plan_rent", "plan_buy", "plan_social", "bag_units",
-                "floor_area_m2"):
+    for key in ("plan_homes", "plan_rent", "plan_buy", "plan_social", "bag_units", "floor_area_m2"):
         data[key] = [np.nan] * n
     data.update(columns)
     return gpd.GeoDataFrame(data, geometry=np.asarray(geometry, dtype=object), crs=RD_NEW_EPSG)
@@ -134,11 +153,16 @@ def _has_word(values: pd.Series, words: tuple[str, ...]) -> np.ndarray:
 def _plan_sites(plans: gpd.GeoDataFrame, settings: SiteSettings) -> gpd.GeoDataFrame:
     n = len(plans)
     return _frame(
-        n, "plan", plans.geometry.to_numpy(),
-        site_id=plans["plan_id"].to_numpy(), source=["plans"] * n,
+        n,
+        "plan",
+        plans.geometry.to_numpy(),
+        site_id=plans["plan_id"].to_numpy(),
+        source=["plans"] * n,
         temporary=plans["temporary"].astype(bool).to_numpy(),
-        name=plans["name"].to_numpy(), plan_status=plans["status"].to_numpy(),
-        plan_period=plans["period"].to_numpy(), plan_type=plans["type"].to_numpy(),
+        name=plans["name"].to_numpy(),
+        plan_status=plans["status"].to_numpy(),
+        plan_period=plans["period"].to_numpy(),
+        plan_type=plans["type"].to_numpy(),
         plan_homes=plans["homes"].to_numpy(dtype=float),
         plan_rent=plans["rent"].to_numpy(dtype=float),
         plan_buy=plans["buy"].to_numpy(dtype=float),
@@ -150,14 +174,18 @@ def _plan_sites(plans: gpd.GeoDataFrame, settings: SiteSettings) -> gpd.GeoDataF
 
 def _bag_sites(panden: gpd.GeoDataFrame, settings: SiteSettings) -> gpd.GeoDataFrame | None:
     """New-build projects and buildings to repurpose among the BAG panden."""
-    doel = (panden["gebruiksdoel"].fillna("").astype(str) if "gebruiksdoel" in panden.columns
-            else pd.Series("", index=panden.index))
+    doel = (
+        panden["gebruiksdoel"].fillna("").astype(str)
+        if "gebruiksdoel" in panden.columns
+        else pd.Series("", index=panden.index)
+    )
     # a new-build pand holds homes when it has a woonfunctie or no use registered yet
     new = panden["new_build"].astype(bool).to_numpy() & (
         panden["residential"].astype(bool).to_numpy() | (doel.str.strip() == "").to_numpy()
     )
     repurpose = (
-        panden["vacant_non_residential"].astype(bool).to_numpy() & ~new
+        panden["vacant_non_residential"].astype(bool).to_numpy()
+        & ~new
         & _has_word(doel, settings.transformation_uses)
     )
     keep = new | repurpose
@@ -165,13 +193,22 @@ def _bag_sites(panden: gpd.GeoDataFrame, settings: SiteSettings) -> gpd.GeoDataF
         return None
     chosen = panden.loc[keep]
     ids = _bag_ids(chosen)
-    units = (pd.to_numeric(chosen[UNITS_COLUMN], errors="coerce").to_numpy(dtype=float)
-             if UNITS_COLUMN in chosen.columns else np.full(len(chosen), np.nan))
+    units = (
+        pd.to_numeric(chosen[UNITS_COLUMN], errors="coerce").to_numpy(dtype=float)
+        if UNITS_COLUMN in chosen.columns
+        else np.full(len(chosen), np.nan)
+    )
     frame = _frame(
-        len(chosen), "new_build", chosen.geometry.to_numpy(),
-        site_id=ids, source=["bag"] * len(chosen), name=[None] * len(chosen),
-        gebruiksdoel=doel.loc[chosen.index].to_numpy(), bag_units=units,
-        floor_area_m2=floor_area(chosen), evidence=ids,
+        len(chosen),
+        "new_build",
+        chosen.geometry.to_numpy(),
+        site_id=ids,
+        source=["bag"] * len(chosen),
+        name=[None] * len(chosen),
+        gebruiksdoel=doel.loc[chosen.index].to_numpy(),
+        bag_units=units,
+        floor_area_m2=floor_area(chosen),
+        evidence=ids,
     )
     is_new = new[keep]
     frame["site_type"] = np.where(is_new, "new_build", "transformation")
@@ -211,9 +248,7 @@ def _merge_into_plans(
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """A BAG pand inside a plan is the plan's evidence: its units and id join the plan."""
     points = shapely.point_on_surface(bag.geometry.to_numpy())
-    pand_i, plan_i = shapely.STRtree(plans.geometry.to_numpy()).query(
-        points, predicate="within"
-    )
+    pand_i, plan_i = shapely.STRtree(plans.geometry.to_numpy()).query(points, predicate="within")
     if not len(pand_i):
         return plans, bag
     # a pand inside two overlapping plans counts for the first
@@ -245,18 +280,23 @@ def _land_sites(
     keep = ~_taken(geoms, typed)
     if land_type != "file":
         keep &= building_cover(geoms, buildings) < settings.max_building_cover
-        keep &= residential_neighbours(
-            geoms, buildings, settings.residential_context_m
-        ) >= settings.min_residential_buildings
+        keep &= (
+            residential_neighbours(geoms, buildings, settings.residential_context_m)
+            >= settings.min_residential_buildings
+        )
     kept = land.loc[keep]
     extra = [c for c in kept.columns if c not in (*OUTPUT_COLUMNS, kept.geometry.name)]
     frame = _frame(
-        len(kept), land_type, kept.geometry.to_numpy(),
+        len(kept),
+        land_type,
+        kept.geometry.to_numpy(),
         site_id=kept["site_id"].astype(str).to_numpy(),
-        source=(kept["source"].to_numpy() if "source" in kept.columns
-                else [land_type] * len(kept)),
-        temporary=(kept["temporary"].astype(bool).to_numpy() if "temporary" in kept.columns
-                   else [False] * len(kept)),
+        source=(kept["source"].to_numpy() if "source" in kept.columns else [land_type] * len(kept)),
+        temporary=(
+            kept["temporary"].astype(bool).to_numpy()
+            if "temporary" in kept.columns
+            else [False] * len(kept)
+        ),
     )
     for column in extra:
         frame[column] = kept[column].to_numpy()
@@ -270,8 +310,7 @@ def _taken(geoms: np.ndarray, typed: list[gpd.GeoDataFrame]) -> np.ndarray:
         return taken
     others = np.concatenate([f.geometry.to_numpy() for f in typed])
     # query(input, predicate) pairs (input index, tree index) where input <predicate> tree
-    land_in, _ = shapely.STRtree(others).query(shapely.point_on_surface(geoms),
-                                               predicate="within")
+    land_in, _ = shapely.STRtree(others).query(shapely.point_on_surface(geoms), predicate="within")
     taken[land_in] = True
     _, land_rows = shapely.STRtree(geoms).query(
         shapely.point_on_surface(others), predicate="within"
