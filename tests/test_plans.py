@@ -167,3 +167,18 @@ def test_cli_unknown_mapping_key_exits_2(
     err = capsys.readouterr().err
     assert "plans.columns.homse" in err and str(config) in err
     assert not (tmp_path / "out").exists()
+
+
+def test_areas_file_takes_a_plans_file(tmp_path: Path) -> None:
+    from magicmix_geo.national import read_areas_file
+
+    areas = tmp_path / "areas.toml"
+    areas.write_text(
+        f'[defaults]\nplans = "{PLANS}"\n\n'
+        f'[[municipality]]\ngm_code = "GM0503"\nosm = "{SAMPLE / "tudelft.osm.pbf"}"\n\n'
+        f'[[municipality]]\ngm_code = "GM0518"\nosm = "{SAMPLE / "tudelft.osm.pbf"}"\n'
+        'plans = "own_plans.gpkg"\n'
+    )
+    first, second = read_areas_file(areas)
+    assert first.plans == PLANS
+    assert second.plans == tmp_path / "own_plans.gpkg"  # relative to the areas file
