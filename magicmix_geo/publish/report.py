@@ -364,8 +364,8 @@ def _top_table_html(top: gpd.GeoDataFrame) -> str:
         for column in extra:
             value = site[column]
             numeric = column in ("area_m2", "homes_planned", "homes_reserved")
-            number = pd.to_numeric(value, errors="coerce") if numeric else None
             if numeric:
+                number = pd.to_numeric(value, errors="coerce")
                 text = "" if pd.isna(number) else f"{float(number):,.0f}"
             else:
                 text = _fmt(value) if value is not None and not pd.isna(value) else ""
