@@ -277,5 +277,16 @@ def test_sample_end_to_end_typed(sample_run: Path, sample_sites: gpd.GeoDataFram
             summary.loc["GM0503", f"homes_reserved_{kind}"]
             == chosen.loc[chosen["site_type"] == kind, "homes_reserved"].sum()
         )
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(sample_run / "national_ranking.xlsx", read_only=True)["by_type"]
+    rows = list(sheet.values)
+    by_type = pd.DataFrame(rows[1:], columns=rows[0]).set_index("site_type")
+    assert by_type.loc["plan", "candidates"] == len(plans)
+    assert by_type.loc["plan", "ranked"] == plans["rank_gm"].notna().sum()
+    assert (
+        by_type.loc["plan", "homes_planned"]
+        == plans.loc[plans["rank_gm"].notna(), "homes_planned"].sum()
+    )
     report = (sample_run / "reports" / "GM0503.html").read_text(encoding="utf-8")
     assert "Candidates by type" in report and "Best plan candidates" in report

@@ -32,8 +32,8 @@ from magicmix_geo.publish._common import (
     require_rd_new,
     score_colour,
 )
+from magicmix_geo.publish.lists import type_summary
 from magicmix_geo.publish.maps import MAP_DPI, render_static_map
-from magicmix_geo.site_types import SITE_TYPES
 
 TOP_SITES = 10
 _REASON_COLUMNS = (("reasons_en", "Reasons"), ("reasons_nl", "Redenen"))
@@ -118,27 +118,14 @@ def candidates_by_type(sites: gpd.GeoDataFrame) -> pd.DataFrame:
     -------
     pandas.DataFrame
         Columns ``site_type``, ``candidates``, ``ranked``, ``homes_planned``,
-        ``homes_reserved`` in the order of :data:`magicmix_geo.site_types.SITE_TYPES`; empty
-        when the sites carry no ``site_type``.
+        ``homes_reserved``, ``homes_reserved_selected`` (:func:`type_summary` of one
+        municipality); empty when the sites carry no ``site_type``.
     """
-    columns = ["site_type", "candidates", "ranked", "homes_planned", "homes_reserved"]
-    if "site_type" not in sites.columns:
-        return pd.DataFrame({c: [] for c in columns})
-    ranked = ~excluded_mask(sites)
-    rows = []
-    for kind in SITE_TYPES:
-        mine = (sites["site_type"] == kind).to_numpy()
-        if not mine.any():
-            continue
-
-        def total(column: str, mask: np.ndarray = mine & ranked) -> int:
-            if column not in sites.columns:
-                return 0
-            return int(pd.to_numeric(sites.loc[mask, column], errors="coerce").sum())
-
-        rows.append((kind, int(mine.sum()), int((mine & ranked).sum()),
-                     total("homes_planned"), total("homes_reserved")))
-    return pd.DataFrame(rows, columns=columns)
+    if "site_type" not in sites.columns or not len(sites):
+        return pd.DataFrame({c: [] for c in ("site_type", "candidates", "ranked",
+                                             "homes_planned", "homes_reserved")})
+    table = type_summary(sites.assign(excluded=excluded_mask(sites)))
+    return table.drop(columns="gm_code")
 
 
 def exclusion_summary(sites: gpd.GeoDataFrame) -> pd.DataFrame:
@@ -330,7 +317,8 @@ def _by_type_html(sites: gpd.GeoDataFrame, per_type: int = 5) -> str:
     rows = ["<h2>Candidates by type</h2>",
             '<p class="note">homes_planned: from the plan, BAG units, floor area or the density '
             "norm (homes_source); homes_reserved: the reserve share in clusters of at most 8; "
-            "both summed over the ranked candidates.</p>",
+            "both summed over the ranked candidates; homes_reserved_selected: on the sites "
+            "selected without concentration.</p>",
             f"<table><tr>{head}</tr>"]
     for row in table.itertuples(index=False):
         cells = "".join(
@@ -496,7 +484,8 @@ def _pdf_top_lines(sites: gpd.GeoDataFrame, top: gpd.GeoDataFrame) -> list[str]:
     if len(by_type):
         lines += ["", "Candidates by type (ranked: homes planned / reserved)"]
         lines += [f"{r.site_type}: {r.candidates:,} candidates, {r.ranked:,} ranked, "
-                  f"{r.homes_planned:,} homes planned, {r.homes_reserved:,} reserved"
+                  f"{r.homes_planned:,} homes planned, {r.homes_reserved:,} reserved "
+                  f"({r.homes_reserved_selected:,} on selected sites)"
                   for r in by_type.itertuples(index=False)]
     summary = exclusion_summary(sites)
     if len(summary):
