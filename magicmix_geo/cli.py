@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
+PLANS_HELP = ("planned housing projects (plancapaciteit: GPKG, GeoJSON, SHP, CSV+WKT); columns "
+              "mapped by [plans.columns] in --config")
 # a full disk, a read-only file system or a forbidden folder: the user must fix the output place
 _OUTPUT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
 
@@ -63,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     rank.add_argument("--grid", type=Path, help="CBS 100 m vierkantstatistieken")
     rank.add_argument("--candidates", type=Path, help="candidate sites (GPKG, GeoJSON, SHP, CSV+WKT)")
     rank.add_argument("--bag", type=Path, help="BAG panden (refine residential buildings)")
+    rank.add_argument("--plans", type=Path, help=PLANS_HELP)
     rank.add_argument("--profile", default="singles", help="household profile: singles or families")
     rank.add_argument("--config", type=Path, default=None, help="TOML file layered over config/")
     rank.add_argument("--out", type=Path, default=None, help="output folder (default outputs/<run>)")
@@ -129,6 +132,7 @@ def _add_national_parsers(sub: argparse._SubParsersAction) -> None:  # type: ign
     nat.add_argument("--data-dir", type=Path, default=None, help="the data cache folder")
     nat.add_argument("--no-cache", action="store_true", help="recompute; ignore the result cache")
     nat.add_argument("--quiet", action="store_true", help="no progress bar or summary table")
+    nat.add_argument("--plans", type=Path, default=None, help=PLANS_HELP)
     _add_capacity_options(nat)
 
     srv = sub.add_parser("serve", help="register and serve the nightly Prefect schedule")
@@ -186,13 +190,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run_sample(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from magicmix_geo.sample import SAMPLE_OUT, sample_inputs
+    from magicmix_geo.sample import SAMPLE_OUT, sample_config, sample_inputs
 
     inputs = sample_inputs()
     if args.profile:
         inputs = replace(inputs, profile=args.profile)
+    # issue 14: the sample's own settings (its plans file's columns), then the user's
+    config = [c for c in (sample_config(), args.config) if c is not None]
     return _execute(
-        inputs, args.config, args.out or SAMPLE_OUT, update_latest=args.out is None,
+        inputs, config, args.out or SAMPLE_OUT, update_latest=args.out is None,
         use_cache=not args.no_cache, args=args,
     )
 
@@ -211,6 +217,7 @@ def _rank(args: argparse.Namespace) -> int:
         candidates=args.candidates,
         bag=args.bag,
         profile=args.profile,
+        plans=args.plans,
     )
     out = args.out or Path("outputs") / f"{args.area}_{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
     return _execute(
@@ -229,7 +236,7 @@ def _rank_from_cache(args: argparse.Namespace) -> int:
         settings, args.area, data_dir=args.data_dir, profile=args.profile, log=_say
     )
     # files given on the command line win over the cached ones
-    given = {k: getattr(args, k) for k in ("boundary", "grid", "candidates", "bag")}
+    given = {k: getattr(args, k) for k in ("boundary", "grid", "candidates", "bag", "plans")}
     inputs = replace(inputs, **{k: v for k, v in given.items() if v is not None})
     if args.cbs:
         inputs = replace(inputs, cbs=tuple(args.cbs))
@@ -282,7 +289,7 @@ def _acquire(args: argparse.Namespace) -> int:
 
 def _execute(
     inputs: object,
-    config: Path | None,
+    config: Path | Sequence[Path] | None,
     out: Path,
     *,
     update_latest: bool = False,
@@ -357,6 +364,8 @@ def _national(args: argparse.Namespace) -> int:
                          "for local files instead of the data cache)")
     else:
         areas = cached_areas(codes, args.data_dir, args.profile or "singles")
+    if args.plans is not None:  # issue 14: one plans file for every area without its own
+        areas = [a if getattr(a, "plans", None) else replace(a, plans=args.plans) for a in areas]
     if args.workers is not None and args.workers < 0:
         raise InputError("--workers: must be 0 or more")
     out = args.out or DEFAULT_OUT

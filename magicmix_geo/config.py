@@ -19,7 +19,8 @@ import copy
 import hashlib
 import json
 import tomllib
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -139,6 +140,8 @@ class Settings:
     raw: dict[str, Any]
     model: ModelSettings
     capacity: CapacitySettings
+    sites: SiteSettings = field(default_factory=lambda: SiteSettings())
+    site_preference: dict[str, float] = field(default_factory=dict)
 
     @property
     def hash(self) -> str:
@@ -156,8 +159,11 @@ class Settings:
         return {name: w / total for name, w in raw.items()}
 
 
-def load_settings(user_file: Path | None = None, config_dir: Path = DEFAULT_CONFIG_DIR) -> Settings:
-    """Load the default configuration and layer ``user_file`` over it.
+def load_settings(
+    user_file: Path | Sequence[Path] | None = None, config_dir: Path = DEFAULT_CONFIG_DIR
+) -> Settings:
+    """Load the default configuration and layer ``user_file`` over it (several files: each over
+    the ones before, e.g. the sample's own settings, then the user's).
 
     Raises
     ------
@@ -167,10 +173,11 @@ def load_settings(user_file: Path | None = None, config_dir: Path = DEFAULT_CONF
     """
     merged = _read_defaults(config_dir)
     origin = str(config_dir)
-    if user_file is not None:
-        user = _read_toml(Path(user_file))
-        _merge_checked(merged, user, str(user_file), path=())
-        origin = str(user_file)
+    files = [user_file] if isinstance(user_file, str | Path) else list(user_file or [])
+    for path in files:
+        user = _read_toml(Path(path))
+        _merge_checked(merged, user, str(path), path=())
+        origin = str(path)
     return _build(merged, origin)
 
 
@@ -183,6 +190,7 @@ def _read_defaults(config_dir: Path) -> dict[str, Any]:
     merged.update(criteria)
     merged["sources"] = _read_toml(config_dir / "sources.toml")
     merged["capacity"] = _read_toml(config_dir / "capacity.toml")
+    merged.update(_read_toml(config_dir / "sites.toml"))
     return merged
 
 
@@ -321,6 +329,8 @@ def _build(raw: dict[str, Any], origin: str) -> Settings:
         raw=raw,
         model=_model_settings(reader, categories),
         capacity=_capacity_settings(reader),
+        sites=_site_settings(reader),
+        site_preference=_site_preference(reader),
     )
 
 
@@ -329,7 +339,7 @@ def _capacity_settings(reader: _Reader) -> CapacitySettings:
     reader.only_keys(
         base,
         {"reserve_share", "min_homes", "max_homes", "cluster_min", "cluster_max",
-         "max_sites_per_buurt", "min_distance_m", "homes_per_ha"},
+         "max_sites_per_buurt", "min_distance_m", "homes_per_ha", "m2_per_home"},
     )
 
     def number(key: str, low: float, high: float) -> float:
@@ -354,6 +364,7 @@ def _capacity_settings(reader: _Reader) -> CapacitySettings:
         cluster_max=int(number("cluster_max", 1, 100)),
         max_sites_per_buurt=int(number("max_sites_per_buurt", 1, 1000)),
         min_distance_m=number("min_distance_m", 0, 10_000),
+        m2_per_home=number("m2_per_home", 10, 1000),
     )
     if settings.min_homes > settings.max_homes:
         raise ConfigError(f"{reader.origin}: capacity.min_homes must not exceed capacity.max_homes")
@@ -420,6 +431,85 @@ def _criterion(reader: _Reader, name: str) -> Criterion:
         label_nl=reader.string((*base, "label_nl")) if "label_nl" in labels else name,
         fallback=fallback,
     )
+
+
+# --------------------------------------------------------------------------------------------
+# candidate sites: the plans file's columns and the typing rules (config/sites.toml), the
+# preference of each site type (criteria.toml [site_preference])
+# --------------------------------------------------------------------------------------------
+
+# our plan fields; `name` and `homes` are required in a plans file
+PLAN_FIELDS = (
+    "name", "homes", "status", "period", "type", "rent", "buy", "social", "temporary",
+    "municipality",
+)
+REQUIRED_PLAN_FIELDS = ("name", "homes")
+# what site_preference rates: the site types plus plans that repurpose or lie at the edge
+SITE_PREFERENCE_KEYS = (
+    "transformation", "plan_repurpose", "plan", "new_build", "file", "vacant_land", "proxy",
+    "plan_edge",
+)
+
+
+@dataclass(frozen=True)
+class SiteSettings:
+    """See config/sites.toml: the plans file's columns and the rules that type candidates."""
+
+    plan_columns: tuple[tuple[str, str], ...] = tuple((f, f) for f in PLAN_FIELDS)
+    temporary_words: tuple[str, ...] = ("tijdelijk", "flexwon", "modulair")
+    repurpose_types: tuple[str, ...] = ("pand transformatie", "transformatiegebied")
+    edge_types: tuple[str, ...] = ("uitbreiding uitleg",)
+    transformation_uses: tuple[str, ...] = (
+        "kantoorfunctie", "onderwijsfunctie", "gezondheidszorgfunctie", "bijeenkomstfunctie",
+    )
+    max_building_cover: float = 0.05
+    residential_context_m: float = 100.0
+    min_residential_buildings: int = 3
+
+    @property
+    def columns(self) -> dict[str, str]:
+        """Our plan field -> the plans file's column."""
+        return dict(self.plan_columns)
+
+
+def _site_settings(reader: _Reader) -> SiteSettings:
+    reader.only_keys(("plans",), {"columns", "temporary_words", "repurpose_types", "edge_types"})
+    reader.only_keys(("plans", "columns"), set(PLAN_FIELDS))
+    columns = tuple(
+        (name, reader.string(("plans", "columns", name)) if name in reader.table(
+            ("plans", "columns")) else name)
+        for name in PLAN_FIELDS
+    )
+    reader.only_keys(
+        ("sites",),
+        {"transformation_uses", "max_building_cover", "residential_context_m",
+         "min_residential_buildings"},
+    )
+    return SiteSettings(
+        plan_columns=columns,
+        temporary_words=reader.words(("plans", "temporary_words")),
+        repurpose_types=reader.words(("plans", "repurpose_types")),
+        edge_types=reader.words(("plans", "edge_types")),
+        transformation_uses=reader.words(("sites", "transformation_uses")),
+        max_building_cover=reader.number(("sites", "max_building_cover"), low=0.0, high=1.0),
+        residential_context_m=reader.number(
+            ("sites", "residential_context_m"), low=1.0, high=5000.0
+        ),
+        min_residential_buildings=int(
+            reader.number(("sites", "min_residential_buildings"), low=0, high=10_000)
+        ),
+    )
+
+
+def _site_preference(reader: _Reader) -> dict[str, float]:
+    base = ("site_preference",)
+    reader.only_keys(base, set(SITE_PREFERENCE_KEYS))
+    missing = [k for k in SITE_PREFERENCE_KEYS if k not in reader.table(base)]
+    if missing:
+        raise ConfigError(
+            f"{reader.origin}: missing configuration key 'site_preference.{missing[0]}'"
+        )
+    return {k: reader.number((*base, k), low=0.0, high=1.0) for k in SITE_PREFERENCE_KEYS}
 
 
 # --------------------------------------------------------------------------------------------
@@ -590,6 +680,13 @@ class _Reader:
                 f"{self.origin}: key {'.'.join(key)!r} = {value} is out of range [{low}, {high}]"
             )
         return float(value)
+
+    def words(self, key: tuple[str, ...]) -> tuple[str, ...]:
+        """A list of words, lower-cased (matched case-insensitively)."""
+        value = self.value(key)
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise ConfigError(f"{self.origin}: key {'.'.join(key)!r} must be a list of words")
+        return tuple(v.lower() for v in value)
 
     def rules(self, key: tuple[str, ...], *, allow_empty: bool = False) -> tuple[TagRule, ...]:
         value = self.value(key)

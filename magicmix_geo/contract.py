@@ -50,6 +50,8 @@ class RankInputs:
     candidate_source: str = "file"
     # a GTFS stop service table (stop_id, stop_name, lat, lon, departures_per_hour), optional
     gtfs: Path | None = None
+    # a plans file (plancapaciteit): its projects are `plan` candidates
+    plans: Path | None = None
 
 
 @dataclass(frozen=True)

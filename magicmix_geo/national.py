@@ -77,8 +77,10 @@ if TYPE_CHECKING:
 
     from magicmix_geo.config import Settings
 
-AREA_KEYS = {"gm_code", "osm", "boundary", "cbs", "bag", "grid", "candidates", "profile"}
-PATH_KEYS = ("osm", "boundary", "bag", "grid", "candidates")
+AREA_KEYS = {
+    "gm_code", "osm", "boundary", "cbs", "bag", "grid", "candidates", "profile", "plans",
+}
+PATH_KEYS = ("osm", "boundary", "bag", "grid", "candidates", "plans")
 DEFAULT_OUT = Path("outputs") / "national"
 
 
@@ -147,6 +149,7 @@ class CachedArea:
     gm_code: str
     data_dir: Path | None = None
     profile: str = "singles"
+    plans: Path | None = None  # issue 14: a plans file (--plans)
 
 
 Area = RankInputs | CachedArea
@@ -170,9 +173,10 @@ def resolve_area(area: Area, settings: Settings) -> tuple[RankInputs, dict[str, 
         return area, None
     from magicmix_geo.sources.acquire import cached_rank_inputs
 
-    return cached_rank_inputs(
+    inputs, chosen = cached_rank_inputs(
         settings, area.gm_code, data_dir=area.data_dir, profile=area.profile
     )
+    return replace(inputs, plans=area.plans), chosen  # issue 14
 
 
 def select_areas(areas: Sequence[RankInputs], codes: Sequence[str] | None) -> list[RankInputs]:

@@ -25,16 +25,10 @@ from magicmix_geo.measure.indicators import (
     network_indicators,
     site_points,
 )
-from magicmix_geo.measure.model_inputs import (
-    grid_indicators,
-    model_indicators,
-    new_build_units,
-    site_urbanity,
-)
+from magicmix_geo.measure.model_inputs import grid_indicators, model_indicators, site_urbanity
 from magicmix_geo.prepare import cbs
 from magicmix_geo.prepare.area import osm_extent, read_boundary
-from magicmix_geo.prepare.bag import read_bag
-from magicmix_geo.prepare.candidates import candidates_in_area
+from magicmix_geo.prepare.bag import read_bag_panden
 from magicmix_geo.prepare.checks import check_in_netherlands
 from magicmix_geo.prepare.clip import clip_to_area
 from magicmix_geo.prepare.destinations import select_destinations
@@ -48,6 +42,7 @@ from magicmix_geo.prepare.layers import (
 )
 from magicmix_geo.prepare.network import area_components, build_network
 from magicmix_geo.prepare.osm import read_osm_for
+from magicmix_geo.prepare.site_sources import OUTSIDE_ATTR, candidate_sites
 from magicmix_geo.provenance import describe_inputs
 from magicmix_geo.score.model import score_sites
 from magicmix_geo.sources.pdok import flag_panden
@@ -71,7 +66,9 @@ def validate_inputs(inputs: RankInputs, settings: Settings) -> None:
     if not GM_CODE.match(inputs.gm_code):
         raise InputError(f"--area: {inputs.gm_code!r} is not a municipality code like GM0503")
     settings.weights(inputs.profile)  # raises ConfigError for an unknown profile
-    optional = (inputs.boundary, inputs.grid, inputs.candidates, inputs.bag, inputs.gtfs)
+    optional = (
+        inputs.boundary, inputs.grid, inputs.candidates, inputs.bag, inputs.gtfs, inputs.plans
+    )
     for path in (*optional, *inputs.cbs):
         if path is not None and not Path(path).is_file():
             raise InputError(f"{path}: file not found")
@@ -88,7 +85,7 @@ def rank_municipality(inputs: RankInputs, settings: Settings) -> MunicipalityRes
     with _timed(timings, "build_network_s"):
         # every component for now: the component rule is the area's (below, after the clip)
         net = build_network(osm.walk, largest_component_only=False)
-    panden = flag_panden(read_bag(inputs.bag)) if inputs.bag is not None else None
+    panden = flag_panden(read_bag_panden(inputs.bag)) if inputs.bag is not None else None
     buildings = buildings_layer(osm, settings, panden)
     area = (
         read_boundary(inputs.boundary)
@@ -99,7 +96,16 @@ def rank_municipality(inputs: RankInputs, settings: Settings) -> MunicipalityRes
     gm_name = cbs.municipality_name(municipality, inputs.gm_code)
 
     with _timed(timings, "candidates_s"):
-        sites, candidate_source = candidates_in_area(inputs, osm, buildings, area)
+        # typed: plan, new_build, transformation, file, vacant_land, proxy (prepare/sites.py)
+        sites, candidate_source = candidate_sites(
+            area, settings, osm_lines=osm.lines, buildings=buildings, panden=panden,
+            candidates=inputs.candidates, candidate_source=inputs.candidate_source,
+            plans=inputs.plans,
+        )
+        if sites.empty:
+            raise InputError(
+                f"{inputs.candidates or inputs.osm}: no candidate site lies inside the area"
+            )
 
     with _timed(timings, "measure_s"):
         destinations = select_destinations(osm.features, settings.categories)
@@ -133,8 +139,6 @@ def rank_municipality(inputs: RankInputs, settings: Settings) -> MunicipalityRes
             joined = cbs.join_buurt(points, buurten, BUURT_COLUMNS)
             table = pd.concat([table, joined.set_index(table.index)], axis=1)
         table["urbanity"] = site_urbanity(table, municipality)
-        if panden is not None:
-            table["new_build_units"] = new_build_units(panden, sites)
 
     with _timed(timings, "model_indicators_s"):
         gtfs = read_gtfs_stops(inputs.gtfs) if inputs.gtfs is not None else None
@@ -164,6 +168,8 @@ def rank_municipality(inputs: RankInputs, settings: Settings) -> MunicipalityRes
         "streets": streets_layer(osm),
         "water": water_layer(osm, settings),
         "transit_stops": model.transit_stops,
+        # plans and BAG projects outside the area: reported, not ranked
+        "candidates_outside": sites.attrs.get(OUTSIDE_ATTR, sites.iloc[:0]),
     }
     return MunicipalityResult(
         gm_code=inputs.gm_code,

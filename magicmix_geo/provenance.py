@@ -109,6 +109,13 @@ def describe_inputs(inputs: RankInputs, settings: Settings) -> list[dict[str, An
             describe_input(inputs.bag, source="bag", licence=bag_src.licence,
                            attribution=bag_src.attribution, version=None)
         )
+    if inputs.plans:  # the plans file's terms are its publisher's, not CBS's
+        described.append(
+            describe_input(
+                inputs.plans, source="plans", licence="as published by the plans' owner",
+                attribution="plans file given with --plans", version=None,
+            )
+        )
     for path, source in ((inputs.boundary, "boundary"), (inputs.candidates, "candidates")):
         if path:
             described.append(

@@ -22,7 +22,8 @@ def sample_inputs(sample_dir: Path = SAMPLE_DIR) -> RankInputs:
         raise InputError(f"{spec_path}: sample description not found")
     with spec_path.open("rb") as fh:
         spec = tomllib.load(fh)
-    known = {"gm_code", "osm", "boundary", "cbs", "bag", "grid", "candidates", "profile"}
+    known = {"gm_code", "osm", "boundary", "cbs", "bag", "grid", "candidates", "profile",
+             "plans", "config"}
     unknown = set(spec) - known
     if unknown:
         raise InputError(f"{spec_path}: unknown key(s) {', '.join(sorted(unknown))}")
@@ -42,4 +43,13 @@ def sample_inputs(sample_dir: Path = SAMPLE_DIR) -> RankInputs:
         candidates=path("candidates"),
         bag=path("bag"),
         profile=spec.get("profile", "singles"),
+        plans=path("plans"),
     )
+
+
+def sample_config(sample_dir: Path = SAMPLE_DIR) -> Path | None:
+    """The sample's own settings (``config`` in ``sample.toml``, e.g. the plans file's
+    columns), layered over config/ before a user's ``--config``."""
+    with (sample_dir / "sample.toml").open("rb") as fh:
+        spec = tomllib.load(fh)
+    return sample_dir / spec["config"] if "config" in spec else None

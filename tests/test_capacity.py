@@ -14,6 +14,8 @@ from magicmix_geo.score.capacity import (
     CapacitySettings,
     estimate_homes,
     municipality_summary,
+    planned_homes,
+    reserve_clusters,
     reserved_homes,
     select_sites,
     urbanity_from_address_density,
@@ -43,8 +45,9 @@ def test_homes_estimate_bounded_and_known_units_win() -> None:
 
 def test_reserved_homes_round_up_with_a_cluster_minimum() -> None:
     est = np.array([35, 80, 160, 12, 3])
-    assert reserved_homes(est, 0.05, SETTINGS).tolist() == [4, 4, 8, 4, 3]
-    assert reserved_homes(est, 0.10, SETTINGS).tolist() == [4, 8, 16, 4, 3]
+    # a project smaller than one cluster (3 homes) reserves its plain share, 1 home
+    assert reserved_homes(est, 0.05, SETTINGS).tolist() == [4, 4, 8, 4, 1]
+    assert reserved_homes(est, 0.10, SETTINGS).tolist() == [4, 8, 16, 4, 1]
     with pytest.raises(ValueError):
         reserved_homes(est, 0.0, SETTINGS)
 
@@ -149,3 +152,51 @@ def test_bad_reserve_share_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture
     assert main(["run", "--out", str(tmp_path / "o"), "--reserve-share", "1.5"]) == 2
     assert "--reserve-share" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_homes_reserved_arithmetic() -> None:
+    """share x homes_planned rounded up; raised to one cluster of 4 where the project holds 4;
+    never more than the project; clusters of at most 8."""
+    planned = np.array([0, 1, 3, 4, 5, 24, 60, 80, 81, 120, 160, 200, 400])
+    got = reserved_homes(planned, 0.05, SETTINGS)
+    # ceil(5 %): 0, 1, 1, 1, 1, 2, 3, 4, 5, 6, 8, 10, 20
+    assert got.tolist() == [0, 1, 1, 4, 4, 4, 4, 4, 5, 6, 8, 10, 20]
+    assert (got <= planned).all()
+    assert (got >= np.ceil(planned * 0.05 - 1e-9)).all()
+    assert reserve_clusters(got, SETTINGS).tolist() == [0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 3]
+    # 10 %: 400 homes -> 40 reserved in 5 clusters of 8
+    assert reserved_homes(np.array([400]), 0.10, SETTINGS).tolist() == [40]
+    assert reserve_clusters(np.array([40]), SETTINGS).tolist() == [5]
+
+
+def test_homes_planned_from_each_source() -> None:
+    sites = pd.DataFrame({
+        "site_type": ["plan", "plan", "new_build", "transformation", "transformation",
+                      "proxy", "vacant_land"],
+        "plan_homes": [120, np.nan, np.nan, np.nan, np.nan, np.nan, np.nan],
+        "bag_units": [np.nan, 14, 30, np.nan, np.nan, np.nan, np.nan],
+        "floor_area_m2": [np.nan, np.nan, np.nan, 1200.0, 30.0, np.nan, np.nan],
+        "area_m2": [5000.0, 3000.0, 800.0, 300.0, 40.0, 1000.0, 8000.0],
+    })
+    homes, source = planned_homes(sites, np.array([1, 1, 1, 1, 1, 1, 1]), SETTINGS)
+    # the plan's homes; BAG units of a plan without homes; BAG units of new build;
+    # floor area / 50 m2 (24; a 30 m2 building still one home); the density norm of the
+    # urbanity class (0.1 ha x 100 -> 10 -> the booklet's minimum 35; 0.8 ha x 100 = 80)
+    assert homes.tolist() == [120, 14, 30, 24, 1, 35, 80]
+    assert source.tolist() == ["plan", "bag_units", "bag_units", "floor_area", "floor_area",
+                               "density_norm", "density_norm"]
+    small = planned_homes(sites.iloc[[3]].assign(floor_area_m2=200.0), np.array([1]), SETTINGS)
+    assert small[0].tolist() == [4]  # a 4-home transformation keeps its 4 homes
+
+
+def test_summary_sums_reserved_homes_by_type() -> None:
+    sites, _ = _sites()
+    sites["selected"] = [True, False, False, True, False]
+    sites["site_type"] = ["plan", "plan", "proxy", "transformation", "proxy"]
+    summary = municipality_summary(sites, None, 0.05).set_index("gm_code")
+    assert summary.loc["GM0001", "homes_reserved_plan"] == 4
+    assert summary.loc["GM0001", "homes_reserved_transformation"] == 4
+    assert summary.loc["GM0001", "homes_reserved_proxy"] == 0
+    by_type = [c for c in summary.columns if c.startswith("homes_reserved_")]
+    assert summary.loc["GM0001", by_type].sum() == summary.loc["GM0001", "homes_reserved"]
+    assert summary.loc["NL", "homes_reserved_plan"] == 4

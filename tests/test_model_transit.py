@@ -146,7 +146,7 @@ def test_pipeline_weighs_stops_by_a_gtfs_table(
     sample_network, sample_sites: gpd.GeoDataFrame, tmp_path: Path  # type: ignore[no-untyped-def]
 ) -> None:
     from magicmix_geo.pipeline import rank_municipality
-    from magicmix_geo.sample import sample_inputs
+    from magicmix_geo.sample import sample_config, sample_inputs
 
     osm, _, dests = sample_network
     stops = osm_transit_stops(osm, dests, None, SETTINGS).frame
@@ -157,7 +157,8 @@ def test_pipeline_weighs_stops_by_a_gtfs_table(
     table.to_csv(path, index=False)
     inputs = replace(sample_inputs(), gtfs=path,
                      grid=Path(__file__).resolve().parent / "data" / "cbs_vk100_ermelo_centre.gpkg")
-    result = rank_municipality(inputs, SETTINGS)
+    # the sample's own settings map its example plans file's columns (issue 14)
+    result = rank_municipality(inputs, load_settings(sample_config()))
     layer = result.layers["transit_stops"]
     served = layer.loc[layer["wait_source"] == "gtfs"]
     assert np.allclose(served["wait_min"], 2.5)

@@ -168,25 +168,6 @@ def accessibility_rasters(
     return out
 
 
-def new_build_units(panden: gpd.GeoDataFrame, sites: gpd.GeoDataFrame) -> np.ndarray:
-    """Homes of BAG new-build projects (permit granted, construction started) on each site;
-    ``panden`` flagged with ``new_build`` (prepare/bag.py). NaN where none is known."""
-    if "aantal_verblijfsobjecten" not in panden.columns:
-        return np.full(len(sites), np.nan)
-    new = panden.loc[panden["new_build"].astype(bool)]
-    units = np.zeros(len(sites))
-    if len(new):
-        anchors = gpd.GeoDataFrame(
-            {"units": pd.to_numeric(new["aantal_verblijfsobjecten"], errors="coerce").fillna(0)},
-            geometry=new.geometry.representative_point(),
-            crs=new.crs,
-        )
-        targets = gpd.GeoDataFrame(geometry=sites.geometry.to_numpy(), crs=sites.crs)
-        hit = gpd.sjoin(anchors, targets, predicate="within")
-        np.add.at(units, hit["index_right"].to_numpy(), hit["units"].to_numpy())
-    return np.where(units > 0, units, np.nan)
-
-
 def site_urbanity(table: pd.DataFrame, municipality: gpd.GeoDataFrame | None) -> pd.Series:
     """CBS urbanity class per site: the buurt's, else the municipality's."""
     buurt = table["urbanity"] if "urbanity" in table else pd.Series(np.nan, index=table.index)

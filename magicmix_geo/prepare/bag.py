@@ -1,4 +1,4 @@
-"""BAG panden (Kadaster's Basisregistratie Adressen en Gebouwen) from a local file."""
+"""BAG panden from a file (GeoPackage, GeoJSON, Shapefile), EPSG:28992."""
 
 from __future__ import annotations
 
@@ -10,9 +10,14 @@ import pyogrio
 from magicmix_geo._errors import InputError
 
 
-def read_bag(path: Path) -> gpd.GeoDataFrame:
-    """The BAG panden of ``path`` (GeoPackage or any OGR format) in EPSG:28992; they must carry
-    ``gebruiksdoel`` (the uses of the pand's verblijfsobjecten)."""
+def read_bag_panden(path: Path) -> gpd.GeoDataFrame:
+    """BAG panden as a file holds them, reprojected to EPSG:28992.
+
+    Raises
+    ------
+    InputError
+        The file cannot be read, has no CRS or no ``gebruiksdoel`` column.
+    """
     try:
         panden = gpd.read_file(path, engine="pyogrio")
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:

@@ -28,9 +28,6 @@ from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from magicmix_geo._errors import InputError
-from magicmix_geo.contract import RankInputs
-from magicmix_geo.prepare.layers import barrier_lines, streets_layer
-from magicmix_geo.prepare.osm import OsmData
 
 RD_NEW_EPSG = 28992
 # CSV files without an ``epsg`` column are read as RD New
@@ -698,23 +695,3 @@ def _check_coordinate_range(path: Path, gdf: gpd.GeoDataFrame) -> None:
             f"{path}: coordinates ({minx:.0f}, {miny:.0f}) - ({maxx:.0f}, {maxy:.0f}) are not "
             f"degrees but the file declares {gdf.crs.to_string()} (wrong CRS?)"
         )
-
-
-def candidates_in_area(
-    inputs: RankInputs, osm: OsmData, buildings: gpd.GeoDataFrame, area: BaseGeometry
-) -> tuple[gpd.GeoDataFrame, str]:
-    """The candidate sites of a run and what they are: the candidates file's sites whose
-    representative point lies inside ``area`` (``inputs.candidate_source``), else OSM parcel
-    proxies (``"osm_proxy"``). InputError when no site lies inside the area."""
-    if inputs.candidates is not None:
-        sites = read_candidates(inputs.candidates)
-        inside = sites.geometry.representative_point().within(area)
-        if not inside.any():
-            raise InputError(f"{inputs.candidates}: no candidate site lies inside the area")
-        return sites.loc[inside].reset_index(drop=True), inputs.candidate_source
-    sites = osm_parcel_proxies(
-        streets_layer(osm).geometry, buildings[["geometry"]], area, barriers=barrier_lines(osm)
-    )
-    if sites.empty:
-        raise InputError(f"{inputs.osm}: no candidate site lies inside the area")
-    return sites, "osm_proxy"

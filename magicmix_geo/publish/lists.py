@@ -22,12 +22,16 @@ from magicmix_geo.publish._common import (
 )
 from magicmix_geo.publish.gpkg import write_municipality_gpkg
 from magicmix_geo.publish.manifest import manifest_json
+from magicmix_geo.site_types import SITE_TYPES
 
 RANKING_LAYER = "national_ranking"
-_KEY_COLUMNS = ("rank_nl", "gm_code", "site_id", "rank_gm", "score_total")
+_KEY_COLUMNS = ("rank_nl", "gm_code", "site_id", "site_type", "rank_gm", "score_total")
 _REQUIRED = ("gm_code", "site_id", "score_total")
 # where the site is and why it ranks as it does, when the model provides them
-_CONTEXT_COLUMNS = ("bu_code", "bu_name", "area_m2", "reasons_en", "reasons_nl")
+_CONTEXT_COLUMNS = (
+    "name", "homes_planned", "homes_source", "homes_reserved", "reserve_clusters", "selected",
+    "bu_code", "bu_name", "area_m2", "reasons_en", "reasons_nl",
+)
 
 
 def write_national_ranking(
@@ -44,8 +48,9 @@ def write_national_ranking(
     ``rank_nl``, with a default QGIS style and the manifest, plus the attribute tables
     ``municipalities``, ``method``, ``attribution`` and ``manifest``), ``national_ranking.csv`` (no
     geometry; ``x_rd``/``y_rd`` of each site's representative point) and
-    ``national_ranking.xlsx`` (sheets ``ranking``, ``municipalities``, ``method``,
-    ``attribution``, ``manifest``). Each file is replaced atomically.
+    ``national_ranking.xlsx`` (sheets ``ranking``, ``municipalities``, ``by_type`` when the
+    sites carry ``site_type``, ``method``, ``attribution``, ``manifest``). Each file is
+    replaced atomically.
 
     Parameters
     ----------
@@ -75,6 +80,7 @@ def write_national_ranking(
     sheets = {
         "ranking": table,
         "municipalities": municipality_summary(sites, ranked),
+        **({"by_type": type_summary(sites)} if "site_type" in sites.columns else {}),
         **(extra_sheets or {}),
         "method": pd.DataFrame(method, columns=["criterion", "description"]),
         "attribution": attribution_table(manifest),
@@ -148,10 +154,12 @@ def ranking_table(ranked: gpd.GeoDataFrame) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns ``rank_nl, gm_code, site_id, rank_gm, score_total``, the other ``score_*``
-        columns, the ``dist_*_m`` columns, ``bu_code``, ``bu_name``, ``area_m2``,
-        ``reasons_en`` and ``reasons_nl`` when present, then ``x_rd`` and ``y_rd`` (metres,
-        EPSG:28992, of the representative point).
+        Columns ``rank_nl, gm_code, site_id, site_type, rank_gm, score_total``, the other
+        ``score_*`` columns, the ``dist_*_m`` columns, ``name`` (a plan's name),
+        ``homes_planned``, ``homes_source``, ``homes_reserved``, ``reserve_clusters``,
+        ``selected``, ``bu_code``, ``bu_name``, ``area_m2``, ``reasons_en`` and ``reasons_nl``
+        when present, then ``x_rd`` and ``y_rd`` (metres, EPSG:28992, of the representative
+        point).
     """
     columns = [c for c in _KEY_COLUMNS if c in ranked.columns]
     columns += [c for c in ranked.columns if c.startswith("score_") and c not in columns]
@@ -161,6 +169,43 @@ def ranking_table(ranked: gpd.GeoDataFrame) -> pd.DataFrame:
     points = ranked.geometry.representative_point()
     table["x_rd"] = points.x.round(2)
     table["y_rd"] = points.y.round(2)
+    return table
+
+
+def type_summary(sites: pd.DataFrame) -> pd.DataFrame:
+    """Per ``gm_code`` and ``site_type``: candidates, ranked, and over the ranked ones the homes
+    planned and reserved, and the homes reserved on the selected ones.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``gm_code``, ``site_type``, ``candidates``, ``ranked``, ``homes_planned``,
+        ``homes_reserved``, ``homes_reserved_selected``; types in the order of
+        :data:`magicmix_geo.site_types.SITE_TYPES`.
+    """
+    frame = pd.DataFrame(sites.drop(columns="geometry", errors="ignore"))
+    ranked = frame["rank_gm"].notna() if "rank_gm" in frame else ~frame["excluded"].astype(bool)
+    selected = (frame["selected"].astype(bool) if "selected" in frame
+                else pd.Series(False, index=frame.index))
+
+    def homes(column: str, mask: pd.Series) -> pd.Series:
+        values = (pd.to_numeric(frame[column], errors="coerce") if column in frame
+                  else pd.Series(0.0, index=frame.index))
+        return values.where(mask, 0.0).fillna(0.0)
+
+    work = pd.DataFrame({
+        "gm_code": frame["gm_code"], "site_type": frame["site_type"], "candidates": 1,
+        "ranked": ranked.astype(int), "homes_planned": homes("homes_planned", ranked),
+        "homes_reserved": homes("homes_reserved", ranked),
+        "homes_reserved_selected": homes("homes_reserved", selected),
+    })
+    table = work.groupby(["gm_code", "site_type"], sort=False).sum().reset_index()
+    order = {kind: i for i, kind in enumerate(SITE_TYPES)}
+    table = table.sort_values(
+        ["gm_code", "site_type"], key=lambda c: c.map(order) if c.name == "site_type" else c
+    ).reset_index(drop=True)
+    counts = [c for c in table.columns if c not in ("gm_code", "site_type")]
+    table[counts] = table[counts].astype(int)
     return table
 
 

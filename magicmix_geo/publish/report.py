@@ -32,6 +32,7 @@ from magicmix_geo.publish._common import (
     require_rd_new,
     score_colour,
 )
+from magicmix_geo.publish.lists import type_summary
 from magicmix_geo.publish.maps import MAP_DPI, render_static_map
 
 TOP_SITES = 10
@@ -108,6 +109,23 @@ def top_sites(sites: gpd.GeoDataFrame, n: int) -> gpd.GeoDataFrame:
     ranks = pd.to_numeric(sites["rank_gm"], errors="coerce")
     order = ranks[ranks.notna()].sort_values(kind="stable").index[:n]
     return sites.loc[order]
+
+
+def candidates_by_type(sites: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Per ``site_type``: candidates, ranked, homes planned and homes reserved (ranked ones).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``site_type``, ``candidates``, ``ranked``, ``homes_planned``,
+        ``homes_reserved``, ``homes_reserved_selected`` (:func:`type_summary` of one
+        municipality); empty when the sites carry no ``site_type``.
+    """
+    if "site_type" not in sites.columns or not len(sites):
+        return pd.DataFrame({c: [] for c in ("site_type", "candidates", "ranked",
+                                             "homes_planned", "homes_reserved")})
+    table = type_summary(sites.assign(excluded=excluded_mask(sites)))
+    return table.drop(columns="gm_code")
 
 
 def exclusion_summary(sites: gpd.GeoDataFrame) -> pd.DataFrame:
@@ -250,6 +268,7 @@ def report_html(
         )
     parts.append(f"<h2>The {len(top)} best sites</h2>")
     parts.append(_top_table_html(top))
+    parts.append(_by_type_html(sites))
     reason_columns = [(c, label) for c, label in _REASON_COLUMNS if c in top.columns]
     if reason_columns:
         parts.append("<h2>Why these sites</h2>")
@@ -287,9 +306,39 @@ def report_html(
     return "\n".join(parts)
 
 
+def _by_type_html(sites: gpd.GeoDataFrame, per_type: int = 5) -> str:
+    """Candidates by type (plan, new build, building to repurpose, land) with their homes,
+    and the best ranked of each type."""
+    table = candidates_by_type(sites)
+    if not len(table):
+        return ""
+    e = html.escape
+    head = "".join(f"<th>{e(c)}</th>" for c in table.columns)
+    rows = ["<h2>Candidates by type</h2>",
+            '<p class="note">homes_planned: from the plan, BAG units, floor area or the density '
+            "norm (homes_source); homes_reserved: the reserve share in clusters of at most 8; "
+            "both summed over the ranked candidates; homes_reserved_selected: on the sites "
+            "selected without concentration.</p>",
+            f"<table><tr>{head}</tr>"]
+    for row in table.itertuples(index=False):
+        cells = "".join(
+            f'<td class="num">{int(v):,}</td>' if isinstance(v, int | np.integer)
+            else f"<td>{e(str(v))}</td>" for v in row
+        )
+        rows.append(f"<tr>{cells}</tr>")
+    rows.append("</table>")
+    for kind in table["site_type"]:
+        mine = top_sites(sites.loc[sites["site_type"] == kind], per_type)
+        if len(mine):
+            rows.append(f"<h3>Best {e(str(kind))} candidates</h3>")
+            rows.append(_top_table_html(mine))
+    return "".join(rows)
+
+
 def _top_table_html(top: gpd.GeoDataFrame) -> str:
     e = html.escape
-    extra = [c for c in ("bu_name", "area_m2") if c in top.columns]
+    extra = [c for c in ("site_type", "name", "homes_planned", "homes_reserved", "bu_name",
+                         "area_m2") if c in top.columns]
     head = "".join(f"<th>{e(c)}</th>" for c in ["rank_gm", "site_id", "score_total", *extra])
     rows = [f"<table><tr>{head}</tr>"]
     for _, site in top.iterrows():
@@ -302,8 +351,13 @@ def _top_table_html(top: gpd.GeoDataFrame) -> str:
         ]
         for column in extra:
             value = site[column]
-            text = f"{float(value):,.0f}" if column == "area_m2" else _fmt(value)
-            cells.append(f'<td class="num">{e(text)}</td>' if column == "area_m2" else
+            numeric = column in ("area_m2", "homes_planned", "homes_reserved")
+            if numeric:
+                number = pd.to_numeric(value, errors="coerce")
+                text = "" if pd.isna(number) else f"{float(number):,.0f}"
+            else:
+                text = _fmt(value) if value is not None and not pd.isna(value) else ""
+            cells.append(f'<td class="num">{e(text)}</td>' if numeric else
                          f"<td>{e(text)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     rows.append("</table>")
@@ -413,8 +467,9 @@ def _pdf_top_lines(sites: gpd.GeoDataFrame, top: gpd.GeoDataFrame) -> list[str]:
     ]
     for _, site in top.iterrows():
         lines.append(
-            f"{int(site['rank_gm'])}. {site['site_id']}  score_total "
-            f"{_fmt(site['score_total'], 3)}"
+            f"{int(site['rank_gm'])}. {site['site_id']}"
+            + (f" [{site['site_type']}]" if "site_type" in top.columns else "")
+            + f"  score_total {_fmt(site['score_total'], 3)}"
             + (f"  ({site['bu_name']})" if "bu_name" in top.columns and site["bu_name"] else "")
         )
         for column, label in _REASON_COLUMNS:
@@ -425,6 +480,13 @@ def _pdf_top_lines(sites: gpd.GeoDataFrame, top: gpd.GeoDataFrame) -> list[str]:
         ]
         if dists:
             lines.append("    walking: " + ", ".join(dists))
+    by_type = candidates_by_type(sites)
+    if len(by_type):
+        lines += ["", "Candidates by type (ranked: homes planned / reserved)"]
+        lines += [f"{r.site_type}: {r.candidates:,} candidates, {r.ranked:,} ranked, "
+                  f"{r.homes_planned:,} homes planned, {r.homes_reserved:,} reserved "
+                  f"({r.homes_reserved_selected:,} on selected sites)"
+                  for r in by_type.itertuples(index=False)]
     summary = exclusion_summary(sites)
     if len(summary):
         lines += ["", "Why sites were excluded"]

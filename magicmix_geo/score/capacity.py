@@ -17,6 +17,7 @@ import pandas as pd
 import shapely
 
 from magicmix_geo.contract import MunicipalityResult
+from magicmix_geo.site_types import SITE_TYPES
 
 # CBS stedelijkheid from the address density (omgevingsadressendichtheid, addresses per km2)
 URBANITY_BREAKS = ((2500, 1), (1500, 2), (1000, 3), (500, 4))
@@ -34,6 +35,8 @@ class CapacitySettings:
     cluster_max: int
     max_sites_per_buurt: int
     min_distance_m: float
+    # floor area per home of a building to repurpose (m2)
+    m2_per_home: float = 50.0
 
 
 def urbanity_from_address_density(density: pd.Series | np.ndarray) -> np.ndarray:
@@ -72,14 +75,63 @@ def estimate_homes(
     return estimate.astype(np.int64)
 
 
-def reserved_homes(homes_est: np.ndarray, share: float, settings: CapacitySettings) -> np.ndarray:
-    """``homes_reserved``: the share of the homes, rounded up to whole homes as a housing
-    association allocates them, and at least one cluster (``cluster_min`` households)."""
+def reserved_homes(homes: np.ndarray, share: float, settings: CapacitySettings) -> np.ndarray:
+    """``homes_reserved``: the share of a project's homes, rounded up to whole homes, raised to
+    one cluster (``cluster_min`` households) where the project holds at least that many homes,
+    and never more than the project holds. A project smaller than a cluster reserves its plain
+    share: it is not excluded for its size."""
     if not 0.0 < share <= 1.0:
         raise ValueError(f"reserve share must be in (0, 1], got {share}")
-    raw = np.ceil(np.asarray(homes_est, dtype=np.float64) * share - 1e-9)
-    reserved = np.maximum(raw, settings.cluster_min)
-    return np.minimum(reserved, np.asarray(homes_est, dtype=np.float64)).astype(np.int64)
+    total = np.asarray(homes, dtype=np.float64)
+    raw = np.ceil(total * share - 1e-9)
+    reserved = np.where(total >= settings.cluster_min, np.maximum(raw, settings.cluster_min), raw)
+    return np.minimum(reserved, total).astype(np.int64)
+
+
+def reserve_clusters(reserved: np.ndarray, settings: CapacitySettings) -> np.ndarray:
+    """Clusters of ``cluster_min``..``cluster_max`` households the reserved homes make (any
+    number from ``cluster_min`` up splits into such clusters); 0 below one cluster."""
+    r = np.asarray(reserved, dtype=np.int64)
+    return np.where(r >= settings.cluster_min, -(-r // settings.cluster_max), 0).astype(np.int64)
+
+
+def planned_homes(
+    sites: pd.DataFrame, urbanity: pd.Series | np.ndarray, settings: CapacitySettings
+) -> tuple[np.ndarray, np.ndarray]:
+    """``homes_planned`` and ``homes_source`` of each candidate, from its source first.
+
+    In order: the plan's homes (``plan_homes``, "plan"); BAG residential units of a new-build
+    project (``bag_units`` or the older ``new_build_units``, "bag_units"); the floor area of
+    a building to repurpose over ``m2_per_home`` (``floor_area_m2``, "floor_area", at least
+    one home); else the density norm of the site's area (:func:`estimate_homes`,
+    "density_norm").
+    """
+    n = len(sites)
+
+    def column(name: str) -> np.ndarray:
+        if name not in sites.columns:
+            return np.full(n, np.nan)
+        return pd.to_numeric(sites[name], errors="coerce").to_numpy(dtype=np.float64)
+
+    norm = estimate_homes(sites["area_m2"], urbanity, settings).astype(np.float64)
+    homes = norm.copy()
+    source = np.full(n, "density_norm", dtype=object)
+    floor = column("floor_area_m2")
+    repurpose = (sites["site_type"] == "transformation").to_numpy() if "site_type" in sites \
+        else np.zeros(n, dtype=bool)
+    by_area = repurpose & np.isfinite(floor) & (floor > 0)
+    homes = np.where(by_area, np.maximum(np.floor(floor / settings.m2_per_home), 1), homes)
+    source = np.where(by_area, "floor_area", source)
+    units = column("bag_units")
+    units = np.where(np.isfinite(units), units, column("new_build_units"))
+    by_units = np.isfinite(units) & (units > 0)
+    homes = np.where(by_units, units, homes)
+    source = np.where(by_units, "bag_units", source)
+    plan = column("plan_homes")
+    by_plan = np.isfinite(plan)
+    homes = np.where(by_plan, plan, homes)
+    source = np.where(by_plan, "plan", source)
+    return homes.astype(np.int64), source
 
 
 def select_sites(
@@ -177,17 +229,17 @@ def municipality_summary(
         }
     )
     summary["reserve_share"] = share
+    summary = summary.join(_reserved_by_type(sites))
+    by_type = [f"homes_reserved_{kind}" for kind in SITE_TYPES]
     if tasks is not None and len(tasks):
         per_gm = tasks.groupby("gm_code").agg(
             taakstelling=("taakstelling", "sum"),
             period=("period", lambda p: ",".join(sorted(map(str, set(p))))),
         )
         summary = summary.join(per_gm, how="outer")
-        summary[["sites_ranked", "sites_selected", "homes_est_selected", "homes_reserved"]] = (
-            summary[["sites_ranked", "sites_selected", "homes_est_selected", "homes_reserved"]]
-            .fillna(0)
-            .astype(int)
-        )
+        counts = ["sites_ranked", "sites_selected", "homes_est_selected", "homes_reserved",
+                  *by_type]
+        summary[counts] = summary[counts].fillna(0).astype(int)
         summary["reserve_share"] = share
         task = summary["taakstelling"].astype(float)
         summary["coverage"] = np.where(task > 0, summary["homes_reserved"] / task, np.nan)
@@ -207,6 +259,7 @@ def municipality_summary(
         "sites_selected": int(summary["sites_selected"].sum()),
         "homes_est_selected": int(summary["homes_est_selected"].sum()),
         "homes_reserved": int(summary["homes_reserved"].sum()),
+        **{c: int(summary[c].sum()) for c in by_type},
         "reserve_share": share,
         "taakstelling": summary["taakstelling"].sum(min_count=1),
         "period": None,
@@ -218,6 +271,18 @@ def municipality_summary(
     return pd.concat([summary, pd.DataFrame([total])], ignore_index=True)
 
 
+def _reserved_by_type(sites: pd.DataFrame) -> pd.DataFrame:
+    """Homes reserved on the selected sites of each type (``homes_reserved_<type>``)."""
+    chosen = sites.loc[sites["selected"].astype(bool)]
+    columns = {}
+    for kind in SITE_TYPES:
+        mine = (chosen.loc[chosen["site_type"] == kind] if "site_type" in chosen
+                else chosen.iloc[:0])
+        columns[f"homes_reserved_{kind}"] = mine.groupby("gm_code")["homes_reserved"].sum()
+    table = pd.DataFrame(columns).reindex(sorted(sites["gm_code"].unique())).fillna(0)
+    return table.astype(int)
+
+
 def apply_capacity(
     sites: pd.DataFrame,
     geometry: np.ndarray,
@@ -225,22 +290,23 @@ def apply_capacity(
     share: float,
     task: float | None,
 ) -> pd.DataFrame:
-    """``homes_est``, ``homes_reserved`` and ``selected`` for the sites of one municipality.
+    """``homes_planned``, ``homes_source``, ``homes_est`` (= ``homes_planned``),
+    ``homes_reserved``, ``reserve_clusters`` and ``selected`` for one municipality's sites.
 
-    ``sites`` needs ``area_m2``, ``rank_gm`` and, when known, ``urbanity``,
-    ``new_build_units`` and ``bu_code``; ``geometry`` holds the site polygons (EPSG:28992).
+    ``sites`` needs ``area_m2``, ``rank_gm`` and, when known, ``site_type``, ``plan_homes``,
+    ``bag_units`` (or ``new_build_units``), ``floor_area_m2``, ``urbanity`` and ``bu_code``;
+    ``geometry`` holds the site polygons (EPSG:28992).
     """
     out = sites.copy()
     urbanity = out["urbanity"] if "urbanity" in out else np.full(len(out), np.nan)
-    known = out["new_build_units"] if "new_build_units" in out else None
-    out["homes_est"] = estimate_homes(out["area_m2"], urbanity, settings, known_units=known)
-    homes = out["homes_est"].to_numpy()
-    # what a selected site reserves (at least one cluster), used to fill the task
+    homes, source = planned_homes(out, urbanity, settings)
+    out["homes_planned"] = homes
+    out["homes_source"] = source
+    # homes_est: the name of the first capacity view (issue #8), kept for readers of it
+    out["homes_est"] = homes
     out["homes_reserved"] = reserved_homes(homes, share, settings)
+    out["reserve_clusters"] = reserve_clusters(out["homes_reserved"].to_numpy(), settings)
     out["selected"] = select_sites(out, site_points(geometry), task, settings)
-    # elsewhere the plain share, rounded up: what the site would give without a cluster minimum
-    plain = np.ceil(homes * share - 1e-9).astype(np.int64)
-    out["homes_reserved"] = np.where(out["selected"], out["homes_reserved"], plain)
     return out
 
 

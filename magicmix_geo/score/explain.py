@@ -138,3 +138,66 @@ def _item(
     else:
         text = value_text(source, float(vals[i]), lang)
     return f"{label} {text} ({score:.2f})"
+
+
+def site_type_texts(table: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """What kind of candidate each site is, in Dutch and English, with the facts from its
+    source (plan name and homes, BAG units, floor area): plain text, the publisher escapes it.
+    """
+    nl = [_kind_text(row, "nl") for row in table.to_dict("records")]
+    en = [_kind_text(row, "en") for row in table.to_dict("records")]
+    return (pd.Series(nl, index=table.index, dtype=object),
+            pd.Series(en, index=table.index, dtype=object))
+
+
+def _known(value: object) -> bool:
+    return value is not None and value is not pd.NA and not (
+        isinstance(value, float) and not np.isfinite(value)
+    ) and str(value).strip() != ""
+
+
+def _count(value: object, lang: str) -> str:
+    return f"{float(value):,.0f}".replace(",", "." if lang == "nl" else ",")  # type: ignore[arg-type]
+
+
+def _kind_text(row: dict[str, object], lang: str) -> str:
+    nl = lang == "nl"
+    kind = str(row.get("site_type"))
+    facts: list[str] = []
+    if kind == "plan":
+        head = "gepland woningbouwproject" if nl else "planned housing project"
+        if _known(row.get("name")):
+            head += f" '{row['name']}'"
+        if _known(row.get("plan_homes")):
+            facts.append(f"{_count(row['plan_homes'], lang)} " + ("woningen" if nl else "homes"))
+        if _known(row.get("plan_status")):
+            facts.append(f"status {row['plan_status']}")
+        if _known(row.get("plan_type")):
+            facts.append(f"type {row['plan_type']}")
+        if _known(row.get("evidence")):
+            facts.append(f"BAG: {row['evidence']}")
+    elif kind == "new_build":
+        head = ("nieuwbouw met vergunning of in aanbouw (BAG)" if nl
+                else "new build with a permit or under construction (BAG)")
+        if _known(row.get("bag_units")):
+            facts.append(f"{_count(row['bag_units'], lang)} "
+                         + ("verblijfsobjecten" if nl else "units"))
+    elif kind == "transformation":
+        head = ("leegstaand gebouw om te herbestemmen (BAG)" if nl
+                else "building out of use, to repurpose (BAG)")
+        if _known(row.get("gebruiksdoel")):
+            facts.append(str(row["gebruiksdoel"]))
+        if _known(row.get("floor_area_m2")):
+            facts.append(f"{_count(row['floor_area_m2'], lang)} m²")
+    elif kind == "vacant_land":
+        head = ("onbebouwd kadastraal perceel in een woonomgeving" if nl
+                else "vacant Kadaster parcel in a residential setting")
+    elif kind == "file":
+        head = ("locatie uit het bestand van de gemeente" if nl
+                else "site from the municipality's file")
+    else:
+        head = ("onbebouwd OSM-perceel als benadering (geen kadastrale gegevens)" if nl
+                else "vacant OSM plot as a proxy (no Kadaster data)")
+    label = "Soort" if nl else "Kind"
+    detail = f" ({', '.join(facts)})" if facts else ""
+    return f"{label}: {head}{detail}."

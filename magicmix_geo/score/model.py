@@ -13,8 +13,9 @@ import pandas as pd
 from magicmix_geo._errors import ConfigError
 from magicmix_geo.config import Exclusions, Settings
 from magicmix_geo.score.criteria import criterion_score, score_source
-from magicmix_geo.score.explain import contributions, reasons
+from magicmix_geo.score.explain import contributions, reasons, site_type_texts
 from magicmix_geo.score.stability import rank_intervals
+from magicmix_geo.site_types import LAND_TYPES
 
 # the booklet's project sizes, for the area exclusion's text
 _HOMES = "35-160"
@@ -73,8 +74,12 @@ def exclusions(
     area = col("area_m2")
     if area is not None:
         lo, hi = rules.min_area_m2, rules.max_area_m2
+        # a plan, new build or building to repurpose is a project of its own size: a 4-home
+        # transformation is a real cluster; only land is judged by the size it could hold
+        land = (sites["site_type"].isin(LAND_TYPES).to_numpy() if "site_type" in sites.columns
+                else np.ones(n, dtype=bool))
         flag(
-            (area < lo) | (area > hi),
+            land & ((area < lo) | (area > hi)),
             "area",
             lambda i: f"area {area[i]:.0f} m² outside {lo:.0f}-{hi:.0f} m² "
             f"(a project of {_HOMES} homes)",
@@ -130,6 +135,8 @@ def score_sites(
     """
     weights = settings.weights(profile)
     out = sites.copy()
+    if "site_preference" not in out.columns:
+        out["site_preference"] = site_preference(out, settings.site_preference)
     names = list(settings.criteria)
     total = np.zeros(len(out))
     used: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -162,9 +169,33 @@ def score_sites(
     out["reasons_nl"], out["reasons_en"] = reasons(
         out, settings.criteria, weights, used, settings.model.top_reasons
     )
+    if "site_type" in out.columns:
+        kind_nl, kind_en = site_type_texts(out)
+        out["reasons_nl"] = kind_nl + " " + out["reasons_nl"]
+        out["reasons_en"] = kind_en + " " + out["reasons_en"]
     if stability:
         out = pd.concat([out, _rank_intervals(out, settings, weights, names)], axis=1)
     return out
+
+
+def site_preference(sites: pd.DataFrame, preference: dict[str, float]) -> np.ndarray:
+    """The booklet's preference for each candidate's kind (config ``[site_preference]``):
+    a plan that repurposes buildings (``repurpose``) rates as ``plan_repurpose``, one at the
+    edge of town (``edge``) as ``plan_edge``; NaN without ``site_type`` (scored as missing)."""
+    n = len(sites)
+    if "site_type" not in sites.columns or not preference:
+        return np.full(n, np.nan)
+    kind = sites["site_type"].astype(str).to_numpy(dtype=object)
+
+    def flag(name: str) -> np.ndarray:
+        if name not in sites.columns:
+            return np.zeros(n, dtype=bool)
+        return sites[name].astype("boolean").fillna(False).to_numpy(dtype=bool)
+
+    is_plan = kind == "plan"
+    kind = np.where(is_plan & flag("edge"), "plan_edge", kind)
+    kind = np.where(is_plan & flag("repurpose"), "plan_repurpose", kind)
+    return np.array([preference.get(str(k), np.nan) for k in kind], dtype=float)
 
 
 def rank_within(sites: pd.DataFrame) -> pd.Series:
