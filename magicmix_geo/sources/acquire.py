@@ -54,11 +54,13 @@ class AcquireError(SourceError):
 
     def __init__(self, failures: dict[str, str]) -> None:
         self.failures = dict(failures)
-        detail = "; ".join(f"[{name}] {message}" for name, message in failures.items())
-        super().__init__(
-            ", ".join(failures),
-            f"failed ({detail}); the cache keeps their previous copies, the other sources "
-            "were acquired",
+        self.source = ", ".join(failures)
+        # each message already starts with its source's name
+        detail = "; ".join(failures.values())
+        InputError.__init__(
+            self,
+            f"{self.source} failed; the cache keeps their previous copies, the other sources "
+            f"were acquired. {detail}",
         )
 
 Log = Callable[[str], None]
@@ -175,7 +177,7 @@ def acquire(
         isolated("cbs", cbs_work)
         odata_errors = manifests.get("cbs", {}).get("odata_errors") or {}
         if odata_errors:
-            failures[ODATA] = "; ".join(f"{k}: {v}" for k, v in odata_errors.items())
+            failures[ODATA] = "; ".join(str(v) for v in odata_errors.values())
     if all_areas and not codes:
         try:
             codes = cbs_source.all_municipalities(cache)

@@ -152,7 +152,9 @@ def validate_pbf(path: Path) -> None:
         raise SourceError(SOURCE, f"{Path(path).name}: not an OSM PBF file (no OSMHeader); "
                           "not used")
     try:
-        reader = osmium.io.Reader(str(path), osmium.osm.osm_entity_bits.NOTHING)
+        # the name ends in .part: say the format, osmium would guess it from the suffix
+        reader = osmium.io.Reader(osmium.io.File(str(path), "pbf"),
+                                  osmium.osm.osm_entity_bits.NOTHING)
         reader.header()
         reader.close()
     except RuntimeError as exc:
