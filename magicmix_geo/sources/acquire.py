@@ -59,8 +59,8 @@ class AcquireError(SourceError):
         detail = "; ".join(failures.values())
         InputError.__init__(
             self,
-            f"{self.source} failed; the cache keeps their previous copies, the other sources "
-            f"were acquired. {detail}",
+            f"{detail} [failed: {self.source}; the cache keeps their previous copies; any "
+            "other sources asked for were acquired]",
         )
 
 Log = Callable[[str], None]
