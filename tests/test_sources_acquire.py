@@ -13,6 +13,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import shutil
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,21 +34,26 @@ from magicmix_geo.sources import pdok
 from magicmix_geo.sources._http import RetryPolicy, make_session
 from magicmix_geo.sources.acquire import cached_rank_inputs
 from magicmix_geo.sources.cache import DataCache
-from magicmix_geo.sources.cbs import prepare_area
+from magicmix_geo.sources.cbs import odata_measures, prepare_area
 from magicmix_geo.sources.gtfs import departures_per_hour, dutch_public_holidays, read_departures
+from magicmix_geo.sources.odata import ODataFiller, fill_from_odata
 from tests._sources_server import (
     BAG,
     DELFT_WATER,
     DELFT_WATER_BUURT,
     GTFS_EXPECTED,
+    ODATA_KEYS_2022,
+    ODATA_KEYS_2023,
     SAMPLE,
     TEST_DATA,
     FakeServer,
     Resource,
     bag_api_routes,
+    bag_light_gpkg,
     bag_panden,
     bag_scenario,
     brk_parcels,
+    cbs_map_layers,
     cbs_map_zip,
     gtfs_zip,
     landing_page,
@@ -431,3 +438,164 @@ def test_flow_task_passes_paths_and_hashes(
     again = acquire_source.fn("gtfs", [], str(data), offline=True, config=str(config))
     assert again == got
     assert acquire_flow.name == "magicmix-acquire"
+
+
+def _copy_cache(acquired: Path, tmp_path: Path) -> Path:
+    data = tmp_path / "cache"
+    shutil.copytree(acquired, data)
+    return data
+
+
+@pytest.mark.parametrize("failure", ["stalled", "resetting"])
+def test_odata_down_the_other_sources_finish_and_exit_2_names_odata(
+    failure: str, acquired: Path, server: FakeServer, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A stalled (accepts, never answers) or resetting OData endpoint costs its own timeout
+    budget once, the other sources are acquired, the exit is 2 naming odata, and the cache
+    keeps the previous OData rows (the buurten stay filled from them)."""
+    data = _copy_cache(acquired, tmp_path)
+    for source in ("osm", "gtfs", "cbs"):
+        m = manifest(data, source)
+        m["checked_at"] = "before"
+        (data / source / "manifest.json").write_text(json.dumps(m))
+    csv = data / "cbs" / "areas" / "GM0503" / f"odata_{TABLE}.csv"
+    rows_before = csv.read_bytes()
+    bad = FakeServer().start()
+    for name in ("TableInfos", "DataProperties", "TypedDataSet"):
+        bad.routes[f"/ODataFeed/odata/{TABLE}/{name}"] = (
+            Resource(stall_s=60) if failure == "stalled" else Resource(reset=True))
+    config = tmp_path / "odata.toml"
+    config.write_text(
+        "[sources.acquire]\nattempts = 3\nbackoff_s = 0.01\ntimeout_s = 10.0\n"
+        '[sources.cbs]\ngrid_url = ""\nodata_timeout_s = 1.0\nodata_attempts = 2\n'
+    )
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            point_at(server, mp)
+            mp.setenv("MAGICMIX_ODATA_URL", bad.base)
+            started = time.monotonic()
+            code = main(["acquire", "--areas", "GM0503", "--data-dir", str(data),
+                         "--config", str(config)])
+            elapsed = time.monotonic() - started
+    finally:
+        bad.stop()
+    assert code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("magicmix-geo: error: odata: ") and "[failed: odata;" in last
+    assert elapsed < 30, elapsed  # 2 attempts of 1 s, not 5 x 120 s per municipality
+    # tried once per table for the run (2 attempts), then given up
+    assert len([h for h in bad.hits if h.path.endswith("TableInfos")]) == 2
+    for source in ("osm", "gtfs", "cbs"):
+        assert manifest(data, source)["checked_at"] != "before", source
+    assert manifest(data, "bag")["areas"]["GM0503"]["features"]["pand"] > 0
+    assert csv.read_bytes() == rows_before
+    entry = manifest(data, "cbs")["areas"]["GM0503"]["odata"][TABLE]
+    assert "odata:" in entry["error"] and entry["rows_from"].endswith(f"odata_{TABLE}.csv")
+    assert manifest(data, "cbs")["odata_errors"][TABLE]
+    buurten = read_cbs_buurten(data / "cbs" / "areas" / "GM0503" / "buurten.gpkg")
+    assert buurten.set_index("bu_code").loc["BU05032902", "gemiddeldeWoningwaarde"] == 719.0
+
+
+def test_odata_measures_are_matched_by_stem_in_any_years_table(
+    server: FakeServer, tmp_path: Path
+) -> None:
+    """The 2022 table numbers the same measures otherwise (_35 for the WOZ value, not _36)."""
+    older = "85318NED"  # kerncijfers wijken en buurten 2022
+    server.routes.update(odata_routes(older, keys=ODATA_KEYS_2022))
+    settings = load_settings()
+    filler = ODataFiller.bounded(server.base, [TABLE, older], odata_measures(settings),
+                                 session=make_session(), policy=FAST, timeout_s=5.0, attempts=2)
+    new_rows, new_info = filler.rows(TABLE, "GM0503")
+    old_rows, old_info = filler.rows(older, "GM0503")
+    assert new_rows is not None and old_rows is not None and not filler.errors
+    assert set(new_info["measures"].values()) == set(ODATA_KEYS_2023.values())
+    assert set(old_info["measures"].values()) == set(ODATA_KEYS_2022.values())
+    assert new_info["measures_missing"] == [] == old_info["measures_missing"]
+    path = tmp_path / "buurten.gpkg"
+    pyogrio.write_dataframe(cbs_map_layers()["buurten"], path, layer="buurten")
+    buurten = read_cbs_buurten(path, "GM0503")
+    filled_new, n_new = fill_from_odata(buurten, new_rows, odata_measures(settings))
+    filled_old, n_old = fill_from_odata(buurten, old_rows, odata_measures(settings))
+    assert n_new == n_old > 0
+    pd.testing.assert_frame_equal(filled_new.drop(columns="geometry"),
+                                  filled_old.drop(columns="geometry"))
+
+
+def test_national_bag_comes_from_bag_light(
+    acquired: Path, server: FakeServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """More areas than [bag] api_max_areas: PDOK's bag-light.gpkg, conditional, validated."""
+    scenario = bag_scenario()
+    light = "/lv/bag/atom/downloads/bag-light.gpkg"
+    server.routes[light] = Resource(bag_light_gpkg(scenario), "application/geopackage+sqlite3")
+    data = _copy_cache(acquired, tmp_path)
+    config = tmp_path / "light.toml"
+    config.write_text("[sources.acquire]\nattempts = 3\nbackoff_s = 0.01\ntimeout_s = 10.0\n"
+                      "[sources.bag]\napi_max_areas = 0\n")
+    items = sum(1 for h in server.hits if "/collections/" in h.path and BAG in h.path)
+    with pytest.MonkeyPatch.context() as mp:
+        point_at(server, mp)
+        mp.setenv("MAGICMIX_BAG_LIGHT_URL", server.url(light))
+        run = ["acquire", "--sources", "bag", "--areas", "GM0503", "--data-dir", str(data),
+               "--config", str(config)]
+        assert main(run) == 0
+        m = manifest(data, "bag")
+        assert m["mode"] == "bag-light" and m["url"] == server.url(light)
+        assert m["areas"]["GM0503"]["features"] == {
+            "pand": len(scenario.panden) - 2,
+            "verblijfsobject": len(scenario.verblijfsobjecten) - 1,
+        }
+        panden = gpd.read_file(data / m["areas"]["GM0503"]["path"])
+        # joined by pand_identificatie (bag-light has no hrefs), ended lives dropped
+        assert set(panden.loc[panden["vacant_non_residential"], "identificatie"]) == (
+            scenario.vacant)
+        assert not set(panden["identificatie"]) & scenario.demolished
+        assert sum(1 for h in server.hits if "/collections/" in h.path and BAG in h.path) == items
+        # again: 304, and the area is not cut again
+        stamp = (data / m["areas"]["GM0503"]["path"]).stat().st_mtime_ns
+        assert main(run) == 0
+        assert server.count(light, 304) == 1
+        assert (data / m["areas"]["GM0503"]["path"]).stat().st_mtime_ns == stamp
+        # a changed file that is an HTML page: refused, the good one kept
+        good = (data / "bag" / "bag-light.gpkg").read_bytes()
+        server.routes[light] = Resource(b"<html>maintenance</html>", "text/html")
+        capsys.readouterr()
+        assert main(run) == 2
+        err = capsys.readouterr().err
+        assert "bag-light.gpkg: not a GeoPackage" in err and "previous copy is kept" in err
+        assert (data / "bag" / "bag-light.gpkg").read_bytes() == good
+    del server.routes[light]
+
+
+def test_an_empty_grid_url_in_the_environment_means_no_grid(
+    acquired: Path, server: FakeServer, tmp_path: Path
+) -> None:
+    data = _copy_cache(acquired, tmp_path)
+    config = tmp_path / "grid.toml"
+    grid = "/vierkant/100/cbs_vk100_2023_v1.zip"
+    config.write_text("[sources.acquire]\nattempts = 3\nbackoff_s = 0.01\ntimeout_s = 10.0\n"
+                      f'[sources.cbs]\ngrid_url = "{server.url(grid)}"\n')
+    with pytest.MonkeyPatch.context() as mp:
+        point_at(server, mp)
+        mp.setenv("MAGICMIX_GRID_URL", "")
+        assert main(["acquire", "--sources", "cbs", "--data-dir", str(data),
+                     "--config", str(config)]) == 0
+    assert server.count(grid) == 0 and "grid" not in manifest(data, "cbs")["files"]
+
+
+def test_flag_panden_joins_verblijfsobjecten_by_pand_href() -> None:
+    """API v2 shapes: the pand's feature id is a UUID; the unit links to its item URL."""
+    scenario = bag_scenario()
+    panden = scenario.panden.rename(columns={"_fid": "id"})
+    vbo = scenario.verblijfsobjecten.drop(columns=["pand_identificatie", "_fid"])
+    base = "https://api.pdok.nl"
+    vbo["pand.href"] = [", ".join(f"{base}{h}?f=json" for h in refs) for refs in vbo["pand.href"]]
+    flagged = pdok.flag_panden(panden, vbo)
+    assert set(flagged.loc[flagged["vacant_non_residential"], "identificatie"]) == (
+        scenario.vacant)
+    assert not set(flagged["identificatie"]) & scenario.demolished
+    # the old join (pand_identificatie) never fired on API v2 data: without the href the
+    # office is not found vacant
+    no_link = pdok.flag_panden(panden, vbo.drop(columns=["pand.href"]))
+    assert not no_link["vacant_non_residential"].any()

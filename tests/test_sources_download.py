@@ -286,7 +286,7 @@ def test_an_announced_oversize_body_is_refused_before_reading(
     server: FakeServer, tmp_path: Path
 ) -> None:
     policy = RetryPolicy(attempts=1, backoff_s=0.0, max_bytes=1000)
-    with pytest.raises(SourceError, match="announces .* more than the bound of 1000"):
+    with pytest.raises(SourceError, match=r"announces .* more than the bound of 1000"):
         download(server.url(PBF_PATH), tmp_path / "f.bin", source="osm", session=make_session(),
                  policy=policy)
     assert not list(tmp_path.glob(".*part*"))

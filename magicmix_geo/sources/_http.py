@@ -279,9 +279,11 @@ def download(
         if validate is not None:
             try:
                 validate(part)
-            except SourceError:
+            except SourceError as exc:
                 _discard(part, part_meta)
-                raise
+                detail = str(exc).removeprefix(f"{exc.source}: ").replace(part.name, target.name)
+                kept = "the previous copy is kept" if target.exists() else "nothing was kept"
+                raise SourceError(source, f"{url}: {detail}; {kept}") from exc
         os.replace(part, target)
         with contextlib.suppress(FileNotFoundError):
             part_meta.unlink()

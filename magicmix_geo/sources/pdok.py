@@ -16,7 +16,9 @@ BAG objects whose life has ended (``Pand gesloopt``, ``Niet gerealiseerd pand``,
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -407,8 +409,10 @@ def validate_bag_light(path: Path) -> None:
         if not fh.read(16).startswith(SQLITE_HEADER):
             raise SourceError("bag", f"{Path(path).name}: not a GeoPackage; not used")
     try:
-        layers = {str(name) for name, _ in pyogrio.list_layers(path)}
-    except Exception as exc:  # GDAL reports a broken file through several types
+        # the GeoPackage's own table of contents (GDAL would warn about the .part suffix)
+        with contextlib.closing(sqlite3.connect(f"{Path(path).as_uri()}?mode=ro", uri=True)) as db:
+            layers = {str(row[0]) for row in db.execute("SELECT table_name FROM gpkg_contents")}
+    except sqlite3.Error as exc:
         raise SourceError("bag", f"{Path(path).name}: unreadable GeoPackage ({exc})") from exc
     missing = [layer for layer in BAG_LIGHT_LAYERS if layer not in layers]
     if missing:
