@@ -241,7 +241,7 @@ def cut_extract(src: Path, area_wgs84: BaseGeometry, out: Path) -> None:
         ys.clear()
 
     for node in osmium.FileProcessor(str(src), osmium.osm.NODE):
-        loc = node.location
+        loc = node.location  # type: ignore[union-attr]  # NODE only
         if not loc.valid():
             continue
         lon, lat = loc.lon, loc.lat
@@ -254,7 +254,7 @@ def cut_extract(src: Path, area_wgs84: BaseGeometry, out: Path) -> None:
     flush()
     # a PBF lists ways before relations, so member ways are tracked when a relation comes
     for obj in osmium.FileProcessor(str(src), osmium.osm.WAY | osmium.osm.RELATION):
-        if obj.is_way():
+        if obj.is_way():  # type: ignore[union-attr]  # ways and relations only
             if tracker.contains_any_references(obj):
                 tracker.add_way(obj.id)
         elif obj.tags.get("type") in AREA_RELATION_TYPES and tracker.contains_any_references(obj):

@@ -385,17 +385,17 @@ def acquire_bag_light(
             "retrieved_at": now_iso(),
         }
     src = settings.sources[source]
-    light = {
+    retrieved = (now_iso() if result.status == "downloaded"
+                 else str(before.get("retrieved_at") or now_iso()))
+    light: dict[str, Any] = {
         "url": url, "path": str(target.relative_to(cache.root)), "sha256": result.sha256,
         "size_bytes": result.size_bytes, "etag": result.validators.etag,
-        "last_modified": result.validators.last_modified,
-        "retrieved_at": now_iso() if result.status == "downloaded"
-        else before.get("retrieved_at", now_iso()),
+        "last_modified": result.validators.last_modified, "retrieved_at": retrieved,
     }
     manifest = {
         "source": source, "mode": "bag-light", "url": url, "path": light["path"],
-        "retrieved_at": light["retrieved_at"], "checked_at": now_iso(),
-        "version": result.validators.last_modified or light["retrieved_at"][:10],
+        "retrieved_at": retrieved, "checked_at": now_iso(),
+        "version": result.validators.last_modified or retrieved[:10],
         "sha256": result.sha256, "licence": src.licence, "licence_from": "config",
         "attribution": src.attribution, "light": light, "areas": entries,
     }
