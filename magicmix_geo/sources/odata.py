@@ -137,8 +137,15 @@ class ODataFiller:
 
     @classmethod
     def bounded(
-        cls, base: str, tables: Sequence[str], measures: Mapping[str, str], *,
-        session: requests.Session, policy: RetryPolicy, timeout_s: float, attempts: int,
+        cls,
+        base: str,
+        tables: Sequence[str],
+        measures: Mapping[str, str],
+        *,
+        session: requests.Session,
+        policy: RetryPolicy,
+        timeout_s: float,
+        attempts: int,
         log: Callable[[str], None] | None = None,
     ) -> ODataFiller:
         own = dataclasses.replace(
@@ -165,15 +172,19 @@ class ODataFiller:
             return None, {"table": table, "error": str(exc)}
         if self.log:
             self.log(f"{SOURCE}: {table}: {len(frame)} rows for {gm_code}")
-        missing = sorted(s for s in {v.lower() for v in self.measures.values()}
-                         if s not in meta.measures)
+        missing = sorted(
+            s for s in {v.lower() for v in self.measures.values()} if s not in meta.measures
+        )
         return frame, {
             "table": table,
             "url": meta.url,
             "title": meta.title,
             "version": meta.modified,
-            "measures": {s: meta.measures[s] for s in sorted(meta.measures)
-                         if s in {v.lower() for v in self.measures.values()}},
+            "measures": {
+                s: meta.measures[s]
+                for s in sorted(meta.measures)
+                if s in {v.lower() for v in self.measures.values()}
+            },
             "measures_missing": missing,
             "retrieved_at": now_iso(),
         }
@@ -230,8 +241,9 @@ def fill_from_odata(
 
 
 def _values(url: str, session: requests.Session, policy: RetryPolicy) -> list[dict[str, Any]]:
-    doc, _ = get_json(url, source=SOURCE, session=session, policy=policy,
-                      params={"$format": "json"})
+    doc, _ = get_json(
+        url, source=SOURCE, session=session, policy=policy, params={"$format": "json"}
+    )
     if not isinstance(doc, dict) or not isinstance(doc.get("value"), list):
         raise SourceError(SOURCE, f"{url}: not an OData answer (no 'value' list)")
     return [v for v in doc["value"] if isinstance(v, dict)]
