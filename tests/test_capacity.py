@@ -273,3 +273,21 @@ def test_persons_per_home_is_validated(tmp_path: Path, text: str, needle: str) -
     user.write_text(text)
     with pytest.raises(ConfigError, match=needle):
         load_settings(user)
+
+
+def test_load_tasks_reads_names_from_a_cbs_file(tmp_path: Path) -> None:
+    import pyogrio
+
+    from magicmix_geo.prepare.tasks import load_tasks
+    from tests._sources_server import cbs_map_layers
+
+    names = tmp_path / "wijkenbuurten.gpkg"
+    pyogrio.write_dataframe(cbs_map_layers()["gemeenten"], names, layer="gemeenten")
+    path = tmp_path / "bijlage_a.csv"
+    path.write_text(BIJLAGE_A, encoding="utf-8")
+    tasks = load_tasks(path, persons_per_home=3.5, names_file=names).set_index("gm_code")
+    assert tasks.loc["GM0518", "taakstelling_homes"] == 294  # ceil(1028 / 3.5)
+    ours = tmp_path / "tasks.csv"
+    ours.write_text("gm_code,period,taakstelling\nGM0503,2025-1,40\n")
+    plain = load_tasks(ours, persons_per_home=1.0, names_file=tmp_path / "absent.gpkg")
+    assert plain["taakstelling_homes"].tolist() == [40]

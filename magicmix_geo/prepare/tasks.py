@@ -99,6 +99,22 @@ def read_tasks(
     return table[list(COLUMNS)].reset_index(drop=True)
 
 
+def load_tasks(
+    path: Path,
+    *,
+    persons_per_home: float,
+    names_file: Path | None = None,
+    period: str | None = None,
+) -> pd.DataFrame:
+    """:func:`read_tasks` then :func:`tasks_in_homes`: the task in persons and in homes.
+
+    ``names_file`` is a CBS gemeenten file (the data cache's Wijk- en Buurtkaart) for a
+    Bijlage A table; it is read only when it exists.
+    """
+    names = names_from_cbs(names_file) if names_file is not None and names_file.is_file() else None
+    return tasks_in_homes(read_tasks(path, names=names, period=period), persons_per_home)
+
+
 def names_from_cbs(path: Path) -> dict[str, str]:
     """Municipality name -> code from a CBS gemeenten file (the Wijk- en Buurtkaart)."""
     from magicmix_geo.prepare.cbs import read_cbs_municipalities
