@@ -142,6 +142,9 @@ class Settings:
     capacity: CapacitySettings
     sites: SiteSettings = field(default_factory=lambda: SiteSettings())
     site_preference: dict[str, float] = field(default_factory=dict)
+    # persons per home per household profile (config/capacity.toml [persons_per_home]): the
+    # published taakstelling counts persons, the sites offer homes
+    persons_per_home: dict[str, float] = field(default_factory=dict)
 
     @property
     def hash(self) -> str:
@@ -205,10 +208,14 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 # sections whose keys a user file may extend with new entries (a new category, a new profile)
-_OPEN_SECTIONS = {("categories",), ("profiles",), ("counts",)}
+_OPEN_SECTIONS = {
+    ("categories",), ("profiles",), ("counts",), ("capacity", "persons_per_home"),
+}
 
 
-def _merge_checked(base: dict[str, Any], over: dict[str, Any], origin: str, path: tuple[str, ...]) -> None:
+def _merge_checked(
+    base: dict[str, Any], over: dict[str, Any], origin: str, path: tuple[str, ...]
+) -> None:
     for key, value in over.items():
         key_path = (*path, key)
         dotted = ".".join(key_path)
@@ -269,7 +276,9 @@ def _build(raw: dict[str, Any], origin: str) -> Settings:
         ),
     )
     exclusions = Exclusions(
-        industrial_within_m=reader.number(("exclusions", "industrial_within_m"), low=0, high=10_000),
+        industrial_within_m=reader.number(
+            ("exclusions", "industrial_within_m"), low=0, high=10_000
+        ),
         min_neighbour_buildings=int(
             reader.number(("exclusions", "min_neighbour_buildings"), low=0, high=10_000)
         ),
@@ -331,7 +340,28 @@ def _build(raw: dict[str, Any], origin: str) -> Settings:
         capacity=_capacity_settings(reader),
         sites=_site_settings(reader),
         site_preference=_site_preference(reader),
+        persons_per_home=_persons_per_home(reader, profiles),
     )
+
+
+def _persons_per_home(reader: _Reader, profiles: dict[str, dict[str, float]]) -> dict[str, float]:
+    """``capacity.persons_per_home``: one number in [1, 15] for every profile, no other keys."""
+    base = ("capacity", "persons_per_home")
+    values = {}
+    for profile in reader.table(base):
+        if profile not in profiles:
+            raise ConfigError(
+                f"{reader.origin}: unknown configuration key 'capacity.persons_per_home."
+                f"{profile}' (profiles: {', '.join(sorted(profiles))})"
+            )
+        values[profile] = reader.number((*base, profile), low=1.0, high=15.0)
+    missing = sorted(set(profiles) - set(values))
+    if missing:
+        raise ConfigError(
+            f"{reader.origin}: capacity.persons_per_home needs a value for profile(s) "
+            f"{', '.join(missing)}"
+        )
+    return values
 
 
 def _capacity_settings(reader: _Reader) -> CapacitySettings:
@@ -339,7 +369,8 @@ def _capacity_settings(reader: _Reader) -> CapacitySettings:
     reader.only_keys(
         base,
         {"reserve_share", "min_homes", "max_homes", "cluster_min", "cluster_max",
-         "max_sites_per_buurt", "min_distance_m", "homes_per_ha", "m2_per_home"},
+         "max_sites_per_buurt", "min_distance_m", "homes_per_ha", "m2_per_home",
+         "persons_per_home"},
     )
 
     def number(key: str, low: float, high: float) -> float:
@@ -674,7 +705,9 @@ class _Reader:
         if value is None:
             value = self.value(key)
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{self.origin}: key {'.'.join(key)!r} must be a number, got {value!r}")
+            raise ConfigError(
+                f"{self.origin}: key {'.'.join(key)!r} must be a number, got {value!r}"
+            )
         if not low <= value <= high:
             raise ConfigError(
                 f"{self.origin}: key {'.'.join(key)!r} = {value} is out of range [{low}, {high}]"

@@ -37,7 +37,8 @@ def test_urbanity_classes_follow_cbs_breaks() -> None:
 def test_homes_estimate_bounded_and_known_units_win() -> None:
     area = np.array([1000.0, 8000.0, 100_000.0, 5000.0])
     urbanity = np.array([1, 1, 3, np.nan])
-    est = estimate_homes(area, urbanity, SETTINGS, known_units=np.array([np.nan, np.nan, np.nan, 12]))
+    known = np.array([np.nan, np.nan, np.nan, 12])
+    est = estimate_homes(area, urbanity, SETTINGS, known_units=known)
     # 0.1 ha x 100 = 10 -> 35 (floor of the booklet's range); 0.8 ha x 100 = 80;
     # 10 ha x 55 = 550 -> 160; a known project of 12 units stays 12
     assert est.tolist() == [35, 80, 160, 12]
@@ -123,7 +124,8 @@ def test_sample_run_with_tasks_and_what_if(tmp_path: Path) -> None:
     totals = {}
     for share in ("0.05", "0.10"):
         out = tmp_path / f"out_{share}"
-        assert main(["run", "--out", str(out), "--tasks", str(tasks), "--reserve-share", share]) == 0
+        run = ["run", "--out", str(out), "--tasks", str(tasks), "--reserve-share", share]
+        assert main(run) == 0
         sites = gpd.read_file(out / "GM0503_Delft.gpkg", layer="sites", engine="pyogrio")
         summary = pd.read_csv(out / "national_summary.csv").set_index("gm_code")
         chosen = sites.loc[sites["selected"].astype(bool)]
@@ -138,7 +140,8 @@ def test_sample_run_with_tasks_and_what_if(tmp_path: Path) -> None:
             summary.loc["GM0503", "homes_reserved"] / 40
         )
         assert sites["homes_est"].between(1, 160).all()
-        assert (chosen["homes_reserved"] >= np.minimum(SETTINGS.cluster_min, chosen["homes_est"])).all()
+        floor = np.minimum(SETTINGS.cluster_min, chosen["homes_est"])
+        assert (chosen["homes_reserved"] >= floor).all()
         from openpyxl import load_workbook
 
         assert "capacity" in load_workbook(out / "national_ranking.xlsx", read_only=True).sheetnames
@@ -200,3 +203,142 @@ def test_summary_sums_reserved_homes_by_type() -> None:
     by_type = [c for c in summary.columns if c.startswith("homes_reserved_")]
     assert summary.loc["GM0001", by_type].sum() == summary.loc["GM0001", "homes_reserved"]
     assert summary.loc["NL", "homes_reserved_plan"] == 4
+
+
+# --- the published taakstelling (Bijlage A of the half-yearly circulaire) ---------------------
+
+# the layout of the published table: title lines naming the half year, a header with the
+# municipality and task columns (and the achterstand where given), province headings, totals;
+# Dutch number notation. Names as CBS spells them (the test map's real gemeenten rows).
+BIJLAGE_A = """\
+Bijlage A Circulaire eerste helft 2023 taakstelling vergunninghouders;;;;
+;;;;
+Provincie;Gemeente;Inwoners 1-1-2022;Taakstelling 1e helft 2023;Achterstand per 1-1-2023
+Zuid-Holland;;;;
+Zuid-Holland;Delft;104.089;75;12
+Zuid-Holland;'s-Gravenhage;552.995;1.036;-8
+Zuid-Holland;Midden-Delfland;19.851;14;0
+Zuid-Holland;Pijnacker-Nootdorp;56.709;41;
+Zuid-Holland;Rijswijk;56.199;41;3
+Totaal Zuid-Holland;;789.843;1.207;
+"""
+
+
+@pytest.fixture(scope="module")
+def cbs_names(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    import pyogrio
+
+    from magicmix_geo.prepare.tasks import names_from_cbs
+    from tests._sources_server import cbs_map_layers
+
+    path = tmp_path_factory.mktemp("cbs") / "wijkenbuurten.gpkg"
+    pyogrio.write_dataframe(cbs_map_layers()["gemeenten"], path, layer="gemeenten")
+    return names_from_cbs(path)
+
+
+def test_bijlage_a_layout_names_to_codes_with_achterstand(
+    tmp_path: Path, cbs_names: dict[str, str]
+) -> None:
+    path = tmp_path / "bijlage_a.csv"
+    path.write_text(BIJLAGE_A, encoding="utf-8")
+    tasks = read_tasks(path, names=cbs_names).set_index("gm_code")
+    assert list(tasks.index) == ["GM0503", "GM0518", "GM1842", "GM1926", "GM0603"]
+    assert set(tasks["period"]) == {"2023-1"}  # from "eerste helft 2023" in the title
+    assert tasks.loc["GM0518", "taakstelling"] == 1036  # "1.036": Dutch thousands
+    assert tasks.loc["GM0503", "achterstand"] == 12
+    assert tasks.loc["GM0503", "taakstelling_corrected"] == 87  # task + achterstand
+    assert tasks.loc["GM0518", "taakstelling_corrected"] == 1028  # a lead (-8) lowers it
+    assert tasks.loc["GM1926", "taakstelling_corrected"] == 41  # no achterstand given
+    assert tasks["taakstelling"].sum() == 1207  # the province total line is not a row
+
+
+def test_bijlage_a_as_xlsx(tmp_path: Path, cbs_names: dict[str, str]) -> None:
+    rows = [line.split(";") for line in BIJLAGE_A.splitlines()]
+    path = tmp_path / "bijlage_a.xlsx"
+    pd.DataFrame(rows).to_excel(path, header=False, index=False)
+    from_xlsx = read_tasks(path, names=cbs_names)
+    csv = tmp_path / "bijlage_a.csv"
+    csv.write_text(BIJLAGE_A, encoding="utf-8")
+    pd.testing.assert_frame_equal(from_xlsx, read_tasks(csv, names=cbs_names))
+
+
+@pytest.mark.parametrize(
+    ("edit", "needle"),
+    [
+        (lambda t: t.replace("Rijswijk;", "Rijswijk (ZH);"), "row 9: unknown municipality"),
+        (lambda t: t.replace("eerste helft 2023", "2023").replace("1e helft 2023", ""),
+         "cannot tell the half year"),
+        (lambda t: t.replace(";41;3", ";veel;3"), "row 9: taakstelling must be a number"),
+        (lambda t: t.replace("Gemeente;", "Naam;"), "no taakstelling header"),
+    ],
+)
+def test_bad_bijlage_a(
+    tmp_path: Path, cbs_names: dict[str, str], edit: object, needle: str
+) -> None:
+    path = tmp_path / "bijlage_a.csv"
+    path.write_text(edit(BIJLAGE_A), encoding="utf-8")  # type: ignore[operator]
+    with pytest.raises(InputError, match=needle) as info:
+        read_tasks(path, names=cbs_names)
+    assert str(path) in str(info.value)
+
+
+def test_bijlage_a_needs_names_and_takes_a_given_period(
+    tmp_path: Path, cbs_names: dict[str, str]
+) -> None:
+    path = tmp_path / "bijlage_a.csv"
+    undated = BIJLAGE_A.replace("eerste helft 2023", "2023").replace("1e helft 2023", "")
+    path.write_text(undated, encoding="utf-8")
+    with pytest.raises(InputError, match="name table"):
+        read_tasks(path)
+    assert set(read_tasks(path, names=cbs_names, period="2023-2")["period"]) == {"2023-2"}
+
+
+def test_tasks_in_homes_per_profile(tmp_path: Path, cbs_names: dict[str, str]) -> None:
+    from magicmix_geo.config import load_settings
+    from magicmix_geo.prepare.tasks import tasks_in_homes
+
+    path = tmp_path / "bijlage_a.csv"
+    path.write_text(BIJLAGE_A, encoding="utf-8")
+    tasks = read_tasks(path, names=cbs_names)
+    ppm = load_settings().persons_per_home
+    assert ppm == {"singles": 1.0, "families": 3.5}
+    families = tasks_in_homes(tasks, ppm["families"]).set_index("gm_code")
+    assert families.loc["GM0503", "taakstelling_homes"] == 25  # ceil(87 / 3.5)
+    singles = tasks_in_homes(tasks, ppm["singles"]).set_index("gm_code")
+    assert singles.loc["GM0503", "taakstelling_homes"] == 87
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("[capacity.persons_per_home]\nfamilies = 0.5\n", "capacity.persons_per_home.families"),
+        ("[capacity.persons_per_home]\nstudents = 1.0\n", "capacity.persons_per_home.students"),
+        ("[profiles.students]\ntransit = 1.0\n", "persons_per_home needs a value for profile"),
+    ],
+)
+def test_persons_per_home_is_validated(tmp_path: Path, text: str, needle: str) -> None:
+    from magicmix_geo._errors import ConfigError
+    from magicmix_geo.config import load_settings
+
+    user = tmp_path / "user.toml"
+    user.write_text(text)
+    with pytest.raises(ConfigError, match=needle):
+        load_settings(user)
+
+
+def test_load_tasks_reads_names_from_a_cbs_file(tmp_path: Path) -> None:
+    import pyogrio
+
+    from magicmix_geo.prepare.tasks import load_tasks
+    from tests._sources_server import cbs_map_layers
+
+    names = tmp_path / "wijkenbuurten.gpkg"
+    pyogrio.write_dataframe(cbs_map_layers()["gemeenten"], names, layer="gemeenten")
+    path = tmp_path / "bijlage_a.csv"
+    path.write_text(BIJLAGE_A, encoding="utf-8")
+    tasks = load_tasks(path, persons_per_home=3.5, names_file=names).set_index("gm_code")
+    assert tasks.loc["GM0518", "taakstelling_homes"] == 294  # ceil(1028 / 3.5)
+    ours = tmp_path / "tasks.csv"
+    ours.write_text("gm_code,period,taakstelling\nGM0503,2025-1,40\n")
+    plain = load_tasks(ours, persons_per_home=1.0, names_file=tmp_path / "absent.gpkg")
+    assert plain["taakstelling_homes"].tolist() == [40]

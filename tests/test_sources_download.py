@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -198,3 +199,94 @@ def test_changed_file_is_fetched_whole_not_resumed(server: FakeServer, tmp_path:
     result = download(server.url(PBF_PATH), target, source="osm", session=make_session(),
                       policy=policy, expected_md5=hashlib.md5(newer).hexdigest())
     assert target.read_bytes() == newer and not result.resumed
+
+
+def test_md5_republished_between_requests_is_fetched_again(
+    server: FakeServer, tmp_path: Path, fast_config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Geofabrik's daily race: the .md5 we read belongs to the file before the republish.
+
+    The first .md5 answer is the old file's checksum, the second the new one's: the download
+    (the new file) is checked against the .md5 fetched once more, and kept.
+    """
+    newer = PBF[:-1] + b"\x00"
+    old_md5 = f"{hashlib.md5(PBF).hexdigest()}  netherlands-latest.osm.pbf\n".encode()
+    new_md5 = f"{hashlib.md5(newer).hexdigest()}  netherlands-latest.osm.pbf\n".encode()
+    server.routes[PBF_PATH] = Resource(newer)
+    server.routes[PBF_PATH + ".md5"] = Resource(old_md5, then=[new_md5])
+    data = tmp_path / "cache"
+    assert acquire_osm(server, data, fast_config, monkeypatch) == 0
+    assert (data / "osm" / "netherlands-latest.osm.pbf").read_bytes() == newer
+    assert server.count(PBF_PATH + ".md5", 200) == 2
+    assert server.count(PBF_PATH, 200) == 1  # the file itself was fetched once
+
+
+def test_a_md5_that_stays_wrong_is_still_a_mismatch(
+    server: FakeServer, tmp_path: Path, fast_config: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    serve_pbf(server, PBF, md5_of=b"another file")
+    assert acquire_osm(server, tmp_path / "cache", fast_config, monkeypatch) == 2
+    assert "checksum mismatch" in capsys.readouterr().err
+    assert server.count(PBF_PATH + ".md5", 200) == 2  # looked twice, then refused
+
+
+def test_an_html_page_with_a_matching_md5_keeps_the_good_file(
+    server: FakeServer, tmp_path: Path, fast_config: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Issue 16 #4: content is validated before it replaces the cached copy."""
+    data = tmp_path / "cache"
+    assert acquire_osm(server, data, fast_config, monkeypatch) == 0
+    manifest_before = (data / "osm" / "manifest.json").read_text()
+    page = b"<!DOCTYPE html><html><body>Service temporarily unavailable</body></html>"
+    serve_pbf(server, page, etag='"html"')
+    capsys.readouterr()
+    assert acquire_osm(server, data, fast_config, monkeypatch) == 2
+    err = capsys.readouterr().err
+    assert "osm: " in err and "not an OSM PBF file" in err
+    assert (data / "osm" / "netherlands-latest.osm.pbf").read_bytes() == PBF
+    assert (data / "osm" / "manifest.json").read_text() == manifest_before
+    assert not list((data / "osm").glob(".*part*"))
+
+
+def test_a_trickling_server_is_cut_off_at_the_deadline(
+    server: FakeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Issue 16 #5: one byte every 0.2 s never trips a 10 s read timeout; the deadline does."""
+    serve_pbf(server, PBF, trickle_s=0.2)
+    config = tmp_path / "deadline.toml"
+    config.write_text("[sources.acquire]\nattempts = 3\nbackoff_s = 0.01\ntimeout_s = 10.0\n"
+                      "deadline_s = 2.0\n")
+    started = time.monotonic()
+    assert acquire_osm(server, tmp_path / "cache", config, monkeypatch) == 2
+    elapsed = time.monotonic() - started
+    assert elapsed < 6.0, elapsed
+    assert "deadline passed while downloading" in capsys.readouterr().err
+    assert not (tmp_path / "cache" / "osm" / "netherlands-latest.osm.pbf").exists()
+
+
+def test_an_endless_body_is_refused_and_its_part_removed(
+    server: FakeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Issue 16 #6: a body past max_bytes stops the download; no .part is left."""
+    serve_pbf(server, PBF, endless=True)
+    config = tmp_path / "bound.toml"
+    config.write_text("[sources.acquire]\nattempts = 3\nbackoff_s = 0.01\ntimeout_s = 10.0\n"
+                      "max_bytes = 2000000\n")
+    assert acquire_osm(server, tmp_path / "cache", config, monkeypatch) == 2
+    assert "body larger than 2000000 bytes" in capsys.readouterr().err
+    osm = tmp_path / "cache" / "osm"
+    assert not list(osm.glob(".*part*")) and not (osm / "netherlands-latest.osm.pbf").exists()
+
+
+def test_an_announced_oversize_body_is_refused_before_reading(
+    server: FakeServer, tmp_path: Path
+) -> None:
+    policy = RetryPolicy(attempts=1, backoff_s=0.0, max_bytes=1000)
+    with pytest.raises(SourceError, match=r"announces .* more than the bound of 1000"):
+        download(server.url(PBF_PATH), tmp_path / "f.bin", source="osm", session=make_session(),
+                 policy=policy)
+    assert not list(tmp_path.glob(".*part*"))

@@ -6,10 +6,17 @@ the Prefect flow ``flows/acquire.py``.
 Order of work: the CBS map comes first, because the other area-bound sources need the
 municipal boundaries (BRK and BAG query by its bounding box; the OSM extract is cut around
 it). ``--offline`` touches no network: it checks that the cache holds what was asked for.
+
+Each source is isolated: one that fails (a stalled CBS OData endpoint, a Geofabrik outage)
+keeps its previous good copy in the cache and does not stop the others; when all have been
+tried, :class:`AcquireError` names every failed source (exit 2). The whole run is bounded by
+``[sources.acquire] deadline_s`` and each body by ``max_bytes``.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,6 +41,27 @@ from magicmix_geo.sources.cache import GM_CODE, SOURCES, DataCache, source_optio
 # parcels and neighbours on the edge are complete
 AREA_MARGIN_M = 250.0
 AREA_SOURCES = frozenset({"brk", "bag"})
+# defaults of [sources.acquire]: a night's budget, and a bound above the largest file we take
+# (bag-light.gpkg is some 7 GB, the Geofabrik Netherlands PBF some 1.3 GB)
+DEFAULT_DEADLINE_S = 6 * 3600.0
+DEFAULT_MAX_BYTES = 20 * 1024**3
+# the name under which a CBS OData failure is reported (the map itself may be fine)
+ODATA = "odata"
+
+
+class AcquireError(SourceError):
+    """Some sources failed; the others were acquired and their manifests written (exit 2)."""
+
+    def __init__(self, failures: dict[str, str]) -> None:
+        self.failures = dict(failures)
+        self.source = ", ".join(failures)
+        # each message already starts with its source's name
+        detail = "; ".join(failures.values())
+        InputError.__init__(
+            self,
+            f"{detail} [failed: {self.source}; the cache keeps their previous copies; any "
+            "other sources asked for were acquired]",
+        )
 
 Log = Callable[[str], None]
 
@@ -62,11 +90,16 @@ def parse_areas(text: str | None) -> list[str]:
     return list(dict.fromkeys(codes))
 
 
-def retry_policy(settings: Settings) -> RetryPolicy:
+def retry_policy(settings: Settings, *, start: float | None = None) -> RetryPolicy:
+    """The policy of ``[sources.acquire]``; its deadline counts from ``start`` (monotonic)."""
+    deadline_s = float(source_option(settings, "acquire", "deadline_s", DEFAULT_DEADLINE_S))
+    max_bytes = int(source_option(settings, "acquire", "max_bytes", DEFAULT_MAX_BYTES))
     return RetryPolicy(
         attempts=int(source_option(settings, "acquire", "attempts", 5)),
         backoff_s=float(source_option(settings, "acquire", "backoff_s", 2.0)),
         timeout_s=float(source_option(settings, "acquire", "timeout_s", 120.0)),
+        deadline=(time.monotonic() if start is None else start) + deadline_s,
+        max_bytes=max_bytes if max_bytes > 0 else None,
     )
 
 
@@ -100,9 +133,12 @@ def acquire(
 
     Raises
     ------
+    AcquireError
+        After every source was tried: naming each that failed (an HTTP failure, a truncated
+        download, a checksum mismatch, content that is not what it claims, the deadline, or
+        ``odata`` for CBS OData tables); the others' manifests are written.
     SourceError
-        Naming the source: an HTTP failure, a truncated download, a checksum mismatch, or
-        (offline) a source missing from the cache.
+        Offline, a source missing from the cache.
     """
     cache = DataCache.at(data_dir)
     codes = list(areas)
@@ -110,23 +146,49 @@ def acquire(
         return check_offline(cache, sources, codes, all_areas=all_areas)
     session = session or make_session()
     policy = policy or retry_policy(settings)
+    if policy.deadline is None:
+        policy = dataclasses.replace(policy, deadline=retry_policy(settings).deadline)
     manifests: dict[str, dict[str, Any]] = {}
+    failures: dict[str, str] = {}
+
+    def isolated(name: str, work: Callable[[], dict[str, Any] | None]) -> None:
+        try:
+            manifest = work()
+        except SourceError as exc:
+            failures[name] = str(exc)
+            if log:
+                log(f"{name}: FAILED: {exc}")
+            return
+        if manifest is not None:
+            manifests[name] = manifest
+
     if "cbs" in sources:
-        if all_areas:
-            # the map first, then all its municipalities
-            manifests["cbs"] = cbs_source.acquire_cbs(
-                cache, settings, [], session=session, policy=policy, log=log
+        def cbs_work() -> dict[str, Any]:
+            nonlocal codes
+            if all_areas:
+                # the map first, then all its municipalities
+                cbs_source.acquire_cbs(cache, settings, [], session=session, policy=policy,
+                                       log=log)
+                codes = cbs_source.all_municipalities(cache)
+            return cbs_source.acquire_cbs(
+                cache, settings, codes, session=session, policy=policy, log=log
             )
+
+        isolated("cbs", cbs_work)
+        odata_errors = manifests.get("cbs", {}).get("odata_errors") or {}
+        if odata_errors:
+            failures[ODATA] = "; ".join(str(v) for v in odata_errors.values())
+    if all_areas and not codes:
+        try:
             codes = cbs_source.all_municipalities(cache)
-        manifests["cbs"] = cbs_source.acquire_cbs(
-            cache, settings, codes, session=session, policy=policy, log=log
-        )
-    elif all_areas:
-        codes = cbs_source.all_municipalities(cache)
+        except SourceError as exc:
+            failures.setdefault("cbs", str(exc))
     if "osm" in sources:
         # nightly: patch a cached national file with replication diffs, else download it
-        manifests["osm"] = osm_updates.refresh_osm(
-            cache, settings, session=session, policy=policy, log=log
+        isolated(
+            "osm",
+            lambda: osm_updates.refresh_osm(cache, settings, session=session, policy=policy,
+                                            log=log),
         )
     for source in ("brk", "bag"):
         if source not in sources:
@@ -135,17 +197,28 @@ def acquire(
             if log:
                 log(f"{source}: skipped (per municipality: give --areas or --all)")
             continue
-        boxes = {
-            gm: pdok.bbox_of(area_boundary(cache, settings, gm), AREA_MARGIN_M) for gm in codes
-        }
-        manifests[source] = pdok.acquire_pdok(
-            source, cache, settings, boxes, session=session, policy=policy, log=log
-        )
+        isolated(source, lambda s=source: _acquire_area_source(  # type: ignore[misc]
+            s, cache, settings, codes, session, policy, log, national=all_areas))
     if "gtfs" in sources:
-        manifests["gtfs"] = gtfs_source.acquire_gtfs(
-            cache, settings, session=session, policy=policy, log=log
-        )
+        isolated("gtfs", lambda: gtfs_source.acquire_gtfs(
+            cache, settings, session=session, policy=policy, log=log))
+    if failures:
+        raise AcquireError(failures)
     return manifests
+
+
+def _acquire_area_source(
+    source: str, cache: DataCache, settings: Settings, codes: Sequence[str],
+    session: requests.Session, policy: RetryPolicy, log: Log | None, *, national: bool,
+) -> dict[str, Any]:
+    boxes = {gm: pdok.bbox_of(area_boundary(cache, settings, gm), AREA_MARGIN_M) for gm in codes}
+    api_max = int(source_option(settings, "bag", "api_max_areas", pdok.API_MAX_AREAS))
+    if source == "bag" and (national or len(boxes) > api_max):
+        # national runs read PDOK's one-file bag-light.gpkg, not tens of thousands of pages
+        return pdok.acquire_bag_light(cache, settings, boxes, session=session, policy=policy,
+                                      log=log)
+    return pdok.acquire_pdok(source, cache, settings, boxes, session=session, policy=policy,
+                             log=log)
 
 
 def check_offline(

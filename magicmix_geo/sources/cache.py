@@ -51,6 +51,17 @@ def source_url(settings: Settings, name: str) -> str:
     return env if env else settings.sources[name].url
 
 
+def source_location(settings: Settings, name: str, key: str, env: str) -> str:
+    """A further location of source ``name`` (``[<name>] <key>``), overridden by ``env``.
+
+    An ``env`` that is set wins even when empty: ``MAGICMIX_GRID_URL=""`` means "no grid".
+    """
+    value = os.environ.get(env)
+    if value is not None:
+        return value.strip()
+    return str(source_option(settings, name, key, "") or "")
+
+
 def source_option(settings: Settings, name: str, key: str, default: Any = None) -> Any:
     """A further key of ``[<name>]`` in sources.toml (``provinces``, ``collections`` ...)."""
     table = settings.raw.get("sources", {}).get(name, {})

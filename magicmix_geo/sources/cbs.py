@@ -1,26 +1,31 @@
-"""CBS: the Wijk- en Buurtkaart, the 100 m vierkantstatistieken, and OData tables (cbsodata).
+"""CBS: the Wijk- en Buurtkaart, the 100 m vierkantstatistieken, and OData tables.
 
-CBS publishes the Wijk- en Buurtkaart (gemeenten, wijken and buurten with their kerncijfers and
-the nabijheid "afstand" figures) and the vierkantstatistieken as zipped GeoPackages; both are
-downloaded whole (resumable, conditional) and their GeoPackage is unpacked beside the zip.
+CBS publishes the Wijk- en Buurtkaart (layers ``gemeenten``, ``wijken``, ``buurten`` with
+their kerncijfers and the nabijheid "afstand" figures) and the vierkantstatistieken as zipped
+GeoPackages; both are downloaded whole (resumable, conditional, checked before they replace
+the cached copy) and their GeoPackage is unpacked beside the zip. The map's URL is a template
+(``WijkBuurtkaart_{year}_v{version}.zip``): the newest published year and version are found
+at acquire time and named in the manifest, since CBS supersedes versions (2023 v1, v2, v3).
+
 Per municipality, small files are then written for the pipeline: the gemeente, its buurten
-(figures the map lacks filled from the CBS OData tables named in ``[cbs] odata_tables``) and
-the grid cells around it. Suppressed values become null (``prepare.cbs.null_suppressed``).
+(figures the map lacks filled from the CBS OData tables of ``[cbs] odata_tables``, see
+:mod:`magicmix_geo.sources.odata`) and the grid cells around it. The map's water parts
+(``water`` = ``"JA"``, and the one ``"B"`` row, Buitenland) are dropped first: they would
+take lakes and sea into boundaries, bounding boxes and extracts. Suppressed values become
+null (``prepare.cbs.null_suppressed``).
 """
 
 from __future__ import annotations
 
-import contextlib
+import datetime as dt
 import re
 import shutil
-import time
 import zipfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import cbsodata
 import geopandas as gpd
 import pandas as pd
 import pyogrio
@@ -31,20 +36,33 @@ from magicmix_geo._errors import InputError
 from magicmix_geo.config import Settings
 from magicmix_geo.prepare import cbs as cbs_readers
 from magicmix_geo.sources._http import (
-    RETRY_STATUS,
     RetryPolicy,
     SourceError,
     Validators,
     download,
+    url_exists,
 )
-from magicmix_geo.sources.cache import DataCache, now_iso, source_option, source_url
+from magicmix_geo.sources.cache import (
+    DataCache,
+    now_iso,
+    source_location,
+    source_option,
+    source_url,
+)
+from magicmix_geo.sources.odata import ODataFiller, fill_from_odata
 
 SOURCE = "cbs"
 # grid cells this far around the municipality are kept (the grid indicators sum within 500 m)
 GRID_MARGIN_M = 1000.0
 GRID_COLUMNS = ("aantal_inwoners", "aantal_woningen")
-ODATA_SUFFIX = re.compile(r"_\d+$")
-ODATA_CODE_COLUMNS = ("Codering_3", "Codering", "WijkenEnBuurten")
+# values of the map's water column whose rows are not land of the municipality
+WATER_COLUMNS = ("water", "h2o")
+NOT_LAND = frozenset({"JA", "B"})
+# the newest map is looked for this many years back, versions 1 ... MAX_MAP_VERSION
+DISCOVER_YEARS = 5
+MAX_MAP_VERSION = 9
+SQLITE_HEADER = b"SQLite format 3\x00"
+DEFAULT_ODATA_URL = "https://opendata.cbs.nl"
 
 
 def acquire_cbs(
@@ -56,30 +74,37 @@ def acquire_cbs(
     policy: RetryPolicy,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Download / refresh the map and the grid, then write the per-area files."""
+    """Download / refresh the map and the grid, then write the per-area files.
+
+    OData is best-effort: a failing table is recorded under ``odata_errors`` in the manifest
+    (the caller reports it) and the previous run's rows are used where cached.
+    """
     previous = cache.read_manifest(SOURCE) or {}
+    before = previous.get("files", {})
     files: dict[str, Any] = {}
-    map_url = source_url(settings, SOURCE)
+    template = source_url(settings, SOURCE)
+    map_url, checked = newest_map_url(template, session=session, policy=policy)
     files["map"] = _acquire_package(
-        cache, "map", map_url, cache.cbs_map(), previous.get("files", {}).get("map", {}),
+        cache, "map", map_url, cache.cbs_map(), before.get("map", {}),
         session=session, policy=policy, log=log,
     )
-    grid_url = source_option(settings, SOURCE, "grid_url", "")
+    files["map"]["url_template"] = template
+    files["map"]["versions_checked"] = checked
+    grid_url = source_location(settings, SOURCE, "grid_url", "MAGICMIX_GRID_URL")
     if grid_url:
         files["grid"] = _acquire_package(
-            cache, "grid", grid_url, cache.cbs_grid(),
-            previous.get("files", {}).get("grid", {}), session=session, policy=policy, log=log,
+            cache, "grid", grid_url, cache.cbs_grid(), before.get("grid", {}),
+            session=session, policy=policy, log=log,
         )
+    filler = odata_filler(settings, session=session, policy=policy, log=log)
     area_entries = dict(previous.get("areas", {}))
-    codes = list(areas)
-    for gm_code in codes:
-        area_entries[gm_code] = prepare_area(
-            cache, settings, gm_code, session=session, policy=policy, log=log
-        )
+    for gm_code in list(areas):
+        area_entries[gm_code] = prepare_area(cache, settings, gm_code, odata=filler, log=log)
     src = settings.sources[SOURCE]
     manifest = {
         "source": SOURCE,
         "url": map_url,
+        "url_template": template,
         "retrieved_at": files["map"]["retrieved_at"],
         "checked_at": now_iso(),
         "version": files["map"]["version"],
@@ -91,16 +116,94 @@ def acquire_cbs(
         "attribution": src.attribution,
         "files": files,
         "areas": area_entries,
+        "odata_errors": dict(filler.errors) if filler is not None else {},
     }
     cache.write_manifest(SOURCE, manifest)
     return manifest
 
 
+def odata_filler(
+    settings: Settings,
+    *,
+    session: requests.Session,
+    policy: RetryPolicy,
+    log: Callable[[str], None] | None = None,
+) -> ODataFiller | None:
+    """The OData filler of ``[cbs] odata_*`` (``MAGICMIX_ODATA_URL`` overrides the base)."""
+    tables = list(source_option(settings, SOURCE, "odata_tables", []) or [])
+    base = source_location(settings, SOURCE, "odata_url", "MAGICMIX_ODATA_URL")
+    if not tables or not base:
+        return None
+    return ODataFiller.bounded(
+        base, tables, odata_measures(settings), session=session, policy=policy,
+        timeout_s=float(source_option(settings, SOURCE, "odata_timeout_s", 30.0)),
+        attempts=int(source_option(settings, SOURCE, "odata_attempts", 2)), log=log,
+    )
+
+
+def odata_measures(settings: Settings) -> dict[str, str]:
+    """``[cbs.odata_measures]``: map column -> OData measure name stem."""
+    table = source_option(settings, SOURCE, "odata_measures", {}) or {}
+    return {str(k): str(v) for k, v in table.items()}
+
+
+def newest_map_url(
+    template: str, *, session: requests.Session, policy: RetryPolicy,
+    today: dt.date | None = None,
+) -> tuple[str, list[str]]:
+    """The newest published map of a URL template with ``{year}`` and ``{version}``.
+
+    A URL without ``{year}`` is taken as given (pinned by an operator). Otherwise years from
+    this one back :data:`DISCOVER_YEARS` are tried, newest first; in the first year with a
+    published map, its highest version is taken. Returns the URL and the URLs checked.
+
+    Raises
+    ------
+    SourceError
+        No version published in those years (or the server could not be asked).
+    """
+    if "{year}" not in template:
+        return template, []
+    year = (today or dt.date.today()).year
+    checked: list[str] = []
+    for y in range(year, year - DISCOVER_YEARS, -1):
+        best = None
+        versions = range(1, MAX_MAP_VERSION + 1) if "{version}" in template else range(1, 2)
+        for version in versions:
+            url = template.format(year=y, version=version)
+            checked.append(url)
+            if url_exists(url, source=SOURCE, session=session, policy=policy):
+                best = url
+            elif best is not None or version >= 3:
+                break  # versions are numbered on; none of v1-v3 means none that year
+        if best is not None:
+            return best, checked
+    raise SourceError(
+        SOURCE, f"no Wijk- en Buurtkaart published at {template} for {year - DISCOVER_YEARS + 1}"
+        f"-{year} (checked {len(checked)} URLs)"
+    )
+
+
+def drop_water(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The rows of a CBS map layer that are land: ``water`` (or ``H2O``) not JA, not B.
+
+    The Wijk- en Buurtkaart splits municipalities (and buurten) into a land row
+    (``water`` = ``"NEE"``) and a water row (``"JA"``) under the same code; ``"B"`` marks the
+    Buitenland row (GM0998). Frames without such a column are returned as they are.
+    """
+    by_lower = {str(c).lower(): c for c in frame.columns}
+    column = next((by_lower[c] for c in WATER_COLUMNS if c in by_lower), None)
+    if column is None:
+        return frame
+    flag = frame[column].astype(str).str.strip().str.upper()
+    return frame.loc[~flag.isin(NOT_LAND)].reset_index(drop=True)
+
+
 def all_municipalities(cache: DataCache) -> list[str]:
-    """Every gm_code of the cached Wijk- en Buurtkaart."""
+    """Every gm_code of the cached Wijk- en Buurtkaart (land rows; no GM0998 Buitenland)."""
     if not cache.cbs_map().is_file():
         raise SourceError(SOURCE, f"no Wijk- en Buurtkaart in the data cache {cache.root}")
-    gemeenten = cbs_readers.read_cbs_municipalities(cache.cbs_map())
+    gemeenten = drop_water(cbs_readers.read_cbs_municipalities(cache.cbs_map()))
     return sorted({c for c in gemeenten["gm_code"] if isinstance(c, str) and c.startswith("GM")})
 
 
@@ -109,34 +212,42 @@ def prepare_area(
     settings: Settings,
     gm_code: str,
     *,
-    session: requests.Session | None = None,
-    policy: RetryPolicy | None = None,
+    odata: ODataFiller | None = None,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Write gemeente.gpkg, buurten.gpkg (+ OData figures) and grid.gpkg of one municipality.
 
-    Without a session the OData tables are not fetched (offline use).
+    Water rows of the map are dropped. With ``odata`` the tables are fetched and their rows
+    cached as ``odata_<table>.csv``; without it (offline), or when a table fails, the rows
+    cached by an earlier run fill the figures.
     """
     national = cache.cbs_map()
     if not national.is_file():
         raise SourceError(SOURCE, f"no Wijk- en Buurtkaart in the data cache {cache.root}")
     try:
-        gemeente = cbs_readers.read_cbs_municipalities(national, gm_code)
-        buurten = cbs_readers.read_cbs_buurten(national, gm_code)
+        gemeente = drop_water(cbs_readers.read_cbs_municipalities(national, gm_code))
+        buurten = drop_water(cbs_readers.read_cbs_buurten(national, gm_code))
     except InputError as exc:
         raise SourceError(SOURCE, str(exc)) from exc
+    if gemeente.empty:
+        raise SourceError(SOURCE, f"{national}: {gm_code} has only water rows")
     entry: dict[str, Any] = {"prepared_at": now_iso(), "odata": {}}
     tables = source_option(settings, SOURCE, "odata_tables", []) or []
-    if session is not None and policy is not None:
-        for table in tables:
-            frame, info = fetch_odata(
-                settings, table, gm_code, session=session, policy=policy, log=log
-            )
-            csv = cache.area_dir(SOURCE, gm_code) / f"odata_{table}.csv"
+    measures = odata_measures(settings)
+    for table in tables:
+        csv = cache.area_dir(SOURCE, gm_code) / f"odata_{table}.csv"
+        frame, info = odata.rows(table, gm_code) if odata is not None else (None, {})
+        if frame is not None:
             with atomic_path(csv) as tmp:
                 frame.to_csv(tmp, index=False)
-            buurten, filled = fill_from_odata(buurten, frame)
-            entry["odata"][table] = {**info, "rows": len(frame), "values_filled": filled}
+        elif csv.is_file():
+            frame = pd.read_csv(csv, dtype={"statcode": str})
+            info = {**info, "rows_from": str(csv.relative_to(cache.root))}
+        if frame is None:
+            entry["odata"][table] = info
+            continue
+        buurten, filled = fill_from_odata(buurten, frame, measures)
+        entry["odata"][table] = {**info, "rows": len(frame), "values_filled": filled}
     _write_layer(gemeente, cache.cbs_gemeente(gm_code), "gemeenten")
     _write_layer(buurten, cache.cbs_buurten(gm_code), "buurten")
     entry["buurten"] = len(buurten)
@@ -149,97 +260,31 @@ def prepare_area(
     return entry
 
 
-def fetch_odata(
-    settings: Settings,
-    table: str,
-    gm_code: str,
-    *,
-    session: requests.Session,
-    policy: RetryPolicy,
-    log: Callable[[str], None] | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The rows of CBS OData table ``table`` for the buurten and the gemeente ``gm_code``.
+def validate_package(path: Path) -> None:
+    """Check a downloaded map or grid: a zip holding a readable GeoPackage, or a GeoPackage.
 
-    Uses ``cbsodata`` against ``[cbs] odata_url``. Returns the rows (typed; CBS's suppressed
-    values are null) with a ``statcode`` column, and the table's info for the manifest.
+    The GeoPackage member is read through (its CRC checked) and must start with the SQLite
+    header; an HTML error page or a truncated archive fails here, before it replaces the
+    cached copy.
     """
-    base = source_option(settings, SOURCE, "odata_url", "https://opendata.cbs.nl")
-    parts = urlsplit(base)
-    digits = gm_code[2:]
-    where = (
-        f"startswith(WijkenEnBuurten,'BU{digits}') or startswith(WijkenEnBuurten,'{gm_code}')"
-    )
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            with _odata_scheme(parts.scheme != "http"):
-                rows = cbsodata.get_data(table, filters=where, catalog_url=parts.netloc)
-                info = cbsodata.get_info(table, catalog_url=parts.netloc) or {}
-            break
-        except (requests.HTTPError, requests.ConnectionError, requests.Timeout) as exc:
-            status = _status_of(exc)
-            retry = status in RETRY_STATUS or status is None
-            if not retry or attempt >= policy.attempts:
-                raise SourceError(
-                    SOURCE, f"OData table {table} at {base}: {exc} (after {attempt} attempts)"
-                ) from exc
-            sleep(policy.wait(attempt))
-        except (KeyError, ValueError) as exc:
-            raise SourceError(SOURCE, f"OData table {table} at {base}: bad answer ({exc})") from exc
-    frame = pd.DataFrame(rows)
-    code_col = next((c for c in ODATA_CODE_COLUMNS if c in frame.columns), None)
-    if code_col is None and len(frame):
-        raise SourceError(SOURCE, f"OData table {table}: no region code column")
-    frame.insert(0, "statcode", frame[code_col].astype(str).str.strip() if code_col else [])
-    if log:
-        log(f"{SOURCE}: OData {table}: {len(frame)} rows for {gm_code}")
-    return frame, {
-        "table": table,
-        "url": f"{base.rstrip('/')}/ODataFeed/odata/{table}",
-        "title": info.get("Title"),
-        "version": info.get("Modified"),
-        "retrieved_at": now_iso(),
-    }
-
-
-def fill_from_odata(
-    buurten: gpd.GeoDataFrame, odata: pd.DataFrame
-) -> tuple[gpd.GeoDataFrame, int]:
-    """Fill figures the map lacks (null or absent) from OData rows, matched on ``bu_code``.
-
-    OData measure names carry a numeric suffix (``AantalInwoners_5``); without it they are
-    matched to the map's columns the way ``prepare.cbs`` matches spellings (case and
-    punctuation ignored). A measure with no map column is added under its name without suffix.
-    Returns the frame and how many values were filled.
-    """
-    if odata.empty or "statcode" not in odata.columns:
-        return buurten, 0
-    rows = odata.loc[odata["statcode"].str.startswith("BU")].drop_duplicates("statcode")
-    rows = rows.set_index("statcode")
-    by_key = {_key(c): c for c in buurten.columns if c != buurten.geometry.name}
-    out = buurten.copy()
-    filled = 0
-    codes = out["bu_code"]
-    for column in rows.columns:
-        values = pd.to_numeric(rows[column], errors="coerce")
-        if values.notna().sum() == 0:
-            continue  # a text column (names, codes) or an empty measure
-        name = ODATA_SUFFIX.sub("", str(column))
-        target = by_key.get(_key(name), name)
-        mapped = codes.map(values).astype("float64")
-        mapped = mapped.mask(mapped < cbs_readers.SENTINEL_MAX)
-        if target not in out.columns:
-            out[target] = mapped
-            filled += int(mapped.notna().sum())
-            continue
-        current = pd.to_numeric(out[target], errors="coerce")
-        gap = current.isna() & mapped.notna()
-        if gap.any():
-            out[target] = current.where(~gap, mapped)
-            filled += int(gap.sum())
-    return out, filled
+    with path.open("rb") as fh:
+        head = fh.read(16)
+    if head.startswith(SQLITE_HEADER):
+        return
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = [m for m in zf.infolist() if m.filename.lower().endswith(".gpkg")]
+            if not members:
+                raise SourceError(SOURCE, f"{path.name}: no GeoPackage in the archive")
+            with zf.open(max(members, key=lambda m: m.file_size)) as member:
+                if not member.read(16).startswith(SQLITE_HEADER):
+                    raise SourceError(SOURCE, f"{path.name}: the GeoPackage is not SQLite")
+                while member.read(1 << 20):
+                    pass
+    except (zipfile.BadZipFile, EOFError, OSError) as exc:
+        raise SourceError(
+            SOURCE, f"{path.name}: neither a zip archive nor a GeoPackage ({exc}); not used"
+        ) from exc
 
 
 # --------------------------------------------------------------------------------------------
@@ -259,9 +304,10 @@ def _acquire_package(
     name = Path(urlsplit(url).path).name or f"{kind}.zip"
     target = cache.source_dir(SOURCE) / name
     validators = Validators(before.get("etag"), before.get("last_modified"))
+    same = before.get("url") == url
     result = download(
         url, target, source=SOURCE, session=session, policy=policy,
-        previous=validators if before else None,
+        previous=validators if same else None, validate=validate_package,
     )
     changed = result.status == "downloaded" or not gpkg_target.is_file()
     if changed:
@@ -270,6 +316,9 @@ def _acquire_package(
         else:
             with atomic_path(gpkg_target) as tmp:
                 shutil.copyfile(target, tmp)
+    old = cache.root / before["path"] if before.get("path") else None
+    if old is not None and old != target and old.is_file():
+        old.unlink()  # a superseded version
     if log:
         log(f"{SOURCE}: {name} {result.status.replace('_', ' ')}")
     stem = Path(name).stem
@@ -323,26 +372,3 @@ def _write_layer(frame: gpd.GeoDataFrame, path: Path, layer: str) -> None:
     frame = frame.loc[:, ~lower.duplicated(keep="last").to_numpy()]
     with atomic_path(path) as tmp:
         pyogrio.write_dataframe(frame, tmp, layer=layer)
-
-
-def _key(name: object) -> str:
-    return re.sub(r"[^0-9a-z]", "", str(name).lower())
-
-
-def _status_of(exc: BaseException) -> int | None:
-    for candidate in (exc, exc.__cause__):
-        response = getattr(candidate, "response", None)
-        if response is not None:
-            return int(response.status_code)
-    return None
-
-
-@contextlib.contextmanager
-def _odata_scheme(https: bool) -> Any:
-    # cbsodata keeps the scheme in a module-wide option
-    old = cbsodata.options.use_https
-    cbsodata.options.use_https = https
-    try:
-        yield
-    finally:
-        cbsodata.options.use_https = old

@@ -101,8 +101,9 @@ def departures_per_hour(
     feed
         A GTFS zip (stops, trips, stop_times, and calendar and/or calendar_dates).
     date
-        The service day; by default the first Tuesday of the feed's period on which any
-        service runs (a plain weekday, away from weekend and Monday peculiarities).
+        The service day; by default the first Tuesday of the feed's period that is not a
+        Dutch public holiday and on which any service runs (a plain weekday, away from
+        weekend and Monday peculiarities).
     start_hour, end_hour
         The window, in hours of the service day (end exclusive); a departure at 25:10 is
         at hour 25 and outside a 7-19 window.
@@ -111,8 +112,9 @@ def departures_per_hour(
     -------
     pd.DataFrame
         ``stop_id``, ``stop_name``, ``lat``, ``lon`` (WGS84), ``departures_per_hour`` (float,
-        0 for a stop without departures in the window), one row per boarding point
-        (``location_type`` 0 or empty) with plausible coordinates, sorted by ``stop_id``.
+        0 for a stop without departures in the window), one row per stop place (a parent
+        station with the departures of all its platforms summed, or a boarding point without
+        parent; see :func:`stop_places`) with plausible coordinates, sorted by ``stop_id``.
         ``attrs["service_date"]`` is the day used (ISO).
 
     Raises
@@ -137,35 +139,101 @@ def departures_per_hour(
         dates = _read(zf, "calendar_dates.txt") if "calendar_dates.txt" in names else None
         if calendar is None and dates is None:
             raise SourceError(SOURCE, f"{feed}: neither calendar.txt nor calendar_dates.txt")
-        day = date or _first_service_tuesday(calendar, dates, feed)
+        day = date or first_service_tuesday(calendar, dates, feed)
         services = active_services(calendar, dates, day)
         trips = _read(zf, "trips.txt", usecols=["trip_id", "service_id"])
         active_trips = set(trips.loc[trips["service_id"].isin(services), "trip_id"])
         counts = _count_departures(zf, active_trips, start_hour, end_hour)
         stops = _read(zf, "stops.txt")
-    if "location_type" in stops.columns:
-        kind = pd.to_numeric(stops["location_type"], errors="coerce").fillna(0)
-        stops = stops.loc[kind == 0]
+    table = _per_stop_place(stops, counts, end_hour - start_hour)
+    table.attrs["service_date"] = day.isoformat()
+    return table
+
+
+def stop_places(stops: pd.DataFrame) -> pd.DataFrame:
+    """Boarding points and the stop place each belongs to, with the place's name and position.
+
+    Parameters
+    ----------
+    stops
+        ``stops.txt`` as text columns.
+
+    Returns
+    -------
+    pd.DataFrame
+        One row per boarding point (``location_type`` 0 or empty): ``stop_id`` and ``place``
+        (its ``parent_station`` when that is a station in the feed, else itself), ``name``,
+        ``lat``, ``lon`` of the place. A place with dummy coordinates (OVapi stop areas at
+        0.02, 0.002) takes the mean position of its boarding points.
+    """
+    kind = pd.to_numeric(stops.get("location_type", pd.Series("", index=stops.index)),
+                         errors="coerce").fillna(0)
     lat = pd.to_numeric(stops["stop_lat"], errors="coerce")
     lon = pd.to_numeric(stops["stop_lon"], errors="coerce")
     # dummy coordinates (0, 0 and the like) mark stops without a place
     plausible = lat.between(-90, 90) & lon.between(-180, 180) & ~((lat.abs() < 1) & (lon.abs() < 1))
-    stops = stops.loc[plausible]
-    hours = end_hour - start_hour
-    table = pd.DataFrame(
-        {
-            "stop_id": stops["stop_id"].astype(str).to_numpy(),
-            "stop_name": stops.get("stop_name", pd.Series(index=stops.index, dtype=object))
-            .to_numpy(),
-            "lat": lat.loc[stops.index].to_numpy(dtype=float),
-            "lon": lon.loc[stops.index].to_numpy(dtype=float),
-        }
-    )
-    n = table["stop_id"].map(counts).fillna(0).to_numpy(dtype=float)
-    table["departures_per_hour"] = n / hours
-    table = table.sort_values("stop_id").reset_index(drop=True)
-    table.attrs["service_date"] = day.isoformat()
-    return table
+    ids = stops["stop_id"].astype(str)
+    names = stops.get("stop_name", pd.Series("", index=stops.index)).astype(str)
+    stations = ids.loc[kind == 1]
+    parent = stops.get("parent_station", pd.Series("", index=stops.index)).astype(str).str.strip()
+    boarding = kind == 0
+    place = ids.where(~(parent.isin(set(stations)) & boarding), parent)
+    points = pd.DataFrame({
+        "stop_id": ids, "place": place, "lat": lat.where(plausible), "lon": lon.where(plausible),
+    }).loc[boarding]
+    mean = points.groupby("place")[["lat", "lon"]].mean()
+    info = pd.DataFrame({"name": names.to_numpy(), "lat": lat.where(plausible).to_numpy(),
+                         "lon": lon.where(plausible).to_numpy()}, index=ids.to_numpy())
+    info = info.loc[~info.index.duplicated()]
+    own = info.reindex(mean.index)
+    out = pd.DataFrame({
+        "place": mean.index,
+        "name": own["name"].to_numpy(),
+        "lat": own["lat"].fillna(mean["lat"]).to_numpy(),
+        "lon": own["lon"].fillna(mean["lon"]).to_numpy(),
+    })
+    return points[["stop_id", "place"]].merge(out, on="place", how="left")
+
+
+def dutch_public_holidays(year: int) -> set[dt.date]:
+    """The Dutch national holidays of ``year`` (Algemene termijnenwet, art. 3).
+
+    Nieuwjaarsdag, Goede Vrijdag, Eerste en Tweede Paasdag, Koningsdag (27 April, 26 April
+    when the 27th is a Sunday), Bevrijdingsdag (5 May), Hemelvaartsdag, Eerste en Tweede
+    Pinksterdag, Eerste en Tweede Kerstdag.
+    """
+    easter = _easter(year)
+    kings = dt.date(year, 4, 27)
+    if kings.weekday() == 6:
+        kings = dt.date(year, 4, 26)
+    offsets = (-2, 0, 1, 39, 49, 50)
+    return {
+        dt.date(year, 1, 1), kings, dt.date(year, 5, 5), dt.date(year, 12, 25),
+        dt.date(year, 12, 26), *(easter + dt.timedelta(days=d) for d in offsets),
+    }
+
+
+def first_service_tuesday(
+    calendar: pd.DataFrame | None, dates: pd.DataFrame | None, feed: Path
+) -> dt.date:
+    """The first Tuesday of the feed's period that is no public holiday and has service."""
+    stamps: list[pd.Series] = []
+    if calendar is not None and len(calendar):
+        stamps += [calendar["start_date"].astype(str), calendar["end_date"].astype(str)]
+    if dates is not None and len(dates):
+        stamps.append(dates["date"].astype(str))
+    unique = pd.concat(stamps).drop_duplicates() if stamps else pd.Series(dtype=str)
+    # parsed once per distinct date, vectorised (calendar_dates of the national feed is large)
+    days = pd.to_datetime(unique, format="%Y%m%d", errors="coerce").dropna()
+    if days.empty:
+        raise SourceError(SOURCE, f"{feed}: the calendar holds no dates")
+    first, last = days.min().date(), days.max().date()
+    day = first + dt.timedelta(days=(TUESDAY - first.weekday()) % 7)
+    while day <= last:
+        if day not in dutch_public_holidays(day.year) and active_services(calendar, dates, day):
+            return day
+        day += dt.timedelta(days=7)
+    raise SourceError(SOURCE, f"{feed}: no service runs on any ordinary Tuesday of the feed")
 
 
 def active_services(
@@ -250,21 +318,31 @@ def _count_departures(
     return pd.concat(parts).groupby(level=0).sum()
 
 
-def _first_service_tuesday(
-    calendar: pd.DataFrame | None, dates: pd.DataFrame | None, feed: Path
-) -> dt.date:
-    stamps: list[str] = []
-    if calendar is not None and len(calendar):
-        stamps += list(calendar["start_date"].astype(str)) + list(calendar["end_date"].astype(str))
-    if dates is not None and len(dates):
-        stamps += list(dates["date"].astype(str))
-    days = sorted({dt.datetime.strptime(s, "%Y%m%d").date() for s in stamps if s.isdigit()})
-    if not days:
-        raise SourceError(SOURCE, f"{feed}: the calendar holds no dates")
-    day = days[0] + dt.timedelta(days=(TUESDAY - days[0].weekday()) % 7)
-    while day <= days[-1]:
-        if active_services(calendar, dates, day):
-            return day
-        day += dt.timedelta(days=7)
-    raise SourceError(SOURCE, f"{feed}: no service runs on any Tuesday of the feed")
+def _per_stop_place(stops: pd.DataFrame, counts: pd.Series, hours: int) -> pd.DataFrame:
+    places = stop_places(stops)
+    per_place = places["stop_id"].map(counts).fillna(0).groupby(places["place"]).sum()
+    table = places.drop_duplicates("place").set_index("place")
+    table = table.loc[table["lat"].notna() & table["lon"].notna()]
+    out = pd.DataFrame({
+        "stop_id": table.index.astype(str),
+        "stop_name": table["name"].to_numpy(),
+        "lat": table["lat"].to_numpy(dtype=float),
+        "lon": table["lon"].to_numpy(dtype=float),
+        "departures_per_hour": per_place.reindex(table.index).fillna(0).to_numpy(dtype=float)
+        / hours,
+    })
+    return out.sort_values("stop_id").reset_index(drop=True)
 
+
+def _easter(year: int) -> dt.date:
+    # the anonymous Gregorian algorithm (Meeus/Jones/Butcher)
+    a, b, c = year % 19, year // 100, year % 100
+    d, e = divmod(b, 4)
+    f = (b + 8) // 25
+    g = (b - f + 1) // 3
+    h = (19 * a + b - d - g + 15) % 30
+    i, k = divmod(c, 4)
+    el = (32 + 2 * e + 2 * i - h - k) % 7
+    m = (a + 11 * h + 22 * el) // 451
+    month, day = divmod(h + el - 7 * m + 114, 31)
+    return dt.date(year, month, day + 1)

@@ -1,8 +1,13 @@
 """OpenStreetMap from Geofabrik: the Netherlands PBF (and province extracts).
 
 Geofabrik publishes ``<file>.md5`` beside every extract ("<md5>  <name>"); a download is kept
-only when its MD5 matches. Per-municipality extracts are not cut here but by the run, in one
-pass for all municipalities (``magicmix_geo/prepare/extracts.py``).
+only when its MD5 matches. Geofabrik republishes the file and its ``.md5`` daily, not
+atomically: on a mismatch the ``.md5`` is fetched once more before the download is refused.
+A download must also open as a PBF with a header (an HTML error page with a matching
+``.md5`` does not replace the good file).
+
+Per-municipality extracts are not cut here but by the run, in one pass for all municipalities
+(``magicmix_geo/prepare/extracts.py``).
 """
 
 from __future__ import annotations
@@ -23,7 +28,13 @@ from magicmix_geo.sources._http import (
     download,
     get_text,
 )
-from magicmix_geo.sources.cache import DataCache, now_iso, source_option, source_url
+from magicmix_geo.sources.cache import (
+    DataCache,
+    now_iso,
+    source_location,
+    source_option,
+    source_url,
+)
 
 SOURCE = "osm"
 MD5_LINE = re.compile(r"^\s*([0-9a-fA-F]{32})\b")
@@ -32,7 +43,7 @@ MD5_LINE = re.compile(r"^\s*([0-9a-fA-F]{32})\b")
 def osm_urls(settings: Settings) -> list[str]:
     """The national file first, then the configured province extracts."""
     urls = [source_url(settings, SOURCE)]
-    template = source_option(settings, SOURCE, "province_url", "")
+    template = source_location(settings, SOURCE, "province_url", "MAGICMIX_OSM_PROVINCE_URL")
     for province in source_option(settings, SOURCE, "provinces", []) or []:
         urls.append(template.format(province=province))
     return urls
@@ -60,18 +71,23 @@ def acquire_osm(
     for url in osm_urls(settings):
         name = file_name(url)
         target = cache.source_dir(SOURCE) / name
-        md5 = parse_md5(get_text(f"{url}.md5", source=SOURCE, session=session, policy=policy),
-                        f"{url}.md5")
+        def published_md5(md5_url: str = f"{url}.md5") -> str:
+            text = get_text(md5_url, source=SOURCE, session=session, policy=policy)
+            return parse_md5(text, md5_url)
+
+        md5 = published_md5()
         before = previous_files.get(name, {})
         validators = Validators(before.get("etag"), before.get("last_modified"))
         result = download(
             url, target, source=SOURCE, session=session, policy=policy,
             previous=validators if before else None, expected_md5=md5,
+            recheck_md5=published_md5, validate=validate_pbf,
         )
         if result.status == "not_modified" and result.md5 != md5:
             # the server says unchanged but Geofabrik's checksum moved on: fetch it again
             result = download(
-                url, target, source=SOURCE, session=session, policy=policy, expected_md5=md5
+                url, target, source=SOURCE, session=session, policy=policy, expected_md5=md5,
+                recheck_md5=published_md5, validate=validate_pbf,
             )
         if log:
             log(f"{SOURCE}: {name} {result.status.replace('_', ' ')}"
@@ -114,6 +130,24 @@ def parse_md5(text: str, where: str) -> str:
     if not match:
         raise SourceError(SOURCE, f"{where}: not an MD5 checksum file")
     return match.group(1).lower()
+
+
+def validate_pbf(path: Path) -> None:
+    """A downloaded OSM file must open as PBF (osmium reads its header blocks)."""
+    with Path(path).open("rb") as fh:
+        head = fh.read(64)
+    # a PBF starts with a 4-byte length and a BlobHeader whose type is "OSMHeader"
+    if b"OSMHeader" not in head:
+        raise SourceError(SOURCE, f"{Path(path).name}: not an OSM PBF file (no OSMHeader); "
+                          "not used")
+    try:
+        # the name ends in .part: say the format, osmium would guess it from the suffix
+        reader = osmium.io.Reader(osmium.io.File(str(path), "pbf"),
+                                  osmium.osm.osm_entity_bits.NOTHING)
+        reader.header()
+        reader.close()
+    except RuntimeError as exc:
+        raise SourceError(SOURCE, f"{Path(path).name}: unreadable PBF ({exc}); not used") from exc
 
 
 def pbf_timestamp(path: Path) -> str | None:

@@ -5,13 +5,24 @@ parameters of OGC API Features Part 2) and paged by following the ``next`` links
 is read from the API's landing page (its ``license`` link). Per area the results go to
 ``brk/areas/<GM>/percelen.gpkg`` (layer ``candidates``, ready as candidate sites) and
 ``bag/areas/<GM>/<collection>.gpkg`` (``pand.gpkg`` with flags, ``verblijfsobject.gpkg``).
+
+For many areas (``--all``, or more than ``[bag] api_max_areas``) BAG comes from PDOK's
+national ``bag-light.gpkg`` (layers ``pand`` and ``verblijfsobject``), one conditional
+download, cut per area by bounding box, instead of tens of thousands of API pages.
+
+BAG objects whose life has ended (``Pand gesloopt``, ``Niet gerealiseerd pand``,
+``Verblijfsobject ingetrokken``, ...) are dropped: a demolished pand is no building.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import sqlite3
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import geopandas as gpd
 import pandas as pd
@@ -22,8 +33,21 @@ from shapely.geometry import shape
 
 from magicmix_geo._atomic import atomic_path
 from magicmix_geo.config import Settings
-from magicmix_geo.sources._http import RetryPolicy, SourceError, file_digest, get_json
-from magicmix_geo.sources.cache import DataCache, now_iso, source_option, source_url
+from magicmix_geo.sources._http import (
+    RetryPolicy,
+    SourceError,
+    Validators,
+    download,
+    file_digest,
+    get_json,
+)
+from magicmix_geo.sources.cache import (
+    DataCache,
+    now_iso,
+    source_location,
+    source_option,
+    source_url,
+)
 
 RD_NEW_URI = "http://www.opengis.net/def/crs/EPSG/0/28992"
 RD_NEW_EPSG = 28992
@@ -37,6 +61,18 @@ OUT_OF_USE_PAND = frozenset({"Pand buiten gebruik"})
 OUT_OF_USE_VBO = frozenset({"Verblijfsobject buiten gebruik"})
 # a pand whose units are all out of use counts as vacant only if it has at least one unit
 RESIDENTIAL_USE = "woonfunctie"
+# BAG statuses that end an object's life (Catalogus BAG 2018; imbag.github.io praktijkhandleiding
+# "Welke statussen kent de BAG"): such objects are no buildings / units any more
+ENDED_PAND = frozenset({"Pand gesloopt", "Niet gerealiseerd pand", "Pand ten onrechte opgevoerd"})
+ENDED_VBO = frozenset({
+    "Verblijfsobject ingetrokken",
+    "Niet gerealiseerd verblijfsobject",
+    "Verblijfsobject ten onrechte opgevoerd",
+})
+# the API is used for at most this many areas; more take the national bag-light.gpkg
+API_MAX_AREAS = 10
+BAG_LIGHT_LAYERS = ("pand", "verblijfsobject")
+SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 def fetch_collection(
@@ -158,6 +194,8 @@ def acquire_pdok(
             _write_layers(path, {"candidates": parcels})
             counts = {collections[0]: len(parcels)}
         else:
+            if "verblijfsobject" in frames:
+                frames["verblijfsobject"] = drop_ended(frames["verblijfsobject"], ENDED_VBO)
             if "pand" in frames:
                 frames["pand"] = flag_panden(frames["pand"], frames.get("verblijfsobject"))
             # one file per collection: readers of a one-layer file need not name the layer
@@ -217,6 +255,35 @@ def parcels_as_candidates(parcels: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return out.reset_index(drop=True)
 
 
+def drop_ended(frame: gpd.GeoDataFrame, ended: frozenset[str]) -> gpd.GeoDataFrame:
+    """The BAG objects of ``frame`` whose ``status`` is not one of ``ended``."""
+    if "status" not in frame.columns or frame.empty:
+        return frame
+    keep = ~frame["status"].fillna("").astype(str).str.strip().isin(ended)
+    return frame.loc[keep.to_numpy()].reset_index(drop=True)
+
+
+def pand_keys(verblijfsobjecten: pd.DataFrame) -> tuple[pd.Series, str] | None:
+    """Each verblijfsobject's pand references and the pand column they refer to.
+
+    The PDOK BAG OGC API v2 links a verblijfsobject to its pand(en) by ``pand.href``, URLs
+    ending in the pand's feature id (a UUID; matched to the pand's ``id``); bag-light.gpkg
+    and the older API carry ``pand_identificatie`` (the BAG identificatie; matched to the
+    pand's ``identificatie``). Several references are comma-separated. Returns one row per
+    (verblijfsobject, pand) pair, indexed like ``verblijfsobjecten``, or None without either.
+    """
+    href = next((c for c in ("pand.href", "pand") if c in verblijfsobjecten.columns), None)
+    if href is not None:
+        refs = verblijfsobjecten[href].astype(str).str.split(",").explode().str.strip()
+        keys = refs.map(lambda h: urlsplit(h).path.rstrip("/").rsplit("/", 1)[-1])
+        return keys.loc[refs.ne("") & refs.ne("None") & refs.ne("nan")], "id"
+    if "pand_identificatie" in verblijfsobjecten.columns:
+        refs = verblijfsobjecten["pand_identificatie"].astype(str).str.split(",").explode()
+        refs = refs.str.strip()
+        return refs.loc[refs.ne("") & refs.ne("None") & refs.ne("nan")], "identificatie"
+    return None
+
+
 def flag_panden(
     panden: gpd.GeoDataFrame, verblijfsobjecten: gpd.GeoDataFrame | None = None
 ) -> gpd.GeoDataFrame:
@@ -228,31 +295,32 @@ def flag_panden(
       all its verblijfsobjecten are "Verblijfsobject buiten gebruik": a building that could
       be transformed. BAG "buiten gebruik" is a registration status, not a vacancy survey.
 
-    A pand without a ``gebruiksdoel`` property gets one from its verblijfsobjecten (joined
-    on ``pand_identificatie``) when they are given.
+    Panden and verblijfsobjecten whose life has ended (:data:`ENDED_PAND`,
+    :data:`ENDED_VBO`) are dropped first. A pand without a ``gebruiksdoel`` property gets
+    one from its verblijfsobjecten, joined by ``pand.href`` (API v2) or
+    ``pand_identificatie`` (bag-light), see :func:`pand_keys`.
     """
-    out = panden.copy()
-    vbo = verblijfsobjecten
-    id_col = "identificatie" if "identificatie" in out.columns else "id"
-    if vbo is not None and len(vbo) and "pand_identificatie" in vbo.columns:
-        per_pand = vbo.assign(pand=vbo["pand_identificatie"].astype(str).str.split(","))
-        per_pand = per_pand.explode("pand")
-        per_pand["pand"] = per_pand["pand"].str.strip()
+    out = drop_ended(panden.copy(), ENDED_PAND)
+    vbo = drop_ended(verblijfsobjecten, ENDED_VBO) if verblijfsobjecten is not None else None
+    vbo_out = pd.Series(False, index=out.index)
+    joined = pand_keys(vbo) if vbo is not None and len(vbo) else None
+    if vbo is not None and joined is not None:
+        keys, pand_col = joined
+        if pand_col not in out.columns:
+            pand_col = "id" if "id" in out.columns else "identificatie"
+        per_pand = vbo.loc[keys.index].assign(pand=keys.to_numpy())
+        own = out[pand_col].astype(str)
         if "gebruiksdoel" not in out.columns and "gebruiksdoel" in per_pand.columns:
             doel = per_pand.groupby("pand")["gebruiksdoel"].agg(
                 lambda s: ", ".join(sorted({p.strip() for v in s.dropna() for p in
                                             str(v).split(",") if p.strip()}))
             )
-            out["gebruiksdoel"] = out[id_col].astype(str).map(doel)
+            out["gebruiksdoel"] = own.map(doel)
         if "status" in per_pand.columns:
             all_out = per_pand.groupby("pand")["status"].agg(
                 lambda s: bool(len(s)) and s.isin(OUT_OF_USE_VBO).all()
             )
-            vbo_out = out[id_col].astype(str).map(all_out).fillna(False).astype(bool)
-        else:
-            vbo_out = pd.Series(False, index=out.index)
-    else:
-        vbo_out = pd.Series(False, index=out.index)
+            vbo_out = own.map(all_out).fillna(False).astype(bool)
     status = out["status"].fillna("").astype(str) if "status" in out.columns else pd.Series(
         "", index=out.index
     )
@@ -263,6 +331,92 @@ def flag_panden(
     out_of_use = status.isin(OUT_OF_USE_PAND).to_numpy(dtype=bool) | vbo_out.to_numpy(dtype=bool)
     out["vacant_non_residential"] = out_of_use & ~out["residential"].to_numpy(dtype=bool)
     return out
+
+
+def acquire_bag_light(
+    cache: DataCache,
+    settings: Settings,
+    areas: dict[str, tuple[float, float, float, float]],
+    *,
+    session: requests.Session,
+    policy: RetryPolicy,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """National BAG: download ``bag-light.gpkg`` (conditionally), cut each area's bbox.
+
+    The file is checked (a GeoPackage with layers ``pand`` and ``verblijfsobject``) before
+    it replaces the cached one. An area already cut from the same file is not cut again.
+    """
+    source = "bag"
+    url = source_location(settings, source, "light_url", "MAGICMIX_BAG_LIGHT_URL")
+    if not url:
+        raise SourceError(source, "sources.bag.light_url is empty; national BAG needs it")
+    previous = cache.read_manifest(source) or {}
+    before = previous.get("light", {}) if previous.get("mode") == "bag-light" else {}
+    target = cache.source_dir(source) / (Path(urlsplit(url).path).name or "bag-light.gpkg")
+    validators = Validators(before.get("etag"), before.get("last_modified"))
+    result = download(
+        url, target, source=source, session=session, policy=policy,
+        previous=validators if before.get("url") == url else None, validate=validate_bag_light,
+    )
+    if log:
+        log(f"{source}: {target.name} {result.status.replace('_', ' ')}")
+    entries = dict(previous.get("areas", {})) if before else {}
+    for gm_code, bbox in areas.items():
+        done = entries.get(gm_code, {})
+        if (done.get("light_sha256") == result.sha256
+                and cache.bag_layer(gm_code, "pand").is_file()):
+            continue
+        frames = {layer: pyogrio.read_dataframe(target, layer=layer, bbox=bbox)
+                  for layer in BAG_LIGHT_LAYERS}
+        frames = {k: gpd.GeoDataFrame(v).to_crs(RD_NEW_EPSG) if v.crs and v.crs.to_epsg() !=
+                  RD_NEW_EPSG else v for k, v in frames.items()}
+        frames["verblijfsobject"] = drop_ended(frames["verblijfsobject"], ENDED_VBO)
+        frames["pand"] = flag_panden(frames["pand"], frames["verblijfsobject"])
+        for name, frame in frames.items():
+            _write_layers(cache.bag_layer(gm_code, name), {name: frame})
+        path = cache.bag_layer(gm_code, "pand")
+        counts = {k: len(v) for k, v in frames.items()}
+        if log:
+            log(f"{source}: {gm_code}: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+        entries[gm_code] = {
+            "path": str(path.relative_to(cache.root)), "sha256": file_digest(path),
+            "bbox_rd": list(bbox), "features": counts, "light_sha256": result.sha256,
+            "retrieved_at": now_iso(),
+        }
+    src = settings.sources[source]
+    retrieved = (now_iso() if result.status == "downloaded"
+                 else str(before.get("retrieved_at") or now_iso()))
+    light: dict[str, Any] = {
+        "url": url, "path": str(target.relative_to(cache.root)), "sha256": result.sha256,
+        "size_bytes": result.size_bytes, "etag": result.validators.etag,
+        "last_modified": result.validators.last_modified, "retrieved_at": retrieved,
+    }
+    manifest = {
+        "source": source, "mode": "bag-light", "url": url, "path": light["path"],
+        "retrieved_at": retrieved, "checked_at": now_iso(),
+        "version": result.validators.last_modified or retrieved[:10],
+        "sha256": result.sha256, "licence": src.licence, "licence_from": "config",
+        "attribution": src.attribution, "light": light, "areas": entries,
+    }
+    cache.write_manifest(source, manifest)
+    return manifest
+
+
+def validate_bag_light(path: Path) -> None:
+    """A downloaded bag-light.gpkg must be a GeoPackage with layers pand and verblijfsobject."""
+    with Path(path).open("rb") as fh:
+        if not fh.read(16).startswith(SQLITE_HEADER):
+            raise SourceError("bag", f"{Path(path).name}: not a GeoPackage; not used")
+    try:
+        # the GeoPackage's own table of contents (GDAL would warn about the .part suffix)
+        with contextlib.closing(sqlite3.connect(f"{Path(path).as_uri()}?mode=ro", uri=True)) as db:
+            layers = {str(row[0]) for row in db.execute("SELECT table_name FROM gpkg_contents")}
+    except sqlite3.Error as exc:
+        raise SourceError("bag", f"{Path(path).name}: unreadable GeoPackage ({exc})") from exc
+    missing = [layer for layer in BAG_LIGHT_LAYERS if layer not in layers]
+    if missing:
+        raise SourceError("bag", f"{Path(path).name}: no layer {', '.join(missing)}; not used")
 
 
 def bbox_of(boundary_rd: Any, margin_m: float = 0.0) -> tuple[float, float, float, float]:
