@@ -96,21 +96,32 @@ def _add_capacity_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--tasks", type=Path, default=None,
-        help="CSV with gm_code, period, taakstelling: the municipalities' task to compare with",
+        help="the municipalities' task to compare with: a CSV with gm_code, period, "
+        "taakstelling (persons), or the circulaire's Bijlage A table (CSV or xlsx; names "
+        "mapped to codes through the cached CBS map)",
     )
 
 
 def _capacity_run(args: argparse.Namespace, settings: Settings) -> CapacityRun:
     """The what-if of this run from --reserve-share and --tasks."""
-    from magicmix_geo.prepare.tasks import read_tasks
+    from magicmix_geo.prepare.tasks import load_tasks
     from magicmix_geo.score.capacity import CapacityRun
+    from magicmix_geo.sources.cache import DataCache
 
     share = args.reserve_share
     if share is None:
         share = settings.capacity.reserve_share
     elif not 0.0 < share <= 1.0:
         raise InputError(f"--reserve-share: {share} is not a share in (0, 1]")
-    tasks = read_tasks(args.tasks) if args.tasks is not None else None
+    tasks = None
+    if args.tasks is not None:
+        # the task counts persons; the sites offer homes (persons_per_home of the profile)
+        profile = getattr(args, "profile", None) or "singles"
+        tasks = load_tasks(
+            args.tasks,
+            persons_per_home=settings.persons_per_home.get(profile, 1.0),
+            names_file=DataCache.at(getattr(args, "data_dir", None)).cbs_map(),
+        )
     return CapacityRun(share=share, tasks=tasks,
                        tasks_source=str(args.tasks) if args.tasks else None)
 

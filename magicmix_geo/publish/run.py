@@ -201,7 +201,9 @@ def finish_run(
 
 # the columns of every site (ranked or not) the national files need
 _ALL_SITE_COLUMNS = ("gm_code", "site_id", "excluded", "score_total", "rank_gm", "profile")
-_CAPACITY_COLUMNS = ("gm_code", "rank_gm", "selected", "homes_est", "homes_reserved")
+_CAPACITY_COLUMNS = (
+    "gm_code", "rank_gm", "selected", "homes_est", "homes_reserved", "site_type",
+)
 
 
 def national_sites(
@@ -215,17 +217,20 @@ def national_sites(
     capacity: list[pd.DataFrame] = []
     for entry in entries:
         path = staging / entry["files"][0]
+        fields = set(pyogrio.read_info(path, layer="sites")["fields"])
+        keys = [c for c in _ALL_SITE_COLUMNS if c in fields]
+        held = [c for c in _CAPACITY_COLUMNS if c in fields]
         ranked = pyogrio.read_dataframe(path, layer="sites", where="excluded = 0")
         rest = pyogrio.read_dataframe(
             path, layer="sites", where="excluded <> 0", read_geometry=False,
-            columns=sorted(set(_ALL_SITE_COLUMNS) | set(_CAPACITY_COLUMNS)),
+            columns=sorted(set(keys) | set(held)),
         )
-        frames += [ranked, rest.drop(columns=["selected", "homes_est", "homes_reserved"])]
-        capacity += [pd.DataFrame(ranked[list(_CAPACITY_COLUMNS)]), rest[list(_CAPACITY_COLUMNS)]]
+        frames += [ranked, rest[keys]]
+        capacity += [pd.DataFrame(ranked[held]), rest[held]]
     table = pd.concat(frames, ignore_index=True)
     # the excluded rows carry the key columns only: keep the ranked rows' types
     for column, dtype in frames[0].dtypes.items() if frames else ():
-        if dtype == bool and column in table:
+        if pd.api.types.is_bool_dtype(dtype) and column in table:
             table[column] = table[column].astype("boolean").fillna(False).astype(bool)
         elif pd.api.types.is_integer_dtype(dtype) and column in table:
             table[column] = table[column].astype("Int64")

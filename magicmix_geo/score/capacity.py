@@ -212,8 +212,10 @@ def municipality_summary(
 ) -> pd.DataFrame:
     """Per municipality: sites ranked and selected, homes reserved, task, coverage, shortfall.
 
-    ``tasks`` has ``gm_code``, ``period``, ``taakstelling``; tasks of several periods of one
-    municipality are summed (say which periods in ``period``).
+    ``tasks`` has ``gm_code``, ``period``, ``taakstelling`` (persons) and, when converted by
+    ``prepare.tasks.tasks_in_homes``, ``taakstelling_homes``: coverage and shortfall compare the
+    homes reserved with the task in homes then, else with the task as given. Tasks of several
+    periods of one municipality are summed (say which periods in ``period``).
     """
     grouped = sites.groupby("gm_code", sort=True)
     summary = pd.DataFrame(
@@ -232,8 +234,10 @@ def municipality_summary(
     summary = summary.join(_reserved_by_type(sites))
     by_type = [f"homes_reserved_{kind}" for kind in SITE_TYPES]
     if tasks is not None and len(tasks):
+        in_homes = "taakstelling_homes" in tasks.columns
         per_gm = tasks.groupby("gm_code").agg(
             taakstelling=("taakstelling", "sum"),
+            taakstelling_homes=("taakstelling_homes" if in_homes else "taakstelling", "sum"),
             period=("period", lambda p: ",".join(sorted(map(str, set(p))))),
         )
         summary = summary.join(per_gm, how="outer")
@@ -241,12 +245,13 @@ def municipality_summary(
                   *by_type]
         summary[counts] = summary[counts].fillna(0).astype(int)
         summary["reserve_share"] = share
-        task = summary["taakstelling"].astype(float)
+        task = summary["taakstelling_homes"].astype(float)
         summary["coverage"] = np.where(task > 0, summary["homes_reserved"] / task, np.nan)
         summary["shortfall"] = np.maximum(task - summary["homes_reserved"], 0)
         summary["falls_short"] = summary["homes_reserved"] < task
     else:
         summary["taakstelling"] = np.nan
+        summary["taakstelling_homes"] = np.nan
         summary["period"] = None
         summary["coverage"] = np.nan
         summary["shortfall"] = np.nan
@@ -262,12 +267,14 @@ def municipality_summary(
         **{c: int(summary[c].sum()) for c in by_type},
         "reserve_share": share,
         "taakstelling": summary["taakstelling"].sum(min_count=1),
+        "taakstelling_homes": summary["taakstelling_homes"].sum(min_count=1),
         "period": None,
     }
-    if pd.notna(total["taakstelling"]) and total["taakstelling"] > 0:
-        total["coverage"] = total["homes_reserved"] / total["taakstelling"]
+    task_homes = total["taakstelling_homes"]
+    if pd.notna(task_homes) and task_homes > 0:
+        total["coverage"] = total["homes_reserved"] / task_homes
         total["shortfall"] = float(summary["shortfall"].sum())
-        total["falls_short"] = bool(total["homes_reserved"] < total["taakstelling"])
+        total["falls_short"] = bool(total["homes_reserved"] < task_homes)
     return pd.concat([summary, pd.DataFrame([total])], ignore_index=True)
 
 
