@@ -28,6 +28,7 @@ from magicmix_geo._atomic import atomic_directory
 from magicmix_geo._errors import InputError, OutputError
 from magicmix_geo.config import Settings
 from magicmix_geo.measure.context import sum_within
+from magicmix_geo.measure.coverage import censoring, data_coverage  # issue 17 hook
 from magicmix_geo.measure.density import Raster, density_indicators, grid_shares_within
 from magicmix_geo.measure.distances import SegmentIndex, Snap
 from magicmix_geo.measure.indicators import (
@@ -149,6 +150,13 @@ def rank_municipality(inputs: RankInputs, settings: Settings) -> MunicipalityRes
         if inputs.boundary
         else osm_extent(buildings.geometry, (net.x, net.y))
     )
+    # --- issue 17 hook: the data's coverage, before any clipping (measure/coverage.py) ---
+    coverage = data_coverage(
+        osm_extent(buildings.geometry, (net.x, net.y)),
+        area if inputs.boundary else None,
+        settings.walk.clip_buffer_m,
+    )
+    # --- end hook ---
     municipality, buurten = _read_cbs(inputs)
     gm_name = _municipality_name(municipality, inputs.gm_code)
 
@@ -176,6 +184,12 @@ def rank_municipality(inputs: RankInputs, settings: Settings) -> MunicipalityRes
         ],
         axis=1,
     )
+    # --- issue 17 hook: dist_<category>_censored, coverage_edge_m (measure/coverage.py) ---
+    indicators = pd.concat(
+        [indicators, censoring(site_points(sites), indicators, coverage, settings.categories)],
+        axis=1,
+    )
+    # --- end hook ---
     timings["measure_s"] = time.perf_counter() - clock
 
     # the CBS grid is read once, for the 500 m sums here and the model's density and mix

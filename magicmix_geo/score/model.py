@@ -12,7 +12,13 @@ import pandas as pd
 
 from magicmix_geo._errors import ConfigError
 from magicmix_geo.config import Exclusions, Settings
-from magicmix_geo.score.criteria import criterion_score, score_source
+from magicmix_geo.score.criteria import (
+    CENSORED,
+    censored_mask,
+    criterion_score,
+    edge_distance,
+    score_source,
+)
 from magicmix_geo.score.explain import contributions, reasons
 from magicmix_geo.score.stability import rank_intervals
 
@@ -138,7 +144,9 @@ def score_sites(
             raise ConfigError(
                 f"criteria.{name}.indicator: unknown indicator {criterion.indicator!r}"
             )
-        primary = out[criterion.indicator].to_numpy(dtype=float)
+        # a distance beyond the data's coverage is unknown, not far (measure/coverage.py)
+        censored = censored_mask(out, criterion.indicator)
+        primary = np.where(censored, np.nan, out[criterion.indicator].to_numpy(dtype=float))
         fallback = None
         if criterion.fallback is not None and criterion.fallback.indicator in out.columns:
             fallback = out[criterion.fallback.indicator].to_numpy(dtype=float)
@@ -146,6 +154,10 @@ def score_sites(
         out[f"score_{name}"] = score
         source = score_source(primary, criterion, fallback)
         value = primary if fallback is None else np.where(np.isnan(primary), fallback, primary)
+        # the reasons say "beyond the data's coverage (at least <edge> m)"
+        unknown = censored & (source == "missing")
+        source[unknown] = CENSORED
+        value = np.where(unknown, edge_distance(out), value)
         used[name] = (value, source)
         total += weights.get(name, 0.0) * score
     out["score_total"] = np.round(total, 12)
