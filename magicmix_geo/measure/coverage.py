@@ -25,9 +25,7 @@ from shapely.geometry.base import BaseGeometry
 EDGE_COLUMN = "coverage_edge_m"
 
 
-def data_coverage(
-    extent: BaseGeometry, area: BaseGeometry | None, buffer_m: float
-) -> BaseGeometry:
+def data_coverage(extent: BaseGeometry, area: BaseGeometry | None, buffer_m: float) -> BaseGeometry:
     """The part of the country the run's data describe, EPSG:28992.
 
     Parameters
