@@ -41,7 +41,10 @@ CARD_MAP_RADIUS_M = 250.0
 _EXCLUSIONS = {
     "industry": ("industrial land nearby", "industrieterrein in de buurt"),
     "no_neighbours": ("no direct neighbours", "geen directe buren"),
-    "no_transit": ("no public transport stop within walking distance", "geen ov-halte op loopafstand"),
+    "no_transit": (
+        "no public transport stop within walking distance",
+        "geen ov-halte op loopafstand",
+    ),
     "area": ("area outside the project sizes", "oppervlak buiten de projectgrootte"),
     "temporary": ("temporary site", "tijdelijke locatie"),
     "water": ("mostly water", "grotendeels water"),
@@ -54,7 +57,10 @@ _SOURCES = {
 }
 _WORDS: dict[str, tuple[str, str]] = {
     "title": ("Magic Mix site report", "Magic Mix locatierapport"),
-    "national_title": ("Magic Mix sites: national summary", "Magic Mix locaties: landelijk overzicht"),
+    "national_title": (
+        "Magic Mix sites: national summary",
+        "Magic Mix locaties: landelijk overzicht",
+    ),
     "date": ("date", "datum"),
     "run": ("run", "run"),
     "profile": ("profile", "profiel"),
@@ -80,7 +86,10 @@ _WORDS: dict[str, tuple[str, str]] = {
     "homes_est": ("homes (est.)", "woningen (schatting)"),
     "interval": ("rank interval", "rangbereik"),
     "cards": ("The best sites one by one", "De beste locaties één voor één"),
-    "criteria": ("criterion scores (0-1) and points added to the total", "criteriumscores (0-1) en bijdrage aan het totaal"),
+    "criteria": (
+        "criterion scores (0-1) and points added to the total",
+        "criteriumscores (0-1) en bijdrage aan het totaal",
+    ),
     "reasons": ("Reasons", "Redenen"),
     "method": ("Method in brief", "De methode in het kort"),
     "rules": ("Rules as configured", "Regels zoals ingesteld"),
@@ -136,7 +145,8 @@ body { font: 9.5pt/1.4 "DejaVu Sans", sans-serif; color: #222 }
 h1 { font-size: 24pt; margin: 50mm 0 4mm } h2 { font-size: 14pt; border-bottom: 1px solid #bbb;
   margin-top: 8mm } h3 { font-size: 11pt; margin: 0 0 2mm }
 .cover { page-break-after: always } .cover .sub { font-size: 15pt; color: #444 }
-.cover table { margin-top: 20mm; font-size: 10pt } .cover td { border: none; padding: 1mm 4mm 1mm 0 }
+.cover table { margin-top: 20mm; font-size: 10pt }
+.cover td { border: none; padding: 1mm 4mm 1mm 0 }
 .break { page-break-before: always }
 table { border-collapse: collapse; width: 100%%; margin: 2mm 0 }
 th, td { border: 0.5pt solid #bbb; padding: 1mm 1.5mm; text-align: left; vertical-align: top;
@@ -219,8 +229,11 @@ def _sources_html(manifest: Mapping[str, Any], lang: str) -> str:
         f"<th>{e(_t(k, lang))}</th>"
         for k in ("source", "file", "version", "licence", "attribution")
     )
-    rows = [f"<h2>{e(_t('sources', lang))}</h2>", f"<p>{e(MAP_ATTRIBUTION)}</p>",
-            f"<table><tr>{head}</tr>"]
+    rows = [
+        f"<h2>{e(_t('sources', lang))}</h2>",
+        f"<p>{e(MAP_ATTRIBUTION)}</p>",
+        f"<table><tr>{head}</tr>",
+    ]
     for item in _inputs(manifest):
         cells = "".join(
             f"<td>{e(str(item.get(k) or ''))}</td>"
@@ -233,8 +246,11 @@ def _sources_html(manifest: Mapping[str, Any], lang: str) -> str:
 
 def _method_html(method: Sequence[tuple[str, str]], lang: str) -> str:
     e = html.escape
-    parts = [f'<h2 class="break">{e(_t("method", lang))}</h2>', f"<p>{e(_METHOD[lang])}</p>",
-             f'<p class="note">{e(_t("censored_note", lang))}</p>']
+    parts = [
+        f'<h2 class="break">{e(_t("method", lang))}</h2>',
+        f"<p>{e(_METHOD[lang])}</p>",
+        f'<p class="note">{e(_t("censored_note", lang))}</p>',
+    ]
     if method:
         parts.append(f"<h3>{e(_t('rules', lang))}</h3><table>")
         parts += [f"<tr><td>{e(n)}</td><td>{e(t)}</td></tr>" for n, t in method]
@@ -313,8 +329,11 @@ def site_map_png(
     if len(others):
         others.plot(ax=ax, facecolor="none", edgecolor="#777777", linewidth=0.4)
     gpd.GeoSeries([site.geometry], crs=sites.crs).plot(
-        ax=ax, facecolor=score_colour(site.get("score_total")), edgecolor="#000000",
-        linewidth=1.0, alpha=0.85,
+        ax=ax,
+        facecolor=score_colour(site.get("score_total")),
+        edgecolor="#000000",
+        linewidth=1.0,
+        alpha=0.85,
     )
     ax.set_xlim(window.bounds[0], window.bounds[2])
     ax.set_ylim(window.bounds[1], window.bounds[3])
@@ -341,8 +360,11 @@ def _bars_html(site: Any, labels: Mapping[str, str], lang: str) -> str:
 
 
 def _card_html(
-    site: Any, sites: gpd.GeoDataFrame, context: Mapping[str, gpd.GeoDataFrame],
-    labels: Mapping[str, str], lang: str,
+    site: Any,
+    sites: gpd.GeoDataFrame,
+    context: Mapping[str, gpd.GeoDataFrame],
+    labels: Mapping[str, str],
+    lang: str,
 ) -> str:
     e = html.escape
     colour = score_colour(site.get("score_total"))
@@ -364,8 +386,15 @@ def _card_html(
 
 def _best_table_html(top: gpd.GeoDataFrame, lang: str) -> str:
     e = html.escape
-    columns = [("rank", None), ("site", None), ("buurt", "bu_name"), ("score", None),
-               ("area", "area_m2"), ("homes_est", "homes_est"), ("interval", "rank_p10")]
+    columns = [
+        ("rank", None),
+        ("site", None),
+        ("buurt", "bu_name"),
+        ("score", None),
+        ("area", "area_m2"),
+        ("homes_est", "homes_est"),
+        ("interval", "rank_p10"),
+    ]
     shown = [(k, c) for k, c in columns if c is None or c in top.columns]
     head = "".join(f"<th>{e(_t(k, lang))}</th>" for k, _ in shown)
     rows = [f"<table><tr>{head}</tr>"]
@@ -404,8 +433,10 @@ def _figures_html(
     figures = summary_figures(sites, candidate_source, lang)
     rows = [(_t("candidates", lang), _num(len(sites), lang))]
     rows += [(f"{_t('by_type', lang)}: {k}", _num(v, lang)) for k, v in figures["by_type"]]
-    rows += [(_t("ranked", lang), _num(int((~excluded).sum()), lang)),
-             (_t("excluded", lang), _num(int(excluded.sum()), lang))]
+    rows += [
+        (_t("ranked", lang), _num(int((~excluded).sum()), lang)),
+        (_t("excluded", lang), _num(int(excluded.sum()), lang)),
+    ]
     rows += [(f"{_t('excluded_by', lang)}: {k}", _num(v, lang)) for k, v in figures["by_reason"]]
     capacity = manifest.get("capacity")
     if isinstance(capacity, dict):
@@ -470,7 +501,9 @@ def municipality_report_html(
     entry = entries[0] if isinstance(entries, list) and entries else {}
     candidate_source = str(entry.get("candidate_source", "")) if isinstance(entry, dict) else ""
     municipality = f"{gm_code} {gm_name}"
-    cover = "".join(f"<tr><td>{e(k)}</td><td>{e(v)}</td></tr>" for k, v in _run_rows(manifest, lang))
+    cover = "".join(
+        f"<tr><td>{e(k)}</td><td>{e(v)}</td></tr>" for k, v in _run_rows(manifest, lang)
+    )
     parts = [
         f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">'
         f"<title>{e(_t('title', lang))}: {e(municipality)}</title>"
@@ -530,7 +563,9 @@ def national_report_html(
     """
     check_lang(lang)
     e = html.escape
-    cover = "".join(f"<tr><td>{e(k)}</td><td>{e(v)}</td></tr>" for k, v in _run_rows(manifest, lang))
+    cover = "".join(
+        f"<tr><td>{e(k)}</td><td>{e(v)}</td></tr>" for k, v in _run_rows(manifest, lang)
+    )
     parts = [
         f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">'
         f"<title>{e(_t('national_title', lang))}</title>"
@@ -540,12 +575,20 @@ def national_report_html(
     ]
     if overview_png is not None and Path(overview_png).is_file():
         parts.append(
-            f'<h2>{e(_t("overview", lang))}</h2>'
+            f"<h2>{e(_t('overview', lang))}</h2>"
             f'<img class="map" alt="" src="{_data_uri(Path(overview_png).read_bytes())}">'
         )
-    keys = [("municipality", None), ("candidates", "candidates"), ("ranked", "ranked"),
-            ("excluded", "excluded"), ("homes", "homes_reserved"), ("task", "taakstelling"),
-            ("coverage", "coverage"), ("best_site", "best_site_id"), ("score", "best_score")]
+    keys = [
+        ("municipality", None),
+        ("candidates", "candidates"),
+        ("ranked", "ranked"),
+        ("excluded", "excluded"),
+        ("homes", "homes_reserved"),
+        ("task", "taakstelling"),
+        ("coverage", "coverage"),
+        ("best_site", "best_site_id"),
+        ("score", "best_score"),
+    ]
     head = "".join(f"<th>{e(_t(k, lang))}</th>" for k, _ in keys)
     rows = [f'<h2 class="break">{e(_t("municipalities", lang))}</h2><table><tr>{head}</tr>']
     for _, row in table.iterrows():
@@ -569,4 +612,3 @@ def national_report_html(
     parts.append(_sources_html(manifest, lang))
     parts.append("</body></html>")
     return "\n".join(parts)
-
