@@ -58,7 +58,13 @@ from magicmix_geo.publish import (
     write_static_map,
     write_summary_csv,
 )
+from magicmix_geo.publish.overview import MunicipalityEntry  # issue 17 hook
 from magicmix_geo.publish.rasters import write_rasters
+from magicmix_geo.publish.run_outputs import (  # issue 17 hook
+    write_municipality_pdf,
+    write_run_index,
+    write_run_outputs,
+)
 from magicmix_geo.score.capacity import apply_capacity, municipality_summary
 from magicmix_geo.score.model import score_sites
 from magicmix_geo.sources.pdok import flag_panden
@@ -261,6 +267,7 @@ def publish_run(
     extra: dict[str, Any] | None = None,
     capacity: CapacityRun | None = None,
     reuse: Mapping[str, Sequence[str]] | None = None,
+    lang: str = "nl",  # issue 17: the language of the PDF reports, overview and index
 ) -> dict[str, Any]:
     """Write every output of a run into ``out_dir`` atomically: all of it or nothing.
 
@@ -298,7 +305,7 @@ def publish_run(
                 continue
             metadata = _municipality_metadata(manifest, result, summary)
             timings[result.gm_code] = _publish_municipality(
-                tmp, result, metadata, settings, results
+                tmp, result, metadata, settings, results, lang
             )
         all_sites = pd.concat([r.sites for r in results], ignore_index=True)
         write_national_ranking(
@@ -316,8 +323,20 @@ def publish_run(
                 **entry["timings_s"], **{f"publish_{k}": round(v, 3) for k, v in written.items()}
             }
         manifest["reused"] = sorted(reused)
+        # --- issue 17 hook: overview, national PDF, QGIS project, index.html ---
+        entries = [
+            MunicipalityEntry(r.gm_code, r.gm_name, r.layers["boundary"], r.sites,
+                              municipality_files(r))
+            for r in results
+        ]
+        manifest.update(
+            write_run_outputs(tmp, entries, summary, manifest=manifest,
+                              method=method_rows(settings), lang=lang)
+        )
+        # --- end hook ---
         manifest["ended_at"] = _now()
         write_manifest(tmp / "manifest.json", manifest)
+        write_run_index(tmp, entries, summary, manifest=manifest, lang=lang)  # issue 17 hook
     return manifest
 
 
@@ -336,6 +355,10 @@ def _municipality_metadata(
         metadata["capacity"] = {
             **manifest["capacity"], "homes_reserved": int(own.iloc[0]) if len(own) else 0,
         }
+        # --- issue 17 hook: the task beside the homes reserved (the PDF report) ---
+        task = summary.loc[summary["gm_code"] == code, "taakstelling"].dropna()
+        metadata["capacity"]["taakstelling"] = float(task.iloc[0]) if len(task) else None
+        # --- end hook ---
     metadata["gm_code"] = code
     return metadata
 
@@ -381,6 +404,7 @@ def _publish_municipality(
     metadata: dict[str, Any],
     settings: Settings,
     results: list[MunicipalityResult],
+    lang: str = "nl",
 ) -> dict[str, float]:
     """Write the files of one municipality (:func:`municipality_files`) into ``tmp``; returns
     the seconds per output."""
@@ -421,7 +445,7 @@ def _publish_municipality(
     clock = timed("map_html_s", clock)
     write_municipality_report(
         tmp / "reports" / f"{result.gm_code}.html",
-        tmp / "reports" / f"{result.gm_code}.pdf",
+        None,  # issue 17: the PDF is typeset below
         result.sites,
         result.layers["boundary"],
         title=title,
@@ -430,6 +454,14 @@ def _publish_municipality(
         map_png=tmp / "maps" / f"{result.gm_code}.png",
         context=context,
     )
+    # --- issue 17 hook: the typeset PDF report ---
+    write_municipality_pdf(
+        tmp / "reports" / f"{result.gm_code}.pdf", result.sites, gm_code=result.gm_code,
+        gm_name=result.gm_name, manifest=metadata, method=method_rows(settings),
+        settings=settings, map_png=tmp / "maps" / f"{result.gm_code}.png", context=context,
+        lang=lang,
+    )
+    # --- end hook ---
     timed("report_s", clock)
     return timings
 
