@@ -390,8 +390,8 @@ def outputs_up_to_date(out_dir: Path, summary: dict[str, Any]) -> bool:
     before = previous.get("run_summary") if isinstance(previous, dict) else None
     if not isinstance(before, dict):
         return False
-    same = ("result_keys", "failed", "code", "config_hash", "capacity")
-    if not (all(before.get(f) == summary[f] for f in same) and summary["result_keys"]):
+    same = ("result_keys", "failed", "code", "config_hash", "capacity", "lang")  # lang: #17
+    if not (all(before.get(f) == summary.get(f) for f in same) and summary["result_keys"]):
         return False
     # and nobody removed a file since
     out_dir = Path(out_dir)
@@ -417,7 +417,7 @@ def reusable_outputs(
     before = previous.get("run_summary") if isinstance(previous, dict) else None
     if not isinstance(before, dict) or not isinstance(before.get("result_keys"), dict):
         return {}
-    if any(before.get(f) != summary[f] for f in ("code", "config_hash", "capacity")):
+    if any(before.get(f) != summary.get(f) for f in ("code", "config_hash", "capacity", "lang")):
         return {}
     profiles = ",".join(sorted({str(p) for r in results for p in r.sites["profile"].unique()}))
     software = previous.get("software")
@@ -481,18 +481,21 @@ def publish_national(
     check_up_to_date: bool = True,
     console: Console | None = None,
     capacity: CapacityRun | None = None,
+    lang: str = "nl",  # issue 17 hook: the language of the reports, overview and index
 ) -> NationalRun:
     """Publish the successful municipalities (gpkg, maps, national list, manifest with the run
     summary) into ``out_dir``, unless it already holds exactly these results."""
     console = console or stderr_console(False)
     clock = time.perf_counter()
     summary = run_summary(outcomes, settings, executor, rank_seconds, capacity)
+    summary["lang"] = lang  # issue 17 hook: a run in another language is not up to date
     run = NationalRun(list(outcomes), Path(out_dir), False, False, executor, rank_seconds)
     if check_up_to_date and outputs_up_to_date(out_dir, summary):
         run.up_to_date = True
         return run
     results, final = load_results(outcomes)
     summary = run_summary(final, settings, executor, rank_seconds, capacity)
+    summary["lang"] = lang  # issue 17 hook
     run.outcomes = list(final)
     if not results:
         # nothing to publish: keep whatever an earlier run left in place
@@ -507,7 +510,7 @@ def publish_national(
     ):
         run.manifest = publish_run(
             results, Path(out_dir), settings, started=started, extra={"run_summary": summary},
-            capacity=capacity, reuse=reuse,
+            capacity=capacity, reuse=reuse, lang=lang,  # issue 17 hook: lang
         )
     run.published = True
     run.publish_seconds = time.perf_counter() - clock
@@ -524,6 +527,7 @@ def run_national(
     cache_dir: Path | None = None,
     console: Console | None = None,
     capacity: CapacityRun | None = None,
+    lang: str = "nl",  # issue 17 hook
 ) -> NationalRun:
     """Rank ``areas`` (in parallel on Dask when asked) and publish the national outputs.
 
@@ -567,7 +571,7 @@ def run_national(
     return publish_national(
         final, settings, out_dir, started=started, executor=executor,
         rank_seconds=rank_seconds, check_up_to_date=cache_root is not None, console=console,
-        capacity=capacity,
+        capacity=capacity, lang=lang,  # issue 17 hook: lang
     )
 
 

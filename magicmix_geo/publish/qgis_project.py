@@ -39,7 +39,8 @@ LAYER_ORDER = (
     ("buildings", True),
     ("water", True),
 )
-NATIONAL_LAYERS = (("national_ranking", True),)
+# the national list repeats the sites of every municipality (and their labels): hidden at first
+NATIONAL_LAYERS = (("national_ranking", False),)
 _GROUPS = {"nl": ("Landelijke ranglijst", "rasters"), "en": ("National ranking", "rasters")}
 
 
