@@ -43,11 +43,13 @@ def renderer_signature(layer: Any) -> dict[str, Any]:
     if hasattr(renderer, "classAttribute"):
         out["field"] = renderer.classAttribute()
     if renderer.type() == "graduatedSymbol":
-        out["classes"] = [[r.lowerValue(), r.upperValue(), r.symbol().color().name()]
-                          for r in renderer.ranges()]
+        out["classes"] = [
+            [r.lowerValue(), r.upperValue(), r.symbol().color().name()] for r in renderer.ranges()
+        ]
     if renderer.type() == "categorizedSymbol":
-        out["classes"] = [[str(c.value()), c.symbol().color().name()]
-                          for c in renderer.categories()]
+        out["classes"] = [
+            [str(c.value()), c.symbol().color().name()] for c in renderer.categories()
+        ]
     if renderer.type() == "singleSymbol":
         out["colour"] = renderer.symbol().color().name()
     return out
@@ -66,8 +68,11 @@ def main(argv: list[str]) -> int:
         qgs = next(n for n in archive.namelist() if n.endswith(".qgs"))
         text = archive.read(qgs).decode("utf-8")
     report["datasources"] = sorted(
-        {line.strip()[len("<datasource>"):-len("</datasource>")]
-         for line in text.splitlines() if line.strip().startswith("<datasource>")}
+        {
+            line.strip()[len("<datasource>") : -len("</datasource>")]
+            for line in text.splitlines()
+            if line.strip().startswith("<datasource>")
+        }
     )
     root = project.layerTreeRoot()
     layers = []
@@ -112,9 +117,13 @@ def main(argv: list[str]) -> int:
     report["render"] = {
         "saved": bool(image.save(png, "PNG")),
         "errors": [e.message for e in job.errors()],
-        "distinct_colours": len({image.pixelColor(x, y).name()
-                                 for x in range(0, image.width(), 5)
-                                 for y in range(0, image.height(), 5)}),
+        "distinct_colours": len(
+            {
+                image.pixelColor(x, y).name()
+                for x in range(0, image.width(), 5)
+                for y in range(0, image.height(), 5)
+            }
+        ),
     }
     with open(report_path, "w", encoding="utf-8") as handle:
         json.dump(report, handle, indent=1, default=str)

@@ -101,6 +101,10 @@ _WORDS: dict[str, tuple[str, str]] = {
     "attribution": ("attribution", "naamsvermelding"),
     "municipalities": ("Municipalities", "Gemeenten"),
     "municipality": ("municipality", "gemeente"),
+    "n_candidates": ("candidates", "kandidaten"),
+    "n_homes": ("homes reserved", "woningen"),
+    "n_task": ("task", "taak"),
+    "n_coverage": ("coverage", "dekking"),
     "best_site": ("best site", "beste locatie"),
     "overview": ("Overview map", "Overzichtskaart"),
     "page": ("page", "pagina"),
@@ -152,6 +156,7 @@ table { border-collapse: collapse; width: 100%%; margin: 2mm 0 }
 th, td { border: 0.5pt solid #bbb; padding: 1mm 1.5mm; text-align: left; vertical-align: top;
   font-size: 8.5pt } th { background: #eee } td.num { text-align: right; white-space: nowrap }
 .figures td.num { font-size: 11pt; font-weight: bold }
+table.national th, table.national td { font-size: 7.5pt }
 img.map { width: 100%%; border: 0.5pt solid #bbb }
 .card { page-break-inside: avoid; border: 0.5pt solid #bbb; border-left: 4pt solid #888;
   padding: 3mm; margin: 0 0 4mm }
@@ -580,17 +585,20 @@ def national_report_html(
         )
     keys = [
         ("municipality", None),
-        ("candidates", "candidates"),
+        ("n_candidates", "candidates"),
         ("ranked", "ranked"),
         ("excluded", "excluded"),
-        ("homes", "homes_reserved"),
-        ("task", "taakstelling"),
-        ("coverage", "coverage"),
+        ("n_homes", "homes_reserved"),
+        ("n_task", "taakstelling"),
+        ("n_coverage", "coverage"),
         ("best_site", "best_site_id"),
         ("score", "best_score"),
     ]
     head = "".join(f"<th>{e(_t(k, lang))}</th>" for k, _ in keys)
-    rows = [f'<h2 class="break">{e(_t("municipalities", lang))}</h2><table><tr>{head}</tr>']
+    rows = [
+        f'<h2 class="break">{e(_t("municipalities", lang))}</h2>'
+        f'<table class="national"><tr>{head}</tr>'
+    ]
     for _, row in table.iterrows():
         cells = [f"<td>{e(str(row['gm_code']))} {e(str(row['gm_name']))}</td>"]
         for _key, column in keys[1:]:

@@ -70,17 +70,23 @@ def project_spec(
     for m in municipalities:
         present = set(m.layers)
         layers = [
-            {"path": str(folder / m.gpkg), "layer": name, "name": f"{m.gm_code} {name}",
-             "visible": visible}
+            {
+                "path": str(folder / m.gpkg),
+                "layer": name,
+                "name": f"{m.gm_code} {name}",
+                "visible": visible,
+            }
             for name, visible in LAYER_ORDER
             if name in present
         ]
-        rasters = [
-            {"path": str(folder / path), "name": Path(path).stem} for path in m.rasters
-        ]
+        rasters = [{"path": str(folder / path), "name": Path(path).stem} for path in m.rasters]
         groups.append(
-            {"name": f"{m.gm_code} {m.gm_name}", "layers": layers, "rasters": rasters,
-             "rasters_group": raster_group}
+            {
+                "name": f"{m.gm_code} {m.gm_name}",
+                "layers": layers,
+                "rasters": rasters,
+                "rasters_group": raster_group,
+            }
         )
     national = []
     if national_gpkg is not None:
@@ -135,24 +141,33 @@ def write_qgis_project(
     python = qgis_python()
     if not Path(python).is_file():
         return {"file": None, "error": f"{python} not found (PyQGIS: apt install python3-qgis)"}
-    spec = project_spec(
-        folder, municipalities, national_gpkg=national_gpkg, title=title, lang=lang
-    )
+    spec = project_spec(folder, municipalities, national_gpkg=national_gpkg, title=title, lang=lang)
     script = resources.files("magicmix_geo.publish").joinpath("qgis_script.py")
-    with tempfile.TemporaryDirectory(prefix="magicmix-qgis-") as tmp, resources.as_file(
-        script
-    ) as script_path:
+    with (
+        tempfile.TemporaryDirectory(prefix="magicmix-qgis-") as tmp,
+        resources.as_file(script) as script_path,
+    ):
         spec_path = Path(tmp) / "spec.json"
         spec_path.write_text(json.dumps(spec), encoding="utf-8")
         probe = subprocess.run(
-            [python, "-c", "import qgis.core"], capture_output=True, text=True,
-            env=qgis_env(Path(tmp)), cwd=tmp, timeout=TIMEOUT_S, check=False,
+            [python, "-c", "import qgis.core"],
+            capture_output=True,
+            text=True,
+            env=qgis_env(Path(tmp)),
+            cwd=tmp,
+            timeout=TIMEOUT_S,
+            check=False,
         )
         if probe.returncode != 0:
             return {"file": None, "error": f"{python} cannot import PyQGIS"}
         done = subprocess.run(
-            [python, str(script_path), str(spec_path)], capture_output=True, text=True,
-            env=qgis_env(Path(tmp)), cwd=tmp, timeout=TIMEOUT_S, check=False,
+            [python, str(script_path), str(spec_path)],
+            capture_output=True,
+            text=True,
+            env=qgis_env(Path(tmp)),
+            cwd=tmp,
+            timeout=TIMEOUT_S,
+            check=False,
         )
     target = Path(spec["project"])
     if done.returncode != 0 or not target.is_file():

@@ -98,7 +98,10 @@ def write_run_outputs(
     write_pdf_report(
         folder / NATIONAL_PDF,
         national_report_html(
-            table, manifest=manifest, method=method, overview_png=folder / OVERVIEW_PNG,
+            table,
+            manifest=manifest,
+            method=method,
+            overview_png=folder / OVERVIEW_PNG,
             lang=lang,
         ),
     )
