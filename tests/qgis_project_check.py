@@ -22,7 +22,7 @@ from typing import Any
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from qgis.core import (  # type: ignore[import-not-found]  # noqa: E402
+from qgis.core import (  # type: ignore[import-not-found]
     QgsApplication,
     QgsMapLayerType,
     QgsMapRendererParallelJob,
@@ -31,8 +31,8 @@ from qgis.core import (  # type: ignore[import-not-found]  # noqa: E402
     QgsRectangle,
     QgsVectorLayer,
 )
-from qgis.PyQt.QtCore import QSize  # type: ignore[import-not-found]  # noqa: E402
-from qgis.PyQt.QtGui import QColor  # type: ignore[import-not-found]  # noqa: E402
+from qgis.PyQt.QtCore import QSize  # type: ignore[import-not-found]
+from qgis.PyQt.QtGui import QColor  # type: ignore[import-not-found]
 
 
 def renderer_signature(layer: Any) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from typing import Any
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from qgis.core import (  # type: ignore[import-not-found]  # noqa: E402
+from qgis.core import (  # type: ignore[import-not-found]
     QgsApplication,
     QgsColorRampShader,
     QgsCoordinateReferenceSystem,
@@ -37,7 +37,7 @@ from qgis.core import (  # type: ignore[import-not-found]  # noqa: E402
     QgsSingleBandPseudoColorRenderer,
     QgsVectorLayer,
 )
-from qgis.PyQt.QtGui import QColor  # type: ignore[import-not-found]  # noqa: E402
+from qgis.PyQt.QtGui import QColor  # type: ignore[import-not-found]
 
 RAMP = ("#f7fcf5", "#00441b")
 
