@@ -55,11 +55,9 @@ def renderer_signature(layer: Any) -> dict[str, Any]:
     return out
 
 
-def main(argv: list[str]) -> int:
-    project_path, report_path, png = argv
-    profile = tempfile.mkdtemp(prefix="qgis-profile-")
-    app = QgsApplication([], False, profile)
-    app.initQgis()
+def inspect(project_path: str, png: str) -> dict[str, Any]:
+    """Read, describe and render; every layer made here is released when this returns
+    (a layer alive after exitQgis crashes the interpreter)."""
     project = QgsProject.instance()
     report: dict[str, Any] = {"read": bool(project.read(project_path))}
     report["crs"] = project.crs().authid()
@@ -77,25 +75,36 @@ def main(argv: list[str]) -> int:
     root = project.layerTreeRoot()
     layers = []
     for node in root.findLayers():
-        layer = node.layer()
-        entry: dict[str, Any] = {
-            "name": layer.name(),
-            "group": node.parent().name(),
-            "valid": layer.isValid(),
-            "visible": node.isVisible(),
-            "checked": node.itemVisibilityChecked(),
-            "crs": layer.crs().authid(),
-            "kind": "vector" if layer.type() == QgsMapLayerType.VectorLayer else "raster",
-            "renderer": renderer_signature(layer),
-        }
-        if entry["kind"] == "vector":
-            entry["features"] = layer.featureCount()
-            fresh = QgsVectorLayer(layer.source(), "fresh", "ogr")
-            entry["default_style"] = renderer_signature(fresh)
-            related, _ids, names, _d, _e = fresh.listStylesInDatabase()
-            entry["styles_in_file"] = list(names[:related])
-        layers.append(entry)
+        layers.append(describe(node))
     report["layers"] = layers
+    report["render"] = render(project, png)
+    return report
+
+
+def describe(node: Any) -> dict[str, Any]:
+    layer = node.layer()
+    entry: dict[str, Any] = {
+        "name": layer.name(),
+        "group": node.parent().name(),
+        "valid": layer.isValid(),
+        "visible": node.isVisible(),
+        "checked": node.itemVisibilityChecked(),
+        "crs": layer.crs().authid(),
+        "kind": "vector" if layer.type() == QgsMapLayerType.VectorLayer else "raster",
+        "renderer": renderer_signature(layer),
+    }
+    if entry["kind"] == "vector":
+        entry["features"] = layer.featureCount()
+        fresh = QgsVectorLayer(layer.source(), "fresh", "ogr")
+        entry["default_style"] = renderer_signature(fresh)
+        related, _ids, names, _d, _e = fresh.listStylesInDatabase()
+        entry["styles_in_file"] = list(names[:related])
+        del fresh
+    return entry
+
+
+def render(project: Any, png: str) -> dict[str, Any]:
+    root = project.layerTreeRoot()
     visible = [n.layer() for n in root.findLayers() if n.isVisible()]
     extent = QgsRectangle()
     for layer in visible:
@@ -114,7 +123,7 @@ def main(argv: list[str]) -> int:
     job.start()
     job.waitForFinished()
     image = job.renderedImage()
-    report["render"] = {
+    return {
         "saved": bool(image.save(png, "PNG")),
         "errors": [e.message for e in job.errors()],
         "distinct_colours": len(
@@ -125,9 +134,17 @@ def main(argv: list[str]) -> int:
             }
         ),
     }
+
+
+def main(argv: list[str]) -> int:
+    project_path, report_path, png = argv
+    profile = tempfile.mkdtemp(prefix="qgis-profile-")
+    app = QgsApplication([], False, profile)
+    app.initQgis()
+    report = inspect(project_path, png)
     with open(report_path, "w", encoding="utf-8") as handle:
         json.dump(report, handle, indent=1, default=str)
-    project.clear()
+    QgsProject.instance().clear()
     app.exitQgis()
     shutil.rmtree(profile, ignore_errors=True)
     return 0
