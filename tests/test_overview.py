@@ -42,7 +42,7 @@ FLAGS = [
     "--disable-dev-shm-usage",
     "--virtual-time-budget=10000",
 ]
-HOSTILE = '<img src=x onerror=alert(1)>&"'
+HOSTILE = '<img src=x onerror=alert(1)>&"$x^$'
 
 
 def _chromium(args: list[str], profile: Path) -> subprocess.CompletedProcess[str]:

@@ -181,7 +181,7 @@ def write_overview_png(path: Path, table: gpd.GeoDataFrame, *, lang: str = "nl")
     for _, row in table.iterrows():
         anchor = row.geometry.representative_point()
         ax.annotate(
-            str(row["gm_name"]),
+            mpl_text(str(row["gm_name"])),
             (anchor.x, anchor.y),
             fontsize=7,
             ha="center",
@@ -194,13 +194,25 @@ def write_overview_png(path: Path, table: gpd.GeoDataFrame, *, lang: str = "nl")
         for c, t in zip(CLASS_COLOURS, labels, strict=True)
     ]
     handles.append(Patch(facecolor=BEST_SITE_COLOUR, label=_BEST[lang]))
-    ax.legend(handles=handles, loc="lower left", fontsize=7, framealpha=0.9)
+    figure.legend(
+        handles=handles,
+        loc="lower center",
+        ncol=len(handles),
+        fontsize=7,
+        bbox_to_anchor=(0.5, 0.035),
+        frameon=False,
+    )
     ax.set_title(_TITLES[(measure, lang)], fontsize=11)
     ax.set_aspect("equal")
     ax.set_axis_off()
     figure.text(0.03, 0.02, MAP_ATTRIBUTION, fontsize=6, color="#555555")
     with output_path(Path(path)) as tmp:
         figure.savefig(tmp, format="png", dpi=120)
+
+
+def mpl_text(text: str) -> str:
+    """Data text shown literally by matplotlib (a ``$`` would start math mode)."""
+    return text.replace("$", r"\$")
 
 
 def overview_geojson(table: gpd.GeoDataFrame) -> dict[str, Any]:
