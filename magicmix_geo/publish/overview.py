@@ -122,7 +122,7 @@ def colour_classes(table: pd.DataFrame) -> tuple[str, list[str], list[str]]:
     """
     if table["coverage"].notna().any():
         values = table["coverage"].to_numpy(dtype=float)
-        breaks = COVERAGE_BREAKS
+        breaks: tuple[float, ...] = COVERAGE_BREAKS
         labels = ["< 25 %", "25-50 %", "50-75 %", "75-100 %", ">= 100 %"]
         measure = "coverage"
     else:

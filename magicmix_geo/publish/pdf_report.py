@@ -319,7 +319,7 @@ def site_map_png(
     )
     figure = Figure(figsize=(2.0, 2.0))
     ax = figure.add_axes((0, 0, 1, 1))
-    styles = {
+    styles: dict[str, dict[str, Any]] = {
         "water": {"color": WATER_COLOUR},
         "buildings": {"color": BUILDING_COLOUR},
         "streets": {"color": STREET_COLOUR, "linewidth": 0.6},
