@@ -89,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_capacity_options(parser: argparse.ArgumentParser) -> None:
+    # issue 17 hook: --lang rides with the capacity options of run, rank and national
+    parser.add_argument(
+        "--lang", choices=("nl", "en"), default="nl",
+        help="language of the PDF reports, the overview and index.html (default nl)",
+    )
     parser.add_argument(
         "--reserve-share", type=float, default=None,
         help="share of a selected project's homes reserved for statushouders (default "
@@ -325,7 +330,7 @@ def _execute(
         f"network {result.network['nodes']} nodes / {result.network['segments']} segments"
     )
     publish_run([result], out, settings, started=started, extra=extra,
-                capacity=capacity)
+                capacity=capacity, lang=getattr(args, "lang", "nl"))  # issue 17 hook: lang
     if update_latest:
         # outputs/latest moves only after the run folder is complete
         point_latest(Path(out).parent / "latest", Path(out))
@@ -385,7 +390,7 @@ def _national(args: argparse.Namespace) -> int:
     run = run_national(
         areas, settings, out, workers=args.workers, dask_address=args.dask_address,
         cache_dir=None if args.no_cache else default_cache_dir(), console=console,
-        capacity=_capacity_run(args, settings),
+        capacity=_capacity_run(args, settings), lang=args.lang,  # issue 17 hook: lang
     )
     print_summary(run, stderr_console(True) if run.failed else console)
     if args.debug:

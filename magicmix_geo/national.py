@@ -388,6 +388,7 @@ def run_summary(
     rank_seconds: float,
     capacity: CapacityRun | None = None,
     keys: dict[str, str] | None = None,
+    lang: str = "nl",
 ) -> dict[str, Any]:
     """The ``run_summary`` block of the manifest. ``result_keys`` tells a later run whether
     the published outputs are still current."""
@@ -406,6 +407,7 @@ def run_summary(
         "code": code_fingerprint(),
         "config_hash": settings.hash,
         "capacity": capacity.fingerprint() if capacity else None,
+        "lang": lang,
     }
 
 
@@ -415,8 +417,8 @@ def outputs_up_to_date(out_dir: Path, summary: dict[str, Any]) -> bool:
     before = _previous_summary(out_dir)
     if before is None:
         return False
-    same = ("result_keys", "failed", "code", "config_hash", "capacity")
-    if not (all(before.get(f) == summary[f] for f in same) and summary["result_keys"]):
+    same = ("result_keys", "failed", "code", "config_hash", "capacity", "lang")
+    if not (all(before.get(f) == summary.get(f) for f in same) and summary["result_keys"]):
         return False
     # and nobody removed a file since
     out_dir = Path(out_dir)
@@ -439,7 +441,7 @@ def previous_run(
     before = previous.get("run_summary") if isinstance(previous, dict) else None
     if not isinstance(before, dict) or not isinstance(before.get("result_keys"), dict):
         return None
-    if any(before.get(f) != summary[f] for f in ("code", "config_hash", "capacity")):
+    if any(before.get(f) != summary.get(f) for f in ("code", "config_hash", "capacity", "lang")):
         return None
     software = previous.get("software")
     version = software.get("version") if isinstance(software, dict) else None
@@ -464,6 +466,7 @@ def run_national(
     cache_dir: Path | None = None,
     console: Console | None = None,
     capacity: CapacityRun | None = None,
+    lang: str = "nl",
 ) -> NationalRun:
     """Rank ``areas`` (in parallel on Dask when asked) and publish the national outputs.
 
@@ -482,7 +485,7 @@ def run_national(
     order = {a.gm_code: i for i, a in enumerate(areas)}
     if not plan.todo and cache_root is not None:
         keys = {i.gm_code: plan.hits[i.gm_code] for i in plan.inputs}
-        summary = run_summary(plan.failed, settings, "none", 0.0, capacity, keys)
+        summary = run_summary(plan.failed, settings, "none", 0.0, capacity, keys, lang)
         if plan.inputs and outputs_up_to_date(out_dir, summary):
             console.print(
                 f"magicmix-geo: nothing to rank; {len(plan.hits)} unchanged, from the cache"
@@ -495,7 +498,7 @@ def run_national(
             )
     profiles = ",".join(sorted({i.profile for i in plan.inputs}))
     previous = previous_run(
-        out_dir, run_summary([], settings, "", 0.0, capacity, {}), profiles
+        out_dir, run_summary([], settings, "", 0.0, capacity, {}, lang), profiles
     )
     if workers is None and not dask_address:
         workers = default_workers(len(plan.todo) or len(plan.inputs))
@@ -507,7 +510,7 @@ def run_national(
     try:
         return _rank_and_publish(
             plan, settings, out_dir, cache_root, started, capacity, previous, workers,
-            dask_address, console, clock, order,
+            dask_address, console, clock, order, lang,
         )
     except _NothingPublishedError as nothing:
         return nothing.run
@@ -526,11 +529,12 @@ def _rank_and_publish(
     console: Console,
     clock: float,
     order: dict[str, int],
+    lang: str,
 ) -> NationalRun:
     """Process every planned municipality into a new run folder and finish it; the folder
     replaces ``out_dir`` only when all is written (and when anything was published)."""
     with atomic_directory(out_dir) as staging:
-        context = new_context(settings, started, capacity, previous=previous)
+        context = new_context(settings, started, capacity, previous=previous, lang=lang)
         with optional_client(workers if plan.inputs else 0, dask_address) as client:
             executor = describe_executor(client, dask_address)
             cached = len(plan.hits)
@@ -554,7 +558,9 @@ def _rank_and_publish(
             # nothing to publish: keep whatever an earlier run left in place
             raise _NothingPublishedError(run)
         finish_clock = time.perf_counter()
-        summary = run_summary(outcomes, settings, executor, rank_seconds, capacity)
+        summary = run_summary(
+            outcomes, settings, executor, rank_seconds, capacity, lang=lang
+        )
         run.manifest = finish_run(
             staging, context, done, settings,
             extra={"run_summary": summary, "osm_store": plan.osm},

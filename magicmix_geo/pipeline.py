@@ -19,6 +19,7 @@ import shapely
 from magicmix_geo._errors import InputError
 from magicmix_geo.config import Settings
 from magicmix_geo.contract import GM_CODE, MunicipalityResult, RankInputs
+from magicmix_geo.measure.coverage import censoring, data_coverage
 from magicmix_geo.measure.indicators import (
     Context,
     context_indicators,
@@ -92,6 +93,13 @@ def rank_municipality(inputs: RankInputs, settings: Settings) -> MunicipalityRes
         if inputs.boundary
         else osm_extent(buildings.geometry, (net.x, net.y))
     )
+    # what the data covers (the file's extent; with a boundary, the area + clip buffer in it):
+    # a distance longer than the way to its edge is a lower bound (measure/coverage.py)
+    coverage = data_coverage(
+        osm_extent(buildings.geometry, (net.x, net.y)),
+        area if inputs.boundary else None,
+        settings.walk.clip_buffer_m,
+    )
     municipality, buurten = cbs.read_cbs_files(inputs.cbs, inputs.gm_code)
     gm_name = cbs.municipality_name(municipality, inputs.gm_code)
 
@@ -124,8 +132,10 @@ def rank_municipality(inputs: RankInputs, settings: Settings) -> MunicipalityRes
             industrial=features_matching(osm, settings.context.industrial_tags),
             residential_landuse=features_matching(osm, settings.context.residential_landuse_tags),
         )
+        network = network_indicators(sites, destinations, net, settings)
         indicators = [
-            network_indicators(sites, destinations, net, settings),
+            network,
+            censoring(site_points(sites), network, coverage, settings.categories),
             context_indicators(sites, context, settings),
         ]
         grid = read_grid(inputs.grid, area, grid_reach(settings)) if inputs.grid else None

@@ -636,7 +636,7 @@ def _inline_leaflet(fmap: folium.Map) -> None:
     folium links Leaflet, jQuery, Bootstrap and Font Awesome from CDNs; this map needs only
     Leaflet, shipped in ``publish/vendor/leaflet`` (BSD-2-Clause, licence kept in the page).
     """
-    js, css, licence = _leaflet_assets()
+    js, css, licence = leaflet_assets()
     fmap.default_js = []  # instance attributes: folium's class lists stay untouched
     fmap.default_css = []
     header = fmap.get_root().header
@@ -652,7 +652,7 @@ LEAFLET_VERSION = "1.9.3"  # the version folium's templates are written for
 
 
 @cache
-def _leaflet_assets() -> tuple[str, str, str]:
+def leaflet_assets() -> tuple[str, str, str]:
     """Leaflet's JS, its CSS with the images as data URIs, and its licence text."""
     base = resources.files("magicmix_geo.publish").joinpath("vendor").joinpath("leaflet")
     js = base.joinpath("leaflet.js").read_text(encoding="utf-8")

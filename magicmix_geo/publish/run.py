@@ -32,8 +32,14 @@ from magicmix_geo.publish.gpkg import write_municipality_gpkg
 from magicmix_geo.publish.lists import write_national_ranking, write_summary_csv
 from magicmix_geo.publish.manifest import write_manifest
 from magicmix_geo.publish.maps import write_interactive_map, write_static_map
+from magicmix_geo.publish.overview import MunicipalityEntry
 from magicmix_geo.publish.rasters import write_rasters
 from magicmix_geo.publish.report import write_municipality_report
+from magicmix_geo.publish.run_outputs import (
+    write_municipality_pdf,
+    write_run_index,
+    write_run_outputs,
+)
 from magicmix_geo.score.capacity import CapacityRun, municipality_summary, with_capacity
 from magicmix_geo.score.method import method_rows
 
@@ -59,6 +65,8 @@ class RunContext:
     capacity: CapacityRun
     head: dict[str, Any] = field(default_factory=dict)
     previous: PreviousRun | None = None
+    # the language of the typeset reports, the overview and index.html
+    lang: str = "nl"
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,7 @@ def new_context(
     *,
     head: dict[str, Any] | None = None,
     previous: PreviousRun | None = None,
+    lang: str = "nl",
 ) -> RunContext:
     """A run context with a fresh run id."""
     return RunContext(
@@ -86,6 +95,7 @@ def new_context(
         capacity=capacity or CapacityRun(share=settings.capacity.reserve_share),
         head=dict(head or {}),
         previous=previous,
+        lang=lang,
     )
 
 
@@ -97,6 +107,7 @@ def publish_run(
     started: datetime,
     extra: dict[str, Any] | None = None,
     capacity: CapacityRun | None = None,
+    lang: str = "nl",
 ) -> dict[str, Any]:
     """Write every output of a run of results held in memory into ``out_dir`` atomically:
     all of it or nothing. (A national run publishes each municipality as it is done,
@@ -106,7 +117,7 @@ def publish_run(
     ``homes_reserved`` and ``selected`` to the sites and writes ``national_summary.csv``.
     """
     out_dir = check_output_dir(out_dir)
-    context = new_context(settings, started, capacity, head=extra)
+    context = new_context(settings, started, capacity, head=extra, lang=lang)
     with atomic_directory(out_dir) as staging:
         published = [publish_municipality(staging, r, None, context, settings) for r in results]
         return finish_run(staging, context, published, settings, extra=extra)
@@ -127,7 +138,7 @@ def publish_municipality(
     entry = {
         "gm_code": code,
         "gm_name": result.gm_name,
-        "sites": int(len(sites)),
+        "sites": len(sites),
         "ranked": int((~sites["excluded"].astype(bool)).sum()),
         "excluded": int(sites["excluded"].astype(bool).sum()),
         "candidate_source": result.candidate_source,
@@ -146,16 +157,17 @@ def publish_municipality(
     ):
         return Published(entry, list(result.inputs), reused=True)
     homes = int(sites.loc[sites["selected"].astype(bool), "homes_reserved"].sum())
+    task = context.capacity.task_of(code)
     metadata = {
         **{k: v for k, v in context.head.items() if k != "run_summary"},
         **_manifest_head(context),
         "profile": _profiles([result]),
         "municipalities": [entry],
         "inputs": list(result.inputs),
-        "capacity": {**_capacity_head(context), "homes_reserved": homes},
+        "capacity": {**_capacity_head(context), "homes_reserved": homes, "taakstelling": task},
         "gm_code": code,
     }
-    written = _write_municipality(staging, result, metadata, settings)
+    written = _write_municipality(staging, result, metadata, settings, context.lang)
     entry["timings_s"].update({f"publish_{k}": round(v, 3) for k, v in written.items()})
     return Published(entry, list(result.inputs), reused=False)
 
@@ -194,9 +206,31 @@ def finish_run(
         method=method_rows(settings),
         extra_sheets={"capacity": summary},
     )
+    entries = municipality_entries(staging, [p.entry for p in published], sites)
+    manifest.update(
+        write_run_outputs(
+            staging, entries, summary, manifest=manifest, method=method_rows(settings),
+            lang=context.lang,
+        )
+    )
     manifest["ended_at"] = _now()
     write_manifest(staging / "manifest.json", manifest)
+    write_run_index(staging, entries, summary, manifest=manifest, lang=context.lang)
     return manifest
+
+
+def municipality_entries(
+    staging: Path, entries: Sequence[dict[str, Any]], sites: gpd.GeoDataFrame
+) -> list[MunicipalityEntry]:
+    """What the overview, the national PDF, the QGIS project and the index need of each
+    municipality: its boundary (read back from its GeoPackage) and its sites."""
+    out = []
+    for entry in entries:
+        code = entry["gm_code"]
+        boundary = pyogrio.read_dataframe(staging / entry["files"][0], layer="boundary")
+        mine = sites.loc[sites["gm_code"] == code]
+        out.append(MunicipalityEntry(code, entry["gm_name"], boundary, mine, entry["files"]))
+    return out
 
 
 # the columns of every site (ranked or not) the national files need
@@ -280,6 +314,7 @@ def _write_municipality(
     result: MunicipalityResult,
     metadata: dict[str, Any],
     settings: Settings,
+    lang: str,
 ) -> dict[str, float]:
     """Write the files of one municipality (:func:`municipality_files`) into ``tmp``; returns
     the seconds per output."""
@@ -320,7 +355,7 @@ def _write_municipality(
     clock = timed("map_html_s", clock)
     write_municipality_report(
         tmp / "reports" / f"{result.gm_code}.html",
-        tmp / "reports" / f"{result.gm_code}.pdf",
+        None,  # the PDF is typeset below
         result.sites,
         result.layers["boundary"],
         title=title,
@@ -328,6 +363,12 @@ def _write_municipality(
         method=method_rows(settings),
         map_png=tmp / "maps" / f"{result.gm_code}.png",
         context=context,
+    )
+    write_municipality_pdf(
+        tmp / "reports" / f"{result.gm_code}.pdf", result.sites, gm_code=result.gm_code,
+        gm_name=result.gm_name, manifest=metadata, method=method_rows(settings),
+        settings=settings, map_png=tmp / "maps" / f"{result.gm_code}.png", context=context,
+        lang=lang,
     )
     timed("report_s", clock)
     return timings

@@ -12,6 +12,12 @@ import numpy as np
 import pandas as pd
 
 from magicmix_geo.config import Criterion
+from magicmix_geo.measure.coverage import EDGE_COLUMN, censored_name
+
+# the score source of a distance beyond the data's coverage (measure/coverage.py)
+CENSORED = "censored"
+# a censored distance scores this share of the score at the edge of the data (an upper bound)
+CENSORED_SHARE = 0.5
 
 
 def linear_score(
@@ -62,3 +68,24 @@ def score_source(
         alt = np.asarray(fallback_values, dtype=np.float64)
         out[np.isnan(x) & ~np.isnan(alt)] = criterion.fallback.indicator
     return out
+
+
+def censored_mask(table: pd.DataFrame, indicator: str) -> np.ndarray:
+    """Where ``indicator`` (a ``dist_<category>_m``) is beyond the data's coverage.
+
+    Reads ``dist_<category>_censored`` (measure/coverage.py); all False when the indicator is
+    no walking distance or the table has no such flag.
+    """
+    if not (indicator.startswith("dist_") and indicator.endswith("_m")):
+        return np.zeros(len(table), dtype=bool)
+    flag = censored_name(indicator)
+    if flag not in table.columns:
+        return np.zeros(len(table), dtype=bool)
+    return table[flag].astype("boolean").fillna(False).to_numpy(dtype=bool)
+
+
+def edge_distance(table: pd.DataFrame) -> np.ndarray:
+    """The straight distance from each site to the edge of the data (NaN when unknown)."""
+    if EDGE_COLUMN not in table.columns:
+        return np.full(len(table), np.nan)
+    return table[EDGE_COLUMN].to_numpy(dtype=float)

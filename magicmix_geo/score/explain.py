@@ -7,6 +7,8 @@ English, so that every rank can be explained to a ministry.
   the most points lost, weight x (1 - score). Each names the measured value ("supermarket
   350 m walking"), so the reader sees the fact behind the score.
 - An excluded site's reasons are its exclusion reasons.
+- A distance beyond the data's coverage (``dist_<category>_censored``, measure/coverage.py) is
+  said so, with what is known: "at least <edge> m, beyond the data's coverage".
 """
 
 from __future__ import annotations
@@ -17,9 +19,12 @@ import numpy as np
 import pandas as pd
 
 from magicmix_geo.config import Criterion
+from magicmix_geo.score.criteria import CENSORED
 
 # a criterion that lost or gave less than this is not worth a reason
 _MIN_POINTS = 0.005
+# what a censored distance is called (measure/coverage.py)
+BEYOND_COVERAGE = {"en": "beyond the data's coverage", "nl": "buiten het bereik van de data"}
 # units of counts by indicator prefix: (English, Dutch)
 _COUNT_UNITS = {
     "pop_": ("residents", "inwoners"),
@@ -63,6 +68,16 @@ def value_text(indicator: str, value: float, lang: str) -> str:
         if indicator.startswith(prefix):
             return f"{number} {dutch if nl else en}"
     return number
+
+
+def censored_text(edge_m: float, lang: str) -> str:
+    """A distance beyond the data's coverage in words: what is known of it, if anything."""
+    nl = lang == "nl"
+    beyond = BEYOND_COVERAGE["nl" if nl else "en"]
+    if edge_m is None or not np.isfinite(edge_m):
+        return beyond
+    number = f"{edge_m:,.0f}".replace(",", "." if nl else ",")
+    return f"{'minstens' if nl else 'at least'} {number} m, {beyond}"
 
 
 def reasons(
@@ -133,7 +148,9 @@ def _item(
     label = crit.label_nl if lang == "nl" else crit.label_en
     vals, sources = values[name]
     source = str(sources[i])
-    if source == "missing":
+    if source == CENSORED:
+        text = censored_text(float(vals[i]), lang)
+    elif source == "missing":
         text = value_text(crit.indicator, float("nan"), lang)
     else:
         text = value_text(source, float(vals[i]), lang)

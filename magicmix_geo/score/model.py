@@ -12,7 +12,14 @@ import pandas as pd
 
 from magicmix_geo._errors import ConfigError
 from magicmix_geo.config import Exclusions, Settings
-from magicmix_geo.score.criteria import criterion_score, score_source
+from magicmix_geo.score.criteria import (
+    CENSORED,
+    CENSORED_SHARE,
+    censored_mask,
+    criterion_score,
+    edge_distance,
+    score_source,
+)
 from magicmix_geo.score.explain import contributions, reasons, site_type_texts
 from magicmix_geo.score.stability import rank_intervals
 from magicmix_geo.site_types import LAND_TYPES
@@ -145,14 +152,24 @@ def score_sites(
             raise ConfigError(
                 f"criteria.{name}.indicator: unknown indicator {criterion.indicator!r}"
             )
-        primary = out[criterion.indicator].to_numpy(dtype=float)
+        # a distance beyond the data's coverage is unknown, not far (measure/coverage.py)
+        censored = censored_mask(out, criterion.indicator)
+        primary = np.where(censored, np.nan, out[criterion.indicator].to_numpy(dtype=float))
         fallback = None
         if criterion.fallback is not None and criterion.fallback.indicator in out.columns:
             fallback = out[criterion.fallback.indicator].to_numpy(dtype=float)
         score = criterion_score(primary, criterion, fallback)
-        out[f"score_{name}"] = score
         source = score_source(primary, criterion, fallback)
         value = primary if fallback is None else np.where(np.isnan(primary), fallback, primary)
+        # the reasons say "beyond the data's coverage (at least <edge> m)"
+        unknown = censored & (source == "missing")
+        source[unknown] = CENSORED
+        value = np.where(unknown, edge_distance(out), value)
+        # unknown, not far: the true distance is at least the way to the data's edge, so the
+        # score is at most the score there; half of it stands for "somewhere below that"
+        at_edge = criterion_score(edge_distance(out), criterion, None)
+        score = np.where(unknown, CENSORED_SHARE * at_edge, score)
+        out[f"score_{name}"] = score
         used[name] = (value, source)
         total += weights.get(name, 0.0) * score
     out["score_total"] = np.round(total, 12)

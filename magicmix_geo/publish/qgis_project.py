@@ -1,0 +1,177 @@
+"""The run's QGIS project (``magicmix.qgz``), made by PyQGIS in the system Python.
+
+An analyst opens one file and sees every municipality as a layer group (its sites, stops,
+amenities, boundary and context layers with the default styles of its GeoPackage, and its
+rasters, hidden), the national ranking on top, in EPSG:28992. Layer paths are relative to the
+project, so the run folder can be moved or copied.
+
+PyQGIS comes with Debian's python3-qgis for the system interpreter, which lacks this package's
+dependencies: the project is built by ``qgis_script.py`` in a subprocess (the venv's Python
+variables removed). ``MAGICMIX_QGIS_PYTHON`` names another interpreter with PyQGIS. Without
+PyQGIS no project is written and :func:`write_qgis_project` says why.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from magicmix_geo._errors import OutputError
+
+PROJECT_FILE = "magicmix.qgz"
+QGIS_PYTHON = "/usr/bin/python3"
+TIMEOUT_S = 600
+# a municipality's layers, top to bottom, and whether each starts visible
+LAYER_ORDER = (
+    ("sites", True),
+    ("transit_stops", False),
+    ("stops", True),
+    ("amenities", True),
+    ("boundary", True),
+    ("streets", True),
+    ("buildings", True),
+    ("water", True),
+)
+# the national list repeats the sites of every municipality (and their labels): hidden at first
+NATIONAL_LAYERS = (("national_ranking", False),)
+_GROUPS = {"nl": ("Landelijke ranglijst", "rasters"), "en": ("National ranking", "rasters")}
+
+
+@dataclass(frozen=True)
+class ProjectMunicipality:
+    """One municipality's files in the run folder (paths relative to it)."""
+
+    gm_code: str
+    gm_name: str
+    gpkg: str
+    layers: Sequence[str]  # the spatial layers of its GeoPackage
+    rasters: Sequence[str] = ()
+
+
+def project_spec(
+    folder: Path,
+    municipalities: Sequence[ProjectMunicipality],
+    *,
+    national_gpkg: str | None,
+    title: str,
+    lang: str = "nl",
+) -> dict[str, Any]:
+    """The project's content for ``qgis_script.py`` (absolute paths in ``folder``)."""
+    folder = Path(folder).resolve()
+    national_group, raster_group = _GROUPS[lang]
+    groups = []
+    for m in municipalities:
+        present = set(m.layers)
+        layers = [
+            {
+                "path": str(folder / m.gpkg),
+                "layer": name,
+                "name": f"{m.gm_code} {name}",
+                "visible": visible,
+            }
+            for name, visible in LAYER_ORDER
+            if name in present
+        ]
+        rasters = [{"path": str(folder / path), "name": Path(path).stem} for path in m.rasters]
+        groups.append(
+            {
+                "name": f"{m.gm_code} {m.gm_name}",
+                "layers": layers,
+                "rasters": rasters,
+                "rasters_group": raster_group,
+            }
+        )
+    national = []
+    if national_gpkg is not None:
+        national = [
+            {"path": str(folder / national_gpkg), "layer": name, "name": name, "visible": vis}
+            for name, vis in NATIONAL_LAYERS
+        ]
+    return {
+        "project": str(folder / PROJECT_FILE),
+        "title": title,
+        "crs": "EPSG:28992",
+        "national": national,
+        "national_group": national_group,
+        "groups": groups,
+    }
+
+
+def qgis_env(home: Path) -> dict[str, str]:
+    """The environment for the system Python: no venv paths, Qt offscreen, a private HOME."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"}
+    }
+    env.update(QT_QPA_PLATFORM="offscreen", XDG_RUNTIME_DIR=str(home), HOME=str(home))
+    return env
+
+
+def qgis_python() -> str:
+    """The interpreter with PyQGIS (``MAGICMIX_QGIS_PYTHON``, default the system one)."""
+    return os.environ.get("MAGICMIX_QGIS_PYTHON") or QGIS_PYTHON
+
+
+def write_qgis_project(
+    folder: Path,
+    municipalities: Sequence[ProjectMunicipality],
+    *,
+    national_gpkg: str | None,
+    title: str,
+    lang: str = "nl",
+) -> dict[str, Any]:
+    """Write ``folder/magicmix.qgz`` with PyQGIS; returns what the manifest records.
+
+    Returns ``{"file": "magicmix.qgz", "layers": n}``, or ``{"file": None, "error": why}``
+    when no interpreter with PyQGIS is found (the rest of the run is still published).
+
+    Raises
+    ------
+    OutputError
+        If PyQGIS is there but cannot build or write the project (a layer it cannot open).
+    """
+    python = qgis_python()
+    if not Path(python).is_file():
+        return {"file": None, "error": f"{python} not found (PyQGIS: apt install python3-qgis)"}
+    spec = project_spec(folder, municipalities, national_gpkg=national_gpkg, title=title, lang=lang)
+    script = resources.files("magicmix_geo.publish").joinpath("qgis_script.py")
+    with (
+        tempfile.TemporaryDirectory(prefix="magicmix-qgis-") as tmp,
+        resources.as_file(script) as script_path,
+    ):
+        spec_path = Path(tmp) / "spec.json"
+        spec_path.write_text(json.dumps(spec), encoding="utf-8")
+        probe = subprocess.run(
+            [python, "-c", "import qgis.core"],
+            capture_output=True,
+            text=True,
+            env=qgis_env(Path(tmp)),
+            cwd=tmp,
+            timeout=TIMEOUT_S,
+            check=False,
+        )
+        if probe.returncode != 0:
+            return {"file": None, "error": f"{python} cannot import PyQGIS"}
+        done = subprocess.run(
+            [python, str(script_path), str(spec_path)],
+            capture_output=True,
+            text=True,
+            env=qgis_env(Path(tmp)),
+            cwd=tmp,
+            timeout=TIMEOUT_S,
+            check=False,
+        )
+    target = Path(spec["project"])
+    if done.returncode != 0 or not target.is_file():
+        reason = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise OutputError(f"{target}: QGIS could not write the project ({reason})")
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    return {"file": PROJECT_FILE, "layers": int(report["layers"])}

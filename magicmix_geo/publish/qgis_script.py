@@ -1,0 +1,129 @@
+"""Build the run's QGIS project with PyQGIS; run by ``qgis_project.py`` with the system Python.
+
+Not imported by the library: Debian's python3-qgis lives in the system interpreter, which has
+none of the package's dependencies, so this file uses only the standard library and PyQGIS::
+
+    QT_QPA_PLATFORM=offscreen /usr/bin/python3 qgis_script.py SPEC.json
+
+SPEC.json: ``{"project": ".../magicmix.qgz", "title": "...", "crs": "EPSG:28992",
+"national": [{"path": ..., "layer": ..., "name": ...}], "groups": [{"name": ..., "layers":
+[{"path": ..., "layer": ..., "name": ..., "visible": bool}], "rasters": [{"path": ...,
+"name": ...}]}]}``. Vector layers keep the default style stored in their GeoPackage's
+``layer_styles``; rasters get a pseudocolour ramp over their range and start hidden. Paths are
+saved relative to the project, so the run folder can be moved. Prints a JSON line with what
+was written; exit status 0 on success.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+from typing import Any
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from qgis.core import (  # type: ignore[import-not-found]
+    QgsApplication,
+    QgsColorRampShader,
+    QgsCoordinateReferenceSystem,
+    QgsGradientColorRamp,
+    QgsProject,
+    QgsRasterBandStats,
+    QgsRasterLayer,
+    QgsRasterShader,
+    QgsSingleBandPseudoColorRenderer,
+    QgsVectorLayer,
+)
+from qgis.PyQt.QtGui import QColor  # type: ignore[import-not-found]
+
+RAMP = ("#f7fcf5", "#00441b")
+
+
+def vector(spec: dict[str, Any]) -> Any:
+    layer = QgsVectorLayer(f"{spec['path']}|layername={spec['layer']}", spec["name"], "ogr")
+    if not layer.isValid():
+        raise RuntimeError(f"{spec['path']}: layer {spec['layer']!r} is not valid in QGIS")
+    return layer
+
+
+def raster(spec: dict[str, Any]) -> Any:
+    layer = QgsRasterLayer(spec["path"], spec["name"], "gdal")
+    if not layer.isValid():
+        raise RuntimeError(f"{spec['path']}: raster is not valid in QGIS")
+    stats = layer.dataProvider().bandStatistics(1, QgsRasterBandStats.Min | QgsRasterBandStats.Max)
+    low, high = float(stats.minimumValue), float(stats.maximumValue)
+    if not high > low:
+        high = low + 1.0
+    ramp = QgsGradientColorRamp(QColor(RAMP[0]), QColor(RAMP[1]))
+    shader_function = QgsColorRampShader(low, high, ramp)
+    shader_function.classifyColorRamp(5, -1)
+    shader = QgsRasterShader()
+    shader.setRasterShaderFunction(shader_function)
+    renderer = QgsSingleBandPseudoColorRenderer(layer.dataProvider(), 1, shader)
+    renderer.setClassificationMin(low)
+    renderer.setClassificationMax(high)
+    layer.setRenderer(renderer)
+    return layer
+
+
+def build(spec: dict[str, Any]) -> dict[str, Any]:
+    project = QgsProject.instance()
+    project.clear()
+    project.setCrs(QgsCoordinateReferenceSystem(spec["crs"]))
+    project.setTitle(spec["title"])
+    project.writeEntryBool("Paths", "/Absolute", False)
+    root = project.layerTreeRoot()
+    written = 0
+    if spec.get("national"):
+        group = root.addGroup(spec["national_group"])
+        for item in spec["national"]:
+            layer = vector(item)
+            project.addMapLayer(layer, False)
+            group.addLayer(layer).setItemVisibilityChecked(bool(item.get("visible", False)))
+            written += 1
+        group.setExpanded(False)
+    for entry in spec["groups"]:
+        group = root.addGroup(entry["name"])
+        for item in entry["layers"]:
+            layer = vector(item)
+            project.addMapLayer(layer, False)
+            group.addLayer(layer).setItemVisibilityChecked(bool(item["visible"]))
+            written += 1
+        if entry.get("rasters"):
+            sub = group.addGroup(entry["rasters_group"])
+            for item in entry["rasters"]:
+                layer = raster(item)
+                project.addMapLayer(layer, False)
+                sub.addLayer(layer).setItemVisibilityChecked(False)
+                written += 1
+            sub.setItemVisibilityChecked(False)
+            sub.setExpanded(False)
+    if not project.write(spec["project"]):
+        raise RuntimeError(f"{spec['project']}: QGIS could not write the project")
+    return {"project": spec["project"], "layers": written}
+
+
+def main(argv: list[str]) -> int:
+    with open(argv[0], encoding="utf-8") as handle:
+        spec = json.load(handle)
+    # a throwaway profile: QGIS would otherwise create files in HOME or the working folder
+    profile = tempfile.mkdtemp(prefix="qgis-profile-")
+    app = QgsApplication([], False, profile)
+    app.initQgis()
+    try:
+        print(json.dumps(build(spec)))
+        status = 0
+    except RuntimeError as exc:
+        print(str(exc), file=sys.stderr)
+        status = 1
+    QgsProject.instance().clear()
+    app.exitQgis()
+    shutil.rmtree(profile, ignore_errors=True)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

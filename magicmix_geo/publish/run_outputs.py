@@ -1,0 +1,134 @@
+"""The run-wide outputs beside the national lists: overview map, national PDF, QGIS project,
+``index.html``; and the municipality's typeset PDF report.
+
+The run publisher calls :func:`write_municipality_pdf` per municipality, then
+:func:`write_run_outputs` once all files are in the run folder, and :func:`write_run_index`
+last (it links the files present, ``manifest.json`` included).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+import pyogrio
+
+from magicmix_geo.config import Settings
+from magicmix_geo.publish.index_page import write_index
+from magicmix_geo.publish.overview import (
+    MunicipalityEntry,
+    overview_table,
+    write_overview_html,
+    write_overview_png,
+)
+from magicmix_geo.publish.pdf_report import (
+    check_lang,
+    municipality_report_html,
+    national_report_html,
+    write_pdf_report,
+)
+from magicmix_geo.publish.qgis_project import ProjectMunicipality, write_qgis_project
+
+OVERVIEW_PNG = "overview.png"
+OVERVIEW_HTML = "overview.html"
+NATIONAL_PDF = "national_report.pdf"
+NATIONAL_GPKG = "national_ranking.gpkg"
+_PROJECT_TITLE = {"nl": "Magic Mix locaties", "en": "Magic Mix sites"}
+
+
+def criterion_labels(settings: Settings, lang: str) -> dict[str, str]:
+    """Criterion name -> its label in ``lang`` (config/criteria.toml)."""
+    check_lang(lang)
+    return {
+        name: (c.label_nl if lang == "nl" else c.label_en) for name, c in settings.criteria.items()
+    }
+
+
+def write_municipality_pdf(
+    path: Path,
+    sites: gpd.GeoDataFrame,
+    *,
+    gm_code: str,
+    gm_name: str,
+    manifest: Mapping[str, Any],
+    method: Sequence[tuple[str, str]],
+    settings: Settings,
+    map_png: Path | None,
+    context: Mapping[str, gpd.GeoDataFrame],
+    lang: str = "nl",
+) -> None:
+    """The municipality's typeset report (``reports/<GM>.pdf``), Dutch unless ``lang="en"``."""
+    document = municipality_report_html(
+        sites,
+        gm_code=gm_code,
+        gm_name=gm_name,
+        manifest=manifest,
+        method=method,
+        labels=criterion_labels(settings, lang),
+        map_png=map_png,
+        context=context,
+        lang=lang,
+    )
+    write_pdf_report(path, document)
+
+
+def write_run_outputs(
+    folder: Path,
+    entries: Sequence[MunicipalityEntry],
+    summary: pd.DataFrame | None,
+    *,
+    manifest: Mapping[str, Any],
+    method: Sequence[tuple[str, str]],
+    lang: str = "nl",
+) -> dict[str, Any]:
+    """Overview (PNG, HTML), national PDF and QGIS project in the run folder ``folder``.
+
+    Call when the municipalities' files and the national lists are written. Returns what the
+    manifest records: ``{"qgis_project": {...}}`` (see
+    :func:`~magicmix_geo.publish.qgis_project.write_qgis_project`).
+    """
+    check_lang(lang)
+    folder = Path(folder)
+    table = overview_table(entries, summary)
+    write_overview_png(folder / OVERVIEW_PNG, table, lang=lang)
+    write_overview_html(folder / OVERVIEW_HTML, table, lang=lang)
+    write_pdf_report(
+        folder / NATIONAL_PDF,
+        national_report_html(
+            table,
+            manifest=manifest,
+            method=method,
+            overview_png=folder / OVERVIEW_PNG,
+            lang=lang,
+        ),
+    )
+    project = write_qgis_project(
+        folder,
+        [_project_municipality(folder, entry) for entry in entries],
+        national_gpkg=NATIONAL_GPKG if (folder / NATIONAL_GPKG).is_file() else None,
+        title=_PROJECT_TITLE[lang],
+        lang=lang,
+    )
+    return {"qgis_project": project}
+
+
+def _project_municipality(folder: Path, entry: MunicipalityEntry) -> ProjectMunicipality:
+    gpkg = next(name for name in entry.files if name.endswith(".gpkg") and "/" not in name)
+    spatial = [str(name) for name, geom in pyogrio.list_layers(folder / gpkg) if geom]
+    rasters = [name for name in entry.files if name.startswith("rasters/")]
+    return ProjectMunicipality(entry.gm_code, entry.gm_name, gpkg, spatial, rasters)
+
+
+def write_run_index(
+    folder: Path,
+    entries: Sequence[MunicipalityEntry],
+    summary: pd.DataFrame | None,
+    *,
+    manifest: dict[str, Any],
+    lang: str = "nl",
+) -> None:
+    """``index.html`` in the run folder; call last (it links the national files present)."""
+    write_index(Path(folder), overview_table(entries, summary), manifest=manifest, lang=lang)

@@ -1,0 +1,103 @@
+"""The run's QGIS project (magicmix.qgz), opened by real QGIS after the run folder was moved.
+
+QGIS is a required test dependency (``.ci/run``: python3-qgis); without it this test fails,
+never skips. ``MAGICMIX_QGIS_PYTHON`` names another interpreter with PyQGIS.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pyogrio
+import pytest
+
+from magicmix_geo.publish.qgis_project import PROJECT_FILE, qgis_env, qgis_python
+
+CHECK_SCRIPT = Path(__file__).resolve().parent / "qgis_project_check.py"
+
+
+@pytest.fixture(scope="module")
+def project_report(sample_run: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Copy the run folder elsewhere (the project's paths must be relative), open the
+    project there with tests/qgis_project_check.py; its JSON report."""
+    python = qgis_python()
+    if not Path(python).is_file():
+        pytest.fail(f"{python} not found: apt-get install -y python3-qgis (see .ci/run)")
+    tmp = tmp_path_factory.mktemp("qgis_project")
+    moved = tmp / "moved" / "run"
+    shutil.copytree(sample_run, moved)
+    report, png = tmp / "report.json", tmp / "project.png"
+    done = subprocess.run(
+        [python, str(CHECK_SCRIPT), str(moved / PROJECT_FILE), str(report), str(png)],
+        capture_output=True,
+        text=True,
+        env=qgis_env(tmp),
+        cwd=tmp,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    data: dict[str, Any] = json.loads(report.read_text(encoding="utf-8"))
+    data["png"] = str(png)
+    data["moved"] = str(moved)
+    return data
+
+
+def test_manifest_names_the_project(sample_run: Path) -> None:
+    manifest = json.loads((sample_run / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["qgis_project"]["file"] == PROJECT_FILE
+    assert (sample_run / PROJECT_FILE).is_file()
+
+
+def test_project_opens_with_every_layer_valid_and_styled(
+    project_report: dict[str, Any], sample_run: Path
+) -> None:
+    assert project_report["read"] is True
+    assert project_report["crs"] == "EPSG:28992"
+    layers = project_report["layers"]
+    assert layers and all(layer["valid"] for layer in layers)
+    # relative paths only: the copy opened, and no source names the original folder
+    assert all(not s.startswith("/") for s in project_report["datasources"] if s)
+    assert not any(str(sample_run) in s for s in project_report["datasources"])
+    vectors = [layer for layer in layers if layer["kind"] == "vector"]
+    for layer in vectors:
+        # the renderer is the default style stored in the GeoPackage, not QGIS's random one
+        assert layer["styles_in_file"], layer["name"]
+        assert layer["renderer"] == layer["default_style"], layer["name"]
+    # every spatial layer of the municipality's GeoPackage is in its group, with its features
+    gpkg = next(sample_run.glob("GM0503_*.gpkg"))
+    spatial = {name for name, geom in pyogrio.list_layers(gpkg) if geom}
+    group = {
+        layer["name"].split(" ", 1)[1]: layer
+        for layer in vectors
+        if layer["group"] == "GM0503 Delft"
+    }
+    assert set(group) == spatial
+    for name, layer in group.items():
+        assert layer["features"] == pyogrio.read_info(gpkg, layer=name)["features"], name
+    sites = group["sites"]
+    assert sites["renderer"]["type"] == "graduatedSymbol"
+    assert '"score_total"' in sites["renderer"]["field"]
+    # the national list is there too
+    assert any(layer["name"] == "national_ranking" for layer in vectors)
+    # every raster of the run, styled, hidden at first; sites and context visible
+    rasters = [layer for layer in layers if layer["kind"] == "raster"]
+    assert {f"{r['name']}.tif" for r in rasters} == {
+        p.name for p in (sample_run / "rasters").glob("GM0503_*.tif")
+    }
+    assert all(r["renderer"]["type"] == "singlebandpseudocolor" for r in rasters)
+    assert not any(r["visible"] for r in rasters)
+    for name in ("sites", "boundary", "streets", "buildings"):
+        assert group[name]["visible"], name
+
+
+def test_project_renders(project_report: dict[str, Any]) -> None:
+    render = project_report["render"]
+    assert render["saved"] and not render["errors"]
+    # sites in five score colours over the context layers: far more than a blank map
+    assert render["distinct_colours"] > 50
+    assert Path(project_report["png"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
