@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 from magicmix_geo._errors import ConfigError
-from magicmix_geo.score.capacity import CapacitySettings
 from magicmix_geo.tags import TagRule, WayFilter, parse_rules
 
 # config/ of the checkout, installed as the package data magicmix_geo._config
@@ -48,6 +47,22 @@ DIRECTIONS = ("lower_is_better", "higher_is_better")
 CANDIDATE_SOURCES = ("brk", "osm_proxy")
 # tables of sources.toml that are settings, not sources
 SOURCE_SETTINGS_TABLES = ("candidates", "acquire")
+
+
+@dataclass(frozen=True)
+class CapacitySettings:
+    """See config/capacity.toml for the meaning and the sources of every number."""
+
+    reserve_share: float
+    min_homes: int
+    max_homes: int
+    homes_per_ha: dict[int, float]
+    cluster_min: int
+    cluster_max: int
+    max_sites_per_buurt: int
+    min_distance_m: float
+    # floor area per home of a building to repurpose (m2)
+    m2_per_home: float = 50.0
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,9 @@ import shapely
 from magicmix_geo._errors import InputError
 from magicmix_geo.config import Settings
 from magicmix_geo.contract import GM_CODE, MunicipalityResult, RankInputs
+from magicmix_geo.formats import cbs
+from magicmix_geo.formats.bag import flag_panden
+from magicmix_geo.formats.boundary import read_boundary
 from magicmix_geo.measure.coverage import censoring, data_coverage
 from magicmix_geo.measure.indicators import (
     Context,
@@ -27,8 +30,7 @@ from magicmix_geo.measure.indicators import (
     site_points,
 )
 from magicmix_geo.measure.model_inputs import grid_indicators, model_indicators, site_urbanity
-from magicmix_geo.prepare import cbs
-from magicmix_geo.prepare.area import osm_extent, read_boundary
+from magicmix_geo.prepare.area import osm_extent
 from magicmix_geo.prepare.bag import read_bag_panden
 from magicmix_geo.prepare.checks import check_in_netherlands
 from magicmix_geo.prepare.clip import clip_to_area
@@ -46,7 +48,6 @@ from magicmix_geo.prepare.osm import read_osm_for
 from magicmix_geo.prepare.site_sources import OUTSIDE_ATTR, candidate_sites
 from magicmix_geo.provenance import describe_inputs
 from magicmix_geo.score.model import score_sites
-from magicmix_geo.sources.pdok import flag_panden
 
 # the CBS buurt figures joined to every site
 BUURT_COLUMNS = [

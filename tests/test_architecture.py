@@ -10,8 +10,12 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "magicmix_geo"
 STAGES = {"sources": 0, "prepare": 1, "measure": 2, "score": 3, "publish": 4}
-# shared by every stage; they import none
-BOTTOM = {"contract", "_errors", "_atomic", "config", "tags", "provenance", "cluster"}
+# shared by every stage; they import none (formats: the file formats both acquire and prepare
+# read; site_types: the names of the candidate types)
+BOTTOM = {
+    "contract", "_errors", "_atomic", "config", "tags", "provenance", "cluster", "formats",
+    "site_types",
+}
 
 
 def imports() -> list[tuple[str, str, str]]:

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from magicmix_geo._errors import InputError
+from magicmix_geo.config import CapacitySettings
 from magicmix_geo.prepare.tasks import read_tasks
 from magicmix_geo.score.capacity import (
-    CapacitySettings,
     estimate_homes,
     municipality_summary,
     planned_homes,

@@ -1,4 +1,4 @@
-"""Tests of magicmix_geo.prepare.cbs on real CBS files.
+"""Tests of magicmix_geo.formats.cbs on real CBS files.
 
 ``tests/data/cbs_gemeenten_2020_sample.gpkg`` holds the rows GM0233 Ermelo, GM0363 Amsterdam,
 GM0503 Delft and GM0935 Maastricht of /work/shared/data/cbs_gemeenten_2020/
@@ -18,7 +18,7 @@ import pytest
 from shapely.geometry import Point
 
 from magicmix_geo._errors import InputError
-from magicmix_geo.prepare.cbs import (
+from magicmix_geo.formats.cbs import (
     join_buurt,
     null_suppressed,
     read_cbs_buurten,

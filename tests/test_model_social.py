@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 
 from magicmix_geo.config import load_settings
+from magicmix_geo.formats.cbs import read_cbs_buurten
 from magicmix_geo.measure.density import grid_shares_within
-from magicmix_geo.prepare.cbs import read_cbs_buurten
-from magicmix_geo.score.criteria import criterion_score
 from magicmix_geo.measure.social import social_indicators
+from magicmix_geo.score.criteria import criterion_score
 
 SETTINGS = load_settings()
 TEST_DATA = Path(__file__).resolve().parent / "data"

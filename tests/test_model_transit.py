@@ -13,6 +13,7 @@ from pyproj import Transformer
 
 from magicmix_geo.config import load_settings
 from magicmix_geo.measure.distances import SegmentIndex, nearest_distance
+from magicmix_geo.measure.model_inputs import osm_transit_stops
 from magicmix_geo.measure.transit import (
     access_minutes,
     match_gtfs,
@@ -20,10 +21,9 @@ from magicmix_geo.measure.transit import (
     stop_waits,
     transit_stops,
 )
-from magicmix_geo.measure.model_inputs import osm_transit_stops
-from magicmix_geo.prepare.osm import read_osm_for
 from magicmix_geo.prepare.destinations import select_destinations
 from magicmix_geo.prepare.network import build_network
+from magicmix_geo.prepare.osm import read_osm_for
 
 SETTINGS = load_settings()
 TRANSIT = SETTINGS.model.transit

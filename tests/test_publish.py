@@ -22,6 +22,7 @@ from shapely.geometry import LineString, Point, box
 
 from magicmix_geo._errors import InputError, OutputError
 from magicmix_geo.provenance import describe_input, file_sha256
+from magicmix_geo.publish import gpkg as gpkg_module
 from magicmix_geo.publish import (
     rank_national,
     read_manifest,
@@ -31,7 +32,6 @@ from magicmix_geo.publish import (
     write_national_ranking,
     write_static_map,
 )
-from magicmix_geo.publish import gpkg as gpkg_module
 from magicmix_geo.publish._common import SCORE_BREAKS
 from magicmix_geo.publish.maps import nice_length
 

@@ -1,4 +1,4 @@
-# ruff: noqa: N803, N806
+# ruff: noqa: N806
 # (osmnx-style graph names G, H and hand-named points A, B, ... are intentional)
 """Self-checks of the independent reference implementation (tests/reference.py).
 

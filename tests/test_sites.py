@@ -18,11 +18,11 @@ import pytest
 from shapely.geometry import box
 
 from magicmix_geo.config import SiteSettings, load_settings
+from magicmix_geo.formats.bag import flag_panden
 from magicmix_geo.prepare.bag import read_bag_panden
 from magicmix_geo.prepare.plans import read_plans
 from magicmix_geo.prepare.sites import building_cover, floor_area, typed_candidates
 from magicmix_geo.score.model import exclusions, site_preference
-from magicmix_geo.sources.pdok import flag_panden
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"

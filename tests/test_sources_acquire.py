@@ -28,8 +28,9 @@ import shapely
 
 from magicmix_geo.cli import main
 from magicmix_geo.config import load_settings
+from magicmix_geo.formats.bag import flag_panden
+from magicmix_geo.formats.cbs import read_cbs_buurten
 from magicmix_geo.prepare.candidates import read_candidates
-from magicmix_geo.prepare.cbs import read_cbs_buurten
 from magicmix_geo.sources import pdok
 from magicmix_geo.sources._http import RetryPolicy, make_session
 from magicmix_geo.sources.acquire import cached_rank_inputs
@@ -365,7 +366,7 @@ def test_flag_panden_new_build_and_vacant() -> None:
         "pand_identificatie": [panden.loc[office, "identificatie"]] * 2,
         "status": ["Verblijfsobject buiten gebruik"] * 2,
     })
-    flagged = pdok.flag_panden(panden, vbo)
+    flagged = flag_panden(panden, vbo)
     assert set(flagged.index[flagged["new_build"]]) == {homes[0], homes[1]}
     assert set(flagged.index[flagged["vacant_non_residential"]]) == {church, office}
 
@@ -591,11 +592,11 @@ def test_flag_panden_joins_verblijfsobjecten_by_pand_href() -> None:
     vbo = scenario.verblijfsobjecten.drop(columns=["pand_identificatie", "_fid"])
     base = "https://api.pdok.nl"
     vbo["pand.href"] = [", ".join(f"{base}{h}?f=json" for h in refs) for refs in vbo["pand.href"]]
-    flagged = pdok.flag_panden(panden, vbo)
+    flagged = flag_panden(panden, vbo)
     assert set(flagged.loc[flagged["vacant_non_residential"], "identificatie"]) == (
         scenario.vacant)
     assert not set(flagged["identificatie"]) & scenario.demolished
     # the old join (pand_identificatie) never fired on API v2 data: without the href the
     # office is not found vacant
-    no_link = pdok.flag_panden(panden, vbo.drop(columns=["pand.href"]))
+    no_link = flag_panden(panden, vbo.drop(columns=["pand.href"]))
     assert not no_link["vacant_non_residential"].any()

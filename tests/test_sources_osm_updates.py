@@ -25,7 +25,7 @@ import shapely
 
 from magicmix_geo.cli import main
 from magicmix_geo.config import load_settings
-from magicmix_geo.prepare.area import read_boundary
+from magicmix_geo.formats.boundary import read_boundary
 from magicmix_geo.sources._http import RetryPolicy, SourceError, make_session
 from magicmix_geo.sources.cache import DataCache
 from magicmix_geo.sources.osm_changes import (

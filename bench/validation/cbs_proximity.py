@@ -37,7 +37,7 @@ from magicmix_geo.measure.distances import SegmentIndex, nearest_distance  # noq
 from magicmix_geo.prepare.bag import read_bag  # noqa: E402
 from magicmix_geo.prepare.layers import buildings_layer  # noqa: E402
 from magicmix_geo.prepare.osm import read_osm_for  # noqa: E402
-from magicmix_geo.prepare.cbs import read_cbs_buurten  # noqa: E402
+from magicmix_geo.formats.cbs import read_cbs_buurten  # noqa: E402
 from magicmix_geo.prepare.destinations import select_destinations  # noqa: E402
 from magicmix_geo.prepare.network import build_network  # noqa: E402
 

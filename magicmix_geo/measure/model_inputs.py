@@ -14,6 +14,7 @@ from shapely.geometry.base import BaseGeometry
 
 from magicmix_geo.config import Settings
 from magicmix_geo.contract import Raster
+from magicmix_geo.formats.cbs import null_suppressed
 from magicmix_geo.measure.context import sum_within
 from magicmix_geo.measure.density import density_indicators, grid_shares_within
 from magicmix_geo.measure.distances import SegmentIndex, Snap
@@ -22,7 +23,6 @@ from magicmix_geo.measure.site_cover import covered_share, line_strips
 from magicmix_geo.measure.social import social_indicators
 from magicmix_geo.measure.surfaces import distance_surface
 from magicmix_geo.measure.transit import TransitStops, access_minutes, transit_stops
-from magicmix_geo.prepare.cbs import null_suppressed
 from magicmix_geo.prepare.grid import GRID_SUM_RADIUS_M
 from magicmix_geo.prepare.layers import features_matching, infrastructure_features
 from magicmix_geo.prepare.network import WalkNetwork

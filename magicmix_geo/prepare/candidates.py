@@ -28,6 +28,7 @@ from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from magicmix_geo._errors import InputError
+from magicmix_geo.contract import require_rd
 
 RD_NEW_EPSG = 28992
 # CSV files without an ``epsg`` column are read as RD New
@@ -325,7 +326,7 @@ def _refuse_degrees(path: Path, geoms: np.ndarray) -> None:
     if len(present) == 0:
         return
     xmin, ymin, xmax, ymax = shapely.total_bounds(present)
-    if -180 <= xmin and xmax <= 180 and -90 <= ymin and ymax <= 90:
+    if xmin >= -180 and xmax <= 180 and ymin >= -90 and ymax <= 90:
         raise InputError(
             f"{path}: coordinates look like degrees (lon/lat) but there is no 'epsg' column; "
             "add one (e.g. 4326) or give EPSG:28992 metres"
@@ -489,10 +490,10 @@ def osm_parcel_proxies(
     ValueError
         An argument is not in EPSG:28992 or ``area`` is not a polygon in RD New metres.
     """
-    _require_rd(streets, "streets")
-    _require_rd(buildings, "buildings")
+    require_rd(streets, "streets")
+    require_rd(buildings, "buildings")
     if barriers is not None:
-        _require_rd(barriers, "barriers")
+        require_rd(barriers, "barriers")
     area = _check_area(area)
     clip = area.buffer(CLIP_MARGIN_M)
 
@@ -537,14 +538,6 @@ def osm_parcel_proxies(
     )
     out.attrs["dropped_slivers"] = n_slivers
     return out
-
-
-def _require_rd(data: gpd.GeoSeries | gpd.GeoDataFrame, name: str) -> None:
-    crs = getattr(data, "crs", None)
-    if crs is None:
-        raise ValueError(f"{name}: no CRS; expected EPSG:28992 (RD New, metres)")
-    if crs.to_epsg() != RD_NEW_EPSG:
-        raise ValueError(f"{name}: CRS is {crs.to_string()}; expected EPSG:28992 (RD New, metres)")
 
 
 def _check_area(area: BaseGeometry) -> Polygon | MultiPolygon:

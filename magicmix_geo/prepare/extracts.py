@@ -37,7 +37,7 @@ from shapely.geometry.base import BaseGeometry
 
 from magicmix_geo._errors import InputError
 from magicmix_geo.contract import RankInputs
-from magicmix_geo.prepare.area import read_boundary
+from magicmix_geo.formats.boundary import read_boundary
 from magicmix_geo.provenance import file_sha256
 
 OSMIUM = "osmium"

@@ -5,7 +5,7 @@ Pure computation on frames (EPSG:28992, metres); the files are read by the calle
 
 - ``plan``: a planned housing project (plans file, ``prepare/plans.py``);
 - ``new_build``: a BAG pand with status "Bouwvergunning verleend" or "Bouw gestart" (flag
-  ``new_build`` of :func:`magicmix_geo.sources.pdok.flag_panden`) holding homes;
+  ``new_build`` of :func:`magicmix_geo.formats.bag.flag_panden`) holding homes;
 - ``transformation``: a BAG pand without woonfunctie that is out of use or whose
   verblijfsobjecten are (flag ``vacant_non_residential``) and whose use is one worth
   repurposing (offices, education, care, public buildings: ``sites.transformation_uses``);
@@ -79,7 +79,7 @@ def typed_candidates(
     plans
         :func:`magicmix_geo.prepare.plans.read_plans` output.
     panden
-        BAG panden with the flags of :func:`magicmix_geo.sources.pdok.flag_panden`
+        BAG panden with the flags of :func:`magicmix_geo.formats.bag.flag_panden`
         (``new_build``, ``residential``, ``vacant_non_residential``) and, where known,
         ``identificatie``, ``gebruiksdoel``, ``aantal_verblijfsobjecten``,
         ``oppervlakte_min`` / ``oppervlakte_max`` (m2 of the smallest / largest unit).

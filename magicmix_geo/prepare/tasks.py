@@ -33,10 +33,10 @@ import numpy as np
 import pandas as pd
 
 from magicmix_geo._errors import InputError
+from magicmix_geo.contract import GM_CODE
 
 REQUIRED = ("gm_code", "period", "taakstelling")
 COLUMNS = ("gm_code", "period", "taakstelling", "achterstand", "taakstelling_corrected")
-GM_CODE = re.compile(r"^GM\d{4}$")
 PERIOD = re.compile(r"^\d{4}-[12]$")
 # "eerste helft 2023", "1e helft 2023", "tweede helft van 2022", "2e halfjaar 2024"
 HALF_YEAR = re.compile(
@@ -117,7 +117,7 @@ def load_tasks(
 
 def names_from_cbs(path: Path) -> dict[str, str]:
     """Municipality name -> code from a CBS gemeenten file (the Wijk- en Buurtkaart)."""
-    from magicmix_geo.prepare.cbs import read_cbs_municipalities
+    from magicmix_geo.formats.cbs import read_cbs_municipalities
 
     gemeenten = read_cbs_municipalities(path)
     pairs = gemeenten[["gm_name", "gm_code"]].dropna().drop_duplicates()

@@ -37,22 +37,6 @@ CBS_LICENCE = "CC-BY 4.0"
 MAP_ATTRIBUTION = f"{OSM_ATTRIBUTION} (ODbL); {CBS_ATTRIBUTION} ({CBS_LICENCE})"
 
 
-def require_rd_new(frame: gpd.GeoDataFrame, name: str) -> None:
-    """Raise ``ValueError`` naming ``name`` unless ``frame`` is in EPSG:28992.
-
-    Parameters
-    ----------
-    frame
-        The layer to check.
-    name
-        The layer name used in the message.
-    """
-    crs = frame.crs
-    if crs is None or crs.to_epsg() != RD_NEW_EPSG:
-        found = "no CRS" if crs is None else crs.to_string()
-        raise ValueError(f"layer {name!r} must be in EPSG:{RD_NEW_EPSG}, found {found}")
-
-
 @contextlib.contextmanager
 def output_path(target: Path) -> Iterator[Path]:
     """Yield a temporary path for ``target`` that replaces it only on success.
@@ -137,7 +121,7 @@ __all__ = [
     "category_style",
     "excluded_mask",
     "output_path",
-    "require_rd_new",
+    "require_rd",
     "score_colour",
 ]
 

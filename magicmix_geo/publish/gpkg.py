@@ -21,7 +21,7 @@ import geopandas as gpd
 import pandas as pd
 import pyogrio
 
-from magicmix_geo.publish._common import MAP_ATTRIBUTION, output_path, require_rd_new
+from magicmix_geo.publish._common import MAP_ATTRIBUTION, output_path, require_rd
 from magicmix_geo.publish.manifest import manifest_json
 
 GeometryKind = Literal["point", "line", "polygon"]
@@ -179,7 +179,7 @@ def _validate_layers(layers: Mapping[str, gpd.GeoDataFrame]) -> None:
         seen.add(name.lower())
         if not isinstance(frame, gpd.GeoDataFrame):
             raise ValueError(f"layer {name!r} is not a GeoDataFrame")
-        require_rd_new(frame, name)
+        require_rd(frame, name)
 
 
 def _write_layer(path: Path, name: str, frame: gpd.GeoDataFrame, kind: GeometryKind) -> None:

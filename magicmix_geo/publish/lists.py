@@ -18,7 +18,7 @@ from magicmix_geo.publish._common import (
     OSM_LICENCE,
     excluded_mask,
     output_path,
-    require_rd_new,
+    require_rd,
 )
 from magicmix_geo.publish.gpkg import write_municipality_gpkg
 from magicmix_geo.publish.manifest import manifest_json
@@ -73,7 +73,7 @@ def write_national_ranking(
     geopandas.GeoDataFrame
         The ranked sites, sorted by ``rank_nl`` (see :func:`rank_national`).
     """
-    require_rd_new(sites, "sites")
+    require_rd(sites, "sites")
     ranked = rank_national(sites)
     out_dir = Path(out_dir)
     table = ranking_table(ranked)

@@ -47,7 +47,7 @@ from magicmix_geo.publish._common import (
     excluded_mask,
     output_path,
     reason_text,
-    require_rd_new,
+    require_rd,
     score_colour,
 )
 
@@ -101,10 +101,10 @@ def write_static_map(
         (polygons), ``streets`` (lines); other names are drawn in neutral grey.
     """
     context = dict(context or {})
-    require_rd_new(sites, "sites")
-    require_rd_new(boundary, "boundary")
+    require_rd(sites, "sites")
+    require_rd(boundary, "boundary")
     for name, frame in context.items():
-        require_rd_new(frame, name)
+        require_rd(frame, name)
     figure = render_static_map(sites, boundary, title=title, context=context)
     with output_path(Path(path)) as tmp:
         figure.savefig(tmp, format="png", dpi=MAP_DPI)
@@ -558,10 +558,10 @@ def write_interactive_map(
     title
         The map title.
     """
-    require_rd_new(sites, "sites")
-    require_rd_new(boundary, "boundary")
+    require_rd(sites, "sites")
+    require_rd(boundary, "boundary")
     if amenities is not None:
-        require_rd_new(amenities, "amenities")
+        require_rd(amenities, "amenities")
     fmap = build_interactive_map(sites, boundary, amenities=amenities, title=title)
     with output_path(Path(path)) as tmp:
         fmap.save(str(tmp))

@@ -31,7 +31,7 @@ from magicmix_geo.publish._common import (
     BOUNDARY_COLOUR,
     MAP_ATTRIBUTION,
     output_path,
-    require_rd_new,
+    require_rd,
 )
 from magicmix_geo.publish.maps import LEAFLET_VERSION, leaflet_assets
 
@@ -75,7 +75,7 @@ def overview_table(
     rows: list[dict[str, Any]] = []
     geoms = []
     for entry in entries:
-        require_rd_new(entry.boundary, f"{entry.gm_code} boundary")
+        require_rd(entry.boundary, f"{entry.gm_code} boundary")
         sites = entry.sites
         excluded = sites["excluded"].astype("boolean").fillna(False).astype(bool)
         ranks = pd.to_numeric(sites["rank_gm"], errors="coerce")

@@ -28,7 +28,7 @@ from magicmix_geo.publish._common import (
     MAP_ATTRIBUTION,
     excluded_mask,
     output_path,
-    require_rd_new,
+    require_rd,
     score_colour,
 )
 from magicmix_geo.publish._palette import BUILDING_COLOUR, STREET_COLOUR, WATER_COLOUR
@@ -499,7 +499,7 @@ def municipality_report_html(
         How many best sites get a row and a card.
     """
     check_lang(lang)
-    require_rd_new(sites, "sites")
+    require_rd(sites, "sites")
     e = html.escape
     best = top_sites(sites, top)
     entries = manifest.get("municipalities")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import re
 import textwrap
 from collections.abc import Iterator, Mapping, Sequence
@@ -29,7 +28,7 @@ from magicmix_geo.publish._common import (
     excluded_mask,
     output_path,
     reason_text,
-    require_rd_new,
+    require_rd,
     score_colour,
 )
 from magicmix_geo.publish.lists import type_summary
@@ -78,8 +77,8 @@ def write_municipality_report(
         Background layers for the PDF map, EPSG:28992 (see
         :func:`~magicmix_geo.publish.maps.write_static_map`).
     """
-    require_rd_new(sites, "sites")
-    require_rd_new(boundary, "boundary")
+    require_rd(sites, "sites")
+    require_rd(boundary, "boundary")
     top = top_sites(sites, TOP_SITES)
     page = report_html(
         sites, top, title=title, manifest=manifest, method=method, map_png=map_png

@@ -16,27 +16,12 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from magicmix_geo.config import CapacitySettings
 from magicmix_geo.contract import MunicipalityResult
 from magicmix_geo.site_types import SITE_TYPES
 
 # CBS stedelijkheid from the address density (omgevingsadressendichtheid, addresses per km2)
 URBANITY_BREAKS = ((2500, 1), (1500, 2), (1000, 3), (500, 4))
-
-
-@dataclass(frozen=True)
-class CapacitySettings:
-    """See config/capacity.toml for the meaning and the sources of every number."""
-
-    reserve_share: float
-    min_homes: int
-    max_homes: int
-    homes_per_ha: dict[int, float]
-    cluster_min: int
-    cluster_max: int
-    max_sites_per_buurt: int
-    min_distance_m: float
-    # floor area per home of a building to repurpose (m2)
-    m2_per_home: float = 50.0
 
 
 def urbanity_from_address_density(density: pd.Series | np.ndarray) -> np.ndarray:

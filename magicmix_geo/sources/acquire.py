@@ -28,14 +28,14 @@ from shapely.geometry.base import BaseGeometry
 
 from magicmix_geo._errors import InputError
 from magicmix_geo.config import Settings
-from magicmix_geo.contract import RankInputs
-from magicmix_geo.prepare.area import read_boundary
+from magicmix_geo.contract import GM_CODE, RankInputs, parse_gm_codes
+from magicmix_geo.formats.boundary import read_boundary
 from magicmix_geo.sources import cbs as cbs_source
 from magicmix_geo.sources import gtfs as gtfs_source
 from magicmix_geo.sources import osm as osm_source
 from magicmix_geo.sources import osm_updates, pdok
 from magicmix_geo.sources._http import RetryPolicy, SourceError, make_session
-from magicmix_geo.sources.cache import GM_CODE, SOURCES, DataCache, source_option
+from magicmix_geo.sources.cache import SOURCES, DataCache, source_option
 
 # BRK and BAG are asked for the municipality's bounding box grown by this much, so that
 # parcels and neighbours on the edge are complete
@@ -81,13 +81,9 @@ def parse_sources(text: str | None) -> list[str]:
 
 def parse_areas(text: str | None) -> list[str]:
     """``"GM0503,gm0363"`` -> ``["GM0503", "GM0363"]``; each must look like GM + 4 digits."""
-    if text is None:
+    if text is None or not text.strip():
         return []
-    codes = [c.strip().upper() for c in text.split(",") if c.strip()]
-    bad = [c for c in codes if not GM_CODE.match(c)]
-    if bad:
-        raise InputError(f"--areas: {', '.join(bad)} not a municipality code like GM0503")
-    return list(dict.fromkeys(codes))
+    return list(dict.fromkeys(parse_gm_codes(text)))
 
 
 def retry_policy(settings: Settings, *, start: float | None = None) -> RetryPolicy:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,7 +31,6 @@ from magicmix_geo.config import Settings
 
 DATA_DIR_ENV = "MAGICMIX_DATA_DIR"
 SOURCES = ("osm", "cbs", "brk", "bag", "gtfs")
-GM_CODE = re.compile(r"^GM\d{4}$")
 
 
 def default_data_dir() -> Path:

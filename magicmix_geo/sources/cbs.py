@@ -12,7 +12,7 @@ Per municipality, small files are then written for the pipeline: the gemeente, i
 :mod:`magicmix_geo.sources.odata`) and the grid cells around it. The map's water parts
 (``water`` = ``"JA"``, and the one ``"B"`` row, Buitenland) are dropped first: they would
 take lakes and sea into boundaries, bounding boxes and extracts. Suppressed values become
-null (``prepare.cbs.null_suppressed``).
+null (``formats.cbs.null_suppressed``).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import requests
 from magicmix_geo._atomic import atomic_path
 from magicmix_geo._errors import InputError
 from magicmix_geo.config import Settings
-from magicmix_geo.prepare import cbs as cbs_readers
+from magicmix_geo.formats import cbs as cbs_readers
 from magicmix_geo.sources._http import (
     RetryPolicy,
     SourceError,

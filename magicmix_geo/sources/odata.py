@@ -31,7 +31,7 @@ import geopandas as gpd
 import pandas as pd
 import requests
 
-from magicmix_geo.prepare import cbs as cbs_readers
+from magicmix_geo.formats import cbs as cbs_readers
 from magicmix_geo.sources._http import RetryPolicy, SourceError, get_json
 from magicmix_geo.sources.cache import now_iso
 
@@ -198,7 +198,7 @@ def fill_from_odata(
     Parameters
     ----------
     buurten
-        Buurten as from :func:`magicmix_geo.prepare.cbs.read_cbs_buurten`.
+        Buurten as from :func:`magicmix_geo.formats.cbs.read_cbs_buurten`.
     odata
         Rows with ``statcode`` and measure columns under their table keys
         (``GemiddeldeWOZWaardeVanWoningen_36``).
