@@ -13,6 +13,7 @@ import pandas as pd
 
 from magicmix_geo._atomic import atomic_path
 from magicmix_geo._errors import OutputError
+from magicmix_geo.contract import require_rd
 from magicmix_geo.publish._palette import (
     BOUNDARY_COLOUR,
     BUILDING_COLOUR,
