@@ -15,9 +15,9 @@ import geopandas as gpd
 import pytest
 
 from magicmix_geo.config import load_settings
-from magicmix_geo.pipeline import method_rows
 from magicmix_geo.publish.pdf_report import municipality_report_html
 from magicmix_geo.publish.run_outputs import write_municipality_pdf
+from magicmix_geo.score.method import method_rows
 
 SETTINGS = load_settings()
 
