@@ -98,7 +98,7 @@ def default_workers(n_tasks: int) -> int:
 
 @contextlib.contextmanager
 def _registered(client: Client) -> Iterator[None]:
-    key = str(client.scheduler.address)
+    key = str(getattr(client.scheduler, "address", ""))
     with _CLIENTS_LOCK:
         _CLIENTS[key] = client
     try:

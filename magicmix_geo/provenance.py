@@ -116,10 +116,10 @@ def describe_inputs(inputs: RankInputs, settings: Settings) -> list[dict[str, An
                 attribution="plans file given with --plans", version=None,
             )
         )
-    for path, source in ((inputs.boundary, "boundary"), (inputs.candidates, "candidates")):
-        if path:
+    for own, source in ((inputs.boundary, "boundary"), (inputs.candidates, "candidates")):
+        if own:
             described.append(
-                describe_input(path, source=source, licence=cbs_src.licence,
+                describe_input(own, source=source, licence=cbs_src.licence,
                                attribution=cbs_src.attribution, version=None)
             )
     return described

@@ -176,7 +176,7 @@ def contract(net: WalkNetwork) -> CoreGraph:
 
 
 @numba.njit(cache=True)
-def _walk_chains(seg_u, seg_v, seg_len, inc_ptr, inc_seg, is_core):  # type: ignore[no-untyped-def]
+def _walk_chains(seg_u, seg_v, seg_len, inc_ptr, inc_seg, is_core):
     n_seg = seg_u.size
     seg_chain = np.full(n_seg, -1, dtype=np.int64)
     seg_offset = np.zeros(n_seg, dtype=np.float64)

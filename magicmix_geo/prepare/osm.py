@@ -115,11 +115,11 @@ def read_osm(path: Path, way_filter: str, feature_keys: Iterable[str], tag_colum
     )
     try:
         for obj in processor:
-            if obj.is_node():
+            if isinstance(obj, osmium.osm.Node):
                 if _has_any(obj.tags, feature_keys):
                     feat_rows.append(("node", obj.id, _pick(obj.tags, columns)))
-                    feat_wkb.append(wkb.create_point(obj))
-            elif obj.is_way():
+                    feat_wkb.append(bytes.fromhex(wkb.create_point(obj)))
+            elif isinstance(obj, osmium.osm.Way):
                 tags = obj.tags
                 if "highway" in tags and walk_filter(dict(tags)):
                     way_ids.append(obj.id)
@@ -134,7 +134,7 @@ def read_osm(path: Path, way_filter: str, feature_keys: Iterable[str], tag_colum
                             (obj.id, tags.get("highway"), tags.get("railway"), tags.get("waterway"))
                         )
                         line_wkb.append(geom)
-            elif obj.is_area():
+            elif isinstance(obj, osmium.osm.Area):
                 geom = _multipolygon_wkb(wkb, obj)
                 if geom is not None:
                     osm_type = "way" if obj.from_way() else "relation"
@@ -208,7 +208,7 @@ def read_walk_ways(path: Path, way_filter: str) -> WalkWays:
     )
     try:
         for way in processor:
-            if walk_filter(dict(way.tags)):
+            if isinstance(way, osmium.osm.Way) and walk_filter(dict(way.tags)):
                 way_ids.append(way.id)
                 lengths.append(_append_refs(way, node_ids, xs, ys))
     except RuntimeError as exc:
@@ -218,7 +218,7 @@ def read_walk_ways(path: Path, way_filter: str) -> WalkWays:
     return _walk_ways(way_ids, lengths, node_ids, xs, ys)
 
 
-_Ints = list[int] | array  # type: ignore[type-arg]
+_Ints = list[int] | array
 
 
 def _append_refs(way: osmium.osm.Way, node_ids: _Ints, xs: _Ints, ys: _Ints) -> int:

@@ -375,8 +375,8 @@ def _criteria_table_html(top: gpd.GeoDataFrame) -> str:
             cells.append(f'<td class="num" style="background:{colour}">{_fmt(value)}</td>')
         rows.append(f"<tr><th>{e(column)}</th>{''.join(cells)}</tr>")
     for column in _distance_columns(top):
-        cells = "".join(f'<td class="num">{_metres(v)}</td>' for v in top[column])
-        rows.append(f"<tr><th>{e(column)}</th>{cells}</tr>")
+        metres = "".join(f'<td class="num">{_metres(v)}</td>' for v in top[column])
+        rows.append(f"<tr><th>{e(column)}</th>{metres}</tr>")
     rows.append("</table>")
     return "".join(rows)
 

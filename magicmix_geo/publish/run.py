@@ -135,7 +135,9 @@ def publish_municipality(
     code = result.gm_code
     result.layers["sites"] = with_capacity(result, settings.capacity, context.capacity)
     sites = result.sites
-    entry = {
+    files = municipality_files(result)
+    timings = {k: round(v, 3) for k, v in result.timings.items()}
+    entry: dict[str, Any] = {
         "gm_code": code,
         "gm_name": result.gm_name,
         "sites": len(sites),
@@ -144,16 +146,16 @@ def publish_municipality(
         "candidate_source": result.candidate_source,
         "candidates_are_proxies": result.candidate_source == "osm_proxy",
         "network": result.network,
-        "timings_s": {k: round(v, 3) for k, v in result.timings.items()},
-        "files": municipality_files(result),
+        "timings_s": timings,
+        "files": files,
     }
     previous = context.previous
     if (
         previous is not None
         and key is not None
         and previous.keys.get(code) == key
-        and previous.files.get(code) == entry["files"]
-        and _link_files(previous.folder, staging, entry["files"])
+        and previous.files.get(code) == files
+        and _link_files(previous.folder, staging, files)
     ):
         return Published(entry, list(result.inputs), reused=True)
     homes = int(sites.loc[sites["selected"].astype(bool), "homes_reserved"].sum())
@@ -168,7 +170,7 @@ def publish_municipality(
         "gm_code": code,
     }
     written = _write_municipality(staging, result, metadata, settings, context.lang)
-    entry["timings_s"].update({f"publish_{k}": round(v, 3) for k, v in written.items()})
+    timings.update({f"publish_{k}": round(v, 3) for k, v in written.items()})
     return Published(entry, list(result.inputs), reused=False)
 
 
@@ -332,7 +334,7 @@ def _write_municipality(
     _write_rasters(tmp, result, metadata)
     clock = timed("rasters_s", clock)
     title = f"{result.gm_code} {result.gm_name}: Magic Mix site ranking ({_profiles([result])})"
-    context = {
+    context: dict[str, gpd.GeoDataFrame] = {
         name: result.layers[name]
         for name in ("water", "buildings", "streets")
         if name in result.layers

@@ -122,7 +122,8 @@ def reasons(
         order = np.argsort(-gained[i], kind="stable")[:top]
         pro = [j for j in order if gained[i, j] >= _MIN_POINTS]
         con = [j for j in np.argsort(-lost[i], kind="stable")[:top] if lost[i, j] >= _MIN_POINTS]
-        parts_en, parts_nl = [], []
+        parts_en: list[str] = []
+        parts_nl: list[str] = []
         for lang, parts in (("en", parts_en), ("nl", parts_nl)):
             pro_text = "; ".join(_item(names[j], criteria, values, i, s[i, j], lang) for j in pro)
             con_text = "; ".join(_item(names[j], criteria, values, i, s[i, j], lang) for j in con)
