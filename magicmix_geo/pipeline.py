@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import tempfile
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -24,8 +23,8 @@ import pandas as pd
 import pyogrio
 
 from magicmix_geo import __version__
-from magicmix_geo._atomic import atomic_directory
-from magicmix_geo._errors import InputError, OutputError
+from magicmix_geo._atomic import atomic_directory, check_output_dir
+from magicmix_geo._errors import InputError
 from magicmix_geo.config import Settings
 from magicmix_geo.measure.context import sum_within
 from magicmix_geo.measure.density import Raster, density_indicators, grid_shares_within
@@ -475,24 +474,6 @@ def _new_build_units(bag: Path, sites: gpd.GeoDataFrame) -> np.ndarray:
         hit = gpd.sjoin(anchors, targets, predicate="within")
         np.add.at(units, hit["index_right"].to_numpy(), hit["units"].to_numpy())
     return np.where(units > 0, units, np.nan)
-
-
-def check_output_dir(out_dir: Path) -> Path:
-    """An output path must be a directory (or not exist yet) in a writable folder."""
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise OutputError(f"{out_dir}: output path exists and is not a directory")
-    probe = out_dir.parent
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    if not probe.is_dir():
-        raise OutputError(f"{out_dir}: {probe} is not a directory")
-    try:
-        with tempfile.NamedTemporaryFile(dir=probe, prefix=".magicmix-probe."):
-            pass
-    except OSError as exc:
-        raise OutputError(f"{out_dir}: cannot write in {probe} ({exc.strerror})") from exc
-    return out_dir
 
 
 def method_rows(settings: Settings) -> list[tuple[str, str]]:

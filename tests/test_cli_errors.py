@@ -149,3 +149,107 @@ def test_rank_on_a_copy_of_the_sample_osm_in_other_formats(tmp_path: Path) -> No
         net = build_network(read_osm(path, walk, ["amenity"], ["amenity"]).walk)
         sizes.add((net.n_nodes, net.n_segments, round(float(net.seg_length.sum()), 6)))
     assert len(sizes) == 1
+
+
+# -- --out at an existing folder (issue #16): only one of our runs may be replaced -------------
+
+
+def _one_error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.startswith("magicmix-geo: error:")]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def _hidden(parent: Path) -> list[str]:
+    return sorted(p.name for p in parent.iterdir() if p.name.startswith("."))
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_out_at_a_users_folder_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("three weeks of field notes")
+    before = _snapshot(out)
+    code, err = _run(["run", "--out", str(out)], capsys)
+    line = _one_error_line(err)
+    assert code == 2 and str(out) in line and "notes.txt" in line and "refusing" in line
+    assert _snapshot(out) == before
+    assert _hidden(tmp_path) == []
+
+
+def test_out_at_the_folder_of_the_runs_own_inputs_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    osm = data / "delft.osm.pbf"
+    shutil.copy(SAMPLE_OSM, osm)
+    area = data / "area.gpkg"
+    shutil.copy(ROOT / "data" / "sample" / "area_tudelft_wippolder.gpkg", area)
+    before = _snapshot(data)
+    code, err = _run(["rank", "--osm", str(osm), "--area", "GM0503", "--boundary", str(area),
+                      "--out", str(data)], capsys)
+    line = _one_error_line(err)
+    assert code == 2 and str(data) in line and "delft.osm.pbf" in line
+    assert _snapshot(data) == before
+    assert _hidden(tmp_path) == []
+
+
+@pytest.mark.parametrize("with_file", [True, False])
+def test_out_dot_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    with_file: bool,
+) -> None:
+    here = tmp_path / "work"
+    here.mkdir()
+    if with_file:
+        (here / "notes.txt").write_text("keep")
+    monkeypatch.chdir(here)
+    before = _snapshot(here)
+    code, err = _run(["run", "--out", "."], capsys)
+    line = _one_error_line(err)
+    assert code == 2 and "current folder" in line
+    assert here.is_dir() and _snapshot(here) == before
+    assert _hidden(here) == [] and _hidden(tmp_path) == []
+
+
+def test_a_previous_run_is_replaced_but_not_with_a_users_file_in_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], sample_run: Path
+) -> None:
+    import json
+
+    out = tmp_path / "run"
+    shutil.copytree(sample_run, out)
+    old_id = json.loads((out / "manifest.json").read_text())["run_id"]
+    (out / "maps" / "my_sketch.png").write_bytes(b"not ours")
+    code, err = _run(["run", "--out", str(out)], capsys)
+    line = _one_error_line(err)
+    assert code == 2 and "maps/my_sketch.png" in line
+    assert (out / "maps" / "my_sketch.png").read_bytes() == b"not ours"
+    assert json.loads((out / "manifest.json").read_text())["run_id"] == old_id
+
+    (out / "maps" / "my_sketch.png").unlink()
+    code, err = _run(["run", "--out", str(out)], capsys)
+    assert code == 0, err
+    assert json.loads((out / "manifest.json").read_text())["run_id"] != old_id
+    assert _hidden(tmp_path) == []
+
+
+def test_a_file_put_into_the_run_folder_while_it_is_written_stops_the_swap(
+    tmp_path: Path,
+) -> None:
+    from magicmix_geo._atomic import atomic_directory
+    from magicmix_geo._errors import OutputError
+
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(OutputError, match="notes.txt"), atomic_directory(out) as tmp:
+        (tmp / "manifest.json").write_text("{}")
+        (out / "notes.txt").write_text("written meanwhile")
+    assert (out / "notes.txt").read_text() == "written meanwhile"
+    assert _hidden(tmp_path) == []
