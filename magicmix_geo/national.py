@@ -237,7 +237,8 @@ def compute_area(
         ranked=int((~sites["excluded"].astype(bool)).sum()),
         provenance=provenance,
         where=f"{socket.gethostname()}:{os.getpid()}",
-        result=ranked.result if (cache is None or keep_result) else None,
+        # the result rides along when it is not in the cache (no cache, or it could not store)
+        result=ranked.result if (ranked.path is None or keep_result) else None,
     )
 
 

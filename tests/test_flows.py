@@ -31,6 +31,7 @@ from prefect.settings import (  # noqa: E402
 )
 from prefect.testing.utilities import prefect_test_harness  # noqa: E402
 
+from magicmix_geo.cache import ResultCache  # noqa: E402
 from magicmix_geo.cli import main  # noqa: E402
 from tests.test_national import make_split_dataset  # noqa: E402
 
@@ -100,7 +101,7 @@ def test_national_flow_caches_unchanged_municipalities(harness: Path, data: Path
 
     # a result file removed behind Prefect's back is recomputed, the other stays cached
     key = _key_of(out, "GM9901")
-    (Path(cache) / "results" / key[:2] / f"{key}.pkl").unlink()
+    ResultCache(Path(cache)).path_for(key).unlink()
     out2 = data.parent / "out2"
     national(**{**params, "out": str(out2), "workers": 0}, return_state=True)
     summary = json.loads((out2 / "manifest.json").read_text())["run_summary"]
