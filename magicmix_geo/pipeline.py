@@ -48,6 +48,7 @@ from magicmix_geo.prepare.network import WalkNetwork, build_network
 from magicmix_geo.prepare.osm import OsmData, read_osm
 from magicmix_geo.publish import (
     describe_input,
+    describe_user_input,
     write_interactive_map,
     write_manifest,
     write_municipality_gpkg,
@@ -56,6 +57,7 @@ from magicmix_geo.publish import (
     write_static_map,
     write_summary_csv,
 )
+from magicmix_geo.publish.manifest import acquired_boundary
 from magicmix_geo.publish.rasters import write_rasters
 from magicmix_geo.score.capacity import apply_capacity, municipality_summary
 from magicmix_geo.score.model import score_sites
@@ -154,6 +156,9 @@ def rank_municipality(inputs: RankInputs, settings: Settings) -> MunicipalityRes
     clock = time.perf_counter()
     sites, candidate_source = _candidates(inputs, osm, buildings, area)
     timings["candidates_s"] = time.perf_counter() - clock
+    # issue 16: every row left out of a candidates file is said (stderr) and counted
+    candidate_rows = (candidate_sources.report_dropped(sites, inputs.candidates)
+                      if inputs.candidates is not None else None)
     if sites.empty:
         raise InputError(
             f"{inputs.candidates or inputs.osm}: no candidate site lies inside the area"
@@ -230,7 +235,7 @@ def rank_municipality(inputs: RankInputs, settings: Settings) -> MunicipalityRes
             "segments": net.n_segments,
             "edges_simplified": net.n_edges_simplified(),
         },
-        inputs=_describe_inputs(inputs, settings),
+        inputs=_describe_inputs(inputs, settings, candidate_rows),
         candidate_source=candidate_source,
         timings=timings,
         rasters=rasters,
@@ -626,10 +631,8 @@ def _candidates(
 ) -> tuple[gpd.GeoDataFrame, str]:
     if inputs.candidates is not None:
         sites = candidate_sources.read_candidates(inputs.candidates)
-        inside = site_points(sites).within(area)
-        if not inside.any():
-            raise InputError(f"{inputs.candidates}: no candidate site lies inside the area")
-        return sites.loc[inside].reset_index(drop=True), inputs.candidate_source
+        sites = candidate_sources.keep_inside(sites, area, inputs.candidates)
+        return sites, inputs.candidate_source
     lines = osm.lines
     streets = lines.loc[lines["highway"].notna()].geometry
     barriers = lines.loc[lines["railway"].notna() | lines["waterway"].notna()].geometry
@@ -639,7 +642,9 @@ def _candidates(
     return sites, "osm_proxy"
 
 
-def _describe_inputs(inputs: RankInputs, settings: Settings) -> list[dict[str, Any]]:
+def _describe_inputs(
+    inputs: RankInputs, settings: Settings, candidate_rows: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
     osm_src = settings.sources["osm"]
     cbs_src = settings.sources["cbs"]
     bag_src = settings.sources["bag"]
@@ -659,12 +664,20 @@ def _describe_inputs(inputs: RankInputs, settings: Settings) -> list[dict[str, A
             describe_input(inputs.bag, source="bag", licence=bag_src.licence,
                            attribution=bag_src.attribution, version=None)
         )
-    for path, source in ((inputs.boundary, "boundary"), (inputs.candidates, "candidates")):
-        if path:
-            described.append(
-                describe_input(path, source=source, licence=cbs_src.licence,
-                               attribution=cbs_src.attribution, version=None)
-            )
+    # issue 16: a user's own boundary or candidates file is "user-supplied", not CBS data
+    if inputs.boundary and acquired_boundary(inputs.boundary, inputs.gm_code):
+        described.append(describe_input(inputs.boundary, source="boundary",
+                                        licence=cbs_src.licence,
+                                        attribution=cbs_src.attribution, version=None))
+    elif inputs.boundary:
+        described.append(describe_user_input(inputs.boundary, source="boundary"))
+    rows = {"rows": candidate_rows} if candidate_rows else {}
+    if inputs.candidates and inputs.candidate_source == "brk":
+        brk_src = settings.sources["brk"]
+        described.append(describe_input(inputs.candidates, source="brk", licence=brk_src.licence,
+                                        attribution=brk_src.attribution, version=None) | rows)
+    elif inputs.candidates:
+        described.append(describe_user_input(inputs.candidates, source="candidates", extra=rows))
     return described
 
 

@@ -12,6 +12,7 @@ concatenated and scored alike.
 from __future__ import annotations
 
 import csv
+import logging
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -43,6 +44,18 @@ FALSE_WORDS = frozenset({"no", "false", "0", "nee", ""})
 POLYGONAL = ("Polygon", "MultiPolygon")
 # bounding box of EPSG:28992's area of use, with a margin (metres)
 RD_NEW_BOUNDS = (-10_000.0, 280_000.0, 310_000.0, 640_000.0)
+# why a row of a candidates file is left out (attrs["dropped"], the run's messages)
+DROP_NO_GEOMETRY = "no geometry"
+DROP_EMPTY = "empty geometry"
+DROP_NOT_FINITE = "coordinate not finite (inf or NaN)"
+DROP_NOT_DEGREES = "coordinates are not degrees though the file declares a geographic CRS"
+DROP_OUTSIDE_RD = "outside the Netherlands (EPSG:28992 area of use; degrees in a metre file?)"
+DROP_NO_AREA = "no area (zero-area or degenerate outline)"
+DROP_OUTSIDE_AREA = "outside the study area"
+DROP_EXAMPLES = 5  # rows named per reason in the summary
+# dropped rows are reported through logging: without a logging set-up Python prints the
+# message alone on stderr
+LOG = logging.getLogger("magicmix_geo.candidates")
 
 # enclosed tessellation (momepy defaults, made explicit so results do not drift)
 TESS_SHRINK_M = 0.4
@@ -94,7 +107,11 @@ def read_candidates(path: Path) -> gpd.GeoDataFrame:
         ``i`` the 0-based row number in the file (for a CSV: the line number minus 2);
         ``attrs["repaired"]`` lists the 0-based rows whose geometry was repaired;
         ``attrs["site_id_from"]`` says where the ids came from (``site_id``, ``id`` or
-        ``generated``).
+        ``generated``); ``attrs["rows_in_file"]`` counts the file's rows and
+        ``attrs["file_rows"]`` (an array) holds each kept site's row. Rows are dropped for
+        no or empty geometry, coordinates that are not finite, outside the Netherlands
+        (EPSG:28992's area of use: ``1e300``, or degrees in a metre file), not degrees in a
+        geographic file, or an outline with no area; :func:`drop_summary` counts them.
 
     Raises
     ------
@@ -123,11 +140,15 @@ def read_candidates(path: Path) -> gpd.GeoDataFrame:
 
     is_null = pd.isna(geoms)
     is_empty = ~is_null & shapely.is_empty(geoms)
+    # inf/NaN make GEOS fail (GEOSException) in every later step: out before anything else
+    finite = ~is_null & ~is_empty & _finite(geoms)
     for i in np.flatnonzero(is_null):
-        dropped.append({"row": int(i), "reason": "no geometry"})
+        dropped.append({"row": int(i), "reason": DROP_NO_GEOMETRY})
     for i in np.flatnonzero(is_empty):
-        dropped.append({"row": int(i), "reason": "empty geometry"})
-    present = ~(is_null | is_empty)
+        dropped.append({"row": int(i), "reason": DROP_EMPTY})
+    for i in np.flatnonzero(~is_null & ~is_empty & ~finite):
+        dropped.append({"row": int(i), "reason": DROP_NOT_FINITE})
+    present = finite
 
     # points and lines are not sites; refuse rather than guess a buffer size
     flat = np.flatnonzero(present)
@@ -145,14 +166,15 @@ def read_candidates(path: Path) -> gpd.GeoDataFrame:
     flat2d = shapely.force_2d(np.asarray(gdf.geometry.array, dtype=object))
     gdf[gdf.geometry.name] = gpd.GeoSeries(flat2d, index=gdf.index, crs=gdf.crs)
     if gdf.crs.to_epsg() != RD_NEW_EPSG:
-        _check_coordinate_range(path, gdf)
-        gdf = gdf.to_crs(RD_NEW_EPSG)
-        coords = shapely.get_coordinates(np.asarray(gdf.geometry.array, dtype=object))
-        if not np.isfinite(coords).all():
-            raise InputError(
-                f"{path}: coordinates cannot be transformed from {gdf.crs} to EPSG:28992 "
-                "(wrong CRS declared?)"
-            )
+        degrees = _degree_rows(path, gdf)
+        for j in np.flatnonzero(~degrees):
+            dropped.append({"row": int(rows[j]), "reason": DROP_NOT_DEGREES})
+        gdf, rows = gdf.loc[degrees].to_crs(RD_NEW_EPSG), rows[degrees]
+    # a row far from the Netherlands (1e300, lon/lat in a metre file) is out, with its reason
+    placed = _inside_rd(np.asarray(gdf.geometry.array, dtype=object))
+    for j in np.flatnonzero(~placed):
+        dropped.append({"row": int(rows[j]), "reason": DROP_OUTSIDE_RD})
+    gdf, rows = gdf.loc[placed], rows[placed]
 
     # repair after reprojection: transforming can itself break a ring
     geoms = np.asarray(gdf.geometry.array, dtype=object)
@@ -163,7 +185,7 @@ def read_candidates(path: Path) -> gpd.GeoDataFrame:
         fixed = _polygonal_part(shapely.make_valid(geoms[j]) if invalid[j] else geoms[j])
         if fixed is None:
             lost[j] = True
-            dropped.append({"row": int(rows[j]), "reason": "invalid geometry with no area"})
+            dropped.append({"row": int(rows[j]), "reason": DROP_NO_AREA})
         else:
             geoms[j] = fixed
             if invalid[j]:
@@ -193,7 +215,81 @@ def read_candidates(path: Path) -> gpd.GeoDataFrame:
     gdf.attrs["dropped"] = sorted(dropped, key=lambda d: d["row"])
     gdf.attrs["repaired"] = sorted(repaired)
     gdf.attrs["site_id_from"] = id_from
+    gdf.attrs["rows_in_file"] = n_rows
+    gdf.attrs["file_rows"] = rows.astype(np.int64)  # an array: pandas copies attrs often
     return gdf
+
+
+def keep_inside(sites: gpd.GeoDataFrame, area: BaseGeometry, path: Path) -> gpd.GeoDataFrame:
+    """The sites of :func:`read_candidates` whose representative point lies in ``area``
+    (EPSG:28992); the others join ``attrs["dropped"]`` as "outside the study area".
+
+    Raises
+    ------
+    InputError
+        No site lies inside ``area``; the message names every reason rows were dropped.
+    """
+    inside = sites.geometry.representative_point().within(area).to_numpy()
+    attrs = dict(sites.attrs)
+    rows = attrs.pop("file_rows", None)
+    where = np.asarray(rows) if rows is not None else np.arange(len(sites))
+    dropped = list(attrs.get("dropped", []))
+    dropped += [{"row": int(where[j]), "reason": DROP_OUTSIDE_AREA}
+                for j in np.flatnonzero(~inside)]
+    if not inside.any():
+        raise InputError(
+            f"{path}: no candidate site lies inside the area; all "
+            f"{attrs.get('rows_in_file', len(sites))} rows were dropped ({_reasons(dropped)})"
+        )
+    kept = sites.loc[inside].reset_index(drop=True)
+    attrs["dropped"] = sorted(dropped, key=lambda d: d["row"])
+    kept.attrs = attrs
+    return kept
+
+
+def drop_summary(sites: gpd.GeoDataFrame) -> dict[str, Any]:
+    """What :func:`read_candidates` (and :func:`keep_inside`) left out, for the manifest:
+    ``rows_in_file``, ``rows_used``, ``rows_dropped``, ``reasons`` (reason -> count) and
+    ``examples`` (reason -> the first 0-based rows)."""
+    dropped = sites.attrs.get("dropped", [])
+    reasons = Counter(d["reason"] for d in dropped)
+    examples: dict[str, list[int]] = {}
+    for d in dropped:
+        rows = examples.setdefault(d["reason"], [])
+        if len(rows) < DROP_EXAMPLES:
+            rows.append(int(d["row"]))
+    return {
+        "rows_in_file": int(sites.attrs.get("rows_in_file", len(sites) + len(dropped))),
+        "rows_used": len(sites),
+        "rows_dropped": len(dropped),
+        "reasons": dict(sorted(reasons.items())),
+        "examples": examples,
+    }
+
+
+def drop_message(path: Path, summary: dict[str, Any]) -> str | None:
+    """One line for stderr when rows were left out, else None."""
+    if not summary["rows_dropped"]:
+        return None
+    parts = [
+        f"{reason}: {n} (row {_rows_text(summary['examples'][reason], DROP_EXAMPLES)}"
+        + (", ..." if n > len(summary["examples"][reason]) else "") + ")"
+        for reason, n in summary["reasons"].items()
+    ]
+    return (
+        f"{path}: {summary['rows_dropped']:,} of {summary['rows_in_file']:,} candidate rows "
+        f"left out; {'; '.join(parts)} (0-based rows; counts in manifest.json)"
+    )
+
+
+def report_dropped(sites: gpd.GeoDataFrame, path: Path) -> dict[str, Any]:
+    """:func:`drop_summary` of ``sites``, with a warning line on stderr when rows were left
+    out (see :func:`drop_message`)."""
+    summary = drop_summary(sites)
+    message = drop_message(path, summary)
+    if message:
+        LOG.warning("magicmix-geo: warning: %s", message)
+    return summary
 
 
 def _check_file(path: Path) -> None:
@@ -323,7 +419,7 @@ def _refuse_degrees(path: Path, geoms: np.ndarray) -> None:
     if len(present) == 0:
         return
     xmin, ymin, xmax, ymax = shapely.total_bounds(present)
-    if -180 <= xmin and xmax <= 180 and -90 <= ymin and ymax <= 90:
+    if xmin >= -180 and xmax <= 180 and ymin >= -90 and ymax <= 90:
         raise InputError(
             f"{path}: coordinates look like degrees (lon/lat) but there is no 'epsg' column; "
             "add one (e.g. 4326) or give EPSG:28992 metres"
@@ -685,13 +781,34 @@ def _tessellate(
     return np.concatenate(cells), np.concatenate(block), np.concatenate(owned)
 
 
-def _check_coordinate_range(path: Path, gdf: gpd.GeoDataFrame) -> None:
-    """Degrees beyond +-180/+-90 mean metres labelled as a geographic CRS: refuse them."""
+def _degree_rows(path: Path, gdf: gpd.GeoDataFrame) -> np.ndarray:
+    """True for rows that may be transformed: all of a projected CRS; of a geographic one,
+    those within +-180/+-90. When no row is, metres are labelled as degrees: refuse."""
     if gdf.crs is None or not gdf.crs.is_geographic:
-        return
-    minx, miny, maxx, maxy = gdf.total_bounds
-    if minx < -180 or maxx > 180 or miny < -90 or maxy > 90:
+        return np.ones(len(gdf), dtype=bool)
+    b = shapely.bounds(np.asarray(gdf.geometry.array, dtype=object))
+    ok = (b[:, 0] >= -180) & (b[:, 2] <= 180) & (b[:, 1] >= -90) & (b[:, 3] <= 90)
+    if not ok.any():
+        minx, miny, maxx, maxy = gdf.total_bounds
         raise InputError(
             f"{path}: coordinates ({minx:.0f}, {miny:.0f}) - ({maxx:.0f}, {maxy:.0f}) are not "
             f"degrees but the file declares {gdf.crs.to_string()} (wrong CRS?)"
         )
+    return np.asarray(ok)
+
+
+def _finite(geoms: np.ndarray) -> np.ndarray:
+    """True for geometries whose coordinates are all finite (missing ones count as finite)."""
+    coords, index = shapely.get_coordinates(geoms, return_index=True)
+    bad = np.zeros(len(geoms), dtype=bool)
+    bad[index[~np.isfinite(coords).all(axis=1)]] = True
+    return ~bad
+
+
+def _inside_rd(geoms: np.ndarray) -> np.ndarray:
+    """True for geometries inside EPSG:28992's area of use (``RD_NEW_BOUNDS``, finite)."""
+    bx0, by0, bx1, by1 = RD_NEW_BOUNDS
+    b = shapely.bounds(geoms)
+    with np.errstate(invalid="ignore"):
+        ok = (b[:, 0] >= bx0) & (b[:, 1] >= by0) & (b[:, 2] <= bx1) & (b[:, 3] <= by1)
+    return np.asarray(ok & np.isfinite(b).all(axis=1))

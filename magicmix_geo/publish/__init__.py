@@ -12,12 +12,18 @@ only when complete.
 
 from magicmix_geo.publish.gpkg import read_manifest, write_municipality_gpkg
 from magicmix_geo.publish.lists import rank_national, write_national_ranking, write_summary_csv
-from magicmix_geo.publish.manifest import describe_input, file_sha256, write_manifest
+from magicmix_geo.publish.manifest import (
+    describe_input,
+    describe_user_input,
+    file_sha256,
+    write_manifest,
+)
 from magicmix_geo.publish.maps import write_interactive_map, write_static_map
 from magicmix_geo.publish.report import write_municipality_report
 
 __all__ = [
     "describe_input",
+    "describe_user_input",
     "file_sha256",
     "rank_national",
     "read_manifest",

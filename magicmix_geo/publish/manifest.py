@@ -47,6 +47,39 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+USER_LICENCE = "user-supplied"
+USER_ATTRIBUTION = "supplied by the user of this run"
+
+
+def describe_user_input(
+    path: Path, *, source: str, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """:func:`describe_input` of a file the user brought (own candidate sites, own area):
+    licence ``user-supplied``, never the licence of an open data source; ``extra`` keys
+    (e.g. the rows left out of a candidates file) are added."""
+    entry = describe_input(
+        path, source=source, licence=USER_LICENCE, attribution=USER_ATTRIBUTION, version=None
+    )
+    entry.update(extra or {})
+    return entry
+
+
+def acquired_boundary(path: Path, gm_code: str) -> bool:
+    """True when ``path`` is the municipality boundary that ``acquire`` put in a data cache
+    or the bundled sample's area (both CBS data, see ``data/sample/README.md``), False for a
+    boundary file of the user's own."""
+    from magicmix_geo.sample import SAMPLE_DIR
+    from magicmix_geo.sources.cache import DataCache
+
+    path = Path(path).resolve()
+    if path.parent == SAMPLE_DIR:
+        return True
+    if len(path.parents) < 4:
+        return False
+    cache = DataCache(path.parents[3])
+    return cache.cbs_gemeente(gm_code).resolve() == path and cache.manifest_path("cbs").is_file()
+
+
 def describe_input(
     path: Path, *, source: str, licence: str, attribution: str, version: str | None
 ) -> dict[str, Any]:
