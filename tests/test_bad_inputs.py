@@ -122,7 +122,8 @@ def test_self_intersecting_and_empty_geometries_are_repaired_or_reported(
 def test_unknown_gm_code(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cbs = SAMPLE / "cbs_gemeenten_2020_gm0503.gpkg"
     out = tmp_path / "out"
-    code = main(["rank", "--osm", str(OSM), "--area", "GM9999", "--cbs", str(cbs), "--out", str(out)])
+    code = main(["rank", "--osm", str(OSM), "--area", "GM9999", "--cbs", str(cbs),
+                 "--out", str(out)])
     line = _error(capsys.readouterr().err)
     assert code == 2 and str(cbs) in line and "GM9999" in line
     _nothing_written(tmp_path, out)
@@ -187,10 +188,9 @@ def test_candidate_rows_left_out_are_reported_on_stderr_and_in_the_manifest(
 ) -> None:
     import json
     import os
+    import shutil
     import subprocess
     import sys
-
-    import shutil
 
     path = _csv(tmp_path / "sites.csv", {"ok1": SQUARE_WKT, **HOSTILE_ROWS})
     area = tmp_path / "my_area.gpkg"  # the user's own study area (a copy of the sample's)
@@ -242,7 +242,7 @@ def test_a_wgs84_feature_in_an_rd_geojson_is_reported(tmp_path: Path) -> None:
     assert list(summary["reasons"]) == [
         "outside the Netherlands (EPSG:28992 area of use; degrees in a metre file?)"
     ]
-    assert summary["examples"] == {list(summary["reasons"])[0]: [1]}
+    assert summary["examples"] == {next(iter(summary["reasons"])): [1]}
 
 
 @pytest.mark.parametrize("rows", [["huge", "inf"], ["zero", "inf"], ["far"]])

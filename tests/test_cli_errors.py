@@ -37,14 +37,17 @@ def _assert_nothing_written(parent: Path, out: Path) -> None:
     [
         (lambda d: d / "missing.osm.pbf", "not found"),
         (lambda d: _write(d / "empty.osm.pbf", b""), "OSM file is empty"),
-        (lambda d: _write(d / "garbage.osm.pbf", b"\x00\x01this is not a PBF" * 50), "cannot read OSM"),
+        (lambda d: _write(d / "garbage.osm.pbf", b"\x00\x01this is not a PBF" * 50),
+         "cannot read OSM"),
         (lambda d: _write(d / "broken.osm", b"<osm><node id='1' lat="), "cannot read OSM"),
         (lambda d: _write(d / "cut.osm.gz", gzip.compress(b"<osm version='0.6'></osm>")),
          "no walkable ways"),
         (lambda d: _write(d / "notes.txt", b"hello"), "not an OSM file name"),
     ],
 )
-def test_bad_osm_file(tmp_path: Path, capsys: pytest.CaptureFixture[str], make, needle: str) -> None:
+def test_bad_osm_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], make, needle: str
+) -> None:
     osm = make(tmp_path)
     out = tmp_path / "out"
     code, err = _run(["rank", "--osm", str(osm), "--area", "GM0503", "--out", str(out)], capsys)
@@ -104,7 +107,8 @@ def test_output_path_that_is_a_file(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 def test_bad_area_code(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
-    code, err = _run(["rank", "--osm", str(SAMPLE_OSM), "--area", "Delft", "--out", str(out)], capsys)
+    code, err = _run(["rank", "--osm", str(SAMPLE_OSM), "--area", "Delft", "--out", str(out)],
+                     capsys)
     assert code == 2
     assert "'Delft'" in _error_lines(err)[0]
     _assert_nothing_written(tmp_path, out)
@@ -170,7 +174,9 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def test_out_at_a_users_folder_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_out_at_a_users_folder_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "mine"
     out.mkdir()
     (out / "notes.txt").write_text("three weeks of field notes")
@@ -248,7 +254,7 @@ def test_a_file_put_into_the_run_folder_while_it_is_written_stops_the_swap(
 
     out = tmp_path / "out"
     out.mkdir()
-    with pytest.raises(OutputError, match="notes.txt"), atomic_directory(out) as tmp:
+    with pytest.raises(OutputError, match=r"notes\.txt"), atomic_directory(out) as tmp:
         (tmp / "manifest.json").write_text("{}")
         (out / "notes.txt").write_text("written meanwhile")
     assert (out / "notes.txt").read_text() == "written meanwhile"

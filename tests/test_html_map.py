@@ -140,7 +140,7 @@ def _hostile_layers() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFr
     import pandas as pd
     from shapely.geometry import Point, box
 
-    ids = list(PAYLOADS.values()) + ["GM0503-excluded"]
+    ids = [*PAYLOADS.values(), "GM0503-excluded"]
     n = len(ids)
     excluded = [False] * (n - 1) + [True]
     sites = gpd.GeoDataFrame(
@@ -153,7 +153,7 @@ def _hostile_layers() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFr
             "exclusion_reason": [None] * (n - 1) + ["<img src=y onerror=\"window.__pwned="
                                                     "'exclusion_reason'\">"],
             "reasons_en": ["<svg onload=\"window.__pwned='reasons_en'\"></svg>"] * n,
-            "rank_gm": pd.array(list(range(1, n)) + [pd.NA], dtype="Int64"),
+            "rank_gm": pd.array([*range(1, n), pd.NA], dtype="Int64"),
         },
         geometry=[box(85000 + 100 * i, 447000, 85060 + 100 * i, 447060) for i in range(n)],
         crs="EPSG:28992",

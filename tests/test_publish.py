@@ -595,7 +595,7 @@ def test_file_sha256_and_describe_input(tmp_path: Path) -> None:
     assert describe_input(path, source="s", licence="l", attribution="a", version="2024-05-01")[
         "version"
     ] == "2024-05-01"
-    with pytest.raises(InputError, match="missing.osm"):
+    with pytest.raises(InputError, match=r"missing\.osm"):
         file_sha256(tmp_path / "missing.osm")
 
 
