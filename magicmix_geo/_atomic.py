@@ -81,7 +81,14 @@ def atomic_directory(target: Path) -> Iterator[Path]:
     os.umask(umask)
     os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; a run folder is as any other
     try:
-        yield tmp
+        try:
+            yield tmp
+        except OutputError as exc:  # name the file the user asked for, not the hidden one
+            raise OutputError(str(exc).replace(str(tmp), str(target))) from exc
+        except OSError as exc:
+            if exc.filename and str(exc.filename).startswith(str(tmp)):
+                exc.filename = str(exc.filename).replace(str(tmp), str(target), 1)
+            raise
         check_output_dir(target)  # nobody put a file of theirs in it meanwhile
         if target.exists():
             old = Path(tempfile.mkdtemp(prefix=tag, suffix=".old", dir=target.parent))

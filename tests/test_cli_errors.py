@@ -259,3 +259,80 @@ def test_a_file_put_into_the_run_folder_while_it_is_written_stops_the_swap(
         (out / "notes.txt").write_text("written meanwhile")
     assert (out / "notes.txt").read_text() == "written meanwhile"
     assert _hidden(tmp_path) == []
+
+
+# -- one clear line for careless settings and environments (issue #16) ------------------------
+
+
+def test_a_bad_way_filter_regex_names_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = tmp_path / "mine.toml"
+    cfg.write_text("[walk]\nway_filter = '[\"highway\"][\"highway\"!~\"abandoned|(bus\"]'\n")
+    out = tmp_path / "out"
+    code, err = _run(["run", "--config", str(cfg), "--out", str(out)], capsys)
+    line = _one_error_line(err)
+    assert code == 2 and str(cfg) in line and "walk.way_filter" in line and "(bus" in line
+    _assert_nothing_written(tmp_path, out)
+
+
+def test_a_dask_address_without_a_port_fails_at_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import time
+
+    areas = tmp_path / "areas.toml"
+    areas.write_text(
+        f'[[municipality]]\ngm_code = "GM0503"\nosm = "{SAMPLE_OSM}"\n', encoding="utf-8"
+    )
+    out = tmp_path / "out"
+    clock = time.perf_counter()
+    code, err = _run(["national", "--areas-file", str(areas), "--all", "--no-cache",
+                      "--dask-address", "tcp://127.0.0.1:notaport", "--out", str(out)], capsys)
+    seconds = time.perf_counter() - clock
+    line = _one_error_line(err)
+    assert code == 2 and "tcp://127.0.0.1:notaport" in line and "HOST:PORT" in line
+    assert seconds < 10, seconds  # Dask alone tries for a minute, then prints a traceback
+    _assert_nothing_written(tmp_path, out)
+
+
+def test_serve_with_an_unreachable_prefect_server_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/api"
+    monkeypatch.setenv("PREFECT_API_URL", url)
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path))
+    assert main(["serve"]) == 2
+    err = capfd.readouterr().err
+    line = _one_error_line(err)
+    assert "PREFECT_API_URL" in line and url in line and "prefect server start" in line
+
+
+def test_a_full_disk_while_writing_the_geopackage_names_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GDAL says a full disk in its own words (seen on a 2 MB tmpfs: "Could not add feature to
+    layer at index 2599: failed to execute insert : database or disk is full")."""
+    import pyogrio.errors
+
+    import magicmix_geo.publish.gpkg as gpkg
+
+    def disk_full(path: Path, *args: object, **kwargs: object) -> None:
+        Path(path).write_bytes(b"SQLite format 3\0 half a GeoPackage")
+        raise pyogrio.errors.FeatureError(
+            "Could not add feature to layer at index 2599: failed to execute insert : "
+            "database or disk is full"
+        )
+
+    monkeypatch.setattr(gpkg, "_write_layer", disk_full)
+    out = tmp_path / "out"
+    code, err = _run(["run", "--out", str(out)], capsys)
+    line = _one_error_line(err)
+    assert code == 2 and "disk is full" in line
+    assert f"{out}/GM0503_" in line and ".gpkg" in line and ".partial" not in line
+    _assert_nothing_written(tmp_path, out)

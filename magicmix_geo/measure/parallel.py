@@ -26,6 +26,9 @@ from magicmix_geo.prepare.network import WalkNetwork
 
 T = TypeVar("T")
 R = TypeVar("R")
+# Dask's comm schemes (distributed.comm.registry); an address is <scheme>://host:port
+DASK_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx", "inproc")
+DASK_CONNECT_TIMEOUT = "20s"
 
 
 @contextmanager
@@ -38,9 +41,9 @@ def dask_client(workers: int | None = None, dask_address: str | None = None) -> 
     cluster only disconnects; a scheduler that cannot be reached is an InputError.
     """
     if dask_address:
+        check_dask_address(dask_address)
         try:
-            # connect timeout: dask's distributed.comm.timeouts.connect (default 30 s)
-            client = Client(dask_address, set_as_default=False)
+            client = Client(dask_address, set_as_default=False, timeout=DASK_CONNECT_TIMEOUT)
         except (OSError, TimeoutError) as exc:
             raise InputError(f"--dask-address {dask_address}: cannot connect ({exc})") from exc
         try:
@@ -59,6 +62,25 @@ def dask_client(workers: int | None = None, dask_address: str | None = None) -> 
         Client(cluster, set_as_default=False) as client,
     ):
         yield client
+
+
+def check_dask_address(address: str) -> None:
+    """Refuse at once an address Dask could not use (``tcp://127.0.0.1:notaport``): Dask
+    itself would try for a minute and then fail with a traceback.
+
+    Raises
+    ------
+    InputError
+        The address is not ``<scheme>://host:port`` with a known scheme and a port number.
+    """
+    scheme, sep, rest = address.partition("://")
+    host, colon, port = rest.rpartition(":")
+    if not (sep and scheme in DASK_SCHEMES and host and colon and port.isdigit()
+            and 0 < int(port) < 65536):
+        raise InputError(
+            f"--dask-address {address!r}: not a Dask scheduler address; expected "
+            "tcp://HOST:PORT with a port number (e.g. tcp://127.0.0.1:8786)"
+        )
 
 
 def _category_columns(
