@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -230,3 +231,15 @@ def point_latest(link: Path, target: Path) -> None:
     tmp.unlink(missing_ok=True)
     os.symlink(dest, tmp)
     os.replace(tmp, link)
+
+
+def interrupt_on_sigterm() -> None:
+    """Make SIGTERM (``kill``, a scheduler stopping a job) act like Ctrl-C: the run stops
+    with KeyboardInterrupt, so every ``finally`` runs and the hidden ``.partial`` folder of
+    :func:`atomic_directory` is removed at once, not only at the next run. Main thread only.
+    """
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, stop)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import errno
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Sequence
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from magicmix_geo import __version__
-from magicmix_geo._atomic import point_latest
+from magicmix_geo._atomic import interrupt_on_sigterm, point_latest
 from magicmix_geo._errors import InputError
 from magicmix_geo.config import load_settings
 
@@ -145,6 +146,8 @@ def _add_national_parsers(sub: argparse._SubParsersAction) -> None:  # type: ign
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        interrupt_on_sigterm()  # issue 16: SIGTERM cleans up like Ctrl-C
     try:
         if args.command == "run":
             return _run_sample(args)
