@@ -6,6 +6,7 @@ import contextlib
 import json
 import re
 import sqlite3
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,17 @@ _DISK_TROUBLE = re.compile(
 )
 
 
+@contextlib.contextmanager
+def quiet_missing_glyphs() -> Iterator[None]:
+    """Silence matplotlib's one warning per character its font lacks (a site id or name in
+    CJK script, an emoji): the PNG/PDF shows a box there, the HTML report the exact text,
+    and a normal run prints no warnings."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font",
+                                category=UserWarning)
+        yield
+
+
 def score_colour(score: float | None) -> str:
     """The class colour of a ``score_total`` in [0, 1]; white when there is no score.
 
@@ -157,6 +169,7 @@ __all__ = [
     "category_style",
     "excluded_mask",
     "output_path",
+    "quiet_missing_glyphs",
     "require_rd_new",
     "score_colour",
 ]

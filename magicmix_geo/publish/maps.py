@@ -46,6 +46,7 @@ from magicmix_geo.publish._common import (
     category_style,
     excluded_mask,
     output_path,
+    quiet_missing_glyphs,
     reason_text,
     require_rd_new,
     score_colour,
@@ -106,7 +107,7 @@ def write_static_map(
     for name, frame in context.items():
         require_rd_new(frame, name)
     figure = render_static_map(sites, boundary, title=title, context=context)
-    with output_path(Path(path)) as tmp:
+    with output_path(Path(path)) as tmp, quiet_missing_glyphs():
         figure.savefig(tmp, format="png", dpi=MAP_DPI)
 
 
