@@ -630,7 +630,9 @@ def _candidates(
     inputs: RankInputs, osm: OsmData, buildings: gpd.GeoDataFrame, area: Any
 ) -> tuple[gpd.GeoDataFrame, str]:
     if inputs.candidates is not None:
-        sites = candidate_sources.read_candidates(inputs.candidates)
+        sites = candidate_sources.read_candidates(
+            inputs.candidates, progress=candidate_sources.print_progress
+        )
         sites = candidate_sources.keep_inside(sites, area, inputs.candidates)
         return sites, inputs.candidate_source
     lines = osm.lines

@@ -14,8 +14,10 @@ from __future__ import annotations
 import csv
 import logging
 import re
+import sys
+import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +55,9 @@ DROP_OUTSIDE_RD = "outside the Netherlands (EPSG:28992 area of use; degrees in a
 DROP_NO_AREA = "no area (zero-area or degenerate outline)"
 DROP_OUTSIDE_AREA = "outside the study area"
 DROP_EXAMPLES = 5  # rows named per reason in the summary
+# a CSV is read this many rows at a time; files from this size on report progress
+CSV_CHUNK_ROWS = 200_000
+PROGRESS_MIN_BYTES = 20_000_000
 # dropped rows are reported through logging: without a logging set-up Python prints the
 # message alone on stderr
 LOG = logging.getLogger("magicmix_geo.candidates")
@@ -72,7 +77,9 @@ CLIP_MARGIN_M = 1.0
 # --------------------------------------------------------------------------------------------
 
 
-def read_candidates(path: Path) -> gpd.GeoDataFrame:
+def read_candidates(
+    path: Path, *, progress: Callable[[str], None] | None = None
+) -> gpd.GeoDataFrame:
     """Read candidate sites from a file and normalise them.
 
     Parameters
@@ -86,6 +93,9 @@ def read_candidates(path: Path) -> gpd.GeoDataFrame:
         column the coordinates are taken to be EPSG:28992, and a file whose coordinates all
         look like degrees is refused rather than misplaced. Other formats must declare their
         CRS (GeoJSON is WGS84 by definition).
+    progress
+        Called with a line of text after each chunk of a large CSV (rows and MB read so
+        far), e.g. :func:`print_progress`.
 
     Returns
     -------
@@ -124,7 +134,7 @@ def read_candidates(path: Path) -> gpd.GeoDataFrame:
     _check_file(path)
     suffix = path.suffix.lower()
     if suffix in CSV_SUFFIXES:
-        gdf = _read_csv(path)
+        gdf = _read_csv(path, progress)
     elif suffix in VECTOR_SUFFIXES:
         gdf = _read_vector(path)
     else:
@@ -151,8 +161,9 @@ def read_candidates(path: Path) -> gpd.GeoDataFrame:
     present = finite
 
     # points and lines are not sites; refuse rather than guess a buffer size
-    flat = np.flatnonzero(present)
-    wrong = [i for i in flat if not _has_area_type(geoms[i])]
+    types = shapely.get_type_id(np.where(present, geoms, None))
+    unsure = np.flatnonzero(present & ~np.isin(types, (3, 6)))  # not (multi)polygons
+    wrong = [i for i in unsure if not _has_area_type(geoms[i])]
     if wrong:
         names = Counter(geoms[i].geom_type for i in wrong)
         detail = ", ".join(f"{k}: {v}" for k, v in sorted(names.items()))
@@ -222,7 +233,9 @@ def read_candidates(path: Path) -> gpd.GeoDataFrame:
 
 def keep_inside(sites: gpd.GeoDataFrame, area: BaseGeometry, path: Path) -> gpd.GeoDataFrame:
     """The sites of :func:`read_candidates` whose representative point lies in ``area``
-    (EPSG:28992); the others join ``attrs["dropped"]`` as "outside the study area".
+    (EPSG:28992). The others are counted in ``attrs["dropped_outside_area"]`` (``count`` and
+    the first ``examples`` rows): a national file may leave a million rows outside one
+    municipality, too many for a per-row list that pandas copies with every operation.
 
     Raises
     ------
@@ -233,16 +246,20 @@ def keep_inside(sites: gpd.GeoDataFrame, area: BaseGeometry, path: Path) -> gpd.
     attrs = dict(sites.attrs)
     rows = attrs.pop("file_rows", None)
     where = np.asarray(rows) if rows is not None else np.arange(len(sites))
-    dropped = list(attrs.get("dropped", []))
-    dropped += [{"row": int(where[j]), "reason": DROP_OUTSIDE_AREA}
-                for j in np.flatnonzero(~inside)]
+    outside = where[~inside]
+    attrs["dropped_outside_area"] = {
+        "count": len(outside), "examples": [int(r) for r in np.sort(outside)[:DROP_EXAMPLES]],
+    }
     if not inside.any():
+        nothing = gpd.GeoDataFrame(geometry=[], crs=sites.crs)
+        nothing.attrs = attrs
+        summary = drop_summary(nothing)
+        reasons = ", ".join(f"{k}: {v}" for k, v in summary["reasons"].items())
         raise InputError(
             f"{path}: no candidate site lies inside the area; all "
-            f"{attrs.get('rows_in_file', len(sites))} rows were dropped ({_reasons(dropped)})"
+            f"{attrs.get('rows_in_file', len(sites))} rows were dropped ({reasons})"
         )
     kept = sites.loc[inside].reset_index(drop=True)
-    attrs["dropped"] = sorted(dropped, key=lambda d: d["row"])
     kept.attrs = attrs
     return kept
 
@@ -258,10 +275,15 @@ def drop_summary(sites: gpd.GeoDataFrame) -> dict[str, Any]:
         rows = examples.setdefault(d["reason"], [])
         if len(rows) < DROP_EXAMPLES:
             rows.append(int(d["row"]))
+    outside = sites.attrs.get("dropped_outside_area") or {"count": 0}
+    if outside["count"]:
+        reasons[DROP_OUTSIDE_AREA] = outside["count"]
+        examples[DROP_OUTSIDE_AREA] = list(outside["examples"])
+    n_dropped = len(dropped) + outside["count"]
     return {
-        "rows_in_file": int(sites.attrs.get("rows_in_file", len(sites) + len(dropped))),
+        "rows_in_file": int(sites.attrs.get("rows_in_file", len(sites) + n_dropped)),
         "rows_used": len(sites),
-        "rows_dropped": len(dropped),
+        "rows_dropped": n_dropped,
         "reasons": dict(sorted(reasons.items())),
         "examples": examples,
     }
@@ -328,7 +350,63 @@ def _read_vector(path: Path) -> gpd.GeoDataFrame:
     return gdf
 
 
-def _read_csv(path: Path) -> gpd.GeoDataFrame:
+def _read_csv_chunks(
+    path: Path,
+    sep: str,
+    wkt_col: str,
+    as_text: set[str],
+    progress: Callable[[str], None] | None,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The attribute columns and the parsed outlines of a CSV, read ``CSV_CHUNK_ROWS`` rows
+    at a time: the WKT text of one chunk at most is held (memory stays near the size of the
+    geometries), and ``progress`` hears after each chunk."""
+    total = path.stat().st_size
+    clock = time.perf_counter()
+    frames: list[pd.DataFrame] = []
+    parts: list[np.ndarray] = []
+    bad: list[int] = []
+    rows = 0
+    try:
+        with path.open("rb") as fh:
+            chunks = pd.read_csv(fh, sep=sep, encoding="utf-8-sig",
+                                 dtype={c: str for c in as_text}, chunksize=CSV_CHUNK_ROWS)
+            for chunk in chunks:
+                chunk.columns = [str(c).strip() for c in chunk.columns]
+                text = chunk[wkt_col.strip()].astype(object)
+                blank = (text.isna() | text.map(lambda v: isinstance(v, str) and not v.strip())
+                         ).to_numpy()
+                with np.errstate(invalid="ignore"):  # "nan" in WKT: reported below
+                    geoms = shapely.from_wkt(np.where(blank, None, text), on_invalid="ignore")
+                bad += (rows + np.flatnonzero(~blank & pd.isna(geoms))).tolist()
+                # a blank cell is an empty geometry, dropped later with a reason
+                parts.append(np.where(blank, shapely.from_wkt("POLYGON EMPTY"), geoms))
+                frames.append(chunk.drop(columns=[wkt_col.strip()]))
+                rows += len(chunk)
+                if progress is not None and total >= PROGRESS_MIN_BYTES:
+                    done = min(fh.tell(), total)
+                    progress(f"reading {path.name}: {rows:,} rows, {done / 1e6:,.0f} of "
+                             f"{total / 1e6:,.0f} MB, {time.perf_counter() - clock:.0f} s")
+    except pd.errors.EmptyDataError as exc:
+        raise InputError(f"{path}: file is empty") from exc
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"{path}: cannot read as CSV ({_one_line(exc)})") from exc
+    if rows == 0:
+        raise InputError(f"{path}: no rows; the file holds no candidate sites")
+    if bad:
+        raise InputError(
+            f"{path}: cannot parse WKT in column {wkt_col.strip()!r} on {len(bad)} row(s), "
+            f"first at row {_rows_text(bad)} (0-based, header excluded)"
+        )
+    df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    return df, np.concatenate(parts)
+
+
+def print_progress(message: str) -> None:
+    """A progress line on stderr (``magicmix-geo: ...``), for :func:`read_candidates`."""
+    print(f"magicmix-geo: {message}", file=sys.stderr, flush=True)
+
+
+def _read_csv(path: Path, progress: Callable[[str], None] | None = None) -> gpd.GeoDataFrame:
     try:
         with path.open(encoding="utf-8-sig", newline="") as fh:
             header = fh.readline()
@@ -346,32 +424,7 @@ def _read_csv(path: Path) -> gpd.GeoDataFrame:
         )
     as_text = {lower[c] for c in (*ID_COLUMNS, "temporary", CSV_EPSG_COLUMN) if c in lower}
     as_text.add(wkt_col)
-    try:
-        df = pd.read_csv(
-            path, sep=sep, encoding="utf-8-sig", dtype={c: str for c in as_text}
-        )
-    except pd.errors.EmptyDataError as exc:
-        raise InputError(f"{path}: file is empty") from exc
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-        raise InputError(f"{path}: cannot read as CSV ({_one_line(exc)})") from exc
-    df.columns = [str(c).strip() for c in df.columns]
-    wkt_col = wkt_col.strip()
-    if len(df) == 0:
-        raise InputError(f"{path}: no rows; the file holds no candidate sites")
-
-    text = df[wkt_col].astype(object)
-    blank = text.isna() | text.map(lambda v: isinstance(v, str) and not v.strip())
-    values = np.where(blank, None, text.astype(object))
-    geoms = shapely.from_wkt(values, on_invalid="ignore")
-    bad = np.flatnonzero(~blank.to_numpy() & pd.isna(geoms))
-    if len(bad):
-        raise InputError(
-            f"{path}: cannot parse WKT in column {wkt_col!r} on {len(bad)} row(s), first at "
-            f"row {_rows_text(bad)} (0-based, header excluded)"
-        )
-    # a blank cell is an empty geometry, dropped later with a reason
-    geoms = np.where(blank, shapely.from_wkt("POLYGON EMPTY"), geoms)
-    df = df.drop(columns=[wkt_col])
+    df, geoms = _read_csv_chunks(path, sep, wkt_col, as_text, progress)
 
     epsg_col = next((c for c in df.columns if c.lower() == CSV_EPSG_COLUMN), None)
     if epsg_col is None:
