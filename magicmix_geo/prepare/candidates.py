@@ -161,7 +161,7 @@ def read_candidates(
     present = finite
 
     # points and lines are not sites; refuse rather than guess a buffer size
-    types = shapely.get_type_id(np.where(present, geoms, None))
+    types = shapely.get_type_id(geoms)  # -1 for a missing geometry
     unsure = np.flatnonzero(present & ~np.isin(types, (3, 6)))  # not (multi)polygons
     wrong = [i for i in unsure if not _has_area_type(geoms[i])]
     if wrong:
