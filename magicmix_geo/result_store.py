@@ -51,7 +51,9 @@ def dump_result(result: MunicipalityResult, key: str) -> bytes:
         for i, (name, frame) in enumerate(result.layers.items()):
             member = f"layers/{i}.parquet"
             data = io.BytesIO()
-            frame.to_parquet(data)
+            plain = frame.copy(deep=False)
+            plain.attrs = {}  # attrs travel in meta.json (pandas would put them in Parquet)
+            plain.to_parquet(data)
             _put(archive, member, data.getvalue())
             # Parquet reads text back as pandas' str dtype; these go back to object + None
             objects = [str(c) for c in frame.columns if frame[c].dtype == object]
