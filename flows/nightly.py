@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import sys
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from magicmix_geo.national import parse_codes
 FLOW_NAME = "magicmix-nightly"
 DEFAULT_CRON = "0 2 * * *"
 TIMEZONE = "Europe/Amsterdam"
+SERVER_CHECK_TIMEOUT_S = 10
 
 
 def acquire_hook() -> Any | None:
@@ -103,6 +105,17 @@ def require_server() -> str:
             "ephemeral server cannot keep a schedule. Start one with `prefect server start` and "
             "run `prefect config set PREFECT_API_URL=http://127.0.0.1:4200/api`"
         )
+    # issue 16: an unreachable server is one line, not Prefect's traceback
+    health = str(url).rstrip("/") + "/health"  # Prefect REST API: GET /health -> true
+    try:
+        with urllib.request.urlopen(health, timeout=SERVER_CHECK_TIMEOUT_S) as answer:
+            answer.read(64)
+    except (OSError, ValueError) as exc:  # URLError, refused, timeout, a malformed URL
+        reason = getattr(exc, "reason", None) or exc
+        raise SystemExit(
+            f"magicmix-geo: error: PREFECT_API_URL {url}: no Prefect server answers ({reason}); "
+            "start one with `prefect server start` or fix PREFECT_API_URL"
+        ) from None
     return str(url)
 
 

@@ -1,8 +1,9 @@
 """Result cache: a municipality with unchanged inputs, configuration and code is not recomputed.
 
 A cached result is the :class:`~magicmix_geo.contract.MunicipalityResult` of one
-``rank_municipality`` call, pickled under ``<cache dir>/results/<key[:2]>/<key>.pkl``. The key is
-the SHA-256 of
+``rank_municipality`` call, stored under ``<cache dir>/results/<key[:2]>/<key>.mmr`` in data
+formats only (see :mod:`magicmix_geo.result_store`: GeoParquet layers, ``.npy`` rasters, JSON,
+one SHA-256 over it all). Nothing in an entry is ever executed. The key is the SHA-256 of
 
 - every field of its :class:`~magicmix_geo.contract.RankInputs`: for a file (OSM, boundary,
   CBS, grid, candidates, BAG) its name and SHA-256, otherwise the value (code, profile...),
@@ -11,8 +12,11 @@ the SHA-256 of
   code without bumping the version never serves a stale result.
 
 A changed input therefore recomputes exactly the municipalities that read it. Entries are
-written atomically; an unreadable entry counts as a miss and is replaced. The cache is local
-and trusted (pickle): do not point it at files from elsewhere.
+written atomically. An entry that fails its checksum, is not a result, or belongs to another
+key (a flipped bit, a truncated copy, a planted file) is dropped with a warning and the
+municipality is recomputed. The cache is an optimisation: a read-only or full cache folder
+is warned about and the run goes on without storing; a cache folder that is a file is an
+input error (exit 2).
 
 The cache folder is ``$MAGICMIX_CACHE_DIR``, else the data cache folder of ``sources/``
 (``$MAGICMIX_DATA_DIR``, ``$XDG_CACHE_HOME/magicmix-geo`` or ``~/.cache/magicmix-geo``), with
@@ -26,8 +30,8 @@ import dataclasses
 import functools
 import hashlib
 import json
+import logging
 import os
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,13 +40,18 @@ from magicmix_geo import __version__
 from magicmix_geo._atomic import atomic_path
 from magicmix_geo._errors import InputError
 from magicmix_geo.provenance import file_sha256
+from magicmix_geo.result_store import ENTRY_SUFFIX, EntryError, dump_result, load_result
 
 if TYPE_CHECKING:
     from magicmix_geo.config import Settings
     from magicmix_geo.contract import MunicipalityResult, RankInputs
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 1 was pickle: such entries are never read
 _PACKAGE_DIR = Path(__file__).parent
+CACHE_ENV = "MAGICMIX_CACHE_DIR"
+# the cache reports through logging: without a logging set-up Python prints the message
+# alone on stderr; on a Dask worker it lands in the worker log
+LOG = logging.getLogger("magicmix_geo.cache")
 
 
 def default_cache_dir() -> Path:
@@ -110,32 +119,58 @@ def result_key(
 
 @dataclass(frozen=True)
 class ResultCache:
-    """Pickled municipality results under ``root/results``, addressed by :func:`result_key`."""
+    """Municipality results under ``root/results``, addressed by :func:`result_key`.
+
+    Raises
+    ------
+    InputError
+        When ``root`` (or its ``results`` folder) exists and is not a folder.
+    """
 
     root: Path
 
+    def __post_init__(self) -> None:
+        for folder in (Path(self.root), Path(self.root) / "results"):
+            if folder.exists() and not folder.is_dir():
+                raise InputError(
+                    f"{folder}: the result cache folder ({CACHE_ENV}, default the data cache) "
+                    "is a file; point it at a folder or run with --no-cache"
+                )
+
     def path_for(self, key: str) -> Path:
-        return Path(self.root) / "results" / key[:2] / f"{key}.pkl"
+        return Path(self.root) / "results" / key[:2] / f"{key}{ENTRY_SUFFIX}"
 
     def load(self, key: str) -> MunicipalityResult | None:
-        """The cached result, or None when absent or unreadable (the entry is then dropped)."""
+        """The cached result, or None when absent or bad (a bad entry is dropped, warned)."""
         path = self.path_for(key)
         try:
-            with path.open("rb") as fh:
-                return pickle.load(fh)
+            data = path.read_bytes()
         except FileNotFoundError:
             return None
-        except Exception:
-            # truncated by a crash mid-copy, or written by an incompatible library version
+        except OSError as exc:
+            LOG.warning("magicmix-geo: warning: result cache entry %s unreadable (%s); "
+                        "recomputing", path, exc.strerror or exc)
+            return None
+        try:
+            return load_result(data, key)
+        except EntryError as exc:
+            LOG.warning("magicmix-geo: warning: result cache entry %s dropped (%s); "
+                        "recomputing", path, exc)
             path.unlink(missing_ok=True)
             return None
 
-    def store(self, key: str, result: MunicipalityResult) -> Path:
-        """Write one result atomically; returns its path."""
+    def store(self, key: str, result: MunicipalityResult) -> Path | None:
+        """Write one result atomically; returns its path, or None (warned) when the cache
+        folder cannot take it (read-only, full): the cache is an optimisation."""
         path = self.path_for(key)
-        data = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
-        with atomic_path(path) as tmp:
-            tmp.write_bytes(data)
+        data = dump_result(result, key)
+        try:
+            with atomic_path(path) as tmp:
+                tmp.write_bytes(data)
+        except OSError as exc:
+            LOG.warning("magicmix-geo: warning: result not cached, %s: %s; the run goes on",
+                        exc.filename or path, exc.strerror or exc)
+            return None
         return path
 
 

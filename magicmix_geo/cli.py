@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import errno
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Sequence
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from magicmix_geo import __version__
-from magicmix_geo._atomic import point_latest
+from magicmix_geo._atomic import interrupt_on_sigterm, point_latest
 from magicmix_geo._errors import InputError
 from magicmix_geo.config import load_settings
 
@@ -166,6 +167,8 @@ def _add_national_parsers(sub: argparse._SubParsersAction) -> None:  # type: ign
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        interrupt_on_sigterm()  # issue 16: SIGTERM cleans up like Ctrl-C
     try:
         if args.command == "run":
             return _run_sample(args)
@@ -254,6 +257,8 @@ def _rank_from_cache(args: argparse.Namespace) -> int:
     # files given on the command line win over the cached ones
     given = {k: getattr(args, k) for k in ("boundary", "grid", "candidates", "bag", "plans")}
     inputs = replace(inputs, **{k: v for k, v in given.items() if v is not None})
+    if args.boundary is not None:
+        inputs = replace(inputs, boundary_source="file")
     if args.cbs:
         inputs = replace(inputs, cbs=tuple(args.cbs))
     inputs = _cut_extract(inputs, settings)
@@ -313,8 +318,9 @@ def _execute(
     use_cache: bool = True,
     args: argparse.Namespace | None = None,
 ) -> int:
+    from magicmix_geo._atomic import check_output_dir
     from magicmix_geo.contract import RankInputs
-    from magicmix_geo.publish.run import check_output_dir, publish_run
+    from magicmix_geo.publish.run import publish_run
 
     assert isinstance(inputs, RankInputs)
     started = datetime.now(UTC)

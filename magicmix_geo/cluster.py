@@ -17,6 +17,9 @@ from magicmix_geo._errors import InputError
 if TYPE_CHECKING:
     from distributed import Client
 
+# Dask's comm schemes (distributed.comm.registry); an address is <scheme>://host:port
+DASK_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx", "inproc")
+DASK_CONNECT_TIMEOUT = "20s"
 _CLIENTS: dict[str, Client] = {}
 _CLIENTS_LOCK = threading.Lock()
 
@@ -34,9 +37,9 @@ def dask_client(workers: int | None = None, address: str | None = None) -> Itera
     from distributed import Client, LocalCluster
 
     if address:
+        check_dask_address(address)
         try:
-            # connect timeout: dask's distributed.comm.timeouts.connect (default 30 s)
-            client = Client(address, set_as_default=False)
+            client = Client(address, set_as_default=False, timeout=DASK_CONNECT_TIMEOUT)
         except (OSError, TimeoutError) as exc:
             raise InputError(f"--dask-address {address}: cannot connect ({exc})") from exc
         with _registered(client):
@@ -68,6 +71,25 @@ def optional_client(workers: int | None, address: str | None) -> Iterator[Client
         return
     with dask_client(workers, address) as client:
         yield client
+
+
+def check_dask_address(address: str) -> None:
+    """Refuse at once an address Dask could not use (``tcp://127.0.0.1:notaport``): Dask
+    itself would try for a minute and then fail with a traceback.
+
+    Raises
+    ------
+    InputError
+        The address is not ``<scheme>://host:port`` with a known scheme and a port number.
+    """
+    scheme, sep, rest = address.partition("://")
+    host, colon, port = rest.rpartition(":")
+    if not (sep and scheme in DASK_SCHEMES and host and colon and port.isdigit()
+            and 0 < int(port) < 65536):
+        raise InputError(
+            f"--dask-address {address!r}: not a Dask scheduler address; expected "
+            "tcp://HOST:PORT with a port number (e.g. tcp://127.0.0.1:8786)"
+        )
 
 
 def client_for(address: str) -> Client:

@@ -52,6 +52,9 @@ class RankInputs:
     gtfs: Path | None = None
     # a plans file (plancapaciteit): its projects are `plan` candidates
     plans: Path | None = None
+    # what the boundary file is, for the manifest: "cbs" for a CBS boundary (acquired, or the
+    # bundled sample's area), "file" for a user's own (licence "user-supplied")
+    boundary_source: str = "file"
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from magicmix_geo import __version__
-from magicmix_geo._atomic import atomic_directory
+from magicmix_geo._atomic import atomic_directory, check_output_dir
 from magicmix_geo._errors import InputError
 from magicmix_geo.cache import (
     ResultCache,
@@ -64,7 +64,6 @@ from magicmix_geo.publish.run import (
     PreviousRun,
     Published,
     RunContext,
-    check_output_dir,
     finish_run,
     new_context,
     publish_municipality,

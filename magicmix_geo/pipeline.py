@@ -45,7 +45,7 @@ from magicmix_geo.prepare.layers import (
 )
 from magicmix_geo.prepare.network import area_components, build_network
 from magicmix_geo.prepare.osm import read_osm_for
-from magicmix_geo.prepare.site_sources import OUTSIDE_ATTR, candidate_sites
+from magicmix_geo.prepare.site_sources import DROPPED_ATTR, OUTSIDE_ATTR, candidate_sites
 from magicmix_geo.provenance import describe_inputs
 from magicmix_geo.score.model import score_sites
 
@@ -115,6 +115,7 @@ def rank_municipality(inputs: RankInputs, settings: Settings) -> MunicipalityRes
             raise InputError(
                 f"{inputs.candidates or inputs.osm}: no candidate site lies inside the area"
             )
+        dropped_rows = sites.attrs.get(DROPPED_ATTR)
 
     with _timed(timings, "measure_s"):
         destinations = select_destinations(osm.features, settings.categories)
@@ -191,7 +192,7 @@ def rank_municipality(inputs: RankInputs, settings: Settings) -> MunicipalityRes
             "segments": net.n_segments,
             "edges_simplified": net.n_edges_simplified(),
         },
-        inputs=describe_inputs(inputs, settings),
+        inputs=describe_inputs(inputs, settings, dropped_rows),
         candidate_source=candidate_source,
         timings=timings,
         rasters=model.rasters,

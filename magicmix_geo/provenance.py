@@ -88,7 +88,26 @@ def describe_input(
     }
 
 
-def describe_inputs(inputs: RankInputs, settings: Settings) -> list[dict[str, Any]]:
+USER_LICENCE = "user-supplied"
+USER_ATTRIBUTION = "supplied by the user of this run"
+
+
+def describe_user_input(
+    path: Path, *, source: str, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """:func:`describe_input` of a file the user brought (own candidate sites, own area):
+    licence ``user-supplied``, never the licence of an open data source; ``extra`` keys
+    (e.g. the rows left out of a candidates file) are added."""
+    entry = describe_input(
+        path, source=source, licence=USER_LICENCE, attribution=USER_ATTRIBUTION, version=None
+    )
+    entry.update(extra or {})
+    return entry
+
+
+def describe_inputs(
+    inputs: RankInputs, settings: Settings, candidate_rows: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
     """Every input file of one municipality run, with checksum, licence and attribution."""
     osm_src = settings.sources["osm"]
     cbs_src = settings.sources["cbs"]
@@ -116,10 +135,21 @@ def describe_inputs(inputs: RankInputs, settings: Settings) -> list[dict[str, An
                 attribution="plans file given with --plans", version=None,
             )
         )
-    for own, source in ((inputs.boundary, "boundary"), (inputs.candidates, "candidates")):
-        if own:
-            described.append(
-                describe_input(own, source=source, licence=cbs_src.licence,
-                               attribution=cbs_src.attribution, version=None)
-            )
+    # a user's own boundary or candidates file is "user-supplied", not CBS or Kadaster data
+    if inputs.boundary and inputs.boundary_source == "cbs":
+        described.append(
+            describe_input(inputs.boundary, source="boundary", licence=cbs_src.licence,
+                           attribution=cbs_src.attribution, version=None)
+        )
+    elif inputs.boundary:
+        described.append(describe_user_input(inputs.boundary, source="boundary"))
+    rows = {"rows": candidate_rows} if candidate_rows else {}
+    if inputs.candidates and inputs.candidate_source == "brk":
+        brk_src = settings.sources["brk"]
+        described.append(
+            describe_input(inputs.candidates, source="brk", licence=brk_src.licence,
+                           attribution=brk_src.attribution, version=None) | rows
+        )
+    elif inputs.candidates:
+        described.append(describe_user_input(inputs.candidates, source="candidates", extra=rows))
     return described

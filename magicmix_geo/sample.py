@@ -38,6 +38,7 @@ def sample_inputs(sample_dir: Path = SAMPLE_DIR) -> RankInputs:
         osm=osm,
         gm_code=spec["gm_code"],
         boundary=path("boundary"),
+        boundary_source="cbs",  # the study area is cut from CBS data (data/sample/README.md)
         cbs=tuple(sample_dir / name for name in spec.get("cbs", [])),
         grid=path("grid"),
         candidates=path("candidates"),

@@ -83,7 +83,7 @@ class WayFilter:
         if text[pos:].strip() or not clauses:
             raise ValueError(f"cannot parse way filter {text!r}")
         self.clauses = tuple(clauses)
-        self._regex = {c.pattern: re.compile(c.pattern) for c in clauses if c.op in ("~", "!~")}
+        self._regex = {c.pattern: _regex(c.pattern) for c in clauses if c.op in ("~", "!~")}
         self.keys = frozenset(c.key for c in clauses)
 
     def __call__(self, tags: Mapping[str, str]) -> bool:
@@ -102,3 +102,11 @@ class WayFilter:
             if not ok:
                 return False
         return True
+
+
+def _regex(pattern: str) -> re.Pattern[str]:
+    """``pattern`` compiled; a bad one is a ValueError naming it (``re.error`` is not one)."""
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"bad regular expression {pattern!r} ({exc})") from exc

@@ -201,7 +201,7 @@ def test_invalid_repaired_and_empty_dropped(tmp_path: Path) -> None:
     assert gdf.geometry.iloc[1].area == pytest.approx(5000.0)
     assert gdf.attrs["repaired"] == [1]
     assert [d["row"] for d in gdf.attrs["dropped"]] == [2, 3, 4]
-    assert gdf.attrs["dropped"][2]["reason"] == "invalid geometry with no area"
+    assert gdf.attrs["dropped"][2]["reason"] == "no area (zero-area or degenerate outline)"
 
 
 def test_duplicate_site_ids_are_replaced(tmp_path: Path) -> None:

@@ -37,14 +37,17 @@ def _assert_nothing_written(parent: Path, out: Path) -> None:
     [
         (lambda d: d / "missing.osm.pbf", "not found"),
         (lambda d: _write(d / "empty.osm.pbf", b""), "OSM file is empty"),
-        (lambda d: _write(d / "garbage.osm.pbf", b"\x00\x01this is not a PBF" * 50), "cannot read OSM"),
+        (lambda d: _write(d / "garbage.osm.pbf", b"\x00\x01this is not a PBF" * 50),
+         "cannot read OSM"),
         (lambda d: _write(d / "broken.osm", b"<osm><node id='1' lat="), "cannot read OSM"),
         (lambda d: _write(d / "cut.osm.gz", gzip.compress(b"<osm version='0.6'></osm>")),
          "no walkable ways"),
         (lambda d: _write(d / "notes.txt", b"hello"), "not an OSM file name"),
     ],
 )
-def test_bad_osm_file(tmp_path: Path, capsys: pytest.CaptureFixture[str], make, needle: str) -> None:
+def test_bad_osm_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], make, needle: str
+) -> None:
     osm = make(tmp_path)
     out = tmp_path / "out"
     code, err = _run(["rank", "--osm", str(osm), "--area", "GM0503", "--out", str(out)], capsys)
@@ -104,7 +107,8 @@ def test_output_path_that_is_a_file(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 def test_bad_area_code(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
-    code, err = _run(["rank", "--osm", str(SAMPLE_OSM), "--area", "Delft", "--out", str(out)], capsys)
+    code, err = _run(["rank", "--osm", str(SAMPLE_OSM), "--area", "Delft", "--out", str(out)],
+                     capsys)
     assert code == 2
     assert "'Delft'" in _error_lines(err)[0]
     _assert_nothing_written(tmp_path, out)
@@ -149,3 +153,186 @@ def test_rank_on_a_copy_of_the_sample_osm_in_other_formats(tmp_path: Path) -> No
         net = build_network(read_osm(path, walk, ["amenity"], ["amenity"]).walk)
         sizes.add((net.n_nodes, net.n_segments, round(float(net.seg_length.sum()), 6)))
     assert len(sizes) == 1
+
+
+# -- --out at an existing folder (issue #16): only one of our runs may be replaced -------------
+
+
+def _one_error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.startswith("magicmix-geo: error:")]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def _hidden(parent: Path) -> list[str]:
+    return sorted(p.name for p in parent.iterdir() if p.name.startswith("."))
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_out_at_a_users_folder_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("three weeks of field notes")
+    before = _snapshot(out)
+    code, err = _run(["run", "--out", str(out)], capsys)
+    line = _one_error_line(err)
+    assert code == 2 and str(out) in line and "notes.txt" in line and "refusing" in line
+    assert _snapshot(out) == before
+    assert _hidden(tmp_path) == []
+
+
+def test_out_at_the_folder_of_the_runs_own_inputs_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    osm = data / "delft.osm.pbf"
+    shutil.copy(SAMPLE_OSM, osm)
+    area = data / "area.gpkg"
+    shutil.copy(ROOT / "data" / "sample" / "area_tudelft_wippolder.gpkg", area)
+    before = _snapshot(data)
+    code, err = _run(["rank", "--osm", str(osm), "--area", "GM0503", "--boundary", str(area),
+                      "--out", str(data)], capsys)
+    line = _one_error_line(err)
+    assert code == 2 and str(data) in line and "delft.osm.pbf" in line
+    assert _snapshot(data) == before
+    assert _hidden(tmp_path) == []
+
+
+@pytest.mark.parametrize("with_file", [True, False])
+def test_out_dot_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    with_file: bool,
+) -> None:
+    here = tmp_path / "work"
+    here.mkdir()
+    if with_file:
+        (here / "notes.txt").write_text("keep")
+    monkeypatch.chdir(here)
+    before = _snapshot(here)
+    code, err = _run(["run", "--out", "."], capsys)
+    line = _one_error_line(err)
+    assert code == 2 and "current folder" in line
+    assert here.is_dir() and _snapshot(here) == before
+    assert _hidden(here) == [] and _hidden(tmp_path) == []
+
+
+def test_a_previous_run_is_replaced_but_not_with_a_users_file_in_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], sample_run: Path
+) -> None:
+    import json
+
+    out = tmp_path / "run"
+    shutil.copytree(sample_run, out)
+    old_id = json.loads((out / "manifest.json").read_text())["run_id"]
+    (out / "maps" / "my_sketch.png").write_bytes(b"not ours")
+    code, err = _run(["run", "--out", str(out)], capsys)
+    line = _one_error_line(err)
+    assert code == 2 and "maps/my_sketch.png" in line
+    assert (out / "maps" / "my_sketch.png").read_bytes() == b"not ours"
+    assert json.loads((out / "manifest.json").read_text())["run_id"] == old_id
+
+    (out / "maps" / "my_sketch.png").unlink()
+    code, err = _run(["run", "--out", str(out)], capsys)
+    assert code == 0, err
+    assert json.loads((out / "manifest.json").read_text())["run_id"] != old_id
+    assert _hidden(tmp_path) == []
+
+
+def test_a_file_put_into_the_run_folder_while_it_is_written_stops_the_swap(
+    tmp_path: Path,
+) -> None:
+    from magicmix_geo._atomic import atomic_directory
+    from magicmix_geo._errors import OutputError
+
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(OutputError, match=r"notes\.txt"), atomic_directory(out) as tmp:
+        (tmp / "manifest.json").write_text("{}")
+        (out / "notes.txt").write_text("written meanwhile")
+    assert (out / "notes.txt").read_text() == "written meanwhile"
+    assert _hidden(tmp_path) == []
+
+
+# -- one clear line for careless settings and environments (issue #16) ------------------------
+
+
+def test_a_bad_way_filter_regex_names_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = tmp_path / "mine.toml"
+    cfg.write_text("[walk]\nway_filter = '[\"highway\"][\"highway\"!~\"abandoned|(bus\"]'\n")
+    out = tmp_path / "out"
+    code, err = _run(["run", "--config", str(cfg), "--out", str(out)], capsys)
+    line = _one_error_line(err)
+    assert code == 2 and str(cfg) in line and "walk.way_filter" in line and "(bus" in line
+    _assert_nothing_written(tmp_path, out)
+
+
+def test_a_dask_address_without_a_port_fails_at_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import time
+
+    areas = tmp_path / "areas.toml"
+    areas.write_text(
+        f'[[municipality]]\ngm_code = "GM0503"\nosm = "{SAMPLE_OSM}"\n', encoding="utf-8"
+    )
+    out = tmp_path / "out"
+    clock = time.perf_counter()
+    code, err = _run(["national", "--areas-file", str(areas), "--all", "--no-cache",
+                      "--dask-address", "tcp://127.0.0.1:notaport", "--out", str(out)], capsys)
+    seconds = time.perf_counter() - clock
+    line = _one_error_line(err)
+    assert code == 2 and "tcp://127.0.0.1:notaport" in line and "HOST:PORT" in line
+    assert seconds < 10, seconds  # Dask alone tries for a minute, then prints a traceback
+    _assert_nothing_written(tmp_path, out)
+
+
+def test_serve_with_an_unreachable_prefect_server_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/api"
+    monkeypatch.setenv("PREFECT_API_URL", url)
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path))
+    assert main(["serve"]) == 2
+    err = capfd.readouterr().err
+    line = _one_error_line(err)
+    assert "PREFECT_API_URL" in line and url in line and "prefect server start" in line
+
+
+def test_a_full_disk_while_writing_the_geopackage_names_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GDAL says a full disk in its own words (seen on a 2 MB tmpfs: "Could not add feature to
+    layer at index 2599: failed to execute insert : database or disk is full")."""
+    import pyogrio.errors
+
+    import magicmix_geo.publish.gpkg as gpkg
+
+    def disk_full(path: Path, *args: object, **kwargs: object) -> None:
+        Path(path).write_bytes(b"SQLite format 3\0 half a GeoPackage")
+        raise pyogrio.errors.FeatureError(
+            "Could not add feature to layer at index 2599: failed to execute insert : "
+            "database or disk is full"
+        )
+
+    monkeypatch.setattr(gpkg, "_write_layer", disk_full)
+    out = tmp_path / "out"
+    code, err = _run(["run", "--out", str(out)], capsys)
+    line = _one_error_line(err)
+    assert code == 2 and "disk is full" in line
+    assert f"{out}/GM0503_" in line and ".gpkg" in line and ".partial" not in line
+    _assert_nothing_written(tmp_path, out)

@@ -32,6 +32,7 @@ from prefect.settings import (  # noqa: E402
 )
 from prefect.testing.utilities import prefect_test_harness  # noqa: E402
 
+from magicmix_geo.cache import ResultCache  # noqa: E402
 from magicmix_geo.cli import main  # noqa: E402
 from tests.test_national import make_split_dataset  # noqa: E402
 
@@ -101,8 +102,6 @@ def test_national_flow_caches_unchanged_municipalities(harness: Path, data: Path
     assert again < first / 2, (first, again)
 
     # a result removed from the cache is recomputed, the other stays cached
-    from magicmix_geo.cache import ResultCache
-
     ResultCache(Path(cache)).path_for(_key_of(out, "GM9901")).unlink()
     out2 = data.parent / "out2"
     national(**{**params, "out": str(out2), "workers": 0}, return_state=True)

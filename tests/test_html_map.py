@@ -6,6 +6,7 @@ Without it this test fails; it never skips. ``MAGICMIX_CHROMIUM`` names another 
 
 from __future__ import annotations
 
+import html
 import os
 import re
 import shutil
@@ -88,3 +89,117 @@ def test_html_map_renders_offline_in_headless_chromium(
     assert shot.returncode == 0, shot.stderr[-2000:]
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert png.stat().st_size > 20_000  # a drawn map, not a blank page
+
+
+# -- hostile text (issue #16): site ids, OSM names and reasons are data, never script ---------
+
+PAYLOADS = {
+    "img": "<img src=x onerror=\"window.__pwned='site_id img'\">",
+    "backtick": "S`1",
+    "template": "${window.__pwned='site_id template'}",
+    "script": "</script><script>window.__pwned='site_id script'</script>",
+    "quote": "\"'><svg onload=\"window.__pwned='site_id svg'\">",
+    "plain": "GM0503-ok",
+}
+# a test harness appended to the page: it opens every popup and tooltip (as clicks and
+# hovers do), collects what they show, and records whether any payload ran
+HARNESS = """<script>
+window.addEventListener('load', function () {
+  var map = %s, opened = 0, shown = [];
+  function record(e) {
+    var overlay = e.popup || e.tooltip;
+    opened++;
+    shown.push(overlay.getElement().textContent);
+  }
+  function centre(l) { return l.getCenter ? l.getCenter() : l.getLatLng(); }
+  map.on('popupopen', record);
+  var groups = [];
+  map.eachLayer(function (g) { if (g.eachLayer) { g.on('tooltipopen', record); groups.push(g); } });
+  groups.forEach(function (group) {
+    group.eachLayer(function (l) {
+      if (!l.getLatLng && !l.getCenter) { return; }
+      l.fire('click', {latlng: centre(l)}, true);
+      map.closePopup();
+      l.fire('mouseover', {latlng: centre(l)}, true);
+      l.fire('mouseout', {latlng: centre(l)}, true);
+    });
+  });
+  setTimeout(function () {
+    document.body.setAttribute('data-opened', String(opened));
+    document.body.setAttribute('data-pwned', String(window.__pwned || 'none'));
+    var pre = document.createElement('pre');
+    pre.id = 'shown';
+    pre.textContent = shown.join('\\n');
+    document.body.appendChild(pre);
+  }, 2000);
+});
+</script>"""
+
+
+def _hostile_layers() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    import pandas as pd
+    from shapely.geometry import Point, box
+
+    ids = [*PAYLOADS.values(), "GM0503-excluded"]
+    n = len(ids)
+    excluded = [False] * (n - 1) + [True]
+    sites = gpd.GeoDataFrame(
+        {
+            "site_id": ids,
+            "gm_code": "GM0503",
+            "score_total": [0.9 - 0.1 * i for i in range(n)],
+            "dist_supermarket_m": [300.0] * n,
+            "excluded": excluded,
+            "exclusion_reason": [None] * (n - 1) + ["<img src=y onerror=\"window.__pwned="
+                                                    "'exclusion_reason'\">"],
+            "reasons_en": ["<svg onload=\"window.__pwned='reasons_en'\"></svg>"] * n,
+            "rank_gm": pd.array([*range(1, n), pd.NA], dtype="Int64"),
+        },
+        geometry=[box(85000 + 100 * i, 447000, 85060 + 100 * i, 447060) for i in range(n)],
+        crs="EPSG:28992",
+    )
+    boundary = gpd.GeoDataFrame(
+        geometry=[box(84500, 446500, 86500, 448000)], crs="EPSG:28992"
+    )
+    amenities = gpd.GeoDataFrame(
+        {"category": ["supermarket"],
+         "name": ["<img src=z onerror=\"window.__pwned='osm name'\">`${1}`"]},
+        geometry=[Point(85010, 447080)], crs="EPSG:28992",
+    )
+    return sites, boundary, amenities
+
+
+def test_hostile_text_in_the_map_runs_no_script(tmp_path: Path) -> None:
+    from magicmix_geo.publish import write_interactive_map
+
+    sites, boundary, amenities = _hostile_layers()
+    page = tmp_path / "GM0503.html"
+    write_interactive_map(page, sites, boundary, amenities=amenities,
+                          title="<img src=t onerror=\"window.__pwned='title'\">")
+    text = page.read_text(encoding="utf-8")
+    name = re.search(r"var (map_[0-9a-f]+) = L\.map", text)
+    assert name, "no Leaflet map in the page"
+    probed = tmp_path / "probed.html"
+    probed.write_text(text.replace("</html>", HARNESS % name.group(1) + "</html>"),
+                      encoding="utf-8")
+    done = _chromium(["--dump-dom", probed.as_uri()], tmp_path / "profile-xss")
+    assert done.returncode == 0, done.stderr[-2000:]
+    dom = done.stdout
+    body = re.search(r"<body[^>]*>", dom)
+    assert body, dom[:2000]
+    # the harness ran to the end (a broken page script would not stop it), nothing else did
+    assert 'data-pwned="none"' in body.group(0), body.group(0)
+    # the map still renders: every site and the boundary drawn, the top 10 badges placed
+    assert len(re.findall(r'<path[^>]+class="leaflet-interactive"', dom)) >= len(sites) + 1
+    ranked = int(sites["rank_gm"].notna().sum())
+    assert len(re.findall(r'class="leaflet-marker-icon', dom)) >= ranked
+    # every popup and tooltip opened, and showed the payloads as text
+    opened = re.search(r'data-opened="(\d+)"', body.group(0))
+    # a popup for every site, a tooltip for every ranked one, each destination and badge
+    assert opened and int(opened.group(1)) == len(sites) + 2 * ranked + len(amenities)
+    shown = re.search(r'<pre id="shown">(.*?)</pre>', dom, re.S)
+    assert shown
+    texts = [*PAYLOADS.values(), *sites["reasons_en"], sites["exclusion_reason"].iloc[-1],
+             *amenities["name"]]
+    for payload in texts:
+        assert html.escape(payload, quote=False) in shown.group(1), payload

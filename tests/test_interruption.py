@@ -92,3 +92,27 @@ def test_kill_9_at_many_points_then_rerun(tmp_path: Path) -> None:
         print("  ", row)
     stages = {stage for _, stage, _ in outcomes}
     assert len(stages) >= 3, f"kills did not spread over the stages: {stages}"
+
+
+def test_sigterm_while_publishing_removes_the_hidden_folder(tmp_path: Path) -> None:
+    """SIGTERM (kill, a scheduler stopping the job) cleans up like Ctrl-C (issue #16)."""
+    work = tmp_path / "work"
+    work.mkdir()
+    out = work / "out"
+    with subprocess.Popen(
+        _command(out), env=_env(tmp_path / "cache"), stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    ) as proc:
+        assert proc.stderr is not None
+        # wait until the run folder is being written (the hidden .partial sibling exists)
+        deadline = time.monotonic() + 600
+        while not any(p.name.endswith(".partial") for p in work.iterdir()):
+            assert proc.poll() is None, proc.stderr.read().decode()
+            assert time.monotonic() < deadline, "the run never started publishing"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=120)
+        err = proc.stderr.read().decode()
+    assert code == 1, err
+    assert "interrupted; no output was written" in err and "Traceback" not in err
+    assert list(work.iterdir()) == []  # no .partial, no .old, no half run folder

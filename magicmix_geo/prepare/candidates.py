@@ -12,9 +12,12 @@ concatenated and scored alike.
 from __future__ import annotations
 
 import csv
+import logging
 import re
+import sys
+import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +47,21 @@ FALSE_WORDS = frozenset({"no", "false", "0", "nee", ""})
 POLYGONAL = ("Polygon", "MultiPolygon")
 # bounding box of EPSG:28992's area of use, with a margin (metres)
 RD_NEW_BOUNDS = (-10_000.0, 280_000.0, 310_000.0, 640_000.0)
+# why a row of a candidates file is left out (attrs["dropped"], the run's messages)
+DROP_NO_GEOMETRY = "no geometry"
+DROP_EMPTY = "empty geometry"
+DROP_NOT_FINITE = "coordinate not finite (inf or NaN)"
+DROP_NOT_DEGREES = "coordinates are not degrees though the file declares a geographic CRS"
+DROP_OUTSIDE_RD = "outside the Netherlands (EPSG:28992 area of use; degrees in a metre file?)"
+DROP_NO_AREA = "no area (zero-area or degenerate outline)"
+DROP_OUTSIDE_AREA = "outside the study area"
+DROP_EXAMPLES = 5  # rows named per reason in the summary
+# a CSV is read this many rows at a time; files from this size on report progress
+CSV_CHUNK_ROWS = 200_000
+PROGRESS_MIN_BYTES = 20_000_000
+# dropped rows are reported through logging: without a logging set-up Python prints the
+# message alone on stderr
+LOG = logging.getLogger("magicmix_geo.candidates")
 
 # enclosed tessellation (momepy defaults, made explicit so results do not drift)
 TESS_SHRINK_M = 0.4
@@ -62,7 +80,9 @@ CLIP_MARGIN_M = 1.0
 # --------------------------------------------------------------------------------------------
 
 
-def read_candidates(path: Path) -> gpd.GeoDataFrame:
+def read_candidates(
+    path: Path, *, progress: Callable[[str], None] | None = None
+) -> gpd.GeoDataFrame:
     """Read candidate sites from a file and normalise them.
 
     Parameters
@@ -76,6 +96,9 @@ def read_candidates(path: Path) -> gpd.GeoDataFrame:
         column the coordinates are taken to be EPSG:28992, and a file whose coordinates all
         look like degrees is refused rather than misplaced. Other formats must declare their
         CRS (GeoJSON is WGS84 by definition).
+    progress
+        Called with a line of text after each chunk of a large CSV (rows and MB read so
+        far), e.g. :func:`print_progress`.
 
     Returns
     -------
@@ -97,7 +120,11 @@ def read_candidates(path: Path) -> gpd.GeoDataFrame:
         ``i`` the 0-based row number in the file (for a CSV: the line number minus 2);
         ``attrs["repaired"]`` lists the 0-based rows whose geometry was repaired;
         ``attrs["site_id_from"]`` says where the ids came from (``site_id``, ``id`` or
-        ``generated``).
+        ``generated``); ``attrs["rows_in_file"]`` counts the file's rows and
+        ``attrs["file_rows"]`` (an array) holds each kept site's row. Rows are dropped for
+        no or empty geometry, coordinates that are not finite, outside the Netherlands
+        (EPSG:28992's area of use: ``1e300``, or degrees in a metre file), not degrees in a
+        geographic file, or an outline with no area; :func:`drop_summary` counts them.
 
     Raises
     ------
@@ -110,7 +137,7 @@ def read_candidates(path: Path) -> gpd.GeoDataFrame:
     _check_file(path)
     suffix = path.suffix.lower()
     if suffix in CSV_SUFFIXES:
-        gdf = _read_csv(path)
+        gdf = _read_csv(path, progress)
     elif suffix in VECTOR_SUFFIXES:
         gdf = _read_vector(path)
     else:
@@ -126,15 +153,20 @@ def read_candidates(path: Path) -> gpd.GeoDataFrame:
 
     is_null = pd.isna(geoms)
     is_empty = ~is_null & shapely.is_empty(geoms)
+    # inf/NaN make GEOS fail (GEOSException) in every later step: out before anything else
+    finite = ~is_null & ~is_empty & _finite(geoms)
     for i in np.flatnonzero(is_null):
-        dropped.append({"row": int(i), "reason": "no geometry"})
+        dropped.append({"row": int(i), "reason": DROP_NO_GEOMETRY})
     for i in np.flatnonzero(is_empty):
-        dropped.append({"row": int(i), "reason": "empty geometry"})
-    present = ~(is_null | is_empty)
+        dropped.append({"row": int(i), "reason": DROP_EMPTY})
+    for i in np.flatnonzero(~is_null & ~is_empty & ~finite):
+        dropped.append({"row": int(i), "reason": DROP_NOT_FINITE})
+    present = finite
 
     # points and lines are not sites; refuse rather than guess a buffer size
-    flat = np.flatnonzero(present)
-    wrong = [i for i in flat if not _has_area_type(geoms[i])]
+    types = shapely.get_type_id(geoms)  # -1 for a missing geometry
+    unsure = np.flatnonzero(present & ~np.isin(types, (3, 6)))  # not (multi)polygons
+    wrong = [i for i in unsure if not _has_area_type(geoms[i])]
     if wrong:
         names = Counter(geoms[i].geom_type for i in wrong)
         detail = ", ".join(f"{k}: {v}" for k, v in sorted(names.items()))
@@ -148,14 +180,15 @@ def read_candidates(path: Path) -> gpd.GeoDataFrame:
     flat2d = shapely.force_2d(np.asarray(gdf.geometry.array, dtype=object))
     gdf[gdf.geometry.name] = gpd.GeoSeries(flat2d, index=gdf.index, crs=gdf.crs)
     if gdf.crs.to_epsg() != RD_NEW_EPSG:
-        _check_coordinate_range(path, gdf)
-        gdf = gdf.to_crs(RD_NEW_EPSG)
-        coords = shapely.get_coordinates(np.asarray(gdf.geometry.array, dtype=object))
-        if not np.isfinite(coords).all():
-            raise InputError(
-                f"{path}: coordinates cannot be transformed from {gdf.crs} to EPSG:28992 "
-                "(wrong CRS declared?)"
-            )
+        degrees = _degree_rows(path, gdf)
+        for j in np.flatnonzero(~degrees):
+            dropped.append({"row": int(rows[j]), "reason": DROP_NOT_DEGREES})
+        gdf, rows = gdf.loc[degrees].to_crs(RD_NEW_EPSG), rows[degrees]
+    # a row far from the Netherlands (1e300, lon/lat in a metre file) is out, with its reason
+    placed = _inside_rd(np.asarray(gdf.geometry.array, dtype=object))
+    for j in np.flatnonzero(~placed):
+        dropped.append({"row": int(rows[j]), "reason": DROP_OUTSIDE_RD})
+    gdf, rows = gdf.loc[placed], rows[placed]
 
     # repair after reprojection: transforming can itself break a ring
     geoms = np.asarray(gdf.geometry.array, dtype=object)
@@ -166,7 +199,7 @@ def read_candidates(path: Path) -> gpd.GeoDataFrame:
         fixed = _polygonal_part(shapely.make_valid(geoms[j]) if invalid[j] else geoms[j])
         if fixed is None:
             lost[j] = True
-            dropped.append({"row": int(rows[j]), "reason": "invalid geometry with no area"})
+            dropped.append({"row": int(rows[j]), "reason": DROP_NO_AREA})
         else:
             geoms[j] = fixed
             if invalid[j]:
@@ -196,7 +229,92 @@ def read_candidates(path: Path) -> gpd.GeoDataFrame:
     gdf.attrs["dropped"] = sorted(dropped, key=lambda d: d["row"])
     gdf.attrs["repaired"] = sorted(repaired)
     gdf.attrs["site_id_from"] = id_from
+    gdf.attrs["rows_in_file"] = n_rows
+    gdf.attrs["file_rows"] = rows.astype(np.int64)  # an array: pandas copies attrs often
     return gdf
+
+
+def keep_inside(sites: gpd.GeoDataFrame, area: BaseGeometry, path: Path) -> gpd.GeoDataFrame:
+    """The sites of :func:`read_candidates` whose representative point lies in ``area``
+    (EPSG:28992). The others are counted in ``attrs["dropped_outside_area"]`` (``count`` and
+    the first ``examples`` rows): a national file may leave a million rows outside one
+    municipality, too many for a per-row list that pandas copies with every operation.
+
+    Raises
+    ------
+    InputError
+        No site lies inside ``area``; the message names every reason rows were dropped.
+    """
+    inside = sites.geometry.representative_point().within(area).to_numpy()
+    attrs = dict(sites.attrs)
+    rows = attrs.pop("file_rows", None)
+    where = np.asarray(rows) if rows is not None else np.arange(len(sites))
+    outside = where[~inside]
+    attrs["dropped_outside_area"] = {
+        "count": len(outside), "examples": [int(r) for r in np.sort(outside)[:DROP_EXAMPLES]],
+    }
+    if not inside.any():
+        nothing = gpd.GeoDataFrame(geometry=[], crs=sites.crs)
+        nothing.attrs = attrs
+        summary = drop_summary(nothing)
+        reasons = ", ".join(f"{k}: {v}" for k, v in summary["reasons"].items())
+        raise InputError(
+            f"{path}: no candidate site lies inside the area; all "
+            f"{attrs.get('rows_in_file', len(sites))} rows were dropped ({reasons})"
+        )
+    kept = sites.loc[inside].reset_index(drop=True)
+    kept.attrs = attrs
+    return kept
+
+
+def drop_summary(sites: gpd.GeoDataFrame) -> dict[str, Any]:
+    """What :func:`read_candidates` (and :func:`keep_inside`) left out, for the manifest:
+    ``rows_in_file``, ``rows_used``, ``rows_dropped``, ``reasons`` (reason -> count) and
+    ``examples`` (reason -> the first 0-based rows)."""
+    dropped = sites.attrs.get("dropped", [])
+    reasons = Counter(d["reason"] for d in dropped)
+    examples: dict[str, list[int]] = {}
+    for d in dropped:
+        rows = examples.setdefault(d["reason"], [])
+        if len(rows) < DROP_EXAMPLES:
+            rows.append(int(d["row"]))
+    outside = sites.attrs.get("dropped_outside_area") or {"count": 0}
+    if outside["count"]:
+        reasons[DROP_OUTSIDE_AREA] = outside["count"]
+        examples[DROP_OUTSIDE_AREA] = list(outside["examples"])
+    n_dropped = len(dropped) + outside["count"]
+    return {
+        "rows_in_file": int(sites.attrs.get("rows_in_file", len(sites) + n_dropped)),
+        "rows_used": len(sites),
+        "rows_dropped": n_dropped,
+        "reasons": dict(sorted(reasons.items())),
+        "examples": examples,
+    }
+
+
+def drop_message(path: Path, summary: dict[str, Any]) -> str | None:
+    """One line for stderr when rows were left out, else None."""
+    if not summary["rows_dropped"]:
+        return None
+    parts = [
+        f"{reason}: {n} (row {_rows_text(summary['examples'][reason], DROP_EXAMPLES)}"
+        + (", ..." if n > len(summary["examples"][reason]) else "") + ")"
+        for reason, n in summary["reasons"].items()
+    ]
+    return (
+        f"{path}: {summary['rows_dropped']:,} of {summary['rows_in_file']:,} candidate rows "
+        f"left out; {'; '.join(parts)} (0-based rows; counts in manifest.json)"
+    )
+
+
+def report_dropped(sites: gpd.GeoDataFrame, path: Path) -> dict[str, Any]:
+    """:func:`drop_summary` of ``sites``, with a warning line on stderr when rows were left
+    out (see :func:`drop_message`)."""
+    summary = drop_summary(sites)
+    message = drop_message(path, summary)
+    if message:
+        LOG.warning("magicmix-geo: warning: %s", message)
+    return summary
 
 
 def _check_file(path: Path) -> None:
@@ -235,7 +353,63 @@ def _read_vector(path: Path) -> gpd.GeoDataFrame:
     return gdf
 
 
-def _read_csv(path: Path) -> gpd.GeoDataFrame:
+def _read_csv_chunks(
+    path: Path,
+    sep: str,
+    wkt_col: str,
+    as_text: set[str],
+    progress: Callable[[str], None] | None,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The attribute columns and the parsed outlines of a CSV, read ``CSV_CHUNK_ROWS`` rows
+    at a time: the WKT text of one chunk at most is held (memory stays near the size of the
+    geometries), and ``progress`` hears after each chunk."""
+    total = path.stat().st_size
+    clock = time.perf_counter()
+    frames: list[pd.DataFrame] = []
+    parts: list[np.ndarray] = []
+    bad: list[int] = []
+    rows = 0
+    try:
+        with path.open("rb") as fh:
+            chunks = pd.read_csv(fh, sep=sep, encoding="utf-8-sig",
+                                 dtype={c: str for c in as_text}, chunksize=CSV_CHUNK_ROWS)
+            for chunk in chunks:
+                chunk.columns = [str(c).strip() for c in chunk.columns]
+                text = chunk[wkt_col.strip()].astype(object)
+                blank = (text.isna() | text.map(lambda v: isinstance(v, str) and not v.strip())
+                         ).to_numpy()
+                with np.errstate(invalid="ignore"):  # "nan" in WKT: reported below
+                    geoms = shapely.from_wkt(np.where(blank, None, text), on_invalid="ignore")
+                bad += (rows + np.flatnonzero(~blank & pd.isna(geoms))).tolist()
+                # a blank cell is an empty geometry, dropped later with a reason
+                parts.append(np.where(blank, shapely.from_wkt("POLYGON EMPTY"), geoms))
+                frames.append(chunk.drop(columns=[wkt_col.strip()]))
+                rows += len(chunk)
+                if progress is not None and total >= PROGRESS_MIN_BYTES:
+                    done = min(fh.tell(), total)
+                    progress(f"reading {path.name}: {rows:,} rows, {done / 1e6:,.0f} of "
+                             f"{total / 1e6:,.0f} MB, {time.perf_counter() - clock:.0f} s")
+    except pd.errors.EmptyDataError as exc:
+        raise InputError(f"{path}: file is empty") from exc
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"{path}: cannot read as CSV ({_one_line(exc)})") from exc
+    if rows == 0:
+        raise InputError(f"{path}: no rows; the file holds no candidate sites")
+    if bad:
+        raise InputError(
+            f"{path}: cannot parse WKT in column {wkt_col.strip()!r} on {len(bad)} row(s), "
+            f"first at row {_rows_text(bad)} (0-based, header excluded)"
+        )
+    df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    return df, np.concatenate(parts)
+
+
+def print_progress(message: str) -> None:
+    """A progress line on stderr (``magicmix-geo: ...``), for :func:`read_candidates`."""
+    print(f"magicmix-geo: {message}", file=sys.stderr, flush=True)
+
+
+def _read_csv(path: Path, progress: Callable[[str], None] | None = None) -> gpd.GeoDataFrame:
     try:
         with path.open(encoding="utf-8-sig", newline="") as fh:
             header = fh.readline()
@@ -253,32 +427,7 @@ def _read_csv(path: Path) -> gpd.GeoDataFrame:
         )
     as_text = {lower[c] for c in (*ID_COLUMNS, "temporary", CSV_EPSG_COLUMN) if c in lower}
     as_text.add(wkt_col)
-    try:
-        df = pd.read_csv(
-            path, sep=sep, encoding="utf-8-sig", dtype={c: str for c in as_text}
-        )
-    except pd.errors.EmptyDataError as exc:
-        raise InputError(f"{path}: file is empty") from exc
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-        raise InputError(f"{path}: cannot read as CSV ({_one_line(exc)})") from exc
-    df.columns = [str(c).strip() for c in df.columns]
-    wkt_col = wkt_col.strip()
-    if len(df) == 0:
-        raise InputError(f"{path}: no rows; the file holds no candidate sites")
-
-    text = df[wkt_col].astype(object)
-    blank = text.isna() | text.map(lambda v: isinstance(v, str) and not v.strip())
-    values = np.where(blank, None, text.astype(object))
-    geoms = shapely.from_wkt(values, on_invalid="ignore")
-    bad = np.flatnonzero(~blank.to_numpy() & pd.isna(geoms))
-    if len(bad):
-        raise InputError(
-            f"{path}: cannot parse WKT in column {wkt_col!r} on {len(bad)} row(s), first at "
-            f"row {_rows_text(bad)} (0-based, header excluded)"
-        )
-    # a blank cell is an empty geometry, dropped later with a reason
-    geoms = np.where(blank, shapely.from_wkt("POLYGON EMPTY"), geoms)
-    df = df.drop(columns=[wkt_col])
+    df, geoms = _read_csv_chunks(path, sep, wkt_col, as_text, progress)
 
     epsg_col = next((c for c in df.columns if c.lower() == CSV_EPSG_COLUMN), None)
     if epsg_col is None:
@@ -680,13 +829,34 @@ def _tessellate(
     return np.concatenate(cells), np.concatenate(block), np.concatenate(owned)
 
 
-def _check_coordinate_range(path: Path, gdf: gpd.GeoDataFrame) -> None:
-    """Degrees beyond +-180/+-90 mean metres labelled as a geographic CRS: refuse them."""
+def _degree_rows(path: Path, gdf: gpd.GeoDataFrame) -> np.ndarray:
+    """True for rows that may be transformed: all of a projected CRS; of a geographic one,
+    those within +-180/+-90. When no row is, metres are labelled as degrees: refuse."""
     if gdf.crs is None or not gdf.crs.is_geographic:
-        return
-    minx, miny, maxx, maxy = gdf.total_bounds
-    if minx < -180 or maxx > 180 or miny < -90 or maxy > 90:
+        return np.ones(len(gdf), dtype=bool)
+    b = shapely.bounds(np.asarray(gdf.geometry.array, dtype=object))
+    ok = (b[:, 0] >= -180) & (b[:, 2] <= 180) & (b[:, 1] >= -90) & (b[:, 3] <= 90)
+    if not ok.any():
+        minx, miny, maxx, maxy = gdf.total_bounds
         raise InputError(
             f"{path}: coordinates ({minx:.0f}, {miny:.0f}) - ({maxx:.0f}, {maxy:.0f}) are not "
             f"degrees but the file declares {gdf.crs.to_string()} (wrong CRS?)"
         )
+    return np.asarray(ok)
+
+
+def _finite(geoms: np.ndarray) -> np.ndarray:
+    """True for geometries whose coordinates are all finite (missing ones count as finite)."""
+    coords, index = shapely.get_coordinates(geoms, return_index=True)
+    bad = np.zeros(len(geoms), dtype=bool)
+    bad[index[~np.isfinite(coords).all(axis=1)]] = True
+    return ~bad
+
+
+def _inside_rd(geoms: np.ndarray) -> np.ndarray:
+    """True for geometries inside EPSG:28992's area of use (``RD_NEW_BOUNDS``, finite)."""
+    bx0, by0, bx1, by1 = RD_NEW_BOUNDS
+    b = shapely.bounds(geoms)
+    with np.errstate(invalid="ignore"):
+        ok = (b[:, 0] >= bx0) & (b[:, 1] >= by0) & (b[:, 2] <= bx1) & (b[:, 3] <= by1)
+    return np.asarray(ok & np.isfinite(b).all(axis=1))

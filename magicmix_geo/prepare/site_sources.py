@@ -15,6 +15,8 @@ from magicmix_geo.prepare.plans import read_plans
 from magicmix_geo.prepare.sites import typed_candidates
 
 OUTSIDE_ATTR = "outside"
+# the rows a candidates file left out (count and reasons), for the manifest
+DROPPED_ATTR = "candidate_rows"
 
 
 def candidate_sites(
@@ -40,8 +42,14 @@ def candidate_sites(
         if plans is not None
         else None
     )
+    dropped = None
     if candidates is not None:
-        land = candidate_files.read_candidates(candidates)
+        land = candidate_files.read_candidates(
+            candidates, progress=candidate_files.print_progress
+        )
+        land = candidate_files.keep_inside(land, area, candidates)
+        # every row left out of the file is said on stderr and counted for the manifest
+        dropped = candidate_files.report_dropped(land, candidates)
         land_type = "vacant_land" if candidate_source == "brk" else "file"
         source = candidate_source
     else:
@@ -63,4 +71,5 @@ def candidate_sites(
         buildings=buildings,
     )
     inside.attrs[OUTSIDE_ATTR] = outside
+    inside.attrs[DROPPED_ATTR] = dropped
     return inside, source

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
+import sqlite3
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
 import pandas as pd
+import pyogrio.errors
 
 from magicmix_geo._atomic import atomic_path
 from magicmix_geo._errors import OutputError
@@ -56,6 +60,34 @@ def output_path(target: Path) -> Iterator[Path]:
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise OutputError(f"cannot write {target}: {reason}") from exc
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError,
+            sqlite3.OperationalError) as exc:
+        # GDAL and SQLite report a full or read-only disk in their own words
+        # ("database or disk is full", "Failed to commit transaction"): name the file
+        text = " ".join(str(exc).split())
+        if not _DISK_TROUBLE.search(text):
+            raise
+        raise OutputError(f"cannot write {target}: {text}") from exc
+
+
+# how GDAL's GeoPackage driver and SQLite say the disk refused a write
+_DISK_TROUBLE = re.compile(
+    r"disk is full|no space|failed to commit|disk i/o error|read-?only|permission denied"
+    r"|quota",
+    re.IGNORECASE,
+)
+
+
+@contextlib.contextmanager
+def quiet_missing_glyphs() -> Iterator[None]:
+    """Silence matplotlib's one warning per character its font lacks (a site id or name in
+    CJK script, an emoji): the PNG/PDF shows a box there, the HTML report the exact text,
+    and a normal run prints no warnings."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font",
+                                category=UserWarning)
+        yield
+
 
 def score_colour(score: float | None) -> str:
     """The class colour of a ``score_total`` in [0, 1]; white when there is no score.
@@ -122,6 +154,7 @@ __all__ = [
     "category_style",
     "excluded_mask",
     "output_path",
+    "quiet_missing_glyphs",
     "require_rd",
     "score_colour",
 ]

@@ -20,6 +20,7 @@ from magicmix_geo.publish._common import (
     output_path,
     require_rd,
 )
+from magicmix_geo.publish.cells import spreadsheet_value, write_csv
 from magicmix_geo.publish.gpkg import write_municipality_gpkg
 from magicmix_geo.publish.manifest import manifest_json
 from magicmix_geo.site_types import SITE_TYPES
@@ -94,7 +95,7 @@ def write_national_ranking(
         tables={name: frame for name, frame in sheets.items() if name != "ranking"},
     )
     with output_path(out_dir / f"{RANKING_LAYER}.csv") as tmp:
-        table.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n")
+        write_csv(table, tmp)
     with output_path(out_dir / f"{RANKING_LAYER}.xlsx") as tmp:
         _write_workbook(tmp, sheets)
     return ranked
@@ -362,7 +363,13 @@ def _write_workbook(path: Path, sheets: dict[str, pd.DataFrame]) -> None:
         }
     # rows streamed straight to xlsxwriter (constant memory): three times faster than
     # pandas' to_excel on a national list, and memory does not grow with the rows
-    book = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    # text is written as text: no formulas, links or numbers made from strings
+    book = xlsxwriter.Workbook(str(path), {
+        "constant_memory": True,
+        "strings_to_formulas": False,
+        "strings_to_urls": False,
+        "strings_to_numbers": False,
+    })
     try:
         for name, frame in sheets.items():
             sheet = book.add_worksheet(name)
@@ -370,7 +377,7 @@ def _write_workbook(path: Path, sheets: dict[str, pd.DataFrame]) -> None:
             for i, column in enumerate(frame.columns):
                 width = max([len(str(column)), *(len(str(v)) for v in frame[column].head(200))])
                 sheet.set_column(i, i, min(max(width + 2, 8), 80))
-            sheet.write_row(0, 0, [str(c) for c in frame.columns])
+            sheet.write_row(0, 0, [spreadsheet_value(str(c)) for c in frame.columns])
             columns = [_cells(frame[c]) for c in frame.columns]
             for row, values in enumerate(zip(*columns, strict=True), start=1):
                 sheet.write_row(row, 0, values)
@@ -379,12 +386,16 @@ def _write_workbook(path: Path, sheets: dict[str, pd.DataFrame]) -> None:
 
 
 def _cells(column: pd.Series) -> list[Any]:
-    """Python values for a worksheet column: numbers stay numbers, nulls become blanks."""
+    """Python values for a worksheet column: numbers stay numbers, nulls become blanks, text
+    passes :func:`~magicmix_geo.publish.cells.spreadsheet_text`."""
     values = column.astype(object).where(column.notna(), None).tolist()
-    return [v if v is None or isinstance(v, int | float | str | bool) else str(v) for v in values]
+    return [
+        v if v is None or isinstance(v, int | float | bool) else spreadsheet_value(str(v))
+        for v in values
+    ]
 
 
 def write_summary_csv(path: Path, summary: pd.DataFrame) -> None:
     """``national_summary.csv``: per municipality and in total, homes reserved vs task."""
     with output_path(Path(path)) as tmp:
-        summary.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n")
+        write_csv(summary, tmp)

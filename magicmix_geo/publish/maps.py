@@ -46,6 +46,7 @@ from magicmix_geo.publish._common import (
     category_style,
     excluded_mask,
     output_path,
+    quiet_missing_glyphs,
     reason_text,
     require_rd,
     score_colour,
@@ -106,7 +107,7 @@ def write_static_map(
     for name, frame in context.items():
         require_rd(frame, name)
     figure = render_static_map(sites, boundary, title=title, context=context)
-    with output_path(Path(path)) as tmp:
+    with output_path(Path(path)) as tmp, quiet_missing_glyphs():
         figure.savefig(tmp, format="png", dpi=MAP_DPI)
 
 
@@ -699,12 +700,32 @@ def _centre(extent: tuple[float, float, float, float]) -> list[float]:
 
 
 def _geojson(frame: gpd.GeoDataFrame) -> dict[str, Any]:
-    """A GeoJSON FeatureCollection with nulls (not NaN) for missing values.
+    """A GeoJSON FeatureCollection with nulls (not NaN) for missing values and every text
+    HTML-escaped (:func:`html_text`).
 
-    Features get ids 0..n-1: folium keys its per-feature styles on a unique identifier.
+    Every attribute the page shows passes here: folium's popups and tooltips put property
+    values into ``innerHTML``, so a site id or OSM name such as ``<img onerror=...>`` must
+    arrive as text. Features get ids 0..n-1: folium keys its per-feature styles on them.
     """
     numbered = frame.reset_index(drop=True)
+    for column in numbered.columns:
+        if column != numbered.geometry.name and not pd.api.types.is_numeric_dtype(
+            numbered[column]
+        ):
+            numbered[column] = numbered[column].map(html_text).astype(object)
     return dict(json.loads(numbered.to_json(na="null", drop_id=False)))
+
+
+def html_text(value: Any) -> Any:
+    """A value from data as it may enter HTML: text escaped (``& < > " '``), numbers and
+    booleans as they are, missing values as None."""
+    if isinstance(value, bool | np.bool_ | int | np.integer):
+        return value
+    if isinstance(value, float | np.floating):
+        return None if math.isnan(value) else value
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    return html.escape(str(value), quote=True)
 
 
 def _boundary_layer(boundary: gpd.GeoDataFrame) -> folium.GeoJson:
@@ -863,22 +884,41 @@ def _amenity_layer(amenities: gpd.GeoDataFrame) -> folium.GeoJson:
     )
 
 
-def _rank_badges(top: gpd.GeoDataFrame) -> folium.FeatureGroup:
-    """The rank of the ten best sites as round badges on their representative points."""
-    group = folium.FeatureGroup(name="top 10 (rank_gm)")
-    points = gpd.GeoSeries(top.geometry.representative_point(), crs=top.crs).to_crs(4326)
-    for rank, site_id, point in zip(top["rank_gm"], top["site_id"], points, strict=True):
-        badge = (
-            '<div style="width:22px;height:22px;border-radius:11px;background:white;'
-            "border:1.5px solid #222;font:bold 12px sans-serif;text-align:center;"
-            f'line-height:22px">{int(rank)}</div>'
-        )
-        folium.Marker(
-            location=[round(point.y, COORDINATE_DECIMALS), round(point.x, COORDINATE_DECIMALS)],
-            icon=folium.DivIcon(html=badge, icon_size=(25, 25), icon_anchor=(12, 12)),
-            tooltip=f"rank {int(rank)}: {html.escape(str(site_id))}",
-        ).add_to(group)
-    return group
+# a badge's number is set as text (textContent) in the page, never parsed as HTML or JS
+_BADGE_JS = """function(feature, layer) {
+    const badge = document.createElement('div');
+    badge.style.cssText = 'width:22px;height:22px;border-radius:11px;background:white;'
+        + 'border:1.5px solid #222;font:bold 12px sans-serif;text-align:center;line-height:22px';
+    badge.textContent = String(feature.properties.rank_gm);
+    layer.setIcon(L.divIcon({html: badge, className: '', iconSize: [25, 25],
+                             iconAnchor: [12, 12]}));
+}"""
+
+
+def _rank_badges(top: gpd.GeoDataFrame) -> folium.GeoJson:
+    """The rank of the ten best sites as round badges on their representative points.
+
+    The ranks and site ids travel as GeoJSON properties (escaped by :func:`_geojson`), not
+    inside JavaScript source: a backtick or ``${...}`` in an id is only text.
+    """
+    points = gpd.GeoDataFrame(
+        {
+            "rank_gm": pd.to_numeric(top["rank_gm"]).astype(int).to_numpy(),
+            "site_id": top["site_id"].to_numpy(),
+        },
+        geometry=top.geometry.representative_point().to_numpy(),
+        crs=top.crs,
+    )
+    web = _web(points, tolerance_m=0.0)
+    return folium.GeoJson(
+        _geojson(web),
+        name="top 10 (rank_gm)",
+        marker=folium.Marker(),
+        on_each_feature=folium.JsCode(_BADGE_JS),
+        tooltip=folium.GeoJsonTooltip(
+            fields=["rank_gm", "site_id"], aliases=["rank", "site"], localize=False
+        ),
+    )
 
 
 def _title_html(title: str) -> str:
@@ -933,6 +973,7 @@ def _legend_html(categories: list[str], *, excluded_note: str | None = None) -> 
 
 __all__ = [
     "build_interactive_map",
+    "html_text",
     "nice_length",
     "render_static_map",
     "write_interactive_map",

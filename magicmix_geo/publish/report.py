@@ -27,6 +27,7 @@ from magicmix_geo.publish._common import (
     MAP_ATTRIBUTION,
     excluded_mask,
     output_path,
+    quiet_missing_glyphs,
     reason_text,
     require_rd,
     score_colour,
@@ -426,7 +427,10 @@ def _write_pdf(
     The map page is the static map PNG when one is given (drawing 200,000 sites again as
     vectors took longer than everything else of the report), else the map drawn anew.
     """
-    with PdfPages(path, metadata={"Title": title, "Creator": "magicmix-geo"}) as pdf:
+    with (
+        quiet_missing_glyphs(),
+        PdfPages(path, metadata={"Title": title, "Creator": "magicmix-geo"}) as pdf,
+    ):
         if map_png is not None and Path(map_png).is_file():
             pdf.savefig(_image_page(Path(map_png)))
         else:
@@ -504,11 +508,14 @@ def _text_pages(lines: list[str], title: str) -> Iterator[Figure]:
     per_page = 68
     for start in range(0, len(wrapped), per_page):
         figure = Figure(figsize=_A4)
-        figure.text(0.06, 0.965, title, fontsize=11, fontweight="bold", va="top")
+        # text from data is text: "$...$" is no formula (parse_math off)
+        figure.text(0.06, 0.965, title, fontsize=11, fontweight="bold", va="top",
+                    parse_math=False)
         for i, line in enumerate(wrapped[start : start + per_page]):
             bold = bool(line) and not line.startswith(" ") and not line[0].isdigit()
             figure.text(
                 0.06, 0.935 - i * 0.0131, line, fontsize=7.2, family="DejaVu Sans",
                 va="top", fontweight="bold" if bold and len(line) < 60 else "normal",
+                parse_math=False,
             )
         yield figure

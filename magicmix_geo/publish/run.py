@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import tempfile
 import time
 import uuid
 from collections.abc import Sequence
@@ -24,8 +23,7 @@ import pandas as pd
 import pyogrio
 
 from magicmix_geo import __version__
-from magicmix_geo._atomic import atomic_directory
-from magicmix_geo._errors import OutputError
+from magicmix_geo._atomic import atomic_directory, check_output_dir
 from magicmix_geo.config import Settings
 from magicmix_geo.contract import MunicipalityResult
 from magicmix_geo.publish.gpkg import write_municipality_gpkg
@@ -418,19 +416,3 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def check_output_dir(out_dir: Path) -> Path:
-    """An output path must be a directory (or not exist yet) in a writable folder."""
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise OutputError(f"{out_dir}: output path exists and is not a directory")
-    probe = out_dir.parent
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    if not probe.is_dir():
-        raise OutputError(f"{out_dir}: {probe} is not a directory")
-    try:
-        with tempfile.NamedTemporaryFile(dir=probe, prefix=".magicmix-probe."):
-            pass
-    except OSError as exc:
-        raise OutputError(f"{out_dir}: cannot write in {probe} ({exc.strerror})") from exc
-    return out_dir

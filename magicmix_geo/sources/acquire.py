@@ -291,6 +291,7 @@ def cached_rank_inputs(
         osm=osm,
         gm_code=gm_code,
         boundary=cache.cbs_gemeente(gm_code),
+        boundary_source="cbs",
         cbs=(cache.cbs_gemeente(gm_code), cache.cbs_buurten(gm_code)),
         grid=grid if grid.is_file() else None,
         candidates=candidates,
