@@ -49,8 +49,11 @@ def main() -> None:
         areas = make_split_dataset(tmp_path / "data", broken=False)
         env = {**os.environ, "MAGICMIX_CACHE_DIR": str(tmp_path / "cache")}
         exe = str(Path(sys.executable).with_name("magicmix-geo"))
-        where = (["--dask-address", args.dask_address] if args.dask_address
-                 else ["--workers", str(args.workers)])
+        where = (
+            ["--dask-address", args.dask_address]
+            if args.dask_address
+            else ["--workers", str(args.workers)]
+        )
         base = [exe, "national", "--areas-file", str(areas), "--all", *where, "--quiet"]
         first = timed([*base, "--out", str(tmp_path / "a")], env)
         rerun = timed([*base, "--out", str(tmp_path / "a")], env)
@@ -61,7 +64,8 @@ def main() -> None:
             (b,) = (tmp_path / "b").glob(f"{code}_*.gpkg")
             same &= gpd.read_file(a, layer="sites").equals(gpd.read_file(b, layer="sites"))
         same &= pd.read_csv(tmp_path / "a" / "national_ranking.csv").equals(
-            pd.read_csv(tmp_path / "b" / "national_ranking.csv"))
+            pd.read_csv(tmp_path / "b" / "national_ranking.csv")
+        )
         print(f"first run            {first:6.1f} s")
         print(f"re-run, same folder  {rerun:6.1f} s  ratio {rerun / first:.3f}")
         print(f"re-run, new folder   {fresh:6.1f} s  ratio {fresh / first:.3f}")

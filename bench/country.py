@@ -69,8 +69,12 @@ def build_country(n: int, work: Path) -> Path:
     ]
     for code, shift in zip(codes, shifts, strict=True):
         write_boundary(work / "boundaries" / f"{code}.gpkg", moved_area(core, shift), code)
-        lines += ["[[municipality]]", f'gm_code = "{code}"',
-                  f'boundary = "boundaries/{code}.gpkg"', ""]
+        lines += [
+            "[[municipality]]",
+            f'gm_code = "{code}"',
+            f'boundary = "boundaries/{code}.gpkg"',
+            "",
+        ]
     areas_file.write_text("\n".join(lines), encoding="utf-8")
     return areas_file
 
@@ -136,27 +140,46 @@ def main(argv: list[str] | None = None) -> int:
     work = WORK / f"country-{args.municipalities}"
     clock = time.perf_counter()
     areas = build_country(args.municipalities, work)
-    print(f"country: {work / 'country.osm.pbf'} (built or reused in "
-          f"{time.perf_counter() - clock:.0f} s)")
-    info = subprocess.run(["osmium", "fileinfo", "-e", "-j", str(work / "country.osm.pbf")],
-                          check=True, capture_output=True, text=True)
+    print(
+        f"country: {work / 'country.osm.pbf'} (built or reused in "
+        f"{time.perf_counter() - clock:.0f} s)"
+    )
+    info = subprocess.run(
+        ["osmium", "fileinfo", "-e", "-j", str(work / "country.osm.pbf")],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     counts = json.loads(info.stdout)["data"]["count"]
-    print(f"  {counts['nodes']:,} nodes, {counts['ways']:,} ways, "
-          f"{counts['relations']:,} relations")
-    cat_s = _run(["osmium", "cat", "-O", "-o", str(work / "cat.osm.pbf"),
-                  str(work / "country.osm.pbf")])
+    print(
+        f"  {counts['nodes']:,} nodes, {counts['ways']:,} ways, {counts['relations']:,} relations"
+    )
+    cat_s = _run(
+        ["osmium", "cat", "-O", "-o", str(work / "cat.osm.pbf"), str(work / "country.osm.pbf")]
+    )
     (work / "cat.osm.pbf").unlink()
     out = work / "out"
     shutil.rmtree(out, ignore_errors=True)
     store = work / "cache"
     shutil.rmtree(store, ignore_errors=True)
     exe = Path(sys.executable).with_name("magicmix-geo")
-    command = [str(exe), "national", "--areas-file", str(areas), "--all", "--workers",
-               str(args.workers), "--out", str(out), "--quiet"]
+    command = [
+        str(exe),
+        "national",
+        "--areas-file",
+        str(areas),
+        "--all",
+        "--workers",
+        str(args.workers),
+        "--out",
+        str(out),
+        "--quiet",
+    ]
     env = {**os.environ, "MAGICMIX_CACHE_DIR": str(store)}
     clock = time.perf_counter()
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     with TreeMemory(process.pid) as memory:
         _, stderr = process.communicate()
     wall = time.perf_counter() - clock
@@ -168,15 +191,23 @@ def main(argv: list[str] | None = None) -> int:
     seconds = np.array([r["seconds"] for r in rows if r["status"] != "failed"])
     osm = manifest.get("osm_store", [])
     osm_s = sum(r["seconds"] for r in osm)
-    print(f"national: {len(rows)} municipalities, {sum(r['status'] == 'failed' for r in rows)} "
-          f"failed, published {len(manifest['municipalities'])}")
-    print(f"  wall {wall:.1f} s ({wall / 60:.1f} min); per municipality (rank + publish on a "
-          f"worker) median {np.median(seconds):.1f} s, p90 {np.percentile(seconds, 90):.1f} s")
-    print(f"  peak memory: largest process {memory.peak / 2**30:.2f} GiB, "
-          f"whole tree {memory.peak_total / 2**30:.2f} GiB")
-    print(f"  OSM store: {osm_s:.1f} s in {sum(r['passes'] for r in osm)} osmium pass(es) "
-          f"for {sum(r['municipalities'] for r in osm)} extracts; one `osmium cat` pass "
-          f"{cat_s:.1f} s; ratio {osm_s / cat_s:.2f}")
+    print(
+        f"national: {len(rows)} municipalities, {sum(r['status'] == 'failed' for r in rows)} "
+        f"failed, published {len(manifest['municipalities'])}"
+    )
+    print(
+        f"  wall {wall:.1f} s ({wall / 60:.1f} min); per municipality (rank + publish on a "
+        f"worker) median {np.median(seconds):.1f} s, p90 {np.percentile(seconds, 90):.1f} s"
+    )
+    print(
+        f"  peak memory: largest process {memory.peak / 2**30:.2f} GiB, "
+        f"whole tree {memory.peak_total / 2**30:.2f} GiB"
+    )
+    print(
+        f"  OSM store: {osm_s:.1f} s in {sum(r['passes'] for r in osm)} osmium pass(es) "
+        f"for {sum(r['municipalities'] for r in osm)} extracts; one `osmium cat` pass "
+        f"{cat_s:.1f} s; ratio {osm_s / cat_s:.2f}"
+    )
     return 0
 
 

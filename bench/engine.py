@@ -54,8 +54,12 @@ def _graphs(quick: bool) -> list[tuple[str, WalkNetwork, int, list[int]]]:
     big = build_network(make_city(200_000 if quick else 1_000_000).walk_ways())
     return [
         ("sample (TU Delft, real OSM)", sample, 5_000, [40, 4, 12, 3, 10, 15, 2, 3, 6, 20]),
-        (f"synthetic city ({big.n_nodes:,} nodes)", big, 200_000,
-         [3000, 60, 400, 300, 500, 800, 60, 100, 150, 600]),
+        (
+            f"synthetic city ({big.n_nodes:,} nodes)",
+            big,
+            200_000,
+            [3000, 60, 400, 300, 500, 800, 60, 100, 150, 600],
+        ),
     ]
 
 
@@ -65,7 +69,9 @@ def _time(fn, *args, **kw):  # type: ignore[no-untyped-def]
     return out, time.perf_counter() - t
 
 
-def ours(net: WalkNetwork, site_nodes: np.ndarray, dest_nodes: list[np.ndarray]) -> tuple[list, float]:
+def ours(
+    net: WalkNetwork, site_nodes: np.ndarray, dest_nodes: list[np.ndarray]
+) -> tuple[list, float]:
     t = time.perf_counter()
     object.__setattr__(net, "core", contract(net))  # time the contraction inside ours
     index = SegmentIndex(net)
@@ -77,7 +83,9 @@ def ours(net: WalkNetwork, site_nodes: np.ndarray, dest_nodes: list[np.ndarray])
     return out, time.perf_counter() - t
 
 
-def floor(net: WalkNetwork, site_nodes: np.ndarray, dest_nodes: list[np.ndarray]) -> tuple[list, float]:
+def floor(
+    net: WalkNetwork, site_nodes: np.ndarray, dest_nodes: list[np.ndarray]
+) -> tuple[list, float]:
     n = net.n_nodes
     adj = net.adjacency
     out = []
@@ -111,8 +119,9 @@ def pandana_run(net: WalkNetwork, site_nodes: np.ndarray, dest_nodes: list[np.nd
     nodes = pd.DataFrame({"x": net.x, "y": net.y})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        pnet = pandana.Network(nodes.x, nodes.y, edges["from"], edges["to"], edges[["w"]],
-                               twoway=True)
+        pnet = pandana.Network(
+            nodes.x, nodes.y, edges["from"], edges["to"], edges[["w"]], twoway=True
+        )
         out = []
         for k, d in enumerate(dest_nodes):
             cat = f"c{k}"
@@ -122,10 +131,13 @@ def pandana_run(net: WalkNetwork, site_nodes: np.ndarray, dest_nodes: list[np.nd
     return out, time.perf_counter() - t
 
 
-def networkx_run(net: WalkNetwork, site_nodes: np.ndarray, dest_nodes: list[np.ndarray],
-                 sample: int) -> tuple[list, float, np.ndarray]:
+def networkx_run(
+    net: WalkNetwork, site_nodes: np.ndarray, dest_nodes: list[np.ndarray], sample: int
+) -> tuple[list, float, np.ndarray]:
     graph = nx.Graph()
-    for u, v, w in zip(net.seg_u.tolist(), net.seg_v.tolist(), net.seg_length.tolist(), strict=True):
+    for u, v, w in zip(
+        net.seg_u.tolist(), net.seg_v.tolist(), net.seg_length.tolist(), strict=True
+    ):
         if not graph.has_edge(u, v) or graph[u][v]["weight"] > w:
             graph.add_edge(u, v, weight=w)
     picked = np.random.default_rng(1).choice(site_nodes.size, sample, replace=False)
@@ -153,8 +165,10 @@ def main() -> int:
         rng = np.random.default_rng(0)
         site_nodes = rng.integers(0, net.n_nodes, n_sites)
         dest_nodes = [rng.integers(0, net.n_nodes, m) for m in n_dests]
-        print(f"\n{name}: {net.n_nodes:,} nodes, {net.n_segments:,} segments, "
-              f"{n_sites:,} sites, {len(n_dests)} categories ({sum(n_dests):,} destinations)")
+        print(
+            f"\n{name}: {net.n_nodes:,} nodes, {net.n_segments:,} segments, "
+            f"{n_sites:,} sites, {len(n_dests)} categories ({sum(n_dests):,} destinations)"
+        )
         a, t_ours = ours(net, site_nodes, dest_nodes)
         _, t_ours2 = ours(net, site_nodes, dest_nodes)
         t_ours = min(t_ours, t_ours2)
@@ -169,27 +183,44 @@ def main() -> int:
             assert np.all(b[k][~within] >= PANDANA_MAXDIST - 1.5), "pandana beyond its radius"
             worst["networkx"] = max(worst["networkx"], float(np.max(np.abs(a[k][picked] - c[k]))))
         core = net.core
-        print(f"  contracted: {core.n_core:,} core nodes ({core.n_core / net.n_nodes:.0%}), "
-              f"{core.n_chains:,} chains")
+        print(
+            f"  contracted: {core.n_core:,} core nodes ({core.n_core / net.n_nodes:.0%}), "
+            f"{core.n_chains:,} chains"
+        )
         print(f"  (a) ours (contract+index+snap+10 Dijkstras): {t_ours:8.3f} s")
         print(f"  (b) pandana build + query:                  {t_pandana:8.3f} s")
-        print(f"  (c) networkx per site, extrapolated:        {t_nx:8.1f} s "
-              f"({args.nx_sites} sites timed)")
+        print(
+            f"  (c) networkx per site, extrapolated:        {t_nx:8.1f} s "
+            f"({args.nx_sites} sites timed)"
+        )
         print(f"  (d) scipy floor (10 Dijkstra calls only):   {t_floor:8.3f} s")
-        print("  max |difference| vs ours (m): " + ", ".join(f"{k} {v:.2e}" for k, v in worst.items()))
+        print(
+            "  max |difference| vs ours (m): " + ", ".join(f"{k} {v:.2e}" for k, v in worst.items())
+        )
         # pandana computes in single precision: agreement to a few decimetres over 3 km
         ok = worst["floor"] < 1e-6 and worst["networkx"] < 1e-6 and worst["pandana"] < 0.5
         print(f"  answers agree: {ok}")
         if not ok:
             return 1
-        results.append({"graph": name, "nodes": net.n_nodes, "sites": n_sites, "ours_s": t_ours,
-                        "pandana_s": t_pandana, "networkx_extrapolated_s": t_nx,
-                        "floor_s": t_floor, "max_diff_m": worst})
+        results.append(
+            {
+                "graph": name,
+                "nodes": net.n_nodes,
+                "sites": n_sites,
+                "ours_s": t_ours,
+                "pandana_s": t_pandana,
+                "networkx_extrapolated_s": t_nx,
+                "floor_s": t_floor,
+                "max_diff_m": worst,
+            }
+        )
     (WORK / "engine.json").write_text(json.dumps(results, indent=2))
     last = results[-1]
-    print(f"ratio_vs_pandana={last['pandana_s'] / last['ours_s']:.1f} "
-          f"ratio_vs_networkx={last['networkx_extrapolated_s'] / last['ours_s']:.0f} "
-          f"ratio_vs_floor={last['ours_s'] / last['floor_s']:.2f}")
+    print(
+        f"ratio_vs_pandana={last['pandana_s'] / last['ours_s']:.1f} "
+        f"ratio_vs_networkx={last['networkx_extrapolated_s'] / last['ours_s']:.0f} "
+        f"ratio_vs_floor={last['ours_s'] / last['floor_s']:.2f}"
+    )
     return 0
 
 

@@ -66,14 +66,18 @@ def main() -> None:
     clock = time.perf_counter()
     write_municipality_gpkg(WORK / "national_ranking.gpkg", {"national_ranking": ranked}, {})
     t_gpkg = time.perf_counter() - clock
-    print(f"{n:,} ranked sites: rank+table {t_rank:.1f} s, csv {t_csv:.1f} s, "
-          f"xlsx {t_xlsx:.1f} s, gpkg {t_gpkg:.1f} s")
+    print(
+        f"{n:,} ranked sites: rank+table {t_rank:.1f} s, csv {t_csv:.1f} s, "
+        f"xlsx {t_xlsx:.1f} s, gpkg {t_gpkg:.1f} s"
+    )
     per_site = {"csv": t_csv / n, "xlsx": t_xlsx / n, "gpkg": t_gpkg / n, "rank": t_rank / n}
     national, xlsx_rows = 3_000_000, 1_048_575
     total = national * (per_site["csv"] + per_site["gpkg"] + per_site["rank"])
     total += xlsx_rows * per_site["xlsx"]
-    print(f"extrapolated to {national:,} ranked sites (xlsx capped at {xlsx_rows:,} rows): "
-          f"{total / 60:.1f} min")
+    print(
+        f"extrapolated to {national:,} ranked sites (xlsx capped at {xlsx_rows:,} rows): "
+        f"{total / 60:.1f} min"
+    )
 
 
 if __name__ == "__main__":

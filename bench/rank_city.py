@@ -34,11 +34,16 @@ from synthetic import make_city, write_city_pbf  # noqa: E402
 
 WORK = ROOT / "bench" / "_work"
 AMENITIES = {  # name: (key, value, count) for a 1 M-node city (~ a city of 400k people)
-    "bus_stop": ("highway", "bus_stop", 1500), "station": ("railway", "station", 8),
-    "supermarket": ("shop", "supermarket", 250), "gp": ("amenity", "doctors", 200),
-    "school": ("amenity", "school", 250), "childcare": ("amenity", "childcare", 300),
-    "library": ("amenity", "library", 20), "community": ("amenity", "community_centre", 60),
-    "social": ("amenity", "social_facility", 80), "park": ("leisure", "park", 400),
+    "bus_stop": ("highway", "bus_stop", 1500),
+    "station": ("railway", "station", 8),
+    "supermarket": ("shop", "supermarket", 250),
+    "gp": ("amenity", "doctors", 200),
+    "school": ("amenity", "school", 250),
+    "childcare": ("amenity", "childcare", 300),
+    "library": ("amenity", "library", 20),
+    "community": ("amenity", "community_centre", 60),
+    "social": ("amenity", "social_facility", 80),
+    "park": ("leisure", "park", 400),
 }
 
 
@@ -79,8 +84,19 @@ def main() -> int:
     out = WORK / "rank_out"
     shutil.rmtree(out, ignore_errors=True)
     cli = Path(sys.executable).parent / "magicmix-geo"
-    cmd = [str(cli), "rank", "--osm", str(pbf), "--area", "GM9999", "--candidates", str(gpkg),
-           "--out", str(out), "--no-cache"]  # really compute: no result from the cache
+    cmd = [
+        str(cli),
+        "rank",
+        "--osm",
+        str(pbf),
+        "--area",
+        "GM9999",
+        "--candidates",
+        str(gpkg),
+        "--out",
+        str(out),
+        "--no-cache",
+    ]  # really compute: no result from the cache
     print(" ".join(cmd), flush=True)
     t = time.perf_counter()
     proc = subprocess.run(cmd, check=False)
@@ -88,8 +104,13 @@ def main() -> int:
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
     print(f"exit {proc.returncode}; wall {wall:.1f} s; peak memory {peak:.2f} GiB")
     manifest = out / "manifest.json"
-    report = {"nodes": args.nodes, "parcels": args.parcels, "exit": proc.returncode,
-              "wall_s": round(wall, 1), "peak_rss_gib": round(peak, 2)}
+    report = {
+        "nodes": args.nodes,
+        "parcels": args.parcels,
+        "exit": proc.returncode,
+        "wall_s": round(wall, 1),
+        "peak_rss_gib": round(peak, 2),
+    }
     if manifest.exists():
         data = json.loads(manifest.read_text())
         for gm in data.get("municipalities", []):
@@ -105,7 +126,8 @@ def main() -> int:
             print("publish timings (s):", json.dumps(report["publish_timings_s"]))
         report["output_mb"] = {
             p.relative_to(out).as_posix(): round(p.stat().st_size / 1e6, 1)
-            for p in sorted(out.rglob("*")) if p.is_file()
+            for p in sorted(out.rglob("*"))
+            if p.is_file()
         }
         print("output sizes (MB):", json.dumps(report["output_mb"]))
         started, ended = data.get("started_at"), data.get("ended_at")

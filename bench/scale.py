@@ -30,9 +30,16 @@ sys.path.insert(0, str(ROOT / "bench"))
 WORK = ROOT / "bench" / "_work"
 # destinations per category: roughly the Dutch counts scaled to a 5 M-node network
 CATEGORIES = {
-    "pt_stop": 12_000, "train_station": 120, "supermarket": 2_000, "gp": 1_500,
-    "primary_school": 2_200, "childcare": 3_000, "library": 300, "community_centre": 800,
-    "social_support": 600, "park": 4_000,
+    "pt_stop": 12_000,
+    "train_station": 120,
+    "supermarket": 2_000,
+    "gp": 1_500,
+    "primary_school": 2_200,
+    "childcare": 3_000,
+    "library": 300,
+    "community_centre": 800,
+    "social_support": 600,
+    "park": 4_000,
 }
 COUNTS = {"pt_stop": (400, 800, 1200), "supermarket": (400, 800, 1200)}
 
@@ -47,8 +54,11 @@ def generate(path: Path, nodes: int) -> None:
     t = time.perf_counter()
     city = make_city(nodes, seed=7)
     write_city_pbf(city, path)
-    print(f"wrote {path.name}: {city.node_id.size:,} nodes, {city.way_id.size:,} ways, "
-          f"{path.stat().st_size / 2**20:.0f} MiB in {time.perf_counter() - t:.0f} s", flush=True)
+    print(
+        f"wrote {path.name}: {city.node_id.size:,} nodes, {city.way_id.size:,} ways, "
+        f"{path.stat().st_size / 2**20:.0f} MiB in {time.perf_counter() - t:.0f} s",
+        flush=True,
+    )
 
 
 def main() -> int:
@@ -86,8 +96,11 @@ def main() -> int:
     t = time.perf_counter()
     core = net.core
     times["contract_s"] = time.perf_counter() - t
-    print(f"network: {net.n_nodes:,} nodes, {net.n_segments:,} segments; contracted to "
-          f"{core.n_core:,} core nodes, {core.n_chains:,} chains", flush=True)
+    print(
+        f"network: {net.n_nodes:,} nodes, {net.n_segments:,} segments; contracted to "
+        f"{core.n_core:,} core nodes, {core.n_chains:,} chains",
+        flush=True,
+    )
     rng = np.random.default_rng(11)
     lo = np.array([net.x.min(), net.y.min()])
     hi = np.array([net.x.max(), net.y.max()])
@@ -103,13 +116,19 @@ def main() -> int:
     workers_peak = _peak_gib(resource.RUSAGE_CHILDREN) if args.workers else 0.0
     reachable = float(table["dist_pt_stop_m"].notna().mean())
     report = {
-        "pbf": pbf.name, "pbf_mib": round(pbf.stat().st_size / 2**20, 1),
-        "nodes": net.n_nodes, "segments": net.n_segments, "core_nodes": core.n_core,
-        "sites": args.sites, "categories": len(CATEGORIES),
-        "destinations": sum(CATEGORIES.values()), "workers": args.workers,
+        "pbf": pbf.name,
+        "pbf_mib": round(pbf.stat().st_size / 2**20, 1),
+        "nodes": net.n_nodes,
+        "segments": net.n_segments,
+        "core_nodes": core.n_core,
+        "sites": args.sites,
+        "categories": len(CATEGORIES),
+        "destinations": sum(CATEGORIES.values()),
+        "workers": args.workers,
         **{k: round(v, 2) for k, v in times.items()},
         "sites_per_s_all_categories": round(args.sites / times["all_categories_s"]),
-        "peak_rss_gib": round(peak, 2), "peak_rss_children_gib": round(workers_peak, 2),
+        "peak_rss_gib": round(peak, 2),
+        "peak_rss_children_gib": round(workers_peak, 2),
         "pt_stop_reachable_share": reachable,
         "median_dist_pt_stop_m": round(float(table["dist_pt_stop_m"].median()), 1),
     }

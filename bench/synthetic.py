@@ -8,6 +8,7 @@ Around 1/3 of the nodes are intersections and 2/3 shape points, as in Dutch OSM 
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,10 +73,7 @@ def make_city(n_nodes: int, seed: int = 0) -> City:
     for axis in (0, 1):
         for line in range(side):
             # the intersections along one street
-            if axis == 0:
-                inter = np.arange(side) * side + line
-            else:
-                inter = line * side + np.arange(side)
+            inter = np.arange(side) * side + line if axis == 0 else line * side + np.arange(side)
             present = rng.random(side - 1) < keep
             # split the street into ways of WAY_BLOCKS blocks, skipping missing blocks
             start = 0
@@ -124,7 +122,9 @@ def make_city(n_nodes: int, seed: int = 0) -> City:
     )
 
 
-def random_points_rd(city_net_x: np.ndarray, city_net_y: np.ndarray, count: int, seed: int) -> np.ndarray:
+def random_points_rd(
+    city_net_x: np.ndarray, city_net_y: np.ndarray, count: int, seed: int
+) -> np.ndarray:
     """``count`` uniform points (EPSG:28992) over the box of a network's nodes."""
     rng = np.random.default_rng(seed)
     return np.column_stack(
@@ -135,8 +135,9 @@ def random_points_rd(city_net_x: np.ndarray, city_net_y: np.ndarray, count: int,
     )
 
 
-def write_city_pbf(city: City, path: Path, amenities: dict[str, tuple[str, str, int]] | None = None,
-                   seed: int = 0) -> Path:
+def write_city_pbf(
+    city: City, path: Path, amenities: dict[str, tuple[str, str, int]] | None = None, seed: int = 0
+) -> Path:
     """Write ``city`` as an ``.osm.pbf``: nodes, ``highway=residential`` ways, amenity nodes.
 
     ``amenities`` maps a name to (tag key, tag value, count); amenity nodes are placed at
@@ -152,7 +153,9 @@ def write_city_pbf(city: City, path: Path, amenities: dict[str, tuple[str, str, 
     writer = osmium.SimpleWriter(str(path))
     try:
         node = osmium.osm.mutable.Node
-        for i, lo, la in zip(city.node_id.tolist(), city.lon.tolist(), city.lat.tolist(), strict=True):
+        for i, lo, la in zip(
+            city.node_id.tolist(), city.lon.tolist(), city.lat.tolist(), strict=True
+        ):
             writer.add_node(node(id=i, location=(lo, la)))
         next_id = int(city.node_id[-1]) + 1
         for _name, (key, value, count) in (amenities or {}).items():
@@ -165,7 +168,7 @@ def write_city_pbf(city: City, path: Path, amenities: dict[str, tuple[str, str, 
         tags = {"highway": "residential"}
         refs = city.refs.tolist()
         off = city.offsets.tolist()
-        for w, (s, e) in enumerate(zip(off[:-1], off[1:], strict=True)):
+        for w, (s, e) in enumerate(itertools.pairwise(off)):
             writer.add_way(way(id=int(city.way_id[w]), nodes=refs[s:e], tags=tags))
     finally:
         writer.close()

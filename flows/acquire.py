@@ -21,13 +21,21 @@ from magicmix_geo.sources.cache import DataCache
 
 @task(retries=3, retry_delay_seconds=[2, 5, 15])
 def acquire_source(
-    source: str, areas: list[str], data_dir: str, offline: bool = False,
-    config: str | None = None, all_areas: bool = False,
+    source: str,
+    areas: list[str],
+    data_dir: str,
+    offline: bool = False,
+    config: str | None = None,
+    all_areas: bool = False,
 ) -> dict[str, str]:
     """Acquire one source into the cache; return its manifest path and sha256."""
     settings = load_settings(Path(config) if config else None)
     manifests = acquire(
-        settings, sources=[source], areas=areas, all_areas=all_areas, data_dir=Path(data_dir),
+        settings,
+        sources=[source],
+        areas=areas,
+        all_areas=all_areas,
+        data_dir=Path(data_dir),
         offline=offline,
     )
     cache = DataCache.at(Path(data_dir))
@@ -73,7 +81,13 @@ if __name__ == "__main__":
     parser.add_argument("--offline", action="store_true")
     parser.add_argument("--config", default=None)
     args = parser.parse_args()
-    print(acquire_flow(
-        sources=parse_sources(args.sources), areas=parse_areas(args.areas),
-        data_dir=args.data_dir, offline=args.offline, config=args.config, all_areas=args.all,
-    ))
+    print(
+        acquire_flow(
+            sources=parse_sources(args.sources),
+            areas=parse_areas(args.areas),
+            data_dir=args.data_dir,
+            offline=args.offline,
+            config=args.config,
+            all_areas=args.all,
+        )
+    )

@@ -79,7 +79,11 @@ def rank_and_publish(
 ) -> dict[str, Any]:
     """The library's national run; returns its summary (small, JSON)."""
     run = run_national(
-        areas, settings_for(config), Path(out), workers=workers, dask_address=dask_address,
+        areas,
+        settings_for(config),
+        Path(out),
+        workers=workers,
+        dask_address=dask_address,
         cache_dir=Path(cache_dir) if cache_dir else default_cache_dir(),
     )
     return run.to_dict()
@@ -143,9 +147,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=None)
     args = parser.parse_args(argv)
     national(
-        areas_file=args.areas_file, areas=parse_codes(args.areas) if args.areas else None,
-        out=args.out, config=args.config, data_dir=args.data_dir, cache_dir=args.cache_dir,
-        workers=args.workers, dask_address=args.dask_address, profile=args.profile,
+        areas_file=args.areas_file,
+        areas=parse_codes(args.areas) if args.areas else None,
+        out=args.out,
+        config=args.config,
+        data_dir=args.data_dir,
+        cache_dir=args.cache_dir,
+        workers=args.workers,
+        dask_address=args.dask_address,
+        profile=args.profile,
     )
 
 

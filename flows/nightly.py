@@ -67,12 +67,17 @@ def nightly(
     else:
         offered = inspect.signature(acquire_flow.fn).parameters
         # no areas named: every municipality, so per-area sources (BRK, BAG) are refreshed too
-        kwargs = {"areas": areas, "data_dir": data_dir, "config": config,
-                  "all_areas": not areas}
+        kwargs = {"areas": areas, "data_dir": data_dir, "config": config, "all_areas": not areas}
         acquire_flow(**{k: v for k, v in kwargs.items() if k in offered})
     return national(
-        areas_file=areas_file, areas=areas, out=out, config=config, data_dir=data_dir,
-        cache_dir=cache_dir, workers=workers, dask_address=dask_address,
+        areas_file=areas_file,
+        areas=areas,
+        out=out,
+        config=config,
+        data_dir=data_dir,
+        cache_dir=cache_dir,
+        workers=workers,
+        dask_address=dask_address,
     )
 
 
@@ -147,8 +152,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         schedule(args.cron, args.timezone)
     except ValueError as exc:
-        print(f"magicmix-geo: error: --cron {args.cron!r} / --timezone {args.timezone!r}: "
-              f"{exc}", file=sys.stderr)
+        print(
+            f"magicmix-geo: error: --cron {args.cron!r} / --timezone {args.timezone!r}: {exc}",
+            file=sys.stderr,
+        )
         return 2
     try:
         url = require_server()

@@ -37,9 +37,14 @@ def rank(
         return Path(value) if value else None
 
     inputs = RankInputs(
-        osm=Path(osm), gm_code=area, boundary=path(boundary),
-        cbs=tuple(Path(p) for p in cbs or ()), grid=path(grid), candidates=path(candidates),
-        bag=path(bag), profile=profile,
+        osm=Path(osm),
+        gm_code=area,
+        boundary=path(boundary),
+        cbs=tuple(Path(p) for p in cbs or ()),
+        grid=path(grid),
+        candidates=path(candidates),
+        bag=path(bag),
+        profile=profile,
     )
     summary = rank_and_publish([inputs], out or f"outputs/{area}", config, cache_dir, 0, None)
     report(summary)
@@ -59,7 +64,15 @@ if __name__ == "__main__":
     parser.add_argument("--profile", default="singles")
     args = parser.parse_args()
     rank(
-        osm=args.osm, area=args.area, boundary=args.boundary, cbs=args.cbs, grid=args.grid,
-        candidates=args.candidates, bag=args.bag, profile=args.profile, config=args.config,
-        out=args.out, cache_dir=args.cache_dir,
+        osm=args.osm,
+        area=args.area,
+        boundary=args.boundary,
+        cbs=args.cbs,
+        grid=args.grid,
+        candidates=args.candidates,
+        bag=args.bag,
+        profile=args.profile,
+        config=args.config,
+        out=args.out,
+        cache_dir=args.cache_dir,
     )

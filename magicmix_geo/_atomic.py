@@ -194,7 +194,7 @@ def remove_stale(target: Path) -> list[Path]:
     removed = []
     prefix = f".{target.name}."
     for path in target.parent.glob(f"{prefix}*"):
-        rest = path.name[len(prefix):]
+        rest = path.name[len(prefix) :]
         pid_text, _, _ = rest.partition(".")
         if not pid_text.isdigit() or _alive(int(pid_text)):
             continue

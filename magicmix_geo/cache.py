@@ -102,9 +102,7 @@ def input_digests(inputs: RankInputs) -> dict[str, Any]:
     return described
 
 
-def result_key(
-    inputs: RankInputs, config_hash: str, digests: dict[str, Any] | None = None
-) -> str:
+def result_key(inputs: RankInputs, config_hash: str, digests: dict[str, Any] | None = None) -> str:
     """The cache key of one municipality run (64 hex digits)."""
     material: dict[str, Any] = {
         "format": CACHE_FORMAT,
@@ -148,14 +146,18 @@ class ResultCache:
         except FileNotFoundError:
             return None
         except OSError as exc:
-            LOG.warning("magicmix-geo: warning: result cache entry %s unreadable (%s); "
-                        "recomputing", path, exc.strerror or exc)
+            LOG.warning(
+                "magicmix-geo: warning: result cache entry %s unreadable (%s); recomputing",
+                path,
+                exc.strerror or exc,
+            )
             return None
         try:
             return load_result(data, key)
         except EntryError as exc:
-            LOG.warning("magicmix-geo: warning: result cache entry %s dropped (%s); "
-                        "recomputing", path, exc)
+            LOG.warning(
+                "magicmix-geo: warning: result cache entry %s dropped (%s); recomputing", path, exc
+            )
             path.unlink(missing_ok=True)
             return None
 
@@ -168,8 +170,11 @@ class ResultCache:
             with atomic_path(path) as tmp:
                 tmp.write_bytes(data)
         except OSError as exc:
-            LOG.warning("magicmix-geo: warning: result not cached, %s: %s; the run goes on",
-                        exc.filename or path, exc.strerror or exc)
+            LOG.warning(
+                "magicmix-geo: warning: result not cached, %s: %s; the run goes on",
+                exc.filename or path,
+                exc.strerror or exc,
+            )
             return None
         return path
 
@@ -194,9 +199,7 @@ def check_inputs(inputs: RankInputs, settings: Settings) -> None:
         raise InputError(f"{inputs.osm}: file not found")
 
 
-def rank_cached(
-    inputs: RankInputs, settings: Settings, cache: ResultCache | None
-) -> CachedRank:
+def rank_cached(inputs: RankInputs, settings: Settings, cache: ResultCache | None) -> CachedRank:
     """``rank_municipality`` through the cache: computed only when no entry matches the inputs."""
     from magicmix_geo.pipeline import rank_municipality
 

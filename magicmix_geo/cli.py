@@ -24,14 +24,16 @@ from magicmix_geo.config import load_settings
 
 if TYPE_CHECKING:
     from magicmix_geo.config import Settings
-    from magicmix_geo.contract import RankInputs
+    from magicmix_geo.contract import MunicipalityResult, RankInputs
     from magicmix_geo.score.capacity import CapacityRun
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
-PLANS_HELP = ("planned housing projects (plancapaciteit: GPKG, GeoJSON, SHP, CSV+WKT); columns "
-              "mapped by [plans.columns] in --config")
+PLANS_HELP = (
+    "planned housing projects (plancapaciteit: GPKG, GeoJSON, SHP, CSV+WKT); columns "
+    "mapped by [plans.columns] in --config"
+)
 # a full disk, a read-only file system or a forbidden folder: the user must fix the output place
 _OUTPUT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
 
@@ -46,7 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="the whole pipeline on the bundled real sample (offline)")
-    run.add_argument("--out", type=Path, default=None, help="output folder (default outputs/sample)")
+    run.add_argument(
+        "--out", type=Path, default=None, help="output folder (default outputs/sample)"
+    )
     run.add_argument("--profile", default=None, help="household profile: singles or families")
     run.add_argument("--config", type=Path, default=None, help="TOML file layered over config/")
     run.add_argument("--no-cache", action="store_true", help="recompute; ignore the result cache")
@@ -54,31 +58,46 @@ def build_parser() -> argparse.ArgumentParser:
 
     rank = sub.add_parser("rank", help="one municipality from local files or the data cache")
     rank.add_argument(
-        "--osm", type=Path, default=None,
+        "--osm",
+        type=Path,
+        default=None,
         help=".osm.pbf, .osm, .osm.gz or .osm.bz2 (default: from the data cache, see acquire)",
     )
     rank.add_argument("--area", required=True, help="municipality code, e.g. GM0503")
-    rank.add_argument("--boundary", type=Path, help="area polygon (default: extent of the OSM data)")
     rank.add_argument(
-        "--cbs", type=Path, action="append", default=[],
+        "--boundary", type=Path, help="area polygon (default: extent of the OSM data)"
+    )
+    rank.add_argument(
+        "--cbs",
+        type=Path,
+        action="append",
+        default=[],
         help="CBS kerncijfers per gemeente and/or buurten file (repeatable)",
     )
     rank.add_argument("--grid", type=Path, help="CBS 100 m vierkantstatistieken")
-    rank.add_argument("--candidates", type=Path, help="candidate sites (GPKG, GeoJSON, SHP, CSV+WKT)")
+    rank.add_argument(
+        "--candidates", type=Path, help="candidate sites (GPKG, GeoJSON, SHP, CSV+WKT)"
+    )
     rank.add_argument("--bag", type=Path, help="BAG panden (refine residential buildings)")
     rank.add_argument("--plans", type=Path, help=PLANS_HELP)
     rank.add_argument("--profile", default="singles", help="household profile: singles or families")
     rank.add_argument("--config", type=Path, default=None, help="TOML file layered over config/")
-    rank.add_argument("--out", type=Path, default=None, help="output folder (default outputs/<run>)")
     rank.add_argument(
-        "--data-dir", type=Path, default=None,
+        "--out", type=Path, default=None, help="output folder (default outputs/<run>)"
+    )
+    rank.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
         help="data cache used without --osm (default: $MAGICMIX_DATA_DIR or ~/.cache/magicmix-geo)",
     )
     rank.add_argument("--no-cache", action="store_true", help="recompute; ignore the result cache")
     _add_capacity_options(rank)
 
     acq = sub.add_parser("acquire", help="download / refresh the sources into the data cache")
-    acq.add_argument("--sources", default=None, help="comma list of osm,cbs,brk,bag,gtfs (default all)")
+    acq.add_argument(
+        "--sources", default=None, help="comma list of osm,cbs,brk,bag,gtfs (default all)"
+    )
     where = acq.add_mutually_exclusive_group()
     where.add_argument("--areas", default=None, help="municipality codes, e.g. GM0503,GM0363")
     where.add_argument("--all", action="store_true", help="every municipality of the CBS map")
@@ -92,16 +111,22 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_capacity_options(parser: argparse.ArgumentParser) -> None:
     # issue 17 hook: --lang rides with the capacity options of run, rank and national
     parser.add_argument(
-        "--lang", choices=("nl", "en"), default="nl",
+        "--lang",
+        choices=("nl", "en"),
+        default="nl",
         help="language of the PDF reports, the overview and index.html (default nl)",
     )
     parser.add_argument(
-        "--reserve-share", type=float, default=None,
+        "--reserve-share",
+        type=float,
+        default=None,
         help="share of a selected project's homes reserved for statushouders (default "
-             "config/capacity.toml, 0.05); e.g. 0.10 for a what-if",
+        "config/capacity.toml, 0.05); e.g. 0.10 for a what-if",
     )
     parser.add_argument(
-        "--tasks", type=Path, default=None,
+        "--tasks",
+        type=Path,
+        default=None,
         help="the municipalities' task to compare with: a CSV with gm_code, period, "
         "taakstelling (persons), or the circulaire's Bijlage A table (CSV or xlsx; names "
         "mapped to codes through the cached CBS map)",
@@ -128,22 +153,36 @@ def _capacity_run(args: argparse.Namespace, settings: Settings) -> CapacityRun:
             persons_per_home=settings.persons_per_home.get(profile, 1.0),
             names_file=DataCache.at(getattr(args, "data_dir", None)).cbs_map(),
         )
-    return CapacityRun(share=share, tasks=tasks,
-                       tasks_source=str(args.tasks) if args.tasks else None)
+    return CapacityRun(
+        share=share, tasks=tasks, tasks_source=str(args.tasks) if args.tasks else None
+    )
 
 
-def _add_national_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _add_national_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     nat = sub.add_parser("national", help="many municipalities in parallel and the national list")
     which = nat.add_mutually_exclusive_group()
     which.add_argument("--areas", default=None, help="municipality codes, e.g. GM0503,GM0363")
-    which.add_argument("--all", action="store_true", help="every municipality (of the areas file "
-                       "or the data cache)")
-    nat.add_argument("--areas-file", type=Path, default=None,
-                     help="TOML listing local files per municipality (default: the data cache)")
-    nat.add_argument("--workers", type=int, default=None,
-                     help="worker processes of a local Dask cluster (default one per CPU; 0: none)")
+    which.add_argument(
+        "--all",
+        action="store_true",
+        help="every municipality (of the areas file or the data cache)",
+    )
+    nat.add_argument(
+        "--areas-file",
+        type=Path,
+        default=None,
+        help="TOML listing local files per municipality (default: the data cache)",
+    )
+    nat.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="worker processes of a local Dask cluster (default one per CPU; 0: none)",
+    )
     nat.add_argument("--dask-address", default=None, help="existing Dask scheduler tcp://HOST:PORT")
-    nat.add_argument("--out", type=Path, default=None, help="output folder (default outputs/national)")
+    nat.add_argument(
+        "--out", type=Path, default=None, help="output folder (default outputs/national)"
+    )
     nat.add_argument("--profile", default=None, help="household profile for every municipality")
     nat.add_argument("--config", type=Path, default=None, help="TOML file layered over config/")
     nat.add_argument("--data-dir", type=Path, default=None, help="the data cache folder")
@@ -217,8 +256,12 @@ def _run_sample(args: argparse.Namespace) -> int:
     # issue 14: the sample's own settings (its plans file's columns), then the user's
     config = [c for c in (sample_config(), args.config) if c is not None]
     return _execute(
-        inputs, config, args.out or SAMPLE_OUT, update_latest=args.out is None,
-        use_cache=not args.no_cache, args=args,
+        inputs,
+        config,
+        args.out or SAMPLE_OUT,
+        update_latest=args.out is None,
+        use_cache=not args.no_cache,
+        args=args,
     )
 
 
@@ -240,7 +283,11 @@ def _rank(args: argparse.Namespace) -> int:
     )
     out = args.out or Path("outputs") / f"{args.area}_{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
     return _execute(
-        inputs, args.config, out, update_latest=args.out is None, use_cache=not args.no_cache,
+        inputs,
+        args.config,
+        out,
+        update_latest=args.out is None,
+        use_cache=not args.no_cache,
         args=args,
     )
 
@@ -269,8 +316,13 @@ def _rank_from_cache(args: argparse.Namespace) -> int:
     _say(f"candidates: {chosen['candidates']['used']} ({chosen['candidates']['reason']})")
     out = args.out or Path("outputs") / f"{args.area}_{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
     return _execute(
-        inputs, args.config, out, update_latest=args.out is None, extra={"acquired": chosen},
-        use_cache=not args.no_cache, args=args,
+        inputs,
+        args.config,
+        out,
+        update_latest=args.out is None,
+        extra={"acquired": chosen},
+        use_cache=not args.no_cache,
+        args=args,
     )
 
 
@@ -297,19 +349,28 @@ def _acquire(args: argparse.Namespace) -> int:
     sources = parse_sources(args.sources)
     areas = parse_areas(args.areas)
     cache = DataCache.at(args.data_dir)
-    _say(f"acquiring {', '.join(sources)} into {cache.root}" + (" (offline)" if args.offline else ""))
+    _say(
+        f"acquiring {', '.join(sources)} into {cache.root}" + (" (offline)" if args.offline else "")
+    )
     manifests = acquire(
-        settings, sources=sources, areas=areas, all_areas=args.all, data_dir=cache.root,
-        offline=args.offline, log=_say,
+        settings,
+        sources=sources,
+        areas=areas,
+        all_areas=args.all,
+        data_dir=cache.root,
+        offline=args.offline,
+        log=_say,
     )
     for name, manifest in manifests.items():
-        print(f"{name}: version {manifest.get('version')}, sha256 {str(manifest.get('sha256'))[:12]}, "
-              f"{cache.manifest_path(name)}")
+        print(
+            f"{name}: version {manifest.get('version')}, "
+            f"sha256 {str(manifest.get('sha256'))[:12]}, {cache.manifest_path(name)}"
+        )
     return EXIT_OK
 
 
 def _execute(
-    inputs: object,
+    inputs: RankInputs,
     config: Path | Sequence[Path] | None,
     out: Path,
     *,
@@ -319,10 +380,8 @@ def _execute(
     args: argparse.Namespace | None = None,
 ) -> int:
     from magicmix_geo._atomic import check_output_dir
-    from magicmix_geo.contract import RankInputs
     from magicmix_geo.publish.run import publish_run
 
-    assert isinstance(inputs, RankInputs)
     started = datetime.now(UTC)
     clock = time.perf_counter()
     settings = load_settings(config)
@@ -332,11 +391,19 @@ def _execute(
     result = _rank_cached(inputs, settings, use_cache)
     sites = result.sites
     _say(
-        f"{len(sites)} sites ({result.candidate_source}), {int((~sites['excluded']).sum())} ranked, "
+        f"{len(sites)} sites ({result.candidate_source}), "
+        f"{int((~sites['excluded']).sum())} ranked, "
         f"network {result.network['nodes']} nodes / {result.network['segments']} segments"
     )
-    publish_run([result], out, settings, started=started, extra=extra,
-                capacity=capacity, lang=getattr(args, "lang", "nl"))  # issue 17 hook: lang
+    publish_run(
+        [result],
+        out,
+        settings,
+        started=started,
+        extra=extra,
+        capacity=capacity,
+        lang=getattr(args, "lang", "nl"),
+    )  # issue 17 hook: lang
     if update_latest:
         # outputs/latest moves only after the run folder is complete
         point_latest(Path(out).parent / "latest", Path(out))
@@ -345,15 +412,16 @@ def _execute(
     return EXIT_OK
 
 
-def _rank_cached(inputs: object, settings: object, use_cache: bool) -> object:
+def _rank_cached(inputs: RankInputs, settings: Settings, use_cache: bool) -> MunicipalityResult:
     """rank_municipality through the result cache (magicmix_geo.cache), unless disabled."""
     from magicmix_geo.cache import ResultCache, default_cache_dir, rank_cached
     from magicmix_geo.progress import spinner, stderr_console
 
     cache = ResultCache(default_cache_dir()) if use_cache else None
-    with spinner("ranking (reading OSM, network, candidates, distances, scores)",
-                 console=stderr_console()):
-        ranked = rank_cached(inputs, settings, cache)  # type: ignore[arg-type]
+    with spinner(
+        "ranking (reading OSM, network, candidates, distances, scores)", console=stderr_console()
+    ):
+        ranked = rank_cached(inputs, settings, cache)
     if ranked.hit:
         _say(f"unchanged inputs, configuration and code: result from the cache {ranked.path}")
     return ranked.result
@@ -382,8 +450,10 @@ def _national(args: argparse.Namespace) -> int:
         if args.profile:
             areas = [replace(a, profile=args.profile) for a in areas]
     elif codes is None and not args.all:
-        raise InputError("national: give --areas GM0503,... or --all (and --areas-file FILE "
-                         "for local files instead of the data cache)")
+        raise InputError(
+            "national: give --areas GM0503,... or --all (and --areas-file FILE "
+            "for local files instead of the data cache)"
+        )
     else:
         areas = cached_areas(codes, args.data_dir, args.profile or "singles")
     if args.plans is not None:  # issue 14: one plans file for every area without its own
@@ -394,9 +464,15 @@ def _national(args: argparse.Namespace) -> int:
     check_output_dir(out)
     console = stderr_console(not args.quiet)
     run = run_national(
-        areas, settings, out, workers=args.workers, dask_address=args.dask_address,
-        cache_dir=None if args.no_cache else default_cache_dir(), console=console,
-        capacity=_capacity_run(args, settings), lang=args.lang,  # issue 17 hook: lang
+        areas,
+        settings,
+        out,
+        workers=args.workers,
+        dask_address=args.dask_address,
+        cache_dir=None if args.no_cache else default_cache_dir(),
+        console=console,
+        capacity=_capacity_run(args, settings),
+        lang=args.lang,  # issue 17 hook: lang
     )
     print_summary(run, stderr_console(True) if run.failed else console)
     if args.debug:
@@ -412,8 +488,18 @@ def _serve(args: argparse.Namespace) -> int:
     the library itself never imports prefect."""
     import subprocess
 
-    command = [sys.executable, "-m", "flows.nightly", "serve", "--cron", args.cron,
-               "--timezone", args.timezone, "--name", args.name]
+    command = [
+        sys.executable,
+        "-m",
+        "flows.nightly",
+        "serve",
+        "--cron",
+        args.cron,
+        "--timezone",
+        args.timezone,
+        "--name",
+        args.name,
+    ]
     for option in ("areas_file", "areas", "workers", "dask_address", "out", "data_dir"):
         value = getattr(args, option)
         if isinstance(value, Path):

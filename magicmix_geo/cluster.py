@@ -53,7 +53,10 @@ def dask_client(workers: int | None = None, address: str | None = None) -> Itera
         raise ValueError(f"workers must be at least 1, got {workers}")
     with (
         LocalCluster(
-            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
+            n_workers=n,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",
             host="127.0.0.1",
         ) as cluster,
         Client(cluster, set_as_default=False) as client,
@@ -84,8 +87,14 @@ def check_dask_address(address: str) -> None:
     """
     scheme, sep, rest = address.partition("://")
     host, colon, port = rest.rpartition(":")
-    if not (sep and scheme in DASK_SCHEMES and host and colon and port.isdigit()
-            and 0 < int(port) < 65536):
+    if not (
+        sep
+        and scheme in DASK_SCHEMES
+        and host
+        and colon
+        and port.isdigit()
+        and 0 < int(port) < 65536
+    ):
         raise InputError(
             f"--dask-address {address!r}: not a Dask scheduler address; expected "
             "tcp://HOST:PORT with a port number (e.g. tcp://127.0.0.1:8786)"

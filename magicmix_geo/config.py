@@ -224,7 +224,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 # sections whose keys a user file may extend with new entries (a new category, a new profile)
 _OPEN_SECTIONS = {
-    ("categories",), ("profiles",), ("counts",), ("capacity", "persons_per_home"),
+    ("categories",),
+    ("profiles",),
+    ("counts",),
+    ("capacity", "persons_per_home"),
 }
 
 
@@ -383,9 +386,18 @@ def _capacity_settings(reader: _Reader) -> CapacitySettings:
     base = ("capacity",)
     reader.only_keys(
         base,
-        {"reserve_share", "min_homes", "max_homes", "cluster_min", "cluster_max",
-         "max_sites_per_buurt", "min_distance_m", "homes_per_ha", "m2_per_home",
-         "persons_per_home"},
+        {
+            "reserve_share",
+            "min_homes",
+            "max_homes",
+            "cluster_min",
+            "cluster_max",
+            "max_sites_per_buurt",
+            "min_distance_m",
+            "homes_per_ha",
+            "m2_per_home",
+            "persons_per_home",
+        },
     )
 
     def number(key: str, low: float, high: float) -> float:
@@ -486,13 +498,27 @@ def _criterion(reader: _Reader, name: str) -> Criterion:
 
 # our plan fields; `name` and `homes` are required in a plans file
 PLAN_FIELDS = (
-    "name", "homes", "status", "period", "type", "rent", "buy", "social", "temporary",
+    "name",
+    "homes",
+    "status",
+    "period",
+    "type",
+    "rent",
+    "buy",
+    "social",
+    "temporary",
     "municipality",
 )
 REQUIRED_PLAN_FIELDS = ("name", "homes")
 # what site_preference rates: the site types plus plans that repurpose or lie at the edge
 SITE_PREFERENCE_KEYS = (
-    "transformation", "plan_repurpose", "plan", "new_build", "file", "vacant_land", "proxy",
+    "transformation",
+    "plan_repurpose",
+    "plan",
+    "new_build",
+    "file",
+    "vacant_land",
+    "proxy",
     "plan_edge",
 )
 
@@ -506,7 +532,10 @@ class SiteSettings:
     repurpose_types: tuple[str, ...] = ("pand transformatie", "transformatiegebied")
     edge_types: tuple[str, ...] = ("uitbreiding uitleg",)
     transformation_uses: tuple[str, ...] = (
-        "kantoorfunctie", "onderwijsfunctie", "gezondheidszorgfunctie", "bijeenkomstfunctie",
+        "kantoorfunctie",
+        "onderwijsfunctie",
+        "gezondheidszorgfunctie",
+        "bijeenkomstfunctie",
     )
     max_building_cover: float = 0.05
     residential_context_m: float = 100.0
@@ -522,14 +551,22 @@ def _site_settings(reader: _Reader) -> SiteSettings:
     reader.only_keys(("plans",), {"columns", "temporary_words", "repurpose_types", "edge_types"})
     reader.only_keys(("plans", "columns"), set(PLAN_FIELDS))
     columns = tuple(
-        (name, reader.string(("plans", "columns", name)) if name in reader.table(
-            ("plans", "columns")) else name)
+        (
+            name,
+            reader.string(("plans", "columns", name))
+            if name in reader.table(("plans", "columns"))
+            else name,
+        )
         for name in PLAN_FIELDS
     )
     reader.only_keys(
         ("sites",),
-        {"transformation_uses", "max_building_cover", "residential_context_m",
-         "min_residential_buildings"},
+        {
+            "transformation_uses",
+            "max_building_cover",
+            "residential_context_m",
+            "min_residential_buildings",
+        },
     )
     return SiteSettings(
         plan_columns=columns,
@@ -714,9 +751,7 @@ class _Reader:
             raise ConfigError(f"{self.origin}: key {'.'.join(key)!r} must be true or false")
         return value
 
-    def number(
-        self, key: tuple[str, ...], *, low: float, high: float, value: Any = None
-    ) -> float:
+    def number(self, key: tuple[str, ...], *, low: float, high: float, value: Any = None) -> float:
         if value is None:
             value = self.value(key)
         if isinstance(value, bool) or not isinstance(value, int | float):

@@ -77,13 +77,22 @@ if TYPE_CHECKING:
     from magicmix_geo.config import Settings
 
 AREA_KEYS = {
-    "gm_code", "osm", "boundary", "cbs", "bag", "grid", "candidates", "profile", "plans",
+    "gm_code",
+    "osm",
+    "boundary",
+    "cbs",
+    "bag",
+    "grid",
+    "candidates",
+    "profile",
+    "plans",
 }
 PATH_KEYS = ("osm", "boundary", "bag", "grid", "candidates", "plans")
 DEFAULT_OUT = Path("outputs") / "national"
 
 
 # -- the list of municipalities ---------------------------------------------------------------
+
 
 def read_areas_file(path: Path) -> list[RankInputs]:
     """The municipalities of an areas file (TOML), paths resolved against the file's folder."""
@@ -195,6 +204,7 @@ def parse_codes(text: str) -> list[str]:
 
 
 # -- the plan ---------------------------------------------------------------------------------
+
 
 @dataclass
 class RunPlan:
@@ -426,9 +436,7 @@ def outputs_up_to_date(out_dir: Path, summary: dict[str, Any]) -> bool:
     )
 
 
-def previous_run(
-    out_dir: Path, summary: dict[str, Any], profiles: str
-) -> PreviousRun | None:
+def previous_run(out_dir: Path, summary: dict[str, Any], profiles: str) -> PreviousRun | None:
     """The run already in ``out_dir`` when its files may be reused: the same code,
     configuration, capacity what-if, profiles and software version (per municipality the
     result key and the file list are checked again when it is published)."""
@@ -492,7 +500,11 @@ def run_national(
             hits = [AreaOutcome(c, "cached", 0.0, key=k) for c, k in keys.items()]
             outcomes = sorted([*hits, *plan.failed], key=lambda o: order[o.gm_code])
             return NationalRun(
-                outcomes, Path(out_dir), False, True, "none (every result cached)",
+                outcomes,
+                Path(out_dir),
+                False,
+                True,
+                "none (every result cached)",
                 time.perf_counter() - clock,
             )
     profiles = ",".join(sorted({i.profile for i in plan.inputs}))
@@ -503,13 +515,28 @@ def run_national(
         workers = default_workers(len(plan.todo) or len(plan.inputs))
     if not plan.inputs:
         return NationalRun(
-            sorted(plan.failed, key=lambda o: order[o.gm_code]), Path(out_dir), False, False,
-            "none", time.perf_counter() - clock,
+            sorted(plan.failed, key=lambda o: order[o.gm_code]),
+            Path(out_dir),
+            False,
+            False,
+            "none",
+            time.perf_counter() - clock,
         )
     try:
         return _rank_and_publish(
-            plan, settings, out_dir, cache_root, started, capacity, previous, workers,
-            dask_address, console, clock, order, lang,
+            plan,
+            settings,
+            out_dir,
+            cache_root,
+            started,
+            capacity,
+            previous,
+            workers,
+            dask_address,
+            console,
+            clock,
+            order,
+            lang,
         )
     except _NothingPublishedError as nothing:
         return nothing.run
@@ -557,11 +584,12 @@ def _rank_and_publish(
             # nothing to publish: keep whatever an earlier run left in place
             raise _NothingPublishedError(run)
         finish_clock = time.perf_counter()
-        summary = run_summary(
-            outcomes, settings, executor, rank_seconds, capacity, lang=lang
-        )
+        summary = run_summary(outcomes, settings, executor, rank_seconds, capacity, lang=lang)
         run.manifest = finish_run(
-            staging, context, done, settings,
+            staging,
+            context,
+            done,
+            settings,
             extra={"run_summary": summary, "osm_store": plan.osm},
         )
         run.published = True

@@ -69,7 +69,12 @@ def validate_inputs(inputs: RankInputs, settings: Settings) -> None:
         raise InputError(f"--area: {inputs.gm_code!r} is not a municipality code like GM0503")
     settings.weights(inputs.profile)  # raises ConfigError for an unknown profile
     optional = (
-        inputs.boundary, inputs.grid, inputs.candidates, inputs.bag, inputs.gtfs, inputs.plans
+        inputs.boundary,
+        inputs.grid,
+        inputs.candidates,
+        inputs.bag,
+        inputs.gtfs,
+        inputs.plans,
     )
     for path in (*optional, *inputs.cbs):
         if path is not None and not Path(path).is_file():
@@ -107,8 +112,13 @@ def rank_municipality(inputs: RankInputs, settings: Settings) -> MunicipalityRes
     with _timed(timings, "candidates_s"):
         # typed: plan, new_build, transformation, file, vacant_land, proxy (prepare/sites.py)
         sites, candidate_source = candidate_sites(
-            area, settings, osm_lines=osm.lines, buildings=buildings, panden=panden,
-            candidates=inputs.candidates, candidate_source=inputs.candidate_source,
+            area,
+            settings,
+            osm_lines=osm.lines,
+            buildings=buildings,
+            panden=panden,
+            candidates=inputs.candidates,
+            candidate_source=inputs.candidate_source,
             plans=inputs.plans,
         )
         if sites.empty:

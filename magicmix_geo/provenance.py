@@ -114,32 +114,53 @@ def describe_inputs(
     bag_src = settings.sources["bag"]
     described = [
         describe_input(
-            inputs.osm, source="osm", licence=osm_src.licence, attribution=osm_src.attribution,
+            inputs.osm,
+            source="osm",
+            licence=osm_src.licence,
+            attribution=osm_src.attribution,
             version=None,
         )
     ]
     for path in inputs.cbs:
         described.append(
-            describe_input(path, source="cbs", licence=cbs_src.licence,
-                           attribution=cbs_src.attribution, version=None)
+            describe_input(
+                path,
+                source="cbs",
+                licence=cbs_src.licence,
+                attribution=cbs_src.attribution,
+                version=None,
+            )
         )
     if inputs.bag:
         described.append(
-            describe_input(inputs.bag, source="bag", licence=bag_src.licence,
-                           attribution=bag_src.attribution, version=None)
+            describe_input(
+                inputs.bag,
+                source="bag",
+                licence=bag_src.licence,
+                attribution=bag_src.attribution,
+                version=None,
+            )
         )
     if inputs.plans:  # the plans file's terms are its publisher's, not CBS's
         described.append(
             describe_input(
-                inputs.plans, source="plans", licence="as published by the plans' owner",
-                attribution="plans file given with --plans", version=None,
+                inputs.plans,
+                source="plans",
+                licence="as published by the plans' owner",
+                attribution="plans file given with --plans",
+                version=None,
             )
         )
     # a user's own boundary or candidates file is "user-supplied", not CBS or Kadaster data
     if inputs.boundary and inputs.boundary_source == "cbs":
         described.append(
-            describe_input(inputs.boundary, source="boundary", licence=cbs_src.licence,
-                           attribution=cbs_src.attribution, version=None)
+            describe_input(
+                inputs.boundary,
+                source="boundary",
+                licence=cbs_src.licence,
+                attribution=cbs_src.attribution,
+                version=None,
+            )
         )
     elif inputs.boundary:
         described.append(describe_user_input(inputs.boundary, source="boundary"))
@@ -147,8 +168,14 @@ def describe_inputs(
     if inputs.candidates and inputs.candidate_source == "brk":
         brk_src = settings.sources["brk"]
         described.append(
-            describe_input(inputs.candidates, source="brk", licence=brk_src.licence,
-                           attribution=brk_src.attribution, version=None) | rows
+            describe_input(
+                inputs.candidates,
+                source="brk",
+                licence=brk_src.licence,
+                attribution=brk_src.attribution,
+                version=None,
+            )
+            | rows
         )
     elif inputs.candidates:
         described.append(describe_user_input(inputs.candidates, source="candidates", extra=rows))

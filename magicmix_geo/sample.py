@@ -22,8 +22,18 @@ def sample_inputs(sample_dir: Path = SAMPLE_DIR) -> RankInputs:
         raise InputError(f"{spec_path}: sample description not found")
     with spec_path.open("rb") as fh:
         spec = tomllib.load(fh)
-    known = {"gm_code", "osm", "boundary", "cbs", "bag", "grid", "candidates", "profile",
-             "plans", "config"}
+    known = {
+        "gm_code",
+        "osm",
+        "boundary",
+        "cbs",
+        "bag",
+        "grid",
+        "candidates",
+        "profile",
+        "plans",
+        "config",
+    }
     unknown = set(spec) - known
     if unknown:
         raise InputError(f"{spec_path}: unknown key(s) {', '.join(sorted(unknown))}")

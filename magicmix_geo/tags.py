@@ -76,7 +76,7 @@ class WayFilter:
         clauses = []
         for match in _CLAUSE.finditer(text):
             if text[pos : match.start()].strip():
-                raise ValueError(f"cannot parse way filter near {text[pos:match.start()]!r}")
+                raise ValueError(f"cannot parse way filter near {text[pos : match.start()]!r}")
             key, op, pattern = match.groups()
             clauses.append(_Clause(key, op or "exists", pattern or ""))
             pos = match.end()

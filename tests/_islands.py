@@ -46,13 +46,26 @@ def load_core(work: Path, margin_deg: tuple[float, float] = (0.038, 0.024)) -> C
     """Cut and renumber the sample's core once into ``work``; read it."""
     area = gpd.read_file(SAMPLE_AREA).to_crs(4326).geometry.iloc[0]
     minx, miny, maxx, maxy = area.bounds
-    bounds = (minx - margin_deg[0], miny - margin_deg[1], maxx + margin_deg[0],
-              maxy + margin_deg[1])
+    bounds = (
+        minx - margin_deg[0],
+        miny - margin_deg[1],
+        maxx + margin_deg[0],
+        maxy + margin_deg[1],
+    )
     work.mkdir(parents=True, exist_ok=True)
     core, dense = work / "core.osm.pbf", work / "core-dense.osm.pbf"
     if not dense.is_file():
-        _osmium("extract", "-b", ",".join(map(str, bounds)), "-s", "smart", "-O", "-o",
-                str(core), str(SAMPLE_PBF))
+        _osmium(
+            "extract",
+            "-b",
+            ",".join(map(str, bounds)),
+            "-s",
+            "smart",
+            "-O",
+            "-o",
+            str(core),
+            str(SAMPLE_PBF),
+        )
         _osmium("renumber", "-O", "-o", str(dense), str(core))
     nodes, ways, relations = [], [], []
     for obj in osmium.FileProcessor(str(dense)):
@@ -88,21 +101,36 @@ def write_islands(
     with osmium.SimpleWriter(str(tmp)) as writer:
         for k, (dx, dy) in enumerate(shifts):
             for node_id, lon, lat, tags in core.nodes:
-                writer.add_node(osmium.osm.mutable.Node(
-                    id=k * step["n"] + node_id, location=(lon + dx, lat + dy), tags=tags,
-                    version=1))
+                writer.add_node(
+                    osmium.osm.mutable.Node(
+                        id=k * step["n"] + node_id,
+                        location=(lon + dx, lat + dy),
+                        tags=tags,
+                        version=1,
+                    )
+                )
         for k in range(len(shifts)):
             for way_id, refs, tags in core.ways:
                 if k == drop_street_of and way_id == dropped:
                     continue
-                writer.add_way(osmium.osm.mutable.Way(
-                    id=k * step["w"] + way_id, nodes=[k * step["n"] + r for r in refs],
-                    tags=tags, version=1))
+                writer.add_way(
+                    osmium.osm.mutable.Way(
+                        id=k * step["w"] + way_id,
+                        nodes=[k * step["n"] + r for r in refs],
+                        tags=tags,
+                        version=1,
+                    )
+                )
         for k in range(len(shifts)):
             for rel_id, members, tags in core.relations:
-                writer.add_relation(osmium.osm.mutable.Relation(
-                    id=k * step["r"] + rel_id, tags=tags, version=1,
-                    members=[(t, k * step[t] + ref, role) for t, ref, role in members]))
+                writer.add_relation(
+                    osmium.osm.mutable.Relation(
+                        id=k * step["r"] + rel_id,
+                        tags=tags,
+                        version=1,
+                        members=[(t, k * step[t] + ref, role) for t, ref, role in members],
+                    )
+                )
     tmp.replace(path)
 
 

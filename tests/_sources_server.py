@@ -114,7 +114,10 @@ class FakeServer:
 
     def count(self, path: str, status: int | None = None, method: str = "GET") -> int:
         return sum(
-            1 for h in self.hits if h.path == path and (status is None or h.status == status)
+            1
+            for h in self.hits
+            if h.path == path
+            and (status is None or h.status == status)
             and h.headers.get("method", "GET") == method
         )
 
@@ -129,8 +132,7 @@ class FakeServer:
         if resource.reset:
             self.hits.append(Hit(parts.path, 0, headers))
             # SO_LINGER 0: close() sends a TCP RST ("connection reset by peer")
-            req.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                      struct.pack("ii", 1, 0))
+            req.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             req.connection.close()
             req.close_connection = True
             return
@@ -169,8 +171,9 @@ class FakeServer:
         if match and (not if_range or if_range in (etag, resource.last_modified)):
             start = int(match.group(1))
             if start >= len(body):
-                self._send(req, parts.path, headers, 416,
-                           {"Content-Range": f"bytes */{len(body)}"}, b"")
+                self._send(
+                    req, parts.path, headers, 416, {"Content-Range": f"bytes */{len(body)}"}, b""
+                )
                 return
             status = 206
         extra = {**validators, "Content-Type": resource.content_type, "Accept-Ranges": "bytes"}
@@ -185,7 +188,10 @@ class FakeServer:
         self._send(req, parts.path, headers, status, extra, payload, cut=cut, head=head)
 
     def _stream(
-        self, req: BaseHTTPRequestHandler, path: str, headers: dict[str, str],
+        self,
+        req: BaseHTTPRequestHandler,
+        path: str,
+        headers: dict[str, str],
         resource: Resource,
     ) -> None:
         self.hits.append(Hit(path, 200, headers))
@@ -203,7 +209,7 @@ class FakeServer:
                 for i in range(len(resource.body)):
                     if self.stopping.wait(resource.trickle_s):
                         break
-                    req.wfile.write(resource.body[i:i + 1])
+                    req.wfile.write(resource.body[i : i + 1])
                     req.wfile.flush()
         except OSError:
             pass  # the client gave up, as it should
@@ -260,7 +266,12 @@ BRK_NAMES = {
     "soortGrootte": "soort_grootte_waarde",
 }
 BAG_PAND_COLUMNS = [
-    "identificatie", "bouwjaar", "status", "gebruiksdoel", "oppervlakte_min", "oppervlakte_max",
+    "identificatie",
+    "bouwjaar",
+    "status",
+    "gebruiksdoel",
+    "oppervlakte_min",
+    "oppervlakte_max",
     "aantal_verblijfsobjecten",
 ]
 
@@ -288,35 +299,53 @@ def ogc_items(frame: gpd.GeoDataFrame, path: str, *, id_column: str) -> Dynamic:
         cursor = int(one.get("cursor", "0"))
         box = shapely.box(*[float(v) for v in one["bbox"].split(",")])
         hits = frame.loc[frame.intersects(box)]
-        page = hits.iloc[cursor: cursor + limit]
+        page = hits.iloc[cursor : cursor + limit]
         features = [
             {
                 "type": "Feature",
                 "id": str(row[id_column]),
                 "geometry": mapping(row.geometry),
-                "properties": {k: _property(k, v, base) for k, v in row.drop("geometry").items()
-                               if not k.startswith("_")},
+                "properties": {
+                    k: _property(k, v, base)
+                    for k, v in row.drop("geometry").items()
+                    if not k.startswith("_")
+                },
             }
             for _, row in page.iterrows()
         ]
         links = [{"rel": "self", "href": f"{base}{path}?{urlencode(one)}"}]
         if cursor + limit < len(hits):
             nxt = {**one, "cursor": str(cursor + limit)}
-            links.append({"rel": "next", "type": "application/geo+json",
-                          "href": f"{base}{path}?{urlencode(nxt)}"})
-        doc = {"type": "FeatureCollection", "numberReturned": len(features),
-               "features": features, "links": links}
-        return 200, {"Content-Type": "application/geo+json",
-                     "Content-Crs": f"<{RD_URI}>"}, json.dumps(doc).encode()
+            links.append(
+                {
+                    "rel": "next",
+                    "type": "application/geo+json",
+                    "href": f"{base}{path}?{urlencode(nxt)}",
+                }
+            )
+        doc = {
+            "type": "FeatureCollection",
+            "numberReturned": len(features),
+            "features": features,
+            "links": links,
+        }
+        return (
+            200,
+            {"Content-Type": "application/geo+json", "Content-Crs": f"<{RD_URI}>"},
+            json.dumps(doc).encode(),
+        )
 
     return handler
 
 
 def landing_page(title: str, licence: str, href: str) -> Resource:
-    doc = {"title": title, "links": [
-        {"rel": "self", "type": "application/json", "href": "?f=json"},
-        {"rel": "license", "type": "text/html", "title": licence, "href": href},
-    ]}
+    doc = {
+        "title": title,
+        "links": [
+            {"rel": "self", "type": "application/json", "href": "?f=json"},
+            {"rel": "license", "type": "text/html", "title": licence, "href": href},
+        ],
+    }
     return Resource(json.dumps(doc).encode(), "application/json")
 
 
@@ -346,19 +375,23 @@ def cbs_map_layers(*, lacking: str = "gemiddeldeWoningwaarde") -> dict[str, gpd.
     water["aantalInwoners"] = 0
     water = water.set_geometry([DELFT_WATER], crs=buurten.crs)
     buurten = pd.concat([water, buurten], ignore_index=True)
-    keep = {"gemeentecode": "first", "gemeentenaam": "first",
-            "aantalInwoners": "sum"}
+    keep = {"gemeentecode": "first", "gemeentenaam": "first", "aantalInwoners": "sum"}
     wijken = buurten.dissolve(by=["wijkcode", "water"], aggfunc=keep, as_index=False)
-    gemeenten = buurten.dissolve(by=["gemeentecode", "water"], as_index=False,
-                                 aggfunc={"gemeentenaam": "first", "aantalInwoners": "sum"})
+    gemeenten = buurten.dissolve(
+        by=["gemeentecode", "water"],
+        as_index=False,
+        aggfunc={"gemeentenaam": "first", "aantalInwoners": "sum"},
+    )
     gemeenten = gemeenten.sort_values(["gemeentecode", "water"]).reset_index(drop=True)
     gemeenten["geometry"] = gemeenten.geometry.map(
-        lambda g: g if g.geom_type == "MultiPolygon" else shapely.MultiPolygon([g]))
+        lambda g: g if g.geom_type == "MultiPolygon" else shapely.MultiPolygon([g])
+    )
     return {"gemeenten": gemeenten, "wijken": wijken, "buurten": buurten}
 
 
-def cbs_map_zip(*, year: int = 2023, version: int = 1,
-                lacking: str = "gemiddeldeWoningwaarde") -> bytes:
+def cbs_map_zip(
+    *, year: int = 2023, version: int = 1, lacking: str = "gemiddeldeWoningwaarde"
+) -> bytes:
     """A Wijk- en Buurtkaart zip as CBS publishes it at geodata.cbs.nl/files/Wijkenbuurtkaart.
 
     ``WijkBuurtkaart_<year>_v<n>/wijkenbuurten_<year>_v<n>.gpkg`` with the layers of
@@ -395,8 +428,9 @@ ODATA_KEYS_2022 = {
     "stedelijkheidAdressenPerKm2": "MateVanStedelijkheid_116",
 }
 ODATA_TITLES = {
-    "aantalInwoners": "Aantal inwoners", "bevolkingsdichtheidInwonersPerKm2":
-    "Bevolkingsdichtheid", "woningvoorraad": "Woningvoorraad",
+    "aantalInwoners": "Aantal inwoners",
+    "bevolkingsdichtheidInwonersPerKm2": "Bevolkingsdichtheid",
+    "woningvoorraad": "Woningvoorraad",
     "gemiddeldeWoningwaarde": "Gemiddelde WOZ-waarde van woningen",
     "percHuurwoningenInBezitWoningcorporaties": "In bezit woningcorporatie",
     "stedelijkheidAdressenPerKm2": "Mate van stedelijkheid",
@@ -426,58 +460,107 @@ def odata_routes(table: str, keys: dict[str, str] | None = None) -> dict[str, Re
         regions.append({"code": code, "kind": "Wijk", "name": group["gemeentenaam"].iloc[0]})
     by_code = buurten.set_index("buurtcode")
     rows = []
-    for i, region in enumerate(regions + [
-        {"code": c, "kind": "Buurt", "name": by_code.loc[c, "gemeentenaam"]} for c in by_code.index
-    ]):
+    for i, region in enumerate(
+        regions
+        + [
+            {"code": c, "kind": "Buurt", "name": by_code.loc[c, "gemeentenaam"]}
+            for c in by_code.index
+        ]
+    ):
         row: dict[str, Any] = {
-            "ID": i, "WijkenEnBuurten": _pad(region["code"]),
-            "Gemeentenaam_1": f"{region['name']:<40}", "SoortRegio_2": _pad(region["kind"]),
+            "ID": i,
+            "WijkenEnBuurten": _pad(region["code"]),
+            "Gemeentenaam_1": f"{region['name']:<40}",
+            "SoortRegio_2": _pad(region["kind"]),
             "Codering_3": _pad(region["code"]),
         }
         for column, key in keys.items():
             value = by_code.loc[region["code"], column] if region["kind"] == "Buurt" else None
             row[key] = None if value is None or value < 0 else _json_value(value)
         rows.append(row)
-    properties = [{"odata.type": "Cbs.OData.GeoDimension", "ID": 0, "Position": None,
-                   "ParentID": None, "Type": "GeoDimension", "Key": "WijkenEnBuurten",
-                   "Title": "Wijken en buurten"}]
-    properties += [{"odata.type": "Cbs.OData.Topic", "ID": n + 1, "Position": n,
-                    "ParentID": None, "Type": "Topic", "Key": key,
-                    "Title": ODATA_TITLES[column], "Datatype": "Long"}
-                   for n, (column, key) in enumerate(keys.items())]
+    properties = [
+        {
+            "odata.type": "Cbs.OData.GeoDimension",
+            "ID": 0,
+            "Position": None,
+            "ParentID": None,
+            "Type": "GeoDimension",
+            "Key": "WijkenEnBuurten",
+            "Title": "Wijken en buurten",
+        }
+    ]
+    properties += [
+        {
+            "odata.type": "Cbs.OData.Topic",
+            "ID": n + 1,
+            "Position": n,
+            "ParentID": None,
+            "Type": "Topic",
+            "Key": key,
+            "Title": ODATA_TITLES[column],
+            "Datatype": "Long",
+        }
+        for n, (column, key) in enumerate(keys.items())
+    ]
     prefix = f"/ODataFeed/odata/{table}"
 
     def data(query: dict[str, list[str]], base: str) -> tuple[int, dict[str, str], bytes]:
         flt = query.get("$filter", [""])[0]
         wanted = re.findall(r"startswith\(WijkenEnBuurten,'([^']+)'\)", flt)
-        selected = [r for r in rows if not wanted or any(
-            r["WijkenEnBuurten"].startswith(w) for w in wanted)]
+        selected = [
+            r for r in rows if not wanted or any(r["WijkenEnBuurten"].startswith(w) for w in wanted)
+        ]
         select = query.get("$select", [""])[0]
         if select:
             names = select.split(",")
             unknown = [n for n in names if n not in rows[0]]
             if unknown:
-                return 400, {}, json.dumps({"odata.error": {"message": {
-                    "value": f"Could not find a property named '{unknown[0]}'"}}}).encode()
+                return (
+                    400,
+                    {},
+                    json.dumps(
+                        {
+                            "odata.error": {
+                                "message": {
+                                    "value": f"Could not find a property named '{unknown[0]}'"
+                                }
+                            }
+                        }
+                    ).encode(),
+                )
             selected = [{n: r[n] for n in names} for r in selected]
         skip = int(query.get("$skip", ["0"])[0])
-        page = selected[skip: skip + ODATA_PAGE]
-        doc: dict[str, Any] = {"odata.metadata": f"{base}{prefix}/$metadata#Cbs.OData.TypedData",
-                               "value": page}
+        page = selected[skip : skip + ODATA_PAGE]
+        doc: dict[str, Any] = {
+            "odata.metadata": f"{base}{prefix}/$metadata#Cbs.OData.TypedData",
+            "value": page,
+        }
         if skip + ODATA_PAGE < len(selected):
             nxt = {k: v[0] for k, v in query.items()} | {"$skip": str(skip + ODATA_PAGE)}
             doc["odata.nextLink"] = f"{base}{prefix}/TypedDataSet?{urlencode(nxt)}"
-        return 200, {"Content-Type": "application/json;odata=minimalmetadata"}, \
-            json.dumps(doc).encode()
+        return (
+            200,
+            {"Content-Type": "application/json;odata=minimalmetadata"},
+            json.dumps(doc).encode(),
+        )
 
     def fixed(value: list[dict[str, Any]]) -> Resource:
-        return Resource(json.dumps({"odata.metadata": "", "value": value}).encode(),
-                        "application/json")
+        return Resource(
+            json.dumps({"odata.metadata": "", "value": value}).encode(), "application/json"
+        )
 
     return {
-        f"{prefix}/TableInfos": fixed([{"ID": 0, "Title": "Kerncijfers wijken en buurten 2023",
-                                        "Identifier": table, "Modified": "2025-06-30T02:00:00",
-                                        "Period": "2023"}]),
+        f"{prefix}/TableInfos": fixed(
+            [
+                {
+                    "ID": 0,
+                    "Title": "Kerncijfers wijken en buurten 2023",
+                    "Identifier": table,
+                    "Modified": "2025-06-30T02:00:00",
+                    "Period": "2023",
+                }
+            ]
+        ),
         f"{prefix}/DataProperties": fixed(properties),
         f"{prefix}/TypedDataSet": Resource(dynamic=data),
     }
@@ -500,14 +583,20 @@ def bag_verblijfsobjecten(panden: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     ``pand.href`` (the OGC API v2 item URL ending in the pand's UUID feature id).
     """
     rows = panden.loc[pd.to_numeric(panden["aantal_verblijfsobjecten"]) > 0]
-    return gpd.GeoDataFrame({
-        "identificatie": [f"0503010{i:09d}" for i in range(1, len(rows) + 1)],
-        "status": "Verblijfsobject in gebruik",
-        "gebruiksdoel": rows["gebruiksdoel"].to_numpy(),
-        "pand_identificatie": rows["identificatie"].to_numpy(),
-        "pand.href": [[f"{BAG}/collections/pand/items/{feature_uuid('pand', p)}"]
-                      for p in rows["identificatie"]],
-    }, geometry=rows.geometry.representative_point().to_numpy(), crs=panden.crs)
+    return gpd.GeoDataFrame(
+        {
+            "identificatie": [f"0503010{i:09d}" for i in range(1, len(rows) + 1)],
+            "status": "Verblijfsobject in gebruik",
+            "gebruiksdoel": rows["gebruiksdoel"].to_numpy(),
+            "pand_identificatie": rows["identificatie"].to_numpy(),
+            "pand.href": [
+                [f"{BAG}/collections/pand/items/{feature_uuid('pand', p)}"]
+                for p in rows["identificatie"]
+            ],
+        },
+        geometry=rows.geometry.representative_point().to_numpy(),
+        crs=panden.crs,
+    )
 
 
 @dataclass
@@ -557,13 +646,17 @@ def bag_api_routes(scenario: BagScenario) -> dict[str, Resource]:
     panden = scenario.panden.drop(columns=["oppervlakte_min", "oppervlakte_max"])
     vbo = scenario.verblijfsobjecten.drop(columns=["pand_identificatie"])
     return {
-        BAG: landing_page("Basisregistratie Adressen en Gebouwen (OGC API)",
-                          "Public Domain Mark 1.0",
-                          "https://creativecommons.org/publicdomain/mark/1.0/deed.nl"),
-        f"{BAG}/collections/pand/items": Resource(dynamic=ogc_items(
-            panden, f"{BAG}/collections/pand/items", id_column="_fid")),
-        f"{BAG}/collections/verblijfsobject/items": Resource(dynamic=ogc_items(
-            vbo, f"{BAG}/collections/verblijfsobject/items", id_column="_fid")),
+        BAG: landing_page(
+            "Basisregistratie Adressen en Gebouwen (OGC API)",
+            "Public Domain Mark 1.0",
+            "https://creativecommons.org/publicdomain/mark/1.0/deed.nl",
+        ),
+        f"{BAG}/collections/pand/items": Resource(
+            dynamic=ogc_items(panden, f"{BAG}/collections/pand/items", id_column="_fid")
+        ),
+        f"{BAG}/collections/verblijfsobject/items": Resource(
+            dynamic=ogc_items(vbo, f"{BAG}/collections/verblijfsobject/items", id_column="_fid")
+        ),
     }
 
 
@@ -577,13 +670,20 @@ def bag_light_gpkg(scenario: BagScenario) -> bytes:
     with _tmp_dir() as tmp:
         path = tmp / "bag-light.gpkg"
         pyogrio.write_dataframe(scenario.panden.drop(columns=["_fid"]), path, layer="pand")
-        pyogrio.write_dataframe(scenario.verblijfsobjecten.drop(columns=["_fid", "pand.href"]),
-                                path, layer="verblijfsobject", append=True)
+        pyogrio.write_dataframe(
+            scenario.verblijfsobjecten.drop(columns=["_fid", "pand.href"]),
+            path,
+            layer="verblijfsobject",
+            append=True,
+        )
         return path.read_bytes()
 
 
-def gtfs_zip(start: str = "20250901", end: str = "20250930",
-             extra_dates: tuple[str, ...] = ("20250902", "20250903")) -> bytes:
+def gtfs_zip(
+    start: str = "20250901",
+    end: str = "20250930",
+    extra_dates: tuple[str, ...] = ("20250902", "20250903"),
+) -> bytes:
     """A small GTFS feed: real Maastricht stops and routes, generated service and trips.
 
     stops.txt and routes.txt are the real OVapi rows of tests/data (Maastricht); agency.txt,
@@ -592,22 +692,32 @@ def gtfs_zip(start: str = "20250901", end: str = "20250930",
     """
     stops = pd.read_csv(TEST_DATA / "gtfs_stops_maastricht.csv", dtype=str, keep_default_na=False)
     stops = stops.drop(columns=["clean_stop_id"])
-    routes = pd.read_csv(TEST_DATA / "gtfs_routes_maastricht.csv", dtype=str,
-                         keep_default_na=False)
+    routes = pd.read_csv(TEST_DATA / "gtfs_routes_maastricht.csv", dtype=str, keep_default_na=False)
     agency = pd.DataFrame({"agency_id": sorted(routes["agency_id"].unique())})
     agency["agency_name"] = agency["agency_id"]
     agency["agency_url"] = "http://127.0.0.1/"
     agency["agency_timezone"] = "Europe/Amsterdam"
     a, b, c = GTFS_STOPS
     route = routes["route_id"].iloc[0]
-    calendar = pd.DataFrame([{
-        "service_id": "WD", "monday": 1, "tuesday": 1, "wednesday": 1, "thursday": 1,
-        "friday": 1, "saturday": 0, "sunday": 0, "start_date": start,
-        "end_date": end,
-    }])
-    calendar_dates = pd.DataFrame([
-        {"service_id": "EXTRA", "date": d, "exception_type": 1} for d in extra_dates
-    ])
+    calendar = pd.DataFrame(
+        [
+            {
+                "service_id": "WD",
+                "monday": 1,
+                "tuesday": 1,
+                "wednesday": 1,
+                "thursday": 1,
+                "friday": 1,
+                "saturday": 0,
+                "sunday": 0,
+                "start_date": start,
+                "end_date": end,
+            }
+        ]
+    )
+    calendar_dates = pd.DataFrame(
+        [{"service_id": "EXTRA", "date": d, "exception_type": 1} for d in extra_dates]
+    )
     trips, times = [], []
     # 12 weekday trips a -> b -> c leaving a at 07:15 ... 18:15, one early trip at 06:15
     for hour in range(6, 19):
@@ -615,9 +725,16 @@ def gtfs_zip(start: str = "20250901", end: str = "20250930",
         trips.append({"route_id": route, "service_id": "WD", "trip_id": trip})
         for seq, (stop, minute) in enumerate(((a, 15), (b, 25), (c, 35))):
             t = f"{hour:02d}:{minute:02d}:00"
-            times.append({"trip_id": trip, "arrival_time": t, "departure_time": t,
-                          "stop_id": stop, "stop_sequence": seq + 1,
-                          "pickup_type": 1 if stop == c else 0})
+            times.append(
+                {
+                    "trip_id": trip,
+                    "arrival_time": t,
+                    "departure_time": t,
+                    "stop_id": stop,
+                    "stop_sequence": seq + 1,
+                    "pickup_type": 1 if stop == c else 0,
+                }
+            )
     # Maastricht station (stoparea:17969): trips from two of its platforms (1 and 2) at
     # hh:45 and hh:50, to Randwyck (no boarding there), 7 ... 18 h
     for platform, minute in zip(GTFS_PLATFORMS, (45, 50), strict=True):
@@ -626,23 +743,52 @@ def gtfs_zip(start: str = "20250901", end: str = "20250930",
             trips.append({"route_id": route, "service_id": "WD", "trip_id": trip})
             for seq, (stop, m, pickup) in enumerate(((platform, minute, 0), (c, 59, 1))):
                 t = f"{hour:02d}:{m:02d}:00"
-                times.append({"trip_id": trip, "arrival_time": t, "departure_time": t,
-                              "stop_id": stop, "stop_sequence": seq + 1, "pickup_type": pickup})
+                times.append(
+                    {
+                        "trip_id": trip,
+                        "arrival_time": t,
+                        "departure_time": t,
+                        "stop_id": stop,
+                        "stop_sequence": seq + 1,
+                        "pickup_type": pickup,
+                    }
+                )
     # two extra trips on 2 Sep only, from b at 08:05 and 26:05 (after midnight)
     for trip, hour in (("x08", 8), ("x26", 26)):
         trips.append({"route_id": route, "service_id": "EXTRA", "trip_id": trip})
         t = f"{hour:02d}:05:00"
-        times.append({"trip_id": trip, "arrival_time": t, "departure_time": t, "stop_id": b,
-                      "stop_sequence": 1, "pickup_type": 0})
-    feed_info = pd.DataFrame([{"feed_publisher_name": "magicmix-geo tests",
-                               "feed_publisher_url": "http://127.0.0.1/", "feed_lang": "nl",
-                               "feed_version": "20250901-test"}])
+        times.append(
+            {
+                "trip_id": trip,
+                "arrival_time": t,
+                "departure_time": t,
+                "stop_id": b,
+                "stop_sequence": 1,
+                "pickup_type": 0,
+            }
+        )
+    feed_info = pd.DataFrame(
+        [
+            {
+                "feed_publisher_name": "magicmix-geo tests",
+                "feed_publisher_url": "http://127.0.0.1/",
+                "feed_lang": "nl",
+                "feed_version": "20250901-test",
+            }
+        ]
+    )
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, frame in (("agency", agency), ("stops", stops), ("routes", routes),
-                            ("calendar", calendar), ("calendar_dates", calendar_dates),
-                            ("trips", pd.DataFrame(trips)), ("stop_times", pd.DataFrame(times)),
-                            ("feed_info", feed_info)):
+        for name, frame in (
+            ("agency", agency),
+            ("stops", stops),
+            ("routes", routes),
+            ("calendar", calendar),
+            ("calendar_dates", calendar_dates),
+            ("trips", pd.DataFrame(trips)),
+            ("stop_times", pd.DataFrame(times)),
+            ("feed_info", feed_info),
+        ):
             zf.writestr(f"{name}.txt", frame.to_csv(index=False))
     return buf.getvalue()
 
@@ -655,8 +801,12 @@ GTFS_PLATFORMS = ("2511607", "2511608")
 # on Tuesday 2 Sep 2025 between 7 and 19 h, per stop place: a has 12 departures
 # (07:15...18:15), Noord 12 + 1 (the 08:05 extra; the 26:05 one is outside), Randwyck none
 # (pickup_type 1: no boarding), Maastricht station 12 + 12 from its two platforms
-GTFS_EXPECTED = {"2485741": 12 / 12, "stoparea:30382": 13 / 12, "stoparea:17938": 0.0,
-                 "stoparea:17969": 24 / 12}
+GTFS_EXPECTED = {
+    "2485741": 12 / 12,
+    "stoparea:30382": 13 / 12,
+    "stoparea:17938": 0.0,
+    "stoparea:17969": 24 / 12,
+}
 
 
 def _property(key: str, value: Any, base: str) -> Any:

@@ -112,9 +112,7 @@ def describe(layer: Any) -> dict[str, Any]:
     labeling = layer.labeling()
     if labeling is not None:
         info["labeling"] = labeling.type()
-        info["label_fields"] = [
-            labeling.settings(pid).fieldName for pid in labeling.subProviders()
-        ]
+        info["label_fields"] = [labeling.settings(pid).fieldName for pid in labeling.subProviders()]
         if labeling.type() == "rule-based":
             info["label_filters"] = [
                 rule.filterExpression() for rule in labeling.rootRule().descendants()

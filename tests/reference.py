@@ -33,6 +33,7 @@ Contract implemented (the product's definition of "walking distance"):
 
 from __future__ import annotations
 
+import itertools
 import re
 import tempfile
 from collections import defaultdict
@@ -84,7 +85,7 @@ def parse_overpass_filter(filter_str: str) -> list[tuple[str, str | None, str | 
             continue
         m = _CLAUSE_RE.match(s, pos)
         if m is None:
-            raise ValueError(f"cannot parse Overpass filter at {pos}: {s[pos:pos + 40]!r}")
+            raise ValueError(f"cannot parse Overpass filter at {pos}: {s[pos : pos + 40]!r}")
         key, op, val = m.group("key"), m.group("op"), m.group("val")
         if op is None:
             op = "not_has" if m.group("neg") else "has"
@@ -247,9 +248,7 @@ def _partial_length(line: LineString, lonlat: list, t: float) -> float:
     xy = np.asarray(line.coords)
     ll = np.asarray(lonlat)
     piece_rd = np.hypot(np.diff(xy[:, 0]), np.diff(xy[:, 1]))
-    piece_gc = np.array(
-        [_haversine(*ll[i], *ll[i + 1]) for i in range(len(ll) - 1)], dtype=float
-    )
+    piece_gc = np.array([_haversine(*ll[i], *ll[i + 1]) for i in range(len(ll) - 1)], dtype=float)
     cum_rd = np.concatenate([[0.0], np.cumsum(piece_rd)])
     i = int(np.clip(np.searchsorted(cum_rd, t, side="right") - 1, 0, len(piece_rd) - 1))
     frac = (t - cum_rd[i]) / piece_rd[i] if piece_rd[i] > 0 else 0.0
@@ -292,7 +291,8 @@ def _physical_key(u, v, line: LineString) -> tuple:
 def reference_distances(
     G_projected: nx.MultiDiGraph, sites_xy: np.ndarray, dests_xy: np.ndarray
 ) -> np.ndarray:
-    """For each site (n,2 array, EPSG:28992 metres), the shortest walking distance in metres to the nearest destination (m,2 array). NaN where unreachable or m == 0.
+    """For each site (n,2 array, EPSG:28992 metres), the shortest walking distance in metres
+    to the nearest destination (m,2 array). NaN where unreachable or m == 0.
 
     Method: every directed osmnx edge is mapped to a *physical* (undirected)
     edge, merging the two directions of the same edge (parallel edges with a
@@ -324,7 +324,7 @@ def reference_distances(
         if key not in phys:
             lonlat = list(data["lonlat"])
             raw = data.get("geometry")
-            if raw is not None and tuple(raw.coords)[0] != tuple(line.coords)[0]:
+            if raw is not None and next(iter(raw.coords)) != next(iter(line.coords)):
                 lonlat.reverse()  # _edge_line reversed the stored geometry
             if (u, v) != (a, b):
                 oriented = LineString(line.coords[::-1])
@@ -361,7 +361,7 @@ def reference_distances(
             chain = [(0.0, a)]
             chain += [(s, ("on", label)) for s, label in sorted(splits[key], key=lambda z: z[0])]
             chain.append((length, b))
-            for (s0, n0), (s1, n1) in zip(chain[:-1], chain[1:], strict=True):
+            for (s0, n0), (s1, n1) in itertools.pairwise(chain):
                 # consecutive chain nodes are distinct (projection nodes are unique per
                 # point); on a split self-loop the first and last piece join the same pair
                 # (a, point) twice: keep the shorter way round

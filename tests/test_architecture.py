@@ -13,7 +13,14 @@ STAGES = {"sources": 0, "prepare": 1, "measure": 2, "score": 3, "publish": 4}
 # shared by every stage; they import none (formats: the file formats both acquire and prepare
 # read; site_types: the names of the candidate types)
 BOTTOM = {
-    "contract", "_errors", "_atomic", "config", "tags", "provenance", "cluster", "formats",
+    "contract",
+    "_errors",
+    "_atomic",
+    "config",
+    "tags",
+    "provenance",
+    "cluster",
+    "formats",
     "site_types",
 }
 

@@ -19,8 +19,20 @@ AREA = SAMPLE / "area_tudelft_wippolder.gpkg"
 
 def _rank(tmp_path: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str, Path]:
     out = tmp_path / "out"
-    code = main(["rank", "--osm", str(OSM), "--area", "GM0503", "--boundary", str(AREA),
-                 "--out", str(out), *extra])
+    code = main(
+        [
+            "rank",
+            "--osm",
+            str(OSM),
+            "--area",
+            "GM0503",
+            "--boundary",
+            str(AREA),
+            "--out",
+            str(out),
+            *extra,
+        ]
+    )
     err = capsys.readouterr().err
     return code, err, out
 
@@ -41,8 +53,9 @@ def _candidates(tmp_path: Path, geoms: list, crs: str | None, name: str = "c.gpk
     import warnings
 
     path = tmp_path / name
-    frame = gpd.GeoDataFrame({"site_id": [f"S{i}" for i in range(len(geoms))]}, geometry=geoms,
-                             crs=crs)
+    frame = gpd.GeoDataFrame(
+        {"site_id": [f"S{i}" for i in range(len(geoms))]}, geometry=geoms, crs=crs
+    )
     with warnings.catch_warnings():
         # writing a file without a CRS on purpose
         warnings.filterwarnings("ignore", message="'crs' was not provided")
@@ -122,8 +135,9 @@ def test_self_intersecting_and_empty_geometries_are_repaired_or_reported(
 def test_unknown_gm_code(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cbs = SAMPLE / "cbs_gemeenten_2020_gm0503.gpkg"
     out = tmp_path / "out"
-    code = main(["rank", "--osm", str(OSM), "--area", "GM9999", "--cbs", str(cbs),
-                 "--out", str(out)])
+    code = main(
+        ["rank", "--osm", str(OSM), "--area", "GM9999", "--cbs", str(cbs), "--out", str(out)]
+    )
     line = _error(capsys.readouterr().err)
     assert code == 2 and str(cbs) in line and "GM9999" in line
     _nothing_written(tmp_path, out)
@@ -200,9 +214,27 @@ def test_candidate_rows_left_out_are_reported_on_stderr_and_in_the_manifest(
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MAGICMIX_CACHE_DIR": str(tmp_path / "c")}
     proc = subprocess.run(
-        [sys.executable, "-m", "magicmix_geo.cli", "rank", "--osm", str(OSM), "--area",
-         "GM0503", "--boundary", str(area), "--candidates", str(path), "--out", str(out)],
-        capture_output=True, text=True, check=False, env=env, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "magicmix_geo.cli",
+            "rank",
+            "--osm",
+            str(OSM),
+            "--area",
+            "GM0503",
+            "--boundary",
+            str(area),
+            "--candidates",
+            str(path),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr
     warnings = [ln for ln in proc.stderr.splitlines() if "warning" in ln.lower()]

@@ -153,7 +153,7 @@ def test_csv_with_epsg_column_and_semicolons(tmp_path: Path) -> None:
     lonlat = gpd.GeoSeries([shapely.from_wkt(SQUARE)], crs=28992).to_crs(4326).iloc[0]
     path = tmp_path / "sites.csv"
     path.write_text(
-        f'site_id;geometry;epsg\nA-1;{lonlat.wkt};EPSG:4326\nA-2;{SQUARE};28992\n', encoding="utf-8"
+        f"site_id;geometry;epsg\nA-1;{lonlat.wkt};EPSG:4326\nA-2;{SQUARE};28992\n", encoding="utf-8"
     )
     gdf = read_candidates(path)
     assert gdf["site_id"].tolist() == ["A-1", "A-2"]

@@ -22,9 +22,14 @@ from magicmix_geo.score.capacity import (
 )
 
 SETTINGS = CapacitySettings(
-    reserve_share=0.05, min_homes=35, max_homes=160,
+    reserve_share=0.05,
+    min_homes=35,
+    max_homes=160,
     homes_per_ha={1: 100.0, 2: 75.0, 3: 55.0, 4: 40.0, 5: 30.0},
-    cluster_min=4, cluster_max=8, max_sites_per_buurt=1, min_distance_m=250.0,
+    cluster_min=4,
+    cluster_max=8,
+    max_sites_per_buurt=1,
+    min_distance_m=250.0,
 )
 
 
@@ -54,13 +59,15 @@ def test_reserved_homes_round_up_with_a_cluster_minimum() -> None:
 
 
 def _sites() -> tuple[pd.DataFrame, np.ndarray]:
-    sites = pd.DataFrame({
-        "gm_code": ["GM0001"] * 5,
-        "rank_gm": pd.array([1, 2, 3, 4, pd.NA], dtype="Int64"),
-        "bu_code": ["BU1", "BU1", "BU2", "BU3", "BU4"],
-        "homes_est": [80, 60, 40, 35, 35],
-        "homes_reserved": [4, 4, 4, 4, 4],
-    })
+    sites = pd.DataFrame(
+        {
+            "gm_code": ["GM0001"] * 5,
+            "rank_gm": pd.array([1, 2, 3, 4, pd.NA], dtype="Int64"),
+            "bu_code": ["BU1", "BU1", "BU2", "BU3", "BU4"],
+            "homes_est": [80, 60, 40, 35, 35],
+            "homes_reserved": [4, 4, 4, 4, 4],
+        }
+    )
     points = np.array([[0, 0], [1000, 0], [100, 0], [2000, 0], [5000, 0]], dtype=float)
     return sites, points
 
@@ -83,7 +90,9 @@ def test_summary_sums_and_shortfall(tmp_path: Path) -> None:
     other = sites.assign(gm_code="GM0002", selected=[True, False, False, False, False])
     both = pd.concat([sites, other], ignore_index=True)
     csv = tmp_path / "tasks.csv"
-    csv.write_text("gm_code;period;taakstelling\nGM0001;2024-2;5\nGM0001;2025-1;3\nGM0002;2024-2;2\n")
+    csv.write_text(
+        "gm_code;period;taakstelling\nGM0001;2024-2;5\nGM0001;2025-1;3\nGM0002;2024-2;2\n"
+    )
     summary = municipality_summary(both, read_tasks(csv), 0.05).set_index("gm_code")
     assert summary.loc["GM0001", "homes_reserved"] == 8
     assert summary.loc["GM0001", "taakstelling"] == 8
@@ -173,21 +182,37 @@ def test_homes_reserved_arithmetic() -> None:
 
 
 def test_homes_planned_from_each_source() -> None:
-    sites = pd.DataFrame({
-        "site_type": ["plan", "plan", "new_build", "transformation", "transformation",
-                      "proxy", "vacant_land"],
-        "plan_homes": [120, np.nan, np.nan, np.nan, np.nan, np.nan, np.nan],
-        "bag_units": [np.nan, 14, 30, np.nan, np.nan, np.nan, np.nan],
-        "floor_area_m2": [np.nan, np.nan, np.nan, 1200.0, 30.0, np.nan, np.nan],
-        "area_m2": [5000.0, 3000.0, 800.0, 300.0, 40.0, 1000.0, 8000.0],
-    })
+    sites = pd.DataFrame(
+        {
+            "site_type": [
+                "plan",
+                "plan",
+                "new_build",
+                "transformation",
+                "transformation",
+                "proxy",
+                "vacant_land",
+            ],
+            "plan_homes": [120, np.nan, np.nan, np.nan, np.nan, np.nan, np.nan],
+            "bag_units": [np.nan, 14, 30, np.nan, np.nan, np.nan, np.nan],
+            "floor_area_m2": [np.nan, np.nan, np.nan, 1200.0, 30.0, np.nan, np.nan],
+            "area_m2": [5000.0, 3000.0, 800.0, 300.0, 40.0, 1000.0, 8000.0],
+        }
+    )
     homes, source = planned_homes(sites, np.array([1, 1, 1, 1, 1, 1, 1]), SETTINGS)
     # the plan's homes; BAG units of a plan without homes; BAG units of new build;
     # floor area / 50 m2 (24; a 30 m2 building still one home); the density norm of the
     # urbanity class (0.1 ha x 100 -> 10 -> the booklet's minimum 35; 0.8 ha x 100 = 80)
     assert homes.tolist() == [120, 14, 30, 24, 1, 35, 80]
-    assert source.tolist() == ["plan", "bag_units", "bag_units", "floor_area", "floor_area",
-                               "density_norm", "density_norm"]
+    assert source.tolist() == [
+        "plan",
+        "bag_units",
+        "bag_units",
+        "floor_area",
+        "floor_area",
+        "density_norm",
+        "density_norm",
+    ]
     small = planned_homes(sites.iloc[[3]].assign(floor_area_m2=200.0), np.array([1]), SETTINGS)
     assert small[0].tolist() == [4]  # a 4-home transformation keeps its 4 homes
 
@@ -266,8 +291,10 @@ def test_bijlage_a_as_xlsx(tmp_path: Path, cbs_names: dict[str, str]) -> None:
     ("edit", "needle"),
     [
         (lambda t: t.replace("Rijswijk;", "Rijswijk (ZH);"), "row 9: unknown municipality"),
-        (lambda t: t.replace("eerste helft 2023", "2023").replace("1e helft 2023", ""),
-         "cannot tell the half year"),
+        (
+            lambda t: t.replace("eerste helft 2023", "2023").replace("1e helft 2023", ""),
+            "cannot tell the half year",
+        ),
         (lambda t: t.replace(";41;3", ";veel;3"), "row 9: taakstelling must be a number"),
         (lambda t: t.replace("Gemeente;", "Naam;"), "no taakstelling header"),
     ],

@@ -253,9 +253,10 @@ def test_join_buurt_wippolder(delft_buurten: gpd.GeoDataFrame) -> None:
     assert list(out.columns) == ["bu_code", "bu_name", "population"]
     assert out.loc[11, "bu_code"] == "BU05032802"
     assert out.loc[12, "bu_name"] == "Wippolder-Noord"
-    assert out.loc[12, "population"] == delft_buurten.set_index("bu_code").loc[
-        "BU05032802", "population"
-    ]
+    assert (
+        out.loc[12, "population"]
+        == delft_buurten.set_index("bu_code").loc["BU05032802", "population"]
+    )
     assert out.loc[[13, 14]].isna().all().all()
 
 

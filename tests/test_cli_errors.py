@@ -37,11 +37,15 @@ def _assert_nothing_written(parent: Path, out: Path) -> None:
     [
         (lambda d: d / "missing.osm.pbf", "not found"),
         (lambda d: _write(d / "empty.osm.pbf", b""), "OSM file is empty"),
-        (lambda d: _write(d / "garbage.osm.pbf", b"\x00\x01this is not a PBF" * 50),
-         "cannot read OSM"),
+        (
+            lambda d: _write(d / "garbage.osm.pbf", b"\x00\x01this is not a PBF" * 50),
+            "cannot read OSM",
+        ),
         (lambda d: _write(d / "broken.osm", b"<osm><node id='1' lat="), "cannot read OSM"),
-        (lambda d: _write(d / "cut.osm.gz", gzip.compress(b"<osm version='0.6'></osm>")),
-         "no walkable ways"),
+        (
+            lambda d: _write(d / "cut.osm.gz", gzip.compress(b"<osm version='0.6'></osm>")),
+            "no walkable ways",
+        ),
         (lambda d: _write(d / "notes.txt", b"hello"), "not an OSM file name"),
     ],
 )
@@ -67,8 +71,18 @@ def _write(path: Path, data: bytes) -> Path:
 def test_unknown_profile(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
     code, err = _run(
-        ["rank", "--osm", str(SAMPLE_OSM), "--area", "GM0503", "--profile", "students",
-         "--out", str(out)], capsys,
+        [
+            "rank",
+            "--osm",
+            str(SAMPLE_OSM),
+            "--area",
+            "GM0503",
+            "--profile",
+            "students",
+            "--out",
+            str(out),
+        ],
+        capsys,
     )
     assert code == 2
     assert "unknown profile 'students'" in _error_lines(err)[0]
@@ -107,8 +121,9 @@ def test_output_path_that_is_a_file(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 def test_bad_area_code(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
-    code, err = _run(["rank", "--osm", str(SAMPLE_OSM), "--area", "Delft", "--out", str(out)],
-                     capsys)
+    code, err = _run(
+        ["rank", "--osm", str(SAMPLE_OSM), "--area", "Delft", "--out", str(out)], capsys
+    )
     assert code == 2
     assert "'Delft'" in _error_lines(err)[0]
     _assert_nothing_written(tmp_path, out)
@@ -121,7 +136,9 @@ def test_console_script_exit_code_and_single_line(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere.osm.pbf"
     proc = subprocess.run(
         [*command, "rank", "--osm", str(missing), "--area", "GM0503", "--out", str(tmp_path / "o")],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith("magicmix-geo: error:")
@@ -170,8 +187,11 @@ def _hidden(parent: Path) -> list[str]:
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_out_at_a_users_folder_is_refused(
@@ -198,8 +218,20 @@ def test_out_at_the_folder_of_the_runs_own_inputs_is_refused(
     area = data / "area.gpkg"
     shutil.copy(ROOT / "data" / "sample" / "area_tudelft_wippolder.gpkg", area)
     before = _snapshot(data)
-    code, err = _run(["rank", "--osm", str(osm), "--area", "GM0503", "--boundary", str(area),
-                      "--out", str(data)], capsys)
+    code, err = _run(
+        [
+            "rank",
+            "--osm",
+            str(osm),
+            "--area",
+            "GM0503",
+            "--boundary",
+            str(area),
+            "--out",
+            str(data),
+        ],
+        capsys,
+    )
     line = _one_error_line(err)
     assert code == 2 and str(data) in line and "delft.osm.pbf" in line
     assert _snapshot(data) == before
@@ -208,7 +240,9 @@ def test_out_at_the_folder_of_the_runs_own_inputs_is_refused(
 
 @pytest.mark.parametrize("with_file", [True, False])
 def test_out_dot_is_refused(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
     with_file: bool,
 ) -> None:
     here = tmp_path / "work"
@@ -268,7 +302,7 @@ def test_a_bad_way_filter_regex_names_the_key(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     cfg = tmp_path / "mine.toml"
-    cfg.write_text("[walk]\nway_filter = '[\"highway\"][\"highway\"!~\"abandoned|(bus\"]'\n")
+    cfg.write_text('[walk]\nway_filter = \'["highway"]["highway"!~"abandoned|(bus"]\'\n')
     out = tmp_path / "out"
     code, err = _run(["run", "--config", str(cfg), "--out", str(out)], capsys)
     line = _one_error_line(err)
@@ -287,8 +321,20 @@ def test_a_dask_address_without_a_port_fails_at_once(
     )
     out = tmp_path / "out"
     clock = time.perf_counter()
-    code, err = _run(["national", "--areas-file", str(areas), "--all", "--no-cache",
-                      "--dask-address", "tcp://127.0.0.1:notaport", "--out", str(out)], capsys)
+    code, err = _run(
+        [
+            "national",
+            "--areas-file",
+            str(areas),
+            "--all",
+            "--no-cache",
+            "--dask-address",
+            "tcp://127.0.0.1:notaport",
+            "--out",
+            str(out),
+        ],
+        capsys,
+    )
     seconds = time.perf_counter() - clock
     line = _one_error_line(err)
     assert code == 2 and "tcp://127.0.0.1:notaport" in line and "HOST:PORT" in line

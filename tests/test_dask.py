@@ -57,21 +57,42 @@ def dask_cluster(tmp_path: Path) -> Iterator[str]:
     processes: list[subprocess.Popen[bytes]] = []
     files = contextlib.ExitStack()
     try:
-        processes.append(subprocess.Popen(
-            [str(DASK), "scheduler", "--host", "127.0.0.1", "--port", str(port),
-             "--no-dashboard"],
-            stdout=subprocess.DEVNULL,
-            stderr=files.enter_context((logs / "scheduler.log").open("wb")),
-            start_new_session=True,
-        ))
-        for i in range(2):
-            processes.append(subprocess.Popen(
-                [str(DASK), "worker", address, "--nworkers", "1", "--nthreads", "1",
-                 "--no-dashboard", "--host", "127.0.0.1"],
+        processes.append(
+            subprocess.Popen(
+                [
+                    str(DASK),
+                    "scheduler",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--no-dashboard",
+                ],
                 stdout=subprocess.DEVNULL,
-                stderr=files.enter_context((logs / f"worker{i}.log").open("wb")),
+                stderr=files.enter_context((logs / "scheduler.log").open("wb")),
                 start_new_session=True,
-            ))
+            )
+        )
+        for i in range(2):
+            processes.append(
+                subprocess.Popen(
+                    [
+                        str(DASK),
+                        "worker",
+                        address,
+                        "--nworkers",
+                        "1",
+                        "--nthreads",
+                        "1",
+                        "--no-dashboard",
+                        "--host",
+                        "127.0.0.1",
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=files.enter_context((logs / f"worker{i}.log").open("wb")),
+                    start_new_session=True,
+                )
+            )
         from distributed import Client
 
         with Client(address, timeout="60s", set_as_default=False) as client:
@@ -85,14 +106,25 @@ def dask_cluster(tmp_path: Path) -> Iterator[str]:
 
 @pytest.mark.timeout(300)
 def test_national_on_an_existing_dask_cluster(
-    dask_cluster: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    dask_cluster: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("MAGICMIX_CACHE_DIR", str(tmp_path / "cache"))
     areas = make_split_dataset(tmp_path / "data", broken=False)
     out = tmp_path / "national"
-    command = ["national", "--areas-file", str(areas), "--areas", "GM9901,GM9902",
-               "--dask-address", dask_cluster, "--out", str(out)]
+    command = [
+        "national",
+        "--areas-file",
+        str(areas),
+        "--areas",
+        "GM9901,GM9902",
+        "--dask-address",
+        dask_cluster,
+        "--out",
+        str(out),
+    ]
     clock = time.perf_counter()
     assert main(command) == 0
     first = time.perf_counter() - clock
@@ -129,8 +161,18 @@ def test_national_reports_an_unreachable_scheduler(
     areas = make_split_dataset(tmp_path / "data", broken=False)
     address = f"tcp://127.0.0.1:{free_port()}"  # nobody listens there
     with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
-        code = main(["national", "--areas-file", str(areas), "--all", "--dask-address", address,
-                     "--out", str(tmp_path / "out")])
+        code = main(
+            [
+                "national",
+                "--areas-file",
+                str(areas),
+                "--all",
+                "--dask-address",
+                address,
+                "--out",
+                str(tmp_path / "out"),
+            ]
+        )
     assert code == 2
     assert f"--dask-address {address}: cannot connect" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()

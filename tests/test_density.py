@@ -80,8 +80,12 @@ def test_focal_sums_equal_an_independent_vector_sum(grid: gpd.GeoDataFrame, radi
     # the oracle: cells whose centre lies within the radius of the centre of the point's cell
     cx = np.floor(x / 100) * 100 + 50
     cy = np.floor(y / 100) * 100 + 50
-    oracle = sum_within(gpd.GeoSeries(shapely.points(cx, cy), crs=28992), grid.geometry,
-                        values["population"].to_numpy(), radius)
+    oracle = sum_within(
+        gpd.GeoSeries(shapely.points(cx, cy), crs=28992),
+        grid.geometry,
+        values["population"].to_numpy(),
+        radius,
+    )
     assert np.allclose(got, oracle)
     assert disc_kernel(radius, 100.0).sum() == np.count_nonzero(
         np.add.outer(np.arange(-9, 10) ** 2, np.arange(-9, 10) ** 2) * 1e4 <= radius**2
@@ -94,7 +98,9 @@ def test_density_indicators_from_the_grid(grid: gpd.GeoDataFrame) -> None:
     outside = gpd.GeoSeries([shapely.Point(150_000, 470_000)], crs=28992)
     result = density_indicators(
         gpd.GeoSeries(np.concatenate([points.to_numpy(), outside.to_numpy()]), crs=28992),
-        gpd.GeoSeries([], crs=28992), grid, (400, 800),
+        gpd.GeoSeries([], crs=28992),
+        grid,
+        (400, 800),
     )
     table = result.indicators
     assert (table["pop_400m"].iloc[:30] > 0).all()
@@ -147,8 +153,11 @@ def test_geotiff_is_written_atomically_and_reads_back(tmp_path: Path) -> None:
     transform, shape = aligned_frame((85_000, 446_000, 86_000, 447_000), 25.0)
     data = np.arange(shape[0] * shape[1], dtype=float).reshape(shape)
     data[0, 0] = np.nan
-    path = write_geotiff(tmp_path / "x" / "GM0503_test.tif",
-                         Raster(data, transform, "a test", "m"), tags={"run_id": "abc"})
+    path = write_geotiff(
+        tmp_path / "x" / "GM0503_test.tif",
+        Raster(data, transform, "a test", "m"),
+        tags={"run_id": "abc"},
+    )
     assert [p.name for p in path.parent.iterdir()] == ["GM0503_test.tif"]
     with rasterio.open(path) as src:
         assert src.crs.to_epsg() == 28992
@@ -164,8 +173,12 @@ def test_geotiff_is_written_atomically_and_reads_back(tmp_path: Path) -> None:
 def test_sample_run_writes_the_surfaces(sample_run: Path, sample_sites: gpd.GeoDataFrame) -> None:
     folder = sample_run / "rasters"
     names = {p.name for p in folder.glob("*.tif")}
-    assert {"GM0503_dist_pt_stop_m.tif", "GM0503_dist_supermarket_m.tif",
-            "GM0503_transit_access_min.tif", "GM0503_building_cover_400m.tif"} <= names
+    assert {
+        "GM0503_dist_pt_stop_m.tif",
+        "GM0503_dist_supermarket_m.tif",
+        "GM0503_transit_access_min.tif",
+        "GM0503_building_cover_400m.tif",
+    } <= names
     ranked = sample_sites.loc[~sample_sites["excluded"].astype(bool)]
     pts = ranked.geometry.representative_point()
     with rasterio.open(folder / "GM0503_dist_pt_stop_m.tif") as src:

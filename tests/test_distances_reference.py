@@ -2,7 +2,8 @@
 
 The reference (tests/reference.py) builds osmnx's own walk graph with graph_from_xml and
 routes with networkx; it shares no code with magicmix_geo. Run the same check on any other
-OSM file with ``MAGICMIX_EXTRA_OSM=/path/a.osm.pbf[:/path/b.osm.pbf] pytest tests/test_distances_reference.py``.
+OSM file with
+``MAGICMIX_EXTRA_OSM=/path/a.osm.pbf[:/path/b.osm.pbf] pytest tests/test_distances_reference.py``.
 """
 
 from __future__ import annotations

@@ -24,8 +24,14 @@ def test_outputs_follow_the_interface_contract(sample_run: Path) -> None:
     assert {"sites", "stops", "amenities", "boundary", "layer_styles"} <= layers
     for name in ("sites", "stops", "amenities", "boundary"):
         assert pyogrio.read_info(gpkg, layer=name)["crs"] == "EPSG:28992"
-    for path in ("maps/GM0503.png", "maps/GM0503.html", "national_ranking.gpkg",
-                 "national_ranking.csv", "national_ranking.xlsx", "manifest.json"):
+    for path in (
+        "maps/GM0503.png",
+        "maps/GM0503.html",
+        "national_ranking.gpkg",
+        "national_ranking.csv",
+        "national_ranking.xlsx",
+        "manifest.json",
+    ):
         assert (sample_run / path).is_file(), path
         assert (sample_run / path).stat().st_size > 0, path
     # nothing half-written is left behind
@@ -36,8 +42,15 @@ def test_sites_have_every_indicator_and_score(sample_sites: gpd.GeoDataFrame) ->
     settings = load_settings()
     sites = sample_sites
     assert len(sites) > 100
-    for column in ("site_id", "gm_code", "area_m2", "score_total", "excluded",
-                   "exclusion_reason", "rank_gm"):
+    for column in (
+        "site_id",
+        "gm_code",
+        "area_m2",
+        "score_total",
+        "excluded",
+        "exclusion_reason",
+        "rank_gm",
+    ):
         assert column in sites.columns, column
     for category in CATEGORIES:
         assert f"dist_{category}_m" in sites.columns
@@ -71,7 +84,9 @@ def test_rank_is_a_permutation_of_the_non_excluded_sites(sample_sites: gpd.GeoDa
     assert (np.diff(by_rank["score_total"].to_numpy()) <= 1e-12).all()
 
 
-def test_candidates_are_flagged_as_osm_proxies(sample_run: Path, sample_sites: gpd.GeoDataFrame) -> None:
+def test_candidates_are_flagged_as_osm_proxies(
+    sample_run: Path, sample_sites: gpd.GeoDataFrame
+) -> None:
     manifest = json.loads((sample_run / "manifest.json").read_text())
     municipality = manifest["municipalities"][0]
     assert municipality["candidate_source"] == "osm_proxy"
@@ -87,7 +102,9 @@ def test_candidates_are_flagged_as_osm_proxies(sample_run: Path, sample_sites: g
     assert all(len(item["sha256"]) == 64 for item in manifest["inputs"])
 
 
-def test_national_list_ranks_all_ranked_sites(sample_run: Path, sample_sites: gpd.GeoDataFrame) -> None:
+def test_national_list_ranks_all_ranked_sites(
+    sample_run: Path, sample_sites: gpd.GeoDataFrame
+) -> None:
     table = pd.read_csv(sample_run / "national_ranking.csv")
     ranked = sample_sites.loc[~sample_sites["excluded"].astype(bool)]
     assert len(table) == len(ranked)

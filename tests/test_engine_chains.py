@@ -46,8 +46,11 @@ def _random_ways(seed: int) -> WalkWays:
                 continue
             b = corners[(i + di, j + dj)]
             shape = [
-                nid(("s", way_id, k), a[1] + (b[1] - a[1]) * f + rng.normal(0, 2e-5),
-                    a[2] + (b[2] - a[2]) * f + rng.normal(0, 2e-5))
+                nid(
+                    ("s", way_id, k),
+                    a[1] + (b[1] - a[1]) * f + rng.normal(0, 2e-5),
+                    a[2] + (b[2] - a[2]) * f + rng.normal(0, 2e-5),
+                )
                 for k, f in enumerate(np.sort(rng.uniform(0.1, 0.9, rng.integers(0, 4))))
             ]
             ways.append((way_id, [a, *shape, b]))
@@ -57,13 +60,17 @@ def _random_ways(seed: int) -> WalkWays:
     ways.append((way_id, [a, bend, b]))  # a parallel way with a bend
     ways.append((way_id + 1, [a, b]))  # a duplicate of the straight street, if it exists
     c = corners[(3, 3)]
-    ring = [nid(("r", k), c[1] + 0.0003 * np.cos(t), c[2] + 0.0004 + 0.0003 * np.sin(t))
-            for k, t in enumerate(np.linspace(-np.pi / 2, 1.5 * np.pi, 7)[:-1])]
+    ring = [
+        nid(("r", k), c[1] + 0.0003 * np.cos(t), c[2] + 0.0004 + 0.0003 * np.sin(t))
+        for k, t in enumerate(np.linspace(-np.pi / 2, 1.5 * np.pi, 7)[:-1])
+    ]
     ways.append((way_id + 2, [c, ring[0], *ring[1:], ring[0]]))  # a lasso
     d = corners[(0, 5)]
     ways.append((way_id + 3, [d, nid(("dead",), d[1] - 0.0008, d[2] + 0.0003)]))  # dead end
-    far = [nid(("far", k), LON0 + 0.02 + 0.0004 * np.cos(t), LAT0 + 0.0004 * np.sin(t))
-           for k, t in enumerate(np.linspace(0, 2 * np.pi, 6)[:-1])]
+    far = [
+        nid(("far", k), LON0 + 0.02 + 0.0004 * np.cos(t), LAT0 + 0.0004 * np.sin(t))
+        for k, t in enumerate(np.linspace(0, 2 * np.pi, 6)[:-1])
+    ]
     ways.append((way_id + 4, [*far, far[0]]))  # a detached ring: a chain with no core node
     return _ways(ways)
 
@@ -82,8 +89,10 @@ def test_contracted_engine_equals_split_graph_dijkstra(seed: int, largest_only: 
     ring = core.chain_a == core.chain_b
     on_ring = np.flatnonzero(ring[core.seg_chain])[:10]
     mid = np.column_stack(
-        [(net.x[net.seg_u[on_ring]] + net.x[net.seg_v[on_ring]]) / 2 + 3,
-         (net.y[net.seg_u[on_ring]] + net.y[net.seg_v[on_ring]]) / 2 - 2]
+        [
+            (net.x[net.seg_u[on_ring]] + net.x[net.seg_v[on_ring]]) / 2 + 3,
+            (net.y[net.seg_u[on_ring]] + net.y[net.seg_v[on_ring]]) / 2 - 2,
+        ]
     )
     sites = np.vstack([sites, mid])
     dests = np.column_stack([rng.uniform(x0, x1, 4), rng.uniform(y0, y1, 4)])

@@ -30,7 +30,12 @@ def test_dask_categories_equal_serial_and_tiles_keep_order() -> None:
         parallel = network_distances(net, sites, dests, radii, client=client)
         assert map_parallel(_tile_sum, range(5), client=client, offset=10) == list(range(10, 15))
     assert list(parallel.columns) == [
-        "dist_a_m", "n_a_300m", "n_a_600m", "dist_b_m", "dist_c_m", "snap_distance_m"
+        "dist_a_m",
+        "n_a_300m",
+        "n_a_600m",
+        "dist_b_m",
+        "dist_c_m",
+        "snap_distance_m",
     ]
     np.testing.assert_array_equal(parallel.to_numpy(), serial.to_numpy())
     assert parallel["dist_c_m"].isna().all()

@@ -57,7 +57,9 @@ def test_contraction_keeps_every_segment_on_one_chain(sample_net: WalkNetwork) -
 
 @pytest.mark.parametrize("n_dests", [1, 7, 60])
 def test_nearest_and_counts_equal_osmnx_networkx(
-    sample_net: WalkNetwork, oracle_graph, n_dests: int  # type: ignore[no-untyped-def]
+    sample_net: WalkNetwork,
+    oracle_graph,
+    n_dests: int,  # type: ignore[no-untyped-def]
 ) -> None:
     rng = np.random.default_rng(n_dests)
     sites = _points(sample_net, 300, rng)

@@ -43,11 +43,16 @@ ROOT = Path(__file__).resolve().parents[1]
 def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A temporary Prefect server and PREFECT_HOME (results, storage) for this module."""
     home = tmp_path_factory.mktemp("prefect_home")
-    with temporary_settings(updates={
-        PREFECT_HOME: str(home),
-        PREFECT_LOCAL_STORAGE_PATH: str(home / "storage"),
-        PREFECT_SERVER_ANALYTICS_ENABLED: False,
-    }), prefect_test_harness(server_startup_timeout=180):  # the first start migrates a database
+    with (
+        temporary_settings(
+            updates={
+                PREFECT_HOME: str(home),
+                PREFECT_LOCAL_STORAGE_PATH: str(home / "storage"),
+                PREFECT_SERVER_ANALYTICS_ENABLED: False,
+            }
+        ),
+        prefect_test_harness(server_startup_timeout=180),
+    ):  # the first start migrates a database
         yield home
 
 
@@ -89,7 +94,8 @@ def test_national_flow_caches_unchanged_municipalities(harness: Path, data: Path
     assert (out / "national_ranking.csv").is_file()
     # the flow wraps the library's one orchestrator: a task lists, a task ranks and publishes
     assert task_states(state.state_details.flow_run_id) == {
-        "list_areas": "Completed", "rank_and_publish": "Completed",
+        "list_areas": "Completed",
+        "rank_and_publish": "Completed",
     }
 
     clock = time.perf_counter()
@@ -121,8 +127,13 @@ def test_nightly_flow_without_acquisition_for_an_areas_file(harness: Path, data:
     from flows.nightly import nightly
 
     out = data.parent / "nightly_out"
-    summary = nightly(areas_file=str(data), areas=["GM9901", "GM9902"], out=str(out),
-                      cache_dir=str(data.parent / "cache"), workers=0)
+    summary = nightly(
+        areas_file=str(data),
+        areas=["GM9901", "GM9902"],
+        out=str(out),
+        cache_dir=str(data.parent / "cache"),
+        workers=0,
+    )
     assert summary["counts"]["failed"] == 0
     assert set(statuses(out)) == {"GM9901", "GM9902"}
     assert summary["up_to_date"] or summary["published"]
@@ -130,13 +141,30 @@ def test_nightly_flow_without_acquisition_for_an_areas_file(harness: Path, data:
 
 @pytest.mark.timeout(300)
 def test_serve_registers_the_nightly_cron_schedule(harness: Path, data: Path) -> None:
-    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()),
-           "PREFECT_HOME": str(harness), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+        "PREFECT_HOME": str(harness),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
     log = (data.parent / "serve.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "magicmix_geo.cli", "serve", "--cron", "0 2 * * *",
-         "--areas-file", str(data), "--workers", "2"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "magicmix_geo.cli",
+            "serve",
+            "--cron",
+            "0 2 * * *",
+            "--areas-file",
+            str(data),
+            "--workers",
+            "2",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         deployment = None

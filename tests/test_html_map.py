@@ -150,21 +150,22 @@ def _hostile_layers() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFr
             "score_total": [0.9 - 0.1 * i for i in range(n)],
             "dist_supermarket_m": [300.0] * n,
             "excluded": excluded,
-            "exclusion_reason": [None] * (n - 1) + ["<img src=y onerror=\"window.__pwned="
-                                                    "'exclusion_reason'\">"],
+            "exclusion_reason": [None] * (n - 1)
+            + ["<img src=y onerror=\"window.__pwned='exclusion_reason'\">"],
             "reasons_en": ["<svg onload=\"window.__pwned='reasons_en'\"></svg>"] * n,
             "rank_gm": pd.array([*range(1, n), pd.NA], dtype="Int64"),
         },
         geometry=[box(85000 + 100 * i, 447000, 85060 + 100 * i, 447060) for i in range(n)],
         crs="EPSG:28992",
     )
-    boundary = gpd.GeoDataFrame(
-        geometry=[box(84500, 446500, 86500, 448000)], crs="EPSG:28992"
-    )
+    boundary = gpd.GeoDataFrame(geometry=[box(84500, 446500, 86500, 448000)], crs="EPSG:28992")
     amenities = gpd.GeoDataFrame(
-        {"category": ["supermarket"],
-         "name": ["<img src=z onerror=\"window.__pwned='osm name'\">`${1}`"]},
-        geometry=[Point(85010, 447080)], crs="EPSG:28992",
+        {
+            "category": ["supermarket"],
+            "name": ["<img src=z onerror=\"window.__pwned='osm name'\">`${1}`"],
+        },
+        geometry=[Point(85010, 447080)],
+        crs="EPSG:28992",
     )
     return sites, boundary, amenities
 
@@ -174,14 +175,20 @@ def test_hostile_text_in_the_map_runs_no_script(tmp_path: Path) -> None:
 
     sites, boundary, amenities = _hostile_layers()
     page = tmp_path / "GM0503.html"
-    write_interactive_map(page, sites, boundary, amenities=amenities,
-                          title="<img src=t onerror=\"window.__pwned='title'\">")
+    write_interactive_map(
+        page,
+        sites,
+        boundary,
+        amenities=amenities,
+        title="<img src=t onerror=\"window.__pwned='title'\">",
+    )
     text = page.read_text(encoding="utf-8")
     name = re.search(r"var (map_[0-9a-f]+) = L\.map", text)
     assert name, "no Leaflet map in the page"
     probed = tmp_path / "probed.html"
-    probed.write_text(text.replace("</html>", HARNESS % name.group(1) + "</html>"),
-                      encoding="utf-8")
+    probed.write_text(
+        text.replace("</html>", HARNESS % name.group(1) + "</html>"), encoding="utf-8"
+    )
     done = _chromium(["--dump-dom", probed.as_uri()], tmp_path / "profile-xss")
     assert done.returncode == 0, done.stderr[-2000:]
     dom = done.stdout
@@ -199,7 +206,11 @@ def test_hostile_text_in_the_map_runs_no_script(tmp_path: Path) -> None:
     assert opened and int(opened.group(1)) == len(sites) + 2 * ranked + len(amenities)
     shown = re.search(r'<pre id="shown">(.*?)</pre>', dom, re.S)
     assert shown
-    texts = [*PAYLOADS.values(), *sites["reasons_en"], sites["exclusion_reason"].iloc[-1],
-             *amenities["name"]]
+    texts = [
+        *PAYLOADS.values(),
+        *sites["reasons_en"],
+        sites["exclusion_reason"].iloc[-1],
+        *amenities["name"],
+    ]
     for payload in texts:
         assert html.escape(payload, quote=False) in shown.group(1), payload

@@ -31,8 +31,13 @@ def _env(cache: Path) -> dict[str, str]:
 
 
 def _complete(run: Path) -> bool:
-    names = {"GM0503_Delft.gpkg", "manifest.json", "national_ranking.csv",
-             "national_ranking.gpkg", "national_ranking.xlsx"}
+    names = {
+        "GM0503_Delft.gpkg",
+        "manifest.json",
+        "national_ranking.csv",
+        "national_ranking.gpkg",
+        "national_ranking.xlsx",
+    }
     return names <= {p.name for p in run.iterdir()} and (run / "maps" / "GM0503.png").is_file()
 
 
@@ -70,7 +75,10 @@ def test_kill_9_at_many_points_then_rerun(tmp_path: Path) -> None:
     outcomes = []
     for delay in np.linspace(0.4, duration * 0.97, KILLS):
         proc = subprocess.Popen(
-            _command(out), env=_env(cache), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            _command(out),
+            env=_env(cache),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
@@ -100,7 +108,9 @@ def test_sigterm_while_publishing_removes_the_hidden_folder(tmp_path: Path) -> N
     work.mkdir()
     out = work / "out"
     with subprocess.Popen(
-        _command(out), env=_env(tmp_path / "cache"), stdout=subprocess.DEVNULL,
+        _command(out),
+        env=_env(tmp_path / "cache"),
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     ) as proc:
         assert proc.stderr is not None

@@ -29,12 +29,14 @@ def _criterion(direction: str, a: float, b: float, missing: float = 0.0) -> Crit
 @settings(max_examples=300, deadline=None)
 @given(
     direction=st.sampled_from(["lower_is_better", "higher_is_better"]),
-    a=st.floats(0, 5000), gap=st.floats(1, 5000),
+    a=st.floats(0, 5000),
+    gap=st.floats(1, 5000),
     x=st.lists(st.one_of(finite, st.just(float("nan"))), min_size=1, max_size=30),
     missing=st.floats(0, 1),
 )
-def test_scores_lie_in_unit_interval(direction: str, a: float, gap: float, x: list[float],
-                                     missing: float) -> None:
+def test_scores_lie_in_unit_interval(
+    direction: str, a: float, gap: float, x: list[float], missing: float
+) -> None:
     crit = _criterion(direction, a, a + gap, missing)
     score = criterion_score(np.array(x), crit)
     assert np.all((score >= 0) & (score <= 1))
@@ -42,8 +44,9 @@ def test_scores_lie_in_unit_interval(direction: str, a: float, gap: float, x: li
 
 
 @settings(max_examples=300, deadline=None)
-@given(a=st.floats(0, 5000), gap=st.floats(1, 5000), d1=st.floats(0, 20_000),
-       d2=st.floats(0, 20_000))
+@given(
+    a=st.floats(0, 5000), gap=st.floats(1, 5000), d1=st.floats(0, 20_000), d2=st.floats(0, 20_000)
+)
 def test_distance_scores_never_rise_with_distance(
     a: float, gap: float, d1: float, d2: float
 ) -> None:
@@ -78,8 +81,9 @@ def test_every_configured_distance_criterion_decays(d: list[float]) -> None:
 
 
 def test_fallback_scores_where_the_indicator_is_null() -> None:
-    crit = Criterion("density", "pop", "higher_is_better", 2000, 0, 0.5,
-                     fallback=Fallback("cover", 0.2, 0.0))
+    crit = Criterion(
+        "density", "pop", "higher_is_better", 2000, 0, 0.5, fallback=Fallback("cover", 0.2, 0.0)
+    )
     score = criterion_score(np.array([1000, np.nan, np.nan]), crit, np.array([0.0, 0.1, np.nan]))
     assert score.tolist() == [0.5, 0.5, 0.5]
     score = criterion_score(np.array([np.nan]), crit, np.array([0.3]))
@@ -205,9 +209,12 @@ def test_reasons_name_the_measured_facts(sample_sites: gpd.GeoDataFrame) -> None
 
 
 def _rescore(sample_sites: gpd.GeoDataFrame, profile: str) -> pd.DataFrame:
-    keep = [c for c in sample_sites.columns
-            if not c.startswith(("score_", "contrib_", "rank_", "reasons_", "exclusion"))
-            and c not in ("excluded", "geometry")]
+    keep = [
+        c
+        for c in sample_sites.columns
+        if not c.startswith(("score_", "contrib_", "rank_", "reasons_", "exclusion"))
+        and c not in ("excluded", "geometry")
+    ]
     table = pd.DataFrame(sample_sites[keep])
     return score_sites(table, SETTINGS, profile, stability=False).set_index("site_id")
 
@@ -225,8 +232,9 @@ def test_the_two_profiles_rank_differently_where_they_should(
     assert sorted(b) == list(range(1, len(ranked) + 1))
     assert (a != b).sum() > len(ranked) // 2
     # families move up where schools, childcare and play are close, singles where transit is
-    family_gain = (singles.loc[ranked, ["score_primary_school", "score_childcare",
-                                         "score_playground"]].mean(axis=1))
+    family_gain = singles.loc[
+        ranked, ["score_primary_school", "score_childcare", "score_playground"]
+    ].mean(axis=1)
     moved_up = (a - b).astype(float)  # > 0: better rank for families
     rho = pd.Series(moved_up).corr(family_gain, method="spearman")
     assert rho > 0.3
@@ -244,5 +252,7 @@ def test_sample_rescore_matches_the_published_run(sample_sites: gpd.GeoDataFrame
     published = sample_sites.set_index("site_id")
     assert np.allclose(singles["score_total"], published.loc[singles.index, "score_total"])
     ranked = ~published["excluded"].astype(bool)
-    assert (singles.loc[ranked[ranked].index, "rank_gm"].astype(int)
-            == published.loc[ranked, "rank_gm"].astype(int)).all()
+    assert (
+        singles.loc[ranked[ranked].index, "rank_gm"].astype(int)
+        == published.loc[ranked, "rank_gm"].astype(int)
+    ).all()

@@ -31,7 +31,10 @@ def test_the_2023_definition_wins_and_2020_fills_in() -> None:
     assert out["social_pct_migration"].tolist()[:2] == [30.0, 40.0]
     assert np.isnan(out["social_pct_migration"].iloc[2])
     assert out["social_pct_migration_source"].tolist() == [
-        "buurt_origin_outside_europe", "buurt_non_western", None]
+        "buurt_origin_outside_europe",
+        "buurt_non_western",
+        None,
+    ]
     assert out["social_pct_corporation_source"].tolist() == ["buurt", None, "buurt"]
 
 
@@ -39,8 +42,12 @@ def test_the_grid_is_used_where_enough_of_it_is_known() -> None:
     grid = gpd.read_file(TEST_DATA / "cbs_vk100_ermelo_centre.gpkg", engine="pyogrio")
     points = gpd.GeoSeries(grid.geometry.centroid.to_numpy(), crs=28992)
     shares = grid_shares_within(points, grid, 400.0)
-    buurt = pd.DataFrame({"pct_non_western": np.full(len(points), 99.0),
-                          "pct_corporation_rental": np.full(len(points), 99.0)})
+    buurt = pd.DataFrame(
+        {
+            "pct_non_western": np.full(len(points), 99.0),
+            "pct_corporation_rental": np.full(len(points), 99.0),
+        }
+    )
     out = social_indicators(buurt, shares, 0.5)
     use = shares["grid_migration_known"] >= 0.5
     assert use.any() and (~use).any()  # the real grid is partly suppressed

@@ -61,8 +61,13 @@ def test_modes_from_real_osm_tags(sample_network) -> None:  # type: ignore[no-un
 def _gtfs_from_osm(stops: gpd.GeoDataFrame, shift_m: float, dph: np.ndarray) -> pd.DataFrame:
     lon, lat = TO_WGS.transform(stops.geometry.x.to_numpy() + shift_m, stops.geometry.y.to_numpy())
     return pd.DataFrame(
-        {"stop_id": [f"NL:S:{i}" for i in range(len(stops))], "stop_name": "x",
-         "lat": lat, "lon": lon, "departures_per_hour": dph}
+        {
+            "stop_id": [f"NL:S:{i}" for i in range(len(stops))],
+            "stop_name": "x",
+            "lat": lat,
+            "lon": lon,
+            "departures_per_hour": dph,
+        }
     )
 
 
@@ -143,7 +148,9 @@ def test_sample_sites_have_transit_access(sample_sites: gpd.GeoDataFrame) -> Non
 
 
 def test_pipeline_weighs_stops_by_a_gtfs_table(
-    sample_network, sample_sites: gpd.GeoDataFrame, tmp_path: Path  # type: ignore[no-untyped-def]
+    sample_network,
+    sample_sites: gpd.GeoDataFrame,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
 ) -> None:
     from magicmix_geo.pipeline import rank_municipality
     from magicmix_geo.sample import sample_config, sample_inputs
@@ -155,8 +162,11 @@ def test_pipeline_weighs_stops_by_a_gtfs_table(
     table = _gtfs_from_osm(trams, 3.0, np.full(len(trams), 12.0))
     path = tmp_path / "departures_per_hour.csv"
     table.to_csv(path, index=False)
-    inputs = replace(sample_inputs(), gtfs=path,
-                     grid=Path(__file__).resolve().parent / "data" / "cbs_vk100_ermelo_centre.gpkg")
+    inputs = replace(
+        sample_inputs(),
+        gtfs=path,
+        grid=Path(__file__).resolve().parent / "data" / "cbs_vk100_ermelo_centre.gpkg",
+    )
     # the sample's own settings map its example plans file's columns (issue 14)
     result = rank_municipality(inputs, load_settings(sample_config()))
     layer = result.layers["transit_stops"]

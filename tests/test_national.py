@@ -39,7 +39,8 @@ def make_split_dataset(folder: Path, *, broken: bool = True) -> Path:
     for code, cut in halves.items():
         gpd.GeoDataFrame(
             {"gm_code": [code], "name": [f"{code} (synthetic half of the Delft sample)"]},
-            geometry=[polygon.intersection(cut)], crs=area.crs,
+            geometry=[polygon.intersection(cut)],
+            crs=area.crs,
         ).to_file(folder / f"{code}.gpkg", engine="pyogrio")
     text = (
         "# real data (the Delft sample), synthetic split into pseudo-municipalities\n"
@@ -70,8 +71,11 @@ def test_areas_file_is_checked(tmp_path: Path) -> None:
         ('[[municipality]]\ngm_code = "GM0001"\nosm = "x"\ncolour = 1\n', "colour"),
         ('[[municipality]]\ngm_code = "GM0001"\n', "'osm' is required"),
         ('[[municipality]]\ngm_code = "0001"\nosm = "x"\n', "not a code"),
-        ('[[municipality]]\ngm_code = "GM0001"\nosm = "x"\n'
-         '[[municipality]]\ngm_code = "GM0001"\nosm = "x"\n', "listed twice"),
+        (
+            '[[municipality]]\ngm_code = "GM0001"\nosm = "x"\n'
+            '[[municipality]]\ngm_code = "GM0001"\nosm = "x"\n',
+            "listed twice",
+        ),
         ("[defaults]\n", "no [[municipality]]"),
     ]:
         bad.write_text(text, encoding="utf-8")
@@ -135,8 +139,10 @@ def test_national_local_cluster_incremental_and_failure_isolation(
     summary = json.loads((out / "manifest.json").read_text())["run_summary"]
     status = {m["gm_code"]: m["status"] for m in summary["municipalities"]}
     assert status == {"GM9901": "cached", "GM9902": "done", "GM9903": "failed"}, summary
-    print(f"national (LocalCluster, 2 municipalities): first {first:.1f} s, "
-          f"re-run {again:.1f} s, ratio {again / first:.3f}")
+    print(
+        f"national (LocalCluster, 2 municipalities): first {first:.1f} s, "
+        f"re-run {again:.1f} s, ratio {again / first:.3f}"
+    )
 
 
 @pytest.mark.timeout(180)
@@ -145,8 +151,15 @@ def test_rank_uses_the_result_cache(
 ) -> None:
     monkeypatch.setenv("MAGICMIX_CACHE_DIR", str(tmp_path / "cache"))
     make_split_dataset(tmp_path / "data", broken=False)
-    command = ["rank", "--osm", str(SAMPLE / "tudelft.osm.pbf"), "--area", "GM9901",
-               "--boundary", str(tmp_path / "data" / "GM9901.gpkg")]
+    command = [
+        "rank",
+        "--osm",
+        str(SAMPLE / "tudelft.osm.pbf"),
+        "--area",
+        "GM9901",
+        "--boundary",
+        str(tmp_path / "data" / "GM9901.gpkg"),
+    ]
     clock = time.perf_counter()
     assert main([*command, "--out", str(tmp_path / "a")]) == 0
     first = time.perf_counter() - clock
@@ -155,8 +168,9 @@ def test_rank_uses_the_result_cache(
     assert main([*command, "--out", str(tmp_path / "b")]) == 0
     again = time.perf_counter() - clock
     assert "from the cache" in capsys.readouterr().err
-    pd.testing.assert_frame_equal(sites_of(tmp_path / "b", "GM9901"),
-                                  sites_of(tmp_path / "a", "GM9901"))
+    pd.testing.assert_frame_equal(
+        sites_of(tmp_path / "b", "GM9901"), sites_of(tmp_path / "a", "GM9901")
+    )
     assert again < first, (first, again)
     print(f"rank GM9901: first {first:.1f} s, cached {again:.1f} s")
 
@@ -171,15 +185,30 @@ def test_results_do_not_depend_on_the_number_of_workers(
     tables = {}
     for workers in ("0", "2"):
         out = tmp_path / f"w{workers}"
-        code = main(["national", "--areas-file", str(areas), "--areas", "GM9901,GM9902",
-                     "--workers", workers, "--no-cache", "--quiet", "--out", str(out)])
+        code = main(
+            [
+                "national",
+                "--areas-file",
+                str(areas),
+                "--areas",
+                "GM9901,GM9902",
+                "--workers",
+                workers,
+                "--no-cache",
+                "--quiet",
+                "--out",
+                str(out),
+            ]
+        )
         assert code == 0
         frames = []
         for gpkg in sorted(out.glob("GM99*.gpkg")):
             sites = gpd.read_file(gpkg, layer="sites", engine="pyogrio")
             sites["wkb"] = sites.geometry.to_wkb()
             frames.append(pd.DataFrame(sites.drop(columns="geometry")))
-        tables[workers] = (pd.concat(frames, ignore_index=True),
-                           pd.read_csv(out / "national_ranking.csv"))
+        tables[workers] = (
+            pd.concat(frames, ignore_index=True),
+            pd.read_csv(out / "national_ranking.csv"),
+        )
     pd.testing.assert_frame_equal(tables["0"][0], tables["2"][0], check_exact=True)
     pd.testing.assert_frame_equal(tables["0"][1], tables["2"][1], check_exact=True)

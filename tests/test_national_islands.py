@@ -43,8 +43,16 @@ def country(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def national(work: Path, out: Path) -> dict[str, object]:
-    command = ["national", "--areas-file", str(work / "areas.toml"), "--all", "--workers", "0",
-               "--out", str(out)]
+    command = [
+        "national",
+        "--areas-file",
+        str(work / "areas.toml"),
+        "--all",
+        "--workers",
+        "0",
+        "--out",
+        str(out),
+    ]
     assert main(command) == 0
     return json.loads((out / "manifest.json").read_text(encoding="utf-8"))
 
@@ -56,8 +64,7 @@ def sites_of(out: Path, code: str) -> gpd.GeoDataFrame:
 
 def by_shape(sites: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     point = sites.geometry.representative_point()
-    key = [f"{x:.2f},{y:.2f},{a:.1f}" for x, y, a in zip(point.x, point.y, sites.area,
-                                                          strict=True)]
+    key = [f"{x:.2f},{y:.2f},{a:.1f}" for x, y, a in zip(point.x, point.y, sites.area, strict=True)]
     return sites.set_index(pd.Index(key, name="shape"))
 
 
@@ -68,8 +75,9 @@ def first_run(country: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[
     original = osm_module.read_osm
     patch = pytest.MonkeyPatch()
     patch.setenv("MAGICMIX_CACHE_DIR", str(country / "cache"))
-    patch.setattr(osm_module, "read_osm", lambda path, *a: reads.append(str(path)) or original(
-        path, *a))
+    patch.setattr(
+        osm_module, "read_osm", lambda path, *a: reads.append(str(path)) or original(path, *a)
+    )
     try:
         out = tmp_path_factory.mktemp("national") / "out"
         manifest = national(country, out)
@@ -109,9 +117,23 @@ def test_a_municipality_of_two_islands_keeps_both_networks(
     assert 0 < on_d.sum() < len(both)  # sites on both islands
     # the sites on island D measure the same as in a municipality of island D alone: joined
     # to D's own streets, never to C's
-    assert main(["rank", "--osm", str(country / "country.osm.pbf"), "--area", "GM9904",
-                 "--boundary", str(country / "island_D.gpkg"), "--no-cache",
-                 "--out", str(tmp_path / "d")]) == 0
+    assert (
+        main(
+            [
+                "rank",
+                "--osm",
+                str(country / "country.osm.pbf"),
+                "--area",
+                "GM9904",
+                "--boundary",
+                str(country / "island_D.gpkg"),
+                "--no-cache",
+                "--out",
+                str(tmp_path / "d"),
+            ]
+        )
+        == 0
+    )
     # the proxies are numbered per municipality: match them by their shape
     alone = by_shape(sites_of(tmp_path / "d", "GM9904"))
     mine = by_shape(both.loc[on_d])
@@ -129,9 +151,23 @@ def test_results_equal_ranking_each_municipality_from_the_whole_file(
 ) -> None:
     out, _ = first_run
     code = "GM9901"
-    assert main(["rank", "--osm", str(country / "country.osm.pbf"), "--area", code,
-                 "--boundary", str(country / f"{code}.gpkg"), "--no-cache",
-                 "--out", str(tmp_path / code)]) == 0
+    assert (
+        main(
+            [
+                "rank",
+                "--osm",
+                str(country / "country.osm.pbf"),
+                "--area",
+                code,
+                "--boundary",
+                str(country / f"{code}.gpkg"),
+                "--no-cache",
+                "--out",
+                str(tmp_path / code),
+            ]
+        )
+        == 0
+    )
     own = pd.DataFrame(sites_of(tmp_path / code, code).drop(columns="geometry"))
     shared = pd.DataFrame(sites_of(out, code).drop(columns="geometry"))
     pd.testing.assert_frame_equal(own, shared, check_exact=False, rtol=1e-9)

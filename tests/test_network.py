@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import networkx as nx
 import numpy as np
 import pytest
@@ -32,17 +34,13 @@ def _ways(ways: list[tuple[int, list[tuple[int, float, float]]]]) -> WalkWays:
 
 # a 3 x 3 grid of nodes about 100 m apart in Delft, ids 1..9 row by row
 LON0, LAT0, DLON, DLAT = 4.37, 52.0, 0.00146, 0.0009
-GRID = {
-    1 + c + 3 * r: (LON0 + c * DLON, LAT0 + r * DLAT) for r in range(3) for c in range(3)
-}
+GRID = {1 + c + 3 * r: (LON0 + c * DLON, LAT0 + r * DLAT) for r in range(3) for c in range(3)}
 
 
 def _grid_ways() -> WalkWays:
     rows = [[1, 2, 3], [4, 5, 6], [7, 8, 9]]
     cols = [[1, 4, 7], [2, 5, 8], [3, 6, 9]]
-    return _ways(
-        [(100 + i, [(n, *GRID[n]) for n in line]) for i, line in enumerate(rows + cols)]
-    )
+    return _ways([(100 + i, [(n, *GRID[n]) for n in line]) for i, line in enumerate(rows + cols)])
 
 
 def test_segment_lengths_are_osmnx_great_circle() -> None:
@@ -64,7 +62,9 @@ def test_segment_lengths_are_osmnx_great_circle() -> None:
 
 def test_missing_nodes_cut_the_way_and_repeats_collapse() -> None:
     nan = float("nan")
-    ways = _ways([(1, [(1, *GRID[1]), (1, *GRID[1]), (2, *GRID[2]), (99, nan, nan), (3, *GRID[3])])])
+    ways = _ways(
+        [(1, [(1, *GRID[1]), (1, *GRID[1]), (2, *GRID[2]), (99, nan, nan), (3, *GRID[3])])]
+    )
     net = build_network(ways, largest_component_only=False)
     # 1-1 collapses, 2-99 and 99-3 vanish with the missing node
     assert net.n_segments == 1
@@ -113,7 +113,7 @@ def _networkx_reference(net, site_xy, dest_xy) -> np.ndarray:
         u, v = ("n", int(net.seg_u[k])), ("n", int(net.seg_v[k]))
         feet.sort(key=lambda item: item[0])
         chain = [(0.0, u), *feet, (float(net.seg_length[k]), v)]
-        for (a_pos, a), (b_pos, b) in zip(chain, chain[1:], strict=False):
+        for (a_pos, a), (b_pos, b) in itertools.pairwise(chain):
             if graph.has_edge(a, b):
                 graph[a][b]["weight"] = min(graph[a][b]["weight"], b_pos - a_pos)
             else:
@@ -141,7 +141,9 @@ def test_nearest_distance_matches_split_graph_dijkstra(seed: int) -> None:
     oracle = _networkx_reference(net, sites, dests)
     np.testing.assert_allclose(ours, oracle, rtol=0, atol=1e-6)
     # counts agree with per-destination oracle distances
-    per_dest = np.column_stack([_networkx_reference(net, sites, dests[j : j + 1]) for j in range(3)])
+    per_dest = np.column_stack(
+        [_networkx_reference(net, sites, dests[j : j + 1]) for j in range(3)]
+    )
     counts = counts_within(net, s_snap, d_snap, [150, 300])
     for radius in (150, 300):
         np.testing.assert_array_equal(counts[float(radius)], (per_dest <= radius).sum(axis=1))
@@ -152,7 +154,9 @@ def test_same_segment_goes_straight_along_it() -> None:
 
     net = build_network(_ways([(1, [(1, *GRID[1]), (2, *GRID[2])])]))
     index = SegmentIndex(net)
-    line = shapely.LineString([(net.x[net.seg_u[0]], net.y[net.seg_u[0]]), (net.x[net.seg_v[0]], net.y[net.seg_v[0]])])
+    line = shapely.LineString(
+        [(net.x[net.seg_u[0]], net.y[net.seg_u[0]]), (net.x[net.seg_v[0]], net.y[net.seg_v[0]])]
+    )
     x0, y0 = line.coords[0]
     s_pt, d_pt = shapely.Point(x0 + 20, y0 + 5), shapely.Point(x0 + 60, y0 - 3)
     site = index.snap(np.array([s_pt.x]), np.array([s_pt.y]))

@@ -24,13 +24,16 @@ def _polygon(points: list[tuple[float, float]]) -> shapely.Polygon:
     return shapely.Polygon([(X0 + x, Y0 + y) for x, y in points])
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(rings=st.lists(ring, min_size=1, max_size=6))
 def test_any_polygons_become_valid_sites_or_are_reported(tmp_path: Path, rings: list) -> None:
     geoms = [_polygon(r) for r in rings]
     path = tmp_path / "c.gpkg"
-    frame = gpd.GeoDataFrame({"site_id": [f"S{i}" for i in range(len(geoms))]},
-                             geometry=geoms, crs="EPSG:28992")
+    frame = gpd.GeoDataFrame(
+        {"site_id": [f"S{i}" for i in range(len(geoms))]}, geometry=geoms, crs="EPSG:28992"
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # writing deliberately broken rings
         frame.to_file(path, engine="pyogrio")
@@ -51,7 +54,8 @@ def test_any_polygons_become_valid_sites_or_are_reported(tmp_path: Path, rings: 
 @given(
     radius=st.floats(min_value=1, max_value=2000),
     cover=st.lists(ring, min_size=0, max_size=5),
-    dx=coordinate, dy=coordinate,
+    dx=coordinate,
+    dy=coordinate,
 )
 def test_share_covered_is_a_share(radius: float, cover: list, dx: float, dy: float) -> None:
     points = gpd.GeoSeries([shapely.Point(X0 + dx, Y0 + dy)], crs="EPSG:28992")

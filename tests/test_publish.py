@@ -300,7 +300,7 @@ def test_gpkg_stores_manifest_in_metadata_extension(
     assert read_manifest(target) == manifest
     con = sqlite3.connect(target)
     try:
-        (scope, mime, text), = con.execute(
+        ((scope, mime, text),) = con.execute(
             "SELECT md_scope, mime_type, metadata FROM gpkg_metadata"
         ).fetchall()
         references = con.execute(
@@ -591,9 +591,12 @@ def test_file_sha256_and_describe_input(tmp_path: Path) -> None:
     assert described["sha256"] == hashlib.sha256(data).hexdigest()
     assert described["size_bytes"] == len(data)
     assert dt.datetime.fromisoformat(described["version"]).tzinfo is not None
-    assert describe_input(path, source="s", licence="l", attribution="a", version="2024-05-01")[
-        "version"
-    ] == "2024-05-01"
+    assert (
+        describe_input(path, source="s", licence="l", attribution="a", version="2024-05-01")[
+            "version"
+        ]
+        == "2024-05-01"
+    )
     with pytest.raises(InputError, match=r"missing\.osm"):
         file_sha256(tmp_path / "missing.osm")
 
@@ -654,8 +657,9 @@ def test_text_that_looks_like_a_formula_is_text_in_csv_and_xlsx(
     tmp_path: Path, manifest: dict[str, Any]
 ) -> None:
     ids = [*FORMULAS, "-12.5", "http://example.invalid/x"]
-    sites = make_sites("GM0503", 85000, 447000, [0.9 - 0.05 * i for i in range(len(ids))],
-                       [False] * len(ids))
+    sites = make_sites(
+        "GM0503", 85000, 447000, [0.9 - 0.05 * i for i in range(len(ids))], [False] * len(ids)
+    )
     sites["site_id"] = ids
     sites.loc[0, "reasons_en"] = "=1+1"
     write_national_ranking(tmp_path, sites, manifest=manifest, method=METHOD)

@@ -24,9 +24,7 @@ from magicmix_geo.cli import main
 from tests.test_national import make_split_dataset
 
 # what may differ between two runs of the same results: the run's id and times
-_RUN_FACTS = re.compile(
-    r"[0-9a-f]{32}|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(\+00:00|Z)?"
-)
+_RUN_FACTS = re.compile(r"[0-9a-f]{32}|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(\+00:00|Z)?")
 
 
 def _files(out: Path, code: str) -> list[str]:
@@ -90,8 +88,17 @@ def test_national_rerun_rewrites_only_the_changed_municipality(
     out = tmp_path / "national"
 
     def national(target: Path) -> None:
-        command = ["national", "--areas-file", str(areas), "--all", "--workers", "0",
-                   "--quiet", "--out", str(target)]
+        command = [
+            "national",
+            "--areas-file",
+            str(areas),
+            "--all",
+            "--workers",
+            "0",
+            "--quiet",
+            "--out",
+            str(target),
+        ]
         assert main(command) == 0
 
     national(out)
@@ -119,8 +126,9 @@ def test_national_rerun_rewrites_only_the_changed_municipality(
     assert (out / east_gpkg).stat().st_ino != east_inode
     assert (out / "national_ranking.csv").stat().st_ino != ranking_inode
     east_sites = pyogrio.read_dataframe(out / east_gpkg, layer="sites")
-    assert east_sites.geometry.apply(lambda g: east.geometry.iloc[0].contains(
-        g.representative_point())).all()
+    assert east_sites.geometry.apply(
+        lambda g: east.geometry.iloc[0].contains(g.representative_point())
+    ).all()
 
     # a publish from scratch of the same results: the same outputs
     scratch = tmp_path / "scratch"

@@ -62,9 +62,7 @@ def crowded() -> gpd.GeoDataFrame:
     sites.geometry = [box(85000 + 5 * i, 447000, 85004 + 5 * i, 447004) for i in range(12)]
     sites["reasons_nl"] = [f"Voor: supermarkt {i} m lopen" for i in range(12)]
     sites["exclusion_reason"] = [
-        "industrial land within 120 m (limit 250 m); area 34 m² outside 500-50000 m²"
-        if e
-        else None
+        "industrial land within 120 m (limit 250 m); area 34 m² outside 500-50000 m²" if e else None
         for e in sites["excluded"]
     ]
     return sites

@@ -20,8 +20,9 @@ KINDS = {"office", "commercial", "university", "school", "retail"}
 
 @pytest.fixture(scope="module")
 def footprints() -> gpd.GeoDataFrame:
-    osm = read_osm(SAMPLE / "tudelft.osm.pbf", load_settings().walk.way_filter,
-                   ["building"], ["building"])
+    osm = read_osm(
+        SAMPLE / "tudelft.osm.pbf", load_settings().walk.way_filter, ["building"], ["building"]
+    )
     area = gpd.read_file(SAMPLE / "area_tudelft_wippolder.gpkg", engine="pyogrio").union_all()
     feats = osm.features
     chosen = feats.loc[feats["building"].isin(KINDS) & (feats["osm_type"] == "way")]
@@ -41,12 +42,25 @@ def test_rank_with_candidate_file(tmp_path: Path, footprints: gpd.GeoDataFrame, 
         table = footprints.drop(columns="geometry").assign(wkt=footprints.geometry.to_wkt())
         table.to_csv(path, index=False)
     out = tmp_path / "out"
-    code = main([
-        "rank", "--osm", str(SAMPLE / "tudelft.osm.pbf"), "--area", "GM0503",
-        "--boundary", str(SAMPLE / "area_tudelft_wippolder.gpkg"),
-        "--candidates", str(path), "--profile", "families",
-        "--cbs", str(SAMPLE / "cbs_buurten_2023_delft.gpkg"), "--out", str(out),
-    ])
+    code = main(
+        [
+            "rank",
+            "--osm",
+            str(SAMPLE / "tudelft.osm.pbf"),
+            "--area",
+            "GM0503",
+            "--boundary",
+            str(SAMPLE / "area_tudelft_wippolder.gpkg"),
+            "--candidates",
+            str(path),
+            "--profile",
+            "families",
+            "--cbs",
+            str(SAMPLE / "cbs_buurten_2023_delft.gpkg"),
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     sites = gpd.read_file(out / "GM0503_GM0503.gpkg", layer="sites", engine="pyogrio")
     assert len(sites) == len(footprints)

@@ -85,10 +85,14 @@ def server() -> Iterator[FakeServer]:
             cbs_map_zip(year=year, version=version), "application/zip"
         )
     srv.routes.update(odata_routes(TABLE))
-    srv.routes[BRK] = landing_page("Kadastrale Kaart (OGC API)", "CC BY 4.0",
-                                   "https://creativecommons.org/licenses/by/4.0/")
-    srv.routes[f"{BRK}/collections/perceel/items"] = Resource(dynamic=ogc_items(
-        brk_parcels(), f"{BRK}/collections/perceel/items", id_column="identificatie_lokaal_id"))
+    srv.routes[BRK] = landing_page(
+        "Kadastrale Kaart (OGC API)", "CC BY 4.0", "https://creativecommons.org/licenses/by/4.0/"
+    )
+    srv.routes[f"{BRK}/collections/perceel/items"] = Resource(
+        dynamic=ogc_items(
+            brk_parcels(), f"{BRK}/collections/perceel/items", id_column="identificatie_lokaal_id"
+        )
+    )
     srv.routes.update(bag_api_routes(bag_scenario()))
     srv.routes["/nl/gtfs-nl.zip"] = Resource(gtfs_zip(), "application/zip")
     yield srv
@@ -121,15 +125,14 @@ def urls(server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="module")
-def acquired(
-    server: FakeServer, config: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Path:
+def acquired(server: FakeServer, config: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`magicmix-geo acquire --areas GM0503` of every source into a fresh cache."""
     data = tmp_path_factory.mktemp("acquired") / "cache"
     with pytest.MonkeyPatch.context() as mp:
         point_at(server, mp)
-        code = main(["acquire", "--areas", "GM0503", "--data-dir", str(data),
-                     "--config", str(config)])
+        code = main(
+            ["acquire", "--areas", "GM0503", "--data-dir", str(data), "--config", str(config)]
+        )
     assert code == 0
     return data
 
@@ -160,13 +163,16 @@ def test_bag_per_area_with_flags(acquired: Path) -> None:
     m = manifest(acquired, "bag")
     # two panden ended (gesloopt, niet gerealiseerd), one verblijfsobject ingetrokken
     assert m["areas"]["GM0503"]["features"] == {
-        "pand": len(scenario.panden) - 2, "verblijfsobject": len(scenario.verblijfsobjecten) - 1}
+        "pand": len(scenario.panden) - 2,
+        "verblijfsobject": len(scenario.verblijfsobjecten) - 1,
+    }
     path = acquired / m["areas"]["GM0503"]["path"]
     assert path.name == "pand.gpkg" and (path.parent / "verblijfsobject.gpkg").is_file()
     panden = gpd.read_file(path)
     assert panden.crs.to_epsg() == 28992
     assert set(panden["identificatie"]) == set(scenario.panden["identificatie"]) - (
-        scenario.demolished)
+        scenario.demolished
+    )
     assert set(panden["id"]) <= set(scenario.panden["_fid"])  # the UUID feature ids
     # the office and the shop: every unit out of use, found by pand.href (the shop's
     # ingetrokken unit is ended and does not count)
@@ -216,10 +222,12 @@ def test_cbs_area_files_with_odata_fill(acquired: Path, server: FakeServer) -> N
     # the gemeente and its 91 buurten (the wijken, NL00 and other municipalities filtered out)
     assert odata["rows"] == 92 and odata["values_filled"] > 0
     assert odata["measures"]["gemiddeldewozwaardevanwoningen"] == (
-        "GemiddeldeWOZWaardeVanWoningen_36")
+        "GemiddeldeWOZWaardeVanWoningen_36"
+    )
     assert m["odata_errors"] == {}
-    cached = pd.read_csv(acquired / "cbs" / "areas" / "GM0503" / f"odata_{TABLE}.csv",
-                         dtype={"statcode": str})
+    cached = pd.read_csv(
+        acquired / "cbs" / "areas" / "GM0503" / f"odata_{TABLE}.csv", dtype={"statcode": str}
+    )
     assert "GM0503" in set(cached["statcode"])  # the padding ("GM0503    ") stripped
     # the measures were selected by the keys DataProperties gave, paged by nextLink
     pages = [h for h in server.hits if h.path.endswith(f"{TABLE}/TypedDataSet")]
@@ -267,8 +275,24 @@ def test_rank_from_the_cache(acquired: Path, config: Path, tmp_path: Path) -> No
     boundary = tmp_path / "boundary.gpkg"
     gpd.GeoDataFrame({"gm_code": ["GM0503"]}, geometry=[small], crs=28992).to_file(boundary)
     out = tmp_path / "run"
-    assert main(["rank", "--area", "GM0503", "--data-dir", str(acquired), "--out", str(out),
-                 "--boundary", str(boundary), "--config", str(config)]) == 0
+    assert (
+        main(
+            [
+                "rank",
+                "--area",
+                "GM0503",
+                "--data-dir",
+                str(acquired),
+                "--out",
+                str(out),
+                "--boundary",
+                str(boundary),
+                "--config",
+                str(config),
+            ]
+        )
+        == 0
+    )
     run = json.loads((out / "manifest.json").read_text())
     assert run["acquired"]["data_cache"] == str(acquired)
     chosen = run["acquired"]["candidates"]
@@ -281,25 +305,72 @@ def test_rank_from_the_cache(acquired: Path, config: Path, tmp_path: Path) -> No
     assert len(sites) and sites["bu_code"].notna().any()
 
 
-def test_offline_after_acquire(acquired: Path, server: FakeServer, config: Path,
-                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_offline_after_acquire(
+    acquired: Path, server: FakeServer, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     hits = len(server.hits)
-    assert main(["acquire", "--offline", "--areas", "GM0503", "--data-dir", str(acquired),
-                 "--config", str(config)]) == 0
+    assert (
+        main(
+            [
+                "acquire",
+                "--offline",
+                "--areas",
+                "GM0503",
+                "--data-dir",
+                str(acquired),
+                "--config",
+                str(config),
+            ]
+        )
+        == 0
+    )
     assert len(server.hits) == hits
     # an area never acquired is missing offline: exit 2 naming the source
-    assert main(["acquire", "--offline", "--sources", "brk", "--areas", "GM0363",
-                 "--data-dir", str(acquired), "--config", str(config)]) == 2
+    assert (
+        main(
+            [
+                "acquire",
+                "--offline",
+                "--sources",
+                "brk",
+                "--areas",
+                "GM0363",
+                "--data-dir",
+                str(acquired),
+                "--config",
+                str(config),
+            ]
+        )
+        == 2
+    )
     assert "error: brk: offline, and brk data of GM0363" in capsys.readouterr().err
 
 
-def test_rerun_downloads_nothing_again(acquired: Path, server: FakeServer, config: Path,
-                                       urls: None) -> None:
-    before = {p: server.count(p, 200) for p in ("/europe/netherlands-latest.osm.pbf",
-                                                MAP_TEMPLATE.format(year=2024, version=2),
-                                                "/nl/gtfs-nl.zip")}
-    assert main(["acquire", "--sources", "osm,cbs,gtfs", "--data-dir", str(acquired),
-                 "--config", str(config)]) == 0
+def test_rerun_downloads_nothing_again(
+    acquired: Path, server: FakeServer, config: Path, urls: None
+) -> None:
+    before = {
+        p: server.count(p, 200)
+        for p in (
+            "/europe/netherlands-latest.osm.pbf",
+            MAP_TEMPLATE.format(year=2024, version=2),
+            "/nl/gtfs-nl.zip",
+        )
+    }
+    assert (
+        main(
+            [
+                "acquire",
+                "--sources",
+                "osm,cbs,gtfs",
+                "--data-dir",
+                str(acquired),
+                "--config",
+                str(config),
+            ]
+        )
+        == 0
+    )
     for path, n in before.items():
         assert server.count(path, 200) == n, path
         assert server.count(path, 304) >= 1, path
@@ -308,8 +379,9 @@ def test_rerun_downloads_nothing_again(acquired: Path, server: FakeServer, confi
 def test_brk_paging_and_crs(server: FakeServer) -> None:
     original = brk_parcels()
     box = pdok.bbox_of(shapely.box(*original.total_bounds), 10)
-    got = pdok.fetch_collection(server.url(BRK), "perceel", box, source="brk",
-                                session=make_session(), policy=FAST, limit=4)
+    got = pdok.fetch_collection(
+        server.url(BRK), "perceel", box, source="brk", session=make_session(), policy=FAST, limit=4
+    )
     items = f"{BRK}/collections/perceel/items"
     pages = [h for h in server.hits if h.path == items and h.status == 200]
     assert len(pages) >= 3  # 11 parcels, 4 a page, followed by next links
@@ -318,9 +390,7 @@ def test_brk_paging_and_crs(server: FakeServer) -> None:
     assert np.allclose(merged.geometry.area, gpd.GeoSeries(merged["geometry_orig"]).area)
 
 
-def test_brk_parcels_become_the_default_candidates(
-    server: FakeServer, tmp_path: Path
-) -> None:
+def test_brk_parcels_become_the_default_candidates(server: FakeServer, tmp_path: Path) -> None:
     """With parcels of the area cached, `rank --area` takes them as candidates ("brk").
 
     The area GM0228 (Ede) is given a synthetic boundary here: the box around the 11 real
@@ -331,18 +401,26 @@ def test_brk_parcels_become_the_default_candidates(
     cache = DataCache(tmp_path / "cache")
     parcels = brk_parcels()
     boundary = shapely.box(*parcels.total_bounds).buffer(200)
-    gemeente = gpd.GeoDataFrame({"gemeentecode": ["GM0228"], "gemeentenaam": ["Ede"]},
-                                geometry=[boundary], crs=28992)
+    gemeente = gpd.GeoDataFrame(
+        {"gemeentecode": ["GM0228"], "gemeentenaam": ["Ede"]}, geometry=[boundary], crs=28992
+    )
     cache.cbs_gemeente("GM0228").parent.mkdir(parents=True)
     gemeente.to_file(cache.cbs_gemeente("GM0228"), layer="gemeenten")
     (cache.root / "osm").mkdir()
     (cache.root / "osm" / "nl.osm.pbf").write_bytes(PBF)
-    cache.write_manifest("osm", {"path": "osm/nl.osm.pbf",
-                                 "sha256": hashlib.sha256(PBF).hexdigest()})
+    cache.write_manifest(
+        "osm", {"path": "osm/nl.osm.pbf", "sha256": hashlib.sha256(PBF).hexdigest()}
+    )
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MAGICMIX_BRK_URL", server.url(BRK))
-        pdok.acquire_pdok("brk", cache, settings, {"GM0228": pdok.bbox_of(boundary)},
-                          session=make_session(), policy=FAST)
+        pdok.acquire_pdok(
+            "brk",
+            cache,
+            settings,
+            {"GM0228": pdok.bbox_of(boundary)},
+            session=make_session(),
+            policy=FAST,
+        )
     inputs, chosen = cached_rank_inputs(settings, "GM0228", data_dir=cache.root)
     assert chosen["candidates"]["used"] == "brk"
     assert inputs.candidates == cache.brk_parcels("GM0228")
@@ -361,11 +439,13 @@ def test_flag_panden_new_build_and_vacant() -> None:
     panden.loc[homes[2], "status"] = "Pand buiten gebruik"  # residential: not a transformation
     panden.loc[church, "status"] = "Pand buiten gebruik"
     office = panden.index[panden["gebruiksdoel"].str.contains("kantoorfunctie")][0]
-    vbo = pd.DataFrame({
-        "identificatie": ["v1", "v2"],
-        "pand_identificatie": [panden.loc[office, "identificatie"]] * 2,
-        "status": ["Verblijfsobject buiten gebruik"] * 2,
-    })
+    vbo = pd.DataFrame(
+        {
+            "identificatie": ["v1", "v2"],
+            "pand_identificatie": [panden.loc[office, "identificatie"]] * 2,
+            "status": ["Verblijfsobject buiten gebruik"] * 2,
+        }
+    )
     flagged = flag_panden(panden, vbo)
     assert set(flagged.index[flagged["new_build"]]) == {homes[0], homes[1]}
     assert set(flagged.index[flagged["vacant_non_residential"]]) == {church, office}
@@ -388,8 +468,9 @@ def test_departures_per_hour_on_a_given_day(tmp_path: Path) -> None:
         stops = pd.read_csv(zf.open("stops.txt"), dtype=str, keep_default_na=False)
     stations = set(stops.loc[stops["location_type"] == "1", "stop_id"])
     boarding = stops.loc[stops["location_type"].isin(["0", ""])]
-    places = boarding["parent_station"].where(boarding["parent_station"].isin(stations),
-                                              boarding["stop_id"])
+    places = boarding["parent_station"].where(
+        boarding["parent_station"].isin(stations), boarding["stop_id"]
+    )
     assert set(tuesday["stop_id"]) == set(places)
     # the OVapi stop areas carry dummy coordinates (0.02, 0.002): a place is where its
     # platforms are
@@ -449,7 +530,10 @@ def _copy_cache(acquired: Path, tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("failure", ["stalled", "resetting"])
 def test_odata_down_the_other_sources_finish_and_exit_2_names_odata(
-    failure: str, acquired: Path, server: FakeServer, tmp_path: Path,
+    failure: str,
+    acquired: Path,
+    server: FakeServer,
+    tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """A stalled (accepts, never answers) or resetting OData endpoint costs its own timeout
@@ -465,7 +549,8 @@ def test_odata_down_the_other_sources_finish_and_exit_2_names_odata(
     bad = FakeServer().start()
     for name in ("TableInfos", "DataProperties", "TypedDataSet"):
         bad.routes[f"/ODataFeed/odata/{TABLE}/{name}"] = (
-            Resource(stall_s=60) if failure == "stalled" else Resource(reset=True))
+            Resource(stall_s=60) if failure == "stalled" else Resource(reset=True)
+        )
     config = tmp_path / "odata.toml"
     config.write_text(
         "[sources.acquire]\nattempts = 3\nbackoff_s = 0.01\ntimeout_s = 10.0\n"
@@ -476,8 +561,9 @@ def test_odata_down_the_other_sources_finish_and_exit_2_names_odata(
             point_at(server, mp)
             mp.setenv("MAGICMIX_ODATA_URL", bad.base)
             started = time.monotonic()
-            code = main(["acquire", "--areas", "GM0503", "--data-dir", str(data),
-                         "--config", str(config)])
+            code = main(
+                ["acquire", "--areas", "GM0503", "--data-dir", str(data), "--config", str(config)]
+            )
             elapsed = time.monotonic() - started
     finally:
         bad.stop()
@@ -505,8 +591,15 @@ def test_odata_measures_are_matched_by_stem_in_any_years_table(
     older = "85318NED"  # kerncijfers wijken en buurten 2022
     server.routes.update(odata_routes(older, keys=ODATA_KEYS_2022))
     settings = load_settings()
-    filler = ODataFiller.bounded(server.base, [TABLE, older], odata_measures(settings),
-                                 session=make_session(), policy=FAST, timeout_s=5.0, attempts=2)
+    filler = ODataFiller.bounded(
+        server.base,
+        [TABLE, older],
+        odata_measures(settings),
+        session=make_session(),
+        policy=FAST,
+        timeout_s=5.0,
+        attempts=2,
+    )
     new_rows, new_info = filler.rows(TABLE, "GM0503")
     old_rows, old_info = filler.rows(older, "GM0503")
     assert new_rows is not None and old_rows is not None and not filler.errors
@@ -519,8 +612,9 @@ def test_odata_measures_are_matched_by_stem_in_any_years_table(
     filled_new, n_new = fill_from_odata(buurten, new_rows, odata_measures(settings))
     filled_old, n_old = fill_from_odata(buurten, old_rows, odata_measures(settings))
     assert n_new == n_old > 0
-    pd.testing.assert_frame_equal(filled_new.drop(columns="geometry"),
-                                  filled_old.drop(columns="geometry"))
+    pd.testing.assert_frame_equal(
+        filled_new.drop(columns="geometry"), filled_old.drop(columns="geometry")
+    )
 
 
 def test_national_bag_comes_from_bag_light(
@@ -532,14 +626,25 @@ def test_national_bag_comes_from_bag_light(
     server.routes[light] = Resource(bag_light_gpkg(scenario), "application/geopackage+sqlite3")
     data = _copy_cache(acquired, tmp_path)
     config = tmp_path / "light.toml"
-    config.write_text("[sources.acquire]\nattempts = 3\nbackoff_s = 0.01\ntimeout_s = 10.0\n"
-                      "[sources.bag]\napi_max_areas = 0\n")
+    config.write_text(
+        "[sources.acquire]\nattempts = 3\nbackoff_s = 0.01\ntimeout_s = 10.0\n"
+        "[sources.bag]\napi_max_areas = 0\n"
+    )
     items = sum(1 for h in server.hits if "/collections/" in h.path and BAG in h.path)
     with pytest.MonkeyPatch.context() as mp:
         point_at(server, mp)
         mp.setenv("MAGICMIX_BAG_LIGHT_URL", server.url(light))
-        run = ["acquire", "--sources", "bag", "--areas", "GM0503", "--data-dir", str(data),
-               "--config", str(config)]
+        run = [
+            "acquire",
+            "--sources",
+            "bag",
+            "--areas",
+            "GM0503",
+            "--data-dir",
+            str(data),
+            "--config",
+            str(config),
+        ]
         assert main(run) == 0
         m = manifest(data, "bag")
         assert m["mode"] == "bag-light" and m["url"] == server.url(light)
@@ -550,7 +655,8 @@ def test_national_bag_comes_from_bag_light(
         panden = gpd.read_file(data / m["areas"]["GM0503"]["path"])
         # joined by pand_identificatie (bag-light has no hrefs), ended lives dropped
         assert set(panden.loc[panden["vacant_non_residential"], "identificatie"]) == (
-            scenario.vacant)
+            scenario.vacant
+        )
         assert not set(panden["identificatie"]) & scenario.demolished
         assert sum(1 for h in server.hits if "/collections/" in h.path and BAG in h.path) == items
         # again: 304, and the area is not cut again
@@ -575,13 +681,17 @@ def test_an_empty_grid_url_in_the_environment_means_no_grid(
     data = _copy_cache(acquired, tmp_path)
     config = tmp_path / "grid.toml"
     grid = "/vierkant/100/cbs_vk100_2023_v1.zip"
-    config.write_text("[sources.acquire]\nattempts = 3\nbackoff_s = 0.01\ntimeout_s = 10.0\n"
-                      f'[sources.cbs]\ngrid_url = "{server.url(grid)}"\n')
+    config.write_text(
+        "[sources.acquire]\nattempts = 3\nbackoff_s = 0.01\ntimeout_s = 10.0\n"
+        f'[sources.cbs]\ngrid_url = "{server.url(grid)}"\n'
+    )
     with pytest.MonkeyPatch.context() as mp:
         point_at(server, mp)
         mp.setenv("MAGICMIX_GRID_URL", "")
-        assert main(["acquire", "--sources", "cbs", "--data-dir", str(data),
-                     "--config", str(config)]) == 0
+        assert (
+            main(["acquire", "--sources", "cbs", "--data-dir", str(data), "--config", str(config)])
+            == 0
+        )
     assert server.count(grid) == 0 and "grid" not in manifest(data, "cbs")["files"]
 
 
@@ -593,8 +703,7 @@ def test_flag_panden_joins_verblijfsobjecten_by_pand_href() -> None:
     base = "https://api.pdok.nl"
     vbo["pand.href"] = [", ".join(f"{base}{h}?f=json" for h in refs) for refs in vbo["pand.href"]]
     flagged = flag_panden(panden, vbo)
-    assert set(flagged.loc[flagged["vacant_non_residential"], "identificatie"]) == (
-        scenario.vacant)
+    assert set(flagged.loc[flagged["vacant_non_residential"], "identificatie"]) == (scenario.vacant)
     assert not set(flagged["identificatie"]) & scenario.demolished
     # the old join (pand_identificatie) never fired on API v2 data: without the href the
     # office is not found vacant

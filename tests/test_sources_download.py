@@ -43,11 +43,13 @@ def serve_pbf(srv: FakeServer, body: bytes, *, md5_of: bytes | None = None, **kw
     srv.routes[PBF_PATH + ".md5"] = Resource(f"{md5}  netherlands-latest.osm.pbf\n".encode())
 
 
-def acquire_osm(srv: FakeServer, data: Path, config: Path, monkeypatch: pytest.MonkeyPatch,
-                *extra: str) -> int:
+def acquire_osm(
+    srv: FakeServer, data: Path, config: Path, monkeypatch: pytest.MonkeyPatch, *extra: str
+) -> int:
     monkeypatch.setenv("MAGICMIX_OSM_URL", srv.url(PBF_PATH))
-    return main(["acquire", "--sources", "osm", "--data-dir", str(data), "--config", str(config),
-                 *extra])
+    return main(
+        ["acquire", "--sources", "osm", "--data-dir", str(data), "--config", str(config), *extra]
+    )
 
 
 def test_full_download_then_not_modified(
@@ -102,7 +104,10 @@ def test_503_then_success(
 
 
 def test_checksum_mismatch_exits_2_and_keeps_previous_copy(
-    server: FakeServer, tmp_path: Path, fast_config: Path, monkeypatch: pytest.MonkeyPatch,
+    server: FakeServer,
+    tmp_path: Path,
+    fast_config: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     data = tmp_path / "cache"
@@ -122,7 +127,10 @@ def test_checksum_mismatch_exits_2_and_keeps_previous_copy(
 
 
 def test_truncated_download_gives_up_with_exit_2(
-    server: FakeServer, tmp_path: Path, fast_config: Path, monkeypatch: pytest.MonkeyPatch,
+    server: FakeServer,
+    tmp_path: Path,
+    fast_config: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     serve_pbf(server, PBF, drop_always=True)
@@ -133,7 +141,10 @@ def test_truncated_download_gives_up_with_exit_2(
 
 
 def test_http_error_names_the_source(
-    server: FakeServer, tmp_path: Path, fast_config: Path, monkeypatch: pytest.MonkeyPatch,
+    server: FakeServer,
+    tmp_path: Path,
+    fast_config: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     del server.routes[PBF_PATH + ".md5"]
@@ -143,7 +154,10 @@ def test_http_error_names_the_source(
 
 
 def test_persistent_503_exits_2(
-    server: FakeServer, tmp_path: Path, fast_config: Path, monkeypatch: pytest.MonkeyPatch,
+    server: FakeServer,
+    tmp_path: Path,
+    fast_config: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     serve_pbf(server, PBF, fail_first=10)
@@ -153,7 +167,10 @@ def test_persistent_503_exits_2(
 
 
 def test_offline_uses_only_the_cache(
-    server: FakeServer, tmp_path: Path, fast_config: Path, monkeypatch: pytest.MonkeyPatch,
+    server: FakeServer,
+    tmp_path: Path,
+    fast_config: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     data = tmp_path / "cache"
@@ -168,8 +185,9 @@ def test_offline_uses_only_the_cache(
 def test_offline_with_an_empty_cache_exits_2_naming_the_source(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = main(["acquire", "--sources", "gtfs,osm", "--offline", "--data-dir",
-                 str(tmp_path / "empty")])
+    code = main(
+        ["acquire", "--sources", "gtfs,osm", "--offline", "--data-dir", str(tmp_path / "empty")]
+    )
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("magicmix-geo: error: osm: offline")
@@ -191,13 +209,18 @@ def test_changed_file_is_fetched_whole_not_resumed(server: FakeServer, tmp_path:
     serve_pbf(server, PBF, drop_after=100_000)
     policy = RetryPolicy(attempts=1, backoff_s=0.0)
     with pytest.raises(SourceError, match="truncated"):
-        download(server.url(PBF_PATH), target, source="osm", session=make_session(),
-                 policy=policy)
+        download(server.url(PBF_PATH), target, source="osm", session=make_session(), policy=policy)
     assert 0 < (tmp_path / ".f.bin.part").stat().st_size <= 100_000
     newer = PBF[::-1]
     serve_pbf(server, newer, etag='"newer"', last_modified="Tue, 02 Sep 2025 08:00:00 GMT")
-    result = download(server.url(PBF_PATH), target, source="osm", session=make_session(),
-                      policy=policy, expected_md5=hashlib.md5(newer).hexdigest())
+    result = download(
+        server.url(PBF_PATH),
+        target,
+        source="osm",
+        session=make_session(),
+        policy=policy,
+        expected_md5=hashlib.md5(newer).hexdigest(),
+    )
     assert target.read_bytes() == newer and not result.resumed
 
 
@@ -222,7 +245,10 @@ def test_md5_republished_between_requests_is_fetched_again(
 
 
 def test_a_md5_that_stays_wrong_is_still_a_mismatch(
-    server: FakeServer, tmp_path: Path, fast_config: Path, monkeypatch: pytest.MonkeyPatch,
+    server: FakeServer,
+    tmp_path: Path,
+    fast_config: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     serve_pbf(server, PBF, md5_of=b"another file")
@@ -232,7 +258,10 @@ def test_a_md5_that_stays_wrong_is_still_a_mismatch(
 
 
 def test_an_html_page_with_a_matching_md5_keeps_the_good_file(
-    server: FakeServer, tmp_path: Path, fast_config: Path, monkeypatch: pytest.MonkeyPatch,
+    server: FakeServer,
+    tmp_path: Path,
+    fast_config: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Issue 16 #4: content is validated before it replaces the cached copy."""
@@ -251,14 +280,17 @@ def test_an_html_page_with_a_matching_md5_keeps_the_good_file(
 
 
 def test_a_trickling_server_is_cut_off_at_the_deadline(
-    server: FakeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    server: FakeServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Issue 16 #5: one byte every 0.2 s never trips a 10 s read timeout; the deadline does."""
     serve_pbf(server, PBF, trickle_s=0.2)
     config = tmp_path / "deadline.toml"
-    config.write_text("[sources.acquire]\nattempts = 3\nbackoff_s = 0.01\ntimeout_s = 10.0\n"
-                      "deadline_s = 2.0\n")
+    config.write_text(
+        "[sources.acquire]\nattempts = 3\nbackoff_s = 0.01\ntimeout_s = 10.0\ndeadline_s = 2.0\n"
+    )
     started = time.monotonic()
     assert acquire_osm(server, tmp_path / "cache", config, monkeypatch) == 2
     elapsed = time.monotonic() - started
@@ -268,14 +300,17 @@ def test_a_trickling_server_is_cut_off_at_the_deadline(
 
 
 def test_an_endless_body_is_refused_and_its_part_removed(
-    server: FakeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    server: FakeServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Issue 16 #6: a body past max_bytes stops the download; no .part is left."""
     serve_pbf(server, PBF, endless=True)
     config = tmp_path / "bound.toml"
-    config.write_text("[sources.acquire]\nattempts = 3\nbackoff_s = 0.01\ntimeout_s = 10.0\n"
-                      "max_bytes = 2000000\n")
+    config.write_text(
+        "[sources.acquire]\nattempts = 3\nbackoff_s = 0.01\ntimeout_s = 10.0\nmax_bytes = 2000000\n"
+    )
     assert acquire_osm(server, tmp_path / "cache", config, monkeypatch) == 2
     assert "body larger than 2000000 bytes" in capsys.readouterr().err
     osm = tmp_path / "cache" / "osm"
@@ -287,6 +322,11 @@ def test_an_announced_oversize_body_is_refused_before_reading(
 ) -> None:
     policy = RetryPolicy(attempts=1, backoff_s=0.0, max_bytes=1000)
     with pytest.raises(SourceError, match=r"announces .* more than the bound of 1000"):
-        download(server.url(PBF_PATH), tmp_path / "f.bin", source="osm", session=make_session(),
-                 policy=policy)
+        download(
+            server.url(PBF_PATH),
+            tmp_path / "f.bin",
+            source="osm",
+            session=make_session(),
+            policy=policy,
+        )
     assert not list(tmp_path.glob(".*part*"))

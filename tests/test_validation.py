@@ -38,8 +38,13 @@ def test_only_buurten_well_inside_the_extract_are_used(result) -> None:  # type:
 
 def test_validation_figures(result) -> None:  # type: ignore[no-untyped-def]
     summary = result.summary.set_index("category")
-    assert list(summary.index) == ["gp", "supermarket", "primary_school", "childcare",
-                                   "train_station"]
+    assert list(summary.index) == [
+        "gp",
+        "supermarket",
+        "primary_school",
+        "childcare",
+        "train_station",
+    ]
     for category in ("gp", "supermarket", "primary_school", "childcare"):
         row = summary.loc[category]
         assert row["buurten"] >= 5

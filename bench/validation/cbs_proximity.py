@@ -33,13 +33,13 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from magicmix_geo.config import Settings, load_settings  # noqa: E402
+from magicmix_geo.formats.cbs import read_cbs_buurten  # noqa: E402
 from magicmix_geo.measure.distances import SegmentIndex, nearest_distance  # noqa: E402
 from magicmix_geo.prepare.bag import read_bag  # noqa: E402
-from magicmix_geo.prepare.layers import buildings_layer  # noqa: E402
-from magicmix_geo.prepare.osm import read_osm_for  # noqa: E402
-from magicmix_geo.formats.cbs import read_cbs_buurten  # noqa: E402
 from magicmix_geo.prepare.destinations import select_destinations  # noqa: E402
+from magicmix_geo.prepare.layers import buildings_layer  # noqa: E402
 from magicmix_geo.prepare.network import build_network  # noqa: E402
+from magicmix_geo.prepare.osm import read_osm_for  # noqa: E402
 
 SAMPLE = ROOT / "data" / "sample"
 # the core box of the sample extract (osmium extract -b), lon/lat
@@ -105,9 +105,7 @@ def validate(
         joined[f"exact_{category}"] = walk <= joined["inside_m"].to_numpy()
 
     grouped = joined.groupby(["bu_code", "bu_name"])
-    per_buurt = grouped.agg(
-        buildings=("inside_m", "size"), median_inside_m=("inside_m", "median")
-    )
+    per_buurt = grouped.agg(buildings=("inside_m", "size"), median_inside_m=("inside_m", "median"))
     for category in CBS_COLUMNS:
         col = f"walk_{category}_m"
         per_buurt[f"walk_{category}_km"] = grouped[col].mean() / 1000.0
@@ -148,10 +146,14 @@ def _summary(used: pd.DataFrame) -> pd.DataFrame:
                 "mean_cbs_km": float(cbs[ok].mean()) if n else np.nan,
                 "share_homes_reaching": float(
                     np.average(used[f"reached_{category}"], weights=used["buildings"])
-                ) if len(used) else np.nan,
+                )
+                if len(used)
+                else np.nan,
                 "share_homes_exact": float(
                     np.average(used[f"exact_{category}"], weights=used["buildings"])
-                ) if len(used) else np.nan,
+                )
+                if len(used)
+                else np.nan,
             }
         )
     return pd.DataFrame(rows)
@@ -159,8 +161,12 @@ def _summary(used: pd.DataFrame) -> pd.DataFrame:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--margin", type=float, default=200.0,
-                        help="median residential building at least this far inside the box (m)")
+    parser.add_argument(
+        "--margin",
+        type=float,
+        default=200.0,
+        help="median residential building at least this far inside the box (m)",
+    )
     parser.add_argument("--min-buildings", type=int, default=10)
     parser.add_argument("--csv", type=Path, default=None, help="write per_buurt.csv, summary.csv")
     args = parser.parse_args(argv)

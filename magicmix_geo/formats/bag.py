@@ -22,11 +22,13 @@ RESIDENTIAL_USE = "woonfunctie"
 # BAG statuses that end an object's life (Catalogus BAG 2018; imbag.github.io praktijkhandleiding
 # "Welke statussen kent de BAG"): such objects are no buildings / units any more
 ENDED_PAND = frozenset({"Pand gesloopt", "Niet gerealiseerd pand", "Pand ten onrechte opgevoerd"})
-ENDED_VBO = frozenset({
-    "Verblijfsobject ingetrokken",
-    "Niet gerealiseerd verblijfsobject",
-    "Verblijfsobject ten onrechte opgevoerd",
-})
+ENDED_VBO = frozenset(
+    {
+        "Verblijfsobject ingetrokken",
+        "Niet gerealiseerd verblijfsobject",
+        "Verblijfsobject ten onrechte opgevoerd",
+    }
+)
 
 
 def drop_ended(frame: gpd.GeoDataFrame, ended: frozenset[str]) -> gpd.GeoDataFrame:
@@ -86,8 +88,9 @@ def flag_panden(
         own = out[pand_col].astype(str)
         if "gebruiksdoel" not in out.columns and "gebruiksdoel" in per_pand.columns:
             doel = per_pand.groupby("pand")["gebruiksdoel"].agg(
-                lambda s: ", ".join(sorted({p.strip() for v in s.dropna() for p in
-                                            str(v).split(",") if p.strip()}))
+                lambda s: ", ".join(
+                    sorted({p.strip() for v in s.dropna() for p in str(v).split(",") if p.strip()})
+                )
             )
             out["gebruiksdoel"] = own.map(doel)
         if "status" in per_pand.columns:
@@ -95,11 +98,16 @@ def flag_panden(
                 lambda s: bool(len(s)) and s.isin(OUT_OF_USE_VBO).all()
             )
             vbo_out = own.map(all_out).fillna(False).astype(bool)
-    status = out["status"].fillna("").astype(str) if "status" in out.columns else pd.Series(
-        "", index=out.index
+    status = (
+        out["status"].fillna("").astype(str)
+        if "status" in out.columns
+        else pd.Series("", index=out.index)
     )
-    doel = (out["gebruiksdoel"].fillna("").astype(str) if "gebruiksdoel" in out.columns
-            else pd.Series("", index=out.index))
+    doel = (
+        out["gebruiksdoel"].fillna("").astype(str)
+        if "gebruiksdoel" in out.columns
+        else pd.Series("", index=out.index)
+    )
     out["residential"] = doel.str.contains(RESIDENTIAL_USE).to_numpy(dtype=bool)
     out["new_build"] = status.isin(NEW_BUILD_STATUS).to_numpy(dtype=bool)
     out_of_use = status.isin(OUT_OF_USE_PAND).to_numpy(dtype=bool) | vbo_out.to_numpy(dtype=bool)

@@ -123,9 +123,7 @@ def read_cbs_municipalities(path: Path, gm_code: str | None = None) -> gpd.GeoDa
     gdf = _read_layer(path, MUNICIPALITY_LAYERS)
     gdf, found = _normalise(gdf, MUNICIPALITY_COLUMNS)
     if found["gm_code"] is None:
-        raise InputError(
-            f"{path}: no municipality code column (GM_CODE, gemeentecode or statcode)"
-        )
+        raise InputError(f"{path}: no municipality code column (GM_CODE, gemeentecode or statcode)")
     if gm_code is not None:
         gdf = _only_municipality(path, gdf, gm_code, what="municipalities")
     return _finish(path, gdf, found)
@@ -377,9 +375,7 @@ def _only_municipality(
     return gdf.loc[keep]
 
 
-def _finish(
-    path: Path, gdf: gpd.GeoDataFrame, found: dict[str, str | None]
-) -> gpd.GeoDataFrame:
+def _finish(path: Path, gdf: gpd.GeoDataFrame, found: dict[str, str | None]) -> gpd.GeoDataFrame:
     gdf = gdf.to_crs(RD_NEW_EPSG) if gdf.crs.to_epsg() != RD_NEW_EPSG else gdf
     geoms = np.asarray(gdf.geometry.array, dtype=object)
     bad = ~pd.isna(geoms) & ~shapely.is_valid(geoms)
@@ -398,4 +394,3 @@ def _polygonal_part(geom: BaseGeometry) -> Polygon | MultiPolygon | None:
         return None
     merged = shapely.union_all(polys)
     return merged if isinstance(merged, Polygon | MultiPolygon) else None
-

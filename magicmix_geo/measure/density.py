@@ -114,7 +114,11 @@ def rasterise_cells(
         if not shapes:
             return np.zeros(shape, dtype=np.float64)
         return rasterio.features.rasterize(
-            shapes, out_shape=shape, transform=transform, fill=0.0, dtype="float64",
+            shapes,
+            out_shape=shape,
+            transform=transform,
+            fill=0.0,
+            dtype="float64",
             merge_alg=MergeAlg.add,
         )
 
@@ -126,9 +130,7 @@ def rasterise_cells(
     )
 
 
-def building_cover(
-    buildings: gpd.GeoSeries, transform: Affine, shape: tuple[int, int]
-) -> Raster:
+def building_cover(buildings: gpd.GeoSeries, transform: Affine, shape: tuple[int, int]) -> Raster:
     """Footprint area (m²) of ``buildings`` in each cell: exact polygon intersections."""
     require_rd(buildings)
     out = np.zeros(shape, dtype=np.float64)
@@ -229,8 +231,9 @@ def density_indicators(
     for r in radii:
         area = kernel_area_m2(r, cell_m)
         focal = focal_sum(cover, r)
-        share = replace(focal, data=focal.data / area, description=f"building cover within {r} m",
-                        units="share")
+        share = replace(
+            focal, data=focal.data / area, description=f"building cover within {r} m", units="share"
+        )
         rasters[f"building_cover_{r}m"] = share
         columns[f"building_cover_{r}m"] = sample(share, xs, ys)
 
@@ -238,12 +241,20 @@ def density_indicators(
         require_rd(grid)
         values = grid_values(grid)
         pop, pop_unknown = rasterise_cells(
-            grid.geometry, values["population"].to_numpy(), transform, shape,
-            description="CBS residents per 100 m cell", units="persons",
+            grid.geometry,
+            values["population"].to_numpy(),
+            transform,
+            shape,
+            description="CBS residents per 100 m cell",
+            units="persons",
         )
         dwell, _ = rasterise_cells(
-            grid.geometry, values["dwellings"].to_numpy(), transform, shape,
-            description="CBS dwellings per 100 m cell", units="dwellings",
+            grid.geometry,
+            values["dwellings"].to_numpy(),
+            transform,
+            shape,
+            description="CBS dwellings per 100 m cell",
+            units="dwellings",
         )
         rasters["pop_100m"] = pop
         gx0, gy0, gx1, gy1 = grid.total_bounds
@@ -322,4 +333,3 @@ def _cell_corners(
 
 def _key(name: object) -> str:
     return "".join(ch for ch in str(name).lower() if ch.isalnum())
-

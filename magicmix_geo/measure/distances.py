@@ -88,8 +88,19 @@ class SegmentIndex:
             raise ValueError("cannot snap points with missing coordinates")
         x0, y0, x1, y1 = self._coords
         segment, fraction, connector = _snap_points(
-            x, y, x0, y0, x1, y1, self.cell_ptr, self.cell_seg,
-            self.origin[0], self.origin[1], self.cell, self.shape[0], self.shape[1],
+            x,
+            y,
+            x0,
+            y0,
+            x1,
+            y1,
+            self.cell_ptr,
+            self.cell_seg,
+            self.origin[0],
+            self.origin[1],
+            self.cell,
+            self.shape[0],
+            self.shape[1],
         )
         along = fraction * self.net.seg_length[segment]
         return Snap(segment=segment, along=along, connector=connector)
@@ -118,8 +129,13 @@ def nearest_distance(net: WalkNetwork, sites: Snap, dests: Snap) -> np.ndarray:
         along = np.full(shared.size, _INF)
         c, t = s_chain[shared], s_t[shared]
         _along_chain(
-            c, t, np.lexsort((t, c)),
-            d_chain, d_t, dests.connector, np.lexsort((d_t, d_chain)),
+            c,
+            t,
+            np.lexsort((t, c)),
+            d_chain,
+            d_t,
+            dests.connector,
+            np.lexsort((d_t, d_chain)),
             along,
         )
         result[shared] = np.minimum(result[shared], sites.connector[shared] + along)
@@ -165,11 +181,24 @@ def counts_within(
     d_chain, d_t = _chain_position(core, dests)
     out = np.zeros((len(sites), radii_sorted.size), dtype=np.int64)
     _count_kernel(
-        core.indptr, core.indices, core.weights,
-        core.chain_a, core.chain_b, core.chain_len,
-        core.inc_ptr, core.inc_chain, core.inc_at_b,
-        site_ptr, s_t[order], order.astype(np.int64), sites.connector[order],
-        d_chain, d_t, dests.connector, radii_sorted, out,
+        core.indptr,
+        core.indices,
+        core.weights,
+        core.chain_a,
+        core.chain_b,
+        core.chain_len,
+        core.inc_ptr,
+        core.inc_chain,
+        core.inc_at_b,
+        site_ptr,
+        s_t[order],
+        order.astype(np.int64),
+        sites.connector[order],
+        d_chain,
+        d_t,
+        dests.connector,
+        radii_sorted,
+        out,
     )
     return {float(r): out[:, i].copy() for i, r in enumerate(radii_sorted)}
 
@@ -404,8 +433,24 @@ def _offer(s, cand, j, stamp, best, hit, n_hit):  # type: ignore[no-untyped-def]
 
 @numba.njit(cache=True, nogil=True)
 def _count_kernel(  # type: ignore[no-untyped-def]
-    indptr, indices, weights, chain_a, chain_b, chain_len, inc_ptr, inc_chain, inc_at_b,
-    site_ptr, site_t, site_id, site_conn, d_chain, d_t, d_cost, radii, out,
+    indptr,
+    indices,
+    weights,
+    chain_a,
+    chain_b,
+    chain_len,
+    inc_ptr,
+    inc_chain,
+    inc_at_b,
+    site_ptr,
+    site_t,
+    site_id,
+    site_conn,
+    d_chain,
+    d_t,
+    d_cost,
+    radii,
+    out,
 ):
     n = indptr.size - 1
     n_sites = site_id.size

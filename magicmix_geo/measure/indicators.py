@@ -62,18 +62,24 @@ def network_indicators(
     return pd.DataFrame(columns, index=sites.index)
 
 
-def neighbour_count(sites: gpd.GeoDataFrame, buildings: gpd.GeoSeries, radius_m: float) -> np.ndarray:
+def neighbour_count(
+    sites: gpd.GeoDataFrame, buildings: gpd.GeoSeries, radius_m: float
+) -> np.ndarray:
     """Residential buildings within ``radius_m`` of a site, not counting those on the site."""
     if len(buildings) == 0 or len(sites) == 0:
         return np.zeros(len(sites), dtype=np.int64)
     tree = shapely.STRtree(buildings.to_numpy())
-    site_idx, bld_idx = tree.query(sites.geometry.to_numpy(), predicate="dwithin", distance=radius_m)
+    site_idx, bld_idx = tree.query(
+        sites.geometry.to_numpy(), predicate="dwithin", distance=radius_m
+    )
     anchors = shapely.point_on_surface(buildings.to_numpy())
     on_site = shapely.contains(sites.geometry.to_numpy()[site_idx], anchors[bld_idx])
     return np.bincount(site_idx[~on_site], minlength=len(sites)).astype(np.int64)
 
 
-def context_indicators(sites: gpd.GeoDataFrame, context: Context, settings: Settings) -> pd.DataFrame:
+def context_indicators(
+    sites: gpd.GeoDataFrame, context: Context, settings: Settings
+) -> pd.DataFrame:
     """Neighbours, distance to industrial land and residential land-use share."""
     radius = settings.context.neighbour_radius_m
     share_radius = settings.context.residential_share_radius_m

@@ -154,7 +154,12 @@ def accessibility_rasters(
         dests = destinations.loc[destinations["category"] == category]
         snap = index.snap(dests.geometry.x.to_numpy(), dests.geometry.y.to_numpy())
         out[f"dist_{category}_m"] = distance_surface(
-            net, index, area, snap, cfg.cell_m, cfg.max_connector_m,
+            net,
+            index,
+            area,
+            snap,
+            cfg.cell_m,
+            cfg.max_connector_m,
             description=f"walking distance to the nearest {category} (m)",
         )
     frame = stops.frame
@@ -162,8 +167,15 @@ def accessibility_rasters(
     snap = index.snap(frame.geometry.x.to_numpy(), frame.geometry.y.to_numpy())
     waited = Snap(snap.segment, snap.along, snap.connector + frame["wait_min"].to_numpy() * speed)
     out["transit_access_min"] = distance_surface(
-        net, index, area, waited, cfg.cell_m, cfg.max_connector_m, scale=speed,
-        description="minutes to board public transport (walk + average wait)", units="min",
+        net,
+        index,
+        area,
+        waited,
+        cfg.cell_m,
+        cfg.max_connector_m,
+        scale=speed,
+        description="minutes to board public transport (walk + average wait)",
+        units="min",
     )
     return out
 

@@ -80,8 +80,9 @@ def network_distances(
     else:
         net_f, sites_f = client.scatter([net, sites], broadcast=True)
         futures = [
-            client.submit(_category_columns, net_f, sites_f, d, n, tuple(radii.get(n, ())),
-                          pure=False)
+            client.submit(
+                _category_columns, net_f, sites_f, d, n, tuple(radii.get(n, ())), pure=False
+            )
             for n, d in dests.items()
         ]
         parts = client.gather(futures)

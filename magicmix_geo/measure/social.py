@@ -33,9 +33,13 @@ def buurt_migration(buurt: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     old = _column(buurt, "pct_non_western")
     value = new.fillna(old)
     source = pd.Series(
-        np.where(new.notna(), "buurt_origin_outside_europe",
-                 np.where(old.notna(), "buurt_non_western", np.array(None, dtype=object))),
-        index=buurt.index, dtype=object,
+        np.where(
+            new.notna(),
+            "buurt_origin_outside_europe",
+            np.where(old.notna(), "buurt_non_western", np.array(None, dtype=object)),
+        ),
+        index=buurt.index,
+        dtype=object,
     )
     return value, source
 
@@ -61,7 +65,8 @@ def social_indicators(
     corporation = _column(buurt, "pct_corporation_rental")
     corporation_source = pd.Series(
         np.where(corporation.notna(), "buurt", np.array(None, dtype=object)),
-        index=buurt.index, dtype=object,
+        index=buurt.index,
+        dtype=object,
     )
     if grid_shares is not None:
         g = grid_shares.set_index(buurt.index)

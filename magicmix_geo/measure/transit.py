@@ -82,9 +82,7 @@ def gtfs_points(gtfs: pd.DataFrame) -> gpd.GeoDataFrame:
     )
 
 
-def match_gtfs(
-    stops: gpd.GeoSeries, gtfs: gpd.GeoDataFrame, radius_m: float
-) -> pd.DataFrame:
+def match_gtfs(stops: gpd.GeoSeries, gtfs: gpd.GeoDataFrame, radius_m: float) -> pd.DataFrame:
     """The nearest GTFS stop within ``radius_m`` of each OSM stop (EPSG:28992).
 
     Returns ``gtfs_stop_id``, ``departures_per_hour`` and ``gtfs_match_m``, null where no

@@ -251,7 +251,8 @@ def keep_inside(sites: gpd.GeoDataFrame, area: BaseGeometry, path: Path) -> gpd.
     where = np.asarray(rows) if rows is not None else np.arange(len(sites))
     outside = where[~inside]
     attrs["dropped_outside_area"] = {
-        "count": len(outside), "examples": [int(r) for r in np.sort(outside)[:DROP_EXAMPLES]],
+        "count": len(outside),
+        "examples": [int(r) for r in np.sort(outside)[:DROP_EXAMPLES]],
     }
     if not inside.any():
         nothing = gpd.GeoDataFrame(geometry=[], crs=sites.crs)
@@ -298,7 +299,8 @@ def drop_message(path: Path, summary: dict[str, Any]) -> str | None:
         return None
     parts = [
         f"{reason}: {n} (row {_rows_text(summary['examples'][reason], DROP_EXAMPLES)}"
-        + (", ..." if n > len(summary["examples"][reason]) else "") + ")"
+        + (", ..." if n > len(summary["examples"][reason]) else "")
+        + ")"
         for reason, n in summary["reasons"].items()
     ]
     return (
@@ -347,9 +349,7 @@ def _read_vector(path: Path) -> gpd.GeoDataFrame:
     if not isinstance(gdf, gpd.GeoDataFrame):
         raise InputError(f"{path}: layer {layer!r} has no geometry")
     if gdf.crs is None:
-        raise InputError(
-            f"{path}: no CRS; candidates must declare their CRS (EPSG:28992 expected)"
-        )
+        raise InputError(f"{path}: no CRS; candidates must declare their CRS (EPSG:28992 expected)")
     return gdf
 
 
@@ -371,13 +371,19 @@ def _read_csv_chunks(
     rows = 0
     try:
         with path.open("rb") as fh:
-            chunks = pd.read_csv(fh, sep=sep, encoding="utf-8-sig",
-                                 dtype={c: str for c in as_text}, chunksize=CSV_CHUNK_ROWS)
+            chunks = pd.read_csv(
+                fh,
+                sep=sep,
+                encoding="utf-8-sig",
+                dtype={c: str for c in as_text},
+                chunksize=CSV_CHUNK_ROWS,
+            )
             for chunk in chunks:
                 chunk.columns = [str(c).strip() for c in chunk.columns]
                 text = chunk[wkt_col.strip()].astype(object)
-                blank = (text.isna() | text.map(lambda v: isinstance(v, str) and not v.strip())
-                         ).to_numpy()
+                blank = (
+                    text.isna() | text.map(lambda v: isinstance(v, str) and not v.strip())
+                ).to_numpy()
                 with np.errstate(invalid="ignore"):  # "nan" in WKT: reported below
                     geoms = shapely.from_wkt(np.where(blank, None, text), on_invalid="ignore")
                 bad += (rows + np.flatnonzero(~blank & pd.isna(geoms))).tolist()
@@ -387,8 +393,10 @@ def _read_csv_chunks(
                 rows += len(chunk)
                 if progress is not None and total >= PROGRESS_MIN_BYTES:
                     done = min(fh.tell(), total)
-                    progress(f"reading {path.name}: {rows:,} rows, {done / 1e6:,.0f} of "
-                             f"{total / 1e6:,.0f} MB, {time.perf_counter() - clock:.0f} s")
+                    progress(
+                        f"reading {path.name}: {rows:,} rows, {done / 1e6:,.0f} of "
+                        f"{total / 1e6:,.0f} MB, {time.perf_counter() - clock:.0f} s"
+                    )
     except pd.errors.EmptyDataError as exc:
         raise InputError(f"{path}: file is empty") from exc
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
@@ -565,7 +573,7 @@ def _parse_temporary(path: Path, gdf: gpd.GeoDataFrame, rows: np.ndarray) -> pd.
         if isinstance(v, bool | np.bool_):
             return bool(v)
         if isinstance(v, int | float | np.integer | np.floating):
-            return {1: True, 0: False}.get(v)  # type: ignore[call-overload]
+            return True if v == 1 else False if v == 0 else None
         word = str(v).strip().lower()
         if word in TRUE_WORDS:
             return True
@@ -740,9 +748,7 @@ def _blocks(edges: np.ndarray, area: BaseGeometry, no_build: np.ndarray) -> np.n
     return polys[order]
 
 
-def _building_pieces(
-    geoms: gpd.GeoSeries, blocks: np.ndarray, area: BaseGeometry
-) -> pd.DataFrame:
+def _building_pieces(geoms: gpd.GeoSeries, blocks: np.ndarray, area: BaseGeometry) -> pd.DataFrame:
     """Building footprints cut by area and block, overlapping ones merged.
 
     Columns ``geometry`` and ``block`` (position in ``blocks``).

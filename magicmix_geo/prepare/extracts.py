@@ -118,9 +118,11 @@ def extract_areas(
     polygons = {e.key: extract_polygon(e.area, buffer_m) for e in extents}
     paths = {key: folder / f"{key}-{_polygon_hash(poly)}.osm.pbf" for key, poly in polygons.items()}
     todo = [key for key in keys if not paths[key].is_file()]
-    per_pass = extracts_per_pass(
-        source_facts(source, Path(store))["max_node_id"], memory_bytes
-    ) if todo else 1
+    per_pass = (
+        extracts_per_pass(source_facts(source, Path(store))["max_node_id"], memory_bytes)
+        if todo
+        else 1
+    )
     passes = 0
     for start in range(0, len(todo), per_pass):
         batch = todo[start : start + per_pass]
@@ -248,7 +250,9 @@ def _max_node_id(source: Path) -> int:
         )
     done = subprocess.run(
         [OSMIUM, "fileinfo", "--extended", "--get", "data.maxid.nodes", str(source)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     try:
         return int(done.stdout.strip())
@@ -267,6 +271,7 @@ def _polygon_hash(polygon: MultiPolygon) -> str:
 
 def _rounded(geojson: Mapping[str, Any]) -> Any:
     """GeoJSON coordinates rounded to 1e-7 degrees (OSM's own precision)."""
+
     def walk(value: Any) -> Any:
         if isinstance(value, list | tuple):
             return [walk(v) for v in value]
@@ -305,8 +310,15 @@ def _osmium_extract(
         config_path = Path(tmp) / "extracts.json"
         config_path.write_text(json.dumps(config), encoding="utf-8")
         command = [
-            OSMIUM, "extract", "--config", str(config_path), "--strategy", STRATEGY,
-            "--overwrite", "--no-progress", str(source),
+            OSMIUM,
+            "extract",
+            "--config",
+            str(config_path),
+            "--strategy",
+            STRATEGY,
+            "--overwrite",
+            "--no-progress",
+            str(source),
         ]
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode != 0:

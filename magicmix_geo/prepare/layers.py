@@ -69,4 +69,3 @@ def barrier_lines(osm: OsmData) -> gpd.GeoSeries:
 def infrastructure_features(osm: OsmData, settings: Settings) -> gpd.GeoSeries:
     """Road and rail land (``context.infrastructure_tags``)."""
     return features_matching(osm, settings.context.infrastructure_tags)
-

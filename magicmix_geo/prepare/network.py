@@ -63,9 +63,7 @@ class WalkNetwork:
 
     def n_edges_simplified(self) -> int:
         """Edges of the equivalent osmnx-simplified undirected graph (for reporting)."""
-        degree = np.bincount(
-            np.concatenate([self.seg_u, self.seg_v]), minlength=self.n_nodes
-        )
+        degree = np.bincount(np.concatenate([self.seg_u, self.seg_v]), minlength=self.n_nodes)
         # interstitial nodes (degree 2) vanish in simplification; every other node is kept
         kept = int(np.count_nonzero(degree != 2))
         return int(self.n_segments - (self.n_nodes - kept))
@@ -232,7 +230,9 @@ def _walk_chains(seg_u, seg_v, seg_len, inc_ptr, inc_seg, is_core):
     )
 
 
-def great_circle_m(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray) -> np.ndarray:
+def great_circle_m(
+    lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray
+) -> np.ndarray:
     """Haversine distance in metres, the formula and radius osmnx uses."""
     y1 = np.deg2rad(lat1)
     y2 = np.deg2rad(lat2)

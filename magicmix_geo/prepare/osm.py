@@ -50,7 +50,8 @@ class OsmData:
     path: Path
     walk: WalkWays
     features: gpd.GeoDataFrame
-    """Tagged nodes and areas (EPSG:28992): ``osm_type``, ``osm_id``, one column per tag key kept."""
+    """Tagged nodes and areas (EPSG:28992): ``osm_type``, ``osm_id``, one column per kept tag
+    key."""
     lines: gpd.GeoDataFrame
     """Highway, railway and waterway lines (EPSG:28992): ``osm_id`` and those three tags."""
 
@@ -76,7 +77,9 @@ def check_osm_path(path: Path) -> Path:
     return path
 
 
-def read_osm(path: Path, way_filter: str, feature_keys: Iterable[str], tag_columns: Iterable[str]) -> OsmData:
+def read_osm(
+    path: Path, way_filter: str, feature_keys: Iterable[str], tag_columns: Iterable[str]
+) -> OsmData:
     """Read ``path`` in one streaming pass (libosmium keeps the node locations).
 
     Parameters

@@ -44,9 +44,7 @@ def candidate_sites(
     )
     dropped = None
     if candidates is not None:
-        land = candidate_files.read_candidates(
-            candidates, progress=candidate_files.print_progress
-        )
+        land = candidate_files.read_candidates(candidates, progress=candidate_files.print_progress)
         land = candidate_files.keep_inside(land, area, candidates)
         # every row left out of the file is said on stderr and counted for the manifest
         dropped = candidate_files.report_dropped(land, candidates)

@@ -86,7 +86,7 @@ def read_tasks(
             "Bijlage A columns Gemeente and Taakstelling)"
         )
     row, columns = header
-    body = grid.iloc[row + 1:].reset_index(drop=True)
+    body = grid.iloc[row + 1 :].reset_index(drop=True)
     body.columns = columns
     first_line = row + 2  # 1-based, after the header
     if "gm_code" in columns:
@@ -155,10 +155,16 @@ def _read_grid(path: Path) -> pd.DataFrame:
         if path.suffix.lower() in (".xlsx", ".xlsm"):
             grid = pd.read_excel(path, header=None, dtype=str)
         else:
-            grid = pd.read_csv(path, sep=None, engine="python", header=None, dtype=str,
-                               skip_blank_lines=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError,
-            ValueError, OSError) as exc:
+            grid = pd.read_csv(
+                path, sep=None, engine="python", header=None, dtype=str, skip_blank_lines=True
+            )
+    except (
+        pd.errors.ParserError,
+        pd.errors.EmptyDataError,
+        UnicodeDecodeError,
+        ValueError,
+        OSError,
+    ) as exc:
         raise InputError(f"{path}: cannot read taakstelling table ({exc})") from exc
     return grid.fillna("").map(lambda v: str(v).strip())
 
@@ -195,7 +201,8 @@ def _ours(path: Path, body: pd.DataFrame, first_line: int) -> pd.DataFrame:
     table["taakstelling"] = _persons(path, body["taakstelling"], first_line, body.index)
     table["achterstand"] = (
         _signed(path, body["achterstand"], first_line, body.index)
-        if "achterstand" in body.columns else np.nan
+        if "achterstand" in body.columns
+        else np.nan
     )
     return table
 
@@ -220,8 +227,9 @@ def _bijlage_a(
     gemeente = body["gemeente"]
     task_text = body["taakstelling"]
     # province headings and blank lines have no task; totals are named so
-    rows = body.loc[(gemeente != "") & (task_text != "")
-                    & ~gemeente.str.lower().str.startswith("totaal")]
+    rows = body.loc[
+        (gemeente != "") & (task_text != "") & ~gemeente.str.lower().str.startswith("totaal")
+    ]
     by_key = {name_key(n): c for n, c in names.items()}
     codes = rows["gemeente"].map(lambda n: by_key.get(name_key(n)))
     unknown = rows.loc[codes.isna(), "gemeente"]
@@ -232,11 +240,11 @@ def _bijlage_a(
             f"({len(unknown)} name(s) not in the CBS name table)"
         )
     table = pd.DataFrame({"gm_code": codes.to_numpy(), "period": period}, index=rows.index)
-    table["taakstelling"] = _persons(path, rows["taakstelling"], first_line, rows.index,
-                                     dutch=True)
+    table["taakstelling"] = _persons(path, rows["taakstelling"], first_line, rows.index, dutch=True)
     table["achterstand"] = (
         _signed(path, rows["achterstand"], first_line, rows.index, dutch=True)
-        if "achterstand" in rows.columns else np.nan
+        if "achterstand" in rows.columns
+        else np.nan
     )
     dup = table["gm_code"].duplicated()
     if dup.any():

@@ -60,8 +60,11 @@ def output_path(target: Path) -> Iterator[Path]:
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise OutputError(f"cannot write {target}: {reason}") from exc
-    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError,
-            sqlite3.OperationalError) as exc:
+    except (
+        pyogrio.errors.DataSourceError,
+        pyogrio.errors.DataLayerError,
+        sqlite3.OperationalError,
+    ) as exc:
         # GDAL and SQLite report a full or read-only disk in their own words
         # ("database or disk is full", "Failed to commit transaction"): name the file
         text = " ".join(str(exc).split())
@@ -84,8 +87,9 @@ def quiet_missing_glyphs() -> Iterator[None]:
     CJK script, an emoji): the PNG/PDF shows a box there, the HTML report the exact text,
     and a normal run prints no warnings."""
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font",
-                                category=UserWarning)
+        warnings.filterwarnings(
+            "ignore", message=r"Glyph \d+ .*missing from font", category=UserWarning
+        )
         yield
 
 

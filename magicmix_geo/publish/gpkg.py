@@ -384,4 +384,3 @@ def read_manifest(path: Path) -> dict[str, Any] | None:
             (MANIFEST_STANDARD_URI, MANIFEST_MIME_TYPE),
         ).fetchone()
     return None if row is None else dict(json.loads(row[0]))
-

@@ -30,8 +30,17 @@ _KEY_COLUMNS = ("rank_nl", "gm_code", "site_id", "site_type", "rank_gm", "score_
 _REQUIRED = ("gm_code", "site_id", "score_total")
 # where the site is and why it ranks as it does, when the model provides them
 _CONTEXT_COLUMNS = (
-    "name", "homes_planned", "homes_source", "homes_reserved", "reserve_clusters", "selected",
-    "bu_code", "bu_name", "area_m2", "reasons_en", "reasons_nl",
+    "name",
+    "homes_planned",
+    "homes_source",
+    "homes_reserved",
+    "reserve_clusters",
+    "selected",
+    "bu_code",
+    "bu_name",
+    "area_m2",
+    "reasons_en",
+    "reasons_nl",
 )
 
 
@@ -186,20 +195,31 @@ def type_summary(sites: pd.DataFrame) -> pd.DataFrame:
     """
     frame = pd.DataFrame(sites.drop(columns="geometry", errors="ignore"))
     ranked = frame["rank_gm"].notna() if "rank_gm" in frame else ~frame["excluded"].astype(bool)
-    selected = (frame["selected"].astype(bool) if "selected" in frame
-                else pd.Series(False, index=frame.index))
+    selected = (
+        frame["selected"].astype(bool)
+        if "selected" in frame
+        else pd.Series(False, index=frame.index)
+    )
 
     def homes(column: str, mask: pd.Series) -> pd.Series:
-        values = (pd.to_numeric(frame[column], errors="coerce") if column in frame
-                  else pd.Series(0.0, index=frame.index))
+        values = (
+            pd.to_numeric(frame[column], errors="coerce")
+            if column in frame
+            else pd.Series(0.0, index=frame.index)
+        )
         return values.where(mask, 0.0).fillna(0.0)
 
-    work = pd.DataFrame({
-        "gm_code": frame["gm_code"], "site_type": frame["site_type"], "candidates": 1,
-        "ranked": ranked.astype(int), "homes_planned": homes("homes_planned", ranked),
-        "homes_reserved": homes("homes_reserved", ranked),
-        "homes_reserved_selected": homes("homes_reserved", selected),
-    })
+    work = pd.DataFrame(
+        {
+            "gm_code": frame["gm_code"],
+            "site_type": frame["site_type"],
+            "candidates": 1,
+            "ranked": ranked.astype(int),
+            "homes_planned": homes("homes_planned", ranked),
+            "homes_reserved": homes("homes_reserved", ranked),
+            "homes_reserved_selected": homes("homes_reserved", selected),
+        }
+    )
     table = work.groupby(["gm_code", "site_type"], sort=False).sum().reset_index()
     order = {kind: i for i, kind in enumerate(SITE_TYPES)}
     table = table.sort_values(
@@ -351,8 +371,11 @@ def _write_workbook(path: Path, sheets: dict[str, pd.DataFrame]) -> None:
     and a ``notes`` sheet says so; the CSV and GeoPackage hold every row.
     """
     notes = [
-        (name, f"{len(frame):,} rows; the first {XLSX_MAX_ROWS:,} are in this workbook, all "
-               "of them in national_ranking.csv and national_ranking.gpkg")
+        (
+            name,
+            f"{len(frame):,} rows; the first {XLSX_MAX_ROWS:,} are in this workbook, all "
+            "of them in national_ranking.csv and national_ranking.gpkg",
+        )
         for name, frame in sheets.items()
         if len(frame) > XLSX_MAX_ROWS
     ]
@@ -364,12 +387,15 @@ def _write_workbook(path: Path, sheets: dict[str, pd.DataFrame]) -> None:
     # rows streamed straight to xlsxwriter (constant memory): three times faster than
     # pandas' to_excel on a national list, and memory does not grow with the rows
     # text is written as text: no formulas, links or numbers made from strings
-    book = xlsxwriter.Workbook(str(path), {
-        "constant_memory": True,
-        "strings_to_formulas": False,
-        "strings_to_urls": False,
-        "strings_to_numbers": False,
-    })
+    book = xlsxwriter.Workbook(
+        str(path),
+        {
+            "constant_memory": True,
+            "strings_to_formulas": False,
+            "strings_to_urls": False,
+            "strings_to_numbers": False,
+        },
+    )
     try:
         for name, frame in sheets.items():
             sheet = book.add_worksheet(name)

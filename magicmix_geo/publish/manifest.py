@@ -38,9 +38,10 @@ def manifest_json(manifest: dict[str, Any]) -> str:
     str
         The JSON text, ending in a newline.
     """
-    return json.dumps(
-        manifest, indent=2, sort_keys=True, ensure_ascii=False, default=_json_default
-    ) + "\n"
+    return (
+        json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False, default=_json_default)
+        + "\n"
+    )
 
 
 def write_manifest(path: Path, manifest: dict[str, Any]) -> None:

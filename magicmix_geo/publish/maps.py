@@ -62,7 +62,10 @@ MERGE_EXCLUDED_ABOVE = 5_000
 _CONTEXT_STYLE: dict[str, dict[str, Any]] = {
     "water": {"facecolor": WATER_COLOUR, "edgecolor": "none", "linewidth": 0.0, "zorder": 1},
     "buildings": {
-        "facecolor": BUILDING_COLOUR, "edgecolor": "none", "linewidth": 0.0, "zorder": 2,
+        "facecolor": BUILDING_COLOUR,
+        "edgecolor": "none",
+        "linewidth": 0.0,
+        "zorder": 2,
     },
     "streets": {"color": STREET_COLOUR, "linewidth": 0.5, "zorder": 3},
 }
@@ -231,8 +234,7 @@ def _polygon_paths(polygons: np.ndarray) -> list[MplPath]:
     codes[np.r_[ring_start[1:], len(coords)] - 1] = MplPath.CLOSEPOLY
     cuts = np.searchsorted(ring_of[coord_of], np.arange(1, len(polygons)))
     return [
-        MplPath(v, c)
-        for v, c in zip(np.split(coords, cuts), np.split(codes, cuts), strict=True)
+        MplPath(v, c) for v, c in zip(np.split(coords, cuts), np.split(codes, cuts), strict=True)
     ]
 
 
@@ -268,15 +270,24 @@ def _draw_sites(ax: Any, sites: gpd.GeoDataFrame) -> None:
     if excluded.any():
         # translucent, so the context stays readable under the many excluded sites
         _add_polygons(
-            ax, sites.geometry.to_numpy()[excluded.to_numpy()], facecolor=EXCLUDED_COLOUR,
-            edgecolor="#9a9a9a", linewidth=0.2, alpha=0.55, zorder=5,
+            ax,
+            sites.geometry.to_numpy()[excluded.to_numpy()],
+            facecolor=EXCLUDED_COLOUR,
+            edgecolor="#9a9a9a",
+            linewidth=0.2,
+            alpha=0.55,
+            zorder=5,
         )
     kept = sites[~excluded]
     if not kept.empty:
         colours = _score_colours(_scores(kept))
         _add_polygons(
-            ax, kept.geometry.to_numpy(), facecolor=colours, edgecolor="#505050",
-            linewidth=0.4, zorder=6,
+            ax,
+            kept.geometry.to_numpy(),
+            facecolor=colours,
+            edgecolor="#505050",
+            linewidth=0.4,
+            zorder=6,
         )
 
 
@@ -338,11 +349,20 @@ def _label_top_sites(ax: Any, sites: gpd.GeoDataFrame) -> None:
             fontsize=_BADGE_FONT_PT,
             fontweight="bold",
             zorder=8,
-            bbox={"boxstyle": "circle,pad=0.25", "facecolor": "white", "edgecolor": "#222222",
-                  "linewidth": 0.8},
+            bbox={
+                "boxstyle": "circle,pad=0.25",
+                "facecolor": "white",
+                "edgecolor": "#222222",
+                "linewidth": 0.8,
+            },
             arrowprops=(
-                {"arrowstyle": "-", "color": "#222222", "linewidth": 0.8, "shrinkA": 0,
-                 "shrinkB": 0}
+                {
+                    "arrowstyle": "-",
+                    "color": "#222222",
+                    "linewidth": 0.8,
+                    "shrinkA": 0,
+                    "shrinkB": 0,
+                }
                 if moved
                 else None
             ),
@@ -418,9 +438,7 @@ def place_badges(
     return offsets
 
 
-def _draw_legend(
-    ax: Any, sites: gpd.GeoDataFrame, context: Mapping[str, gpd.GeoDataFrame]
-) -> None:
+def _draw_legend(ax: Any, sites: gpd.GeoDataFrame, context: Mapping[str, gpd.GeoDataFrame]) -> None:
     """A legend of the non-score symbols: excluded sites, boundary, labels, context."""
     handles: list[Any] = [
         Patch(facecolor=EXCLUDED_COLOUR, edgecolor="#9a9a9a", alpha=0.55, label="excluded site"),
@@ -431,8 +449,14 @@ def _draw_legend(
     handles += [
         Line2D([], [], color="#222222", linewidth=1.2, label="municipal boundary"),
         Line2D(
-            [], [], linestyle="none", marker="o", markersize=10, markerfacecolor="white",
-            markeredgecolor="#222222", label="rank (top 10)",
+            [],
+            [],
+            linestyle="none",
+            marker="o",
+            markersize=10,
+            markerfacecolor="white",
+            markeredgecolor="#222222",
+            label="rank (top 10)",
         ),
     ]
     for name, frame in context.items():
@@ -616,7 +640,7 @@ def build_interactive_map(
         _rank_badges(top).add_to(fmap)
     folium.LayerControl(collapsed=False).add_to(fmap)
     fmap.fit_bounds([[extent[1], extent[0]], [extent[3], extent[2]]])
-    root = fmap.get_root()
+    root: Any = fmap.get_root()  # a folium Figure (typed as its Element base)
     root.html.add_child(folium.Element(_title_html(title)))
     categories: list[str] = []
     if amenities is not None and "category" in amenities.columns:
@@ -624,7 +648,8 @@ def build_interactive_map(
     note = (
         f"{int(excluded.sum()):,} excluded sites drawn as one layer without popups; "
         "each site's exclusion_reason is in the GeoPackage"
-        if merged else None
+        if merged
+        else None
     )
     root.html.add_child(folium.Element(_legend_html(categories, excluded_note=note)))
     _inline_leaflet(fmap)
@@ -640,7 +665,8 @@ def _inline_leaflet(fmap: folium.Map) -> None:
     js, css, licence = leaflet_assets()
     fmap.default_js = []  # instance attributes: folium's class lists stay untouched
     fmap.default_css = []
-    header = fmap.get_root().header
+    root: Any = fmap.get_root()
+    header = root.header
     header.add_child(
         folium.Element(f"<!--\nLeaflet {LEAFLET_VERSION}\n{html.escape(licence)}-->"),
         name="leaflet_licence",
@@ -709,9 +735,7 @@ def _geojson(frame: gpd.GeoDataFrame) -> dict[str, Any]:
     """
     numbered = frame.reset_index(drop=True)
     for column in numbered.columns:
-        if column != numbered.geometry.name and not pd.api.types.is_numeric_dtype(
-            numbered[column]
-        ):
+        if column != numbered.geometry.name and not pd.api.types.is_numeric_dtype(numbered[column]):
             numbered[column] = numbered[column].map(html_text).astype(object)
     return dict(json.loads(numbered.to_json(na="null", drop_id=False)))
 
@@ -924,7 +948,7 @@ def _rank_badges(top: gpd.GeoDataFrame) -> folium.GeoJson:
 def _title_html(title: str) -> str:
     return (
         '<div style="position:fixed;top:10px;left:60px;z-index:1000;background:white;'
-        'padding:4px 10px;border-radius:4px;font:bold 16px sans-serif;'
+        "padding:4px 10px;border-radius:4px;font:bold 16px sans-serif;"
         f'box-shadow:0 1px 4px rgba(0,0,0,.3)">{html.escape(title)}</div>'
     )
 
@@ -964,7 +988,7 @@ def _legend_html(categories: list[str], *, excluded_note: str | None = None) -> 
     attribution = html.escape(MAP_ATTRIBUTION)
     return (
         '<div style="position:fixed;bottom:24px;right:10px;z-index:1000;background:white;'
-        'padding:6px 8px;border-radius:4px;font:12px sans-serif;'
+        "padding:6px 8px;border-radius:4px;font:12px sans-serif;"
         'box-shadow:0 1px 4px rgba(0,0,0,.3)"><b>score_total</b>'
         + "".join(rows)
         + f'<div style="margin-top:4px;font-size:10px;color:#444">{attribution}</div></div>'

@@ -519,7 +519,7 @@ def municipality_report_html(
     ]
     if map_png is not None and Path(map_png).is_file():
         parts.append(
-            f'<h2>{e(_t("map", lang))}</h2>'
+            f"<h2>{e(_t('map', lang))}</h2>"
             f'<img class="map" alt="" src="{_data_uri(Path(map_png).read_bytes())}">'
         )
     parts.append(f'<h2 class="break">{e(_t("best", lang))}</h2>')

@@ -81,15 +81,20 @@ def write_municipality_report(
     require_rd(sites, "sites")
     require_rd(boundary, "boundary")
     top = top_sites(sites, TOP_SITES)
-    page = report_html(
-        sites, top, title=title, manifest=manifest, method=method, map_png=map_png
-    )
+    page = report_html(sites, top, title=title, manifest=manifest, method=method, map_png=map_png)
     with output_path(Path(html_path)) as tmp:
         tmp.write_text(page, encoding="utf-8")
     if pdf_path is not None:
         with output_path(Path(pdf_path)) as tmp:
             _write_pdf(
-                tmp, sites, boundary, top, title, manifest, method, dict(context or {}),
+                tmp,
+                sites,
+                boundary,
+                top,
+                title,
+                manifest,
+                method,
+                dict(context or {}),
                 map_png=map_png,
             )
 
@@ -122,8 +127,12 @@ def candidates_by_type(sites: gpd.GeoDataFrame) -> pd.DataFrame:
         municipality); empty when the sites carry no ``site_type``.
     """
     if "site_type" not in sites.columns or not len(sites):
-        return pd.DataFrame({c: [] for c in ("site_type", "candidates", "ranked",
-                                             "homes_planned", "homes_reserved")})
+        return pd.DataFrame(
+            {
+                c: []
+                for c in ("site_type", "candidates", "ranked", "homes_planned", "homes_reserved")
+            }
+        )
     table = type_summary(sites.assign(excluded=excluded_mask(sites)))
     return table.drop(columns="gm_code")
 
@@ -314,16 +323,20 @@ def _by_type_html(sites: gpd.GeoDataFrame, per_type: int = 5) -> str:
         return ""
     e = html.escape
     head = "".join(f"<th>{e(c)}</th>" for c in table.columns)
-    rows = ["<h2>Candidates by type</h2>",
-            '<p class="note">homes_planned: from the plan, BAG units, floor area or the density '
-            "norm (homes_source); homes_reserved: the reserve share in clusters of at most 8; "
-            "both summed over the ranked candidates; homes_reserved_selected: on the sites "
-            "selected without concentration.</p>",
-            f"<table><tr>{head}</tr>"]
+    rows = [
+        "<h2>Candidates by type</h2>",
+        '<p class="note">homes_planned: from the plan, BAG units, floor area or the density '
+        "norm (homes_source); homes_reserved: the reserve share in clusters of at most 8; "
+        "both summed over the ranked candidates; homes_reserved_selected: on the sites "
+        "selected without concentration.</p>",
+        f"<table><tr>{head}</tr>",
+    ]
     for row in table.itertuples(index=False):
         cells = "".join(
-            f'<td class="num">{int(v):,}</td>' if isinstance(v, int | np.integer)
-            else f"<td>{e(str(v))}</td>" for v in row
+            f'<td class="num">{int(v):,}</td>'
+            if isinstance(v, int | np.integer)
+            else f"<td>{e(str(v))}</td>"
+            for v in row
         )
         rows.append(f"<tr>{cells}</tr>")
     rows.append("</table>")
@@ -337,8 +350,11 @@ def _by_type_html(sites: gpd.GeoDataFrame, per_type: int = 5) -> str:
 
 def _top_table_html(top: gpd.GeoDataFrame) -> str:
     e = html.escape
-    extra = [c for c in ("site_type", "name", "homes_planned", "homes_reserved", "bu_name",
-                         "area_m2") if c in top.columns]
+    extra = [
+        c
+        for c in ("site_type", "name", "homes_planned", "homes_reserved", "bu_name", "area_m2")
+        if c in top.columns
+    ]
     head = "".join(f"<th>{e(c)}</th>" for c in ["rank_gm", "site_id", "score_total", *extra])
     rows = [f"<table><tr>{head}</tr>"]
     for _, site in top.iterrows():
@@ -357,8 +373,7 @@ def _top_table_html(top: gpd.GeoDataFrame) -> str:
                 text = "" if pd.isna(number) else f"{float(number):,.0f}"
             else:
                 text = _fmt(value) if value is not None and not pd.isna(value) else ""
-            cells.append(f'<td class="num">{e(text)}</td>' if numeric else
-                         f"<td>{e(text)}</td>")
+            cells.append(f'<td class="num">{e(text)}</td>' if numeric else f"<td>{e(text)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     rows.append("</table>")
     return "".join(rows)
@@ -478,18 +493,18 @@ def _pdf_top_lines(sites: gpd.GeoDataFrame, top: gpd.GeoDataFrame) -> list[str]:
         for column, label in _REASON_COLUMNS:
             if column in top.columns and (text := _reason_text(site[column])):
                 lines.append(f"    {label}: {text}")
-        dists = [
-            f"{c[5:-2]} {_metres(site[c])}" for c in _distance_columns(top) if c in site.index
-        ]
+        dists = [f"{c[5:-2]} {_metres(site[c])}" for c in _distance_columns(top) if c in site.index]
         if dists:
             lines.append("    walking: " + ", ".join(dists))
     by_type = candidates_by_type(sites)
     if len(by_type):
         lines += ["", "Candidates by type (ranked: homes planned / reserved)"]
-        lines += [f"{r.site_type}: {r.candidates:,} candidates, {r.ranked:,} ranked, "
-                  f"{r.homes_planned:,} homes planned, {r.homes_reserved:,} reserved "
-                  f"({r.homes_reserved_selected:,} on selected sites)"
-                  for r in by_type.itertuples(index=False)]
+        lines += [
+            f"{r.site_type}: {r.candidates:,} candidates, {r.ranked:,} ranked, "
+            f"{r.homes_planned:,} homes planned, {r.homes_reserved:,} reserved "
+            f"({r.homes_reserved_selected:,} on selected sites)"
+            for r in by_type.itertuples(index=False)
+        ]
     summary = exclusion_summary(sites)
     if len(summary):
         lines += ["", "Why sites were excluded"]
@@ -509,13 +524,17 @@ def _text_pages(lines: list[str], title: str) -> Iterator[Figure]:
     for start in range(0, len(wrapped), per_page):
         figure = Figure(figsize=_A4)
         # text from data is text: "$...$" is no formula (parse_math off)
-        figure.text(0.06, 0.965, title, fontsize=11, fontweight="bold", va="top",
-                    parse_math=False)
+        figure.text(0.06, 0.965, title, fontsize=11, fontweight="bold", va="top", parse_math=False)
         for i, line in enumerate(wrapped[start : start + per_page]):
             bold = bool(line) and not line.startswith(" ") and not line[0].isdigit()
             figure.text(
-                0.06, 0.935 - i * 0.0131, line, fontsize=7.2, family="DejaVu Sans",
-                va="top", fontweight="bold" if bold and len(line) < 60 else "normal",
+                0.06,
+                0.935 - i * 0.0131,
+                line,
+                fontsize=7.2,
+                family="DejaVu Sans",
+                va="top",
+                fontweight="bold" if bold and len(line) < 60 else "normal",
                 parse_math=False,
             )
         yield figure

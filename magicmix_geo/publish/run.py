@@ -209,7 +209,11 @@ def finish_run(
     entries = municipality_entries(staging, [p.entry for p in published], sites)
     manifest.update(
         write_run_outputs(
-            staging, entries, summary, manifest=manifest, method=method_rows(settings),
+            staging,
+            entries,
+            summary,
+            manifest=manifest,
+            method=method_rows(settings),
             lang=context.lang,
         )
     )
@@ -236,7 +240,12 @@ def municipality_entries(
 # the columns of every site (ranked or not) the national files need
 _ALL_SITE_COLUMNS = ("gm_code", "site_id", "excluded", "score_total", "rank_gm", "profile")
 _CAPACITY_COLUMNS = (
-    "gm_code", "rank_gm", "selected", "homes_est", "homes_reserved", "site_type",
+    "gm_code",
+    "rank_gm",
+    "selected",
+    "homes_est",
+    "homes_reserved",
+    "site_type",
 )
 
 
@@ -256,7 +265,10 @@ def national_sites(
         held = [c for c in _CAPACITY_COLUMNS if c in fields]
         ranked = pyogrio.read_dataframe(path, layer="sites", where="excluded = 0")
         rest = pyogrio.read_dataframe(
-            path, layer="sites", where="excluded <> 0", read_geometry=False,
+            path,
+            layer="sites",
+            where="excluded <> 0",
+            read_geometry=False,
             columns=sorted(set(keys) | set(held)),
         )
         frames += [ranked, rest[keys]]
@@ -365,9 +377,15 @@ def _write_municipality(
         context=context,
     )
     write_municipality_pdf(
-        tmp / "reports" / f"{result.gm_code}.pdf", result.sites, gm_code=result.gm_code,
-        gm_name=result.gm_name, manifest=metadata, method=method_rows(settings),
-        settings=settings, map_png=tmp / "maps" / f"{result.gm_code}.png", context=context,
+        tmp / "reports" / f"{result.gm_code}.pdf",
+        result.sites,
+        gm_code=result.gm_code,
+        gm_name=result.gm_name,
+        manifest=metadata,
+        method=method_rows(settings),
+        settings=settings,
+        map_png=tmp / "maps" / f"{result.gm_code}.png",
+        context=context,
         lang=lang,
     )
     timed("report_s", clock)
@@ -377,9 +395,14 @@ def _write_municipality(
 def _write_rasters(folder: Path, result: MunicipalityResult, manifest: dict[str, Any]) -> None:
     if result.rasters:
         write_rasters(
-            folder / "rasters", result.gm_code, result.rasters,
-            tags={"run_id": str(manifest.get("run_id")), "source": "magicmix-geo",
-                  "attribution": "© OpenStreetMap contributors (ODbL); Bron: CBS, Kadaster"},
+            folder / "rasters",
+            result.gm_code,
+            result.rasters,
+            tags={
+                "run_id": str(manifest.get("run_id")),
+                "source": "magicmix-geo",
+                "attribution": "© OpenStreetMap contributors (ODbL); Bron: CBS, Kadaster",
+            },
         )
 
 
@@ -414,5 +437,3 @@ def _safe_name(name: str) -> str:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
-
-

@@ -102,8 +102,11 @@ def planned_homes(
     homes = norm.copy()
     source = np.full(n, "density_norm", dtype=object)
     floor = column("floor_area_m2")
-    repurpose = (sites["site_type"] == "transformation").to_numpy() if "site_type" in sites \
+    repurpose = (
+        (sites["site_type"] == "transformation").to_numpy()
+        if "site_type" in sites
         else np.zeros(n, dtype=bool)
+    )
     by_area = repurpose & np.isfinite(floor) & (floor > 0)
     homes = np.where(by_area, np.maximum(np.floor(floor / settings.m2_per_home), 1), homes)
     source = np.where(by_area, "floor_area", source)
@@ -226,8 +229,13 @@ def municipality_summary(
             period=("period", lambda p: ",".join(sorted(map(str, set(p))))),
         )
         summary = summary.join(per_gm, how="outer")
-        counts = ["sites_ranked", "sites_selected", "homes_est_selected", "homes_reserved",
-                  *by_type]
+        counts = [
+            "sites_ranked",
+            "sites_selected",
+            "homes_est_selected",
+            "homes_reserved",
+            *by_type,
+        ]
         summary[counts] = summary[counts].fillna(0).astype(int)
         summary["reserve_share"] = share
         task = summary["taakstelling_homes"].astype(float)
@@ -268,8 +276,7 @@ def _reserved_by_type(sites: pd.DataFrame) -> pd.DataFrame:
     chosen = sites.loc[sites["selected"].astype(bool)]
     columns = {}
     for kind in SITE_TYPES:
-        mine = (chosen.loc[chosen["site_type"] == kind] if "site_type" in chosen
-                else chosen.iloc[:0])
+        mine = chosen.loc[chosen["site_type"] == kind] if "site_type" in chosen else chosen.iloc[:0]
         columns[f"homes_reserved_{kind}"] = mine.groupby("gm_code")["homes_reserved"].sum()
     table = pd.DataFrame(columns).reindex(sorted(sites["gm_code"].unique())).fillna(0)
     return table.astype(int)

@@ -38,8 +38,10 @@ def contributions(
 ) -> pd.DataFrame:
     """``contrib_<name>`` = weight x ``score_<name>`` for every criterion."""
     return pd.DataFrame(
-        {f"contrib_{n}": weights.get(n, 0.0) * scores[f"score_{n}"].to_numpy(dtype=float)
-         for n in names},
+        {
+            f"contrib_{n}": weights.get(n, 0.0) * scores[f"score_{n}"].to_numpy(dtype=float)
+            for n in names
+        },
         index=scores.index,
     )
 
@@ -110,8 +112,11 @@ def reasons(
     lost = w * (1.0 - s)
     excluded = table["excluded"].to_numpy(dtype=bool)
     ex_en = table["exclusion_reason"].to_numpy(dtype=object)
-    ex_nl = (table["exclusion_reason_nl"] if "exclusion_reason_nl" in table.columns
-             else table["exclusion_reason"]).to_numpy(dtype=object)
+    ex_nl = (
+        table["exclusion_reason_nl"]
+        if "exclusion_reason_nl" in table.columns
+        else table["exclusion_reason"]
+    ).to_numpy(dtype=object)
     out_en: list[str] = []
     out_nl: list[str] = []
     for i in range(n_sites):
@@ -164,14 +169,19 @@ def site_type_texts(table: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     """
     nl = [_kind_text(row, "nl") for row in table.to_dict("records")]
     en = [_kind_text(row, "en") for row in table.to_dict("records")]
-    return (pd.Series(nl, index=table.index, dtype=object),
-            pd.Series(en, index=table.index, dtype=object))
+    return (
+        pd.Series(nl, index=table.index, dtype=object),
+        pd.Series(en, index=table.index, dtype=object),
+    )
 
 
 def _known(value: object) -> bool:
-    return value is not None and value is not pd.NA and not (
-        isinstance(value, float) and not np.isfinite(value)
-    ) and str(value).strip() != ""
+    return (
+        value is not None
+        and value is not pd.NA
+        and not (isinstance(value, float) and not np.isfinite(value))
+        and str(value).strip() != ""
+    )
 
 
 def _count(value: object, lang: str) -> str:
@@ -195,27 +205,41 @@ def _kind_text(row: dict[str, object], lang: str) -> str:
         if _known(row.get("evidence")):
             facts.append(f"BAG: {row['evidence']}")
     elif kind == "new_build":
-        head = ("nieuwbouw met vergunning of in aanbouw (BAG)" if nl
-                else "new build with a permit or under construction (BAG)")
+        head = (
+            "nieuwbouw met vergunning of in aanbouw (BAG)"
+            if nl
+            else "new build with a permit or under construction (BAG)"
+        )
         if _known(row.get("bag_units")):
-            facts.append(f"{_count(row['bag_units'], lang)} "
-                         + ("verblijfsobjecten" if nl else "units"))
+            facts.append(
+                f"{_count(row['bag_units'], lang)} " + ("verblijfsobjecten" if nl else "units")
+            )
     elif kind == "transformation":
-        head = ("leegstaand gebouw om te herbestemmen (BAG)" if nl
-                else "building out of use, to repurpose (BAG)")
+        head = (
+            "leegstaand gebouw om te herbestemmen (BAG)"
+            if nl
+            else "building out of use, to repurpose (BAG)"
+        )
         if _known(row.get("gebruiksdoel")):
             facts.append(str(row["gebruiksdoel"]))
         if _known(row.get("floor_area_m2")):
             facts.append(f"{_count(row['floor_area_m2'], lang)} m²")
     elif kind == "vacant_land":
-        head = ("onbebouwd kadastraal perceel in een woonomgeving" if nl
-                else "vacant Kadaster parcel in a residential setting")
+        head = (
+            "onbebouwd kadastraal perceel in een woonomgeving"
+            if nl
+            else "vacant Kadaster parcel in a residential setting"
+        )
     elif kind == "file":
-        head = ("locatie uit het bestand van de gemeente" if nl
-                else "site from the municipality's file")
+        head = (
+            "locatie uit het bestand van de gemeente" if nl else "site from the municipality's file"
+        )
     else:
-        head = ("onbebouwd OSM-perceel als benadering (geen kadastrale gegevens)" if nl
-                else "vacant OSM plot as a proxy (no Kadaster data)")
+        head = (
+            "onbebouwd OSM-perceel als benadering (geen kadastrale gegevens)"
+            if nl
+            else "vacant OSM plot as a proxy (no Kadaster data)"
+        )
     label = "Soort" if nl else "Kind"
     detail = f" ({', '.join(facts)})" if facts else ""
     return f"{label}: {head}{detail}."

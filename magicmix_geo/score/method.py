@@ -11,15 +11,24 @@ def method_rows(settings: Settings) -> list[tuple[str, str]]:
     rows = []
     for name, crit in settings.criteria.items():
         if crit.direction == "lower_is_better":
-            text = f"{crit.indicator}: 1 at <= {crit.best:g}, 0 at >= {crit.worst:g}, linear between"
+            text = (
+                f"{crit.indicator}: 1 at <= {crit.best:g}, 0 at >= {crit.worst:g}, linear between"
+            )
         else:
-            text = f"{crit.indicator}: 0 at <= {crit.worst:g}, 1 at >= {crit.best:g}, linear between"
-        weights = ", ".join(f"{p} {settings.weights(p).get(name, 0):.3f}" for p in settings.profiles)
+            text = (
+                f"{crit.indicator}: 0 at <= {crit.worst:g}, 1 at >= {crit.best:g}, linear between"
+            )
+        weights = ", ".join(
+            f"{p} {settings.weights(p).get(name, 0):.3f}" for p in settings.profiles
+        )
         rows.append((f"score_{name}", f"{text}; missing -> {crit.missing:g}; weights: {weights}"))
     ex = settings.exclusions
     rows += [
         ("exclusion", f"industrial land within {ex.industrial_within_m:g} m"),
-        ("exclusion", f"fewer than {ex.min_neighbour_buildings} residential buildings within 100 m"),
+        (
+            "exclusion",
+            f"fewer than {ex.min_neighbour_buildings} residential buildings within 100 m",
+        ),
         ("exclusion", f"no public transport stop within {ex.max_walk_to_pt_stop_m:g} m walking"),
         ("exclusion", f"area outside {ex.min_area_m2:g}-{ex.max_area_m2:g} m2"),
         ("exclusion", "temporary site" if ex.exclude_temporary else "temporary sites allowed"),

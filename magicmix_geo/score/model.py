@@ -73,25 +73,35 @@ def exclusions(
         flag(
             ~(transit <= walk),
             "no_transit",
-            lambda i: f"no public transport stop within {walk:.0f} m walking"
-            + (f" (nearest {transit[i]:.0f} m)" if np.isfinite(transit[i]) else ""),
-            lambda i: f"geen ov-halte binnen {walk:.0f} m lopen"
-            + (f" (dichtstbijzijnde {transit[i]:.0f} m)" if np.isfinite(transit[i]) else ""),
+            lambda i: (
+                f"no public transport stop within {walk:.0f} m walking"
+                + (f" (nearest {transit[i]:.0f} m)" if np.isfinite(transit[i]) else "")
+            ),
+            lambda i: (
+                f"geen ov-halte binnen {walk:.0f} m lopen"
+                + (f" (dichtstbijzijnde {transit[i]:.0f} m)" if np.isfinite(transit[i]) else "")
+            ),
         )
     area = col("area_m2")
     if area is not None:
         lo, hi = rules.min_area_m2, rules.max_area_m2
         # a plan, new build or building to repurpose is a project of its own size: a 4-home
         # transformation is a real cluster; only land is judged by the size it could hold
-        land = (sites["site_type"].isin(LAND_TYPES).to_numpy() if "site_type" in sites.columns
-                else np.ones(n, dtype=bool))
+        land = (
+            sites["site_type"].isin(LAND_TYPES).to_numpy()
+            if "site_type" in sites.columns
+            else np.ones(n, dtype=bool)
+        )
         flag(
             land & ((area < lo) | (area > hi)),
             "area",
-            lambda i: f"area {area[i]:.0f} m² outside {lo:.0f}-{hi:.0f} m² "
-            f"(a project of {_HOMES} homes)",
-            lambda i: f"oppervlak {area[i]:.0f} m² buiten {lo:.0f}-{hi:.0f} m² "
-            f"(een project van {_HOMES} woningen)",
+            lambda i: (
+                f"area {area[i]:.0f} m² outside {lo:.0f}-{hi:.0f} m² (a project of {_HOMES} homes)"
+            ),
+            lambda i: (
+                f"oppervlak {area[i]:.0f} m² buiten {lo:.0f}-{hi:.0f} m² "
+                f"(een project van {_HOMES} woningen)"
+            ),
         )
     if rules.exclude_temporary and "temporary" in sites.columns:
         temporary = sites["temporary"].astype("boolean").fillna(False).to_numpy(dtype=bool)

@@ -217,7 +217,12 @@ def download(
                 return _result(target, url, "not_modified", previous, resumed)
             if status in RETRY_STATUS:
                 _retry_or_fail(
-                    source, url, attempt, policy, sleep, f"HTTP {status} {response.reason}",
+                    source,
+                    url,
+                    attempt,
+                    policy,
+                    sleep,
+                    f"HTTP {status} {response.reason}",
                     retry_after=response.headers.get("Retry-After"),
                 )
                 continue
@@ -243,8 +248,9 @@ def download(
             _check_size(source, url, expected_total, policy, part, part_meta)
             try:
                 with part.open(mode) as fh:
-                    for chunk in body_chunks(response, source=source, url=url, policy=policy,
-                                             already=offset):
+                    for chunk in body_chunks(
+                        response, source=source, url=url, policy=policy, already=offset
+                    ):
                         _write(fh, chunk, source, part)
             except (DeadlineError, TooLargeError) as exc:
                 if isinstance(exc, TooLargeError):
@@ -252,7 +258,11 @@ def download(
                 raise
             except _DROPPED as exc:
                 _retry_or_fail(
-                    source, url, attempt, policy, sleep,
+                    source,
+                    url,
+                    attempt,
+                    policy,
+                    sleep,
                     f"connection dropped after {part.stat().st_size} bytes ({_short(exc)}); "
                     "download truncated",
                 )
@@ -260,7 +270,11 @@ def download(
         size = part.stat().st_size
         if expected_total is not None and size != expected_total:
             _retry_or_fail(
-                source, url, attempt, policy, sleep,
+                source,
+                url,
+                attempt,
+                policy,
+                sleep,
                 f"download truncated: {size} of {expected_total} bytes",
             )
             continue
@@ -341,7 +355,12 @@ def get_json(
 ) -> tuple[Any, requests.structures.CaseInsensitiveDict[str]]:
     """GET a JSON document with retries; return it and the response headers."""
     body, headers, final_url = _get_ok(
-        url, source=source, session=session, policy=policy, sleep=sleep, params=params,
+        url,
+        source=source,
+        session=session,
+        policy=policy,
+        sleep=sleep,
+        params=params,
         headers={"Accept": "application/geo+json, application/json"},
     )
     try:
@@ -392,7 +411,11 @@ def _get_ok(
         with contextlib.closing(response):
             if response.status_code in RETRY_STATUS:
                 _retry_or_fail(
-                    source, url, attempt, policy, sleep,
+                    source,
+                    url,
+                    attempt,
+                    policy,
+                    sleep,
                     f"HTTP {response.status_code} {response.reason}",
                     retry_after=response.headers.get("Retry-After"),
                 )
@@ -402,11 +425,19 @@ def _get_ok(
                     source, f"HTTP {response.status_code} {response.reason} for {response.url}"
                 )
             try:
-                body = b"".join(body_chunks(response, source=source, url=response.url,
-                                            policy=policy, limit=MAX_DOCUMENT_BYTES))
+                body = b"".join(
+                    body_chunks(
+                        response,
+                        source=source,
+                        url=response.url,
+                        policy=policy,
+                        limit=MAX_DOCUMENT_BYTES,
+                    )
+                )
             except _DROPPED as exc:
-                _retry_or_fail(source, url, attempt, policy, sleep,
-                               f"connection dropped ({_short(exc)})")
+                _retry_or_fail(
+                    source, url, attempt, policy, sleep, f"connection dropped ({_short(exc)})"
+                )
                 continue
             return body, response.headers, response.url
 
@@ -429,8 +460,9 @@ def url_exists(
         attempt += 1
         timeout = policy.request_timeout(source, url)
         try:
-            response = session.request(method, url, timeout=timeout, stream=True,
-                                       allow_redirects=True)
+            response = session.request(
+                method, url, timeout=timeout, stream=True, allow_redirects=True
+            )
         except requests.RequestException as exc:
             _retry_or_fail(source, url, attempt, policy, sleep, f"request failed ({_short(exc)})")
             continue
@@ -444,8 +476,15 @@ def url_exists(
             method = "GET"
             continue
         if status in RETRY_STATUS:
-            _retry_or_fail(source, url, attempt, policy, sleep, f"HTTP {status}",
-                           retry_after=response.headers.get("Retry-After"))
+            _retry_or_fail(
+                source,
+                url,
+                attempt,
+                policy,
+                sleep,
+                f"HTTP {status}",
+                retry_after=response.headers.get("Retry-After"),
+            )
             continue
         raise SourceError(source, f"HTTP {status} {response.reason} for {url}")
 
@@ -463,14 +502,19 @@ _DROPPED = (requests.RequestException, urllib3.exceptions.HTTPError, ConnectionE
 
 
 def _check_size(
-    source: str, url: str, announced: int | None, policy: RetryPolicy, part: Path,
+    source: str,
+    url: str,
+    announced: int | None,
+    policy: RetryPolicy,
+    part: Path,
     part_meta: Path,
 ) -> None:
     if announced is not None and policy.max_bytes is not None and announced > policy.max_bytes:
         _discard(part, part_meta)
         raise TooLargeError(
-            source, f"{url}: announces {announced} bytes, more than the bound of "
-            f"{policy.max_bytes}; refused, nothing was kept"
+            source,
+            f"{url}: announces {announced} bytes, more than the bound of "
+            f"{policy.max_bytes}; refused, nothing was kept",
         )
 
 

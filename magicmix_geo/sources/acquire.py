@@ -63,6 +63,7 @@ class AcquireError(SourceError):
             "other sources asked for were acquired]",
         )
 
+
 Log = Callable[[str], None]
 
 
@@ -159,12 +160,12 @@ def acquire(
             manifests[name] = manifest
 
     if "cbs" in sources:
+
         def cbs_work() -> dict[str, Any]:
             nonlocal codes
             if all_areas:
                 # the map first, then all its municipalities
-                cbs_source.acquire_cbs(cache, settings, [], session=session, policy=policy,
-                                       log=log)
+                cbs_source.acquire_cbs(cache, settings, [], session=session, policy=policy, log=log)
                 codes = cbs_source.all_municipalities(cache)
             return cbs_source.acquire_cbs(
                 cache, settings, codes, session=session, policy=policy, log=log
@@ -183,8 +184,9 @@ def acquire(
         # nightly: patch a cached national file with replication diffs, else download it
         isolated(
             "osm",
-            lambda: osm_updates.refresh_osm(cache, settings, session=session, policy=policy,
-                                            log=log),
+            lambda: osm_updates.refresh_osm(
+                cache, settings, session=session, policy=policy, log=log
+            ),
         )
     for source in ("brk", "bag"):
         if source not in sources:
@@ -193,28 +195,45 @@ def acquire(
             if log:
                 log(f"{source}: skipped (per municipality: give --areas or --all)")
             continue
-        isolated(source, lambda s=source: _acquire_area_source(  # type: ignore[misc]
-            s, cache, settings, codes, session, policy, log, national=all_areas))
+        isolated(
+            source,
+            lambda s=source: _acquire_area_source(  # type: ignore[misc]
+                s, cache, settings, codes, session, policy, log, national=all_areas
+            ),
+        )
     if "gtfs" in sources:
-        isolated("gtfs", lambda: gtfs_source.acquire_gtfs(
-            cache, settings, session=session, policy=policy, log=log))
+        isolated(
+            "gtfs",
+            lambda: gtfs_source.acquire_gtfs(
+                cache, settings, session=session, policy=policy, log=log
+            ),
+        )
     if failures:
         raise AcquireError(failures)
     return manifests
 
 
 def _acquire_area_source(
-    source: str, cache: DataCache, settings: Settings, codes: Sequence[str],
-    session: requests.Session, policy: RetryPolicy, log: Log | None, *, national: bool,
+    source: str,
+    cache: DataCache,
+    settings: Settings,
+    codes: Sequence[str],
+    session: requests.Session,
+    policy: RetryPolicy,
+    log: Log | None,
+    *,
+    national: bool,
 ) -> dict[str, Any]:
     boxes = {gm: pdok.bbox_of(area_boundary(cache, settings, gm), AREA_MARGIN_M) for gm in codes}
     api_max = int(source_option(settings, "bag", "api_max_areas", pdok.API_MAX_AREAS))
     if source == "bag" and (national or len(boxes) > api_max):
         # national runs read PDOK's one-file bag-light.gpkg, not tens of thousands of pages
-        return pdok.acquire_bag_light(cache, settings, boxes, session=session, policy=policy,
-                                      log=log)
-    return pdok.acquire_pdok(source, cache, settings, boxes, session=session, policy=policy,
-                             log=log)
+        return pdok.acquire_bag_light(
+            cache, settings, boxes, session=session, policy=policy, log=log
+        )
+    return pdok.acquire_pdok(
+        source, cache, settings, boxes, session=session, policy=policy, log=log
+    )
 
 
 def check_offline(
@@ -246,8 +265,9 @@ def area_boundary(cache: DataCache, settings: Settings, gm_code: str) -> BaseGeo
     if not path.is_file():
         if not cache.cbs_map().is_file():
             raise SourceError(
-                "cbs", f"no CBS boundary of {gm_code} in the data cache {cache.root}; "
-                f"run `magicmix-geo acquire --sources cbs --areas {gm_code}` first"
+                "cbs",
+                f"no CBS boundary of {gm_code} in the data cache {cache.root}; "
+                f"run `magicmix-geo acquire --sources cbs --areas {gm_code}` first",
             )
         cbs_source.prepare_area(cache, settings, gm_code)  # offline: no OData
     return read_boundary(path)
@@ -321,16 +341,27 @@ def _choose_candidates(
         return None, {"default": default, "used": "osm_proxy", "reason": "configured"}
     path = cache.brk_parcels(gm_code)
     if not path.is_file():
-        return None, {"default": default, "used": "osm_proxy",
-                      "reason": f"no BRK parcels of {gm_code} in the data cache"}
+        return None, {
+            "default": default,
+            "used": "osm_proxy",
+            "reason": f"no BRK parcels of {gm_code} in the data cache",
+        }
     parcels = pyogrio.read_dataframe(path, layer="candidates")
-    inside = int(shapely.intersects(parcels.geometry.to_numpy(), boundary).sum()) if len(
-        parcels) else 0
+    inside = (
+        int(shapely.intersects(parcels.geometry.to_numpy(), boundary).sum()) if len(parcels) else 0
+    )
     if inside == 0:
-        return None, {"default": default, "used": "osm_proxy",
-                      "reason": f"the cached BRK parcels of {gm_code} lie outside its boundary"}
-    return path, {"default": default, "used": "brk", "reason": f"{inside} cached BRK parcels",
-                  "path": str(path)}
+        return None, {
+            "default": default,
+            "used": "osm_proxy",
+            "reason": f"the cached BRK parcels of {gm_code} lie outside its boundary",
+        }
+    return path, {
+        "default": default,
+        "used": "brk",
+        "reason": f"{inside} cached BRK parcels",
+        "path": str(path),
+    }
 
 
 def _offline_missing(

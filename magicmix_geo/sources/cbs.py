@@ -85,16 +85,28 @@ def acquire_cbs(
     template = source_url(settings, SOURCE)
     map_url, checked = newest_map_url(template, session=session, policy=policy)
     files["map"] = _acquire_package(
-        cache, "map", map_url, cache.cbs_map(), before.get("map", {}),
-        session=session, policy=policy, log=log,
+        cache,
+        "map",
+        map_url,
+        cache.cbs_map(),
+        before.get("map", {}),
+        session=session,
+        policy=policy,
+        log=log,
     )
     files["map"]["url_template"] = template
     files["map"]["versions_checked"] = checked
     grid_url = source_location(settings, SOURCE, "grid_url", "MAGICMIX_GRID_URL")
     if grid_url:
         files["grid"] = _acquire_package(
-            cache, "grid", grid_url, cache.cbs_grid(), before.get("grid", {}),
-            session=session, policy=policy, log=log,
+            cache,
+            "grid",
+            grid_url,
+            cache.cbs_grid(),
+            before.get("grid", {}),
+            session=session,
+            policy=policy,
+            log=log,
         )
     filler = odata_filler(settings, session=session, policy=policy, log=log)
     area_entries = dict(previous.get("areas", {}))
@@ -135,9 +147,14 @@ def odata_filler(
     if not tables or not base:
         return None
     return ODataFiller.bounded(
-        base, tables, odata_measures(settings), session=session, policy=policy,
+        base,
+        tables,
+        odata_measures(settings),
+        session=session,
+        policy=policy,
         timeout_s=float(source_option(settings, SOURCE, "odata_timeout_s", 30.0)),
-        attempts=int(source_option(settings, SOURCE, "odata_attempts", 2)), log=log,
+        attempts=int(source_option(settings, SOURCE, "odata_attempts", 2)),
+        log=log,
     )
 
 
@@ -148,7 +165,10 @@ def odata_measures(settings: Settings) -> dict[str, str]:
 
 
 def newest_map_url(
-    template: str, *, session: requests.Session, policy: RetryPolicy,
+    template: str,
+    *,
+    session: requests.Session,
+    policy: RetryPolicy,
     today: dt.date | None = None,
 ) -> tuple[str, list[str]]:
     """The newest published map of a URL template with ``{year}`` and ``{version}``.
@@ -179,8 +199,9 @@ def newest_map_url(
         if best is not None:
             return best, checked
     raise SourceError(
-        SOURCE, f"no Wijk- en Buurtkaart published at {template} for {year - DISCOVER_YEARS + 1}"
-        f"-{year} (checked {len(checked)} URLs)"
+        SOURCE,
+        f"no Wijk- en Buurtkaart published at {template} for {year - DISCOVER_YEARS + 1}"
+        f"-{year} (checked {len(checked)} URLs)",
     )
 
 
@@ -306,8 +327,13 @@ def _acquire_package(
     validators = Validators(before.get("etag"), before.get("last_modified"))
     same = before.get("url") == url
     result = download(
-        url, target, source=SOURCE, session=session, policy=policy,
-        previous=validators if same else None, validate=validate_package,
+        url,
+        target,
+        source=SOURCE,
+        session=session,
+        policy=policy,
+        previous=validators if same else None,
+        validate=validate_package,
     )
     changed = result.status == "downloaded" or not gpkg_target.is_file()
     if changed:
@@ -332,7 +358,8 @@ def _acquire_package(
         "etag": result.validators.etag,
         "last_modified": result.validators.last_modified,
         "version": stem if year else (result.validators.last_modified or stem),
-        "retrieved_at": now_iso() if result.status == "downloaded"
+        "retrieved_at": now_iso()
+        if result.status == "downloaded"
         else before.get("retrieved_at", now_iso()),
     }
 

@@ -43,12 +43,18 @@ def acquire_gtfs(
     target = cache.source_dir(SOURCE) / (Path(url.split("?")[0]).name or "gtfs.zip")
     validators = Validators(previous.get("etag"), previous.get("last_modified"))
     result = download(
-        url, target, source=SOURCE, session=session, policy=policy,
+        url,
+        target,
+        source=SOURCE,
+        session=session,
+        policy=policy,
         previous=validators if previous else None,
     )
     if log:
-        log(f"{SOURCE}: {target.name} {result.status.replace('_', ' ')}"
-            + (" (resumed)" if result.resumed else ""))
+        log(
+            f"{SOURCE}: {target.name} {result.status.replace('_', ' ')}"
+            + (" (resumed)" if result.resumed else "")
+        )
     table_path = cache.gtfs_departures()
     changed = result.status == "downloaded" or not table_path.is_file()
     start = int(source_option(settings, SOURCE, "day_start_hour", 7))
@@ -67,7 +73,8 @@ def acquire_gtfs(
         "url": url,
         "path": str(target.relative_to(cache.root)),
         "table": str(table_path.relative_to(cache.root)),
-        "retrieved_at": now_iso() if result.status == "downloaded"
+        "retrieved_at": now_iso()
+        if result.status == "downloaded"
         else previous.get("retrieved_at", now_iso()),
         "checked_at": now_iso(),
         "version": info.get("feed_version") or result.validators.last_modified,
@@ -166,8 +173,9 @@ def stop_places(stops: pd.DataFrame) -> pd.DataFrame:
         ``lat``, ``lon`` of the place. A place with dummy coordinates (OVapi stop areas at
         0.02, 0.002) takes the mean position of its boarding points.
     """
-    kind = pd.to_numeric(stops.get("location_type", pd.Series("", index=stops.index)),
-                         errors="coerce").fillna(0)
+    kind = pd.to_numeric(
+        stops.get("location_type", pd.Series("", index=stops.index)), errors="coerce"
+    ).fillna(0)
     lat = pd.to_numeric(stops["stop_lat"], errors="coerce")
     lon = pd.to_numeric(stops["stop_lon"], errors="coerce")
     # dummy coordinates (0, 0 and the like) mark stops without a place
@@ -178,20 +186,33 @@ def stop_places(stops: pd.DataFrame) -> pd.DataFrame:
     parent = stops.get("parent_station", pd.Series("", index=stops.index)).astype(str).str.strip()
     boarding = kind == 0
     place = ids.where(~(parent.isin(set(stations)) & boarding), parent)
-    points = pd.DataFrame({
-        "stop_id": ids, "place": place, "lat": lat.where(plausible), "lon": lon.where(plausible),
-    }).loc[boarding]
+    points = pd.DataFrame(
+        {
+            "stop_id": ids,
+            "place": place,
+            "lat": lat.where(plausible),
+            "lon": lon.where(plausible),
+        }
+    ).loc[boarding]
     mean = points.groupby("place")[["lat", "lon"]].mean()
-    info = pd.DataFrame({"name": names.to_numpy(), "lat": lat.where(plausible).to_numpy(),
-                         "lon": lon.where(plausible).to_numpy()}, index=ids.to_numpy())
+    info = pd.DataFrame(
+        {
+            "name": names.to_numpy(),
+            "lat": lat.where(plausible).to_numpy(),
+            "lon": lon.where(plausible).to_numpy(),
+        },
+        index=ids.to_numpy(),
+    )
     info = info.loc[~info.index.duplicated()]
     own = info.reindex(mean.index)
-    out = pd.DataFrame({
-        "place": mean.index,
-        "name": own["name"].to_numpy(),
-        "lat": own["lat"].fillna(mean["lat"]).to_numpy(),
-        "lon": own["lon"].fillna(mean["lon"]).to_numpy(),
-    })
+    out = pd.DataFrame(
+        {
+            "place": mean.index,
+            "name": own["name"].to_numpy(),
+            "lat": own["lat"].fillna(mean["lat"]).to_numpy(),
+            "lon": own["lon"].fillna(mean["lon"]).to_numpy(),
+        }
+    )
     return points[["stop_id", "place"]].merge(out, on="place", how="left")
 
 
@@ -208,8 +229,12 @@ def dutch_public_holidays(year: int) -> set[dt.date]:
         kings = dt.date(year, 4, 26)
     offsets = (-2, 0, 1, 39, 49, 50)
     return {
-        dt.date(year, 1, 1), kings, dt.date(year, 5, 5), dt.date(year, 12, 25),
-        dt.date(year, 12, 26), *(easter + dt.timedelta(days=d) for d in offsets),
+        dt.date(year, 1, 1),
+        kings,
+        dt.date(year, 5, 5),
+        dt.date(year, 12, 25),
+        dt.date(year, 12, 26),
+        *(easter + dt.timedelta(days=d) for d in offsets),
     }
 
 
@@ -243,11 +268,14 @@ def active_services(
     stamp = day.strftime("%Y%m%d")
     active: set[str] = set()
     if calendar is not None and len(calendar):
-        weekday = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
-                   "sunday")[day.weekday()]
-        runs = (calendar[weekday].astype(str) == "1") & (calendar["start_date"].astype(str)
-                                                        <= stamp) & (
-            calendar["end_date"].astype(str) >= stamp)
+        weekday = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")[
+            day.weekday()
+        ]
+        runs = (
+            (calendar[weekday].astype(str) == "1")
+            & (calendar["start_date"].astype(str) <= stamp)
+            & (calendar["end_date"].astype(str) >= stamp)
+        )
         active |= set(calendar.loc[runs, "service_id"].astype(str))
     if dates is not None and len(dates):
         today = dates.loc[dates["date"].astype(str) == stamp]
@@ -272,9 +300,16 @@ def feed_info(feed: Path) -> dict[str, str]:
 def read_departures(path: Path) -> pd.DataFrame:
     """Read a cached ``departures_per_hour.csv`` with its types."""
     return pd.read_csv(
-        path, dtype={"stop_id": str, "stop_name": str, "lat": float, "lon": float,
-                     "departures_per_hour": float},
-        keep_default_na=False, na_values={"lat": [""], "lon": [""]},
+        path,
+        dtype={
+            "stop_id": str,
+            "stop_name": str,
+            "lat": float,
+            "lon": float,
+            "departures_per_hour": float,
+        },
+        keep_default_na=False,
+        na_values={"lat": [""], "lon": [""]},
     )[DEPARTURE_COLUMNS]
 
 
@@ -284,7 +319,9 @@ def read_departures(path: Path) -> pd.DataFrame:
 def _read(zf: zipfile.ZipFile, name: str, usecols: list[str] | None = None) -> pd.DataFrame:
     with zf.open(name) as fh:
         return pd.read_csv(
-            io.TextIOWrapper(fh, encoding="utf-8-sig"), dtype=str, usecols=usecols,
+            io.TextIOWrapper(fh, encoding="utf-8-sig"),
+            dtype=str,
+            usecols=usecols,
             keep_default_na=False,
         )
 
@@ -302,7 +339,11 @@ def _count_departures(
         if missing:
             raise SourceError(SOURCE, f"stop_times.txt lacks {', '.join(missing)}")
         reader = pd.read_csv(
-            text, names=header, usecols=usecols, dtype=str, keep_default_na=False,
+            text,
+            names=header,
+            usecols=usecols,
+            dtype=str,
+            keep_default_na=False,
             chunksize=CHUNK_ROWS,
         )
         parts = []
@@ -323,14 +364,16 @@ def _per_stop_place(stops: pd.DataFrame, counts: pd.Series, hours: int) -> pd.Da
     per_place = places["stop_id"].map(counts).fillna(0).groupby(places["place"]).sum()
     table = places.drop_duplicates("place").set_index("place")
     table = table.loc[table["lat"].notna() & table["lon"].notna()]
-    out = pd.DataFrame({
-        "stop_id": table.index.astype(str),
-        "stop_name": table["name"].to_numpy(),
-        "lat": table["lat"].to_numpy(dtype=float),
-        "lon": table["lon"].to_numpy(dtype=float),
-        "departures_per_hour": per_place.reindex(table.index).fillna(0).to_numpy(dtype=float)
-        / hours,
-    })
+    out = pd.DataFrame(
+        {
+            "stop_id": table.index.astype(str),
+            "stop_name": table["name"].to_numpy(),
+            "lat": table["lat"].to_numpy(dtype=float),
+            "lon": table["lon"].to_numpy(dtype=float),
+            "departures_per_hour": per_place.reindex(table.index).fillna(0).to_numpy(dtype=float)
+            / hours,
+        }
+    )
     return out.sort_values("stop_id").reset_index(drop=True)
 
 

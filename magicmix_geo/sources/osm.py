@@ -71,6 +71,7 @@ def acquire_osm(
     for url in osm_urls(settings):
         name = file_name(url)
         target = cache.source_dir(SOURCE) / name
+
         def published_md5(md5_url: str = f"{url}.md5") -> str:
             text = get_text(md5_url, source=SOURCE, session=session, policy=policy)
             return parse_md5(text, md5_url)
@@ -79,19 +80,33 @@ def acquire_osm(
         before = previous_files.get(name, {})
         validators = Validators(before.get("etag"), before.get("last_modified"))
         result = download(
-            url, target, source=SOURCE, session=session, policy=policy,
-            previous=validators if before else None, expected_md5=md5,
-            recheck_md5=published_md5, validate=validate_pbf,
+            url,
+            target,
+            source=SOURCE,
+            session=session,
+            policy=policy,
+            previous=validators if before else None,
+            expected_md5=md5,
+            recheck_md5=published_md5,
+            validate=validate_pbf,
         )
         if result.status == "not_modified" and result.md5 != md5:
             # the server says unchanged but Geofabrik's checksum moved on: fetch it again
             result = download(
-                url, target, source=SOURCE, session=session, policy=policy, expected_md5=md5,
-                recheck_md5=published_md5, validate=validate_pbf,
+                url,
+                target,
+                source=SOURCE,
+                session=session,
+                policy=policy,
+                expected_md5=md5,
+                recheck_md5=published_md5,
+                validate=validate_pbf,
             )
         if log:
-            log(f"{SOURCE}: {name} {result.status.replace('_', ' ')}"
-                + (" (resumed)" if result.resumed else ""))
+            log(
+                f"{SOURCE}: {name} {result.status.replace('_', ' ')}"
+                + (" (resumed)" if result.resumed else "")
+            )
         changed = result.status == "downloaded"
         files[name] = {
             "url": url,
@@ -138,12 +153,14 @@ def validate_pbf(path: Path) -> None:
         head = fh.read(64)
     # a PBF starts with a 4-byte length and a BlobHeader whose type is "OSMHeader"
     if b"OSMHeader" not in head:
-        raise SourceError(SOURCE, f"{Path(path).name}: not an OSM PBF file (no OSMHeader); "
-                          "not used")
+        raise SourceError(
+            SOURCE, f"{Path(path).name}: not an OSM PBF file (no OSMHeader); not used"
+        )
     try:
         # the name ends in .part: say the format, osmium would guess it from the suffix
-        reader = osmium.io.Reader(osmium.io.File(str(path), "pbf"),
-                                  osmium.osm.osm_entity_bits.NOTHING)
+        reader = osmium.io.Reader(
+            osmium.io.File(str(path), "pbf"), osmium.osm.osm_entity_bits.NOTHING
+        )
         reader.header()
         reader.close()
     except RuntimeError as exc:
@@ -174,7 +191,8 @@ def cached_file(cache: DataCache) -> Path:
     manifest = cache.read_manifest(SOURCE)
     if not manifest or not (cache.root / manifest["path"]).is_file():
         raise SourceError(
-            SOURCE, f"no OSM file in the data cache {cache.root}; "
-            "run `magicmix-geo acquire --sources osm` first"
+            SOURCE,
+            f"no OSM file in the data cache {cache.root}; "
+            "run `magicmix-geo acquire --sources osm` first",
         )
     return cache.root / manifest["path"]

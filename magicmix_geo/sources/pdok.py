@@ -110,8 +110,7 @@ def fetch_collection(
         pages += 1
         if pages > MAX_PAGES:
             raise SourceError(source, f"{collection}: more than {MAX_PAGES} pages; stopped")
-        page, headers = get_json(url, source=source, session=session, policy=policy,
-                                 params=params)
+        page, headers = get_json(url, source=source, session=session, policy=policy, params=params)
         content_crs = headers.get("Content-Crs")
         if content_crs and "28992" not in content_crs:
             raise SourceError(source, f"{collection}: answered in {content_crs}, not EPSG:28992")
@@ -140,12 +139,15 @@ def service_licence(
     base_url: str, *, source: str, session: requests.Session, policy: RetryPolicy
 ) -> dict[str, str] | None:
     """The licence an OGC API states on its landing page (``rel="license"``), or None."""
-    page, _ = get_json(base_url.rstrip("/"), source=source, session=session, policy=policy,
-                       params={"f": "json"})
+    page, _ = get_json(
+        base_url.rstrip("/"), source=source, session=session, policy=policy, params={"f": "json"}
+    )
     for link in (page.get("links") or []) if isinstance(page, dict) else []:
         if link.get("rel") == "license":
-            return {"name": str(link.get("title") or link.get("href")),
-                    "href": str(link.get("href") or "")}
+            return {
+                "name": str(link.get("title") or link.get("href")),
+                "href": str(link.get("href") or ""),
+            }
     return None
 
 
@@ -170,8 +172,9 @@ def acquire_pdok(
     entries = dict(previous.get("areas", {}))
     for gm_code, bbox in areas.items():
         frames = {
-            name: fetch_collection(base, name, bbox, source=source, session=session,
-                                   policy=policy, limit=limit)
+            name: fetch_collection(
+                base, name, bbox, source=source, session=session, policy=policy, limit=limit
+            )
             for name in collections
         }
         if source == "brk":
@@ -230,8 +233,13 @@ def parcels_as_candidates(parcels: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     ids = None
     cols = ("kadastrale_gemeente_code", "sectie", "perceelnummer")
     if all(c in out.columns for c in cols):
-        ids = (out[cols[0]].astype(str) + "-" + out[cols[1]].astype(str) + "-"
-               + out[cols[2]].astype(str))
+        ids = (
+            out[cols[0]].astype(str)
+            + "-"
+            + out[cols[1]].astype(str)
+            + "-"
+            + out[cols[2]].astype(str)
+        )
     for col in ("identificatie_lokaal_id", "identificatie", "id"):
         if (ids is None or ids.duplicated().any()) and col in out.columns:
             ids = out[col].astype(str)
@@ -264,21 +272,31 @@ def acquire_bag_light(
     target = cache.source_dir(source) / (Path(urlsplit(url).path).name or "bag-light.gpkg")
     validators = Validators(before.get("etag"), before.get("last_modified"))
     result = download(
-        url, target, source=source, session=session, policy=policy,
-        previous=validators if before.get("url") == url else None, validate=validate_bag_light,
+        url,
+        target,
+        source=source,
+        session=session,
+        policy=policy,
+        previous=validators if before.get("url") == url else None,
+        validate=validate_bag_light,
     )
     if log:
         log(f"{source}: {target.name} {result.status.replace('_', ' ')}")
     entries = dict(previous.get("areas", {})) if before else {}
     for gm_code, bbox in areas.items():
         done = entries.get(gm_code, {})
-        if (done.get("light_sha256") == result.sha256
-                and cache.bag_layer(gm_code, "pand").is_file()):
+        if done.get("light_sha256") == result.sha256 and cache.bag_layer(gm_code, "pand").is_file():
             continue
-        frames = {layer: pyogrio.read_dataframe(target, layer=layer, bbox=bbox)
-                  for layer in BAG_LIGHT_LAYERS}
-        frames = {k: gpd.GeoDataFrame(v).to_crs(RD_NEW_EPSG) if v.crs and v.crs.to_epsg() !=
-                  RD_NEW_EPSG else v for k, v in frames.items()}
+        frames = {
+            layer: pyogrio.read_dataframe(target, layer=layer, bbox=bbox)
+            for layer in BAG_LIGHT_LAYERS
+        }
+        frames = {
+            k: gpd.GeoDataFrame(v).to_crs(RD_NEW_EPSG)
+            if v.crs and v.crs.to_epsg() != RD_NEW_EPSG
+            else v
+            for k, v in frames.items()
+        }
         frames["verblijfsobject"] = drop_ended(frames["verblijfsobject"], ENDED_VBO)
         frames["pand"] = flag_panden(frames["pand"], frames["verblijfsobject"])
         for name, frame in frames.items():
@@ -288,24 +306,40 @@ def acquire_bag_light(
         if log:
             log(f"{source}: {gm_code}: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
         entries[gm_code] = {
-            "path": str(path.relative_to(cache.root)), "sha256": file_digest(path),
-            "bbox_rd": list(bbox), "features": counts, "light_sha256": result.sha256,
+            "path": str(path.relative_to(cache.root)),
+            "sha256": file_digest(path),
+            "bbox_rd": list(bbox),
+            "features": counts,
+            "light_sha256": result.sha256,
             "retrieved_at": now_iso(),
         }
     src = settings.sources[source]
-    retrieved = (now_iso() if result.status == "downloaded"
-                 else str(before.get("retrieved_at") or now_iso()))
+    retrieved = (
+        now_iso() if result.status == "downloaded" else str(before.get("retrieved_at") or now_iso())
+    )
     light: dict[str, Any] = {
-        "url": url, "path": str(target.relative_to(cache.root)), "sha256": result.sha256,
-        "size_bytes": result.size_bytes, "etag": result.validators.etag,
-        "last_modified": result.validators.last_modified, "retrieved_at": retrieved,
+        "url": url,
+        "path": str(target.relative_to(cache.root)),
+        "sha256": result.sha256,
+        "size_bytes": result.size_bytes,
+        "etag": result.validators.etag,
+        "last_modified": result.validators.last_modified,
+        "retrieved_at": retrieved,
     }
     manifest = {
-        "source": source, "mode": "bag-light", "url": url, "path": light["path"],
-        "retrieved_at": retrieved, "checked_at": now_iso(),
+        "source": source,
+        "mode": "bag-light",
+        "url": url,
+        "path": light["path"],
+        "retrieved_at": retrieved,
+        "checked_at": now_iso(),
         "version": result.validators.last_modified or retrieved[:10],
-        "sha256": result.sha256, "licence": src.licence, "licence_from": "config",
-        "attribution": src.attribution, "light": light, "areas": entries,
+        "sha256": result.sha256,
+        "licence": src.licence,
+        "licence_from": "config",
+        "attribution": src.attribution,
+        "light": light,
+        "areas": entries,
     }
     cache.write_manifest(source, manifest)
     return manifest
@@ -330,8 +364,12 @@ def validate_bag_light(path: Path) -> None:
 def bbox_of(boundary_rd: Any, margin_m: float = 0.0) -> tuple[float, float, float, float]:
     """The bounding box of a geometry in EPSG:28992, grown by ``margin_m``."""
     minx, miny, maxx, maxy = shapely.bounds(boundary_rd)
-    return (float(minx - margin_m), float(miny - margin_m),
-            float(maxx + margin_m), float(maxy + margin_m))
+    return (
+        float(minx - margin_m),
+        float(miny - margin_m),
+        float(maxx + margin_m),
+        float(maxy + margin_m),
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -361,4 +399,3 @@ def _combined_sha(entries: dict[str, Any]) -> str:
     for code in sorted(entries):
         digest.update(f"{code}:{entries[code].get('sha256', '')}\n".encode())
     return digest.hexdigest()
-

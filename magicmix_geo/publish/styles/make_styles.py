@@ -113,9 +113,7 @@ def marker(colour: str, shape: str, size: float) -> Any:
 
 def site_renderer() -> Any:
     ranges = [
-        QgsRendererRange(
-            -2.5, -1.5, fill(P.NO_SCORE_COLOUR, P.SITE_EDGE), "no score", True
-        ),
+        QgsRendererRange(-2.5, -1.5, fill(P.NO_SCORE_COLOUR, P.SITE_EDGE), "no score", True),
         QgsRendererRange(
             -1.5, -0.5, fill(P.EXCLUDED_COLOUR, P.EXCLUDED_EDGE, alpha=150), "excluded", True
         ),
@@ -126,7 +124,9 @@ def site_renderer() -> Any:
             QgsRendererRange(lo, hi, fill(colour, P.SITE_EDGE, width=0.3), f"{lo:.1f} - {hi:.1f}")
         )
     renderer = QgsGraduatedSymbolRenderer(SCORE_EXPRESSION, ranges)
-    renderer.setClassificationMethod(QgsApplication.classificationMethodRegistry().method("EqualInterval"))
+    renderer.setClassificationMethod(
+        QgsApplication.classificationMethodRegistry().method("EqualInterval")
+    )
     # excluded sites below, the best on top
     renderer.setOrderBy(
         QgsFeatureRequest.OrderBy([QgsFeatureRequest.OrderByClause(SCORE_EXPRESSION, True)])
