@@ -1,10 +1,11 @@
 """Prefect flow: fill and refresh the data cache (``magicmix-geo acquire`` as a flow).
 
 Each task acquires one source and returns the path of its manifest and its sha256 (paths and
-hashes, never frames). CBS runs first: BRK, BAG and the OSM area extracts need the municipal
-boundaries it writes. Run it once::
+hashes, never frames). CBS runs first: BRK and BAG need the municipal boundaries it writes.
+A failing source (CBS OData stalled, say) does not stop the others: every source is tried,
+then the flow fails naming the ones that failed, their previous cached copies kept. Run it::
 
-    .venv/bin/python flows/acquire.py --areas GM0503 --sources osm,cbs,brk,bag,gtfs
+    .venv/bin/python -m flows.acquire --areas GM0503 --sources osm,cbs,brk,bag,gtfs
 """
 
 from __future__ import annotations
@@ -60,16 +61,36 @@ def acquire_flow(
     names = sources or parse_sources(None)
     codes = areas or []
     root = str(DataCache.at(Path(data_dir) if data_dir else None).root)
-    results: list[dict[str, str]] = []
+    states = []
     if "cbs" in names:
-        results.append(acquire_source("cbs", codes, root, offline, config, all_areas))
-    rest = [
-        acquire_source.submit(name, codes, root, offline, config, all_areas)
+        states.append(
+            (
+                "cbs",
+                acquire_source("cbs", codes, root, offline, config, all_areas, return_state=True),
+            )
+        )
+    futures = [
+        (name, acquire_source.submit(name, codes, root, offline, config, all_areas))
         for name in names
         if name != "cbs"
     ]
-    results.extend(future.result() for future in rest)
+    for name, future in futures:
+        future.wait()
+        states.append((name, future.state))
+    results: list[dict[str, str]] = []
+    failed: list[str] = []
+    for name, state in states:
+        if state.is_completed():
+            results.append(state.result())
+        else:
+            failed.append(f"{name}: {state.message}")
+    if failed:
+        raise AcquireFailedError("; ".join(failed))
     return results
+
+
+class AcquireFailedError(RuntimeError):
+    """Some sources failed; the others were acquired and their cache entries written."""
 
 
 if __name__ == "__main__":
