@@ -28,6 +28,7 @@ from magicmix_geo.prepare.area import osm_extent
 from magicmix_geo.prepare.clip import clip_to_area
 from magicmix_geo.prepare.network import WalkNetwork, build_network
 from magicmix_geo.prepare.osm import WalkWays
+from magicmix_geo.score.criteria import CENSORED_SHARE
 from magicmix_geo.score.model import score_sites
 
 SETTINGS = load_settings()
@@ -132,12 +133,17 @@ def _scored_table(table: pd.DataFrame) -> pd.DataFrame:
 
 def test_censored_distance_scores_as_unknown_and_the_reasons_say_so() -> None:
     _true, measured, table = _measured()
-    gp = dataclasses.replace(SETTINGS.criteria["gp"], best=500.0, worst=4000.0, missing=0.5)
+    gp = dataclasses.replace(SETTINGS.criteria["gp"], best=500.0, worst=4000.0, missing=0.0)
     settings = dataclasses.replace(SETTINGS, criteria={**SETTINGS.criteria, "gp": gp})
     scored = score_sites(_scored_table(table), settings, "singles", stability=False)
-    # A: unknown (the criterion's missing score), not the linear score of a far GP
+    # A: unknown, not far: half the score at the edge of the data (an upper bound of the true
+    # score), neither the criterion's missing score (0, as if unreachable) nor the linear score
+    # of the measured, too long walk
+    edge = scored.loc[0, "coverage_edge_m"]
+    at_edge = (4000.0 - edge) / 3500.0
     far = (4000.0 - measured[0]) / 3500.0
-    assert scored.loc[0, "score_gp"] == 0.5 != round(far, 6)
+    assert np.isclose(scored.loc[0, "score_gp"], CENSORED_SHARE * at_edge)
+    assert scored.loc[0, "score_gp"] > 0.0 and not np.isclose(scored.loc[0, "score_gp"], far)
     # B: the measured distance is a fact and scores as one
     assert np.isclose(scored.loc[1, "score_gp"], min(1.0, (4000.0 - measured[1]) / 3500.0))
     a_en, a_nl = scored.loc[0, "reasons_en"], scored.loc[0, "reasons_nl"]
