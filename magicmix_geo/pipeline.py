@@ -30,7 +30,7 @@ from magicmix_geo.measure.indicators import (
     site_points,
 )
 from magicmix_geo.measure.model_inputs import grid_indicators, model_indicators, site_urbanity
-from magicmix_geo.prepare.area import osm_extent
+from magicmix_geo.prepare.area import data_extent, osm_extent
 from magicmix_geo.prepare.bag import read_bag_panden
 from magicmix_geo.prepare.checks import check_in_netherlands
 from magicmix_geo.prepare.clip import clip_to_area
@@ -99,10 +99,10 @@ def rank_municipality(inputs: RankInputs, settings: Settings) -> MunicipalityRes
         if inputs.boundary
         else osm_extent(buildings.geometry, (net.x, net.y))
     )
-    # what the data covers (the file's extent; with a boundary, the area + clip buffer in it):
-    # a distance longer than the way to its edge is a lower bound (measure/coverage.py)
+    # what the data covers (the file's extent; with a boundary, the area + clip buffer within
+    # the extent of the data there): a longer walk than the way to its edge is a lower bound
     coverage = data_coverage(
-        osm_extent(buildings.geometry, (net.x, net.y)),
+        data_extent(buildings, net, area, settings.walk.clip_buffer_m if inputs.boundary else None),
         area if inputs.boundary else None,
         settings.walk.clip_buffer_m,
     )

@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from magicmix_geo.config import Settings, load_settings  # noqa: E402
 from magicmix_geo.formats.cbs import read_cbs_buurten  # noqa: E402
 from magicmix_geo.measure.distances import SegmentIndex, nearest_distance  # noqa: E402
-from magicmix_geo.prepare.bag import read_bag  # noqa: E402
+from magicmix_geo.prepare.bag import read_bag_panden  # noqa: E402
 from magicmix_geo.prepare.destinations import select_destinations  # noqa: E402
 from magicmix_geo.prepare.layers import buildings_layer  # noqa: E402
 from magicmix_geo.prepare.network import build_network  # noqa: E402
@@ -80,7 +80,7 @@ def validate(
     settings = settings or load_settings()
     osm = read_osm_for(osm_path, settings)
     net = build_network(osm.walk, largest_component_only=settings.walk.largest_component_only)
-    buildings = buildings_layer(osm, settings, read_bag(bag_path) if bag_path else None)
+    buildings = buildings_layer(osm, settings, read_bag_panden(bag_path) if bag_path else None)
     homes = buildings.loc[buildings["residential"]].copy()
     homes["geometry"] = homes.geometry.representative_point()
     buurten = read_cbs_buurten(buurten_path, gm_code)

@@ -1,4 +1,5 @@
-"""The study area of a municipality: a boundary file, or the extent of the OSM data."""
+"""The extent of the OSM data: the study area when no boundary is given, and the data's
+coverage (measure/coverage.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-RD_NEW = "EPSG:28992"
+from magicmix_geo.prepare.network import WalkNetwork
 
 
 def osm_extent(buildings: gpd.GeoSeries, network_xy: tuple[np.ndarray, np.ndarray]) -> BaseGeometry:
@@ -21,3 +22,17 @@ def osm_extent(buildings: gpd.GeoSeries, network_xy: tuple[np.ndarray, np.ndarra
         return shapely.box(*buildings.total_bounds)
     x, y = network_xy
     return shapely.box(float(x.min()), float(y.min()), float(x.max()), float(y.max()))
+
+
+def data_extent(
+    buildings: gpd.GeoDataFrame, net: WalkNetwork, area: BaseGeometry, buffer_m: float | None
+) -> BaseGeometry:
+    """:func:`osm_extent` of the data within ``buffer_m`` of ``area`` (all of it when None):
+    the same whether the file holds only this municipality or the whole country."""
+    if buffer_m is None:
+        return osm_extent(buildings.geometry, (net.x, net.y))
+    zone = shapely.buffer(area, buffer_m, quad_segs=4)
+    shapely.prepare(zone)
+    near = shapely.intersects(zone, buildings.geometry.to_numpy())
+    nodes = shapely.contains_xy(zone, net.x, net.y)
+    return osm_extent(buildings.geometry[near], (net.x[nodes], net.y[nodes]))

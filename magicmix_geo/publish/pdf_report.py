@@ -155,6 +155,7 @@ h1 { font-size: 24pt; margin: 50mm 0 4mm } h2 { font-size: 14pt; border-bottom: 
 table { border-collapse: collapse; width: 100%%; margin: 2mm 0 }
 th, td { border: 0.5pt solid #bbb; padding: 1mm 1.5mm; text-align: left; vertical-align: top;
   font-size: 8.5pt } th { background: #eee } td.num { text-align: right; white-space: nowrap }
+td.id { white-space: nowrap }
 .figures td.num { font-size: 11pt; font-weight: bold }
 table.national th, table.national td { font-size: 7.5pt }
 img.map { width: 100%%; border: 0.5pt solid #bbb }
@@ -409,7 +410,7 @@ def _best_table_html(top: gpd.GeoDataFrame, lang: str) -> str:
             if key == "rank":
                 cells.append(f'<td class="num">{int(site["rank_gm"])}</td>')
             elif key == "site":
-                cells.append(f"<td>{e(str(site['site_id']))}</td>")
+                cells.append(f'<td class="id">{e(str(site["site_id"]))}</td>')
             elif key == "buurt":
                 name = site.get("bu_name")
                 cells.append(f"<td>{e(name) if isinstance(name, str) else ''}</td>")

@@ -31,6 +31,8 @@ TIMEOUT_S = 600
 # a municipality's layers, top to bottom, and whether each starts visible
 LAYER_ORDER = (
     ("sites", True),
+    # plans and BAG projects outside the municipality: reported, not ranked
+    ("candidates_outside", False),
     ("transit_stops", False),
     ("stops", True),
     ("amenities", True),

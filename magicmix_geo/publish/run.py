@@ -238,7 +238,16 @@ def municipality_entries(
 
 
 # the columns of every site (ranked or not) the national files need
-_ALL_SITE_COLUMNS = ("gm_code", "site_id", "excluded", "score_total", "rank_gm", "profile")
+_ALL_SITE_COLUMNS = (
+    "gm_code",
+    "site_id",
+    "excluded",
+    "score_total",
+    "rank_gm",
+    "profile",
+    "site_type",
+    "selected",
+)
 _CAPACITY_COLUMNS = (
     "gm_code",
     "rank_gm",
