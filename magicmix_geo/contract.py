@@ -20,6 +20,10 @@ from magicmix_geo._errors import InputError
 
 # a CBS municipality code
 GM_CODE = re.compile(r"^GM\d{4}$")
+# the keys of a municipality in an areas file or sample.toml (RankInputs' file fields)
+INPUT_KEYS = frozenset(
+    {"gm_code", "osm", "boundary", "cbs", "bag", "grid", "candidates", "profile", "plans"}
+)
 RD_NEW = "EPSG:28992"
 # a GTFS stop service table (sources/gtfs.py writes it, measure/transit.py reads it)
 GTFS_COLUMNS = ("stop_id", "stop_name", "lat", "lon", "departures_per_hour")

@@ -56,7 +56,7 @@ from magicmix_geo.cache import (
     result_key,
 )
 from magicmix_geo.cluster import default_workers, describe_executor, optional_client
-from magicmix_geo.contract import GM_CODE, RankInputs, parse_gm_codes
+from magicmix_geo.contract import GM_CODE, INPUT_KEYS, RankInputs, parse_gm_codes
 from magicmix_geo.prepare.clip import CLIP_MARGIN_M
 from magicmix_geo.prepare.extracts import EXTRACT_SLACK_M, share_osm_files
 from magicmix_geo.progress import progress_bar, stderr_console, summary_table
@@ -76,17 +76,7 @@ if TYPE_CHECKING:
 
     from magicmix_geo.config import Settings
 
-AREA_KEYS = {
-    "gm_code",
-    "osm",
-    "boundary",
-    "cbs",
-    "bag",
-    "grid",
-    "candidates",
-    "profile",
-    "plans",
-}
+AREA_KEYS = INPUT_KEYS
 PATH_KEYS = ("osm", "boundary", "bag", "grid", "candidates", "plans")
 DEFAULT_OUT = Path("outputs") / "national"
 

@@ -7,7 +7,7 @@ from importlib import resources
 from pathlib import Path
 
 from magicmix_geo._errors import InputError
-from magicmix_geo.contract import RankInputs
+from magicmix_geo.contract import INPUT_KEYS, RankInputs
 
 # data/sample/ of the checkout, installed as the package data magicmix_geo._sample
 SAMPLE_DIR = Path(str(resources.files("magicmix_geo._sample")))
@@ -22,18 +22,7 @@ def sample_inputs(sample_dir: Path = SAMPLE_DIR) -> RankInputs:
         raise InputError(f"{spec_path}: sample description not found")
     with spec_path.open("rb") as fh:
         spec = tomllib.load(fh)
-    known = {
-        "gm_code",
-        "osm",
-        "boundary",
-        "cbs",
-        "bag",
-        "grid",
-        "candidates",
-        "profile",
-        "plans",
-        "config",
-    }
+    known = INPUT_KEYS | {"config"}
     unknown = set(spec) - known
     if unknown:
         raise InputError(f"{spec_path}: unknown key(s) {', '.join(sorted(unknown))}")
