@@ -23,7 +23,7 @@ RUN_FILE = re.compile(
     r"(manifest\.json|national_ranking\.(gpkg|csv|xlsx)|national_summary\.csv"
     r"|index\.html|overview\.(png|html)|national_report\.pdf|magicmix\.qgz"
     r"|GM\d{4}_[A-Za-z0-9_-]+\.gpkg|maps/GM\d{4}\.(png|html)|reports/GM\d{4}\.(html|pdf)"
-    r"|rasters/GM\d{4}_[A-Za-z0-9_]+\.tif)"
+    r"|rasters/GM\d{4}_[A-Za-z0-9_]+\.tif(\.aux\.xml)?)"
 )
 RUN_FOLDERS = frozenset({"maps", "reports", "rasters"})
 

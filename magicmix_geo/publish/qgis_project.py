@@ -113,7 +113,13 @@ def qgis_env(home: Path) -> dict[str, str]:
         for key, value in os.environ.items()
         if key not in {"PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"}
     }
-    env.update(QT_QPA_PLATFORM="offscreen", XDG_RUNTIME_DIR=str(home), HOME=str(home))
+    # GDAL_PAM_ENABLED=NO: QGIS must not leave .aux.xml statistics beside the run's rasters
+    env.update(
+        QT_QPA_PLATFORM="offscreen",
+        XDG_RUNTIME_DIR=str(home),
+        HOME=str(home),
+        GDAL_PAM_ENABLED="NO",
+    )
     return env
 
 
