@@ -77,3 +77,20 @@ def test_shared_constants_are_defined_once() -> None:
             if pattern.search(p.read_text(encoding="utf-8"))
         ]
         assert len(where) == 1, (name, where)
+
+
+def test_every_package_is_installed() -> None:
+    """pyproject.toml lists the packages (config and sample are mapped into the package), so a
+    new package must be listed too, or `pip install .` leaves it out."""
+    import tomllib
+
+    listed = set(
+        tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text(encoding="utf-8"))["tool"][
+            "setuptools"
+        ]["packages"]
+    )
+    found = {
+        ".".join(init.parent.relative_to(PACKAGE.parent).parts)
+        for init in PACKAGE.rglob("__init__.py")
+    }
+    assert found <= listed, sorted(found - listed)
