@@ -7,45 +7,13 @@ Without it this test fails; it never skips. ``MAGICMIX_CHROMIUM`` names another 
 from __future__ import annotations
 
 import html
-import os
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import geopandas as gpd
 import pytest
 
-CHROMIUM = os.environ.get("MAGICMIX_CHROMIUM") or shutil.which("chromium") or "chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-extensions",
-    "--disable-dev-shm-usage",
-    "--virtual-time-budget=10000",  # let the page's scripts run to completion
-]
-
-
-def _chromium(args: list[str], profile: Path) -> subprocess.CompletedProcess[str]:
-    if shutil.which(CHROMIUM) is None:
-        pytest.fail(
-            f"{CHROMIUM} not found: apt-get install -y --no-install-recommends chromium"
-            " (see .ci/run)"
-        )
-    env = {**os.environ, "HOME": str(profile)}
-    return subprocess.run(
-        [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env=env,
-    )
+from tests._chromium import chromium
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +34,7 @@ def test_html_map_is_self_contained(html_map: Path) -> None:
 def test_html_map_renders_offline_in_headless_chromium(
     html_map: Path, sample_sites: gpd.GeoDataFrame, tmp_path: Path
 ) -> None:
-    done = _chromium(["--dump-dom", html_map.as_uri()], tmp_path / "profile-dom")
+    done = chromium(["--dump-dom", html_map.as_uri()], tmp_path / "profile-dom")
     assert done.returncode == 0, done.stderr[-2000:]
     dom = done.stdout
     # the map container exists and Leaflet ran (it adds its classes and panes at runtime)
@@ -82,7 +50,7 @@ def test_html_map_renders_offline_in_headless_chromium(
     assert "score_total" in dom and "OpenStreetMap contributors" in dom
 
     png = tmp_path / "map.png"
-    shot = _chromium(
+    shot = chromium(
         ["--window-size=1200,800", f"--screenshot={png}", html_map.as_uri()],
         tmp_path / "profile-shot",
     )
@@ -189,7 +157,7 @@ def test_hostile_text_in_the_map_runs_no_script(tmp_path: Path) -> None:
     probed.write_text(
         text.replace("</html>", HARNESS % name.group(1) + "</html>"), encoding="utf-8"
     )
-    done = _chromium(["--dump-dom", probed.as_uri()], tmp_path / "profile-xss")
+    done = chromium(["--dump-dom", probed.as_uri()], tmp_path / "profile-xss")
     assert done.returncode == 0, done.stderr[-2000:]
     dom = done.stdout
     body = re.search(r"<body[^>]*>", dom)

@@ -8,15 +8,11 @@ Chromium is a required test dependency (``.ci/run``); without it these tests fai
 from __future__ import annotations
 
 import html
-import os
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
-import pytest
 from shapely import affinity
 
 from magicmix_geo.publish.index_page import write_index
@@ -28,38 +24,13 @@ from magicmix_geo.publish.overview import (
     write_overview_html,
     write_overview_png,
 )
+from tests._chromium import chromium
 
-CHROMIUM = os.environ.get("MAGICMIX_CHROMIUM") or shutil.which("chromium") or "chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-extensions",
-    "--disable-dev-shm-usage",
-    "--virtual-time-budget=10000",
-]
 HOSTILE = '<img src=x onerror=alert(1)>&"$x^$'
 
 
-def _chromium(args: list[str], profile: Path) -> subprocess.CompletedProcess[str]:
-    if shutil.which(CHROMIUM) is None:
-        pytest.fail(f"{CHROMIUM} not found: apt-get install -y chromium (see .ci/run)")
-    return subprocess.run(
-        [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env={**os.environ, "HOME": str(profile)},
-    )
-
-
 def _dom(page: Path, profile: Path) -> str:
-    done = _chromium(["--dump-dom", page.as_uri()], profile)
+    done = chromium(["--dump-dom", page.as_uri()], profile)
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
 
@@ -197,7 +168,7 @@ def test_overview_html_and_png_render_offline(sample_run: Path, tmp_path: Path) 
     assert "Homes reserved as a share of the task" in dom and "&gt;= 100 %" in dom
     assert "<img src=x" not in dom
     shot = tmp_path / "shot.png"
-    done = _chromium(
+    done = chromium(
         ["--window-size=1000,700", f"--screenshot={shot}", page.as_uri()], tmp_path / "profile-shot"
     )
     assert done.returncode == 0 and shot.stat().st_size > 10_000
