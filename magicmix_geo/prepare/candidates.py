@@ -32,6 +32,7 @@ from shapely.geometry.base import BaseGeometry
 
 from magicmix_geo._errors import InputError
 from magicmix_geo.contract import require_rd
+from magicmix_geo.prepare.tessellation import block_cells
 
 RD_NEW_EPSG = 28992
 # CSV files without an ``epsg`` column are read as RD New
@@ -63,12 +64,8 @@ PROGRESS_MIN_BYTES = 20_000_000
 # message alone on stderr
 LOG = logging.getLogger("magicmix_geo.candidates")
 
-# enclosed tessellation (momepy defaults, made explicit so results do not drift)
-TESS_SHRINK_M = 0.4
-# building outlines are densified every TESS_SEGMENT_M for the Voronoi cells. 2 m is 3.5 times
-# faster on the sample (4,396 vs 4,395 plots) but lets a cell cut through a building's corner
-# (tests/test_candidates.py): correctness first
-TESS_SEGMENT_M = 0.5
+# a building piece takes part in its block's tessellation when it holds this share of the
+# building (momepy's enclosed_tessellation threshold)
 TESS_THRESHOLD = 0.05
 # a building piece is merged with another when they overlap by this share of the smaller one
 BUILDING_MERGE_OVERLAP = 0.1
@@ -612,8 +609,9 @@ def osm_parcel_proxies(
 
     Street blocks are the enclosures of the street lines, the barriers and the boundary of
     ``area`` (``momepy.enclosures``); each block is cut into one plot per building with
-    momepy's enclosed tessellation (the space is shared out to the nearest building
-    outline). A block without buildings stays whole: vacant land is a real candidate.
+    an enclosed tessellation (:mod:`magicmix_geo.prepare.tessellation`: the space is shared
+    out to the nearest building outline). A block without buildings stays whole: vacant land
+    is a real candidate.
 
     Parameters
     ----------
@@ -809,7 +807,8 @@ def _tessellate(
     """Cells, their block positions and whether each holds a building.
 
     A block with no building or one building stays whole; only blocks with two or more
-    are tessellated, so momepy never has to guess which block a lone building belongs to.
+    are tessellated, so the tessellation never has to guess which block a lone building
+    belongs to.
     """
     n_in_block = np.bincount(pieces["block"].to_numpy(), minlength=len(blocks))
     whole = np.flatnonzero(n_in_block < 2)
@@ -819,20 +818,12 @@ def _tessellate(
     split = np.flatnonzero(n_in_block >= 2)
     if len(split):
         mine = pieces[np.isin(pieces["block"].to_numpy(), split)].reset_index(drop=True)
-        tess = momepy.enclosed_tessellation(
-            gpd.GeoSeries(mine["geometry"].to_numpy(), crs=RD_NEW_EPSG),
-            gpd.GeoSeries(blocks[split], index=split, crs=RD_NEW_EPSG),
-            shrink=TESS_SHRINK_M,
-            segment=TESS_SEGMENT_M,
-            threshold=TESS_THRESHOLD,
-            n_jobs=1,
+        tess, tblock, piece = block_cells(
+            blocks, mine["geometry"].to_numpy(), mine["block"].to_numpy()
         )
-        piece = tess.index.to_numpy()
-        tblock = tess["enclosure_index"].to_numpy().astype(int)
-        home = mine["block"].to_numpy()[np.clip(piece, 0, None)]
-        cells.append(np.asarray(tess.geometry.array, dtype=object))
+        cells.append(tess)
         block.append(tblock)
-        owned.append((piece >= 0) & (home == tblock))
+        owned.append(piece >= 0)
     return np.concatenate(cells), np.concatenate(block), np.concatenate(owned)
 
 
