@@ -13,6 +13,7 @@ the renumbered file two (three passes).
 from __future__ import annotations
 
 import hashlib
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from magicmix_geo._errors import InputError
 from magicmix_geo.config import load_settings
 from magicmix_geo.prepare import extracts as store_module
 from magicmix_geo.prepare.extracts import (
@@ -32,6 +34,7 @@ from magicmix_geo.prepare.extracts import (
     source_facts,
 )
 from magicmix_geo.prepare.osm import OsmData, read_osm_for
+from magicmix_geo.prepare.osm_ids import real_ids
 from tests._islands import Core, load_core, moved_area, write_islands
 
 COPIES = 6
@@ -205,3 +208,19 @@ def test_a_nightly_change_leaves_the_other_extracts_byte_identical(
     # a second run of the same night reuses every extract: no renumbering, no pass
     again = cut(source, store, core, budget(source, store))
     assert again.passes == 0 and not again.renumbered and sorted(again.reused) == KEYS
+
+
+def test_extracts_of_a_lost_index_are_cut_again(islands: tuple[Path, Core]) -> None:
+    work, core = islands
+    source, store = work / "country.osm.pbf", work / "store"
+    shutil.rmtree(store / ".ids")  # the renumbering index deleted by hand
+    with pytest.raises(InputError, match="not a readable id map"):
+        real_ids(next(iter(cut_paths(store))))
+    run = cut(source, store, core, budget(source, store))
+    assert run.renumbered and sorted(run.cut) == KEYS
+    osm = read_osm_for(run.paths[KEYS[0]], load_settings())
+    assert (osm.features["osm_id"] > 2**25).any()
+
+
+def cut_paths(store: Path) -> list[Path]:
+    return sorted(store.glob("*/GM*.osm.pbf"))

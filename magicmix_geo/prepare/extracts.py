@@ -54,9 +54,11 @@ from magicmix_geo.formats.boundary import read_boundary
 from magicmix_geo.prepare.osm_ids import (
     INDEX_DTYPE,
     RENUMBERED_TYPES,
+    index_generation,
     index_size,
     sidecar_path,
     sidecar_record,
+    usable,
 )
 from magicmix_geo.provenance import file_sha256
 
@@ -154,7 +156,7 @@ def extract_areas(
     folder = store / facts["sha256"][:16]
     polygons = {e.key: extract_polygon(e.area, buffer_m) for e in extents}
     paths = {key: folder / f"{key}-{_polygon_hash(poly)}.osm.pbf" for key, poly in polygons.items()}
-    todo = [key for key in keys if not paths[key].is_file()]
+    todo = [key for key in keys if not usable(paths[key])]
     plan = plan_passes(facts, len(todo), memory_bytes) if todo else PassPlan(False, 1)
     cut_from, per_pass, renumber_s, sidecar = source, plan.per_pass, 0.0, None
     if plan.renumber:
@@ -360,10 +362,11 @@ def _renumbered(source: Path, target: Path, index_dir: Path) -> Path:
     """``source`` with its nodes and ways renumbered consistently with ``index_dir`` (kept
     across versions of the source: known objects keep their ids, new ones get the next free
     ids), written once per source version."""
-    if target.is_file():
+    if target.is_file() and index_size(index_dir, "node"):
         return target
     _require_osmium(source)
     index_dir.mkdir(parents=True, exist_ok=True)
+    index_generation(index_dir)
     target.parent.mkdir(parents=True, exist_ok=True)
     # osmium rewrites the index in place: work on a copy, so a killed run leaves it whole
     with tempfile.TemporaryDirectory(dir=index_dir.parent, prefix=".renumber.") as tmp:

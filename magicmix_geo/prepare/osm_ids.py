@@ -15,6 +15,7 @@ directory only append: an object keeps its renumbered id, a new one gets the nex
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,9 @@ SIDECAR_FORMAT = 1
 # the object types renumbered: relation ids stay below 2**25 (one chunk of osmium's id sets)
 RENUMBERED_TYPES = ("node", "way")
 INDEX_DTYPE = np.dtype("<u8")
+# a random token written into a new index directory: a sidecar only trusts the index it was
+# cut with (a deleted and rebuilt index numbers differently)
+GENERATION_FILE = "generation"
 
 
 @dataclass(frozen=True)
@@ -57,13 +61,38 @@ def sidecar_path(extract: Path) -> Path:
 def sidecar_record(index_dir: Path) -> dict[str, object]:
     """The sidecar of an extract cut from a file renumbered with ``index_dir``."""
     counts = {t: index_size(index_dir, t) for t in RENUMBERED_TYPES}
-    return {"format": SIDECAR_FORMAT, "index": str(index_dir.resolve()), "entries": counts}
+    return {
+        "format": SIDECAR_FORMAT,
+        "index": str(index_dir.resolve()),
+        "generation": index_generation(index_dir),
+        "entries": counts,
+    }
+
+
+def index_generation(index_dir: Path) -> str:
+    """The token of ``index_dir``, written when the directory holds no index yet."""
+    path = index_dir / GENERATION_FILE
+    if not path.is_file() or not index_size(index_dir, "node"):
+        path.write_text(secrets.token_hex(8), encoding="ascii")
+    return path.read_text(encoding="ascii").strip()
 
 
 def index_size(index_dir: Path, osm_type: str) -> int:
     """How many ids of ``osm_type`` the index holds (the highest renumbered id)."""
     path = index_dir / f"{osm_type}.idx"
     return path.stat().st_size // INDEX_DTYPE.itemsize if path.is_file() else 0
+
+
+def usable(extract: Path) -> bool:
+    """Whether ``extract`` exists and its ids can be read (its index is the one it was cut
+    with)."""
+    if not Path(extract).is_file():
+        return False
+    try:
+        real_ids(extract)
+    except InputError:
+        return False
+    return True
 
 
 def real_ids(extract: Path) -> RealIds | None:
@@ -84,8 +113,14 @@ def real_ids(extract: Path) -> RealIds | None:
         entries = {t: int(record["entries"][t]) for t in RENUMBERED_TYPES}
         if record.get("format") != SIDECAR_FORMAT:
             raise ValueError(f"format {record.get('format')!r}")
+        generation = (index_dir / GENERATION_FILE).read_text(encoding="ascii").strip()
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise InputError(f"{sidecar}: not a readable id map ({exc})") from exc
+    if generation != record.get("generation"):
+        raise InputError(
+            f"{sidecar}: the renumbering index {index_dir} was rebuilt since this extract was "
+            "cut: delete the OSM store to cut again"
+        )
     real: dict[str, np.ndarray] = {}
     for osm_type, needed in entries.items():
         path = index_dir / f"{osm_type}.idx"
