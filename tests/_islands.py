@@ -77,11 +77,11 @@ def load_core(
     nodes, ways, relations = [], [], []
     for obj in osmium.FileProcessor(str(core if real_ids else dense)):
         tags = dict(obj.tags)
-        if obj.is_node():
+        if isinstance(obj, osmium.osm.Node):
             nodes.append((obj.id, obj.location.lon, obj.location.lat, tags))
-        elif obj.is_way():
+        elif isinstance(obj, osmium.osm.Way):
             ways.append((obj.id, [r.ref for r in obj.nodes], tags))
-        else:
+        elif isinstance(obj, osmium.osm.Relation):
             relations.append((obj.id, [(m.type, m.ref, m.role) for m in obj.members], tags))
     return Core(nodes, ways, relations, area, bounds)
 
