@@ -136,8 +136,10 @@ def extract_areas(
     """The extract of every extent from ``source``, cut in as few passes as possible.
 
     Extracts already in the store for this version of ``source`` and the same area are
-    reused; the others are cut together. Extracts of older versions of ``source`` are
-    removed once the new ones are in place.
+    reused; the others are cut together, from a copy with dense node and way ids when
+    :func:`plan_passes` says renumbering saves passes (each such extract gets an id-map
+    sidecar, :mod:`magicmix_geo.prepare.osm_ids`). Extracts of older versions of ``source``
+    are removed once the new ones are in place.
 
     Raises
     ------
@@ -177,7 +179,9 @@ def extract_areas(
             log(f"osm: cutting {len(batch)} extracts from {source.name} in one osmium pass")
         for key in batch:
             _write_sidecar(paths[key], sidecar)
-        _osmium_extract(cut_from, {k: polygons[k] for k in batch}, {k: paths[k] for k in batch})
+        _osmium_extract(
+            cut_from, {k: polygons[k] for k in batch}, {k: paths[k] for k in batch}, source
+        )
         passes += 1
     _remove_other_versions(store, folder)
     return ExtractRun(
@@ -495,10 +499,14 @@ def _rounded(geojson: Mapping[str, Any]) -> Any:
 
 
 def _osmium_extract(
-    source: Path, polygons: Mapping[str, MultiPolygon], targets: Mapping[str, Path]
+    source: Path,
+    polygons: Mapping[str, MultiPolygon],
+    targets: Mapping[str, Path],
+    reported: Path,
 ) -> None:
-    """One ``osmium extract --config`` pass writing every target atomically."""
-    _require_osmium(source)
+    """One ``osmium extract --config`` pass over ``source`` writing every target atomically;
+    errors name ``reported`` (the file the user gave, when ``source`` is its renumbered copy)."""
+    _require_osmium(reported)
     folder = next(iter(targets.values())).parent
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder, prefix=".extract.") as tmp:
@@ -528,7 +536,7 @@ def _osmium_extract(
             "--no-progress",
             str(source),
         ]
-        _run_osmium(source, "extract", command)
+        _run_osmium(reported, "extract", command)
         for key, target in targets.items():
             os.replace(Path(tmp) / f"{key}.osm.pbf", target)
 
