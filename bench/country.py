@@ -14,10 +14,9 @@ pass over the same file. Run::
 
     .venv/bin/python bench/country.py --municipalities 355
 
-Note: the copies are renumbered to dense ids (1..n*68k); osmium extract needs about
-max node id / 8 bytes per extract (man osmium-extract, MEMORY USAGE), which the store's batch
-size takes into account (see prepare/extracts.py); on the real national file (node ids up to
-~1.3e10) that is ~1.6 GB per extract, so the real file takes more passes than this one.
+Note: the copies are renumbered to dense ids (1..n*68k); with real, sparse ids osmium
+extract needs ~3.5 GB per extract, and the OSM store renumbers the file first
+(prepare/extracts.py; bench/sparse_ids.py measures that case).
 """
 
 from __future__ import annotations

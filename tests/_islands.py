@@ -3,7 +3,11 @@ sample's core, each with its own dense ids, so that every copy is a separate isl
 the national-scale tests and by bench/country.py).
 
 The core is the sample's study area plus ``margin_deg``, cut with osmium-tool and renumbered
-(``osmium renumber``), so that the copies' ids do not collide and stay dense.
+(``osmium renumber``), so that the copies' ids do not collide and stay dense. With
+``real_ids`` the core keeps the sample's real OSM ids (node ids up to 1.3e10, spread over the
+whole range like any real extract's) and :func:`write_islands` with ``sparse_ids`` gives copy
+``k`` of ``n`` the ids ``= k (mod n)`` nearest above the real ones: unique across copies, the
+real id distribution and highest id kept (what osmium's id sets see in the national file).
 """
 
 from __future__ import annotations
@@ -42,8 +46,11 @@ class Core:
         return (minx + maxx) / 2, (miny + maxy) / 2
 
 
-def load_core(work: Path, margin_deg: tuple[float, float] = (0.038, 0.024)) -> Core:
-    """Cut and renumber the sample's core once into ``work``; read it."""
+def load_core(
+    work: Path, margin_deg: tuple[float, float] = (0.038, 0.024), *, real_ids: bool = False
+) -> Core:
+    """Cut and renumber the sample's core once into ``work``; read it (with ``real_ids`` the
+    cut core before renumbering)."""
     area = gpd.read_file(SAMPLE_AREA).to_crs(4326).geometry.iloc[0]
     minx, miny, maxx, maxy = area.bounds
     bounds = (
@@ -68,13 +75,13 @@ def load_core(work: Path, margin_deg: tuple[float, float] = (0.038, 0.024)) -> C
         )
         _osmium("renumber", "-O", "-o", str(dense), str(core))
     nodes, ways, relations = [], [], []
-    for obj in osmium.FileProcessor(str(dense)):
+    for obj in osmium.FileProcessor(str(core if real_ids else dense)):
         tags = dict(obj.tags)
-        if obj.is_node():
+        if isinstance(obj, osmium.osm.Node):
             nodes.append((obj.id, obj.location.lon, obj.location.lat, tags))
-        elif obj.is_way():
+        elif isinstance(obj, osmium.osm.Way):
             ways.append((obj.id, [r.ref for r in obj.nodes], tags))
-        else:
+        elif isinstance(obj, osmium.osm.Relation):
             relations.append((obj.id, [(m.type, m.ref, m.role) for m in obj.members], tags))
     return Core(nodes, ways, relations, area, bounds)
 
@@ -85,53 +92,84 @@ def write_islands(
     shifts: Sequence[tuple[float, float]],
     *,
     drop_street_of: int | None = None,
+    sparse_ids: bool = False,
 ) -> None:
     """Write one copy of ``core`` per (dlon, dlat) shift: every copy's nodes, then ways, then
     relations, ids ascending as PBF readers expect. ``drop_street_of`` leaves the footway
     nearest the study area's centre out of that copy (a changed street, for the nightly-update
-    tests)."""
+    tests). ``sparse_ids`` keeps the core's (real) id distribution, see the module docstring;
+    otherwise copy ``k`` adds ``k`` times the core's highest id + 1."""
     step = {
         "n": max(n[0] for n in core.nodes) + 1,
         "w": max(w[0] for w in core.ways) + 1,
         "r": max((r[0] for r in core.relations), default=0) + 1,
     }
+    new_id = _sparse_ids(core, len(shifts)) if sparse_ids else None
+
+    def copy_id(kind: str, k: int, old: int) -> int:
+        return new_id[kind][k][old] if new_id else k * step[kind] + old
+
     dropped = _central_footway(core)
+    copies = range(len(shifts))
+    # (new id, copy, object) sorted by new id: the copies interleave when ids are sparse
+    nodes = sorted((copy_id("n", k, n[0]), k, n) for k in copies for n in core.nodes)
+    ways = sorted(
+        (copy_id("w", k, w[0]), k, w)
+        for k in copies
+        for w in core.ways
+        if not (k == drop_street_of and w[0] == dropped)
+    )
+    relations = sorted((copy_id("r", k, r[0]), k, r) for k in copies for r in core.relations)
     tmp = path.with_name(f".{path.name}.tmp.pbf")
     tmp.unlink(missing_ok=True)
     with osmium.SimpleWriter(str(tmp)) as writer:
-        for k, (dx, dy) in enumerate(shifts):
-            for node_id, lon, lat, tags in core.nodes:
-                writer.add_node(
-                    osmium.osm.mutable.Node(
-                        id=k * step["n"] + node_id,
-                        location=(lon + dx, lat + dy),
-                        tags=tags,
-                        version=1,
-                    )
+        for node_id, k, (_, lon, lat, tags) in nodes:
+            dx, dy = shifts[k]
+            writer.add_node(
+                osmium.osm.mutable.Node(
+                    id=node_id, location=(lon + dx, lat + dy), tags=tags, version=1
                 )
-        for k in range(len(shifts)):
-            for way_id, refs, tags in core.ways:
-                if k == drop_street_of and way_id == dropped:
-                    continue
-                writer.add_way(
-                    osmium.osm.mutable.Way(
-                        id=k * step["w"] + way_id,
-                        nodes=[k * step["n"] + r for r in refs],
-                        tags=tags,
-                        version=1,
-                    )
+            )
+        for way_id, k, (_, refs, tags) in ways:
+            writer.add_way(
+                osmium.osm.mutable.Way(
+                    id=way_id, nodes=[copy_id("n", k, r) for r in refs], tags=tags, version=1
                 )
-        for k in range(len(shifts)):
-            for rel_id, members, tags in core.relations:
-                writer.add_relation(
-                    osmium.osm.mutable.Relation(
-                        id=k * step["r"] + rel_id,
-                        tags=tags,
-                        version=1,
-                        members=[(t, k * step[t] + ref, role) for t, ref, role in members],
-                    )
+            )
+        for rel_id, k, (_, members, tags) in relations:
+            writer.add_relation(
+                osmium.osm.mutable.Relation(
+                    id=rel_id,
+                    tags=tags,
+                    version=1,
+                    members=[(t, copy_id(t, k, ref), role) for t, ref, role in members],
                 )
+            )
     tmp.replace(path)
+
+
+def _sparse_ids(core: Core, copies: int) -> dict[str, list[dict[int, int]]]:
+    """Per kind (n, w, r) and copy ``k``: the core's id -> the smallest id ``= k (mod copies)``
+    not below it (the next such id when two would meet), so ids stay ascending and unique."""
+    used: dict[str, set[int]] = {
+        "n": {n[0] for n in core.nodes} | {r for w in core.ways for r in w[1]},
+        "w": {w[0] for w in core.ways},
+        "r": {r[0] for r in core.relations},
+    }
+    for _, members, _ in core.relations:
+        for kind, ref, _ in members:
+            used[kind].add(ref)
+    result: dict[str, list[dict[int, int]]] = {}
+    for kind, ids in used.items():
+        result[kind] = []
+        for k in range(copies):
+            mapping, last = {}, k - copies
+            for old in sorted(ids):
+                above = old - old % copies + k
+                above += copies if above < old else 0
+                mapping[old] = last = max(above, last + copies)
+            result[kind].append(mapping)
+    return result
 
 
 def moved_area(core: Core, shift: tuple[float, float], size_deg: float | None = None) -> Any:

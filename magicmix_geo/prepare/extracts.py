@@ -2,16 +2,27 @@
 
 A national (or province, or any shared) OSM file is read by osmium-tool's ``osmium extract``
 with one config listing every municipality's boundary grown by the clip buffer: a bounded
-number of passes over the file (``smart`` strategy: three, whatever the number of areas, in
-batches of :data:`MAX_EXTRACTS_PER_PASS` output files), where cutting each municipality on its
-own would read the whole file once per municipality. Ways are complete, and multipolygon
-relations with their member ways, so areas (parks, water, landuse) stay whole.
+number of passes over the file, where cutting each municipality on its own would read the
+whole file once per municipality. Ways are complete, and multipolygon relations with their
+member ways, so areas (parks, water, landuse) stay whole.
 
-Extracts are stored as ``<store>/<source sha256 [:16]>/<key>.osm.pbf`` and reused until the
-source changes; an extract's name depends only on its area, and osmium writes the same bytes
-for the same objects (the output header carries no timestamp of the source), so after a
-nightly update an unchanged municipality gets a byte-identical extract and its ranking is
-served from the result cache (``magicmix_geo/cache.py`` keys on the extract's sha256).
+Memory decides how many extracts a pass holds: osmium keeps per extract two node-id and two
+way-id sets (libosmium ``IdSetDense``: 4 MiB chunks of 2**25 ids, a chunk allocated for every
+id range the extract touches). Real OSM ids are sparse (node ids up to ~1.3e10) and any real
+area has nodes in nearly every range, so an extract of the national file costs ~3.5 GB and a
+pass holds two. When that would take more passes than renumbering saves, the store first
+renumbers the file's nodes and ways to dense ids (``osmium renumber -t node -t way
+--index-directory``, one read; the index kept per source file so that an object keeps its
+renumbered id across versions), cuts from the renumbered copy (~46 MB per extract at 100 M
+nodes), and writes beside each such extract a sidecar by which :mod:`magicmix_geo.prepare.osm`
+maps the ids back to OSM's (:mod:`magicmix_geo.prepare.osm_ids`). Figures: bench/README.md.
+
+Extracts are stored as ``<store>/<source sha256 [:16]>/<key>-<area hash>.osm.pbf`` and reused
+until the source changes; an extract's name depends only on its area, and osmium writes the
+same bytes for the same objects (the output header carries no timestamp of the source; a
+renumbered object keeps its id), so after a nightly update an unchanged municipality gets a
+byte-identical extract and its ranking is served from the result cache
+(``magicmix_geo/cache.py`` keys on the extract's sha256).
 
 Needs the ``osmium`` program (Debian/Ubuntu package ``osmium-tool``).
 """
@@ -31,6 +42,8 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
+import osmium
 import shapely
 from shapely.geometry import MultiPolygon, Polygon, mapping
 from shapely.geometry.base import BaseGeometry
@@ -38,22 +51,43 @@ from shapely.geometry.base import BaseGeometry
 from magicmix_geo._errors import InputError
 from magicmix_geo.contract import RankInputs
 from magicmix_geo.formats.boundary import read_boundary
+from magicmix_geo.prepare.osm_ids import (
+    INDEX_DTYPE,
+    RENUMBERED_TYPES,
+    index_generation,
+    index_size,
+    sidecar_path,
+    sidecar_record,
+    usable,
+)
 from magicmix_geo.provenance import file_sha256
 
 OSMIUM = "osmium"
 STRATEGY = "smart"
 # osmium keeps every output file of a pass open; stay well below the usual 1024 descriptors
 MAX_EXTRACTS_PER_PASS = 250
-# osmium extract needs about (highest node id / 8) bytes per extract for each id set it keeps
-# (man osmium-extract, MEMORY USAGE; two sets with the complete_ways strategy, a bit more with
-# smart): a pass holds as many extracts as fit in this budget
+# osmium extract (smart strategy) keeps per extract two node-id and two way-id sets, each a
+# libosmium IdSetDense of 4 MiB chunks covering 2**25 ids, a chunk for every id range the
+# extract touches (a real area touches nearly all), plus a few chunks more (relations, output
+# buffers); measured: 3.3 GB per extract at node ids up to 1.3e10, 28 MB at 2.8 M dense ids
+# (bench/README.md, "OSM store and sparse ids"). A pass holds as many as fit in the budget.
 EXTRACT_MEMORY_BYTES = 8 * 2**30
-ID_SETS_PER_EXTRACT = 2.5
+ID_CHUNK_IDS = 2**25
+ID_CHUNK_BYTES = 4 * 2**20
+NODE_ID_SETS = 2
+WAY_ID_SETS = 2
+OTHER_CHUNKS = 3
+# renumbering reads the file once and writes it once: worth it when it saves more passes
+RENUMBER_COST_PASSES = 2
 # boundaries are simplified to this tolerance (metres) before they become extract polygons:
 # the extract only has to cover the area + buffer, and fewer vertices make the pass faster
 SIMPLIFY_M = 25.0
 EXTRACT_FORMAT = 1
 _FINGERPRINTS = "fingerprints.json"
+_FACTS_FORMAT = 2
+# per source file, the renumbering index kept across versions (dot folders survive cleanup)
+_INDEXES = ".ids"
+_RENUMBERED = ".renumbered.osm.pbf"
 
 
 @dataclass(frozen=True)
@@ -73,6 +107,9 @@ class ExtractRun:
     reused: tuple[str, ...]
     passes: int
     seconds: float
+    extracts_per_pass: int = 0
+    renumbered: bool = False
+    renumber_seconds: float = 0.0
 
 
 def extract_polygon(area: BaseGeometry, buffer_m: float) -> MultiPolygon:
@@ -99,8 +136,10 @@ def extract_areas(
     """The extract of every extent from ``source``, cut in as few passes as possible.
 
     Extracts already in the store for this version of ``source`` and the same area are
-    reused; the others are cut together. Extracts of older versions of ``source`` are
-    removed once the new ones are in place.
+    reused; the others are cut together, from a copy with dense node and way ids when
+    :func:`plan_passes` says renumbering saves passes (each such extract gets an id-map
+    sidecar, :mod:`magicmix_geo.prepare.osm_ids`). Extracts of older versions of ``source``
+    are removed once the new ones are in place.
 
     Raises
     ------
@@ -114,30 +153,67 @@ def extract_areas(
     keys = [e.key for e in extents]
     if len(set(keys)) != len(keys):
         raise InputError(f"{source}: an area is listed twice among the extracts")
-    folder = Path(store) / source_facts(source, Path(store))["sha256"][:16]
+    store = Path(store)
+    facts = source_facts(source, store)
+    folder = store / facts["sha256"][:16]
     polygons = {e.key: extract_polygon(e.area, buffer_m) for e in extents}
     paths = {key: folder / f"{key}-{_polygon_hash(poly)}.osm.pbf" for key, poly in polygons.items()}
-    todo = [key for key in keys if not paths[key].is_file()]
-    per_pass = (
-        extracts_per_pass(source_facts(source, Path(store))["max_node_id"], memory_bytes)
-        if todo
-        else 1
-    )
+    todo = [key for key in keys if not usable(paths[key])]
+    plan = plan_passes(facts, len(todo), memory_bytes) if todo else PassPlan(False, 1)
+    cut_from, per_pass, renumber_s, sidecar = source, plan.per_pass, 0.0, None
+    if plan.renumber:
+        renumber_clock = time.perf_counter()
+        index_dir = store / _INDEXES / _short_hash(str(source.resolve()))
+        if log:
+            log(f"osm: renumbering {source.name} to dense ids (osmium renumber, one pass)")
+        cut_from = _renumbered(source, folder / _RENUMBERED, index_dir)
+        per_pass = extracts_per_pass(
+            index_size(index_dir, "node"), index_size(index_dir, "way"), memory_bytes
+        )
+        sidecar = json.dumps(sidecar_record(index_dir), sort_keys=True)
+        renumber_s = time.perf_counter() - renumber_clock
     passes = 0
     for start in range(0, len(todo), per_pass):
         batch = todo[start : start + per_pass]
         if log:
             log(f"osm: cutting {len(batch)} extracts from {source.name} in one osmium pass")
-        _osmium_extract(source, {k: polygons[k] for k in batch}, {k: paths[k] for k in batch})
+        for key in batch:
+            _write_sidecar(paths[key], sidecar)
+        _osmium_extract(
+            cut_from, {k: polygons[k] for k in batch}, {k: paths[k] for k in batch}, source
+        )
         passes += 1
-    _remove_other_versions(Path(store), folder)
+    _remove_other_versions(store, folder)
     return ExtractRun(
         paths=paths,
         cut=tuple(todo),
         reused=tuple(k for k in keys if k not in todo),
         passes=passes,
         seconds=time.perf_counter() - clock,
+        extracts_per_pass=per_pass if todo else 0,
+        renumbered=plan.renumber,
+        renumber_seconds=renumber_s,
     )
+
+
+@dataclass(frozen=True)
+class PassPlan:
+    """Whether to renumber the source first, and how many extracts one pass then holds."""
+
+    renumber: bool
+    per_pass: int
+
+
+def plan_passes(facts: Mapping[str, Any], count: int, memory_bytes: int) -> PassPlan:
+    """Cut ``count`` extracts from the file described by ``facts`` (:func:`source_facts`) as
+    they are, or renumber it first when that saves more than :data:`RENUMBER_COST_PASSES`
+    passes (dense ids: the highest renumbered id is about the object count)."""
+    as_is = extracts_per_pass(facts["max_node_id"], facts["max_way_id"], memory_bytes)
+    dense = extracts_per_pass(facts["nodes"], facts["ways"], memory_bytes)
+    passes_as_is, passes_dense = -(-count // as_is), -(-count // dense)
+    if passes_as_is > passes_dense + RENUMBER_COST_PASSES:
+        return PassPlan(True, dense)
+    return PassPlan(False, as_is)
 
 
 # extracts reach this much beyond the clip zone (clip buffer + margin): boundaries are
@@ -200,6 +276,9 @@ def share_osm_files(
                 "cut": len(run.cut),
                 "reused": len(run.reused),
                 "passes": run.passes,
+                "extracts_per_pass": run.extracts_per_pass,
+                "renumbered": run.renumbered,
+                "renumber_seconds": round(run.renumber_seconds, 3),
                 "seconds": round(run.seconds, 3),
             }
         )
@@ -211,15 +290,27 @@ def share_osm_files(
     return kept, records, failed
 
 
-def extracts_per_pass(max_node_id: int, memory_bytes: int) -> int:
+def extract_bytes(max_node_id: int, max_way_id: int) -> int:
+    """What osmium extract holds per extract for a file with these highest ids."""
+
+    def chunks(max_id: int) -> int:
+        return max(max_id, 0) // ID_CHUNK_IDS + 1
+
+    return ID_CHUNK_BYTES * (
+        NODE_ID_SETS * chunks(max_node_id) + WAY_ID_SETS * chunks(max_way_id) + OTHER_CHUNKS
+    )
+
+
+def extracts_per_pass(max_node_id: int, max_way_id: int, memory_bytes: int) -> int:
     """How many extracts one osmium pass may cut within ``memory_bytes``."""
-    per_extract = max(max_node_id, 1) / 8 * ID_SETS_PER_EXTRACT
-    return int(min(MAX_EXTRACTS_PER_PASS, max(1, memory_bytes // per_extract)))
+    fit = memory_bytes // extract_bytes(max_node_id, max_way_id)
+    return int(min(MAX_EXTRACTS_PER_PASS, max(1, fit)))
 
 
 def source_facts(source: Path, store: Path) -> dict[str, Any]:
-    """The sha256 and highest node id of ``source``, remembered in the store by size and
-    modification time, so that a 1.4 GB file is read for them once per version, not per run."""
+    """The sha256, highest node and way ids and node and way counts of ``source``,
+    remembered in the store by size and modification time, so that a 1.4 GB file is read for
+    them once per version, not per run."""
     stat = source.stat()
     memo_path = store / _FINGERPRINTS
     try:
@@ -231,9 +322,18 @@ def source_facts(source: Path, store: Path) -> dict[str, Any]:
     name = str(source.resolve())
     stamp = [stat.st_size, stat.st_mtime_ns]
     entry = memo.get(name)
-    if isinstance(entry, dict) and entry.get("stamp") == stamp and "max_node_id" in entry:
+    if (
+        isinstance(entry, dict)
+        and entry.get("stamp") == stamp
+        and entry.get("format") == _FACTS_FORMAT
+    ):
         return entry
-    entry = {"stamp": stamp, "sha256": file_sha256(source), "max_node_id": _max_node_id(source)}
+    entry = {
+        "format": _FACTS_FORMAT,
+        "stamp": stamp,
+        "sha256": file_sha256(source),
+        **_id_facts(source),
+    }
     memo[name] = entry
     store.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=store, delete=False, suffix=".tmp") as fh:
@@ -242,22 +342,134 @@ def source_facts(source: Path, store: Path) -> dict[str, Any]:
     return entry
 
 
-def _max_node_id(source: Path) -> int:
-    if not osmium_available():
-        raise InputError(
-            f"{source}: cutting municipal extracts needs osmium-tool "
-            "(`apt-get install osmium-tool`), which is not installed"
-        )
+def _id_facts(source: Path) -> dict[str, int]:
+    _require_osmium(source)
     done = subprocess.run(
-        [OSMIUM, "fileinfo", "--extended", "--get", "data.maxid.nodes", str(source)],
+        [OSMIUM, "fileinfo", "--extended", "--json", str(source)],
         capture_output=True,
         text=True,
         check=False,
     )
     try:
-        return int(done.stdout.strip())
-    except ValueError as exc:
+        data = json.loads(done.stdout)["data"]
+        return {
+            "max_node_id": int(data["maxid"]["nodes"]),
+            "max_way_id": int(data["maxid"]["ways"]),
+            "nodes": int(data["count"]["nodes"]),
+            "ways": int(data["count"]["ways"]),
+        }
+    except (ValueError, KeyError, TypeError) as exc:
         raise InputError(f"{source}: cannot read OSM data ({done.stderr.strip()})") from exc
+
+
+def _renumbered(source: Path, target: Path, index_dir: Path) -> Path:
+    """``source`` with its nodes and ways renumbered consistently with ``index_dir`` (kept
+    across versions of the source: known objects keep their ids, new ones get the next free
+    ids), written once per source version."""
+    if target.is_file() and index_size(index_dir, "node"):
+        return target
+    _require_osmium(source)
+    index_dir.mkdir(parents=True, exist_ok=True)
+    index_generation(index_dir)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # osmium rewrites the index in place: work on a copy, so a killed run leaves it whole
+    with tempfile.TemporaryDirectory(dir=index_dir.parent, prefix=".renumber.") as tmp:
+        work = Path(tmp) / "index"
+        shutil.copytree(index_dir, work)
+        output = Path(tmp) / "renumbered.osm.pbf"
+        command = [OSMIUM, "renumber", "--index-directory", str(work), "--overwrite"]
+        command += [f"--object-type={t}" for t in RENUMBERED_TYPES]
+        command += ["--no-progress", "-o", str(output), str(source)]
+        _run_osmium(source, "renumber", command)
+        _put_in_order(source, output, work, Path(tmp))
+        # the index only grows (known ids keep their place): replacing file by file is safe
+        for path in sorted(work.iterdir()):
+            os.replace(path, index_dir / path.name)
+        os.replace(output, target)
+    return target
+
+
+def out_of_order(index: np.ndarray, block: int = 2**24) -> np.ndarray:
+    """The renumbered ids (1-based positions) of the index entries whose real id is below an
+    earlier entry's: objects the index met only after newer ones (an old object new to the
+    file, a node referenced before it appeared), which break the file's id order."""
+    found: list[np.ndarray] = []
+    highest = 0
+    for start in range(0, index.size, block):
+        part = np.asarray(index[start : start + block], dtype=np.uint64)
+        prefix = np.maximum.accumulate(np.maximum(part, np.uint64(highest)))
+        found.append(np.flatnonzero(part < prefix) + start + 1)
+        highest = int(prefix[-1]) if part.size else highest
+    return np.concatenate(found) if found else np.zeros(0, np.int64)
+
+
+def _put_in_order(source: Path, renumbered: Path, index_dir: Path, tmp: Path) -> None:
+    """Sort ``renumbered`` (which follows the source's order) by its new ids, as osmium
+    extract requires: the few objects out of order are taken out, sorted and merged back."""
+    lines = [
+        f"{osm_type[0]}{new_id}\n"
+        for osm_type in RENUMBERED_TYPES
+        for new_id in out_of_order(
+            np.memmap(index_dir / f"{osm_type}.idx", dtype=INDEX_DTYPE, mode="r")
+            if index_size(index_dir, osm_type)
+            else np.zeros(0, INDEX_DTYPE)
+        ).tolist()
+    ]
+    if not lines:
+        return
+    ids = tmp / "out-of-order.txt"
+    ids.write_text("".join(lines), encoding="ascii")
+    moved, ordered, rest = tmp / "moved.osm.pbf", tmp / "moved-sorted.osm.pbf", tmp / "rest.pbf"
+    quiet = ["--overwrite", "--no-progress"]
+    # getid exits 1 when ids are missing (referenced, not in the file): the count decides
+    _run_osmium(source, "getid", [OSMIUM, "getid", *quiet, "-i", str(ids), "-o", str(moved),
+                                  str(renumbered)], ok=(0, 1))
+    if _object_count(source, moved) == 0:
+        return  # only ids referenced but not in the file
+    _run_osmium(source, "sort", [OSMIUM, "sort", "--overwrite", "-o", str(ordered), str(moved)])
+    _run_osmium(source, "removeid", [OSMIUM, "removeid", *quiet, "-I", str(moved),
+                                     "-o", str(rest), str(renumbered)])
+    _run_osmium(source, "merge", [OSMIUM, "merge", *quiet, "-o", str(renumbered), str(rest),
+                                  str(ordered)])
+
+
+def _object_count(source: Path, path: Path) -> int:
+    """Objects in ``path`` (a small file: the objects out of order)."""
+    try:
+        return sum(1 for _ in osmium.FileProcessor(str(path)))
+    except RuntimeError as exc:
+        raise InputError(f"{source}: cannot read OSM data ({exc})") from exc
+
+
+def _write_sidecar(extract: Path, record: str | None) -> None:
+    """The extract's id map (or none, for an extract with OSM's ids), written before it."""
+    path = sidecar_path(extract)
+    if record is None:
+        path.unlink(missing_ok=True)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as fh:
+        fh.write(record)
+    os.replace(fh.name, path)
+
+
+def _require_osmium(source: Path) -> None:
+    if not osmium_available():
+        raise InputError(
+            f"{source}: cutting municipal extracts needs osmium-tool "
+            "(`apt-get install osmium-tool`), which is not installed"
+        )
+
+
+def _run_osmium(
+    source: Path, what: str, command: Sequence[str], ok: tuple[int, ...] = (0,)
+) -> None:
+    done = subprocess.run(list(command), capture_output=True, text=True, check=False)
+    if done.returncode not in ok:
+        message = (done.stderr or done.stdout).strip().splitlines()
+        raise InputError(
+            f"{source}: osmium {what} failed ({message[-1] if message else done.returncode})"
+        )
 
 
 def osmium_available() -> bool:
@@ -266,7 +478,11 @@ def osmium_available() -> bool:
 
 def _polygon_hash(polygon: MultiPolygon) -> str:
     text = json.dumps([EXTRACT_FORMAT, STRATEGY, _rounded(mapping(polygon))], sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
+    return _short_hash(text)[:12]
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _rounded(geojson: Mapping[str, Any]) -> Any:
@@ -283,14 +499,14 @@ def _rounded(geojson: Mapping[str, Any]) -> Any:
 
 
 def _osmium_extract(
-    source: Path, polygons: Mapping[str, MultiPolygon], targets: Mapping[str, Path]
+    source: Path,
+    polygons: Mapping[str, MultiPolygon],
+    targets: Mapping[str, Path],
+    reported: Path,
 ) -> None:
-    """One ``osmium extract --config`` pass writing every target atomically."""
-    if not osmium_available():
-        raise InputError(
-            f"{source}: cutting municipal extracts needs osmium-tool "
-            "(`apt-get install osmium-tool`), which is not installed"
-        )
+    """One ``osmium extract --config`` pass over ``source`` writing every target atomically;
+    errors name ``reported`` (the file the user gave, when ``source`` is its renumbered copy)."""
+    _require_osmium(reported)
     folder = next(iter(targets.values())).parent
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder, prefix=".extract.") as tmp:
@@ -320,12 +536,7 @@ def _osmium_extract(
             "--no-progress",
             str(source),
         ]
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            message = (done.stderr or done.stdout).strip().splitlines()
-            raise InputError(
-                f"{source}: osmium extract failed ({message[-1] if message else done.returncode})"
-            )
+        _run_osmium(reported, "extract", command)
         for key, target in targets.items():
             os.replace(Path(tmp) / f"{key}.osm.pbf", target)
 

@@ -19,6 +19,7 @@ import shapely
 
 from magicmix_geo._errors import InputError
 from magicmix_geo.config import Settings
+from magicmix_geo.prepare.osm_ids import RealIds, real_ids
 from magicmix_geo.tags import WayFilter, rule_keys
 
 OSM_SUFFIXES = (".osm.pbf", ".pbf", ".osm", ".osm.gz", ".osm.bz2")
@@ -166,6 +167,11 @@ def read_osm(
         },
         line_wkb,
     )
+    ids = real_ids(path)
+    if ids is not None:  # an extract of a renumbered shared file: OSM's own ids again
+        walk = _real_walk(walk, ids)
+        features["osm_id"] = _real_feature_ids(features, ids)
+        lines["osm_id"] = ids.of("way", lines["osm_id"].to_numpy())
     return OsmData(path=path, walk=walk, features=features, lines=lines)
 
 
@@ -218,7 +224,27 @@ def read_walk_ways(path: Path, way_filter: str) -> WalkWays:
         raise InputError(f"{path}: cannot read OSM data ({exc})") from exc
     if not way_ids:
         raise InputError(f"{path}: no walkable ways (osmnx walk filter) in the OSM data")
-    return _walk_ways(way_ids, lengths, node_ids, xs, ys)
+    walk = _walk_ways(way_ids, lengths, node_ids, xs, ys)
+    ids = real_ids(path)
+    return walk if ids is None else _real_walk(walk, ids)
+
+
+def _real_walk(walk: WalkWays, ids: RealIds) -> WalkWays:
+    return WalkWays(
+        way_ids=ids.of("way", walk.way_ids),
+        offsets=walk.offsets,
+        node_ids=ids.of("node", walk.node_ids),
+        lon=walk.lon,
+        lat=walk.lat,
+    )
+
+
+def _real_feature_ids(features: gpd.GeoDataFrame, ids: RealIds) -> np.ndarray:
+    result = features["osm_id"].to_numpy(dtype=np.int64).copy()
+    for osm_type in ("node", "way"):
+        rows = (features["osm_type"] == osm_type).to_numpy()
+        result[rows] = ids.of(osm_type, result[rows])
+    return result
 
 
 _Ints = list[int] | array

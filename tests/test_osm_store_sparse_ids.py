@@ -1,0 +1,227 @@
+"""The OSM store on a file with real, sparse OSM ids (node ids up to 1.3e10).
+
+osmium extract needs ~3.5 GB per extract at such ids (bench/README.md), so within a memory
+budget the store renumbers the file to dense ids first and cuts every municipality in few
+passes; the extracts then carry renumbered ids, which reading maps back to OSM's.
+
+Data: six islands, each a moved copy of the real Delft sample's core with its real id
+distribution (tests/_islands.py, ``sparse_ids``), one small municipality per island. The memory
+budget is forced down so that the file as it is allows one extract per pass (six passes) and
+the renumbered file two (three passes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+
+from magicmix_geo._errors import InputError
+from magicmix_geo.config import load_settings
+from magicmix_geo.prepare import extracts as store_module
+from magicmix_geo.prepare.extracts import (
+    Extent,
+    ExtractRun,
+    extract_areas,
+    extract_bytes,
+    source_facts,
+)
+from magicmix_geo.prepare.osm import OsmData, read_osm_for
+from magicmix_geo.prepare.osm_ids import real_ids
+from tests._islands import Core, load_core, moved_area, write_islands
+
+COPIES = 6
+SHIFTS = [(0.4 * (k % 3), 0.25 * (k // 3)) for k in range(COPIES)]
+SQUARE_DEG = 0.006
+BUFFER_M = 300.0
+KEYS = [f"GM99{k:02d}" for k in range(COPIES)]
+# the id of a node new to the file but older than its others (it came in from outside)
+OLD_NEW_NODE = 1000
+
+
+@pytest.fixture(scope="module")
+def islands(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Core]:
+    work = tmp_path_factory.mktemp("sparse")
+    core = load_core(work, real_ids=True)
+    write_islands(work / "country.osm.pbf", core, SHIFTS, sparse_ids=True)
+    return work, core
+
+
+def extents(core: Core) -> list[Extent]:
+    squares = [moved_area(core, shift, SQUARE_DEG) for shift in SHIFTS]
+    rd = gpd.GeoSeries(squares, crs=4326).to_crs(28992)
+    return [Extent(key, area) for key, area in zip(KEYS, rd, strict=True)]
+
+
+def budget(source: Path, store: Path) -> int:
+    """Room for two extracts of the renumbered file: one of the file as it is won't fit."""
+    facts = source_facts(source, store)
+    return 2 * extract_bytes(facts["nodes"] + 1000, facts["ways"] + 1000)
+
+
+@pytest.fixture
+def osmium_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[list[str]]]:
+    calls: list[list[str]] = []
+    real_run = subprocess.run
+
+    def run(command: list[str], *args: object, **kwargs: object) -> object:
+        calls.append([str(c) for c in command])
+        return real_run(command, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(store_module.subprocess, "run", run)
+    yield calls
+
+
+def cut(source: Path, store: Path, core: Core, memory: int | None = None) -> ExtractRun:
+    kwargs = {} if memory is None else {"memory_bytes": memory}
+    return extract_areas(source, extents(core), BUFFER_M, store, **kwargs)  # type: ignore[arg-type]
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def max_node_id(path: Path) -> int:
+    done = subprocess.run(
+        ["osmium", "fileinfo", "-e", "-g", "data.maxid.nodes", str(path)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return int(done.stdout)
+
+
+def assert_same_osm(got: OsmData, want: OsmData) -> None:
+    for name in ("way_ids", "offsets", "node_ids", "lon", "lat"):
+        np.testing.assert_array_equal(getattr(got.walk, name), getattr(want.walk, name))
+    for frame in ("features", "lines"):
+        a, b = getattr(got, frame), getattr(want, frame)
+        pd.testing.assert_frame_equal(
+            pd.DataFrame(a.drop(columns="geometry")), pd.DataFrame(b.drop(columns="geometry"))
+        )
+        assert list(a.geometry.to_wkb()) == list(b.geometry.to_wkb())
+
+
+@pytest.fixture(scope="module")
+def first(islands: tuple[Path, Core]) -> tuple[ExtractRun, dict[str, str]]:
+    work, core = islands
+    source, store = work / "country.osm.pbf", work / "store"
+    run = cut(source, store, core, budget(source, store))
+    return run, {key: digest(path) for key, path in run.paths.items()}
+
+
+def test_sparse_ids_are_renumbered_and_cut_in_three_passes(
+    islands: tuple[Path, Core], osmium_calls: list[list[str]]
+) -> None:
+    work, core = islands
+    source, store = work / "country.osm.pbf", work / "calls-store"
+    assert max_node_id(source) > 13 * 10**9  # real ids: OSM's highest node id of the sample
+    memory = budget(source, store)
+    assert memory < extract_bytes(max_node_id(source), 0)  # as it is: one extract per pass
+    osmium_calls.clear()
+    run = cut(source, store, core, memory)
+    assert run.renumbered and run.passes == 3 and run.extracts_per_pass == 2
+    assert sorted(run.cut) == KEYS
+    tools = [c[1] for c in osmium_calls if Path(c[0]).name == "osmium"]
+    # renumber; getid reads the renumbered copy for the objects that may be out of order
+    # (here only nodes and ways referenced but not in the file: nothing to move); 3 passes
+    assert tools == ["renumber", "getid", "extract", "extract", "extract"]
+    # the source is read by renumber only (once: relations are not renumbered)
+    assert sum(str(source) in c for c in osmium_calls) == 1
+    for path in run.paths.values():
+        assert max_node_id(path) < 2**25  # dense ids in the extract
+
+
+def test_every_extract_reads_as_if_cut_alone_from_the_real_file(
+    islands: tuple[Path, Core], first: tuple[ExtractRun, dict[str, str]], tmp_path: Path
+) -> None:
+    work, core = islands
+    settings = load_settings()
+    run, _ = first
+    for extent in extents(core):
+        alone = extract_areas(work / "country.osm.pbf", [extent], BUFFER_M, tmp_path / extent.key)
+        assert not alone.renumbered and alone.passes == 1
+        want = read_osm_for(alone.paths[extent.key], settings)
+        got = read_osm_for(run.paths[extent.key], settings)
+        assert (want.features["osm_id"] > 2**25).any()  # real ids, not renumbered ones
+        assert_same_osm(got, want)
+
+
+def _nightly(work: Path, core: Core) -> Path:
+    """The next night's file: a footway on island 1 deleted; a new footway on island 1 with
+    two new nodes (ids above every other) and one node new to the file with a low id."""
+    night = work / "night.osm.pbf"
+    write_islands(night, core, SHIFTS, drop_street_of=1, sparse_ids=True)
+    facts = source_facts(night, work / "facts")
+    c = moved_area(core, SHIFTS[1], SQUARE_DEG).centroid
+    n1, n2, w1 = facts["max_node_id"] + 1, facts["max_node_id"] + 2, facts["max_way_id"] + 1
+    opl = work / "new.opl"
+    opl.write_text(
+        f"n{OLD_NEW_NODE} v1 x{c.x - 0.001:.7f} y{c.y:.7f}\n"
+        f"n{n1} v1 x{c.x:.7f} y{c.y:.7f}\n"
+        f"n{n2} v1 x{c.x + 0.001:.7f} y{c.y + 0.0005:.7f}\n"
+        f"w{w1} v1 Thighway=footway Nn{OLD_NEW_NODE},n{n1},n{n2}\n",
+        encoding="utf-8",
+    )
+    merged = work / "country-night.osm.pbf"
+    subprocess.run(
+        ["osmium", "merge", "-O", "-o", str(merged), str(night), str(opl)],
+        check=True,
+        capture_output=True,
+    )
+    return merged
+
+
+def test_a_nightly_change_leaves_the_other_extracts_byte_identical(
+    islands: tuple[Path, Core],
+    first: tuple[ExtractRun, dict[str, str]],
+    osmium_calls: list[list[str]],
+) -> None:
+    work, core = islands
+    _, before = first
+    store = work / "store"
+    source = work / "country.osm.pbf"
+    _nightly(work, core).replace(source)
+    memory = budget(source, store)
+    osmium_calls.clear()
+    after = cut(source, store, core, memory)
+    assert after.renumbered and after.passes == 3 and sorted(after.cut) == KEYS
+    # known objects kept their renumbered ids: only the changed island's extract differs
+    changed = {key for key, path in after.paths.items() if digest(path) != before[key]}
+    assert changed == {KEYS[1]}
+    tools = [c[1] for c in osmium_calls if Path(c[0]).name == "osmium"]
+    # the node new to the file with a low id is renumbered past the others: it is moved to
+    # its place (getid, sort, removeid, merge) so that the copy is in id order for extract
+    assert tools == ["renumber", "getid", "sort", "removeid", "merge", *["extract"] * 3]
+    # the new footway is read with its real ids, though renumbered past all others
+    osm = read_osm_for(after.paths[KEYS[1]], load_settings())
+    facts = source_facts(source, store)
+    (new_way,) = np.flatnonzero(osm.walk.way_ids == facts["max_way_id"])
+    refs = osm.walk.node_ids[osm.walk.offsets[new_way] : osm.walk.offsets[new_way + 1]]
+    assert refs.tolist() == [OLD_NEW_NODE, facts["max_node_id"] - 1, facts["max_node_id"]]
+    # a second run of the same night reuses every extract: no renumbering, no pass
+    again = cut(source, store, core, budget(source, store))
+    assert again.passes == 0 and not again.renumbered and sorted(again.reused) == KEYS
+
+
+def test_extracts_of_a_lost_index_are_cut_again(islands: tuple[Path, Core]) -> None:
+    work, core = islands
+    source, store = work / "country.osm.pbf", work / "store"
+    shutil.rmtree(store / ".ids")  # the renumbering index deleted by hand
+    with pytest.raises(InputError, match="not a readable id map"):
+        real_ids(next(iter(cut_paths(store))))
+    run = cut(source, store, core, budget(source, store))
+    assert run.renumbered and sorted(run.cut) == KEYS
+    osm = read_osm_for(run.paths[KEYS[0]], load_settings())
+    assert (osm.features["osm_id"] > 2**25).any()
+
+
+def cut_paths(store: Path) -> list[Path]:
+    return sorted(store.glob("*/GM*.osm.pbf"))
