@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 from matplotlib.figure import Figure
+from PIL import Image
 
 from magicmix_geo.publish._common import (
     MAP_ATTRIBUTION,
@@ -32,11 +34,20 @@ from magicmix_geo.publish._common import (
     score_colour,
 )
 from magicmix_geo.publish._palette import BUILDING_COLOUR, STREET_COLOUR, WATER_COLOUR
+from magicmix_geo.publish.maps import add_polygons, draw_layer, figure_rgb
 from magicmix_geo.publish.report import top_sites
 
 LANGS = ("nl", "en")
 TOP_SITES = 10
 CARD_MAP_RADIUS_M = 250.0
+CARD_MAP_DPI = 150
+# the report's images are JPEG (a PDF embeds JPEG as it is); 90 keeps lines and labels crisp
+JPEG_QUALITY = 90
+_CARD_STYLES: dict[str, dict[str, Any]] = {
+    "water": {"facecolor": WATER_COLOUR, "edgecolor": "none", "linewidth": 0.0},
+    "buildings": {"facecolor": BUILDING_COLOUR, "edgecolor": "none", "linewidth": 0.0},
+    "streets": {"color": STREET_COLOUR, "linewidth": 0.6},
+}
 # exclusion codes of score/model.py in words
 _EXCLUSIONS = {
     "industry": ("industrial land nearby", "industrieterrein in de buurt"),
@@ -193,14 +204,8 @@ def _num(value: Any, lang: str, digits: int = 0) -> str:
     return text
 
 
-def _data_uri(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-
-
-def _figure_png(figure: Figure, dpi: int) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi)
-    return buffer.getvalue()
+def _data_uri(jpeg: bytes) -> str:
+    return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
 
 
 def _inputs(manifest: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
@@ -307,35 +312,32 @@ def summary_figures(
     return {"by_type": by_type, "by_reason": by_reason}
 
 
-def site_map_png(
+def site_map_jpeg(
     site: Any,
     sites: gpd.GeoDataFrame,
     context: Mapping[str, gpd.GeoDataFrame],
     radius_m: float = CARD_MAP_RADIUS_M,
 ) -> bytes:
-    """A small map (PNG) of one site and its surroundings within ``radius_m`` (EPSG:28992)."""
+    """A small map (JPEG) of one site and its surroundings within ``radius_m`` (EPSG:28992).
+
+    The layers are drawn as one collection each (as the static map), not one patch per
+    feature; JPEG, because a PDF embeds it as it is (a PNG is decoded and compressed again).
+    """
     centre = shapely.centroid(site.geometry)
     window = shapely.box(
         centre.x - radius_m, centre.y - radius_m, centre.x + radius_m, centre.y + radius_m
     )
     figure = Figure(figsize=(2.0, 2.0))
     ax = figure.add_axes((0, 0, 1, 1))
-    styles: dict[str, dict[str, Any]] = {
-        "water": {"color": WATER_COLOUR},
-        "buildings": {"color": BUILDING_COLOUR},
-        "streets": {"color": STREET_COLOUR, "linewidth": 0.6},
-    }
-    for name, style in styles.items():
+    for name, style in _CARD_STYLES.items():
         layer = context.get(name)
         if layer is not None and len(layer):
-            near = layer.iloc[layer.sindex.query(window, predicate="intersects")]
-            if len(near):
-                near.plot(ax=ax, **style)
+            draw_layer(ax, layer.iloc[layer.sindex.query(window, predicate="intersects")], style)
     others = sites.iloc[sites.sindex.query(window, predicate="intersects")]
-    if len(others):
-        others.plot(ax=ax, facecolor="none", edgecolor="#777777", linewidth=0.4)
-    gpd.GeoSeries([site.geometry], crs=sites.crs).plot(
-        ax=ax,
+    draw_layer(ax, others, {"facecolor": "none", "edgecolor": "#777777", "linewidth": 0.4})
+    add_polygons(
+        ax,
+        np.array([site.geometry], dtype=object),
         facecolor=score_colour(site.get("score_total")),
         edgecolor="#000000",
         linewidth=1.0,
@@ -343,8 +345,22 @@ def site_map_png(
     )
     ax.set_xlim(window.bounds[0], window.bounds[2])
     ax.set_ylim(window.bounds[1], window.bounds[3])
+    ax.set_aspect("equal")
     ax.set_axis_off()
-    return _figure_png(figure, dpi=150)
+    return _jpeg(figure_rgb(figure, CARD_MAP_DPI))
+
+
+def map_jpeg(png: Path) -> bytes:
+    """The static map ``png`` as JPEG, for the PDF (embedded as it is, see
+    :func:`site_map_jpeg`)."""
+    with Image.open(png) as image:
+        return _jpeg(np.asarray(image.convert("RGB")))
+
+
+def _jpeg(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=JPEG_QUALITY)
+    return buffer.getvalue()
 
 
 def _bars_html(site: Any, labels: Mapping[str, str], lang: str) -> str:
@@ -383,7 +399,7 @@ def _card_html(
         f"<h3>{int(site['rank_gm'])}. {e(str(site['site_id']))}{where} &middot; "
         f"{e(_t('score', lang))} {_num(site.get('score_total'), lang, 3)}</h3>"
         f'<table class="grid"><tr><td class="mini"><img alt="" '
-        f'src="{_data_uri(site_map_png(site, sites, context))}"></td>'
+        f'src="{_data_uri(site_map_jpeg(site, sites, context))}"></td>'
         f'<td><div class="note">{e(_t("criteria", lang))}</div>'
         f"{_bars_html(site, labels, lang)}</td></tr></table>"
         f'<div class="reasons"><b>{e(_t("reasons", lang))}:</b> {reasons_text}</div></div>'
@@ -521,7 +537,7 @@ def municipality_report_html(
     if map_png is not None and Path(map_png).is_file():
         parts.append(
             f"<h2>{e(_t('map', lang))}</h2>"
-            f'<img class="map" alt="" src="{_data_uri(Path(map_png).read_bytes())}">'
+            f'<img class="map" alt="" src="{_data_uri(map_jpeg(Path(map_png)))}">'
         )
     parts.append(f'<h2 class="break">{e(_t("best", lang))}</h2>')
     parts.append(_best_table_html(best, lang) if len(best) else f"<p>{e(_t('none', lang))}</p>")
@@ -582,7 +598,7 @@ def national_report_html(
     if overview_png is not None and Path(overview_png).is_file():
         parts.append(
             f"<h2>{e(_t('overview', lang))}</h2>"
-            f'<img class="map" alt="" src="{_data_uri(Path(overview_png).read_bytes())}">'
+            f'<img class="map" alt="" src="{_data_uri(map_jpeg(Path(overview_png)))}">'
         )
     keys = [
         ("municipality", None),
