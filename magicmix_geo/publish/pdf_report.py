@@ -29,6 +29,7 @@ import shapely
 from matplotlib.figure import Figure
 from PIL import Image
 from reportlab import rl_config
+from reportlab.lib.colors import Color, HexColor
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
@@ -226,7 +227,15 @@ _FONT, _BOLD = "MagicMixSans", "MagicMixSans-Bold"
 # binary streams: ReportLab's ASCII85 encoding of images (pure Python without its C
 # accelerator) took longer than the rest of a report, and made the file a quarter larger
 rl_config.useA85 = 0
-_GRID, _HEAD_BG, _INK = "#bbbbbb", "#eeeeee", "#222222"
+
+
+@cache
+def _rgb(hex_colour: str) -> Color:
+    """A ReportLab colour, parsed once (ReportLab parses a colour string at every use)."""
+    return HexColor(hex_colour)
+
+
+_GRID, _HEAD_BG, _INK = _rgb("#bbbbbb"), _rgb("#eeeeee"), _rgb("#222222")
 
 
 @cache
@@ -252,12 +261,12 @@ def _styles() -> dict[str, ParagraphStyle]:
     return {
         "body": body,
         "h1": style("h1", fontName=bold, fontSize=24, leading=29, spaceBefore=50 * mm),
-        "sub": style("sub", fontSize=15, leading=19, textColor="#444444", spaceBefore=4 * mm),
+        "sub": style("sub", fontSize=15, leading=19, textColor=_rgb("#444444"), spaceBefore=4 * mm),
         "h2": style("h2", fontName=bold, fontSize=14, leading=18, keepWithNext=1),
         "h3": style("h3", fontName=bold, fontSize=11, leading=14, spaceAfter=2 * mm),
         "cell": style("cell", fontSize=8.5, leading=10.5),
         "small": style("small", fontSize=7.5, leading=9.0),
-        "note": style("note", fontSize=8, leading=10.5, textColor="#555555"),
+        "note": style("note", fontSize=8, leading=10.5, textColor=_rgb("#555555")),
         "reasons": style("reasons", fontSize=8.5, leading=11.5, spaceBefore=2 * mm),
     }
 
@@ -337,9 +346,9 @@ class _Swatch(Flowable):
     def draw(self) -> None:
         side = 3 * mm
         canvas = self.canv
-        canvas.setStrokeColor("#555555")
+        canvas.setStrokeColor(_rgb("#555555"))
         canvas.setLineWidth(0.5)
-        canvas.setFillColor(self.colour)
+        canvas.setFillColor(_rgb(self.colour))
         canvas.rect(0, 0.5, side, side, stroke=1, fill=1)
         canvas.setFillColor(_INK)
         canvas.setFont(_FONT, self.size)
@@ -359,10 +368,10 @@ class _Bar(Flowable):
 
     def draw(self) -> None:
         canvas = self.canv
-        canvas.setFillColor("#eeeeee")
+        canvas.setFillColor(_rgb("#eeeeee"))
         canvas.rect(0, 0, self.width, self.height, stroke=0, fill=1)
         if self.fraction > 0:
-            canvas.setFillColor(self.colour)
+            canvas.setFillColor(_rgb(self.colour))
             canvas.rect(0, 0, self.width * self.fraction, self.height, stroke=0, fill=1)
 
 
@@ -398,7 +407,7 @@ def _canvas_maker(page_word: str, footer: str) -> type[Canvas]:
         def _foot(self, total: int) -> None:
             y = _PAGE_MARGINS_MM[2] * mm / 2
             self.setFont(_FONT, 8)
-            self.setFillColor("#666666")
+            self.setFillColor(_rgb("#666666"))
             number = self.getPageNumber()
             self.drawRightString(
                 A4[0] - _PAGE_MARGINS_MM[1] * mm, y, f"{page_word} {number} / {total}"
@@ -714,7 +723,7 @@ def _card(site: Any, mini_map: bytes, labels: Mapping[str, str], lang: str) -> l
         TableStyle(
             [
                 ("VALIGN", (0, 0), (-1, -1), "TOP"),
-                ("BOX", (0, 0), (0, 0), 0.5, "#cccccc"),
+                ("BOX", (0, 0), (0, 0), 0.5, _rgb("#cccccc")),
                 *[(p, (0, 0), (-1, -1), 0) for p in _PADDINGS],
                 ("LEFTPADDING", (1, 0), (1, 0), _CARD_GAP),
             ]
@@ -728,7 +737,7 @@ def _card(site: Any, mini_map: bytes, labels: Mapping[str, str], lang: str) -> l
         TableStyle(
             [
                 ("BOX", (0, 0), (-1, -1), 0.5, _GRID),
-                ("LINEBEFORE", (0, 0), (0, -1), 4, colour),
+                ("LINEBEFORE", (0, 0), (0, -1), 4, _rgb(colour)),
                 *[(p, (0, 0), (-1, -1), _CARD_PAD) for p in _PADDINGS],
             ]
         )
