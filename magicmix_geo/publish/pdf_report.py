@@ -476,7 +476,7 @@ def _method(method: Sequence[tuple[str, str]], lang: str) -> list[Flowable]:
     if method:
         parts += [Spacer(1, 4 * mm), _para(_t("rules", lang), "h3")]
         rows = [[_para(n), _para(t)] for n, t in method]
-        parts.append(_grid(rows, _fitted(method, [1, 3]), header=False))
+        parts.append(_grid(rows, _fitted(method, [0.2, 3]), header=False))
     return parts
 
 
@@ -878,16 +878,19 @@ def write_national_report_pdf(
             _image(map_jpeg(Path(overview_png)), _FRAME_W, _MAP_MAX_H),
         ]
     story += _h2(_t("municipalities", lang), new_page=True)
-    rows: list[list[Any]] = [[_para(_t(k, lang), "small") for k, _, _ in _NATIONAL_COLUMNS]]
+    texts = [[_t(k, lang) for k, _, _ in _NATIONAL_COLUMNS]]
+    rows: list[list[Any]] = [[_para(text, "small") for text in texts[0]]]
     for _, row in table.iterrows():
-        rows.append([_national_cell(c, row, lang) for _, c, _ in _NATIONAL_COLUMNS])
+        cells = [_national_cell(c, row, lang) for _, c, _ in _NATIONAL_COLUMNS]
+        rows.append(cells)
+        texts.append([c if isinstance(c, str) else html.unescape(c.text) for c in cells])
     numeric = [
         i for i, (_, c, _) in enumerate(_NATIONAL_COLUMNS) if c not in (None, "best_site_id")
     ]
     story.append(
         _grid(
             rows,
-            _scaled([w for _, _, w in _NATIONAL_COLUMNS]),
+            _fitted(texts, [w for _, _, w in _NATIONAL_COLUMNS], font_size=7.5),
             font_size=7.5,
             extra=[("ALIGN", (i, 1), (i, -1), "RIGHT") for i in numeric],
         )
