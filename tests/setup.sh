@@ -10,13 +10,12 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 # QGIS (PyQGIS for the system python3) opens the GeoPackages and the project file; Chromium
 # loads the interactive maps and index.html; osmium-tool cuts the municipal extracts of a
-# shared OSM file; WeasyPrint typesets the PDF reports with Pango; poppler-utils (pdftoppm,
-# pdftotext) lets the tests look at the pages. Measured on bookworm: about 90 s in all,
+# shared OSM file; poppler-utils (pdftoppm, pdftotext) lets the tests look at the pages of the
+# PDF reports (ReportLab, pure Python: no system library). Measured on bookworm: about 90 s in all,
 # most of it QGIS.
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
-  python3-qgis qgis-providers chromium osmium-tool poppler-utils \
-  libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core >/dev/null
+  python3-qgis qgis-providers chromium osmium-tool poppler-utils fonts-dejavu-core >/dev/null
 
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip

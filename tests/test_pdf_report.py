@@ -15,7 +15,6 @@ import geopandas as gpd
 import pytest
 
 from magicmix_geo.config import load_settings
-from magicmix_geo.publish.pdf_report import municipality_report_html
 from magicmix_geo.publish.run_outputs import write_municipality_pdf
 from magicmix_geo.score.method import method_rows
 
@@ -138,6 +137,8 @@ def _hostile(sites: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     first = hostile["rank_gm"].astype("Float64") == 1
     hostile.loc[first, "site_id"] = "<img src=x onerror=alert(1)>&"
     hostile.loc[first, "bu_name"] = '<script>alert("x")</script>'
+    # ReportLab's paragraph markup and an entity: shown as typed, never read as markup
+    hostile.loc[first, "reasons_en"] = '<b>bold</b> &amp; <font size="40">big</font>'
     return hostile
 
 
@@ -148,21 +149,6 @@ def test_english_report_and_escaped_data(
     context = {n: gpd.read_file(gpkg, layer=n) for n in ("water", "buildings", "streets")}
     manifest = json.loads((sample_run / "manifest.json").read_text(encoding="utf-8"))
     sites = _hostile(sample_sites)
-    labels = {n: c.label_en for n, c in SETTINGS.criteria.items()}
-    page = municipality_report_html(
-        sites,
-        gm_code="GM0503",
-        gm_name="Delft",
-        manifest=manifest,
-        method=method_rows(SETTINGS),
-        labels=labels,
-        map_png=None,
-        context=context,
-        lang="en",
-    )
-    # data text is escaped, never markup
-    assert "<script>alert" not in page and "<img src=x" not in page
-    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
     pdf = tmp_path / "GM0503_en.pdf"
     write_municipality_pdf(
         pdf,
@@ -191,5 +177,6 @@ def test_english_report_and_escaped_data(
     # the hostile values appear as the literal text they are
     assert "<img src=x onerror=alert(1)>&" in flat
     assert '<script>alert("x")</script>' in flat
+    assert '<b>bold</b> &amp; <font size="40">big</font>' in flat
     # English criterion labels on the cards' bars
     assert "general practitioner" in flat and "huisarts" not in flat

@@ -29,7 +29,7 @@ from magicmix_geo.publish._common import (
     SCORE_COLOURS,
     score_colour,
 )
-from magicmix_geo.publish.maps import place_badges, render_static_map
+from magicmix_geo.publish.maps import map_title, place_badges, render_static_map
 from magicmix_geo.publish.report import exclusion_summary
 from tests.test_publish import make_sites
 
@@ -114,6 +114,62 @@ def test_static_map_top_labels_do_not_overlap(
     boxes = [t.get_bbox_patch().get_window_extent(renderer) for t in badges]
     for a, b in combinations(boxes, 2):
         assert not a.overlaps(b)
+
+
+def _map_words(figure: Any) -> list[str]:
+    """Every text on the static map: title, legend, colour bar label."""
+    ax, cax = figure.axes[:2]
+    return [
+        ax.get_title(loc="left"),
+        *[t.get_text() for t in ax.get_legend().get_texts()],
+        cax.get_ylabel(),
+    ]
+
+
+def test_static_map_speaks_the_report_language(
+    crowded: gpd.GeoDataFrame, boundary: gpd.GeoDataFrame
+) -> None:
+    streets = gpd.GeoDataFrame(geometry=[box(84100, 446100, 84110, 447900).boundary], crs=RD)
+    context = {"streets": streets}
+    title = map_title("GM0503", "Delft", "singles", "nl")
+    dutch = _map_words(render_static_map(crowded, boundary, title=title, context=context))
+    assert dutch == [
+        "GM0503 Delft: Magic Mix-locaties gerangschikt (singles)",
+        "uitgesloten locatie",
+        "gemeentegrens",
+        "rang (top 10)",
+        "straten",
+        "score_total (hoger is beter)",
+    ]
+    title = map_title("GM0503", "Delft", "singles", "en")
+    english = _map_words(
+        render_static_map(crowded, boundary, title=title, context=context, lang="en")
+    )
+    assert english == [
+        "GM0503 Delft: Magic Mix site ranking (singles)",
+        "excluded site",
+        "municipal boundary",
+        "rank (top 10)",
+        "streets",
+        "score_total (higher is better)",
+    ]
+    with pytest.raises(ValueError, match="lang"):
+        render_static_map(crowded, boundary, title=title, context={}, lang="de")
+
+
+def test_static_map_png_is_opaque_rgb(
+    tmp_path: Path, crowded: gpd.GeoDataFrame, boundary: gpd.GeoDataFrame
+) -> None:
+    from PIL import Image
+
+    target = tmp_path / "m.png"
+    write_static_map(target, crowded, boundary, title="Delft", lang="en")
+    with Image.open(target) as image:
+        assert image.format == "PNG" and image.mode == "RGB"
+        pixels = np.asarray(image)
+    # drawn: the score classes (colour bar, sites) are on it, not a blank page
+    greens = np.all(pixels == np.array([0x1A, 0x96, 0x41]), axis=-1)
+    assert greens.sum() > 20
 
 
 def test_interactive_map_is_self_contained_with_reasons_and_badges(

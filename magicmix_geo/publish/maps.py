@@ -31,6 +31,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.path import Path as MplPath
 from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
+from PIL import Image
 
 from magicmix_geo.publish._common import (
     BUILDING_COLOUR,
@@ -70,6 +71,34 @@ _CONTEXT_STYLE: dict[str, dict[str, Any]] = {
     "streets": {"color": STREET_COLOUR, "linewidth": 0.5, "zorder": 3},
 }
 _DEFAULT_CONTEXT_STYLE: dict[str, Any] = {"color": "#cccccc", "linewidth": 0.4, "zorder": 2}
+# zlib level of the static PNG: level 1 writes it about 3x faster than the default 6, and
+# a map's flat colours compress about as well (measured: bench/publish.py)
+PNG_COMPRESS_LEVEL = 1
+# the static map's words: English, Dutch
+_MAP_WORDS: dict[str, tuple[str, str]] = {
+    "excluded": ("excluded site", "uitgesloten locatie"),
+    "no_score": ("no score", "geen score"),
+    "boundary": ("municipal boundary", "gemeentegrens"),
+    "rank": ("rank (top 10)", "rang (top 10)"),
+    "colour_bar": ("score_total (higher is better)", "score_total (hoger is beter)"),
+    "title": ("Magic Mix site ranking", "Magic Mix-locaties gerangschikt"),
+    "layer_water": ("water", "water"),
+    "layer_buildings": ("buildings", "gebouwen"),
+    "layer_streets": ("streets", "straten"),
+}
+MAP_LANGS = ("nl", "en")
+
+
+def map_words(lang: str) -> dict[str, str]:
+    """The static map's words in ``lang`` (``nl`` or ``en``); ValueError for another."""
+    if lang not in MAP_LANGS:
+        raise ValueError(f"lang: {lang!r} is not one of {', '.join(MAP_LANGS)}")
+    return {key: (nl if lang == "nl" else en) for key, (en, nl) in _MAP_WORDS.items()}
+
+
+def map_title(gm_code: str, gm_name: str, profile: str, lang: str = "nl") -> str:
+    """The static map's title, e.g. ``GM0503 Delft: Magic Mix site ranking (singles)``."""
+    return f"{gm_code} {gm_name}: {map_words(lang)['title']} ({profile})"
 
 
 # --- static map ---------------------------------------------------------------------------
@@ -82,6 +111,7 @@ def write_static_map(
     *,
     title: str,
     context: dict[str, gpd.GeoDataFrame] | None = None,
+    lang: str = "nl",
 ) -> None:
     """Write a static PNG map of the ranked sites of one municipality.
 
@@ -103,15 +133,31 @@ def write_static_map(
     context
         Optional background layers in EPSG:28992 by name: ``water`` and ``buildings``
         (polygons), ``streets`` (lines); other names are drawn in neutral grey.
+    lang
+        ``nl`` (default) or ``en``: the legend and the colour bar's label.
     """
     context = dict(context or {})
     require_rd(sites, "sites")
     require_rd(boundary, "boundary")
     for name, frame in context.items():
         require_rd(frame, name)
-    figure = render_static_map(sites, boundary, title=title, context=context)
-    with output_path(Path(path)) as tmp, quiet_missing_glyphs():
-        figure.savefig(tmp, format="png", dpi=MAP_DPI)
+    with quiet_missing_glyphs():
+        figure = render_static_map(sites, boundary, title=title, context=context, lang=lang)
+        pixels = figure_rgb(figure, MAP_DPI)
+    with output_path(Path(path)) as tmp:
+        Image.fromarray(pixels).save(tmp, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+
+
+def figure_rgb(figure: Figure, dpi: float) -> np.ndarray:
+    """The figure drawn by Agg at ``dpi``: (height, width, 3) uint8 RGB pixels.
+
+    The figure is opaque (white background), so the alpha channel carries nothing; without
+    it the PNG is smaller and a PDF embeds the pixels without a separate alpha mask.
+    """
+    figure.set_dpi(dpi)
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    return np.ascontiguousarray(np.asarray(canvas.buffer_rgba())[..., :3])
 
 
 def render_static_map(
@@ -120,6 +166,7 @@ def render_static_map(
     *,
     title: str,
     context: Mapping[str, gpd.GeoDataFrame],
+    lang: str = "nl",
 ) -> Figure:
     """Draw the static map on a new matplotlib figure (Agg canvas, no pyplot state).
 
@@ -133,18 +180,22 @@ def render_static_map(
         The map title.
     context
         Background layers by name, EPSG:28992.
+    lang
+        ``nl`` (default) or ``en``: the legend and the colour bar's label.
 
     Returns
     -------
     matplotlib.figure.Figure
         The figure, ready for ``savefig``.
     """
+    words = map_words(lang)
     extent = _map_extent(sites, boundary)
     figure, ax, cax = _layout(extent)
     for name, frame in context.items():
         _draw_context(ax, name, frame)
-    if not boundary.empty:
-        boundary.boundary.plot(ax=ax, color="#222222", linewidth=1.2, zorder=4)
+    outline = boundary.boundary.to_numpy() if not boundary.empty else np.empty(0, dtype=object)
+    if drawable(outline).any():  # one collection, as the context (no extra canvas draw)
+        add_lines(ax, outline, color="#222222", linewidth=1.2, zorder=4)
     _draw_sites(ax, sites)
     ax.set_xlim(extent[0], extent[2])
     ax.set_ylim(extent[1], extent[3])
@@ -152,8 +203,8 @@ def render_static_map(
     ax.set_axis_off()
     _label_top_sites(ax, sites)  # after the limits: placement works in display units
     ax.set_title(_plain_text(title), fontsize=14, loc="left")
-    _draw_legend(ax, sites, context)
-    _draw_colour_bar(cax)
+    _draw_legend(ax, sites, context, words)
+    _draw_colour_bar(cax, words)
     _draw_scale_bar(ax, extent)
     _draw_north_arrow(ax)
     figure.text(0.02, 0.015, MAP_ATTRIBUTION, fontsize=7, color="#444444")
@@ -196,9 +247,14 @@ def _map_extent(
 
 def _draw_context(ax: Any, name: str, frame: gpd.GeoDataFrame) -> None:
     """Draw one background layer, if it has anything to draw."""
+    draw_layer(ax, frame, _CONTEXT_STYLE.get(name, _DEFAULT_CONTEXT_STYLE))
+
+
+def draw_layer(ax: Any, frame: gpd.GeoDataFrame, style: Mapping[str, Any]) -> None:
+    """Draw a layer's polygons and lines as one collection each (fast, as geopandas draws
+    them); ``style`` holds matplotlib collection properties (``color`` fills a polygon)."""
     if frame.empty or not frame.geometry.notna().any():
         return
-    style = dict(_CONTEXT_STYLE.get(name, _DEFAULT_CONTEXT_STYLE))
     geoms = frame.geometry.to_numpy()
     kind = shapely.get_type_id(geoms)
     polygons = np.isin(kind, (3, 6))
@@ -207,15 +263,15 @@ def _draw_context(ax: Any, name: str, frame: gpd.GeoDataFrame) -> None:
         fill = dict(style)
         face = fill.pop("facecolor", None)
         colour = fill.pop("color", None)
-        _add_polygons(ax, geoms[polygons], facecolor=face or colour, **fill)
+        add_polygons(ax, geoms[polygons], facecolor=face or colour, **fill)
     if lines.any():
-        _add_lines(ax, geoms[lines], **{k: v for k, v in style.items() if k != "facecolor"})
+        add_lines(ax, geoms[lines], **{k: v for k, v in style.items() if k != "facecolor"})
     others = ~(polygons | lines) & ~shapely.is_missing(geoms)
     if others.any():  # points and collections: rare in context layers
-        frame[others].plot(ax=ax, **_CONTEXT_STYLE.get(name, _DEFAULT_CONTEXT_STYLE))
+        frame[others].plot(ax=ax, **style)
 
 
-def _drawable(geoms: np.ndarray) -> np.ndarray:
+def drawable(geoms: np.ndarray) -> np.ndarray:
     """Mask of the geometries that draw something (not missing, not empty)."""
     return ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
 
@@ -238,25 +294,25 @@ def _polygon_paths(polygons: np.ndarray) -> list[MplPath]:
     ]
 
 
-def _add_polygons(ax: Any, geoms: np.ndarray, **style: Any) -> None:
+def add_polygons(ax: Any, geoms: np.ndarray, **style: Any) -> None:
     """Draw (multi)polygons as one collection; ``facecolor`` may be one colour per geometry.
 
     Like geopandas, a multipolygon is drawn as its parts, each part one path.
     """
-    parts, part_of = shapely.get_parts(geoms[_drawable(geoms)], return_index=True)
+    parts, part_of = shapely.get_parts(geoms[drawable(geoms)], return_index=True)
     face = style.pop("facecolor", None)
     if face is not None and not isinstance(face, str):
-        face = np.asarray(face, dtype=object)[_drawable(geoms)][part_of].tolist()
+        face = np.asarray(face, dtype=object)[drawable(geoms)][part_of].tolist()
     if not len(parts):
         return
     collection = PathCollection(_polygon_paths(parts), facecolors=face, **style)
     ax.add_collection(collection, autolim=False)
 
 
-def _add_lines(ax: Any, geoms: np.ndarray, **style: Any) -> None:
+def add_lines(ax: Any, geoms: np.ndarray, **style: Any) -> None:
     """Draw (multi)lines as one collection, each part a segment list as geopandas does."""
-    parts = shapely.get_parts(geoms[_drawable(geoms)])
-    parts = parts[_drawable(parts)]
+    parts = shapely.get_parts(geoms[drawable(geoms)])
+    parts = parts[drawable(parts)]
     coords, coord_of = shapely.get_coordinates(parts, return_index=True)
     cuts = np.flatnonzero(coord_of[1:] != coord_of[:-1]) + 1
     ax.add_collection(LineCollection(np.split(coords, cuts), **style), autolim=False)
@@ -269,7 +325,7 @@ def _draw_sites(ax: Any, sites: gpd.GeoDataFrame) -> None:
     excluded = excluded_mask(sites)
     if excluded.any():
         # translucent, so the context stays readable under the many excluded sites
-        _add_polygons(
+        add_polygons(
             ax,
             sites.geometry.to_numpy()[excluded.to_numpy()],
             facecolor=EXCLUDED_COLOUR,
@@ -281,7 +337,7 @@ def _draw_sites(ax: Any, sites: gpd.GeoDataFrame) -> None:
     kept = sites[~excluded]
     if not kept.empty:
         colours = _score_colours(_scores(kept))
-        _add_polygons(
+        add_polygons(
             ax,
             kept.geometry.to_numpy(),
             facecolor=colours,
@@ -438,16 +494,23 @@ def place_badges(
     return offsets
 
 
-def _draw_legend(ax: Any, sites: gpd.GeoDataFrame, context: Mapping[str, gpd.GeoDataFrame]) -> None:
+def _draw_legend(
+    ax: Any,
+    sites: gpd.GeoDataFrame,
+    context: Mapping[str, gpd.GeoDataFrame],
+    words: Mapping[str, str],
+) -> None:
     """A legend of the non-score symbols: excluded sites, boundary, labels, context."""
     handles: list[Any] = [
-        Patch(facecolor=EXCLUDED_COLOUR, edgecolor="#9a9a9a", alpha=0.55, label="excluded site"),
+        Patch(facecolor=EXCLUDED_COLOUR, edgecolor="#9a9a9a", alpha=0.55, label=words["excluded"]),
     ]
     kept = sites[~excluded_mask(sites)]
     if np.isnan(_scores(kept)).any():
-        handles.append(Patch(facecolor=NO_SCORE_COLOUR, edgecolor="#505050", label="no score"))
+        handles.append(
+            Patch(facecolor=NO_SCORE_COLOUR, edgecolor="#505050", label=words["no_score"])
+        )
     handles += [
-        Line2D([], [], color="#222222", linewidth=1.2, label="municipal boundary"),
+        Line2D([], [], color="#222222", linewidth=1.2, label=words["boundary"]),
         Line2D(
             [],
             [],
@@ -456,26 +519,27 @@ def _draw_legend(ax: Any, sites: gpd.GeoDataFrame, context: Mapping[str, gpd.Geo
             markersize=10,
             markerfacecolor="white",
             markeredgecolor="#222222",
-            label="rank (top 10)",
+            label=words["rank"],
         ),
     ]
     for name, frame in context.items():
         if frame.empty:
             continue
         style = _CONTEXT_STYLE.get(name, _DEFAULT_CONTEXT_STYLE)
+        label = words.get(f"layer_{name}", name)
         if "facecolor" in style:
-            handles.append(Patch(facecolor=style["facecolor"], label=name))
+            handles.append(Patch(facecolor=style["facecolor"], label=label))
         else:
-            handles.append(Line2D([], [], color=style["color"], label=name))
+            handles.append(Line2D([], [], color=style["color"], label=label))
     ax.legend(handles=handles, loc="upper left", fontsize=8, framealpha=0.9).set_zorder(11)
 
 
-def _draw_colour_bar(cax: Any) -> None:
+def _draw_colour_bar(cax: Any, words: Mapping[str, str]) -> None:
     """The five score classes as a colour bar beside the map."""
     cmap = ListedColormap(list(SCORE_COLOURS))
     norm = BoundaryNorm(list(SCORE_BREAKS), cmap.N)
     bar = ColorbarBase(cax, cmap=cmap, norm=norm, ticks=list(SCORE_BREAKS))
-    bar.set_label("score_total (higher is better)", fontsize=9)
+    bar.set_label(words["colour_bar"], fontsize=9)
     cax.tick_params(labelsize=8)
 
 

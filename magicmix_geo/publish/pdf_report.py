@@ -1,9 +1,11 @@
 """The typeset PDF reports: one per municipality and a national summary, Dutch or English.
 
-Each report is an HTML document laid out for A4 print (CSS paged media: page numbers, page
-breaks) and typeset by WeasyPrint. Every text that comes from the data (site ids, buurt names,
-reasons, file names, manifest values) is HTML-escaped; images are embedded as data URIs, so
-nothing outside the document is fetched.
+Each report is typeset by ReportLab on A4 pages (page numbers "pagina i / n", page breaks
+between the sections). Every text that comes from the data (site ids, buurt names, reasons,
+file names, manifest values) is either drawn as a plain string or escaped before ReportLab's
+paragraph markup reads it, so it is shown as the text it is; images are embedded from memory
+(JPEG, which a PDF holds as it is), so nothing outside the document is read. Fonts and
+paragraph styles are set up once per process and reused for every report.
 
 Contents of a municipality's report: cover (municipality, date, run id, profile), summary
 figures, the map, a table of the best sites, one card per best site (a small map, criterion
@@ -12,17 +14,42 @@ bars, reasons), the method in brief, data sources with dates and licences.
 
 from __future__ import annotations
 
-import base64
 import html
 import io
 from collections.abc import Iterator, Mapping, Sequence
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import matplotlib
+import numpy as np
 import pandas as pd
 import shapely
 from matplotlib.figure import Figure
+from PIL import Image
+from reportlab import rl_config
+from reportlab.lib.colors import Color, HexColor
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.pdfmetrics import registerFontFamily, stringWidth
+from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.pdfgen.canvas import Canvas
+from reportlab.platypus import (
+    BaseDocTemplate,
+    Flowable,
+    Frame,
+    HRFlowable,
+    PageBreak,
+    PageTemplate,
+    Paragraph,
+    Spacer,
+    Table,
+    TableStyle,
+)
+from reportlab.platypus import Image as RLImage
 
 from magicmix_geo.publish._common import (
     MAP_ATTRIBUTION,
@@ -32,11 +59,20 @@ from magicmix_geo.publish._common import (
     score_colour,
 )
 from magicmix_geo.publish._palette import BUILDING_COLOUR, STREET_COLOUR, WATER_COLOUR
+from magicmix_geo.publish.maps import add_polygons, draw_layer, figure_rgb
 from magicmix_geo.publish.report import top_sites
 
 LANGS = ("nl", "en")
 TOP_SITES = 10
 CARD_MAP_RADIUS_M = 250.0
+CARD_MAP_DPI = 150
+# the report's images are JPEG (a PDF embeds JPEG as it is); 90 keeps lines and labels crisp
+JPEG_QUALITY = 90
+_CARD_STYLES: dict[str, dict[str, Any]] = {
+    "water": {"facecolor": WATER_COLOUR, "edgecolor": "none", "linewidth": 0.0},
+    "buildings": {"facecolor": BUILDING_COLOUR, "edgecolor": "none", "linewidth": 0.0},
+    "streets": {"color": STREET_COLOUR, "linewidth": 0.6},
+}
 # exclusion codes of score/model.py in words
 _EXCLUSIONS = {
     "industry": ("industrial land nearby", "industrieterrein in de buurt"),
@@ -139,37 +175,6 @@ _METHOD = {
     ),
 }
 
-_CSS = """
-@page { size: A4; margin: 18mm 16mm 20mm 16mm;
-  @bottom-right { content: "%(page)s " counter(page) " / " counter(pages);
-                  font: 8pt sans-serif; color: #666 }
-  @bottom-left { content: "%(footer)s"; font: 8pt sans-serif; color: #666 } }
-@page :first { @bottom-left { content: none } }
-body { font: 9.5pt/1.4 "DejaVu Sans", sans-serif; color: #222 }
-h1 { font-size: 24pt; margin: 50mm 0 4mm } h2 { font-size: 14pt; border-bottom: 1px solid #bbb;
-  margin-top: 8mm } h3 { font-size: 11pt; margin: 0 0 2mm }
-.cover { page-break-after: always } .cover .sub { font-size: 15pt; color: #444 }
-.cover table { margin-top: 20mm; font-size: 10pt }
-.cover td { border: none; padding: 1mm 4mm 1mm 0 }
-.break { page-break-before: always }
-table { border-collapse: collapse; width: 100%%; margin: 2mm 0 }
-th, td { border: 0.5pt solid #bbb; padding: 1mm 1.5mm; text-align: left; vertical-align: top;
-  font-size: 8.5pt } th { background: #eee } td.num { text-align: right; white-space: nowrap }
-td.id { white-space: nowrap }
-.figures td.num { font-size: 11pt; font-weight: bold }
-table.national th, table.national td { font-size: 7.5pt }
-img.map { width: 100%%; border: 0.5pt solid #bbb }
-.card { page-break-inside: avoid; border: 0.5pt solid #bbb; border-left: 4pt solid #888;
-  padding: 3mm; margin: 0 0 4mm }
-table.grid { margin: 0 } table.grid > tbody > tr > td { border: none; padding: 0 }
-td.mini { width: 50mm } td.mini img { width: 48mm; border: 0.5pt solid #ccc }
-table.bars { margin: 0 } td.label { width: 48mm } table.bars td { border: none; padding: 0.2mm 1mm;
-  font-size: 7.5pt } td.track { width: 38mm } .track div { height: 3mm; background: #eee }
-.track div div { height: 3mm }
-.reasons { font-size: 8.5pt; margin-top: 2mm } .note { color: #555; font-size: 8pt }
-.swatch { display: inline-block; width: 3mm; height: 3mm; border: 0.5pt solid #555 }
-"""
-
 
 def _t(key: str, lang: str) -> str:
     en, nl = _WORDS[key]
@@ -193,16 +198,6 @@ def _num(value: Any, lang: str, digits: int = 0) -> str:
     return text
 
 
-def _data_uri(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-
-
-def _figure_png(figure: Figure, dpi: int) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi)
-    return buffer.getvalue()
-
-
 def _inputs(manifest: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
     inputs = manifest.get("inputs")
     if isinstance(inputs, list):
@@ -223,52 +218,281 @@ def _run_rows(manifest: Mapping[str, Any], lang: str) -> list[tuple[str, str]]:
     ]
 
 
-def _css(lang: str, footer: str) -> str:
-    # the footer is data (a municipality name): keep it a CSS string that cannot break out
-    safe = footer.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
-    return _CSS % {"page": _t("page", lang), "footer": safe}
+# --- typesetting (ReportLab) -----------------------------------------------------------------
+
+_PAGE_MARGINS_MM = (18.0, 16.0, 20.0, 16.0)  # top, right, bottom, left
+_FRAME_W = A4[0] - (_PAGE_MARGINS_MM[1] + _PAGE_MARGINS_MM[3]) * mm
+_FRAME_H = A4[1] - (_PAGE_MARGINS_MM[0] + _PAGE_MARGINS_MM[2]) * mm
+_FONT, _BOLD = "MagicMixSans", "MagicMixSans-Bold"
+# binary streams: ReportLab's ASCII85 encoding of images (pure Python without its C
+# accelerator) took longer than the rest of a report, and made the file a quarter larger
+rl_config.useA85 = 0
 
 
-def _sources_html(manifest: Mapping[str, Any], lang: str) -> str:
-    e = html.escape
-    head = "".join(
-        f"<th>{e(_t(k, lang))}</th>"
-        for k in ("source", "file", "version", "licence", "attribution")
-    )
-    rows = [
-        f"<h2>{e(_t('sources', lang))}</h2>",
-        f"<p>{e(MAP_ATTRIBUTION)}</p>",
-        f"<table><tr>{head}</tr>",
+@cache
+def _rgb(hex_colour: str) -> Color:
+    """A ReportLab colour, parsed once (ReportLab parses a colour string at every use)."""
+    return HexColor(hex_colour)
+
+
+_GRID, _HEAD_BG, _INK = _rgb("#bbbbbb"), _rgb("#eeeeee"), _rgb("#222222")
+
+
+@cache
+def _fonts() -> tuple[str, str]:
+    """DejaVu Sans (matplotlib's own copy, so always present), registered once per process:
+    it has every Latin letter, ² and the dashes the reports use."""
+    folder = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+    pdfmetrics.registerFont(TTFont(_FONT, str(folder / "DejaVuSans.ttf")))
+    pdfmetrics.registerFont(TTFont(_BOLD, str(folder / "DejaVuSans-Bold.ttf")))
+    registerFontFamily(_FONT, normal=_FONT, bold=_BOLD, italic=_FONT, boldItalic=_BOLD)
+    return _FONT, _BOLD
+
+
+@cache
+def _styles() -> dict[str, ParagraphStyle]:
+    """The paragraph styles, built once per process."""
+    font, bold = _fonts()
+    body = ParagraphStyle("body", fontName=font, fontSize=9.5, leading=13.3, textColor=_INK)
+
+    def style(name: str, **kw: Any) -> ParagraphStyle:
+        return ParagraphStyle(name, parent=body, **kw)
+
+    return {
+        "body": body,
+        "h1": style("h1", fontName=bold, fontSize=24, leading=29, spaceBefore=50 * mm),
+        "sub": style("sub", fontSize=15, leading=19, textColor=_rgb("#444444"), spaceBefore=4 * mm),
+        "h2": style("h2", fontName=bold, fontSize=14, leading=18, keepWithNext=1),
+        "h3": style("h3", fontName=bold, fontSize=11, leading=14, spaceAfter=2 * mm),
+        "cell": style("cell", fontSize=8.5, leading=10.5),
+        "small": style("small", fontSize=7.5, leading=9.0),
+        "note": style("note", fontSize=8, leading=10.5, textColor=_rgb("#555555")),
+        "reasons": style("reasons", fontSize=8.5, leading=11.5, spaceBefore=2 * mm),
+    }
+
+
+def _para(text: str, style: str = "cell") -> Paragraph:
+    """A paragraph of data text: escaped, so it is shown as the text it is, never markup."""
+    return Paragraph(html.escape(text, quote=False), _styles()[style])
+
+
+def _h2(text: str, *, new_page: bool = False) -> list[Flowable]:
+    """A section heading underlined like the print CSS had it; optionally on a new page."""
+    head: list[Flowable] = [PageBreak()] if new_page else [Spacer(1, 8 * mm)]
+    rule = HRFlowable(width="100%", thickness=1, color=_GRID, spaceBefore=1, spaceAfter=2 * mm)
+    rule.keepWithNext = 1
+    return [*head, _para(text, "h2"), rule]
+
+
+def _grid(
+    rows: list[list[Any]],
+    widths: Sequence[float],
+    *,
+    header: bool = True,
+    font_size: float = 8.5,
+    extra: Sequence[tuple[Any, ...]] = (),
+) -> Table:
+    """A table with thin grey rules, a shaded header row and the reports' cell padding."""
+    table = Table(rows, colWidths=list(widths), repeatRows=1 if header else 0)
+    commands: list[tuple[Any, ...]] = [
+        ("GRID", (0, 0), (-1, -1), 0.5, _GRID),
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("FONT", (0, 0), (-1, -1), _FONT, font_size, font_size * 1.25),
+        ("LEFTPADDING", (0, 0), (-1, -1), 1.5 * mm),
+        ("RIGHTPADDING", (0, 0), (-1, -1), 1.5 * mm),
+        ("TOPPADDING", (0, 0), (-1, -1), 1 * mm),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 1 * mm),
+        ("TEXTCOLOR", (0, 0), (-1, -1), _INK),
     ]
-    for item in _inputs(manifest):
-        cells = "".join(
-            f"<td>{e(str(item.get(k) or ''))}</td>"
-            for k in ("source", "path", "version", "licence", "attribution")
+    if header:
+        commands.append(("BACKGROUND", (0, 0), (-1, 0), _HEAD_BG))
+    table.setStyle(TableStyle([*commands, *extra]))
+    return table
+
+
+def _scaled(weights: Sequence[float], total: float = _FRAME_W) -> list[float]:
+    return [total * w / sum(weights) for w in weights]
+
+
+def _fitted(
+    texts: Sequence[Sequence[str]], weights: Sequence[float], font_size: float = 8.5
+) -> list[float]:
+    """Column widths, as a browser's table layout: each column at least as wide as its
+    longest word (a file name is never broken), the rest of the frame shared by weight."""
+    bold = _fonts()[1]  # the widest face: a bold header fits too
+    words = [
+        max((stringWidth(w, bold, font_size) for row in texts for w in row[i].split()), default=0)
+        + 3 * mm
+        + 1
+        for i in range(len(weights))
+    ]
+    spare = _FRAME_W - sum(words)
+    if spare <= 0:
+        return _scaled(words)
+    return [w + share for w, share in zip(words, _scaled(weights, spare), strict=True)]
+
+
+class _Swatch(Flowable):
+    """A small square in a score colour (outlined, so the pale class shows) and a number."""
+
+    def __init__(self, colour: str, text: str, size: float = 8.5) -> None:
+        super().__init__()
+        self.colour, self.text, self.size = colour, text, size
+
+    def wrap(self, avail_width: float, avail_height: float) -> tuple[float, float]:
+        self.width = avail_width
+        return avail_width, self.size * 1.25
+
+    def draw(self) -> None:
+        side = 3 * mm
+        canvas = self.canv
+        canvas.setStrokeColor(_rgb("#555555"))
+        canvas.setLineWidth(0.5)
+        canvas.setFillColor(_rgb(self.colour))
+        canvas.rect(0, 0.5, side, side, stroke=1, fill=1)
+        canvas.setFillColor(_INK)
+        canvas.setFont(_FONT, self.size)
+        canvas.drawRightString(self.width, 1.5, self.text)
+
+
+class _Bar(Flowable):
+    """A criterion bar: a grey track filled to ``fraction`` in the score colour."""
+
+    def __init__(self, fraction: float, colour: str, width: float, height: float = 3 * mm):
+        super().__init__()
+        self.fraction, self.colour = min(max(fraction, 0.0), 1.0), colour
+        self.width, self.height = width, height
+
+    def wrap(self, avail_width: float, avail_height: float) -> tuple[float, float]:
+        return self.width, self.height
+
+    def draw(self) -> None:
+        canvas = self.canv
+        canvas.setFillColor(_rgb("#eeeeee"))
+        canvas.rect(0, 0, self.width, self.height, stroke=0, fill=1)
+        if self.fraction > 0:
+            canvas.setFillColor(_rgb(self.colour))
+            canvas.rect(0, 0, self.width * self.fraction, self.height, stroke=0, fill=1)
+
+
+def _image(jpeg: bytes, max_width: float, max_height: float) -> RLImage:
+    """A JPEG as a flowable at most ``max_width`` x ``max_height`` points, aspect kept."""
+    with Image.open(io.BytesIO(jpeg)) as image:
+        width, height = image.size
+    scale = min(max_width / width, max_height / height)
+    return RLImage(io.BytesIO(jpeg), width=width * scale, height=height * scale)
+
+
+def _canvas_maker(page_word: str, footer: str) -> type[Canvas]:
+    """A canvas that writes "<page> i / n" and ``footer`` (not on the cover) at the foot of
+    every page once the number of pages is known."""
+
+    class NumberedCanvas(Canvas):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._pages: list[dict[str, Any]] = []
+
+        def showPage(self) -> None:  # noqa: N802 - ReportLab's name
+            self._pages.append(dict(self.__dict__))
+            self._startPage()
+
+        def save(self) -> None:
+            total = len(self._pages)
+            for state in self._pages:
+                self.__dict__.update(state)
+                self._foot(total)
+                super().showPage()
+            super().save()
+
+        def _foot(self, total: int) -> None:
+            y = _PAGE_MARGINS_MM[2] * mm / 2
+            self.setFont(_FONT, 8)
+            self.setFillColor(_rgb("#666666"))
+            number = self.getPageNumber()
+            self.drawRightString(
+                A4[0] - _PAGE_MARGINS_MM[1] * mm, y, f"{page_word} {number} / {total}"
+            )
+            if number > 1:
+                self.drawString(_PAGE_MARGINS_MM[3] * mm, y, footer)
+
+    return NumberedCanvas
+
+
+def _build(path: Path, story: list[Flowable], *, title: str, footer: str, lang: str) -> None:
+    """Typeset ``story`` on A4 pages into ``path``; replaced atomically."""
+    with output_path(Path(path)) as tmp:
+        document = BaseDocTemplate(
+            str(tmp),
+            pagesize=A4,
+            title=title,
+            author="magicmix-geo",
+            creator="magicmix-geo",
+            lang=lang,
+            topMargin=_PAGE_MARGINS_MM[0] * mm,
+            rightMargin=_PAGE_MARGINS_MM[1] * mm,
+            bottomMargin=_PAGE_MARGINS_MM[2] * mm,
+            leftMargin=_PAGE_MARGINS_MM[3] * mm,
         )
-        rows.append(f"<tr>{cells}</tr>")
-    rows.append("</table>")
-    return "\n".join(rows)
+        frame = Frame(
+            document.leftMargin,
+            document.bottomMargin,
+            _FRAME_W,
+            _FRAME_H,
+            leftPadding=0,
+            rightPadding=0,
+            topPadding=0,
+            bottomPadding=0,
+        )
+        document.addPageTemplates([PageTemplate("page", frames=[frame])])
+        document.build(story, canvasmaker=_canvas_maker(_t("page", lang), footer))
 
 
-def _method_html(method: Sequence[tuple[str, str]], lang: str) -> str:
-    e = html.escape
-    parts = [
-        f'<h2 class="break">{e(_t("method", lang))}</h2>',
-        f"<p>{e(_METHOD[lang])}</p>",
-        f'<p class="note">{e(_t("censored_note", lang))}</p>',
+def _cover(title: str, subtitle: str, manifest: Mapping[str, Any], lang: str) -> list[Flowable]:
+    parts: list[Flowable] = [_para(title, "h1")]
+    if subtitle:
+        parts.append(_para(subtitle, "sub"))
+    rows = [[_para(k, "body"), _para(v, "body")] for k, v in _run_rows(manifest, lang)]
+    table = Table(rows, colWidths=_scaled([1, 3]), hAlign="LEFT")
+    table.setStyle(
+        TableStyle(
+            [
+                ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                ("RIGHTPADDING", (0, 0), (-1, -1), 4 * mm),
+                ("TOPPADDING", (0, 0), (-1, -1), 1 * mm),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 1 * mm),
+            ]
+        )
+    )
+    return [*parts, Spacer(1, 20 * mm), table, PageBreak()]
+
+
+def _method(method: Sequence[tuple[str, str]], lang: str) -> list[Flowable]:
+    parts: list[Flowable] = [
+        *_h2(_t("method", lang), new_page=True),
+        _para(_METHOD[lang], "body"),
+        Spacer(1, 2 * mm),
+        _para(_t("censored_note", lang), "note"),
     ]
     if method:
-        parts.append(f"<h3>{e(_t('rules', lang))}</h3><table>")
-        parts += [f"<tr><td>{e(n)}</td><td>{e(t)}</td></tr>" for n, t in method]
-        parts.append("</table>")
-    return "\n".join(parts)
+        parts += [Spacer(1, 4 * mm), _para(_t("rules", lang), "h3")]
+        rows = [[_para(n), _para(t)] for n, t in method]
+        parts.append(_grid(rows, _fitted(method, [0.2, 3]), header=False))
+    return parts
 
 
-def _render_pdf(document: str, path: Path) -> None:
-    from weasyprint import HTML  # heavy import, only when a PDF is written
-
-    with output_path(Path(path)) as tmp:
-        HTML(string=document, base_url=None).write_pdf(tmp)
+def _sources(manifest: Mapping[str, Any], lang: str) -> list[Flowable]:
+    keys = ("source", "path", "version", "licence", "attribution")
+    texts = [[_t(k, lang) for k in ("source", "file", "version", "licence", "attribution")]]
+    texts += [[str(item.get(k) or "") for k in keys] for item in _inputs(manifest)]
+    return [
+        *_h2(_t("sources", lang)),
+        _para(MAP_ATTRIBUTION, "body"),
+        Spacer(1, 2 * mm),
+        _grid(
+            [[_para(text) for text in row] for row in texts],
+            _fitted(texts, [1.0, 1.0, 1.0, 1.0, 2.0]),
+        ),
+    ]
 
 
 # --- one municipality ------------------------------------------------------------------------
@@ -307,134 +531,68 @@ def summary_figures(
     return {"by_type": by_type, "by_reason": by_reason}
 
 
-def site_map_png(
-    site: Any,
+def site_maps_jpeg(
+    best: gpd.GeoDataFrame,
     sites: gpd.GeoDataFrame,
     context: Mapping[str, gpd.GeoDataFrame],
     radius_m: float = CARD_MAP_RADIUS_M,
-) -> bytes:
-    """A small map (PNG) of one site and its surroundings within ``radius_m`` (EPSG:28992)."""
-    centre = shapely.centroid(site.geometry)
-    window = shapely.box(
-        centre.x - radius_m, centre.y - radius_m, centre.x + radius_m, centre.y + radius_m
-    )
+) -> list[bytes]:
+    """A small map (JPEG) of each site of ``best`` and its surroundings within ``radius_m``
+    (EPSG:28992), in the order of ``best``.
+
+    One figure draws them all, one after the other; the layers are drawn as one collection
+    each (as the static map), not one patch per feature; JPEG, because a PDF embeds it as it
+    is (a PNG is decoded and compressed again).
+    """
     figure = Figure(figsize=(2.0, 2.0))
     ax = figure.add_axes((0, 0, 1, 1))
-    styles: dict[str, dict[str, Any]] = {
-        "water": {"color": WATER_COLOUR},
-        "buildings": {"color": BUILDING_COLOUR},
-        "streets": {"color": STREET_COLOUR, "linewidth": 0.6},
-    }
-    for name, style in styles.items():
-        layer = context.get(name)
-        if layer is not None and len(layer):
-            near = layer.iloc[layer.sindex.query(window, predicate="intersects")]
-            if len(near):
-                near.plot(ax=ax, **style)
-    others = sites.iloc[sites.sindex.query(window, predicate="intersects")]
-    if len(others):
-        others.plot(ax=ax, facecolor="none", edgecolor="#777777", linewidth=0.4)
-    gpd.GeoSeries([site.geometry], crs=sites.crs).plot(
-        ax=ax,
-        facecolor=score_colour(site.get("score_total")),
-        edgecolor="#000000",
-        linewidth=1.0,
-        alpha=0.85,
-    )
-    ax.set_xlim(window.bounds[0], window.bounds[2])
-    ax.set_ylim(window.bounds[1], window.bounds[3])
     ax.set_axis_off()
-    return _figure_png(figure, dpi=150)
-
-
-def _bars_html(site: Any, labels: Mapping[str, str], lang: str) -> str:
-    e = html.escape
-    rows = []
-    for name, label in labels.items():
-        score = pd.to_numeric(site.get(f"score_{name}"), errors="coerce")
-        if pd.isna(score):
-            continue
-        contrib = pd.to_numeric(site.get(f"contrib_{name}"), errors="coerce")
-        colour = score_colour(float(score))
-        points = "" if pd.isna(contrib) else f" (+{_num(contrib, lang, 3)})"
-        rows.append(
-            f'<tr><td class="label">{e(label)}</td><td class="track"><div><div style="width:'
-            f'{100 * float(score):.0f}%;background:{colour}"></div></div></td>'
-            f'<td class="num">{_num(score, lang, 2)}{e(points)}</td></tr>'
+    maps = []
+    for _, site in best.iterrows():
+        centre = shapely.centroid(site.geometry)
+        window = shapely.box(
+            centre.x - radius_m, centre.y - radius_m, centre.x + radius_m, centre.y + radius_m
         )
-    return '<table class="bars">' + "".join(rows) + "</table>"
+        for name, style in _CARD_STYLES.items():
+            layer = context.get(name)
+            if layer is not None and len(layer):
+                near = layer.iloc[layer.sindex.query(window, predicate="intersects")]
+                draw_layer(ax, near, style)
+        others = sites.iloc[sites.sindex.query(window, predicate="intersects")]
+        draw_layer(ax, others, {"facecolor": "none", "edgecolor": "#777777", "linewidth": 0.4})
+        add_polygons(
+            ax,
+            np.array([site.geometry], dtype=object),
+            facecolor=score_colour(site.get("score_total")),
+            edgecolor="#000000",
+            linewidth=1.0,
+            alpha=0.85,
+        )
+        ax.set_xlim(window.bounds[0], window.bounds[2])
+        ax.set_ylim(window.bounds[1], window.bounds[3])
+        ax.set_aspect("equal")
+        maps.append(_jpeg(figure_rgb(figure, CARD_MAP_DPI)))
+        for artist in [*ax.collections, *ax.patches, *ax.lines]:
+            artist.remove()
+    return maps
 
 
-def _card_html(
-    site: Any,
-    sites: gpd.GeoDataFrame,
-    context: Mapping[str, gpd.GeoDataFrame],
-    labels: Mapping[str, str],
-    lang: str,
-) -> str:
-    e = html.escape
-    colour = score_colour(site.get("score_total"))
-    buurt = site.get("bu_name")
-    where = f" &middot; {e(str(buurt))}" if isinstance(buurt, str) and buurt else ""
-    reasons = site.get("reasons_nl" if lang == "nl" else "reasons_en")
-    reasons_text = e(str(reasons)) if isinstance(reasons, str) else ""
-    return (
-        f'<div class="card" style="border-left-color:{colour}">'
-        f"<h3>{int(site['rank_gm'])}. {e(str(site['site_id']))}{where} &middot; "
-        f"{e(_t('score', lang))} {_num(site.get('score_total'), lang, 3)}</h3>"
-        f'<table class="grid"><tr><td class="mini"><img alt="" '
-        f'src="{_data_uri(site_map_png(site, sites, context))}"></td>'
-        f'<td><div class="note">{e(_t("criteria", lang))}</div>'
-        f"{_bars_html(site, labels, lang)}</td></tr></table>"
-        f'<div class="reasons"><b>{e(_t("reasons", lang))}:</b> {reasons_text}</div></div>'
-    )
+def map_jpeg(png: Path) -> bytes:
+    """The static map ``png`` as JPEG, for the PDF (embedded as it is, see
+    :func:`site_map_jpeg`)."""
+    with Image.open(png) as image:
+        return _jpeg(np.asarray(image.convert("RGB")))
 
 
-def _best_table_html(top: gpd.GeoDataFrame, lang: str) -> str:
-    e = html.escape
-    columns = [
-        ("rank", None),
-        ("site", None),
-        ("buurt", "bu_name"),
-        ("score", None),
-        ("area", "area_m2"),
-        ("homes_est", "homes_est"),
-        ("interval", "rank_p10"),
-    ]
-    shown = [(k, c) for k, c in columns if c is None or c in top.columns]
-    head = "".join(f"<th>{e(_t(k, lang))}</th>" for k, _ in shown)
-    rows = [f"<table><tr>{head}</tr>"]
-    for _, site in top.iterrows():
-        cells = []
-        for key, _column in shown:
-            if key == "rank":
-                cells.append(f'<td class="num">{int(site["rank_gm"])}</td>')
-            elif key == "site":
-                cells.append(f'<td class="id">{e(str(site["site_id"]))}</td>')
-            elif key == "buurt":
-                name = site.get("bu_name")
-                cells.append(f"<td>{e(name) if isinstance(name, str) else ''}</td>")
-            elif key == "score":
-                cells.append(
-                    f'<td class="num"><span class="swatch" style="background:'
-                    f'{score_colour(site["score_total"])}"></span> '
-                    f"{_num(site['score_total'], lang, 3)}</td>"
-                )
-            elif key == "interval":
-                lo, hi = site.get("rank_p10"), site.get("rank_p90")
-                text = "" if pd.isna(lo) or pd.isna(hi) else f"{int(lo)}-{int(hi)}"
-                cells.append(f'<td class="num">{text}</td>')
-            else:
-                cells.append(f'<td class="num">{_num(site.get(_column), lang)}</td>')
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    rows.append("</table>")
-    return "".join(rows)
+def _jpeg(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=JPEG_QUALITY)
+    return buffer.getvalue()
 
 
-def _figures_html(
+def _figures(
     sites: gpd.GeoDataFrame, manifest: Mapping[str, Any], candidate_source: str, lang: str
-) -> str:
-    e = html.escape
+) -> list[Flowable]:
     excluded = excluded_mask(sites)
     figures = summary_figures(sites, candidate_source, lang)
     rows = [(_t("candidates", lang), _num(len(sites), lang))]
@@ -458,11 +616,140 @@ def _figures_html(
                 rows.append((_t("coverage", lang), f"{_num(100 * float(homes) / task, lang)} %"))
         if not pd.isna(share):
             rows.append((_t("share", lang), f"{_num(100 * share, lang, 1)} %"))
-    body = "".join(f'<tr><td>{e(k)}</td><td class="num">{e(v)}</td></tr>' for k, v in rows)
-    return f'<h2>{e(_t("summary", lang))}</h2><table class="figures">{body}</table>'
+    table = _grid(
+        [[_para(k), v] for k, v in rows],
+        _scaled([2.6, 1]),
+        header=False,
+        extra=[
+            ("FONT", (1, 0), (1, -1), _BOLD, 11, 13),
+            ("ALIGN", (1, 0), (1, -1), "RIGHT"),
+        ],
+    )
+    return [*_h2(_t("summary", lang)), table]
 
 
-def municipality_report_html(
+_BEST_COLUMNS = (  # (word, column the cell needs, relative width)
+    ("rank", None, 0.6),
+    ("site", None, 1.2),
+    ("buurt", "bu_name", 2.2),
+    ("score", None, 1.1),
+    ("area", "area_m2", 1.1),
+    ("homes_est", "homes_est", 1.1),
+    ("interval", "rank_p10", 1.0),
+)
+
+
+def _best_cell(key: str, column: str | None, site: Any, lang: str) -> Any:
+    if key == "rank":
+        return str(int(site["rank_gm"]))
+    if key == "site":
+        return str(site["site_id"])  # a plain cell is drawn as it is: no markup
+    if key == "buurt":
+        name = site.get("bu_name")
+        return _para(name) if isinstance(name, str) else ""
+    if key == "score":
+        return _Swatch(score_colour(site["score_total"]), _num(site["score_total"], lang, 3))
+    if key == "interval":
+        lo, hi = site.get("rank_p10"), site.get("rank_p90")
+        return "" if pd.isna(lo) or pd.isna(hi) else f"{int(lo)}-{int(hi)}"
+    return _num(site.get(column), lang)
+
+
+def _best_table(top: gpd.GeoDataFrame, lang: str) -> Table:
+    shown = [(k, c, w) for k, c, w in _BEST_COLUMNS if c is None or c in top.columns]
+    rows: list[list[Any]] = [[_para(_t(k, lang)) for k, _, _ in shown]]
+    for _, site in top.iterrows():
+        rows.append([_best_cell(k, c, site, lang) for k, c, _ in shown])
+    numeric = [i for i, (k, _, _) in enumerate(shown) if k not in ("site", "buurt")]
+    return _grid(
+        rows,
+        _scaled([w for _, _, w in shown]),
+        extra=[("ALIGN", (i, 1), (i, -1), "RIGHT") for i in numeric],
+    )
+
+
+_CARD_PAD = 3 * mm
+_CARD_MINI = 48 * mm
+_CARD_GAP = 2 * mm
+
+
+def _bars(site: Any, labels: Mapping[str, str], lang: str, width: float) -> Table | None:
+    rows = []
+    label_w, track_w = 48 * mm, 38 * mm
+    for name, label in labels.items():
+        score = pd.to_numeric(site.get(f"score_{name}"), errors="coerce")
+        if pd.isna(score):
+            continue
+        contrib = pd.to_numeric(site.get(f"contrib_{name}"), errors="coerce")
+        points = "" if pd.isna(contrib) else f" (+{_num(contrib, lang, 3)})"
+        bar = _Bar(float(score), score_colour(float(score)), track_w)
+        rows.append([_para(label, "small"), bar, f"{_num(score, lang, 2)}{points}"])
+    if not rows:
+        return None
+    table = Table(rows, colWidths=[label_w, track_w + 2 * mm, width - label_w - track_w - 2 * mm])
+    table.setStyle(
+        TableStyle(
+            [
+                ("FONT", (2, 0), (2, -1), _FONT, 7.5, 9),
+                ("TEXTCOLOR", (0, 0), (-1, -1), _INK),
+                ("ALIGN", (2, 0), (2, -1), "RIGHT"),
+                ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+                ("LEFTPADDING", (0, 0), (-1, -1), 1),
+                ("RIGHTPADDING", (0, 0), (-1, -1), 1),
+                ("TOPPADDING", (0, 0), (-1, -1), 0.6),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 0.6),
+            ]
+        )
+    )
+    return table
+
+
+def _card(site: Any, mini_map: bytes, labels: Mapping[str, str], lang: str) -> list[Flowable]:
+    colour = score_colour(site.get("score_total"))
+    buurt = site.get("bu_name")
+    where = f" · {buurt}" if isinstance(buurt, str) and buurt else ""
+    title = (
+        f"{int(site['rank_gm'])}. {site['site_id']}{where} · "
+        f"{_t('score', lang)} {_num(site.get('score_total'), lang, 3)}"
+    )
+    inner_w = _FRAME_W - 2 * _CARD_PAD - 4
+    mini = RLImage(io.BytesIO(mini_map), 48 * mm, 48 * mm)
+    right: list[Flowable] = [_para(_t("criteria", lang), "note")]
+    bars = _bars(site, labels, lang, inner_w - _CARD_MINI - _CARD_GAP)
+    if bars is not None:
+        right.append(bars)
+    grid = Table([[mini, right]], colWidths=[_CARD_MINI, inner_w - _CARD_MINI])
+    grid.setStyle(
+        TableStyle(
+            [
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("BOX", (0, 0), (0, 0), 0.5, _rgb("#cccccc")),
+                *[(p, (0, 0), (-1, -1), 0) for p in _PADDINGS],
+                ("LEFTPADDING", (1, 0), (1, 0), _CARD_GAP),
+            ]
+        )
+    )
+    reasons = site.get("reasons_nl" if lang == "nl" else "reasons_en")
+    text = html.escape(reasons, quote=False) if isinstance(reasons, str) else ""
+    note = Paragraph(f"<b>{html.escape(_t('reasons', lang))}:</b> {text}", _styles()["reasons"])
+    card = Table([[[_para(title, "h3"), grid, note]]], colWidths=[_FRAME_W])
+    card.setStyle(
+        TableStyle(
+            [
+                ("BOX", (0, 0), (-1, -1), 0.5, _GRID),
+                ("LINEBEFORE", (0, 0), (0, -1), 4, _rgb(colour)),
+                *[(p, (0, 0), (-1, -1), _CARD_PAD) for p in _PADDINGS],
+            ]
+        )
+    )
+    return [card, Spacer(1, 4 * mm)]
+
+
+_PADDINGS = ("LEFTPADDING", "RIGHTPADDING", "TOPPADDING", "BOTTOMPADDING")
+
+
+def write_municipality_report_pdf(
+    path: Path,
     sites: gpd.GeoDataFrame,
     *,
     gm_code: str,
@@ -474,11 +761,13 @@ def municipality_report_html(
     context: Mapping[str, gpd.GeoDataFrame],
     lang: str = "nl",
     top: int = TOP_SITES,
-) -> str:
-    """The municipality's report as print HTML (what :func:`write_pdf_report` typesets).
+) -> None:
+    """Typeset the municipality's report into the PDF ``path`` (replaced atomically).
 
     Parameters
     ----------
+    path
+        The target ``.pdf``.
     sites
         Candidate sites, EPSG:28992, as in the ``sites`` layer.
     gm_code, gm_name
@@ -501,61 +790,74 @@ def municipality_report_html(
     """
     check_lang(lang)
     require_rd(sites, "sites")
-    e = html.escape
     best = top_sites(sites, top)
     entries = manifest.get("municipalities")
     entry = entries[0] if isinstance(entries, list) and entries else {}
     candidate_source = str(entry.get("candidate_source", "")) if isinstance(entry, dict) else ""
     municipality = f"{gm_code} {gm_name}"
-    cover = "".join(
-        f"<tr><td>{e(k)}</td><td>{e(v)}</td></tr>" for k, v in _run_rows(manifest, lang)
-    )
-    parts = [
-        f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">'
-        f"<title>{e(_t('title', lang))}: {e(municipality)}</title>"
-        f"<style>{_css(lang, municipality)}</style></head><body>",
-        f'<section class="cover"><h1>{e(_t("title", lang))}</h1>'
-        f'<div class="sub">{e(municipality)}</div><table>{cover}</table></section>',
-        _figures_html(sites, manifest, candidate_source, lang),
-    ]
+    story = _cover(_t("title", lang), municipality, manifest, lang)
+    story += _figures(sites, manifest, candidate_source, lang)
     if map_png is not None and Path(map_png).is_file():
-        parts.append(
-            f"<h2>{e(_t('map', lang))}</h2>"
-            f'<img class="map" alt="" src="{_data_uri(Path(map_png).read_bytes())}">'
-        )
-    parts.append(f'<h2 class="break">{e(_t("best", lang))}</h2>')
-    parts.append(_best_table_html(best, lang) if len(best) else f"<p>{e(_t('none', lang))}</p>")
+        story += [*_h2(_t("map", lang)), _image(map_jpeg(Path(map_png)), _FRAME_W, _MAP_MAX_H)]
+    story += _h2(_t("best", lang), new_page=True)
+    story.append(_best_table(best, lang) if len(best) else _para(_t("none", lang), "body"))
     if len(best):
-        parts.append(f'<h2 class="break">{e(_t("cards", lang))}</h2>')
-        parts += [_card_html(site, sites, context, labels, lang) for _, site in best.iterrows()]
-    parts.append(_method_html(method, lang))
-    parts.append(_sources_html(manifest, lang))
-    parts.append("</body></html>")
-    return "\n".join(parts)
+        story += _h2(_t("cards", lang), new_page=True)
+        mini_maps = site_maps_jpeg(best, sites, context)
+        for (_, site), mini_map in zip(best.iterrows(), mini_maps, strict=True):
+            story += _card(site, mini_map, labels, lang)
+    story += _method(method, lang)
+    story += _sources(manifest, lang)
+    title = f"{_t('title', lang)}: {municipality}"
+    _build(path, story, title=title, footer=municipality, lang=lang)
 
 
-def write_pdf_report(path: Path, document: str) -> None:
-    """Typeset print HTML (:func:`municipality_report_html`, :func:`national_report_html`)
-    into the PDF ``path``; replaced atomically."""
-    _render_pdf(document, path)
+# the map below the summary: at most this high, so that it always fits a page with its heading
+_MAP_MAX_H = _FRAME_H - 30 * mm
 
 
 # --- national summary -----------------------------------------------------------------------
 
+_NATIONAL_COLUMNS = (  # (word, overview_table column, relative width)
+    ("municipality", None, 2.4),
+    ("n_candidates", "candidates", 1.0),
+    ("ranked", "ranked", 1.0),
+    ("excluded", "excluded", 1.0),
+    ("n_homes", "homes_reserved", 1.0),
+    ("n_task", "taakstelling", 0.8),
+    ("n_coverage", "coverage", 0.8),
+    ("best_site", "best_site_id", 1.3),
+    ("score", "best_score", 0.8),
+)
 
-def national_report_html(
+
+def _national_cell(column: str | None, row: Any, lang: str) -> Any:
+    if column is None:
+        return _para(f"{row['gm_code']} {row['gm_name']}", "small")
+    value = row.get(column)
+    if column == "best_site_id":
+        return _para(value, "small") if isinstance(value, str) else ""
+    if column == "coverage":
+        return "" if pd.isna(value) else _num(100 * value, lang) + " %"
+    return _num(value, lang, 3 if column == "best_score" else 0)
+
+
+def write_national_report_pdf(
+    path: Path,
     table: pd.DataFrame,
     *,
     manifest: Mapping[str, Any],
     method: Sequence[tuple[str, str]],
     overview_png: Path | None,
     lang: str = "nl",
-) -> str:
-    """The national summary as print HTML: run facts, the overview map, one row per
-    municipality, the method and the sources.
+) -> None:
+    """Typeset the national summary into the PDF ``path`` (replaced atomically): run facts,
+    the overview map, one row per municipality, the method and the sources.
 
     Parameters
     ----------
+    path
+        The target ``.pdf``.
     table
         :func:`magicmix_geo.publish.overview.overview_table`: one row per municipality.
     manifest
@@ -568,56 +870,31 @@ def national_report_html(
         ``nl`` (default) or ``en``.
     """
     check_lang(lang)
-    e = html.escape
-    cover = "".join(
-        f"<tr><td>{e(k)}</td><td>{e(v)}</td></tr>" for k, v in _run_rows(manifest, lang)
-    )
-    parts = [
-        f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">'
-        f"<title>{e(_t('national_title', lang))}</title>"
-        f"<style>{_css(lang, _t('national_title', lang))}</style></head><body>",
-        f'<section class="cover"><h1>{e(_t("national_title", lang))}</h1>'
-        f"<table>{cover}</table></section>",
-    ]
+    title = _t("national_title", lang)
+    story = _cover(title, "", manifest, lang)
     if overview_png is not None and Path(overview_png).is_file():
-        parts.append(
-            f"<h2>{e(_t('overview', lang))}</h2>"
-            f'<img class="map" alt="" src="{_data_uri(Path(overview_png).read_bytes())}">'
-        )
-    keys = [
-        ("municipality", None),
-        ("n_candidates", "candidates"),
-        ("ranked", "ranked"),
-        ("excluded", "excluded"),
-        ("n_homes", "homes_reserved"),
-        ("n_task", "taakstelling"),
-        ("n_coverage", "coverage"),
-        ("best_site", "best_site_id"),
-        ("score", "best_score"),
-    ]
-    head = "".join(f"<th>{e(_t(k, lang))}</th>" for k, _ in keys)
-    rows = [
-        f'<h2 class="break">{e(_t("municipalities", lang))}</h2>'
-        f'<table class="national"><tr>{head}</tr>'
-    ]
+        story += [
+            *_h2(_t("overview", lang)),
+            _image(map_jpeg(Path(overview_png)), _FRAME_W, _MAP_MAX_H),
+        ]
+    story += _h2(_t("municipalities", lang), new_page=True)
+    texts = [[_t(k, lang) for k, _, _ in _NATIONAL_COLUMNS]]
+    rows: list[list[Any]] = [[_para(text, "small") for text in texts[0]]]
     for _, row in table.iterrows():
-        cells = [f"<td>{e(str(row['gm_code']))} {e(str(row['gm_name']))}</td>"]
-        for _key, column in keys[1:]:
-            value = row.get(column)
-            if column == "best_site_id":
-                cells.append(f"<td>{e(str(value)) if isinstance(value, str) else ''}</td>")
-            elif column == "coverage":
-                cells.append(
-                    f'<td class="num">{"" if pd.isna(value) else _num(100 * value, lang) + " %"}'
-                    "</td>"
-                )
-            else:
-                digits = 3 if column == "best_score" else 0
-                cells.append(f'<td class="num">{_num(value, lang, digits)}</td>')
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    rows.append("</table>")
-    parts.append("".join(rows))
-    parts.append(_method_html(method, lang))
-    parts.append(_sources_html(manifest, lang))
-    parts.append("</body></html>")
-    return "\n".join(parts)
+        cells = [_national_cell(c, row, lang) for _, c, _ in _NATIONAL_COLUMNS]
+        rows.append(cells)
+        texts.append([c if isinstance(c, str) else html.unescape(c.text) for c in cells])
+    numeric = [
+        i for i, (_, c, _) in enumerate(_NATIONAL_COLUMNS) if c not in (None, "best_site_id")
+    ]
+    story.append(
+        _grid(
+            rows,
+            _fitted(texts, [w for _, _, w in _NATIONAL_COLUMNS], font_size=7.5),
+            font_size=7.5,
+            extra=[("ALIGN", (i, 1), (i, -1), "RIGHT") for i in numeric],
+        )
+    )
+    story += _method(method, lang)
+    story += _sources(manifest, lang)
+    _build(path, story, title=title, footer=title, lang=lang)

@@ -449,7 +449,7 @@ def _write_pdf(
         if map_png is not None and Path(map_png).is_file():
             pdf.savefig(_image_page(Path(map_png)))
         else:
-            pdf.savefig(render_static_map(sites, boundary, title=title, context=context))
+            pdf.savefig(render_static_map(sites, boundary, title=title, context=context, lang="en"))
         lines = _pdf_top_lines(sites, top)
         lines += ["", "Method and criteria", *[f"  {n}: {t}" for n, t in method]]
         lines += ["", "Data sources and licences", f"  {MAP_ATTRIBUTION}"]

@@ -29,7 +29,7 @@ from magicmix_geo.contract import MunicipalityResult
 from magicmix_geo.publish.gpkg import write_municipality_gpkg
 from magicmix_geo.publish.lists import write_national_ranking, write_summary_csv
 from magicmix_geo.publish.manifest import write_manifest
-from magicmix_geo.publish.maps import write_interactive_map, write_static_map
+from magicmix_geo.publish.maps import map_title, write_interactive_map, write_static_map
 from magicmix_geo.publish.overview import MunicipalityEntry
 from magicmix_geo.publish.rasters import write_rasters
 from magicmix_geo.publish.report import write_municipality_report
@@ -352,7 +352,8 @@ def _write_municipality(
     clock = timed("gpkg_s", clock)
     _write_rasters(tmp, result, metadata)
     clock = timed("rasters_s", clock)
-    title = f"{result.gm_code} {result.gm_name}: Magic Mix site ranking ({_profiles([result])})"
+    # the HTML report and map are English; the static map follows the run's language
+    title = map_title(result.gm_code, result.gm_name, _profiles([result]), "en")
     context: dict[str, gpd.GeoDataFrame] = {
         name: result.layers[name]
         for name in ("water", "buildings", "streets")
@@ -362,8 +363,9 @@ def _write_municipality(
         tmp / "maps" / f"{result.gm_code}.png",
         result.sites,
         result.layers["boundary"],
-        title=title,
+        title=map_title(result.gm_code, result.gm_name, _profiles([result]), lang),
         context=context,
+        lang=lang,
     )
     clock = timed("map_png_s", clock)
     write_interactive_map(

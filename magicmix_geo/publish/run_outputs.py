@@ -26,9 +26,8 @@ from magicmix_geo.publish.overview import (
 )
 from magicmix_geo.publish.pdf_report import (
     check_lang,
-    municipality_report_html,
-    national_report_html,
-    write_pdf_report,
+    write_municipality_report_pdf,
+    write_national_report_pdf,
 )
 from magicmix_geo.publish.qgis_project import ProjectMunicipality, write_qgis_project
 
@@ -61,7 +60,8 @@ def write_municipality_pdf(
     lang: str = "nl",
 ) -> None:
     """The municipality's typeset report (``reports/<GM>.pdf``), Dutch unless ``lang="en"``."""
-    document = municipality_report_html(
+    write_municipality_report_pdf(
+        path,
         sites,
         gm_code=gm_code,
         gm_name=gm_name,
@@ -72,7 +72,6 @@ def write_municipality_pdf(
         context=context,
         lang=lang,
     )
-    write_pdf_report(path, document)
 
 
 def write_run_outputs(
@@ -95,15 +94,13 @@ def write_run_outputs(
     table = overview_table(entries, summary)
     write_overview_png(folder / OVERVIEW_PNG, table, lang=lang)
     write_overview_html(folder / OVERVIEW_HTML, table, lang=lang)
-    write_pdf_report(
+    write_national_report_pdf(
         folder / NATIONAL_PDF,
-        national_report_html(
-            table,
-            manifest=manifest,
-            method=method,
-            overview_png=folder / OVERVIEW_PNG,
-            lang=lang,
-        ),
+        table,
+        manifest=manifest,
+        method=method,
+        overview_png=folder / OVERVIEW_PNG,
+        lang=lang,
     )
     project = write_qgis_project(
         folder,
