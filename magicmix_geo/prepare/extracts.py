@@ -422,15 +422,23 @@ def _put_in_order(source: Path, renumbered: Path, index_dir: Path, tmp: Path) ->
     moved, ordered, rest = tmp / "moved.osm.pbf", tmp / "moved-sorted.osm.pbf", tmp / "rest.pbf"
     quiet = ["--overwrite", "--no-progress"]
     # getid exits 1 when ids are missing (referenced, not in the file): the count decides
-    _run_osmium(source, "getid", [OSMIUM, "getid", *quiet, "-i", str(ids), "-o", str(moved),
-                                  str(renumbered)], ok=(0, 1))
+    _run_osmium(
+        source,
+        "getid",
+        [OSMIUM, "getid", *quiet, "-i", str(ids), "-o", str(moved), str(renumbered)],
+        ok=(0, 1),
+    )
     if _object_count(source, moved) == 0:
         return  # only ids referenced but not in the file
     _run_osmium(source, "sort", [OSMIUM, "sort", "--overwrite", "-o", str(ordered), str(moved)])
-    _run_osmium(source, "removeid", [OSMIUM, "removeid", *quiet, "-I", str(moved),
-                                     "-o", str(rest), str(renumbered)])
-    _run_osmium(source, "merge", [OSMIUM, "merge", *quiet, "-o", str(renumbered), str(rest),
-                                  str(ordered)])
+    _run_osmium(
+        source,
+        "removeid",
+        [OSMIUM, "removeid", *quiet, "-I", str(moved), "-o", str(rest), str(renumbered)],
+    )
+    _run_osmium(
+        source, "merge", [OSMIUM, "merge", *quiet, "-o", str(renumbered), str(rest), str(ordered)]
+    )
 
 
 def _object_count(source: Path, path: Path) -> int:
