@@ -23,7 +23,7 @@ SITE_TYPE_STYLES: dict[str, tuple[str, str, str]] = {
     "transformation": ("building to repurpose (BAG)", "#e7298a", "solid"),
     "file": ("site from a sites file", "#000000", "solid"),
     "vacant_land": ("vacant land (BRK)", "#8c510a", "dash dot"),
-    "proxy": ("parcel proxy (OSM)", "#505050", "dot"),
+    "proxy": ("parcel proxy (OSM)", "#737373", "dot"),
 }
 OTHER_SITE_TYPE_STYLE = ("other site type", "#505050", "solid")
 SITE_TYPE_WIDTH_MM = 0.6
