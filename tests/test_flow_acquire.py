@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -39,6 +40,11 @@ PBF = (SAMPLE / "tudelft.osm.pbf").read_bytes()
 OSM = "/europe/netherlands-latest.osm.pbf"
 GTFS = "/nl/gtfs-nl.zip"
 FEED = gtfs_zip()
+# a newer feed, so that the conditional request of the cached one does not end in a 304
+NEWER_FEED = gtfs_zip(end="20251031")
+# the resume state of an interrupted download (sources/_http.download): hidden, beside the
+# file it will become, never in the manifest; the next acquire continues from it
+RESUME_STATE = re.compile(r"(^|/)\.[^/]+\.part(\.json)?$")
 
 
 def _server_error(_query: dict[str, list[str]], _base: str) -> tuple[int, dict[str, str], bytes]:
@@ -49,7 +55,7 @@ def _server_error(_query: dict[str, list[str]], _base: str) -> tuple[int, dict[s
 FAILURES: dict[str, tuple[Resource | None, str]] = {
     "http_500": (Resource(dynamic=_server_error), "HTTP 500"),
     "http_404": (None, "HTTP 404"),  # no route: the test server answers 404
-    "truncated": (Resource(FEED, "application/zip", drop_always=True), GTFS),
+    "truncated": (Resource(NEWER_FEED, "application/zip", drop_always=True), GTFS),
 }
 
 
@@ -162,9 +168,19 @@ def test_a_failing_source_fails_the_flow_by_name_and_keeps_the_cache_whole(
     # the library retried the request; Prefect did not retry the failed source on top
     # (its retry delays are 2 + 5 + 15 s)
     assert took < 60, took
-    # the GTFS cache is exactly as before: no partial or half-written file under any name
+    # the GTFS cache entry is exactly as before: its manifest and the file it names; a cut
+    # download leaves only its hidden resume state, shorter than the feed, for the next run
     cache = DataCache.at(data)
-    assert _files(cache.source_dir("gtfs")) == before
+    after = _files(cache.source_dir("gtfs"))
+    kept = {name: sha for name, sha in after.items() if not RESUME_STATE.search(name)}
+    assert kept == before
+    resume = sorted(set(after) - set(kept))
+    assert all(RESUME_STATE.search(name) for name in resume)
+    if failure != "truncated":
+        assert resume == []
+    for name in resume:
+        if name.endswith(".part"):
+            assert (cache.source_dir("gtfs") / name).stat().st_size < len(NEWER_FEED)
     # the other source was acquired in full
     osm = cache.read_manifest("osm")
     assert osm is not None
