@@ -9,8 +9,10 @@ from __future__ import annotations
 import html
 import re
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pytest
 from shapely.geometry import box
 
@@ -296,15 +298,18 @@ def test_png_map_outlines_each_site_type_with_a_legend_entry() -> None:
     boundary = gpd.GeoDataFrame(geometry=[box(84500, 446500, 86500, 448000)], crs=sites.crs)
     figure = render_static_map(sites, boundary, title="typed", context={})
     ax = figure.axes[0]
-    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    drawn = ax.get_legend()
+    assert drawn is not None
+    legend = [t.get_text() for t in drawn.get_texts()]
     outlines = [
-        c for c in ax.collections if isinstance(c, PathCollection) and not len(c.get_facecolors())
+        c for c in ax.collections if isinstance(c, PathCollection) and not len(c.get_facecolor())
     ]
     for site_type, (label, colour, dash) in SITE_TYPE_STYLES.items():
         assert f"{site_type}: {label}" in legend
-        mine = [c for c in outlines if to_hex(c.get_edgecolors()[0]) == colour]
+        mine = [c for c in outlines if to_hex(tuple(np.asarray(c.get_edgecolor())[0])) == colour]
         assert len(mine) == 1 and len(mine[0].get_paths()) == 2, site_type
-        _offset, pattern = mine[0].get_linestyles()[0]
+        styles: Any = mine[0].get_linestyle()  # [(offset, dash pattern or None)]
+        _offset, pattern = styles[0]
         assert (pattern is None) == (MPL_DASHES[dash] == "-"), site_type
     # the unknown type is in the legend as plain text ($ would start mathtext)
     assert any(HOSTILE_TYPE in t for t in legend)
