@@ -228,6 +228,23 @@ def test_palette_styles_every_site_type_distinctly() -> None:
     assert {dash for _l, _c, dash in SITE_TYPE_STYLES.values()} <= set(MPL_DASHES)
     assert set(MPL_DASHES) == set(LEAFLET_DASHES)
 
+    # the packaged QGIS style (made by styles/make_styles.py) has the same outlines
+    import xml.etree.ElementTree as ET
+    from importlib import resources
+
+    qml = resources.files("magicmix_geo.publish").joinpath("styles").joinpath("site_types.qml")
+    renderer = ET.fromstring(qml.read_text(encoding="utf-8")).find("renderer-v2")
+    assert renderer is not None and renderer.get("attr") == "site_type"
+    symbols = {s.get("name"): s for s in renderer.iter("symbol")}
+
+    def outline(symbol: ET.Element) -> tuple[str, str]:
+        options = {o.get("name"): o.get("value", "") for o in symbol.iter("Option")}
+        r, g, b = (int(v) for v in options["outline_color"].split(",")[:3])
+        return f"#{r:02x}{g:02x}{b:02x}", options["outline_style"]
+
+    qgis = {c.get("value"): outline(symbols[c.get("symbol")]) for c in renderer.iter("category")}
+    assert qgis == {t: (colour, dash) for t, (_l, colour, dash) in SITE_TYPE_STYLES.items()}
+
 
 def test_html_map_shows_site_type_in_popups_outlines_and_legend(tmp_path: Path) -> None:
     from magicmix_geo.publish import write_interactive_map

@@ -237,7 +237,7 @@
             <Option type="QString" name="offset" value="0,0"/>
             <Option type="QString" name="offset_map_unit_scale" value="3x:0,0,0,0,0,0"/>
             <Option type="QString" name="offset_unit" value="MM"/>
-            <Option type="QString" name="outline_color" value="80,80,80,255"/>
+            <Option type="QString" name="outline_color" value="115,115,115,255"/>
             <Option type="QString" name="outline_style" value="dot"/>
             <Option type="QString" name="outline_width" value="0.6"/>
             <Option type="QString" name="outline_width_unit" value="MM"/>
@@ -249,7 +249,7 @@
           <prop k="offset" v="0,0"/>
           <prop k="offset_map_unit_scale" v="3x:0,0,0,0,0,0"/>
           <prop k="offset_unit" v="MM"/>
-          <prop k="outline_color" v="80,80,80,255"/>
+          <prop k="outline_color" v="115,115,115,255"/>
           <prop k="outline_style" v="dot"/>
           <prop k="outline_width" v="0.6"/>
           <prop k="outline_width_unit" v="MM"/>
