@@ -50,6 +50,18 @@ def renderer_signature(layer: Any) -> dict[str, Any]:
         out["classes"] = [
             [str(c.value()), c.symbol().color().name()] for c in renderer.categories()
         ]
+        # value, legend label, outline colour, pen style (Qt.PenStyle) and fill alpha
+        out["outlines"] = [
+            [
+                str(c.value()),
+                c.label(),
+                c.symbol().symbolLayer(0).strokeColor().name(),
+                int(c.symbol().symbolLayer(0).strokeStyle()),
+                c.symbol().symbolLayer(0).color().alpha(),
+            ]
+            for c in renderer.categories()
+            if hasattr(c.symbol().symbolLayer(0), "strokeStyle")
+        ]
     if renderer.type() == "singleSymbol":
         out["colour"] = renderer.symbol().color().name()
     return out
@@ -95,6 +107,8 @@ def describe(node: Any) -> dict[str, Any]:
     }
     if entry["kind"] == "vector":
         entry["features"] = layer.featureCount()
+        entry["map_tip"] = layer.mapTipTemplate()
+        entry["source_layer"] = layer.source().rsplit("layername=", 1)[-1]
         fresh = QgsVectorLayer(layer.source(), "fresh", "ogr")
         entry["default_style"] = renderer_signature(fresh)
         related, _ids, names, _d, _e = fresh.listStylesInDatabase()

@@ -9,9 +9,12 @@ from __future__ import annotations
 import html
 import re
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pytest
+from shapely.geometry import box
 
 from tests._chromium import chromium
 
@@ -182,3 +185,148 @@ def test_hostile_text_in_the_map_runs_no_script(tmp_path: Path) -> None:
     ]
     for payload in texts:
         assert html.escape(payload, quote=False) in shown.group(1), payload
+
+
+# -- site types (issue #14): every candidate shows its site_type, as text and as outline ----
+
+HOSTILE_TYPE = "<img src=q onerror=\"window.__pwned='site_type'\">"
+HOSTILE_NAME = "<svg onload=\"window.__pwned='plan name'\"></svg>`${1}`"
+
+
+def _typed_sites() -> gpd.GeoDataFrame:
+    """Two sites of each site type and one of an unknown, hostile type; plans named."""
+    import pandas as pd
+
+    from magicmix_geo.site_types import SITE_TYPES
+
+    types = [t for t in SITE_TYPES for _ in range(2)] + [HOSTILE_TYPE]
+    n = len(types)
+    return gpd.GeoDataFrame(
+        {
+            "site_id": [f"GM0503-{i}" for i in range(n)],
+            "site_type": types,
+            "name": [HOSTILE_NAME if t == "plan" else None for t in types],
+            "gm_code": "GM0503",
+            "score_total": [0.95 - 0.06 * i for i in range(n)],
+            "homes_planned": [40.0] * n,
+            "homes_reserved": [4.0] * n,
+            "excluded": [False] * n,
+            "rank_gm": pd.array(range(1, n + 1), dtype="Int64"),
+        },
+        geometry=[box(85000 + 80 * i, 447000, 85060 + 80 * i, 447060) for i in range(n)],
+        crs="EPSG:28992",
+    )
+
+
+def test_palette_styles_every_site_type_distinctly() -> None:
+    from magicmix_geo.publish._common import LEAFLET_DASHES, MPL_DASHES, SITE_TYPE_STYLES
+    from magicmix_geo.site_types import SITE_TYPES
+
+    assert list(SITE_TYPE_STYLES) == list(SITE_TYPES)
+    looks = {(colour, dash) for _label, colour, dash in SITE_TYPE_STYLES.values()}
+    assert len(looks) == len(SITE_TYPES)
+    assert {dash for _l, _c, dash in SITE_TYPE_STYLES.values()} <= set(MPL_DASHES)
+    assert set(MPL_DASHES) == set(LEAFLET_DASHES)
+
+    # the packaged QGIS style (made by styles/make_styles.py) has the same outlines
+    import xml.etree.ElementTree as ET
+    from importlib import resources
+
+    qml = resources.files("magicmix_geo.publish").joinpath("styles").joinpath("site_types.qml")
+    renderer = ET.fromstring(qml.read_text(encoding="utf-8")).find("renderer-v2")
+    assert renderer is not None and renderer.get("attr") == "site_type"
+    symbols = {s.get("name"): s for s in renderer.iter("symbol")}
+
+    def outline(symbol: ET.Element) -> tuple[str, str]:
+        options = {o.get("name"): o.get("value", "") for o in symbol.iter("Option")}
+        r, g, b = (int(v) for v in options["outline_color"].split(",")[:3])
+        return f"#{r:02x}{g:02x}{b:02x}", options["outline_style"]
+
+    qgis = {c.get("value"): outline(symbols[c.get("symbol")]) for c in renderer.iter("category")}
+    assert qgis == {t: (colour, dash) for t, (_l, colour, dash) in SITE_TYPE_STYLES.items()}
+
+
+def test_html_map_shows_site_type_in_popups_outlines_and_legend(tmp_path: Path) -> None:
+    from magicmix_geo.publish import write_interactive_map
+    from magicmix_geo.publish._common import LEAFLET_DASHES, SITE_TYPE_STYLES
+
+    sites = _typed_sites()
+    boundary = gpd.GeoDataFrame(geometry=[box(84500, 446500, 86500, 448000)], crs=sites.crs)
+    page = tmp_path / "GM0503.html"
+    write_interactive_map(page, sites, boundary, amenities=None, title="typed")
+    text = page.read_text(encoding="utf-8")
+    name = re.search(r"var (map_[0-9a-f]+) = L\.map", text)
+    assert name
+    probed = tmp_path / "probed.html"
+    probed.write_text(
+        text.replace("</html>", HARNESS % name.group(1) + "</html>"), encoding="utf-8"
+    )
+    done = chromium(["--dump-dom", probed.as_uri()], tmp_path / "profile-types")
+    assert done.returncode == 0, done.stderr[-2000:]
+    dom = done.stdout
+    body = re.search(r"<body[^>]*>", dom)
+    assert body and 'data-pwned="none"' in body.group(0), body
+    # each site is drawn with its type's outline colour and dash, over its score colour
+    paths = re.findall(r"<path[^>]+>", dom)
+    for site_type, (label, colour, dash) in SITE_TYPE_STYLES.items():
+        mine = [p for p in paths if f'stroke="{colour}"' in p]
+        assert len(mine) == 2, site_type
+        pattern = LEAFLET_DASHES[dash]
+        dashed = [p for p in mine if f'stroke-dasharray="{pattern}"' in p]
+        assert len(dashed) == (2 if pattern else 0), site_type
+        # the legend has one outline sample per type, in the same colour and dash
+        row = re.search(rf'<div class="site-type" data-site-type="{site_type}">(.*?)</div>', dom)
+        assert row, site_type
+        assert f'stroke="{colour}"' in row.group(1) and html.escape(label) in row.group(1)
+    # the unknown type is listed as text, never as markup
+    assert html.escape(HOSTILE_TYPE, quote=False) in dom
+    # every popup and tooltip names the site type; the plan name shows as text
+    shown = re.search(r'<pre id="shown">(.*?)</pre>', dom, re.S)
+    assert shown
+    assert shown.group(1).count("site type (site_type)") == len(sites)
+    for site_type in sites["site_type"]:
+        # a popup and a tooltip per site
+        assert shown.group(1).count(html.escape(site_type, quote=False)) >= 2, site_type
+    assert html.escape(HOSTILE_NAME, quote=False) in shown.group(1)
+
+
+def test_sample_html_map_carries_every_site_type(
+    html_map: Path, sample_sites: gpd.GeoDataFrame
+) -> None:
+    text = html_map.read_text(encoding="utf-8")
+    counts = sample_sites["site_type"].value_counts()
+    assert len(counts) >= 1
+    for site_type, n in counts.items():
+        # one GeoJSON feature per site (ranked or excluded) carries its type
+        assert text.count(f'"site_type": "{site_type}"') == n, site_type
+    ranked_types = set(sample_sites.loc[~sample_sites["excluded"].astype(bool), "site_type"])
+    for site_type in ranked_types:
+        assert f'data-site-type="{site_type}"' in text, site_type
+
+
+def test_png_map_outlines_each_site_type_with_a_legend_entry() -> None:
+    from matplotlib.collections import PathCollection
+    from matplotlib.colors import to_hex
+
+    from magicmix_geo.publish._common import MPL_DASHES, SITE_TYPE_STYLES
+    from magicmix_geo.publish.maps import render_static_map
+
+    sites = _typed_sites()
+    boundary = gpd.GeoDataFrame(geometry=[box(84500, 446500, 86500, 448000)], crs=sites.crs)
+    figure = render_static_map(sites, boundary, title="typed", context={})
+    ax = figure.axes[0]
+    drawn = ax.get_legend()
+    assert drawn is not None
+    legend = [t.get_text() for t in drawn.get_texts()]
+    outlines = [
+        c for c in ax.collections if isinstance(c, PathCollection) and not len(c.get_facecolor())
+    ]
+    for site_type, (label, colour, dash) in SITE_TYPE_STYLES.items():
+        assert f"{site_type}: {label}" in legend
+        mine = [c for c in outlines if to_hex(tuple(np.asarray(c.get_edgecolor())[0])) == colour]
+        assert len(mine) == 1 and len(mine[0].get_paths()) == 2, site_type
+        styles: Any = mine[0].get_linestyle()  # [(offset, dash pattern or None)]
+        _offset, pattern = styles[0]
+        assert (pattern is None) == (MPL_DASHES[dash] == "-"), site_type
+    # the unknown type is in the legend as plain text ($ would start mathtext)
+    assert any(HOSTILE_TYPE in t for t in legend)

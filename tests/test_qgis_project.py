@@ -12,12 +12,18 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
 import pyogrio
 import pytest
 
+from magicmix_geo.publish._common import SITE_TYPE_STYLES
 from magicmix_geo.publish.qgis_project import PROJECT_FILE, qgis_env, qgis_python
+from magicmix_geo.site_types import SITE_TYPES
 
 CHECK_SCRIPT = Path(__file__).resolve().parent / "qgis_project_check.py"
+TYPE_OVERLAY = "GM0503 sites site_type"  # the sites again, outlined by site_type
+# QGIS's outline_style names as Qt.PenStyle values (SolidLine 1, DashLine 2, DotLine 3, ...)
+PEN_STYLES = {"solid": 1, "dash": 2, "dot": 3, "dash dot": 4}
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +69,9 @@ def test_project_opens_with_every_layer_valid_and_styled(
     # relative paths only: the copy opened, and no source names the original folder
     assert all(not s.startswith("/") for s in project_report["datasources"] if s)
     assert not any(str(sample_run) in s for s in project_report["datasources"])
-    vectors = [layer for layer in layers if layer["kind"] == "vector"]
+    vectors = [
+        layer for layer in layers if layer["kind"] == "vector" and layer["name"] != TYPE_OVERLAY
+    ]
     for layer in vectors:
         # the renderer is the default style stored in the GeoPackage, not QGIS's random one
         assert layer["styles_in_file"], layer["name"]
@@ -101,3 +109,34 @@ def test_project_renders(project_report: dict[str, Any]) -> None:
     # sites in five score colours over the context layers: far more than a blank map
     assert render["distinct_colours"] > 50
     assert Path(project_report["png"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_project_outlines_the_sites_by_site_type_over_the_score_colours(
+    project_report: dict[str, Any], sample_sites: gpd.GeoDataFrame
+) -> None:
+    layers = project_report["layers"]
+    names = [layer["name"] for layer in layers]
+    assert TYPE_OVERLAY in names
+    overlay = layers[names.index(TYPE_OVERLAY)]
+    # the same features as the sites layer, drawn just above it and visible
+    assert names.index(TYPE_OVERLAY) + 1 == names.index("GM0503 sites")
+    assert overlay["group"] == "GM0503 Delft" and overlay["visible"]
+    assert overlay["source_layer"] == "sites"
+    assert overlay["features"] == len(sample_sites)
+    renderer = overlay["renderer"]
+    assert renderer["type"] == "categorizedSymbol" and renderer["field"] == "site_type"
+    outlines = {value: rest for value, *rest in renderer["outlines"]}
+    # one legend entry per site type, its label naming the type
+    assert list(outlines) == list(SITE_TYPES)
+    for site_type, (label, colour, pen, alpha) in outlines.items():
+        name, want_colour, dash = SITE_TYPE_STYLES[site_type]
+        assert label == f"{site_type}: {name}"
+        assert (colour, pen) == (want_colour, PEN_STYLES[dash]), site_type
+        assert alpha == 0  # outline only: the score colour of the sites layer shows through
+    # two types never look alike
+    assert len({(c, p) for _label, c, p, _a in outlines.values()}) == len(outlines)
+    # every sample site has a type the legend shows
+    assert set(sample_sites["site_type"]) <= set(outlines)
+    # and the sites layer's own map tip names the type
+    sites = layers[names.index("GM0503 sites")]
+    assert '"site_type"' in sites["map_tip"]

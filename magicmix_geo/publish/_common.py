@@ -24,12 +24,16 @@ from magicmix_geo.publish._palette import (
     CATEGORY_STYLES,
     EXCLUDED_COLOUR,
     EXCLUDED_EDGE,
+    LEAFLET_DASHES,
+    MPL_DASHES,
     MPL_MARKERS,
     NO_SCORE_COLOUR,
     OTHER_CATEGORY_STYLE,
+    OTHER_SITE_TYPE_STYLE,
     SCORE_BREAKS,
     SCORE_COLOURS,
     SITE_EDGE,
+    SITE_TYPE_STYLES,
     STREET_COLOUR,
     WATER_COLOUR,
 )
@@ -134,6 +138,17 @@ def category_style(category: object) -> tuple[str, str, str]:
     return CATEGORY_STYLES.get(str(category), OTHER_CATEGORY_STYLE)
 
 
+def site_type_style(site_type: object) -> tuple[str, str, str]:
+    """(label, outline colour, QGIS dash style) of a ``site_type``; grey solid if unknown.
+
+    Parameters
+    ----------
+    site_type
+        A ``site_type`` value of the sites layer (:data:`magicmix_geo.site_types.SITE_TYPES`).
+    """
+    return SITE_TYPE_STYLES.get(str(site_type), OTHER_SITE_TYPE_STYLE)
+
+
 # the colours are defined in _palette (shared with the QGIS style generator)
 __all__ = [
     "BOUNDARY_COLOUR",
@@ -143,7 +158,9 @@ __all__ = [
     "CBS_LICENCE",
     "EXCLUDED_COLOUR",
     "EXCLUDED_EDGE",
+    "LEAFLET_DASHES",
     "MAP_ATTRIBUTION",
+    "MPL_DASHES",
     "MPL_MARKERS",
     "NO_SCORE_COLOUR",
     "OSM_ATTRIBUTION",
@@ -153,6 +170,7 @@ __all__ = [
     "SCORE_BREAKS",
     "SCORE_COLOURS",
     "SITE_EDGE",
+    "SITE_TYPE_STYLES",
     "STREET_COLOUR",
     "WATER_COLOUR",
     "category_style",
@@ -161,6 +179,7 @@ __all__ = [
     "quiet_missing_glyphs",
     "require_rd",
     "score_colour",
+    "site_type_style",
 ]
 
 

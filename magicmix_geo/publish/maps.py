@@ -37,7 +37,9 @@ from magicmix_geo.publish._common import (
     BUILDING_COLOUR,
     EXCLUDED_COLOUR,
     EXCLUDED_EDGE,
+    LEAFLET_DASHES,
     MAP_ATTRIBUTION,
+    MPL_DASHES,
     NO_SCORE_COLOUR,
     SCORE_BREAKS,
     SCORE_COLOURS,
@@ -51,13 +53,17 @@ from magicmix_geo.publish._common import (
     reason_text,
     require_rd,
     score_colour,
+    site_type_style,
 )
+from magicmix_geo.site_types import SITE_TYPES
 
 TOP_LABELLED = 10
 MAP_DPI = 150  # the static PNG; the PDF report embeds it at this resolution
 SIMPLIFY_TOLERANCE_M = 2.0
 COORDINATE_DECIMALS = 6  # about 0.1 m in EPSG:4326
 EXCLUDED_COORDINATE_DECIMALS = 5  # about 1 m: excluded sites are context, not detail
+SITE_TYPE_LINE_PT = 1.1  # the site_type outline in the PNG, over the score fill
+SITE_TYPE_LINE_PX = 2.5  # the same outline in the HTML map
 # above this many excluded sites the HTML map draws them as one layer without popups
 MERGE_EXCLUDED_ABOVE = 5_000
 _CONTEXT_STYLE: dict[str, dict[str, Any]] = {
@@ -345,6 +351,43 @@ def _draw_sites(ax: Any, sites: gpd.GeoDataFrame) -> None:
             linewidth=0.4,
             zorder=6,
         )
+        _draw_site_type_outlines(ax, kept)
+
+
+def _draw_site_type_outlines(ax: Any, sites: gpd.GeoDataFrame) -> None:
+    """Outline each site in the colour and dash of its ``site_type`` (none without one)."""
+    for site_type in site_types_present(sites):
+        _label, colour, dash = site_type_style(site_type)
+        mine = sites["site_type"].astype(str).to_numpy() == site_type
+        add_polygons(
+            ax,
+            sites.geometry.to_numpy()[mine],
+            facecolor="none",
+            edgecolor=colour,
+            linewidth=SITE_TYPE_LINE_PT,
+            linestyle=_mpl_dash(dash),
+            zorder=7,
+        )
+
+
+def _mpl_dash(dash: str) -> Any:
+    """matplotlib's line style for a QGIS dash style name (solid if unknown)."""
+    return MPL_DASHES.get(dash, "-")
+
+
+def site_types_present(sites: gpd.GeoDataFrame) -> list[str]:
+    """The ``site_type`` values of ``sites`` in :data:`SITE_TYPES` order, unknown ones last
+    (sorted); empty when the column is absent.
+
+    Parameters
+    ----------
+    sites
+        Candidate sites.
+    """
+    if "site_type" not in sites.columns:
+        return []
+    present = set(sites["site_type"].dropna().astype(str))
+    return [t for t in SITE_TYPES if t in present] + sorted(present - set(SITE_TYPES))
 
 
 def _score_colours(scores: np.ndarray) -> list[str]:
@@ -508,6 +551,17 @@ def _draw_legend(
     if np.isnan(_scores(kept)).any():
         handles.append(
             Patch(facecolor=NO_SCORE_COLOUR, edgecolor="#505050", label=words["no_score"])
+        )
+    for site_type in site_types_present(kept):
+        label, colour, dash = site_type_style(site_type)
+        handles.append(
+            Patch(
+                facecolor="none",
+                edgecolor=colour,
+                linewidth=SITE_TYPE_LINE_PT,
+                linestyle=_mpl_dash(dash),
+                label=_plain_text(f"{site_type}: {label}" if label else site_type),
+            )
         )
     handles += [
         Line2D([], [], color="#222222", linewidth=1.2, label=words["boundary"]),
@@ -715,7 +769,10 @@ def build_interactive_map(
         if merged
         else None
     )
-    root.html.add_child(folium.Element(_legend_html(categories, excluded_note=note)))
+    legend = _legend_html(
+        categories, excluded_note=note, site_types=site_types_present(sites[~excluded])
+    )
+    root.html.add_child(folium.Element(legend))
     _inline_leaflet(fmap)
     return fmap
 
@@ -828,7 +885,20 @@ def _boundary_layer(boundary: gpd.GeoDataFrame) -> folium.GeoJson:
 
 def _popup_columns(sites: gpd.GeoDataFrame) -> list[str]:
     """The attribute columns shown in a site popup, in a fixed order."""
-    first = [c for c in ("site_id", "gm_code", "rank_gm", "score_total") if c in sites.columns]
+    first = [
+        c
+        for c in (
+            "site_id",
+            "site_type",
+            "name",
+            "gm_code",
+            "rank_gm",
+            "score_total",
+            "homes_planned",
+            "homes_reserved",
+        )
+        if c in sites.columns
+    ]
     reasons = [c for c in ("reasons_en", "reasons_nl") if c in sites.columns]
     scores = [c for c in sites.columns if c.startswith("score_") and c != "score_total"]
     dists = [c for c in sites.columns if c.startswith("dist_") and c.endswith("_m")]
@@ -848,6 +918,9 @@ def _alias(column: str) -> str:
         "reasons_en": "why (reasons_en)",
         "reasons_nl": "waarom (reasons_nl)",
         "rank_gm": "rank in municipality (rank_gm)",
+        "site_type": "site type (site_type)",
+        "homes_planned": "homes planned (homes_planned)",
+        "homes_reserved": "homes reserved (homes_reserved)",
     }.get(column, column)
 
 
@@ -877,14 +950,22 @@ def _site_layer(sites: gpd.GeoDataFrame) -> folium.GeoJson:
     columns = _popup_columns(sites)
     web = _web(_rounded_attributes(sites, columns))
     web["fill_colour"] = [score_colour(s) for s in _scores(sites)]
-    tooltip = [c for c in ("site_id", "rank_gm", "score_total") if c in columns]
+    typed = "site_type" in sites.columns
+    styles = [site_type_style(t) for t in sites["site_type"]] if typed else []
+    web["edge_colour"] = [colour for _label, colour, _dash in styles] if typed else SITE_EDGE
+    web["edge_dash"] = [LEAFLET_DASHES.get(dash) for _l, _c, dash in styles] if typed else None
+    tooltip = [c for c in ("site_id", "site_type", "rank_gm", "score_total") if c in columns]
+    weight = SITE_TYPE_LINE_PX if typed else 1
     return folium.GeoJson(
         _geojson(web),
-        name="candidate sites (score_total)",
+        name="candidate sites (score_total; outline: site_type)"
+        if typed
+        else "candidate sites (score_total)",
         style_function=lambda feature: {
             "fillColor": feature["properties"]["fill_colour"],
-            "color": SITE_EDGE,
-            "weight": 1,
+            "color": feature["properties"]["edge_colour"],
+            "dashArray": feature["properties"]["edge_dash"],
+            "weight": weight,
             "fillOpacity": 0.8,
         },
         highlight_function=lambda _feature: {"weight": 3, "color": "#000000"},
@@ -897,7 +978,9 @@ def _site_layer(sites: gpd.GeoDataFrame) -> folium.GeoJson:
 
 def _excluded_layer(sites: gpd.GeoDataFrame) -> folium.GeoJson:
     """Excluded sites in grey, with their exclusion reason; coarser, as they are context."""
-    columns = [c for c in ("site_id", "exclusion_reason") if c in sites.columns]
+    columns = [
+        c for c in ("site_id", "site_type", "exclusion_reason") if c in sites.columns
+    ]
     web = _web(
         sites[[*columns, sites.geometry.name]],
         tolerance_m=2 * SIMPLIFY_TOLERANCE_M,
@@ -1009,6 +1092,25 @@ def _rank_badges(top: gpd.GeoDataFrame) -> folium.GeoJson:
     )
 
 
+def _site_type_legend_rows(site_types: list[str]) -> list[str]:
+    """Legend rows: one outline sample (an SVG line in the map's dash) per site type."""
+    if not site_types:
+        return []
+    rows = ['<div style="margin-top:4px"><b>site_type</b> (outline)</div>']
+    for site_type in site_types:
+        label, colour, dash = site_type_style(site_type)
+        pattern = LEAFLET_DASHES.get(dash)
+        dash_attr = f' stroke-dasharray="{pattern}"' if pattern else ""
+        rows.append(
+            f'<div class="site-type" data-site-type="{html.escape(site_type, quote=True)}">'
+            '<svg width="22" height="10" style="margin-right:4px;vertical-align:middle">'
+            f'<line x1="0" y1="5" x2="22" y2="5" stroke="{colour}" '
+            f'stroke-width="{SITE_TYPE_LINE_PX}"{dash_attr}/></svg>'
+            f"{html.escape(site_type)}: {html.escape(label)}</div>"
+        )
+    return rows
+
+
 def _title_html(title: str) -> str:
     return (
         '<div style="position:fixed;top:10px;left:60px;z-index:1000;background:white;'
@@ -1017,10 +1119,17 @@ def _title_html(title: str) -> str:
     )
 
 
-def _legend_html(categories: list[str], *, excluded_note: str | None = None) -> str:
-    """Score classes, excluded colour, destination categories and attribution (bottom right).
+def _legend_html(
+    categories: list[str],
+    *,
+    excluded_note: str | None = None,
+    site_types: list[str] | None = None,
+) -> str:
+    """Score classes, excluded colour, site type outlines, destination categories and
+    attribution (bottom right).
 
-    ``excluded_note`` says how the excluded sites are drawn when they are merged.
+    ``excluded_note`` says how the excluded sites are drawn when they are merged;
+    ``site_types`` are the ``site_type`` values of the ranked sites (their outlines).
     """
     rows = []
     for i, colour in enumerate(SCORE_COLOURS):
@@ -1040,6 +1149,7 @@ def _legend_html(categories: list[str], *, excluded_note: str | None = None) -> 
             f'<div style="max-width:190px;font-size:10px;color:#444">{html.escape(excluded_note)}'
             "</div>"
         )
+    rows += _site_type_legend_rows(site_types or [])
     if categories:
         rows.append('<div style="margin-top:4px"><b>destinations</b></div>')
     for category in categories:
@@ -1064,6 +1174,7 @@ __all__ = [
     "html_text",
     "nice_length",
     "render_static_map",
+    "site_types_present",
     "write_interactive_map",
     "write_static_map",
 ]

@@ -41,6 +41,10 @@ LAYER_ORDER = (
     ("buildings", True),
     ("water", True),
 )
+# drawn over the sites layer: the same features, outlined by site_type (styles/site_types.qml)
+SITE_TYPE_LAYER = "sites"
+SITE_TYPE_STYLE = "site_types.qml"
+SITE_TYPE_SUFFIX = "site_type"
 # the national list repeats the sites of every municipality (and their labels): hidden at first
 NATIONAL_LAYERS = (("national_ranking", False),)
 _GROUPS = {"nl": ("Landelijke ranglijst", "rasters"), "en": ("National ranking", "rasters")}
@@ -81,6 +85,8 @@ def project_spec(
             for name, visible in LAYER_ORDER
             if name in present
         ]
+        if SITE_TYPE_LAYER in present:
+            layers.insert(0, _site_type_layer(folder / m.gpkg, m.gm_code))
         rasters = [{"path": str(folder / path), "name": Path(path).stem} for path in m.rasters]
         groups.append(
             {
@@ -103,6 +109,18 @@ def project_spec(
         "national": national,
         "national_group": national_group,
         "groups": groups,
+    }
+
+
+def _site_type_layer(gpkg: Path, gm_code: str) -> dict[str, Any]:
+    """The sites again, above them, in the outline-only ``site_type`` style."""
+    qml = resources.files("magicmix_geo.publish").joinpath("styles").joinpath(SITE_TYPE_STYLE)
+    return {
+        "path": str(gpkg),
+        "layer": SITE_TYPE_LAYER,
+        "name": f"{gm_code} {SITE_TYPE_LAYER} {SITE_TYPE_SUFFIX}",
+        "visible": True,
+        "qml": qml.read_text(encoding="utf-8"),
     }
 
 

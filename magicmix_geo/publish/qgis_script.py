@@ -7,9 +7,10 @@ none of the package's dependencies, so this file uses only the standard library 
 
 SPEC.json: ``{"project": ".../magicmix.qgz", "title": "...", "crs": "EPSG:28992",
 "national": [{"path": ..., "layer": ..., "name": ...}], "groups": [{"name": ..., "layers":
-[{"path": ..., "layer": ..., "name": ..., "visible": bool}], "rasters": [{"path": ...,
-"name": ...}]}]}``. Vector layers keep the default style stored in their GeoPackage's
-``layer_styles``; rasters get a pseudocolour ramp over their range and start hidden. Paths are
+[{"path": ..., "layer": ..., "name": ..., "visible": bool, "qml": optional}], "rasters":
+[{"path": ..., "name": ...}]}]}``. Vector layers keep the default style stored in their
+GeoPackage's ``layer_styles``, or take the QML text of their ``qml`` key (the site_type
+outlines); rasters get a pseudocolour ramp over their range and start hidden. Paths are
 saved relative to the project, so the run folder can be moved. Prints a JSON line with what
 was written; exit status 0 on success.
 """
@@ -38,6 +39,7 @@ from qgis.core import (  # type: ignore[import-not-found]
     QgsVectorLayer,
 )
 from qgis.PyQt.QtGui import QColor  # type: ignore[import-not-found]
+from qgis.PyQt.QtXml import QDomDocument  # type: ignore[import-not-found]
 
 RAMP = ("#f7fcf5", "#00441b")
 
@@ -46,6 +48,12 @@ def vector(spec: dict[str, Any]) -> Any:
     layer = QgsVectorLayer(f"{spec['path']}|layername={spec['layer']}", spec["name"], "ogr")
     if not layer.isValid():
         raise RuntimeError(f"{spec['path']}: layer {spec['layer']!r} is not valid in QGIS")
+    if spec.get("qml"):
+        doc = QDomDocument("qgis")
+        doc.setContent(spec["qml"])
+        ok, error = layer.importNamedStyle(doc)
+        if not ok:
+            raise RuntimeError(f"{spec['name']}: QGIS could not apply its style ({error})")
     return layer
 
 

@@ -20,7 +20,12 @@ from magicmix_geo.score.criteria import (
     edge_distance,
     score_source,
 )
-from magicmix_geo.score.explain import contributions, reasons, site_type_texts
+from magicmix_geo.score.explain import (
+    censored_text,
+    contributions,
+    reasons,
+    site_type_texts,
+)
 from magicmix_geo.score.stability import rank_intervals
 from magicmix_geo.site_types import LAND_TYPES
 
@@ -36,6 +41,11 @@ def exclusions(
     Each is the site's reasons joined by ``"; "``, or None when the site passes. Codes:
     ``industry``, ``no_neighbours``, ``no_transit``, ``area``, ``temporary``, ``water``,
     ``infrastructure``. A rule whose indicator column is absent is not applied.
+
+    A censored ``dist_pt_stop_m`` (``dist_pt_stop_censored``, measure/coverage.py) says only
+    that the nearest stop is at least ``coverage_edge_m`` away, as in the transit score: such a
+    site is excluded for ``no_transit`` only when that edge lies beyond the walk, i.e. when no
+    stop can be within it; nearer the data's edge it is unknown, not far, and not excluded.
     """
     n = len(sites)
     found: list[list[tuple[str, str, str]]] = [[] for _ in range(n)]
@@ -70,17 +80,22 @@ def exclusions(
     transit = col("dist_pt_stop_m")
     if transit is not None:
         walk = rules.max_walk_to_pt_stop_m
+        censored = censored_mask(sites, "dist_pt_stop_m")
+        edge = edge_distance(sites)
+        far = ~(transit <= walk) & (~censored | (edge > walk))
+
+        def nearest(i: int, lang: str) -> str:
+            if censored[i]:
+                return f" ({censored_text(float(edge[i]), lang)})"
+            if not np.isfinite(transit[i]):
+                return ""
+            return f" ({'dichtstbijzijnde' if lang == 'nl' else 'nearest'} {transit[i]:.0f} m)"
+
         flag(
-            ~(transit <= walk),
+            far,
             "no_transit",
-            lambda i: (
-                f"no public transport stop within {walk:.0f} m walking"
-                + (f" (nearest {transit[i]:.0f} m)" if np.isfinite(transit[i]) else "")
-            ),
-            lambda i: (
-                f"geen ov-halte binnen {walk:.0f} m lopen"
-                + (f" (dichtstbijzijnde {transit[i]:.0f} m)" if np.isfinite(transit[i]) else "")
-            ),
+            lambda i: f"no public transport stop within {walk:.0f} m walking{nearest(i, 'en')}",
+            lambda i: f"geen ov-halte binnen {walk:.0f} m lopen{nearest(i, 'nl')}",
         )
     area = col("area_m2")
     if area is not None:

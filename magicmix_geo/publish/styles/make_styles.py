@@ -17,6 +17,10 @@ Sites (and the national ranking) use a graduated renderer on the expression::
 
 so the five score_total classes and the grey "excluded" class live in one graduated legend:
 excluded sites fall in the class [-1.5, -0.5], sites without a score in [-2.5, -1.5].
+
+``site_types.qml`` categorises the sites on ``site_type`` with outlines only (no fill), one
+colour and dash per type: the QGIS project draws it over the score-coloured sites layer, so
+each candidate shows its score (fill) and its type (outline), each with a legend.
 """
 
 from __future__ import annotations
@@ -135,6 +139,24 @@ def site_renderer() -> Any:
     return renderer
 
 
+def site_type_renderer() -> Any:
+    """Outline-only symbols per ``site_type`` (P.SITE_TYPE_STYLES), legend "type: label"."""
+    items = []
+    for value, (label, colour, dash) in P.SITE_TYPE_STYLES.items():
+        symbol = QgsFillSymbol.createSimple(
+            {
+                "color": rgba("#ffffff", 0),
+                "style": "no",
+                "outline_color": rgba(colour),
+                "outline_style": dash,
+                "outline_width": str(P.SITE_TYPE_WIDTH_MM),
+                "outline_width_unit": "MM",
+            }
+        )
+        items.append(QgsRendererCategory(value, symbol, f"{value}: {label}", True))
+    return QgsCategorizedSymbolRenderer("site_type", items)
+
+
 def rank_labels(field: str, description: str) -> Any:
     """Rule-based labels: the value of ``field`` on features where it is 1..10."""
     settings = QgsPalLayerSettings()
@@ -219,7 +241,7 @@ def site_style(filename: str, rank_field: str, scope: str) -> None:
     fields = (
         "field=site_id:string&field=gm_code:string&field=score_total:double"
         "&field=excluded:boolean&field=exclusion_reason:string"
-        f"&field={rank_field}:integer"
+        f"&field={rank_field}:integer&field=site_type:string&field=name:string"
     )
     layer = memory_layer("MultiPolygon", fields, filename)
     layer.setRenderer(site_renderer())
@@ -227,6 +249,7 @@ def site_style(filename: str, rank_field: str, scope: str) -> None:
     layer.setLabelsEnabled(True)
     layer.setMapTipTemplate(
         f'<b>[% "site_id" %]</b> rank [% "{rank_field}" %]<br>'
+        'site_type [% "site_type" %] [% "name" %]<br>'
         'score_total [% round("score_total", 3) %]<br>[% "exclusion_reason" %]'
     )
     layer.setDisplayExpression('"site_id"')
@@ -246,6 +269,19 @@ def main() -> int:
     try:
         site_style("sites.qml", "rank_gm", "municipality")
         site_style("national_ranking.qml", "rank_nl", "country")
+
+        types = memory_layer(
+            "MultiPolygon", "field=site_id:string&field=site_type:string", "site_types"
+        )
+        types.setRenderer(site_type_renderer())
+        types.setDisplayExpression('"site_id"')
+        types.setMapTipTemplate('<b>[% "site_id" %]</b> site_type [% "site_type" %]')
+        save(
+            types,
+            "site_types.qml",
+            "candidate sites by site_type: outline colour and dash per type, no fill (drawn"
+            " over the sites layer). Regenerate with make_styles.py",
+        )
 
         stops = memory_layer("Point", "field=category:string&field=name:string", "stops")
         stops.setRenderer(categorized("category", ["train_station", "pt_stop"], 2.6))
