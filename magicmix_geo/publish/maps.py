@@ -978,9 +978,7 @@ def _site_layer(sites: gpd.GeoDataFrame) -> folium.GeoJson:
 
 def _excluded_layer(sites: gpd.GeoDataFrame) -> folium.GeoJson:
     """Excluded sites in grey, with their exclusion reason; coarser, as they are context."""
-    columns = [
-        c for c in ("site_id", "site_type", "exclusion_reason") if c in sites.columns
-    ]
+    columns = [c for c in ("site_id", "site_type", "exclusion_reason") if c in sites.columns]
     web = _web(
         sites[[*columns, sites.geometry.name]],
         tolerance_m=2 * SIMPLIFY_TOLERANCE_M,
