@@ -181,15 +181,20 @@ def null_suppressed(df: pd.DataFrame) -> pd.DataFrame:
     at or below -99990 become NaN. Boolean columns are left alone.
     """
     out = df.copy()
-    for col in out.columns:
-        series = out[col]
-        if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
-            continue
-        floor = SENTINEL_MAX if SIGNED_COLUMN_PATTERN.search(str(col)) else 0.0
-        bad = series.lt(floor) if floor == 0.0 else series.le(floor)
-        bad = bad.fillna(False).astype(bool)  # nullable dtypes give NA for NA
-        if bad.any():
-            out[col] = series.astype("float64").mask(bad)
+    numeric = [
+        col
+        for col in out.columns
+        if pd.api.types.is_numeric_dtype(out[col]) and not pd.api.types.is_bool_dtype(out[col])
+    ]
+    if not numeric:
+        return out
+    values = out[numeric].astype("float64").to_numpy()
+    signed = np.array([bool(SIGNED_COLUMN_PATTERN.search(str(col))) for col in numeric])
+    with np.errstate(invalid="ignore"):
+        bad = np.where(signed, values <= SENTINEL_MAX, values < 0.0)  # NaN compares False
+    for i in np.flatnonzero(bad.any(axis=0)):
+        col = numeric[i]
+        out[col] = out[col].astype("float64").mask(bad[:, i])
     return out
 
 

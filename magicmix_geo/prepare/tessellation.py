@@ -92,7 +92,12 @@ def _share_out(
     bounds = np.searchsorted(owner[by_owner], pieces, side="left")
     groups = np.split(voronoi[by_owner], bounds[1:])
     merged = np.array([_dissolve(group) for group in groups], dtype=object)
-    clipped = shapely.intersection(merged, block)
+    # only the cells on the block's edge reach beyond it (the Voronoi diagram fills the
+    # block's envelope): clip those
+    shapely.prepare(block)
+    clipped = merged.copy()
+    beyond = ~shapely.contains_properly(block, merged)
+    clipped[beyond] = shapely.intersection(merged[beyond], block)
     simplified = shapely.coverage_simplify(clipped, SIMPLIFY_M, simplify_boundary=False)
     return simplified, pieces
 
