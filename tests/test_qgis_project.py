@@ -17,7 +17,14 @@ import pyogrio
 import pytest
 
 from magicmix_geo.publish._common import SITE_TYPE_STYLES
-from magicmix_geo.publish.qgis_project import PROJECT_FILE, qgis_env, qgis_python
+from magicmix_geo.publish.qgis_project import (
+    FULL_GROUPS_MAX,
+    PROJECT_FILE,
+    ProjectMunicipality,
+    project_spec,
+    qgis_env,
+    qgis_python,
+)
 from magicmix_geo.site_types import SITE_TYPES
 
 CHECK_SCRIPT = Path(__file__).resolve().parent / "qgis_project_check.py"
@@ -140,3 +147,40 @@ def test_project_outlines_the_sites_by_site_type_over_the_score_colours(
     # and the sites layer's own map tip names the type
     sites = layers[names.index("GM0503 sites")]
     assert '"site_type"' in sites["map_tip"]
+
+
+def _municipalities(n: int) -> list[ProjectMunicipality]:
+    layers = ("sites", "stops", "amenities", "boundary", "streets", "buildings", "water")
+    return [
+        ProjectMunicipality(
+            f"GM{i:04d}", f"Gemeente {i}", f"GM{i:04d}.gpkg", layers, (f"rasters/GM{i:04d}.tif",)
+        )
+        for i in range(n)
+    ]
+
+
+def test_a_national_run_gets_compact_groups(tmp_path: Path) -> None:
+    full = project_spec(tmp_path, _municipalities(FULL_GROUPS_MAX), national_gpkg=None, title="t")
+    assert not full["compact"]
+    for group in full["groups"]:
+        names = [layer["layer"] for layer in group["layers"]]
+        assert names == [
+            "sites",
+            "sites",
+            "stops",
+            "amenities",
+            "boundary",
+            "streets",
+            "buildings",
+            "water",
+        ]  # the first "sites" is the site-type overlay
+        assert len(group["rasters"]) == 1
+
+    national = project_spec(
+        tmp_path, _municipalities(FULL_GROUPS_MAX + 1), national_gpkg=None, title="t"
+    )
+    assert national["compact"]
+    assert len(national["groups"]) == FULL_GROUPS_MAX + 1
+    for group in national["groups"]:
+        assert [layer["layer"] for layer in group["layers"]] == ["sites", "boundary"]
+        assert group["rasters"] == []

@@ -2,7 +2,11 @@
 
 An analyst opens one file and sees every municipality as a layer group (its sites, stops,
 amenities, boundary and context layers with the default styles of its GeoPackage, and its
-rasters, hidden), the national ranking on top, in EPSG:28992. Layer paths are relative to the
+rasters, hidden), the national ranking on top, in EPSG:28992. A run of more than
+:data:`FULL_GROUPS_MAX` municipalities (a national run) gets compact groups, the sites (their
+type in the map tip, not outlined) and the boundary only: QGIS opens every layer of a project when it loads it, and 355 full groups
+are some 7,000 layers (more than ten minutes to build, as long to open); the other layers are
+in each municipality's GeoPackage, one drag away. Layer paths are relative to the
 project, so the run folder can be moved or copied.
 
 PyQGIS comes with Debian's python3-qgis for the system interpreter, which lacks this package's
@@ -41,6 +45,9 @@ LAYER_ORDER = (
     ("buildings", True),
     ("water", True),
 )
+# a run of more municipalities gets compact groups (COMPACT_LAYERS, no rasters)
+FULL_GROUPS_MAX = 12
+COMPACT_LAYERS = ("sites", "boundary")
 # drawn over the sites layer: the same features, outlined by site_type (styles/site_types.qml)
 SITE_TYPE_LAYER = "sites"
 SITE_TYPE_STYLE = "site_types.qml"
@@ -72,9 +79,10 @@ def project_spec(
     """The project's content for ``qgis_script.py`` (absolute paths in ``folder``)."""
     folder = Path(folder).resolve()
     national_group, raster_group = _GROUPS[lang]
+    compact = len(municipalities) > FULL_GROUPS_MAX
     groups = []
     for m in municipalities:
-        present = set(m.layers)
+        present = set(m.layers) & set(COMPACT_LAYERS) if compact else set(m.layers)
         layers = [
             {
                 "path": str(folder / m.gpkg),
@@ -85,9 +93,12 @@ def project_spec(
             for name, visible in LAYER_ORDER
             if name in present
         ]
-        if SITE_TYPE_LAYER in present:
+        if SITE_TYPE_LAYER in present and not compact:
             layers.insert(0, _site_type_layer(folder / m.gpkg, m.gm_code))
-        rasters = [{"path": str(folder / path), "name": Path(path).stem} for path in m.rasters]
+        rasters = [
+            {"path": str(folder / path), "name": Path(path).stem}
+            for path in ([] if compact else m.rasters)
+        ]
         groups.append(
             {
                 "name": f"{m.gm_code} {m.gm_name}",
@@ -109,6 +120,7 @@ def project_spec(
         "national": national,
         "national_group": national_group,
         "groups": groups,
+        "compact": compact,
     }
 
 
@@ -156,8 +168,9 @@ def write_qgis_project(
 ) -> dict[str, Any]:
     """Write ``folder/magicmix.qgz`` with PyQGIS; returns what the manifest records.
 
-    Returns ``{"file": "magicmix.qgz", "layers": n}``, or ``{"file": None, "error": why}``
-    when no interpreter with PyQGIS is found (the rest of the run is still published).
+    Returns ``{"file": "magicmix.qgz", "layers": n, "compact": bool}``, or ``{"file": None,
+    "error": why}`` when no interpreter with PyQGIS is found or QGIS takes longer than
+    :data:`TIMEOUT_S` (the rest of the run is still published).
 
     Raises
     ------
@@ -186,18 +199,22 @@ def write_qgis_project(
         )
         if probe.returncode != 0:
             return {"file": None, "error": f"{python} cannot import PyQGIS"}
-        done = subprocess.run(
-            [python, str(script_path), str(spec_path)],
-            capture_output=True,
-            text=True,
-            env=qgis_env(Path(tmp)),
-            cwd=tmp,
-            timeout=TIMEOUT_S,
-            check=False,
-        )
+        try:
+            done = subprocess.run(
+                [python, str(script_path), str(spec_path)],
+                capture_output=True,
+                text=True,
+                env=qgis_env(Path(tmp)),
+                cwd=tmp,
+                timeout=TIMEOUT_S,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            Path(spec["project"]).unlink(missing_ok=True)
+            return {"file": None, "error": f"QGIS took longer than {TIMEOUT_S} s; not written"}
     target = Path(spec["project"])
     if done.returncode != 0 or not target.is_file():
         reason = (done.stderr.strip().splitlines() or ["no message"])[-1]
         raise OutputError(f"{target}: QGIS could not write the project ({reason})")
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    return {"file": PROJECT_FILE, "layers": int(report["layers"])}
+    return {"file": PROJECT_FILE, "layers": int(report["layers"]), "compact": spec["compact"]}
