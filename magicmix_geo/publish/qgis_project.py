@@ -4,10 +4,10 @@ An analyst opens one file and sees every municipality as a layer group (its site
 amenities, boundary and context layers with the default styles of its GeoPackage, and its
 rasters, hidden), the national ranking on top, in EPSG:28992. A run of more than
 :data:`FULL_GROUPS_MAX` municipalities (a national run) gets compact groups, the sites (their
-type in the map tip, not outlined) and the boundary only: QGIS opens every layer of a project when it loads it, and 355 full groups
-are some 7,000 layers (more than ten minutes to build, as long to open); the other layers are
-in each municipality's GeoPackage, one drag away. Layer paths are relative to the
-project, so the run folder can be moved or copied.
+type in the map tip, not outlined) and the boundary only: QGIS opens every layer of a project
+when it loads it, and 355 full groups are some 7,000 layers (more than ten minutes to build,
+as long to open); the other layers are in each municipality's GeoPackage, one drag away.
+Layer paths are relative to the project, so the run folder can be moved or copied.
 
 PyQGIS comes with Debian's python3-qgis for the system interpreter, which lacks this package's
 dependencies: the project is built by ``qgis_script.py`` in a subprocess (the venv's Python
