@@ -99,11 +99,9 @@ def write_islands(
     nearest the study area's centre out of that copy (a changed street, for the nightly-update
     tests). ``sparse_ids`` keeps the core's (real) id distribution, see the module docstring;
     otherwise copy ``k`` adds ``k`` times the core's highest id + 1."""
-    step = {
-        "n": max(n[0] for n in core.nodes) + 1,
-        "w": max(w[0] for w in core.ways) + 1,
-        "r": max((r[0] for r in core.relations), default=0) + 1,
-    }
+    # a copy's ids step past every id the core holds or refers to: a relation's member may be
+    # an object cut off from the core (renumbered too), which must not land in the next copy
+    step = {kind: max(ids, default=0) + 1 for kind, ids in _ids_used(core).items()}
     new_id = _sparse_ids(core, len(shifts)) if sparse_ids else None
 
     def copy_id(kind: str, k: int, old: int) -> int:
@@ -151,16 +149,8 @@ def write_islands(
 def _sparse_ids(core: Core, copies: int) -> dict[str, list[dict[int, int]]]:
     """Per kind (n, w, r) and copy ``k``: the core's id -> the smallest id ``= k (mod copies)``
     not below it (the next such id when two would meet), so ids stay ascending and unique."""
-    used: dict[str, set[int]] = {
-        "n": {n[0] for n in core.nodes} | {r for w in core.ways for r in w[1]},
-        "w": {w[0] for w in core.ways},
-        "r": {r[0] for r in core.relations},
-    }
-    for _, members, _ in core.relations:
-        for kind, ref, _ in members:
-            used[kind].add(ref)
     result: dict[str, list[dict[int, int]]] = {}
-    for kind, ids in used.items():
+    for kind, ids in _ids_used(core).items():
         result[kind] = []
         for k in range(copies):
             mapping, last = {}, k - copies
@@ -170,6 +160,21 @@ def _sparse_ids(core: Core, copies: int) -> dict[str, list[dict[int, int]]]:
                 mapping[old] = last = max(above, last + copies)
             result[kind].append(mapping)
     return result
+
+
+def _ids_used(core: Core) -> dict[str, set[int]]:
+    """The ids of each kind (``n``, ``w``, ``r``) that ``core`` holds or refers to."""
+    used: dict[str, set[int]] = {
+        "n": {n[0] for n in core.nodes},
+        "w": {w[0] for w in core.ways},
+        "r": {r[0] for r in core.relations},
+    }
+    for _, refs, _ in core.ways:
+        used["n"].update(refs)
+    for _, members, _ in core.relations:
+        for kind, ref, _ in members:
+            used[kind].add(ref)
+    return used
 
 
 def moved_area(core: Core, shift: tuple[float, float], size_deg: float | None = None) -> Any:
