@@ -188,27 +188,11 @@ def write_qgis_project(
     ):
         spec_path = Path(tmp) / "spec.json"
         spec_path.write_text(json.dumps(spec), encoding="utf-8")
-        probe = subprocess.run(
-            [python, "-c", "import qgis.core"],
-            capture_output=True,
-            text=True,
-            env=qgis_env(Path(tmp)),
-            cwd=tmp,
-            timeout=TIMEOUT_S,
-            check=False,
-        )
+        probe = _run_qgis([python, "-c", "import qgis.core"], Path(tmp))
         if probe.returncode != 0:
             return {"file": None, "error": f"{python} cannot import PyQGIS"}
         try:
-            done = subprocess.run(
-                [python, str(script_path), str(spec_path)],
-                capture_output=True,
-                text=True,
-                env=qgis_env(Path(tmp)),
-                cwd=tmp,
-                timeout=TIMEOUT_S,
-                check=False,
-            )
+            done = _run_qgis([python, str(script_path), str(spec_path)], Path(tmp))
         except subprocess.TimeoutExpired:
             Path(spec["project"]).unlink(missing_ok=True)
             return {"file": None, "error": f"QGIS took longer than {TIMEOUT_S} s; not written"}
@@ -218,3 +202,16 @@ def write_qgis_project(
         raise OutputError(f"{target}: QGIS could not write the project ({reason})")
     report = json.loads(done.stdout.strip().splitlines()[-1])
     return {"file": PROJECT_FILE, "layers": int(report["layers"]), "compact": spec["compact"]}
+
+
+def _run_qgis(command: list[str], home: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``command`` with PyQGIS's environment in ``home``, within :data:`TIMEOUT_S`."""
+    return subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        env=qgis_env(home),
+        cwd=home,
+        timeout=TIMEOUT_S,
+        check=False,
+    )
