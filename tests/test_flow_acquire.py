@@ -21,18 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prefect.settings import (
-    PREFECT_API_URL,
-    PREFECT_HOME,
-    PREFECT_LOCAL_STORAGE_PATH,
-    PREFECT_SERVER_ANALYTICS_ENABLED,
-    temporary_settings,
-)
-from prefect.testing.utilities import prefect_test_harness
+from prefect.settings import PREFECT_API_URL
 
 from magicmix_geo.config import load_settings
 from magicmix_geo.sources.acquire import acquire
 from magicmix_geo.sources.cache import DataCache
+from tests._prefect import prefect_server
 from tests._sources_server import SAMPLE, FakeServer, Resource, gtfs_zip
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,17 +56,7 @@ FAILURES: dict[str, tuple[Resource | None, str]] = {
 @pytest.fixture(scope="module")
 def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A temporary Prefect server and PREFECT_HOME for this module."""
-    home = tmp_path_factory.mktemp("prefect_home")
-    with (
-        temporary_settings(
-            updates={
-                PREFECT_HOME: str(home),
-                PREFECT_LOCAL_STORAGE_PATH: str(home / "storage"),
-                PREFECT_SERVER_ANALYTICS_ENABLED: False,
-            }
-        ),
-        prefect_test_harness(server_startup_timeout=180),
-    ):
+    with prefect_server(tmp_path_factory.mktemp("prefect_home")) as home:
         yield home
 
 

@@ -23,17 +23,11 @@ prefect = pytest.importorskip("prefect")
 
 from prefect.client.orchestration import get_client  # noqa: E402
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId  # noqa: E402
-from prefect.settings import (  # noqa: E402
-    PREFECT_API_URL,
-    PREFECT_HOME,
-    PREFECT_LOCAL_STORAGE_PATH,
-    PREFECT_SERVER_ANALYTICS_ENABLED,
-    temporary_settings,
-)
-from prefect.testing.utilities import prefect_test_harness  # noqa: E402
+from prefect.settings import PREFECT_API_URL  # noqa: E402
 
 from magicmix_geo.cache import ResultCache  # noqa: E402
 from magicmix_geo.cli import main  # noqa: E402
+from tests._prefect import prefect_server  # noqa: E402
 from tests.test_national import make_split_dataset  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,17 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A temporary Prefect server and PREFECT_HOME (results, storage) for this module."""
-    home = tmp_path_factory.mktemp("prefect_home")
-    with (
-        temporary_settings(
-            updates={
-                PREFECT_HOME: str(home),
-                PREFECT_LOCAL_STORAGE_PATH: str(home / "storage"),
-                PREFECT_SERVER_ANALYTICS_ENABLED: False,
-            }
-        ),
-        prefect_test_harness(server_startup_timeout=180),
-    ):  # the first start migrates a database
+    with prefect_server(tmp_path_factory.mktemp("prefect_home")) as home:
         yield home
 
 
