@@ -529,6 +529,25 @@ def _polygonal_part(geom: BaseGeometry | None) -> Polygon | MultiPolygon | None:
     return merged if isinstance(merged, Polygon | MultiPolygon) else _polygonal_part(merged)
 
 
+def _polygonal_parts(geoms: np.ndarray) -> np.ndarray:
+    """:func:`_polygonal_part` of each geometry; polygons pass as they are (no Python call)."""
+    out = np.asarray(geoms, dtype=object).copy()
+    plain = np.isin(shapely.get_type_id(out), (3, 6)) & ~shapely.is_empty(out)
+    out[~plain] = [_polygonal_part(g) for g in out[~plain]]
+    return out
+
+
+def _clipped(geoms: np.ndarray, to: np.ndarray | BaseGeometry) -> np.ndarray:
+    """``shapely.intersection(geoms, to)``, computed only where a geometry is not wholly inside
+    ``to`` (prepared here); the others are returned as they are."""
+    shapely.prepare(to)
+    out = np.asarray(geoms, dtype=object).copy()
+    crossing = ~shapely.contains_properly(to, out)
+    other = to[crossing] if isinstance(to, np.ndarray) else to
+    out[crossing] = shapely.intersection(out[crossing], other)
+    return out
+
+
 def _id_text(series: pd.Series) -> pd.Series:
     def text(v: object) -> object:
         if v is None or (isinstance(v, float) and np.isnan(v)):
@@ -725,7 +744,7 @@ def _edges(geoms: gpd.GeoSeries, clip: BaseGeometry) -> np.ndarray:
     arr = arr[is_line]
     tree = shapely.STRtree(arr)
     near = tree.query(clip, predicate="intersects")
-    cut = shapely.intersection(arr[np.sort(near)], clip)
+    cut = _clipped(arr[np.sort(near)], clip)
     return cut[~shapely.is_empty(cut)]
 
 
@@ -762,15 +781,13 @@ def _building_pieces(geoms: gpd.GeoSeries, blocks: np.ndarray, area: BaseGeometr
         arr = arr[~pd.isna(arr)]
     arr = arr[np.isin(shapely.get_type_id(arr), (3, 6))]
     # a building straddling the area counts by its part inside
-    arr = shapely.intersection(arr[shapely.intersects(area, arr)], area)
-    arr = np.array([_polygonal_part(g) for g in arr], dtype=object)
+    arr = _polygonal_parts(_clipped(arr[shapely.intersects(area, arr)], area))
     arr = arr[~pd.isna(arr)]
     if len(arr) == 0 or len(blocks) == 0:
         return pd.DataFrame({"geometry": np.empty(0, dtype=object), "block": np.empty(0, int)})
 
     block_i, bld_i = shapely.STRtree(arr).query(blocks, predicate="intersects")
-    cut = shapely.intersection(blocks[block_i], arr[bld_i])
-    cut = np.array([_polygonal_part(g) for g in cut], dtype=object)
+    cut = _polygonal_parts(_clipped(arr[bld_i], blocks[block_i]))
     has = ~pd.isna(cut)
     cut, block_i, bld_i = cut[has], block_i[has], bld_i[has]
     big = shapely.area(cut) > TESS_THRESHOLD * shapely.area(arr[bld_i])
