@@ -43,6 +43,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,9 @@ SIMPLIFY_M = 25.0
 EXTRACT_FORMAT = 1
 # region files are read once and deleted: not compressing them saves more than it costs
 REGION_FORMAT = "pbf,pbf_compression=none"
+# regions are cut into their municipalities by this many osmium processes at once (an
+# extract pass keeps about one core busy), each within its share of the memory budget
+REGION_WORKERS = 2
 _FINGERPRINTS = "fingerprints.json"
 _FACTS_FORMAT = 2
 # per source file, the renumbering index kept across versions (dot folders survive cleanup)
@@ -250,10 +254,13 @@ def _cut_through_regions(
     log: Callable[[str], None] | None,
 ) -> tuple[int, int]:
     """Cut the regions from ``cut_from`` (temporary files), then each region into its
-    members' extracts; the passes over ``cut_from`` and over the regions' files."""
+    members' extracts (:data:`REGION_WORKERS` regions at a time, each with its share of the
+    ``per_pass`` extracts memory allows); the passes over ``cut_from`` and over the regions'
+    files."""
     folder = next(iter(paths.values())).parent
     folder.mkdir(parents=True, exist_ok=True)
-    passes = region_passes = 0
+    workers = max(1, min(REGION_WORKERS, os.cpu_count() or 1, len(regions), per_pass))
+    passes = 0
     with tempfile.TemporaryDirectory(dir=folder, prefix=".regions.") as tmp:
         files = {r.key: Path(tmp) / f"{r.key}.osm.pbf" for r in regions}
         for start in range(0, len(regions), per_pass):
@@ -268,12 +275,24 @@ def _cut_through_regions(
                 REGION_FORMAT,
             )
             passes += 1
-        for region in regions:
+
+        def members(region: Region) -> int:
             label = f"region {region.key} of {source.name}"
-            region_passes += _cut(
-                files[region.key], region.members, polygons, paths, per_pass, source, label, log
+            done = _cut(
+                files[region.key],
+                region.members,
+                polygons,
+                paths,
+                per_pass // workers,
+                source,
+                label,
+                log,
             )
             files[region.key].unlink()
+            return done
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            region_passes = sum(pool.map(members, regions))
     return passes, region_passes
 
 

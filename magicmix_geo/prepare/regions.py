@@ -26,8 +26,8 @@ REGION_MARGIN_DEG = 1e-4
 # the cost model, in one read of the source by a smart extract pass (three reads: objects,
 # ways, objects again) per byte; measured on the 355-island country (bench/README.md)
 POLYGON_TEST_COST = 0.03  # testing every object against one more polygon extract
-BOX_TEST_COST = 0.01  # against one more bounding box
-REGION_WRITE_COST = 0.45  # writing the region files (uncompressed PBF)
+BOX_TEST_COST = 0.02  # against one more bounding box
+REGION_WRITE_COST = 0.8  # writing the region files (uncompressed PBF)
 # the regions' files hold this much of the source together: objects near a region's edge
 # are in two regions, and a box holds more than its members' polygons
 REGION_OVERLAP = 1.2
