@@ -96,9 +96,7 @@ def split_cost(count: int, regions: int, per_pass: int) -> float:
     return first + second
 
 
-def group_by_position(
-    centres: Mapping[str, tuple[float, float]], count: int
-) -> list[list[str]]:
+def group_by_position(centres: Mapping[str, tuple[float, float]], count: int) -> list[list[str]]:
     """``count`` groups of neighbouring keys, of sizes differing by one at most: recursive
     bisection of the centres (lon, lat) across their wider extent (longitude scaled by the
     cosine of the latitude). Deterministic: ties are broken by key."""
