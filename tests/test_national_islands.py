@@ -97,6 +97,7 @@ def test_every_island_municipality_is_ranked_from_one_pass(
     # the shared file is read once by osmium for all three, never by the OSM reader
     (store,) = manifest["osm_store"]
     assert store["municipalities"] == 3 and store["passes"] == 1 and store["cut"] == 3
+    assert store["regions"] == 0 and store["region_passes"] == 0  # few: no regions
     reads = manifest["_reads"]
     assert len(reads) == 3 and not any(r.endswith("country.osm.pbf") for r in reads), reads
     for code in ("GM9901", "GM9902", "GM9903"):
