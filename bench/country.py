@@ -14,6 +14,14 @@ pass over the same file. Run::
 
     .venv/bin/python bench/country.py --municipalities 355
 
+With ``--store-only`` it runs only the OSM store (``prepare/extracts.extract_areas``) for
+every municipality of the areas file, into a temporary store, and prints its seconds, passes
+and regions, CPU seconds, and the ratio to one ``osmium cat`` pass; ``--regions 0`` cuts
+every extract straight from the file (the single-level store), ``--regions N`` through N
+regions; ``--work DIR`` reads a country built elsewhere (nothing is written there)::
+
+    .venv/bin/python bench/country.py --municipalities 355 --store-only --regions 0
+
 Note: the copies are renumbered to dense ids (1..n*68k); with real, sparse ids osmium
 extract needs ~3.5 GB per extract, and the OSM store renumbers the file first
 (prepare/extracts.py; bench/sparse_ids.py measures that case).
@@ -25,9 +33,11 @@ import argparse
 import contextlib
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -38,6 +48,11 @@ import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from magicmix_geo.config import load_settings  # noqa: E402
+from magicmix_geo.formats.boundary import read_boundary  # noqa: E402
+from magicmix_geo.national import read_areas_file  # noqa: E402
+from magicmix_geo.prepare.clip import CLIP_MARGIN_M  # noqa: E402
+from magicmix_geo.prepare.extracts import EXTRACT_SLACK_M, Extent, extract_areas  # noqa: E402
 from tests._islands import load_core, moved_area, write_boundary, write_islands  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
@@ -95,6 +110,61 @@ def _run(command: list[str]) -> float:
     return time.perf_counter() - clock
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def cat_pass(source: Path) -> tuple[float, float]:
+    """Wall and CPU seconds of one ``osmium cat`` pass over ``source`` (into a temp dir)."""
+    with tempfile.TemporaryDirectory(prefix="country-cat.") as tmp:
+        cpu = _children_cpu()
+        wall = _run(["osmium", "cat", "-O", "-o", str(Path(tmp) / "cat.osm.pbf"), str(source)])
+        return wall, _children_cpu() - cpu
+
+
+def store_only(areas_file: Path, regions: int | None, verbose: bool = False) -> None:
+    """Run the OSM store alone for every municipality of ``areas_file`` and print its cost
+    next to one ``osmium cat`` pass."""
+    inputs = read_areas_file(areas_file)
+    sources = {Path(item.osm).resolve() for item in inputs}
+    if len(sources) != 1:
+        raise SystemExit(f"{areas_file}: the municipalities do not share one OSM file")
+    (source,) = sources
+    extents = [
+        Extent(item.gm_code, read_boundary(item.boundary))
+        for item in inputs
+        if item.boundary is not None
+    ]
+    buffer_m = load_settings().walk.clip_buffer_m + CLIP_MARGIN_M + EXTRACT_SLACK_M
+    print(f"  load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    cat_s, cat_cpu = cat_pass(source)
+    with tempfile.TemporaryDirectory(prefix="country-store.") as tmp:
+        cpu, own, clock = _children_cpu(), time.process_time(), time.perf_counter()
+
+        def log(message: str) -> None:
+            if verbose:
+                print(f"  {time.perf_counter() - clock:7.1f} s {message}", flush=True)
+
+        run = extract_areas(source, extents, buffer_m, Path(tmp), regions=regions, log=log)
+        cpu, own = _children_cpu() - cpu, time.process_time() - own
+    levels = (
+        f"{run.passes} pass(es) over the file for {run.regions} regions, "
+        f"{run.region_passes} over the regions' files"
+        if run.regions
+        else f"{run.passes} pass(es) over the file"
+    )
+    print(
+        f"  OSM store: {run.seconds:.1f} s wall ({cpu:.1f} s osmium CPU, {own:.1f} s Python "
+        f"CPU) for {len(run.cut)} extracts: {levels}; {run.extracts_per_pass} per pass"
+    )
+    print(
+        f"  one `osmium cat` pass: {cat_s:.1f} s wall ({cat_cpu:.1f} s CPU); ratio "
+        f"{run.seconds / cat_s:.2f} wall, {(cpu + own) / cat_cpu:.2f} CPU"
+    )
+    print(f"  load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+
+
 class TreeMemory:
     """Peak RSS of the largest process in this process's tree, sampled every 0.5 s."""
 
@@ -132,11 +202,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--municipalities", type=int, default=355)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--store-only", action="store_true", help="run the OSM store only")
+    parser.add_argument("--regions", type=int, default=None, help="with --store-only")
+    parser.add_argument("--work", type=Path, default=None, help="an existing country's folder")
+    parser.add_argument("--verbose", action="store_true", help="with --store-only: the steps")
     args = parser.parse_args(argv)
+    work = args.work or WORK / f"country-{args.municipalities}"
+    if args.store_only:
+        print(f"country: {work / 'areas.toml'}")
+        store_only(work / "areas.toml", args.regions, args.verbose)
+        return 0
     if not KERNCIJFERS.is_file():
         print(f"{KERNCIJFERS}: not found (the team's shared data)", file=sys.stderr)
         return 2
-    work = WORK / f"country-{args.municipalities}"
     clock = time.perf_counter()
     areas = build_country(args.municipalities, work)
     print(
@@ -153,10 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"  {counts['nodes']:,} nodes, {counts['ways']:,} ways, {counts['relations']:,} relations"
     )
-    cat_s = _run(
-        ["osmium", "cat", "-O", "-o", str(work / "cat.osm.pbf"), str(work / "country.osm.pbf")]
-    )
-    (work / "cat.osm.pbf").unlink()
+    cat_s, _ = cat_pass(work / "country.osm.pbf")
     out = work / "out"
     shutil.rmtree(out, ignore_errors=True)
     store = work / "cache"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -42,7 +43,7 @@ def country(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return work
 
 
-def national(work: Path, out: Path) -> dict[str, object]:
+def national(work: Path, out: Path) -> dict[str, Any]:
     command = [
         "national",
         "--areas-file",
@@ -75,9 +76,12 @@ def first_run(country: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[
     original = osm_module.read_osm
     patch = pytest.MonkeyPatch()
     patch.setenv("MAGICMIX_CACHE_DIR", str(country / "cache"))
-    patch.setattr(
-        osm_module, "read_osm", lambda path, *a: reads.append(str(path)) or original(path, *a)
-    )
+
+    def read_osm(path: Path, *args: Any) -> Any:
+        reads.append(str(path))
+        return original(path, *args)
+
+    patch.setattr(osm_module, "read_osm", read_osm)
     try:
         out = tmp_path_factory.mktemp("national") / "out"
         manifest = national(country, out)
@@ -97,6 +101,7 @@ def test_every_island_municipality_is_ranked_from_one_pass(
     # the shared file is read once by osmium for all three, never by the OSM reader
     (store,) = manifest["osm_store"]
     assert store["municipalities"] == 3 and store["passes"] == 1 and store["cut"] == 3
+    assert store["regions"] == 0 and store["region_passes"] == 0  # few: no regions
     reads = manifest["_reads"]
     assert len(reads) == 3 and not any(r.endswith("country.osm.pbf") for r in reads), reads
     for code in ("GM9901", "GM9902", "GM9903"):

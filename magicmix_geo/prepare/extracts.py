@@ -17,6 +17,12 @@ renumbered id across versions), cuts from the renumbered copy (~46 MB per extrac
 nodes), and writes beside each such extract a sidecar by which :mod:`magicmix_geo.prepare.osm`
 maps the ids back to OSM's (:mod:`magicmix_geo.prepare.osm_ids`). Figures: bench/README.md.
 
+Time decides the levels: osmium tests every object against every extract of a pass, so with
+many municipalities the store first cuts the source into regions of neighbouring
+municipalities (one pass, a box per region, temporary uncompressed files), then each region
+into its municipalities (:mod:`magicmix_geo.prepare.regions`: a municipality's extract is the
+same from its region as from the source, byte for byte).
+
 Extracts are stored as ``<store>/<source sha256 [:16]>/<key>-<area hash>.osm.pbf`` and reused
 until the source changes; an extract's name depends only on its area, and osmium writes the
 same bytes for the same objects (the output header carries no timestamp of the source; a
@@ -37,6 +43,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -60,6 +67,7 @@ from magicmix_geo.prepare.osm_ids import (
     sidecar_record,
     usable,
 )
+from magicmix_geo.prepare.regions import Region, plan_regions
 from magicmix_geo.provenance import file_sha256
 
 OSMIUM = "osmium"
@@ -83,6 +91,11 @@ RENUMBER_COST_PASSES = 2
 # the extract only has to cover the area + buffer, and fewer vertices make the pass faster
 SIMPLIFY_M = 25.0
 EXTRACT_FORMAT = 1
+# region files are read once and deleted: not compressing them saves more than it costs
+REGION_FORMAT = "pbf,pbf_compression=none"
+# regions are cut into their municipalities by this many osmium processes at once (an
+# extract pass keeps about one core busy), each within its share of the memory budget
+REGION_WORKERS = 2
 _FINGERPRINTS = "fingerprints.json"
 _FACTS_FORMAT = 2
 # per source file, the renumbering index kept across versions (dot folders survive cleanup)
@@ -100,7 +113,9 @@ class Extent:
 
 @dataclass(frozen=True)
 class ExtractRun:
-    """What :func:`extract_areas` did: the extract of every key, and the passes it made."""
+    """What :func:`extract_areas` did: the extract of every key, and the passes it made:
+    ``passes`` osmium extract passes over the source (or its renumbered copy), and, when it
+    went through ``regions`` regions, ``region_passes`` passes over the regions' files."""
 
     paths: dict[str, Path]
     cut: tuple[str, ...]
@@ -110,6 +125,8 @@ class ExtractRun:
     extracts_per_pass: int = 0
     renumbered: bool = False
     renumber_seconds: float = 0.0
+    regions: int = 0
+    region_passes: int = 0
 
 
 def extract_polygon(area: BaseGeometry, buffer_m: float) -> MultiPolygon:
@@ -131,6 +148,7 @@ def extract_areas(
     store: Path,
     *,
     memory_bytes: int = EXTRACT_MEMORY_BYTES,
+    regions: int | None = None,
     log: Callable[[str], None] | None = None,
 ) -> ExtractRun:
     """The extract of every extent from ``source``, cut in as few passes as possible.
@@ -138,8 +156,10 @@ def extract_areas(
     Extracts already in the store for this version of ``source`` and the same area are
     reused; the others are cut together, from a copy with dense node and way ids when
     :func:`plan_passes` says renumbering saves passes (each such extract gets an id-map
-    sidecar, :mod:`magicmix_geo.prepare.osm_ids`). Extracts of older versions of ``source``
-    are removed once the new ones are in place.
+    sidecar, :mod:`magicmix_geo.prepare.osm_ids`), and through regions when
+    :func:`magicmix_geo.prepare.regions.plan_regions` says that is faster (``regions``
+    forces that many regions, 0 none). Extracts of older versions of ``source`` are removed
+    once the new ones are in place.
 
     Raises
     ------
@@ -172,17 +192,16 @@ def extract_areas(
         )
         sidecar = json.dumps(sidecar_record(index_dir), sort_keys=True)
         renumber_s = time.perf_counter() - renumber_clock
-    passes = 0
-    for start in range(0, len(todo), per_pass):
-        batch = todo[start : start + per_pass]
-        if log:
-            log(f"osm: cutting {len(batch)} extracts from {source.name} in one osmium pass")
-        for key in batch:
-            _write_sidecar(paths[key], sidecar)
-        _osmium_extract(
-            cut_from, {k: polygons[k] for k in batch}, {k: paths[k] for k in batch}, source
+    for key in todo:
+        _write_sidecar(paths[key], sidecar)
+    split = plan_regions({k: polygons[k] for k in todo}, per_pass, regions)
+    if split:
+        passes, region_passes = _cut_through_regions(
+            cut_from, split, polygons, paths, per_pass, source, log
         )
-        passes += 1
+    else:
+        cut = _cut(cut_from, todo, polygons, paths, per_pass, source, source.name, log)
+        passes, region_passes = cut, 0
     _remove_other_versions(store, folder)
     return ExtractRun(
         paths=paths,
@@ -193,7 +212,88 @@ def extract_areas(
         extracts_per_pass=per_pass if todo else 0,
         renumbered=plan.renumber,
         renumber_seconds=renumber_s,
+        regions=len(split),
+        region_passes=region_passes,
     )
+
+
+def _cut(
+    cut_from: Path,
+    keys: Sequence[str],
+    polygons: Mapping[str, MultiPolygon],
+    paths: Mapping[str, Path],
+    per_pass: int,
+    source: Path,
+    label: str,
+    log: Callable[[str], None] | None,
+) -> int:
+    """Cut the extracts of ``keys`` from ``cut_from`` (``label`` in the log), ``per_pass``
+    in a pass; the passes."""
+    passes = 0
+    for start in range(0, len(keys), per_pass):
+        batch = keys[start : start + per_pass]
+        if log:
+            log(f"osm: cutting {len(batch)} extracts from {label} in one osmium pass")
+        _osmium_extract(
+            cut_from,
+            {k: {"multipolygon": _rounded(mapping(polygons[k]))} for k in batch},
+            {k: paths[k] for k in batch},
+            source,
+        )
+        passes += 1
+    return passes
+
+
+def _cut_through_regions(
+    cut_from: Path,
+    regions: Sequence[Region],
+    polygons: Mapping[str, MultiPolygon],
+    paths: Mapping[str, Path],
+    per_pass: int,
+    source: Path,
+    log: Callable[[str], None] | None,
+) -> tuple[int, int]:
+    """Cut the regions from ``cut_from`` (temporary files), then each region into its
+    members' extracts (:data:`REGION_WORKERS` regions at a time, each with its share of the
+    ``per_pass`` extracts memory allows); the passes over ``cut_from`` and over the regions'
+    files."""
+    folder = next(iter(paths.values())).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    workers = max(1, min(REGION_WORKERS, os.cpu_count() or 1, len(regions), per_pass))
+    passes = 0
+    with tempfile.TemporaryDirectory(dir=folder, prefix=".regions.") as tmp:
+        files = {r.key: Path(tmp) / f"{r.key}.osm.pbf" for r in regions}
+        for start in range(0, len(regions), per_pass):
+            batch = regions[start : start + per_pass]
+            if log:
+                log(f"osm: cutting {len(batch)} regions from {source.name} in one osmium pass")
+            _osmium_extract(
+                cut_from,
+                {r.key: {"bbox": list(r.box)} for r in batch},
+                {r.key: files[r.key] for r in batch},
+                source,
+                REGION_FORMAT,
+            )
+            passes += 1
+
+        def members(region: Region) -> int:
+            label = f"region {region.key} of {source.name}"
+            done = _cut(
+                files[region.key],
+                region.members,
+                polygons,
+                paths,
+                per_pass // workers,
+                source,
+                label,
+                log,
+            )
+            files[region.key].unlink()
+            return done
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            region_passes = sum(pool.map(members, regions))
+    return passes, region_passes
 
 
 @dataclass(frozen=True)
@@ -276,6 +376,8 @@ def share_osm_files(
                 "cut": len(run.cut),
                 "reused": len(run.reused),
                 "passes": run.passes,
+                "regions": run.regions,
+                "region_passes": run.region_passes,
                 "extracts_per_pass": run.extracts_per_pass,
                 "renumbered": run.renumbered,
                 "renumber_seconds": round(run.renumber_seconds, 3),
@@ -508,12 +610,15 @@ def _rounded(geojson: Mapping[str, Any]) -> Any:
 
 def _osmium_extract(
     source: Path,
-    polygons: Mapping[str, MultiPolygon],
+    areas: Mapping[str, Mapping[str, Any]],
     targets: Mapping[str, Path],
     reported: Path,
+    output_format: str = "pbf",
 ) -> None:
     """One ``osmium extract --config`` pass over ``source`` writing every target atomically;
-    errors name ``reported`` (the file the user gave, when ``source`` is its renumbered copy)."""
+    ``areas`` holds each key's geometry as osmium's config takes it (``multipolygon``:
+    GeoJSON coordinates, or ``bbox``); errors name ``reported`` (the file the user gave, when
+    ``source`` is its renumbered copy or a region's file)."""
     _require_osmium(reported)
     folder = next(iter(targets.values())).parent
     folder.mkdir(parents=True, exist_ok=True)
@@ -523,12 +628,12 @@ def _osmium_extract(
             "extracts": [
                 {
                     "output": f"{key}.osm.pbf",
-                    "output_format": "pbf",
+                    "output_format": output_format,
                     "description": key,
                     "output_header": {"generator": "magicmix-geo (osmium extract)"},
-                    "multipolygon": _rounded(mapping(polygons[key])),
+                    **area,
                 }
-                for key in polygons
+                for key, area in areas.items()
             ],
         }
         config_path = Path(tmp) / "extracts.json"
