@@ -355,6 +355,45 @@ def test_gpkg_failure_mid_write_keeps_previous_file(
     assert read_manifest(target) == manifest
 
 
+def test_gpkg_written_without_flushes_leaves_gdal_options_as_they_were(
+    tmp_path: Path,
+    delft_layers: dict[str, gpd.GeoDataFrame],
+    manifest: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    option = gpkg_module.SQLITE_SYNC_OPTION
+    seen: list[str | None] = []
+    write_layer = gpkg_module._write_layer
+
+    def spy(*args: Any) -> None:
+        seen.append(pyogrio.get_gdal_config_option(option))
+        write_layer(*args)
+
+    monkeypatch.setattr(gpkg_module, "_write_layer", spy)
+    pyogrio.set_gdal_config_options({option: "FULL"})
+    try:
+        target = tmp_path / "out.gpkg"
+        write_municipality_gpkg(target, delft_layers, manifest)
+        # each layer was written unflushed (pyogrio reads "OFF" back as False); the
+        # caller's setting is back afterwards
+        assert seen == [False] * len(delft_layers)
+        assert pyogrio.get_gdal_config_option(option) == "FULL"
+        with sqlite3.connect(target) as con:
+            assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        # also after a failed write
+        monkeypatch.setattr(gpkg_module, "_finish_gpkg", _fail)
+        with pytest.raises(RuntimeError, match="disk gone"):
+            write_municipality_gpkg(tmp_path / "second.gpkg", delft_layers, manifest)
+        assert pyogrio.get_gdal_config_option(option) == "FULL"
+        assert not (tmp_path / "second.gpkg").exists()
+    finally:
+        pyogrio.set_gdal_config_options({option: None})
+
+
+def _fail(*_args: object) -> None:
+    raise RuntimeError("disk gone")
+
+
 def test_gpkg_empty_layer_gets_its_geometry_type(
     tmp_path: Path, delft_layers: dict[str, gpd.GeoDataFrame], manifest: dict[str, Any]
 ) -> None:
