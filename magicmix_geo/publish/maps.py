@@ -21,6 +21,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from branca.element import Template
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection, PathCollection
 from matplotlib.colorbar import ColorbarBase
@@ -759,7 +760,7 @@ def build_interactive_map(
     folium.LayerControl(collapsed=False).add_to(fmap)
     fmap.fit_bounds([[extent[1], extent[0]], [extent[3], extent[2]]])
     root: Any = fmap.get_root()  # a folium Figure (typed as its Element base)
-    root.html.add_child(folium.Element(_title_html(title)))
+    root.html.add_child(RawHtml(_title_html(title)))
     categories: list[str] = []
     if amenities is not None and "category" in amenities.columns:
         categories = sorted({str(c) for c in amenities["category"].dropna()})
@@ -772,7 +773,7 @@ def build_interactive_map(
     legend = _legend_html(
         categories, excluded_note=note, site_types=site_types_present(sites[~excluded])
     )
-    root.html.add_child(folium.Element(legend))
+    root.html.add_child(RawHtml(legend))
     _inline_leaflet(fmap)
     return fmap
 
@@ -789,11 +790,11 @@ def _inline_leaflet(fmap: folium.Map) -> None:
     root: Any = fmap.get_root()
     header = root.header
     header.add_child(
-        folium.Element(f"<!--\nLeaflet {LEAFLET_VERSION}\n{html.escape(licence)}-->"),
+        RawHtml(f"<!--\nLeaflet {LEAFLET_VERSION}\n{html.escape(licence)}-->"),
         name="leaflet_licence",
     )
-    header.add_child(folium.Element(f"<style>{css}</style>"), name="leaflet_css")
-    header.add_child(folium.Element(f"<script>{js}</script>"), name="leaflet_js")
+    header.add_child(RawHtml(f"<style>{css}</style>"), name="leaflet_css")
+    header.add_child(RawHtml(f"<script>{js}</script>"), name="leaflet_js")
 
 
 LEAFLET_VERSION = "1.9.3"  # the version folium's templates are written for
@@ -861,16 +862,46 @@ def _geojson(frame: gpd.GeoDataFrame) -> dict[str, Any]:
     return dict(json.loads(numbered.to_json(na="null", drop_id=False)))
 
 
+class RawHtml(folium.Element):
+    """HTML put into the page as it is: unlike ``folium.Element`` it is not compiled as a
+    Jinja template (a 150 kB Leaflet script was parsed as one on every map)."""
+
+    _template = Template("{{ this.text }}")
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+# folium renders a layer's script (the GeoJSON data in it) and then compiles the result as a
+# Jinja template: ``{{ ... }}`` or ``{% ... %}`` in a site id or an OSM name would run there.
+# Braces from data therefore enter the page as character references, which the popups and
+# tooltips (innerHTML) show as the braces they are.
+_BRACES = str.maketrans({"{": "&#123;", "}": "&#125;"})
+
+
+def page_text(text: str) -> str:
+    """Text from data as it may enter the HTML map: ``& < > " '`` escaped, and ``{ }`` as
+    character references (see ``_BRACES``).
+
+    Parameters
+    ----------
+    text
+        Any text.
+    """
+    return html.escape(text, quote=True).translate(_BRACES)
+
+
 def html_text(value: Any) -> Any:
-    """A value from data as it may enter HTML: text escaped (``& < > " '``), numbers and
-    booleans as they are, missing values as None."""
+    """A value from data as it may enter HTML: text escaped (``& < > " '``, and braces, see
+    :func:`page_text`), numbers and booleans as they are, missing values as None."""
     if isinstance(value, bool | np.bool_ | int | np.integer):
         return value
     if isinstance(value, float | np.floating):
         return None if math.isnan(value) else value
     if value is None or value is pd.NA or value is pd.NaT:
         return None
-    return html.escape(str(value), quote=True)
+    return page_text(str(value))
 
 
 def _boundary_layer(boundary: gpd.GeoDataFrame) -> folium.GeoJson:
@@ -970,7 +1001,10 @@ def _site_layer(sites: gpd.GeoDataFrame) -> folium.GeoJson:
         },
         highlight_function=lambda _feature: {"weight": 3, "color": "#000000"},
         popup=folium.GeoJsonPopup(
-            fields=columns, aliases=[_alias(c) for c in columns], localize=False, max_width=420
+            fields=columns,
+            aliases=[page_text(_alias(c)) for c in columns],
+            localize=False,
+            max_width=420,
         ),
         tooltip=folium.GeoJsonTooltip(fields=tooltip) if tooltip else None,
     )
@@ -1100,11 +1134,11 @@ def _site_type_legend_rows(site_types: list[str]) -> list[str]:
         pattern = LEAFLET_DASHES.get(dash)
         dash_attr = f' stroke-dasharray="{pattern}"' if pattern else ""
         rows.append(
-            f'<div class="site-type" data-site-type="{html.escape(site_type, quote=True)}">'
+            f'<div class="site-type" data-site-type="{page_text(site_type)}">'
             '<svg width="22" height="10" style="margin-right:4px;vertical-align:middle">'
             f'<line x1="0" y1="5" x2="22" y2="5" stroke="{colour}" '
             f'stroke-width="{SITE_TYPE_LINE_PX}"{dash_attr}/></svg>'
-            f"{html.escape(site_type)}: {html.escape(label)}</div>"
+            f"{page_text(site_type)}: {page_text(label)}</div>"
         )
     return rows
 
@@ -1113,7 +1147,7 @@ def _title_html(title: str) -> str:
     return (
         '<div style="position:fixed;top:10px;left:60px;z-index:1000;background:white;'
         "padding:4px 10px;border-radius:4px;font:bold 16px sans-serif;"
-        f'box-shadow:0 1px 4px rgba(0,0,0,.3)">{html.escape(title)}</div>'
+        f'box-shadow:0 1px 4px rgba(0,0,0,.3)">{page_text(title)}</div>'
     )
 
 
@@ -1144,7 +1178,7 @@ def _legend_html(
     )
     if excluded_note:
         rows.append(
-            f'<div style="max-width:190px;font-size:10px;color:#444">{html.escape(excluded_note)}'
+            f'<div style="max-width:190px;font-size:10px;color:#444">{page_text(excluded_note)}'
             "</div>"
         )
     rows += _site_type_legend_rows(site_types or [])
@@ -1155,7 +1189,7 @@ def _legend_html(
         rows.append(
             f'<div><span style="display:inline-block;width:9px;height:9px;border-radius:5px;'
             f'background:{colour};border:1px solid #333;margin:0 6px 0 2px"></span>'
-            f"{html.escape(label)}</div>"
+            f"{page_text(label)}</div>"
         )
     attribution = html.escape(MAP_ATTRIBUTION)
     return (
@@ -1171,6 +1205,7 @@ __all__ = [
     "build_interactive_map",
     "html_text",
     "nice_length",
+    "page_text",
     "render_static_map",
     "site_types_present",
     "write_interactive_map",
