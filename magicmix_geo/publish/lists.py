@@ -136,10 +136,20 @@ def write_national_gpkg(
 def write_national_tables(out_dir: Path, sheets: dict[str, pd.DataFrame]) -> None:
     """``national_ranking.csv`` and ``.xlsx`` of :func:`write_national_ranking` (from
     :func:`national_sheets`)."""
-    out_dir = Path(out_dir)
-    with output_path(out_dir / f"{RANKING_LAYER}.csv") as tmp:
+    write_national_csv(out_dir, sheets)
+    write_national_xlsx(out_dir, sheets)
+
+
+def write_national_csv(out_dir: Path, sheets: dict[str, pd.DataFrame]) -> None:
+    """``national_ranking.csv``: the ``ranking`` sheet of :func:`national_sheets`."""
+    with output_path(Path(out_dir) / f"{RANKING_LAYER}.csv") as tmp:
         write_csv(sheets["ranking"], tmp)
-    with output_path(out_dir / f"{RANKING_LAYER}.xlsx") as tmp:
+
+
+def write_national_xlsx(out_dir: Path, sheets: dict[str, pd.DataFrame]) -> None:
+    """``national_ranking.xlsx``: the sheets of :func:`national_sheets`. Takes no more than
+    its arguments (a national run writes it in a process of its own)."""
+    with output_path(Path(out_dir) / f"{RANKING_LAYER}.xlsx") as tmp:
         _write_workbook(tmp, sheets)
 
 

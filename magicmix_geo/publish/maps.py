@@ -258,24 +258,89 @@ def _draw_context(ax: Any, name: str, frame: gpd.GeoDataFrame) -> None:
 
 
 def draw_layer(ax: Any, frame: gpd.GeoDataFrame, style: Mapping[str, Any]) -> None:
-    """Draw a layer's polygons and lines as one collection each (fast, as geopandas draws
-    them); ``style`` holds matplotlib collection properties (``color`` fills a polygon)."""
+    """Draw a layer's polygons and lines in one style (:func:`draw_geometries`); ``style``
+    holds matplotlib collection properties (``color`` fills a polygon)."""
     if frame.empty or not frame.geometry.notna().any():
         return
-    geoms = frame.geometry.to_numpy()
+    rest = draw_geometries(ax, frame.geometry.to_numpy(), style)
+    if rest.any():  # points and collections: rare in context layers
+        frame[rest].plot(ax=ax, **style)
+
+
+def draw_geometries(ax: Any, geoms: np.ndarray, style: Mapping[str, Any]) -> np.ndarray:
+    """Draw polygons and lines in one style as a few compound paths (:func:`compound_paths`)
+    in one collection each, as geopandas draws them but without one path per feature; returns
+    the mask of the geometries left undrawn (points, collections).
+
+    Parameters
+    ----------
+    ax
+        A matplotlib axes.
+    geoms
+        Shapely geometries, EPSG:28992 (metres).
+    style
+        Collection properties; ``color`` (or ``facecolor``) fills polygons, as in geopandas.
+    """
     kind = shapely.get_type_id(geoms)
-    polygons = np.isin(kind, (3, 6))
-    lines = np.isin(kind, (1, 2, 5))
+    polygons = np.isin(kind, (3, 6)) & drawable(geoms)
+    lines = np.isin(kind, (1, 2, 5)) & drawable(geoms)
     if polygons.any():  # as geopandas: ``color`` of a polygon layer is its fill
         fill = dict(style)
         face = fill.pop("facecolor", None)
         colour = fill.pop("color", None)
-        add_polygons(ax, geoms[polygons], facecolor=face or colour, **fill)
+        paths = compound_paths(shapely.get_parts(geoms[polygons]), closed=True)
+        ax.add_collection(PathCollection(paths, facecolors=face or colour, **fill), autolim=False)
     if lines.any():
-        add_lines(ax, geoms[lines], **{k: v for k, v in style.items() if k != "facecolor"})
-    others = ~(polygons | lines) & ~shapely.is_missing(geoms)
-    if others.any():  # points and collections: rare in context layers
-        frame[others].plot(ax=ax, **style)
+        line = {k: v for k, v in style.items() if k not in ("facecolor", "color")}
+        colour = style.get("color", style.get("edgecolor"))
+        parts = shapely.get_parts(geoms[lines])
+        paths = compound_paths(parts[drawable(parts)], closed=False)
+        ax.add_collection(
+            PathCollection(paths, facecolors="none", edgecolors=colour, **line), autolim=False
+        )
+    return ~(polygons | lines) & ~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)
+
+
+# a compound path starts anew at the first ring past each multiple of this many vertices: Agg
+# draws a path as a whole, and a city's buildings in one path would exceed its cell limit
+MAX_PATH_VERTICES = 20_000
+
+
+def compound_paths(parts: np.ndarray, *, closed: bool) -> list[MplPath]:
+    """Polygons (``closed``: every ring a closed subpath, exteriors counter-clockwise and holes
+    clockwise, so overlapping polygons fill as their union under the nonzero rule) or lines
+    as a few compound matplotlib paths of about :data:`MAX_PATH_VERTICES` vertices each
+    (rings and lines stay whole).
+
+    Parameters
+    ----------
+    parts
+        Single-part polygons or linestrings (not multi-part), EPSG:28992.
+    closed
+        True for polygons, False for lines.
+    """
+    if not len(parts):
+        return []
+    if closed:
+        pieces, polygon_of = shapely.get_rings(parts, return_index=True)
+    else:
+        pieces = parts
+    coords, piece_of = shapely.get_coordinates(pieces, return_index=True)
+    if not len(coords):
+        return []
+    codes = np.full(len(coords), MplPath.LINETO, dtype=MplPath.code_type)
+    starts = np.flatnonzero(np.r_[True, piece_of[1:] != piece_of[:-1]])
+    if closed:
+        exterior = np.r_[True, polygon_of[1:] != polygon_of[:-1]][piece_of[starts]]
+        coords = _oriented(coords, starts, exterior)
+    codes[starts] = MplPath.MOVETO
+    if closed:
+        codes[np.r_[starts[1:], len(coords)] - 1] = MplPath.CLOSEPOLY
+    chunk = starts // MAX_PATH_VERTICES
+    cuts = starts[1:][chunk[1:] != chunk[:-1]]
+    return [
+        MplPath(v, c) for v, c in zip(np.split(coords, cuts), np.split(codes, cuts), strict=True)
+    ]
 
 
 def drawable(geoms: np.ndarray) -> np.ndarray:
@@ -391,6 +456,27 @@ def site_types_present(sites: gpd.GeoDataFrame) -> list[str]:
     return [t for t in SITE_TYPES if t in present] + sorted(present - set(SITE_TYPES))
 
 
+def _oriented(coords: np.ndarray, starts: np.ndarray, exterior: np.ndarray) -> np.ndarray:
+    """Closed rings (``coords``, each ring from its entry in ``starts`` to the next) with the
+    exteriors counter-clockwise and the holes clockwise: each ring whose signed area
+    (shoelace) has the wrong sign is reversed."""
+    x, y = coords[:, 0], coords[:, 1]
+    cross = x[:-1] * y[1:] - x[1:] * y[:-1]
+    ends = np.r_[starts[1:], len(coords)]
+    # the pair from a ring's last vertex to the next ring's first is no edge of either
+    cross[ends[:-1] - 1] = 0.0
+    area = np.add.reduceat(np.r_[cross, 0.0], starts)
+    flip = np.flatnonzero((area > 0) != exterior)
+    if not len(flip):
+        return coords
+    order = np.arange(len(coords))
+    lengths = ends[flip] - starts[flip]
+    ring = np.repeat(np.arange(len(flip)), lengths)
+    within = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    order[starts[flip][ring] + within] = (ends[flip][ring] - 1) - within
+    return coords[order]
+
+
 def _score_colours(scores: np.ndarray) -> list[str]:
     """:func:`score_colour` of each score, looked up per distinct score class."""
     scores = np.asarray(scores, dtype=float)
@@ -462,6 +548,9 @@ def _label_top_sites(ax: Any, sites: gpd.GeoDataFrame) -> None:
                     "linewidth": 0.8,
                     "shrinkA": 0,
                     "shrinkB": 0,
+                    # the line runs to the badge's centre, under its white disc: no clipping
+                    # to the disc (matplotlib's bezier search took as long as all the sites)
+                    "patchA": None,
                 }
                 if moved
                 else None
@@ -1203,6 +1292,8 @@ def _legend_html(
 
 __all__ = [
     "build_interactive_map",
+    "compound_paths",
+    "draw_geometries",
     "html_text",
     "nice_length",
     "page_text",

@@ -7,12 +7,15 @@ live beside it in this package (gpkg, rasters, maps, report, lists, manifest).
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
 import os
 import re
 import shutil
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,8 +33,9 @@ from magicmix_geo.contract import MunicipalityResult
 from magicmix_geo.publish.gpkg import GpkgReader, write_municipality_gpkg
 from magicmix_geo.publish.lists import (
     national_sheets,
+    write_national_csv,
     write_national_gpkg,
-    write_national_tables,
+    write_national_xlsx,
     write_summary_csv,
 )
 from magicmix_geo.publish.manifest import write_manifest
@@ -211,23 +215,27 @@ def finish_run(
     )
     write_national_gpkg(staging, ranked, sheets, manifest=manifest)
     entries = municipality_entries(staging, [p.entry for p in published], sites, boundaries)
-    # QGIS builds the project in its own process while the other national files are written
+    # QGIS builds the project, and a second process the workbook (the longest national file:
+    # xlsxwriter writes cell by cell), while the other national files are written
     project = start_run_project(staging, entries, lang=context.lang)
     try:
-        write_national_tables(staging, sheets)
-        table = overview_table(entries, summary)
-        manifest.update(
-            write_run_outputs(
-                staging,
-                entries,
-                summary,
-                manifest=manifest,
-                method=method_rows(settings),
-                lang=context.lang,
-                table=table,
-                project=project,
+        with _side_process() as side:
+            workbook = side.submit(write_national_xlsx, staging, sheets)
+            write_national_csv(staging, sheets)
+            table = overview_table(entries, summary)
+            manifest.update(
+                write_run_outputs(
+                    staging,
+                    entries,
+                    summary,
+                    manifest=manifest,
+                    method=method_rows(settings),
+                    lang=context.lang,
+                    table=table,
+                    project=project,
+                )
             )
-        )
+            workbook.result()
     except BaseException:
         project.cancel()
         raise
@@ -235,6 +243,16 @@ def finish_run(
     write_manifest(staging / "manifest.json", manifest)
     write_run_index(staging, entries, summary, manifest=manifest, lang=context.lang, table=table)
     return manifest
+
+
+@contextlib.contextmanager
+def _side_process() -> Iterator[ProcessPoolExecutor]:
+    """One worker process (spawned: the caller may hold threads, e.g. a Dask client's)."""
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def municipality_entries(
