@@ -944,11 +944,40 @@ def _geojson(frame: gpd.GeoDataFrame) -> dict[str, Any]:
     values into ``innerHTML``, so a site id or OSM name such as ``<img onerror=...>`` must
     arrive as text. Features get ids 0..n-1: folium keys its per-feature styles on them.
     """
-    numbered = frame.reset_index(drop=True)
-    for column in numbered.columns:
-        if column != numbered.geometry.name and not pd.api.types.is_numeric_dtype(numbered[column]):
-            numbered[column] = numbered[column].map(html_text).astype(object)
-    return dict(json.loads(numbered.to_json(na="null", drop_id=False)))
+    # built column by column (geopandas' to_json goes feature by feature and column by
+    # column through pandas, half the map's time); the same dict as to_json(na="null")
+    name = frame.geometry.name
+    columns: list[tuple[str, list[Any]]] = []
+    for column in frame.columns:
+        if column == name:
+            continue
+        values = frame[column]
+        if pd.api.types.is_numeric_dtype(values):
+            cells = values.astype(object).where(values.notna(), None).tolist()
+            columns.append((str(column), [_plain_number(v) for v in cells]))
+        else:
+            columns.append((str(column), [html_text(v) for v in values.tolist()]))
+    geoms = frame.geometry.to_numpy()
+    texts = shapely.to_geojson(np.where(drawable(geoms), geoms, None))
+    features = [
+        {
+            "id": str(i),
+            "type": "Feature",
+            "properties": {column: cells[i] for column, cells in columns},
+            "geometry": None if text is None else json.loads(text),
+        }
+        for i, text in enumerate(texts)
+    ]
+    return {"type": "FeatureCollection", "features": features}
+
+
+def _plain_number(value: Any) -> Any:
+    """A number as JSON has it: NumPy scalars as Python ones, NaN as None."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
 
 
 class RawHtml(folium.Element):
