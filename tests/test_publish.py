@@ -804,3 +804,22 @@ def test_compound_paths_fill_overlaps_and_holes_as_the_polygons_do(
         closed=False,
     )
     assert [list(p.codes) for p in lines] == [[1, 2, 1, 2]]
+
+
+def test_workbook_process_writes_the_sheets_and_reports_a_failure(tmp_path: Path) -> None:
+    from magicmix_geo.publish.side_process import start_workbook
+
+    sheets = {
+        "ranking": pd.DataFrame({"rank_nl": [1, 2], "site_id": ["=HYPERLINK(1)", "b"]}),
+        "method": pd.DataFrame({"criterion": ["x"], "description": ["y"]}),
+    }
+    start_workbook(tmp_path, sheets).wait()
+    book = openpyxl.load_workbook(tmp_path / "national_ranking.xlsx", read_only=True)
+    assert book.sheetnames == ["ranking", "method"]
+    rows = list(book["ranking"].values)
+    assert rows == [("rank_nl", "site_id"), (1, "'=HYPERLINK(1)"), (2, "b")]
+    # a folder that cannot hold the file: the child fails, the parent says so
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    with pytest.raises(OutputError, match=r"national_ranking\.xlsx: not written"):
+        start_workbook(blocked, sheets).wait()

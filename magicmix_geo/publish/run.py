@@ -7,15 +7,12 @@ live beside it in this package (gpkg, rasters, maps, report, lists, manifest).
 
 from __future__ import annotations
 
-import contextlib
-import multiprocessing
 import os
 import re
 import shutil
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,7 +32,6 @@ from magicmix_geo.publish.lists import (
     national_sheets,
     write_national_csv,
     write_national_gpkg,
-    write_national_xlsx,
     write_summary_csv,
 )
 from magicmix_geo.publish.manifest import write_manifest
@@ -49,6 +45,7 @@ from magicmix_geo.publish.run_outputs import (
     write_run_index,
     write_run_outputs,
 )
+from magicmix_geo.publish.side_process import start_workbook
 from magicmix_geo.score.capacity import CapacityRun, municipality_summary, with_capacity
 from magicmix_geo.score.method import method_rows
 
@@ -218,41 +215,33 @@ def finish_run(
     # QGIS builds the project, and a second process the workbook (the longest national file:
     # xlsxwriter writes cell by cell), while the other national files are written
     project = start_run_project(staging, entries, lang=context.lang)
+    workbook = None
     try:
-        with _side_process() as side:
-            workbook = side.submit(write_national_xlsx, staging, sheets)
-            write_national_csv(staging, sheets)
-            table = overview_table(entries, summary)
-            manifest.update(
-                write_run_outputs(
-                    staging,
-                    entries,
-                    summary,
-                    manifest=manifest,
-                    method=method_rows(settings),
-                    lang=context.lang,
-                    table=table,
-                    project=project,
-                )
+        workbook = start_workbook(staging, sheets)
+        write_national_csv(staging, sheets)
+        table = overview_table(entries, summary)
+        manifest.update(
+            write_run_outputs(
+                staging,
+                entries,
+                summary,
+                manifest=manifest,
+                method=method_rows(settings),
+                lang=context.lang,
+                table=table,
+                project=project,
             )
-            workbook.result()
+        )
+        workbook.wait()
     except BaseException:
         project.cancel()
+        if workbook is not None:
+            workbook.cancel()
         raise
     manifest["ended_at"] = _now()
     write_manifest(staging / "manifest.json", manifest)
     write_run_index(staging, entries, summary, manifest=manifest, lang=context.lang, table=table)
     return manifest
-
-
-@contextlib.contextmanager
-def _side_process() -> Iterator[ProcessPoolExecutor]:
-    """One worker process (spawned: the caller may hold threads, e.g. a Dask client's)."""
-    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-    try:
-        yield pool
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def municipality_entries(
