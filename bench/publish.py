@@ -9,18 +9,30 @@ each further municipality of a worker costs). Run::
 
     PYTHONPATH=$PWD .venv/bin/python bench/publish.py [--repeat 6] [--lang nl]
 
+With ``--finish N --source RUN_FOLDER`` it measures instead the national files of a run of N
+municipalities (:func:`magicmix_geo.publish.run.finish_run`: ranking gpkg/csv/xlsx, overview,
+national PDF, QGIS project, index): the municipalities' files of an existing run folder (e.g.
+``bench/_work/country-24/out`` of ``bench/country.py``) are copied under N codes (``gm_code``
+rewritten in each GeoPackage), and the CPU and wall seconds of each national step are printed.
+
 With ``PYTHONPATH=/path/to/other/checkout`` it measures that checkout's code (before/after).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import os
+import shutil
+import sqlite3
 import statistics
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from magicmix_geo.config import load_settings
 from magicmix_geo.pipeline import rank_municipality
@@ -32,7 +44,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=6, help="publications (default 6)")
     parser.add_argument("--lang", default="nl", choices=("nl", "en"))
+    parser.add_argument("--finish", type=int, default=0, help="national files of N areas")
+    parser.add_argument("--source", type=Path, help="a run folder to copy (with --finish)")
     args = parser.parse_args(argv)
+    if args.finish:
+        if args.source is None:
+            parser.error("--finish needs --source RUN_FOLDER")
+        return bench_finish(args.source, args.finish, args.lang)
     config = [c for c in (sample_config(),) if c is not None]
     settings = load_settings(config)
     clock = time.perf_counter()
@@ -58,6 +76,102 @@ def main(argv: list[str] | None = None) -> int:
         rest = [r[name] for r in runs[1:]] or [runs[0][name]]
         print(f"{name:<14}{runs[0][name]:>9.3f}{statistics.median(rest):>16.3f}")
     return 0
+
+
+# the national steps timed by bench_finish (functions of magicmix_geo.publish.run)
+FINISH_STEPS = (
+    "national_sites",
+    "national_sheets",
+    "write_national_gpkg",
+    "municipality_entries",
+    "start_run_project",
+    "start_workbook",
+    "write_national_csv",
+    "overview_table",
+    "write_run_outputs",
+    "write_run_index",
+)
+
+
+def bench_finish(source: Path, n: int, lang: str) -> int:
+    """Time finish_run on ``n`` copies of the municipalities of the run folder ``source``."""
+    import magicmix_geo.publish.run as run
+
+    manifest = json.loads((source / "manifest.json").read_text(encoding="utf-8"))
+    settings = load_settings([c for c in (sample_config(),) if c is not None])
+    spent: dict[str, list[float]] = {}
+    for name in FINISH_STEPS:
+        if hasattr(run, name):
+            setattr(run, name, _timed(getattr(run, name), spent.setdefault(name, [0.0, 0.0])))
+    with tempfile.TemporaryDirectory(prefix="bench-finish-") as tmp:
+        staging = Path(tmp) / "run"
+        clock = time.perf_counter()
+        entries = _copies(source, staging, manifest["municipalities"], n)
+        print(f"copied {n} municipalities in {time.perf_counter() - clock:.1f} s")
+        context = new_context(settings, datetime.now(UTC), lang=lang)
+        published = [
+            run.Published(e, list(manifest["inputs"]) if i == 0 else [], reused=False)
+            for i, e in enumerate(entries)
+        ]
+        clock, cpu = time.perf_counter(), time.process_time()
+        done = run.finish_run(staging, context, published, settings)
+        wall, cpu = time.perf_counter() - clock, time.process_time() - cpu
+    print(f"{'step':<24}{'cpu_s':>9}{'wall_s':>9}")
+    for name, (step_cpu, step_wall) in spent.items():
+        print(f"{name:<24}{step_cpu:>9.2f}{step_wall:>9.2f}")
+    print(f"{'finish_run':<24}{cpu:>9.2f}{wall:>9.2f}  (cpu: this process only)")
+    print(f"qgis_project: {done.get('qgis_project')}")
+    return 0
+
+
+def _timed(function: Any, total: list[float]) -> Any:
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        clock, cpu = time.perf_counter(), time.process_time()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            total[0] += time.process_time() - cpu
+            total[1] += time.perf_counter() - clock
+
+    return timed
+
+
+def _copies(
+    source: Path, staging: Path, originals: list[dict[str, Any]], n: int
+) -> list[dict[str, Any]]:
+    """The files of ``n`` municipalities in ``staging``, copied round-robin from ``source``
+    under the codes GM1000, GM1001, ... (GeoPackages copied and their gm_code rewritten, the
+    other files hard-linked)."""
+    entries = []
+    for i in range(n):
+        entry = json.loads(json.dumps(originals[i % len(originals)]))
+        old, code = entry["gm_code"], f"GM{1000 + i:04d}"
+        files = []
+        for name in entry["files"]:
+            new = f"{code}_Gemeente_{i}.gpkg" if name.endswith(".gpkg") else name.replace(old, code)
+            (staging / new).parent.mkdir(parents=True, exist_ok=True)
+            if name.endswith(".gpkg"):
+                shutil.copyfile(source / name, staging / new)
+                _recode(staging / new, code)
+            else:
+                os.link(source / name, staging / new)
+            files.append(new)
+        entry.update(gm_code=code, gm_name=f"Gemeente {i}", files=files)
+        entries.append(entry)
+    return entries
+
+
+def _recode(gpkg: Path, code: str) -> None:
+    """Set ``gm_code`` in every table of ``gpkg`` that has it. GDAL's R-tree triggers name
+    SpatiaLite functions; they only run when a geometry changes, so stand-ins do here."""
+    with contextlib.closing(sqlite3.connect(gpkg)) as con, con:
+        for function in ("ST_IsEmpty", "ST_MinX", "ST_MinY", "ST_MaxX", "ST_MaxY"):
+            con.create_function(function, 1, lambda _blob: 0)
+        tables = [r[0] for r in con.execute("SELECT table_name FROM gpkg_contents")]
+        for table in tables:
+            columns = [r[1] for r in con.execute(f'PRAGMA table_info("{table}")')]
+            if "gm_code" in columns:
+                con.execute(f'UPDATE "{table}" SET gm_code = ?', (code,))
 
 
 if __name__ == "__main__":

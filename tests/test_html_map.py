@@ -71,6 +71,8 @@ PAYLOADS = {
     "script": "</script><script>window.__pwned='site_id script'</script>",
     "quote": "\"'><svg onload=\"window.__pwned='site_id svg'\">",
     "plain": "GM0503-ok",
+    # folium compiles each layer's rendered script as a Jinja template: none of this may run
+    "jinja": "{{ 'ji' ~ 'nja' ~ 'ran' }}{% for i in range(3) %}Qz{% endfor %}{# c",
 }
 # a test harness appended to the page: it opens every popup and tooltip (as clicks and
 # hovers do), collects what they show, and records whether any payload ran
@@ -151,9 +153,11 @@ def test_hostile_text_in_the_map_runs_no_script(tmp_path: Path) -> None:
         sites,
         boundary,
         amenities=amenities,
-        title="<img src=t onerror=\"window.__pwned='title'\">",
+        title="<img src=t onerror=\"window.__pwned='title'\">{{ 'ti' ~ 'tleran' }}",
     )
     text = page.read_text(encoding="utf-8")
+    # the Jinja syntax from data stays text: not evaluated, not a template error
+    assert not {"jinjaran", "QzQz", "titleran"} & set(re.findall(r"jinjaran|QzQz|titleran", text))
     name = re.search(r"var (map_[0-9a-f]+) = L\.map", text)
     assert name, "no Leaflet map in the page"
     probed = tmp_path / "probed.html"
@@ -185,6 +189,7 @@ def test_hostile_text_in_the_map_runs_no_script(tmp_path: Path) -> None:
     ]
     for payload in texts:
         assert html.escape(payload, quote=False) in shown.group(1), payload
+    assert "&gt;{{ 'ti' ~ 'tleran' }}</div>" in dom  # the title, as text
 
 
 # -- site types (issue #14): every candidate shows its site_type, as text and as outline ----

@@ -355,6 +355,45 @@ def test_gpkg_failure_mid_write_keeps_previous_file(
     assert read_manifest(target) == manifest
 
 
+def test_gpkg_written_without_flushes_leaves_gdal_options_as_they_were(
+    tmp_path: Path,
+    delft_layers: dict[str, gpd.GeoDataFrame],
+    manifest: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    option = gpkg_module.SQLITE_SYNC_OPTION
+    seen: list[str | None] = []
+    write_layer = gpkg_module._write_layer
+
+    def spy(*args: Any) -> None:
+        seen.append(pyogrio.get_gdal_config_option(option))
+        write_layer(*args)
+
+    monkeypatch.setattr(gpkg_module, "_write_layer", spy)
+    pyogrio.set_gdal_config_options({option: "FULL"})
+    try:
+        target = tmp_path / "out.gpkg"
+        write_municipality_gpkg(target, delft_layers, manifest)
+        # each layer was written unflushed (pyogrio reads "OFF" back as False); the
+        # caller's setting is back afterwards
+        assert seen == [False] * len(delft_layers)
+        assert pyogrio.get_gdal_config_option(option) == "FULL"
+        with sqlite3.connect(target) as con:
+            assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        # also after a failed write
+        monkeypatch.setattr(gpkg_module, "_finish_gpkg", _fail)
+        with pytest.raises(RuntimeError, match="disk gone"):
+            write_municipality_gpkg(tmp_path / "second.gpkg", delft_layers, manifest)
+        assert pyogrio.get_gdal_config_option(option) == "FULL"
+        assert not (tmp_path / "second.gpkg").exists()
+    finally:
+        pyogrio.set_gdal_config_options({option: None})
+
+
+def _fail(*_args: object) -> None:
+    raise RuntimeError("disk gone")
+
+
 def test_gpkg_empty_layer_gets_its_geometry_type(
     tmp_path: Path, delft_layers: dict[str, gpd.GeoDataFrame], manifest: dict[str, Any]
 ) -> None:
@@ -710,3 +749,77 @@ def test_spreadsheet_text() -> None:
     assert spreadsheet_text("Delft, Wippolder") == "Delft, Wippolder"
     assert spreadsheet_text("'=already") == "'=already"
     assert spreadsheet_text("") == ""
+
+
+def test_compound_paths_fill_overlaps_and_holes_as_the_polygons_do(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import shapely
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.collections import PathCollection
+    from matplotlib.figure import Figure
+
+    from magicmix_geo.publish import maps
+
+    # two overlapping squares of opposite orientation, and a clockwise square with a
+    # clockwise hole: one compound path fills the overlap and leaves the hole empty
+    ccw = shapely.Polygon([(0, 0), (6, 0), (6, 6), (0, 6)])
+    cw = shapely.Polygon([(4, 4), (4, 10), (10, 10), (10, 4)])
+    holed = shapely.Polygon(
+        [(12, 0), (12, 10), (22, 10), (22, 0)], [[(14, 2), (14, 8), (20, 8), (20, 2)]]
+    )
+    parts = np.array([ccw, cw, holed], dtype=object)
+    paths = maps.compound_paths(parts, closed=True)
+    assert len(paths) == 1
+    expected = shapely.get_coordinates(
+        shapely.get_rings(shapely.orient_polygons(parts, exterior_cw=False))
+    )
+    assert np.allclose(paths[0].vertices, expected)
+
+    figure = Figure(figsize=(2.2, 1.0), dpi=100)
+    canvas = FigureCanvasAgg(figure)
+    ax = figure.add_axes((0, 0, 1, 1))
+    ax.set_axis_off()
+    ax.add_collection(PathCollection(paths, facecolors="black", linewidths=0))
+    ax.set_xlim(0, 22)
+    ax.set_ylim(0, 10)
+    canvas.draw()
+    pixels = np.asarray(canvas.buffer_rgba())[..., 0]
+
+    def ink(x: float, y: float) -> bool:  # data -> pixel (row 0 at the top)
+        col, row = int(x / 22 * pixels.shape[1]), int((1 - y / 10) * pixels.shape[0])
+        return bool(pixels[row, col] < 128)
+
+    assert ink(5, 5)  # the overlap of the two squares
+    assert ink(1, 1) and ink(9, 9)
+    assert ink(13, 5) and not ink(17, 5)  # the ring filled, its hole empty
+
+    # a new path starts at the first whole ring past each MAX_PATH_VERTICES vertices
+    monkeypatch.setattr(maps, "MAX_PATH_VERTICES", 7)
+    small = maps.compound_paths(parts, closed=True)
+    assert [len(p.vertices) for p in small] == [10, 5, 5]
+    assert all(p.codes[0] == 1 and p.codes[-1] == 79 for p in small)
+    lines = maps.compound_paths(
+        np.array([shapely.LineString([(0, 0), (1, 1)]), shapely.LineString([(2, 2), (3, 3)])]),
+        closed=False,
+    )
+    assert [list(p.codes) for p in lines] == [[1, 2, 1, 2]]
+
+
+def test_workbook_process_writes_the_sheets_and_reports_a_failure(tmp_path: Path) -> None:
+    from magicmix_geo.publish.side_process import start_workbook
+
+    sheets = {
+        "ranking": pd.DataFrame({"rank_nl": [1, 2], "site_id": ["=HYPERLINK(1)", "b"]}),
+        "method": pd.DataFrame({"criterion": ["x"], "description": ["y"]}),
+    }
+    start_workbook(tmp_path, sheets).wait()
+    book = openpyxl.load_workbook(tmp_path / "national_ranking.xlsx", read_only=True)
+    assert book.sheetnames == ["ranking", "method"]
+    rows = list(book["ranking"].values)
+    assert rows == [("rank_nl", "site_id"), (1, "'=HYPERLINK(1)"), (2, "b")]
+    # a folder that cannot hold the file: the child fails, the parent says so
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    with pytest.raises(OutputError, match=r"national_ranking\.xlsx: not written"):
+        start_workbook(blocked, sheets).wait()

@@ -83,12 +83,28 @@ def write_national_ranking(
     geopandas.GeoDataFrame
         The ranked sites, sorted by ``rank_nl`` (see :func:`rank_national`).
     """
+    ranked, sheets = national_sheets(
+        sites, manifest=manifest, method=method, extra_sheets=extra_sheets
+    )
+    write_national_gpkg(out_dir, ranked, sheets, manifest=manifest)
+    write_national_tables(out_dir, sheets)
+    return ranked
+
+
+def national_sheets(
+    sites: gpd.GeoDataFrame,
+    *,
+    manifest: dict[str, Any],
+    method: list[tuple[str, str]],
+    extra_sheets: dict[str, pd.DataFrame] | None = None,
+) -> tuple[gpd.GeoDataFrame, dict[str, pd.DataFrame]]:
+    """The ranked sites (:func:`rank_national`) and the tables of the national files, by
+    sheet name (``ranking`` first); the parameters are those of
+    :func:`write_national_ranking`."""
     require_rd(sites, "sites")
     ranked = rank_national(sites)
-    out_dir = Path(out_dir)
-    table = ranking_table(ranked)
     sheets = {
-        "ranking": table,
+        "ranking": ranking_table(ranked),
         "municipalities": municipality_summary(sites, ranked),
         **({"by_type": type_summary(sites)} if "site_type" in sites.columns else {}),
         **(extra_sheets or {}),
@@ -96,18 +112,45 @@ def write_national_ranking(
         "attribution": attribution_table(manifest),
         "manifest": manifest_table(manifest),
     }
+    return ranked, sheets
+
+
+def write_national_gpkg(
+    out_dir: Path,
+    ranked: gpd.GeoDataFrame,
+    sheets: dict[str, pd.DataFrame],
+    *,
+    manifest: dict[str, Any],
+) -> None:
+    """``national_ranking.gpkg`` of :func:`write_national_ranking` (from
+    :func:`national_sheets`)."""
     # the same tables beside the layer, so QGIS users have the method and sources at hand
     write_municipality_gpkg(
-        out_dir / f"{RANKING_LAYER}.gpkg",
+        Path(out_dir) / f"{RANKING_LAYER}.gpkg",
         {RANKING_LAYER: ranked},
         manifest,
         tables={name: frame for name, frame in sheets.items() if name != "ranking"},
     )
-    with output_path(out_dir / f"{RANKING_LAYER}.csv") as tmp:
-        write_csv(table, tmp)
-    with output_path(out_dir / f"{RANKING_LAYER}.xlsx") as tmp:
+
+
+def write_national_tables(out_dir: Path, sheets: dict[str, pd.DataFrame]) -> None:
+    """``national_ranking.csv`` and ``.xlsx`` of :func:`write_national_ranking` (from
+    :func:`national_sheets`)."""
+    write_national_csv(out_dir, sheets)
+    write_national_xlsx(out_dir, sheets)
+
+
+def write_national_csv(out_dir: Path, sheets: dict[str, pd.DataFrame]) -> None:
+    """``national_ranking.csv``: the ``ranking`` sheet of :func:`national_sheets`."""
+    with output_path(Path(out_dir) / f"{RANKING_LAYER}.csv") as tmp:
+        write_csv(sheets["ranking"], tmp)
+
+
+def write_national_xlsx(out_dir: Path, sheets: dict[str, pd.DataFrame]) -> None:
+    """``national_ranking.xlsx``: the sheets of :func:`national_sheets`. Takes no more than
+    its arguments (a national run writes it in a process of its own)."""
+    with output_path(Path(out_dir) / f"{RANKING_LAYER}.xlsx") as tmp:
         _write_workbook(tmp, sheets)
-    return ranked
 
 
 def rank_national(sites: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

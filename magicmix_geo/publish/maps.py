@@ -21,6 +21,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from branca.element import Template
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection, PathCollection
 from matplotlib.colorbar import ColorbarBase
@@ -257,24 +258,101 @@ def _draw_context(ax: Any, name: str, frame: gpd.GeoDataFrame) -> None:
 
 
 def draw_layer(ax: Any, frame: gpd.GeoDataFrame, style: Mapping[str, Any]) -> None:
-    """Draw a layer's polygons and lines as one collection each (fast, as geopandas draws
-    them); ``style`` holds matplotlib collection properties (``color`` fills a polygon)."""
+    """Draw a layer's polygons and lines in one style (:func:`draw_geometries`); ``style``
+    holds matplotlib collection properties (``color`` fills a polygon)."""
     if frame.empty or not frame.geometry.notna().any():
         return
-    geoms = frame.geometry.to_numpy()
+    rest = draw_geometries(ax, frame.geometry.to_numpy(), style)
+    if rest.any():  # points and collections: rare in context layers
+        frame[rest].plot(ax=ax, **style)
+
+
+def draw_geometries(ax: Any, geoms: np.ndarray, style: Mapping[str, Any]) -> np.ndarray:
+    """Draw polygons and lines in one style as a few compound paths (:func:`compound_paths`)
+    in one collection each, as geopandas draws them but without one path per feature; returns
+    the mask of the geometries left undrawn (points, collections).
+
+    Parameters
+    ----------
+    ax
+        A matplotlib axes.
+    geoms
+        Shapely geometries, EPSG:28992 (metres).
+    style
+        Collection properties; ``color`` (or ``facecolor``) fills polygons, as in geopandas.
+    """
     kind = shapely.get_type_id(geoms)
-    polygons = np.isin(kind, (3, 6))
-    lines = np.isin(kind, (1, 2, 5))
+    polygons = np.isin(kind, (3, 6)) & drawable(geoms)
+    lines = np.isin(kind, (1, 2, 5)) & drawable(geoms)
     if polygons.any():  # as geopandas: ``color`` of a polygon layer is its fill
         fill = dict(style)
         face = fill.pop("facecolor", None)
         colour = fill.pop("color", None)
-        add_polygons(ax, geoms[polygons], facecolor=face or colour, **fill)
+        paths = compound_paths(single_parts(geoms[polygons]), closed=True)
+        ax.add_collection(PathCollection(paths, facecolors=face or colour, **fill), autolim=False)
     if lines.any():
-        add_lines(ax, geoms[lines], **{k: v for k, v in style.items() if k != "facecolor"})
-    others = ~(polygons | lines) & ~shapely.is_missing(geoms)
-    if others.any():  # points and collections: rare in context layers
-        frame[others].plot(ax=ax, **style)
+        line = {k: v for k, v in style.items() if k not in ("facecolor", "color")}
+        colour = style.get("color", style.get("edgecolor"))
+        parts = single_parts(geoms[lines])
+        paths = compound_paths(parts[drawable(parts)], closed=False)
+        ax.add_collection(
+            PathCollection(paths, facecolors="none", edgecolors=colour, **line), autolim=False
+        )
+    return ~(polygons | lines) & ~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)
+
+
+# shapely's type ids of the multi-part geometries
+_MULTI_TYPES = (4, 5, 6, 7)
+
+
+def single_parts(geoms: np.ndarray) -> np.ndarray:
+    """The parts of multi-part geometries; ``geoms`` itself when none is multi-part
+    (``shapely.get_parts`` copies every geometry, a tenth of a map's drawing time)."""
+    if np.isin(shapely.get_type_id(geoms), _MULTI_TYPES).any():
+        return shapely.get_parts(geoms)
+    return geoms
+
+
+# a compound path starts anew at the first ring past each multiple of this many vertices: Agg
+# draws a path as a whole, and a city's buildings in one path would exceed its cell limit
+MAX_PATH_VERTICES = 20_000
+
+
+def compound_paths(parts: np.ndarray, *, closed: bool) -> list[MplPath]:
+    """Polygons (``closed``: every ring a closed subpath, exteriors counter-clockwise and holes
+    clockwise, so overlapping polygons fill as their union under the nonzero rule) or lines
+    as a few compound matplotlib paths of about :data:`MAX_PATH_VERTICES` vertices each
+    (rings and lines stay whole).
+
+    Parameters
+    ----------
+    parts
+        Single-part polygons or linestrings (not multi-part), EPSG:28992.
+    closed
+        True for polygons, False for lines.
+    """
+    if not len(parts):
+        return []
+    if closed:
+        pieces, polygon_of = shapely.get_rings(parts, return_index=True)
+    else:
+        pieces = parts
+    coords, piece_of = shapely.get_coordinates(pieces, return_index=True)
+    if not len(coords):
+        return []
+    codes = np.full(len(coords), MplPath.LINETO, dtype=MplPath.code_type)
+    starts = np.flatnonzero(np.r_[True, piece_of[1:] != piece_of[:-1]])
+    if closed:
+        exterior = np.r_[True, polygon_of[1:] != polygon_of[:-1]][piece_of[starts]]
+        coords = _oriented(coords, starts, exterior)
+    codes[starts] = MplPath.MOVETO
+    if closed:
+        codes[np.r_[starts[1:], len(coords)] - 1] = MplPath.CLOSEPOLY
+    chunk = starts // MAX_PATH_VERTICES
+    cuts = starts[1:][chunk[1:] != chunk[:-1]]
+    return [
+        MplPath(v, c) for v, c in zip(np.split(coords, cuts), np.split(codes, cuts), strict=True)
+    ]
 
 
 def drawable(geoms: np.ndarray) -> np.ndarray:
@@ -390,6 +468,27 @@ def site_types_present(sites: gpd.GeoDataFrame) -> list[str]:
     return [t for t in SITE_TYPES if t in present] + sorted(present - set(SITE_TYPES))
 
 
+def _oriented(coords: np.ndarray, starts: np.ndarray, exterior: np.ndarray) -> np.ndarray:
+    """Closed rings (``coords``, each ring from its entry in ``starts`` to the next) with the
+    exteriors counter-clockwise and the holes clockwise: each ring whose signed area
+    (shoelace) has the wrong sign is reversed."""
+    x, y = coords[:, 0], coords[:, 1]
+    cross = x[:-1] * y[1:] - x[1:] * y[:-1]
+    ends = np.r_[starts[1:], len(coords)]
+    # the pair from a ring's last vertex to the next ring's first is no edge of either
+    cross[ends[:-1] - 1] = 0.0
+    area = np.add.reduceat(np.r_[cross, 0.0], starts)
+    flip = np.flatnonzero((area > 0) != exterior)
+    if not len(flip):
+        return coords
+    order = np.arange(len(coords))
+    lengths = ends[flip] - starts[flip]
+    ring = np.repeat(np.arange(len(flip)), lengths)
+    within = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    order[starts[flip][ring] + within] = (ends[flip][ring] - 1) - within
+    return coords[order]
+
+
 def _score_colours(scores: np.ndarray) -> list[str]:
     """:func:`score_colour` of each score, looked up per distinct score class."""
     scores = np.asarray(scores, dtype=float)
@@ -461,6 +560,9 @@ def _label_top_sites(ax: Any, sites: gpd.GeoDataFrame) -> None:
                     "linewidth": 0.8,
                     "shrinkA": 0,
                     "shrinkB": 0,
+                    # the line runs to the badge's centre, under its white disc: no clipping
+                    # to the disc (matplotlib's bezier search took as long as all the sites)
+                    "patchA": None,
                 }
                 if moved
                 else None
@@ -759,7 +861,7 @@ def build_interactive_map(
     folium.LayerControl(collapsed=False).add_to(fmap)
     fmap.fit_bounds([[extent[1], extent[0]], [extent[3], extent[2]]])
     root: Any = fmap.get_root()  # a folium Figure (typed as its Element base)
-    root.html.add_child(folium.Element(_title_html(title)))
+    root.html.add_child(RawHtml(_title_html(title)))
     categories: list[str] = []
     if amenities is not None and "category" in amenities.columns:
         categories = sorted({str(c) for c in amenities["category"].dropna()})
@@ -772,7 +874,7 @@ def build_interactive_map(
     legend = _legend_html(
         categories, excluded_note=note, site_types=site_types_present(sites[~excluded])
     )
-    root.html.add_child(folium.Element(legend))
+    root.html.add_child(RawHtml(legend))
     _inline_leaflet(fmap)
     return fmap
 
@@ -789,11 +891,11 @@ def _inline_leaflet(fmap: folium.Map) -> None:
     root: Any = fmap.get_root()
     header = root.header
     header.add_child(
-        folium.Element(f"<!--\nLeaflet {LEAFLET_VERSION}\n{html.escape(licence)}-->"),
+        RawHtml(f"<!--\nLeaflet {LEAFLET_VERSION}\n{html.escape(licence)}-->"),
         name="leaflet_licence",
     )
-    header.add_child(folium.Element(f"<style>{css}</style>"), name="leaflet_css")
-    header.add_child(folium.Element(f"<script>{js}</script>"), name="leaflet_js")
+    header.add_child(RawHtml(f"<style>{css}</style>"), name="leaflet_css")
+    header.add_child(RawHtml(f"<script>{js}</script>"), name="leaflet_js")
 
 
 LEAFLET_VERSION = "1.9.3"  # the version folium's templates are written for
@@ -854,23 +956,82 @@ def _geojson(frame: gpd.GeoDataFrame) -> dict[str, Any]:
     values into ``innerHTML``, so a site id or OSM name such as ``<img onerror=...>`` must
     arrive as text. Features get ids 0..n-1: folium keys its per-feature styles on them.
     """
-    numbered = frame.reset_index(drop=True)
-    for column in numbered.columns:
-        if column != numbered.geometry.name and not pd.api.types.is_numeric_dtype(numbered[column]):
-            numbered[column] = numbered[column].map(html_text).astype(object)
-    return dict(json.loads(numbered.to_json(na="null", drop_id=False)))
+    # built column by column (geopandas' to_json goes feature by feature and column by
+    # column through pandas, half the map's time); the same dict as to_json(na="null")
+    name = frame.geometry.name
+    columns: list[tuple[str, list[Any]]] = []
+    for column in frame.columns:
+        if column == name:
+            continue
+        values = frame[column]
+        if pd.api.types.is_numeric_dtype(values):
+            cells = values.astype(object).where(values.notna(), None).tolist()
+            columns.append((str(column), [_plain_number(v) for v in cells]))
+        else:
+            columns.append((str(column), [html_text(v) for v in values.tolist()]))
+    geoms = frame.geometry.to_numpy()
+    texts = shapely.to_geojson(np.where(drawable(geoms), geoms, None))
+    features = [
+        {
+            "id": str(i),
+            "type": "Feature",
+            "properties": {column: cells[i] for column, cells in columns},
+            "geometry": None if text is None else json.loads(text),
+        }
+        for i, text in enumerate(texts)
+    ]
+    return {"type": "FeatureCollection", "features": features}
+
+
+def _plain_number(value: Any) -> Any:
+    """A number as JSON has it: NumPy scalars as Python ones, NaN as None."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+class RawHtml(folium.Element):
+    """HTML put into the page as it is: unlike ``folium.Element`` it is not compiled as a
+    Jinja template (a 150 kB Leaflet script was parsed as one on every map)."""
+
+    _template = Template("{{ this.text }}")
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+# folium renders a layer's script (the GeoJSON data in it) and then compiles the result as a
+# Jinja template: ``{{ ... }}`` or ``{% ... %}`` in a site id or an OSM name would run there.
+# Braces from data therefore enter the page as character references, which the popups and
+# tooltips (innerHTML) show as the braces they are.
+_BRACES = str.maketrans({"{": "&#123;", "}": "&#125;"})
+
+
+def page_text(text: str) -> str:
+    """Text from data as it may enter the HTML map: ``& < > " '`` escaped, and ``{ }`` as
+    character references (see ``_BRACES``).
+
+    Parameters
+    ----------
+    text
+        Any text.
+    """
+    return html.escape(text, quote=True).translate(_BRACES)
 
 
 def html_text(value: Any) -> Any:
-    """A value from data as it may enter HTML: text escaped (``& < > " '``), numbers and
-    booleans as they are, missing values as None."""
+    """A value from data as it may enter HTML: text escaped (``& < > " '``, and braces, see
+    :func:`page_text`), numbers and booleans as they are, missing values as None."""
     if isinstance(value, bool | np.bool_ | int | np.integer):
         return value
     if isinstance(value, float | np.floating):
         return None if math.isnan(value) else value
     if value is None or value is pd.NA or value is pd.NaT:
         return None
-    return html.escape(str(value), quote=True)
+    return page_text(str(value))
 
 
 def _boundary_layer(boundary: gpd.GeoDataFrame) -> folium.GeoJson:
@@ -970,7 +1131,10 @@ def _site_layer(sites: gpd.GeoDataFrame) -> folium.GeoJson:
         },
         highlight_function=lambda _feature: {"weight": 3, "color": "#000000"},
         popup=folium.GeoJsonPopup(
-            fields=columns, aliases=[_alias(c) for c in columns], localize=False, max_width=420
+            fields=columns,
+            aliases=[page_text(_alias(c)) for c in columns],
+            localize=False,
+            max_width=420,
         ),
         tooltip=folium.GeoJsonTooltip(fields=tooltip) if tooltip else None,
     )
@@ -1100,11 +1264,11 @@ def _site_type_legend_rows(site_types: list[str]) -> list[str]:
         pattern = LEAFLET_DASHES.get(dash)
         dash_attr = f' stroke-dasharray="{pattern}"' if pattern else ""
         rows.append(
-            f'<div class="site-type" data-site-type="{html.escape(site_type, quote=True)}">'
+            f'<div class="site-type" data-site-type="{page_text(site_type)}">'
             '<svg width="22" height="10" style="margin-right:4px;vertical-align:middle">'
             f'<line x1="0" y1="5" x2="22" y2="5" stroke="{colour}" '
             f'stroke-width="{SITE_TYPE_LINE_PX}"{dash_attr}/></svg>'
-            f"{html.escape(site_type)}: {html.escape(label)}</div>"
+            f"{page_text(site_type)}: {page_text(label)}</div>"
         )
     return rows
 
@@ -1113,7 +1277,7 @@ def _title_html(title: str) -> str:
     return (
         '<div style="position:fixed;top:10px;left:60px;z-index:1000;background:white;'
         "padding:4px 10px;border-radius:4px;font:bold 16px sans-serif;"
-        f'box-shadow:0 1px 4px rgba(0,0,0,.3)">{html.escape(title)}</div>'
+        f'box-shadow:0 1px 4px rgba(0,0,0,.3)">{page_text(title)}</div>'
     )
 
 
@@ -1144,7 +1308,7 @@ def _legend_html(
     )
     if excluded_note:
         rows.append(
-            f'<div style="max-width:190px;font-size:10px;color:#444">{html.escape(excluded_note)}'
+            f'<div style="max-width:190px;font-size:10px;color:#444">{page_text(excluded_note)}'
             "</div>"
         )
     rows += _site_type_legend_rows(site_types or [])
@@ -1155,7 +1319,7 @@ def _legend_html(
         rows.append(
             f'<div><span style="display:inline-block;width:9px;height:9px;border-radius:5px;'
             f'background:{colour};border:1px solid #333;margin:0 6px 0 2px"></span>'
-            f"{html.escape(label)}</div>"
+            f"{page_text(label)}</div>"
         )
     attribution = html.escape(MAP_ATTRIBUTION)
     return (
@@ -1169,9 +1333,13 @@ def _legend_html(
 
 __all__ = [
     "build_interactive_map",
+    "compound_paths",
+    "draw_geometries",
     "html_text",
     "nice_length",
+    "page_text",
     "render_static_map",
+    "single_parts",
     "site_types_present",
     "write_interactive_map",
     "write_static_map",

@@ -59,7 +59,7 @@ from magicmix_geo.publish._common import (
     score_colour,
 )
 from magicmix_geo.publish._palette import BUILDING_COLOUR, STREET_COLOUR, WATER_COLOUR
-from magicmix_geo.publish.maps import add_polygons, draw_layer, figure_rgb
+from magicmix_geo.publish.maps import add_polygons, draw_geometries, figure_rgb
 from magicmix_geo.publish.report import top_sites
 
 LANGS = ("nl", "en")
@@ -71,7 +71,8 @@ JPEG_QUALITY = 90
 _CARD_STYLES: dict[str, dict[str, Any]] = {
     "water": {"facecolor": WATER_COLOUR, "edgecolor": "none", "linewidth": 0.0},
     "buildings": {"facecolor": BUILDING_COLOUR, "edgecolor": "none", "linewidth": 0.0},
-    "streets": {"color": STREET_COLOUR, "linewidth": 0.6},
+    # above the sites, as before (a LineCollection's default zorder)
+    "streets": {"color": STREET_COLOUR, "linewidth": 0.6, "zorder": 2},
 }
 # exclusion codes of score/model.py in words
 _EXCLUSIONS = {
@@ -547,23 +548,27 @@ def site_maps_jpeg(
     figure = Figure(figsize=(2.0, 2.0))
     ax = figure.add_axes((0, 0, 1, 1))
     ax.set_axis_off()
+    # geometry arrays and their spatial indexes, once for all cards (no frame per card)
+    layers = [
+        (layer.geometry.to_numpy(), layer.sindex, style)
+        for name, style in _CARD_STYLES.items()
+        if (layer := context.get(name)) is not None and len(layer)
+    ]
+    layers.append((sites.geometry.to_numpy(), sites.sindex, _CARD_SITES_STYLE))
     maps = []
-    for _, site in best.iterrows():
-        centre = shapely.centroid(site.geometry)
+    for geometry, score in zip(best.geometry, best["score_total"], strict=True):
+        centre = shapely.centroid(geometry)
         window = shapely.box(
             centre.x - radius_m, centre.y - radius_m, centre.x + radius_m, centre.y + radius_m
         )
-        for name, style in _CARD_STYLES.items():
-            layer = context.get(name)
-            if layer is not None and len(layer):
-                near = layer.iloc[layer.sindex.query(window, predicate="intersects")]
-                draw_layer(ax, near, style)
-        others = sites.iloc[sites.sindex.query(window, predicate="intersects")]
-        draw_layer(ax, others, {"facecolor": "none", "edgecolor": "#777777", "linewidth": 0.4})
+        for geoms, index, style in layers:
+            near = geoms[np.sort(index.query(window, predicate="intersects"))]
+            if len(near):
+                draw_geometries(ax, near, style)
         add_polygons(
             ax,
-            np.array([site.geometry], dtype=object),
-            facecolor=score_colour(site.get("score_total")),
+            np.array([geometry], dtype=object),
+            facecolor=score_colour(score),
             edgecolor="#000000",
             linewidth=1.0,
             alpha=0.85,
@@ -575,6 +580,10 @@ def site_maps_jpeg(
         for artist in [*ax.collections, *ax.patches, *ax.lines]:
             artist.remove()
     return maps
+
+
+# the other sites on a card: outlines only
+_CARD_SITES_STYLE = {"facecolor": "none", "edgecolor": "#777777", "linewidth": 0.4}
 
 
 def map_jpeg(png: Path) -> bytes:

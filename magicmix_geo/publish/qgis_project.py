@@ -21,6 +21,7 @@ import json
 import os
 import subprocess
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -177,31 +178,106 @@ def write_qgis_project(
     OutputError
         If PyQGIS is there but cannot build or write the project (a layer it cannot open).
     """
+    build = start_qgis_project(
+        folder, municipalities, national_gpkg=national_gpkg, title=title, lang=lang
+    )
+    return build.result()
+
+
+class QgisBuild:
+    """A QGIS project being built by PyQGIS in a subprocess (:func:`start_qgis_project`);
+    :meth:`result` waits for it. The run's other national files are written meanwhile."""
+
+    def __init__(self, spec: dict[str, Any] | None, error: str | None = None) -> None:
+        self._spec = spec
+        self._error = error
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._process: subprocess.Popen[str] | None = None
+        self._started = time.monotonic()
+
+    def start(self, python: str) -> None:
+        """Probe PyQGIS, then start the build (no wait)."""
+        assert self._spec is not None
+        self._tmp = tempfile.TemporaryDirectory(prefix="magicmix-qgis-")
+        home = Path(self._tmp.name)
+        spec_path = home / "spec.json"
+        spec_path.write_text(json.dumps(self._spec), encoding="utf-8")
+        probe = _run_qgis([python, "-c", "import qgis.core"], home)
+        if probe.returncode != 0:
+            self._error = f"{python} cannot import PyQGIS"
+            return
+        script = resources.files("magicmix_geo.publish").joinpath("qgis_script.py")
+        # an installed package is a folder: the script's own path stays valid for the child
+        with resources.as_file(script) as script_path:
+            command = [python, str(script_path), str(spec_path)]
+        self._started = time.monotonic()
+        self._process = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=qgis_env(home),
+            cwd=home,
+        )
+
+    def result(self) -> dict[str, Any]:
+        """Wait for the build (at most :data:`TIMEOUT_S` since it started); what the
+        manifest records, as :func:`write_qgis_project` returns it."""
+        try:
+            return self._wait()
+        finally:
+            if self._tmp is not None:
+                self._tmp.cleanup()
+                self._tmp = None
+
+    def cancel(self) -> None:
+        """Stop the build (the run failed meanwhile); nothing is left behind."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.communicate()
+        if self._spec is not None and self._process is not None:
+            Path(self._spec["project"]).unlink(missing_ok=True)
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def _wait(self) -> dict[str, Any]:
+        if self._process is None or self._spec is None:
+            return {"file": None, "error": self._error or "QGIS project not started"}
+        target = Path(self._spec["project"])
+        left = max(TIMEOUT_S - (time.monotonic() - self._started), 0.0)
+        try:
+            out, err = self._process.communicate(timeout=left)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.communicate()
+            target.unlink(missing_ok=True)
+            return {"file": None, "error": f"QGIS took longer than {TIMEOUT_S} s; not written"}
+        if self._process.returncode != 0 or not target.is_file():
+            reason = (err.strip().splitlines() or ["no message"])[-1]
+            raise OutputError(f"{target}: QGIS could not write the project ({reason})")
+        report = json.loads(out.strip().splitlines()[-1])
+        compact = self._spec["compact"]
+        return {"file": PROJECT_FILE, "layers": int(report["layers"]), "compact": compact}
+
+
+def start_qgis_project(
+    folder: Path,
+    municipalities: Sequence[ProjectMunicipality],
+    *,
+    national_gpkg: str | None,
+    title: str,
+    lang: str = "nl",
+) -> QgisBuild:
+    """Start building ``folder/magicmix.qgz`` (as :func:`write_qgis_project`) and return at
+    once; the layers' GeoPackages must be complete. Call :meth:`QgisBuild.result` to wait."""
     python = qgis_python()
     if not Path(python).is_file():
-        return {"file": None, "error": f"{python} not found (PyQGIS: apt install python3-qgis)"}
+        return QgisBuild(None, f"{python} not found (PyQGIS: apt install python3-qgis)")
     spec = project_spec(folder, municipalities, national_gpkg=national_gpkg, title=title, lang=lang)
-    script = resources.files("magicmix_geo.publish").joinpath("qgis_script.py")
-    with (
-        tempfile.TemporaryDirectory(prefix="magicmix-qgis-") as tmp,
-        resources.as_file(script) as script_path,
-    ):
-        spec_path = Path(tmp) / "spec.json"
-        spec_path.write_text(json.dumps(spec), encoding="utf-8")
-        probe = _run_qgis([python, "-c", "import qgis.core"], Path(tmp))
-        if probe.returncode != 0:
-            return {"file": None, "error": f"{python} cannot import PyQGIS"}
-        try:
-            done = _run_qgis([python, str(script_path), str(spec_path)], Path(tmp))
-        except subprocess.TimeoutExpired:
-            Path(spec["project"]).unlink(missing_ok=True)
-            return {"file": None, "error": f"QGIS took longer than {TIMEOUT_S} s; not written"}
-    target = Path(spec["project"])
-    if done.returncode != 0 or not target.is_file():
-        reason = (done.stderr.strip().splitlines() or ["no message"])[-1]
-        raise OutputError(f"{target}: QGIS could not write the project ({reason})")
-    report = json.loads(done.stdout.strip().splitlines()[-1])
-    return {"file": PROJECT_FILE, "layers": int(report["layers"]), "compact": spec["compact"]}
+    build = QgisBuild(spec)
+    build.start(python)
+    return build
 
 
 def _run_qgis(command: list[str], home: Path) -> subprocess.CompletedProcess[str]:

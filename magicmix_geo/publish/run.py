@@ -12,13 +12,14 @@ import re
 import shutil
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyogrio
 
@@ -26,18 +27,25 @@ from magicmix_geo import __version__
 from magicmix_geo._atomic import atomic_directory, check_output_dir
 from magicmix_geo.config import Settings
 from magicmix_geo.contract import MunicipalityResult
-from magicmix_geo.publish.gpkg import write_municipality_gpkg
-from magicmix_geo.publish.lists import write_national_ranking, write_summary_csv
+from magicmix_geo.publish.gpkg import GpkgReader, write_municipality_gpkg
+from magicmix_geo.publish.lists import (
+    national_sheets,
+    write_national_csv,
+    write_national_gpkg,
+    write_summary_csv,
+)
 from magicmix_geo.publish.manifest import write_manifest
 from magicmix_geo.publish.maps import map_title, write_interactive_map, write_static_map
-from magicmix_geo.publish.overview import MunicipalityEntry
+from magicmix_geo.publish.overview import MunicipalityEntry, overview_table
 from magicmix_geo.publish.rasters import write_rasters
 from magicmix_geo.publish.report import write_municipality_report
 from magicmix_geo.publish.run_outputs import (
+    start_run_project,
     write_municipality_pdf,
     write_run_index,
     write_run_outputs,
 )
+from magicmix_geo.publish.side_process import start_workbook
 from magicmix_geo.score.capacity import CapacityRun, municipality_summary, with_capacity
 from magicmix_geo.score.method import method_rows
 
@@ -183,7 +191,7 @@ def finish_run(
     """The national files and ``manifest.json`` of a run whose municipalities are in
     ``staging``, read back from their GeoPackages (never from results held in memory)."""
     published = sorted(published, key=lambda p: p.entry["gm_code"])
-    sites, capacity_columns = national_sites(staging, [p.entry for p in published])
+    sites, capacity_columns, boundaries = national_sites(staging, [p.entry for p in published])
     capacity = context.capacity
     summary = municipality_summary(capacity_columns, capacity.tasks, capacity.share)
     manifest = {
@@ -199,44 +207,81 @@ def finish_run(
         "reused": sorted(p.entry["gm_code"] for p in published if p.reused),
     }
     write_summary_csv(staging / "national_summary.csv", summary)
-    write_national_ranking(
-        staging,
-        sites,
-        manifest=manifest,
-        method=method_rows(settings),
-        extra_sheets={"capacity": summary},
+    ranked, sheets = national_sheets(
+        sites, manifest=manifest, method=method_rows(settings), extra_sheets={"capacity": summary}
     )
-    entries = municipality_entries(staging, [p.entry for p in published], sites)
-    manifest.update(
-        write_run_outputs(
-            staging,
-            entries,
-            summary,
-            manifest=manifest,
-            method=method_rows(settings),
-            lang=context.lang,
+    write_national_gpkg(staging, ranked, sheets, manifest=manifest)
+    entries = municipality_entries(staging, [p.entry for p in published], sites, boundaries)
+    # QGIS builds the project, and a second process the workbook (the longest national file:
+    # xlsxwriter writes cell by cell), while the other national files are written
+    project = start_run_project(staging, entries, lang=context.lang)
+    workbook = None
+    try:
+        workbook = start_workbook(staging, sheets)
+        write_national_csv(staging, sheets)
+        table = overview_table(entries, summary)
+        manifest.update(
+            write_run_outputs(
+                staging,
+                entries,
+                summary,
+                manifest=manifest,
+                method=method_rows(settings),
+                lang=context.lang,
+                table=table,
+                project=project,
+            )
         )
-    )
+        workbook.wait()
+    except BaseException:
+        project.cancel()
+        if workbook is not None:
+            workbook.cancel()
+        raise
     manifest["ended_at"] = _now()
     write_manifest(staging / "manifest.json", manifest)
-    write_run_index(staging, entries, summary, manifest=manifest, lang=context.lang)
+    write_run_index(staging, entries, summary, manifest=manifest, lang=context.lang, table=table)
     return manifest
 
 
 def municipality_entries(
-    staging: Path, entries: Sequence[dict[str, Any]], sites: gpd.GeoDataFrame
+    staging: Path,
+    entries: Sequence[dict[str, Any]],
+    sites: gpd.GeoDataFrame,
+    boundaries: Mapping[str, gpd.GeoDataFrame] | None = None,
 ) -> list[MunicipalityEntry]:
     """What the overview, the national PDF, the QGIS project and the index need of each
-    municipality: its boundary (read back from its GeoPackage) and its sites."""
+    municipality: its boundary (from ``boundaries``, else read back from its GeoPackage) and
+    its sites (the columns the overview reads)."""
+    columns = [c for c in _OVERVIEW_COLUMNS if c in sites.columns]
+    lean = sites[[*columns, sites.geometry.name]]
+    rows = _rows_by_code(lean["gm_code"].to_numpy(dtype=object))
     out = []
     for entry in entries:
         code = entry["gm_code"]
-        boundary = pyogrio.read_dataframe(staging / entry["files"][0], layer="boundary")
-        mine = sites.loc[sites["gm_code"] == code]
+        boundary = (boundaries or {}).get(code)
+        if boundary is None:
+            with GpkgReader(staging / entry["files"][0]) as reader:
+                boundary = gpd.GeoDataFrame(geometry=reader.geometries("boundary"))
+        mine = lean.iloc[rows.get(code, slice(0, 0))]
         out.append(MunicipalityEntry(code, entry["gm_name"], boundary, mine, entry["files"]))
     return out
 
 
+def _rows_by_code(codes: np.ndarray) -> dict[str, Any]:
+    """gm_code -> its rows (a slice when they are together, as :func:`national_sites` reads
+    them; else their positions)."""
+    if not len(codes):
+        return {}
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    if len(set(codes[starts])) == len(starts):  # each code in one run of rows
+        ends = np.r_[starts[1:], len(codes)]
+        return {str(codes[a]): slice(int(a), int(b)) for a, b in zip(starts, ends, strict=True)}
+    return {str(k): v for k, v in pd.Series(codes).groupby(codes, sort=False).indices.items()}
+
+
+# the columns of a municipality's sites the overview table reads (overview.overview_table)
+_OVERVIEW_COLUMNS = ("gm_code", "site_id", "excluded", "rank_gm", "score_total")
 # the columns of every site (ranked or not) the national files need
 _ALL_SITE_COLUMNS = (
     "gm_code",
@@ -258,28 +303,37 @@ _CAPACITY_COLUMNS = (
 )
 
 
-def national_sites(
-    staging: Path, entries: Sequence[dict[str, Any]]
-) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+class NationalSites(NamedTuple):
+    """What :func:`national_sites` reads back from the municipalities' GeoPackages."""
+
+    sites: gpd.GeoDataFrame  # ranked sites in full, excluded ones with the key columns
+    capacity: pd.DataFrame  # the capacity columns of all sites
+    boundaries: dict[str, gpd.GeoDataFrame]  # gm_code -> its boundary, EPSG:28992
+
+
+def national_sites(staging: Path, entries: Sequence[dict[str, Any]]) -> NationalSites:
     """The sites of every municipality, read back from their GeoPackages in the run folder,
     one municipality at a time (a national run never holds every result in memory): ranked
-    sites with all their columns and geometry, excluded ones with the key columns only; and
-    the capacity columns of all sites."""
+    sites with all their columns and geometry, excluded ones with the key columns only; the
+    capacity columns of all sites; and each municipality's boundary."""
     frames: list[pd.DataFrame] = []
     capacity: list[pd.DataFrame] = []
+    boundaries: dict[str, gpd.GeoDataFrame] = {}
     for entry in entries:
         path = staging / entry["files"][0]
-        fields = set(pyogrio.read_info(path, layer="sites")["fields"])
-        keys = [c for c in _ALL_SITE_COLUMNS if c in fields]
-        held = [c for c in _CAPACITY_COLUMNS if c in fields]
         ranked = pyogrio.read_dataframe(path, layer="sites", where="excluded = 0")
-        rest = pyogrio.read_dataframe(
-            path,
-            layer="sites",
-            where="excluded <> 0",
-            read_geometry=False,
-            columns=sorted(set(keys) | set(held)),
-        )
+        # the rest with SQLite alone (no GDAL open): the excluded rows without geometry, and
+        # the boundary for the overview
+        with GpkgReader(path) as reader:
+            fields = set(reader.fields("sites"))
+            keys = [c for c in _ALL_SITE_COLUMNS if c in fields]
+            held = [c for c in _CAPACITY_COLUMNS if c in fields]
+            rest = reader.attributes("sites", sorted(set(keys) | set(held)), "excluded <> 0")
+            boundary = reader.geometries("boundary")
+        boundaries[entry["gm_code"]] = gpd.GeoDataFrame(geometry=boundary)
+        for column in rest.columns:  # SQLite's 0/1 back to the booleans the ranked rows have
+            if pd.api.types.is_bool_dtype(ranked[column].dtype):
+                rest[column] = rest[column].astype("boolean")
         frames += [ranked, rest[keys]]
         capacity += [pd.DataFrame(ranked[held]), rest[held]]
     table = pd.concat(frames, ignore_index=True)
@@ -292,7 +346,7 @@ def national_sites(
     sites = gpd.GeoDataFrame(table, geometry="geometry", crs="EPSG:28992")
     cap = pd.concat(capacity, ignore_index=True)
     cap["selected"] = cap["selected"].fillna(False).astype(bool)
-    return sites, cap
+    return NationalSites(sites, cap, boundaries)
 
 
 def municipality_files(result: MunicipalityResult) -> list[str]:

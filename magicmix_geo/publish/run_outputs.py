@@ -14,9 +14,9 @@ from typing import Any
 
 import geopandas as gpd
 import pandas as pd
-import pyogrio
 
 from magicmix_geo.config import Settings
+from magicmix_geo.publish.gpkg import spatial_layers
 from magicmix_geo.publish.index_page import write_index
 from magicmix_geo.publish.overview import (
     MunicipalityEntry,
@@ -29,7 +29,11 @@ from magicmix_geo.publish.pdf_report import (
     write_municipality_report_pdf,
     write_national_report_pdf,
 )
-from magicmix_geo.publish.qgis_project import ProjectMunicipality, write_qgis_project
+from magicmix_geo.publish.qgis_project import (
+    ProjectMunicipality,
+    QgisBuild,
+    start_qgis_project,
+)
 
 OVERVIEW_PNG = "overview.png"
 OVERVIEW_HTML = "overview.html"
@@ -82,16 +86,24 @@ def write_run_outputs(
     manifest: Mapping[str, Any],
     method: Sequence[tuple[str, str]],
     lang: str = "nl",
+    table: gpd.GeoDataFrame | None = None,
+    project: QgisBuild | None = None,
 ) -> dict[str, Any]:
     """Overview (PNG, HTML), national PDF and QGIS project in the run folder ``folder``.
 
     Call when the municipalities' files and the national lists are written. Returns what the
     manifest records: ``{"qgis_project": {...}}`` (see
-    :func:`~magicmix_geo.publish.qgis_project.write_qgis_project`).
+    :func:`~magicmix_geo.publish.qgis_project.write_qgis_project`). ``table`` is
+    :func:`overview_table` of ``entries`` when the caller has it; ``project`` a QGIS build
+    the caller started (:func:`start_run_project`), else it is started here, and built while
+    the overview and the PDF are written.
     """
     check_lang(lang)
     folder = Path(folder)
-    table = overview_table(entries, summary)
+    if project is None:
+        project = start_run_project(folder, entries, lang=lang)
+    if table is None:
+        table = overview_table(entries, summary)
     write_overview_png(folder / OVERVIEW_PNG, table, lang=lang)
     write_overview_html(folder / OVERVIEW_HTML, table, lang=lang)
     write_national_report_pdf(
@@ -102,19 +114,28 @@ def write_run_outputs(
         overview_png=folder / OVERVIEW_PNG,
         lang=lang,
     )
-    project = write_qgis_project(
+    return {"qgis_project": project.result()}
+
+
+def start_run_project(
+    folder: Path, entries: Sequence[MunicipalityEntry], *, lang: str = "nl"
+) -> QgisBuild:
+    """Start building ``magicmix.qgz`` in the background (QGIS in its own process); call when
+    the municipalities' GeoPackages and ``national_ranking.gpkg`` (if any) are written."""
+    check_lang(lang)
+    folder = Path(folder)
+    return start_qgis_project(
         folder,
         [_project_municipality(folder, entry) for entry in entries],
         national_gpkg=NATIONAL_GPKG if (folder / NATIONAL_GPKG).is_file() else None,
         title=_PROJECT_TITLE[lang],
         lang=lang,
     )
-    return {"qgis_project": project}
 
 
 def _project_municipality(folder: Path, entry: MunicipalityEntry) -> ProjectMunicipality:
     gpkg = next(name for name in entry.files if name.endswith(".gpkg") and "/" not in name)
-    spatial = [str(name) for name, geom in pyogrio.list_layers(folder / gpkg) if geom]
+    spatial = spatial_layers(folder / gpkg)
     rasters = [name for name in entry.files if name.startswith("rasters/")]
     return ProjectMunicipality(entry.gm_code, entry.gm_name, gpkg, spatial, rasters)
 
@@ -126,6 +147,10 @@ def write_run_index(
     *,
     manifest: dict[str, Any],
     lang: str = "nl",
+    table: gpd.GeoDataFrame | None = None,
 ) -> None:
-    """``index.html`` in the run folder; call last (it links the national files present)."""
-    write_index(Path(folder), overview_table(entries, summary), manifest=manifest, lang=lang)
+    """``index.html`` in the run folder; call last (it links the national files present).
+    ``table`` is :func:`overview_table` of ``entries`` when the caller has it."""
+    if table is None:
+        table = overview_table(entries, summary)
+    write_index(Path(folder), table, manifest=manifest, lang=lang)
