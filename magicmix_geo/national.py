@@ -279,6 +279,9 @@ class AreaOutcome:
     status: str
     seconds: float
     key: str | None = None
+    # CPU seconds of the process that ranked and published it (all its threads): wall
+    # seconds well above this mean the process waited (a loaded machine), not more work
+    cpu_seconds: float | None = None
     sites: int | None = None
     ranked: int | None = None
     error: str | None = None
@@ -293,6 +296,8 @@ class AreaOutcome:
         for private in ("published", "detail"):
             del row[private]
         row["seconds"] = round(self.seconds, 3)
+        if self.cpu_seconds is not None:
+            row["cpu_seconds"] = round(self.cpu_seconds, 3)
         if row["provenance"] is None:
             del row["provenance"]
         return row
@@ -307,7 +312,7 @@ def process_area(
 ) -> AreaOutcome:
     """Rank one municipality (through the result cache) and publish its files into the run
     folder being built; a failure becomes a ``failed`` outcome (the others go on)."""
-    clock = time.perf_counter()
+    clock, cpu_clock = time.perf_counter(), time.process_time()
     try:
         cache = ResultCache(Path(cache_root)) if cache_root else None
         ranked = rank_cached(inputs, settings, cache)
@@ -321,6 +326,7 @@ def process_area(
         gm_code=inputs.gm_code,
         status="cached" if ranked.hit else "done",
         seconds=time.perf_counter() - clock,
+        cpu_seconds=time.process_time() - cpu_clock,
         key=ranked.key,
         sites=len(sites),
         ranked=int((~sites["excluded"].astype(bool)).sum()),
