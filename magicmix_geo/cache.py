@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 from magicmix_geo import __version__
 from magicmix_geo._atomic import atomic_path
 from magicmix_geo._errors import InputError
+from magicmix_geo.contract import validate_inputs
 from magicmix_geo.provenance import file_sha256
 from magicmix_geo.result_store import ENTRY_SUFFIX, EntryError, dump_result, load_result
 
@@ -192,8 +193,6 @@ class CachedRank:
 def check_inputs(inputs: RankInputs, settings: Settings) -> None:
     """The pipeline's cheap input checks, and the OSM file: a missing file is an input error
     (exit 2, not retried), not a cache miss."""
-    from magicmix_geo.pipeline import validate_inputs
-
     validate_inputs(inputs, settings)
     if not Path(inputs.osm).is_file():
         raise InputError(f"{inputs.osm}: file not found")

@@ -10,13 +10,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
 from affine import Affine
 
 from magicmix_geo._errors import InputError
+
+if TYPE_CHECKING:
+    from magicmix_geo.config import Settings
 
 # a CBS municipality code
 GM_CODE = re.compile(r"^GM\d{4}$")
@@ -59,6 +62,25 @@ class RankInputs:
     # what the boundary file is, for the manifest: "cbs" for a CBS boundary (acquired, or the
     # bundled sample's area), "file" for a user's own (licence "user-supplied")
     boundary_source: str = "file"
+
+
+def validate_inputs(inputs: RankInputs, settings: Settings) -> None:
+    """Cheap checks before any work, so bad input fails fast with a clear message (here, low,
+    so that a national run checks every municipality without importing the pipeline)."""
+    if not GM_CODE.match(inputs.gm_code):
+        raise InputError(f"--area: {inputs.gm_code!r} is not a municipality code like GM0503")
+    settings.weights(inputs.profile)  # raises ConfigError for an unknown profile
+    optional = (
+        inputs.boundary,
+        inputs.grid,
+        inputs.candidates,
+        inputs.bag,
+        inputs.gtfs,
+        inputs.plans,
+    )
+    for path in (*optional, *inputs.cbs):
+        if path is not None and not Path(path).is_file():
+            raise InputError(f"{path}: file not found")
 
 
 @dataclass(frozen=True)

@@ -33,13 +33,15 @@ municipality the same fields as ``data/sample/sample.toml``::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
 import time
 import tomllib
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -279,6 +281,9 @@ class AreaOutcome:
     status: str
     seconds: float
     key: str | None = None
+    # CPU seconds of the process that ranked and published it (all its threads): wall
+    # seconds well above this mean the process waited (a loaded machine), not more work
+    cpu_seconds: float | None = None
     sites: int | None = None
     ranked: int | None = None
     error: str | None = None
@@ -293,6 +298,8 @@ class AreaOutcome:
         for private in ("published", "detail"):
             del row[private]
         row["seconds"] = round(self.seconds, 3)
+        if self.cpu_seconds is not None:
+            row["cpu_seconds"] = round(self.cpu_seconds, 3)
         if row["provenance"] is None:
             del row["provenance"]
         return row
@@ -307,7 +314,7 @@ def process_area(
 ) -> AreaOutcome:
     """Rank one municipality (through the result cache) and publish its files into the run
     folder being built; a failure becomes a ``failed`` outcome (the others go on)."""
-    clock = time.perf_counter()
+    clock, cpu_clock = time.perf_counter(), time.process_time()
     try:
         cache = ResultCache(Path(cache_root)) if cache_root else None
         ranked = rank_cached(inputs, settings, cache)
@@ -321,6 +328,7 @@ def process_area(
         gm_code=inputs.gm_code,
         status="cached" if ranked.hit else "done",
         seconds=time.perf_counter() - clock,
+        cpu_seconds=time.process_time() - cpu_clock,
         key=ranked.key,
         sites=len(sites),
         ranked=int((~sites["excluded"].astype(bool)).sum()),
@@ -478,7 +486,37 @@ def run_national(
     cache_root = str(cache_dir) if cache_dir is not None else None
     capacity = capacity or CapacityRun(share=settings.capacity.reserve_share)
     clock = time.perf_counter()
-    plan = plan_run(areas, settings, cache_root, local=not dask_address, log=console.print)
+    cluster = EarlyCluster(
+        workers if workers is not None else default_workers(len(areas)), dask_address
+    )
+    with contextlib.closing(cluster):
+        return _run(
+            areas, settings, out_dir, cluster, workers, dask_address, cache_root, console,
+            capacity, lang, started, clock,
+        )  # fmt: skip
+
+
+def _run(
+    areas: Sequence[Area],
+    settings: Settings,
+    out_dir: Path,
+    cluster: EarlyCluster,
+    workers: int | None,
+    dask_address: str | None,
+    cache_root: str | None,
+    console: Console,
+    capacity: CapacityRun,
+    lang: str,
+    started: datetime,
+    clock: float,
+) -> NationalRun:
+    def store_log(message: str) -> None:
+        # the OSM store speaks only before a pass over a file: start the workers now, they
+        # spawn and import the pipeline while osmium reads
+        cluster.start()
+        console.print(message)
+
+    plan = plan_run(areas, settings, cache_root, local=not dask_address, log=store_log)
     order = {a.gm_code: i for i, a in enumerate(areas)}
     if not plan.todo and cache_root is not None:
         keys = {i.gm_code: plan.hits[i.gm_code] for i in plan.inputs}
@@ -501,7 +539,9 @@ def run_national(
     previous = previous_run(
         out_dir, run_summary([], settings, "", 0.0, capacity, {}, lang), profiles
     )
-    if workers is None and not dask_address:
+    if cluster.started:
+        workers = cluster.workers
+    elif workers is None and not dask_address:
         workers = default_workers(len(plan.todo) or len(plan.inputs))
     if not plan.inputs:
         return NationalRun(
@@ -514,6 +554,7 @@ def run_national(
         )
     try:
         return _rank_and_publish(
+            cluster,
             plan,
             settings,
             out_dir,
@@ -533,6 +574,7 @@ def run_national(
 
 
 def _rank_and_publish(
+    cluster: EarlyCluster,
     plan: RunPlan,
     settings: Settings,
     out_dir: Path,
@@ -551,7 +593,7 @@ def _rank_and_publish(
     replaces ``out_dir`` only when all is written (and when anything was published)."""
     with atomic_directory(out_dir) as staging:
         context = new_context(settings, started, capacity, previous=previous, lang=lang)
-        with optional_client(workers if plan.inputs else 0, dask_address) as client:
+        with cluster.client(workers if plan.inputs else 0) as client:
             executor = describe_executor(client, dask_address)
             cached = len(plan.hits)
             if plan.todo:
@@ -585,6 +627,64 @@ def _rank_and_publish(
         run.published = True
         run.publish_seconds = time.perf_counter() - finish_clock
     return run
+
+
+class EarlyCluster:
+    """The Dask client of a run, started early when there is time to win: :meth:`start`
+    (when the OSM store begins a pass over a file) spawns the LocalCluster's workers in a
+    thread, and they import the pipeline (:func:`warm_worker`) while osmium reads; then
+    :meth:`client` hands that client over. Not started, :meth:`client` opens one as usual
+    (and an existing scheduler at ``address`` is always connected to then). :meth:`close`
+    closes what was started."""
+
+    def __init__(self, workers: int | None, address: str | None) -> None:
+        self.workers = workers
+        self.address = address
+        self._stack = contextlib.ExitStack()
+        self._pool: ThreadPoolExecutor | None = None
+        self._future: Future[Client | None] | None = None
+
+    @property
+    def started(self) -> bool:
+        return self._future is not None
+
+    def start(self) -> None:
+        """Start the LocalCluster in a thread (once; not for a remote scheduler or 0 workers)."""
+        if self._future is None and self.workers and not self.address:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="magicmix-cluster")
+            self._future = self._pool.submit(self._open, self.workers)
+
+    def _open(self, workers: int) -> Client | None:
+        client = self._stack.enter_context(optional_client(workers, None))
+        if client is not None:
+            # only a head start: a worker in trouble reports it with its first municipality
+            with contextlib.suppress(Exception):
+                client.run(warm_worker)
+        return client
+
+    @contextlib.contextmanager
+    def client(self, workers: int | None) -> Iterator[Client | None]:
+        """The client started early (``workers`` is then what it was started with), else a
+        new one for ``workers`` (0: none, work in this process) or the ``address``."""
+        if self._future is not None:
+            yield self._future.result()
+            return
+        with optional_client(workers, self.address) as client:
+            yield client
+
+    def close(self) -> None:
+        if self._future is not None:
+            with contextlib.suppress(Exception):
+                self._future.result()  # started: let it come up before closing it
+        self._stack.close()
+        if self._pool is not None:
+            self._pool.shutdown()
+
+
+def warm_worker() -> None:
+    """Import what ranking a municipality needs (on each worker while the OSM store reads;
+    otherwise each worker's first municipality pays for it)."""
+    import magicmix_geo.pipeline  # noqa: F401
 
 
 class _NothingPublishedError(Exception):

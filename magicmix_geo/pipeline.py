@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
@@ -18,7 +17,7 @@ import shapely
 
 from magicmix_geo._errors import InputError
 from magicmix_geo.config import Settings
-from magicmix_geo.contract import GM_CODE, MunicipalityResult, RankInputs
+from magicmix_geo.contract import MunicipalityResult, RankInputs, validate_inputs
 from magicmix_geo.formats import cbs
 from magicmix_geo.formats.bag import flag_panden
 from magicmix_geo.formats.boundary import read_boundary
@@ -61,24 +60,6 @@ BUURT_COLUMNS = [
     "pct_non_western",
     "pct_corporation_rental",
 ]
-
-
-def validate_inputs(inputs: RankInputs, settings: Settings) -> None:
-    """Cheap checks before any work, so bad input fails fast with a clear message."""
-    if not GM_CODE.match(inputs.gm_code):
-        raise InputError(f"--area: {inputs.gm_code!r} is not a municipality code like GM0503")
-    settings.weights(inputs.profile)  # raises ConfigError for an unknown profile
-    optional = (
-        inputs.boundary,
-        inputs.grid,
-        inputs.candidates,
-        inputs.bag,
-        inputs.gtfs,
-        inputs.plans,
-    )
-    for path in (*optional, *inputs.cbs):
-        if path is not None and not Path(path).is_file():
-            raise InputError(f"{path}: file not found")
 
 
 def rank_municipality(inputs: RankInputs, settings: Settings) -> MunicipalityResult:

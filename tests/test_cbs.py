@@ -87,6 +87,23 @@ def test_municipality_filter_accepts_short_codes() -> None:
     assert one.index.tolist() == [0]
 
 
+def test_a_file_read_again_is_the_same_and_a_changed_file_is_read_anew(tmp_path: Path) -> None:
+    """A national run reads the same CBS file for every municipality: the file is parsed once
+    per process, each caller gets its own frame, and a file changed on disk is read again."""
+    path = tmp_path / "gemeenten.gpkg"
+    frame = pyogrio.read_dataframe(GEMEENTEN_2020)
+    pyogrio.write_dataframe(frame, path)
+    first = read_cbs_municipalities(path, gm_code="GM0503")
+    first.loc[0, "population"] = -1.0  # a caller changing its frame changes nobody else's
+    first.attrs["columns_from"]["population"] = "changed"
+    again = read_cbs_municipalities(path, gm_code="GM0503")
+    pd.testing.assert_frame_equal(again, read_cbs_municipalities(GEMEENTEN_2020, gm_code="503"))
+    assert again.attrs["columns_from"]["population"] == "Aantal inwoners"
+    frame.loc[frame["GM_CODE"] == "GM0503", "Aantal inwoners"] = 123456
+    pyogrio.write_dataframe(frame, path)
+    assert read_cbs_municipalities(path, gm_code="GM0503")["population"].tolist() == [123456]
+
+
 def test_unknown_municipality_code(tmp_path: Path) -> None:
     with pytest.raises(InputError) as info:
         read_cbs_municipalities(GEMEENTEN_2020, gm_code="GM9999")

@@ -21,7 +21,7 @@ from magicmix_geo.config import SiteSettings, load_settings
 from magicmix_geo.formats.bag import flag_panden
 from magicmix_geo.prepare.bag import read_bag_panden
 from magicmix_geo.prepare.plans import read_plans
-from magicmix_geo.prepare.sites import building_cover, floor_area, typed_candidates
+from magicmix_geo.prepare.sites import building_cover, covered, floor_area, typed_candidates
 from magicmix_geo.score.model import exclusions, site_preference
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -191,6 +191,28 @@ def test_vacant_land_and_proxies(panden: gpd.GeoDataFrame, land_type: str) -> No
     assert land_rows.index.tolist() == ["empty"]
     assert bool(land_rows["is_proxy"].iloc[0]) == (land_type == "proxy")
     assert f"BAG-{OFFICE}" in rows.index
+
+
+def test_covered_is_the_cover_test_exactly(panden: gpd.GeoDataFrame) -> None:
+    """``covered`` (the land filter's fast path) answers ``building_cover >= share`` for every
+    plot, also at a share equal to a plot's own cover, on the real BAG footprints: plots of a
+    grid over them (several buildings per plot, none, parts) and plots around single panden."""
+    x0, y0, x1, y1 = panden.total_bounds
+    grid = [
+        box(x, y, x + 37.0, y + 29.0)
+        for x in np.arange(x0 - 20, x1, 37.0)
+        for y in np.arange(y0 - 20, y1, 29.0)
+    ]
+    around = list(panden.geometry.buffer(6).to_numpy()) + list(
+        panden.geometry.representative_point().buffer(4).to_numpy()
+    )
+    plots = np.array([*grid, *around], dtype=object)
+    buildings = _buildings(panden)
+    cover = building_cover(plots, buildings)
+    assert 0 < (cover == 0).sum() < (cover > 0.5).sum() < len(plots)
+    for share in (0.0, 0.05, RULES.max_building_cover, 0.5, 1.0, *np.unique(cover)[1::7]):
+        np.testing.assert_array_equal(covered(plots, buildings, share), cover >= share)
+    np.testing.assert_array_equal(covered(plots, None, 0.05), np.zeros(len(plots), dtype=bool))
 
 
 def test_file_candidates_kept_as_given_except_under_a_typed_one(

@@ -15,6 +15,7 @@ unavailable figure as a negative code (-99997 "secret", -99999999 "not available
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -120,10 +121,7 @@ def read_cbs_municipalities(path: Path, gm_code: str | None = None) -> gpd.GeoDa
         or does not hold ``gm_code``.
     """
     path = Path(path)
-    gdf = _read_layer(path, MUNICIPALITY_LAYERS)
-    gdf, found = _normalise(gdf, MUNICIPALITY_COLUMNS)
-    if found["gm_code"] is None:
-        raise InputError(f"{path}: no municipality code column (GM_CODE, gemeentecode or statcode)")
+    gdf, found = _normalised_layer(path, "municipalities")
     if gm_code is not None:
         gdf = _only_municipality(path, gdf, gm_code, what="municipalities")
     return _finish(path, gdf, found)
@@ -158,14 +156,7 @@ def read_cbs_buurten(path: Path, gm_code: str | None = None) -> gpd.GeoDataFrame
         no buurt in ``gm_code``.
     """
     path = Path(path)
-    gdf = _read_layer(path, BUURT_LAYERS)
-    gdf, found = _normalise(gdf, BUURT_COLUMNS)
-    if found["bu_code"] is None:
-        raise InputError(f"{path}: no buurt code column (buurtcode, BU_CODE or statcode)")
-    if found["gm_code"] is None:
-        derived = gdf["bu_code"].str.extract(r"^BU(\d{4})", expand=False)
-        gdf["gm_code"] = ("GM" + derived).astype(object).where(derived.notna(), None)
-        found["gm_code"] = "bu_code"
+    gdf, found = _normalised_layer(path, "buurten")
     if gm_code is not None:
         gdf = _only_municipality(path, gdf, gm_code, what="buurten")
     return _finish(path, gdf, found)
@@ -183,8 +174,8 @@ def null_suppressed(df: pd.DataFrame) -> pd.DataFrame:
     out = df.copy()
     numeric = [
         col
-        for col in out.columns
-        if pd.api.types.is_numeric_dtype(out[col]) and not pd.api.types.is_bool_dtype(out[col])
+        for col, dtype in out.dtypes.items()
+        if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
     ]
     if not numeric:
         return out
@@ -192,9 +183,12 @@ def null_suppressed(df: pd.DataFrame) -> pd.DataFrame:
     signed = np.array([bool(SIGNED_COLUMN_PATTERN.search(str(col))) for col in numeric])
     with np.errstate(invalid="ignore"):
         bad = np.where(signed, values <= SENTINEL_MAX, values < 0.0)  # NaN compares False
-    for i in np.flatnonzero(bad.any(axis=0)):
-        col = numeric[i]
-        out[col] = out[col].astype("float64").mask(bad[:, i])
+    hit = np.flatnonzero(bad.any(axis=0))
+    if len(hit):
+        # the columns holding a code become float64 with NaN there, in one assignment
+        columns = [numeric[i] for i in hit]
+        masked = np.where(bad[:, hit], np.nan, values[:, hit])
+        out[columns] = pd.DataFrame(masked, index=out.index, columns=columns)
     return out
 
 
@@ -286,6 +280,51 @@ def _key(name: object) -> str:
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _normalised_layer(path: Path, kind: str) -> tuple[gpd.GeoDataFrame, dict[str, str | None]]:
+    """The file's municipalities or buurten under our column names, read once per process
+    while the file's size and modification time hold (a national run ranks many
+    municipalities from the same CBS file on each worker). Callers must not change the frame;
+    they get their own ``found``."""
+    path = Path(path)
+    try:
+        stat = path.stat()
+    except OSError:
+        stat = None
+    if stat is None or not path.is_file():
+        return _read_normalised(path, kind)  # the reader reports what is wrong
+    gdf, found = _cached_normalised(str(path), stat.st_size, stat.st_mtime_ns, kind)
+    return gdf, dict(found)
+
+
+# a national CBS file, a buurten file: a few frames per process at most
+_CACHED_FILES = 4
+
+
+@functools.lru_cache(maxsize=_CACHED_FILES)
+def _cached_normalised(
+    path: str, size: int, mtime_ns: int, kind: str
+) -> tuple[gpd.GeoDataFrame, dict[str, str | None]]:
+    return _read_normalised(Path(path), kind)
+
+
+def _read_normalised(path: Path, kind: str) -> tuple[gpd.GeoDataFrame, dict[str, str | None]]:
+    if kind == "municipalities":
+        gdf, found = _normalise(_read_layer(path, MUNICIPALITY_LAYERS), MUNICIPALITY_COLUMNS)
+        if found["gm_code"] is None:
+            raise InputError(
+                f"{path}: no municipality code column (GM_CODE, gemeentecode or statcode)"
+            )
+        return gdf, found
+    gdf, found = _normalise(_read_layer(path, BUURT_LAYERS), BUURT_COLUMNS)
+    if found["bu_code"] is None:
+        raise InputError(f"{path}: no buurt code column (buurtcode, BU_CODE or statcode)")
+    if found["gm_code"] is None:
+        derived = gdf["bu_code"].str.extract(r"^BU(\d{4})", expand=False)
+        gdf["gm_code"] = ("GM" + derived).astype(object).where(derived.notna(), None)
+        found["gm_code"] = "bu_code"
+    return gdf, found
 
 
 def _read_layer(path: Path, preferred: tuple[str, ...]) -> gpd.GeoDataFrame:

@@ -279,9 +279,10 @@ def _land_sites(
     geoms = land.geometry.to_numpy()
     keep = ~_taken(geoms, typed)
     if land_type != "file":
-        keep &= building_cover(geoms, buildings) < settings.max_building_cover
-        keep &= (
-            residential_neighbours(geoms, buildings, settings.residential_context_m)
+        # each test only on what the ones before left (most plots hold a building)
+        keep[keep] = ~covered(geoms[keep], buildings, settings.max_building_cover)
+        keep[keep] = (
+            residential_neighbours(geoms[keep], buildings, settings.residential_context_m)
             >= settings.min_residential_buildings
         )
     kept = land.loc[keep]
@@ -321,17 +322,75 @@ def _taken(geoms: np.ndarray, typed: list[gpd.GeoDataFrame]) -> np.ndarray:
 
 def building_cover(geoms: np.ndarray, buildings: gpd.GeoDataFrame | None) -> np.ndarray:
     """Share of each polygon covered by building footprints (overlaps counted once per pair)."""
-    cover = np.zeros(len(geoms))
     if buildings is None or not len(buildings) or not len(geoms):
-        return cover
+        return np.zeros(len(geoms))
+    land_i, bld_i, blds = _cover_pairs(geoms, buildings)
+    shared = shapely.area(shapely.intersection(geoms[land_i], blds[bld_i]))
+    return _cover_share(geoms, land_i, shared)
+
+
+def covered(geoms: np.ndarray, buildings: gpd.GeoDataFrame | None, share: float) -> np.ndarray:
+    """``building_cover(geoms, buildings) >= share`` (``share`` at most 1), exactly, with fewer
+    intersections: first each polygon's most overlapping building (by bounding boxes; for a
+    plot, mostly its own), which alone often covers ``share``; all pairs only for the rest.
+
+    A share decided by the first round carries a margin far above rounding; the others are
+    summed over the same pairs in the same order as :func:`building_cover`, so equal."""
+    if buildings is None or not len(buildings) or not len(geoms):
+        return building_cover(geoms, buildings) >= share
+    land_i, bld_i, blds = _cover_pairs(geoms, buildings)
+    shared = np.full(len(land_i), np.nan)
+    first = _most_overlapping(geoms, land_i, blds[bld_i])
+    shared[first] = shapely.area(shapely.intersection(geoms[land_i[first]], blds[bld_i[first]]))
+    area = shapely.area(geoms)
+    partial = np.zeros(len(geoms))
+    partial[land_i[first]] = shared[first]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sure = (area > 0) & (partial / area >= share * (1.0 + _SURE_MARGIN))
+    rest = ~sure[land_i]
+    todo = rest & np.isnan(shared)
+    shared[todo] = shapely.area(shapely.intersection(geoms[land_i[todo]], blds[bld_i[todo]]))
+    result = _cover_share(geoms, land_i[rest], shared[rest]) >= share
+    result[sure] = True
+    return result
+
+
+# a share decided on part of a polygon's buildings must exceed the limit by this much more
+# than the rounding of summing the rest in another order could take away
+_SURE_MARGIN = 1e-9
+
+
+def _cover_pairs(
+    geoms: np.ndarray, buildings: gpd.GeoDataFrame
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(polygon index, building index, building footprints) of every intersecting pair."""
     blds = buildings.geometry.to_numpy()
     blds = blds[np.isin(shapely.get_type_id(blds), (3, 6))]
     land_i, bld_i = shapely.STRtree(blds).query(geoms, predicate="intersects")
-    if len(land_i):
-        shared = shapely.area(shapely.intersection(geoms[land_i], blds[bld_i]))
-        np.add.at(cover, land_i, shared)
+    return land_i, bld_i, blds
+
+
+def _cover_share(geoms: np.ndarray, land_i: np.ndarray, shared: np.ndarray) -> np.ndarray:
+    cover = np.zeros(len(geoms))
+    np.add.at(cover, land_i, shared)
     area = shapely.area(geoms)
     return np.where(area > 0, np.minimum(cover / np.where(area > 0, area, 1.0), 1.0), 1.0)
+
+
+def _most_overlapping(geoms: np.ndarray, land_i: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """Per polygon among the pairs ``(land_i, others)``: the pair whose bounding boxes overlap
+    most (its position in the pairs)."""
+    if not len(land_i):
+        return np.empty(0, dtype=np.intp)
+    a = shapely.bounds(geoms[land_i])
+    b = shapely.bounds(others)
+    width = np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0])
+    height = np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1])
+    overlap = np.clip(width, 0, None) * np.clip(height, 0, None)
+    order = np.lexsort((-overlap, land_i))
+    starts = np.ones(len(order), dtype=bool)
+    starts[1:] = land_i[order][1:] != land_i[order][:-1]
+    return order[starts]
 
 
 def residential_neighbours(
