@@ -263,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     rows = manifest["run_summary"]["municipalities"]
     seconds = np.array([r["seconds"] for r in rows if r["status"] != "failed"])
+    cpu = np.array([r.get("cpu_seconds") or np.nan for r in rows if r["status"] != "failed"])
     osm = manifest.get("osm_store", [])
     osm_s = sum(r["seconds"] for r in osm)
     print(
@@ -271,7 +272,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"  wall {wall:.1f} s ({wall / 60:.1f} min); per municipality (rank + publish on a "
-        f"worker) median {np.median(seconds):.1f} s, p90 {np.percentile(seconds, 90):.1f} s"
+        f"worker) median {np.median(seconds):.1f} s, p90 {np.percentile(seconds, 90):.1f} s; "
+        f"CPU median {np.nanmedian(cpu):.1f} s"
+    )
+    stages: dict[str, list[float]] = {}
+    for entry in manifest["municipalities"]:
+        for stage, value in entry.get("timings_s", {}).items():
+            stages.setdefault(stage, []).append(value)
+    print(
+        "  median stage seconds: "
+        + ", ".join(f"{k} {np.median(v):.2f}" for k, v in sorted(stages.items()))
     )
     print(
         f"  peak memory: largest process {memory.peak / 2**30:.2f} GiB, "
