@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import geopandas as gpd
 import pytest
 
 from magicmix_geo.cli import main
+from magicmix_geo.prepare import extracts
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"
@@ -52,3 +55,17 @@ def sample_sites(sample_run: Path) -> gpd.GeoDataFrame:
     gpkgs = sorted(sample_run.glob("GM0503_*.gpkg"))
     assert len(gpkgs) == 1
     return gpd.read_file(gpkgs[0], layer="sites", engine="pyogrio")
+
+
+@pytest.fixture
+def osmium_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[list[str]]]:
+    """Every command the OSM store runs (osmium extract, renumber, fileinfo...), as run."""
+    calls: list[list[str]] = []
+    real_run = subprocess.run
+
+    def run(command: list[str], *args: object, **kwargs: object) -> object:
+        calls.append([str(c) for c in command])
+        return real_run(command, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(extracts.subprocess, "run", run)
+    yield calls

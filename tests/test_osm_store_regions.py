@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import geopandas as gpd
@@ -24,7 +23,6 @@ from shapely import affinity
 from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
-from magicmix_geo.prepare import extracts as store_module
 from magicmix_geo.prepare.extracts import Extent, ExtractRun, extract_areas, extract_polygon
 from magicmix_geo.prepare.regions import (
     REGION_MARGIN_DEG,
@@ -121,19 +119,6 @@ def country(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Core, dict[
         capture_output=True,
     )
     return source, core, ids
-
-
-@pytest.fixture
-def osmium_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[list[str]]]:
-    calls: list[list[str]] = []
-    real_run = subprocess.run
-
-    def run(command: list[str], *args: object, **kwargs: object) -> object:
-        calls.append([str(c) for c in command])
-        return real_run(command, *args, **kwargs)  # type: ignore[call-overload]
-
-    monkeypatch.setattr(store_module.subprocess, "run", run)
-    yield calls
 
 
 def objects(path: Path) -> set[str]:

@@ -16,7 +16,6 @@ import hashlib
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import geopandas as gpd
@@ -65,19 +64,6 @@ def budget(source: Path, store: Path) -> int:
     """Room for two extracts of the renumbered file: one of the file as it is won't fit."""
     facts = source_facts(source, store)
     return 2 * extract_bytes(facts["nodes"] + 1000, facts["ways"] + 1000)
-
-
-@pytest.fixture
-def osmium_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[list[str]]]:
-    calls: list[list[str]] = []
-    real_run = subprocess.run
-
-    def run(command: list[str], *args: object, **kwargs: object) -> object:
-        calls.append([str(c) for c in command])
-        return real_run(command, *args, **kwargs)  # type: ignore[call-overload]
-
-    monkeypatch.setattr(store_module.subprocess, "run", run)
-    yield calls
 
 
 def cut(source: Path, store: Path, core: Core, memory: int | None = None) -> ExtractRun:
