@@ -200,8 +200,10 @@ def extract_areas(
             cut_from, split, polygons, paths, per_pass, source, log
         )
     else:
-        cut = _cut(cut_from, todo, polygons, paths, per_pass, source, source.name, log)
-        passes, region_passes = cut, 0
+        areas = _polygon_areas(todo, polygons)
+        targets = {k: paths[k] for k in todo}
+        what = f"extracts from {source.name}"
+        passes, region_passes = _cut(cut_from, areas, targets, per_pass, source, what, log), 0
     _remove_other_versions(store, folder)
     return ExtractRun(
         paths=paths,
@@ -219,29 +221,38 @@ def extract_areas(
 
 def _cut(
     cut_from: Path,
-    keys: Sequence[str],
-    polygons: Mapping[str, MultiPolygon],
-    paths: Mapping[str, Path],
+    areas: Mapping[str, Mapping[str, Any]],
+    targets: Mapping[str, Path],
     per_pass: int,
     source: Path,
-    label: str,
+    what: str,
     log: Callable[[str], None] | None,
+    output_format: str = "pbf",
 ) -> int:
-    """Cut the extracts of ``keys`` from ``cut_from`` (``label`` in the log), ``per_pass``
-    in a pass; the passes."""
+    """Cut ``targets`` from ``cut_from``, ``per_pass`` in an osmium pass (``areas`` as
+    :func:`_osmium_extract` takes them; ``what`` names them and the file in the log); the
+    passes."""
+    keys = list(targets)
     passes = 0
     for start in range(0, len(keys), per_pass):
         batch = keys[start : start + per_pass]
         if log:
-            log(f"osm: cutting {len(batch)} extracts from {label} in one osmium pass")
+            log(f"osm: cutting {len(batch)} {what} in one osmium pass")
         _osmium_extract(
             cut_from,
-            {k: {"multipolygon": _rounded(mapping(polygons[k]))} for k in batch},
-            {k: paths[k] for k in batch},
+            {k: areas[k] for k in batch},
+            {k: targets[k] for k in batch},
             source,
+            output_format,
         )
         passes += 1
     return passes
+
+
+def _polygon_areas(
+    keys: Sequence[str], polygons: Mapping[str, MultiPolygon]
+) -> dict[str, dict[str, Any]]:
+    return {k: {"multipolygon": _rounded(mapping(polygons[k]))} for k in keys}
 
 
 def _cut_through_regions(
@@ -260,32 +271,20 @@ def _cut_through_regions(
     folder = next(iter(paths.values())).parent
     folder.mkdir(parents=True, exist_ok=True)
     workers = max(1, min(REGION_WORKERS, os.cpu_count() or 1, len(regions), per_pass))
-    passes = 0
     with tempfile.TemporaryDirectory(dir=folder, prefix=".regions.") as tmp:
         files = {r.key: Path(tmp) / f"{r.key}.osm.pbf" for r in regions}
-        for start in range(0, len(regions), per_pass):
-            batch = regions[start : start + per_pass]
-            if log:
-                log(f"osm: cutting {len(batch)} regions from {source.name} in one osmium pass")
-            _osmium_extract(
-                cut_from,
-                {r.key: {"bbox": list(r.box)} for r in batch},
-                {r.key: files[r.key] for r in batch},
-                source,
-                REGION_FORMAT,
-            )
-            passes += 1
+        boxes = {r.key: {"bbox": list(r.box)} for r in regions}
+        what = f"regions from {source.name}"
+        passes = _cut(cut_from, boxes, files, per_pass, source, what, log, REGION_FORMAT)
 
         def members(region: Region) -> int:
-            label = f"region {region.key} of {source.name}"
             done = _cut(
                 files[region.key],
-                region.members,
-                polygons,
-                paths,
+                _polygon_areas(region.members, polygons),
+                {k: paths[k] for k in region.members},
                 per_pass // workers,
                 source,
-                label,
+                f"extracts from region {region.key} of {source.name}",
                 log,
             )
             files[region.key].unlink()
