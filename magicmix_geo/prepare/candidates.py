@@ -32,7 +32,7 @@ from shapely.geometry.base import BaseGeometry
 
 from magicmix_geo._errors import InputError
 from magicmix_geo.contract import require_rd
-from magicmix_geo.prepare.tessellation import block_cells
+from magicmix_geo.prepare.tessellation import block_cells, clipped
 
 RD_NEW_EPSG = 28992
 # CSV files without an ``epsg`` column are read as RD New
@@ -537,17 +537,6 @@ def _polygonal_parts(geoms: np.ndarray) -> np.ndarray:
     return out
 
 
-def _clipped(geoms: np.ndarray, to: np.ndarray | BaseGeometry) -> np.ndarray:
-    """``shapely.intersection(geoms, to)``, computed only where a geometry is not wholly inside
-    ``to`` (prepared here); the others are returned as they are."""
-    shapely.prepare(to)
-    out = np.asarray(geoms, dtype=object).copy()
-    crossing = ~shapely.contains_properly(to, out)
-    other = to[crossing] if isinstance(to, np.ndarray) else to
-    out[crossing] = shapely.intersection(out[crossing], other)
-    return out
-
-
 def _id_text(series: pd.Series) -> pd.Series:
     def text(v: object) -> object:
         if v is None or (isinstance(v, float) and np.isnan(v)):
@@ -744,7 +733,7 @@ def _edges(geoms: gpd.GeoSeries, clip: BaseGeometry) -> np.ndarray:
     arr = arr[is_line]
     tree = shapely.STRtree(arr)
     near = tree.query(clip, predicate="intersects")
-    cut = _clipped(arr[np.sort(near)], clip)
+    cut = clipped(arr[np.sort(near)], clip)
     return cut[~shapely.is_empty(cut)]
 
 
@@ -781,13 +770,13 @@ def _building_pieces(geoms: gpd.GeoSeries, blocks: np.ndarray, area: BaseGeometr
         arr = arr[~pd.isna(arr)]
     arr = arr[np.isin(shapely.get_type_id(arr), (3, 6))]
     # a building straddling the area counts by its part inside
-    arr = _polygonal_parts(_clipped(arr[shapely.intersects(area, arr)], area))
+    arr = _polygonal_parts(clipped(arr[shapely.intersects(area, arr)], area))
     arr = arr[~pd.isna(arr)]
     if len(arr) == 0 or len(blocks) == 0:
         return pd.DataFrame({"geometry": np.empty(0, dtype=object), "block": np.empty(0, int)})
 
     block_i, bld_i = shapely.STRtree(arr).query(blocks, predicate="intersects")
-    cut = _polygonal_parts(_clipped(arr[bld_i], blocks[block_i]))
+    cut = _polygonal_parts(clipped(arr[bld_i], blocks[block_i]))
     has = ~pd.isna(cut)
     cut, block_i, bld_i = cut[has], block_i[has], bld_i[has]
     big = shapely.area(cut) > TESS_THRESHOLD * shapely.area(arr[bld_i])

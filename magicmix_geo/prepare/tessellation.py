@@ -94,12 +94,21 @@ def _share_out(
     merged = np.array([_dissolve(group) for group in groups], dtype=object)
     # only the cells on the block's edge reach beyond it (the Voronoi diagram fills the
     # block's envelope): clip those
-    shapely.prepare(block)
-    clipped = merged.copy()
-    beyond = ~shapely.contains_properly(block, merged)
-    clipped[beyond] = shapely.intersection(merged[beyond], block)
-    simplified = shapely.coverage_simplify(clipped, SIMPLIFY_M, simplify_boundary=False)
+    simplified = shapely.coverage_simplify(
+        clipped(merged, block), SIMPLIFY_M, simplify_boundary=False
+    )
     return simplified, pieces
+
+
+def clipped(geoms: np.ndarray, to: np.ndarray | shapely.Geometry) -> np.ndarray:
+    """``shapely.intersection(geoms, to)``, computed only where a geometry is not wholly inside
+    ``to`` (prepared here); the others are returned as they are."""
+    shapely.prepare(to)
+    out = np.asarray(geoms, dtype=object).copy()
+    crossing = ~shapely.contains_properly(to, out)
+    other = to[crossing] if isinstance(to, np.ndarray) else to
+    out[crossing] = shapely.intersection(out[crossing], other)
+    return out
 
 
 def _voronoi_cells(block: shapely.Geometry, points: np.ndarray) -> np.ndarray:
