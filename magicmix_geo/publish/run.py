@@ -211,7 +211,7 @@ def finish_run(
         sites, manifest=manifest, method=method_rows(settings), extra_sheets={"capacity": summary}
     )
     write_national_gpkg(staging, ranked, sheets, manifest=manifest)
-    entries = municipality_entries(staging, [p.entry for p in published], sites, boundaries)
+    entries = municipality_entries([p.entry for p in published], sites, boundaries)
     # QGIS builds the project, and a second process the workbook (the longest national file:
     # xlsxwriter writes cell by cell), while the other national files are written
     project = start_run_project(staging, entries, lang=context.lang)
@@ -245,24 +245,20 @@ def finish_run(
 
 
 def municipality_entries(
-    staging: Path,
     entries: Sequence[dict[str, Any]],
     sites: gpd.GeoDataFrame,
-    boundaries: Mapping[str, gpd.GeoDataFrame] | None = None,
+    boundaries: Mapping[str, gpd.GeoDataFrame],
 ) -> list[MunicipalityEntry]:
     """What the overview, the national PDF, the QGIS project and the index need of each
-    municipality: its boundary (from ``boundaries``, else read back from its GeoPackage) and
-    its sites (the columns the overview reads)."""
+    municipality: its boundary (as :func:`national_sites` read it) and its sites (the
+    columns the overview reads)."""
     columns = [c for c in _OVERVIEW_COLUMNS if c in sites.columns]
     lean = sites[[*columns, sites.geometry.name]]
     rows = _rows_by_code(lean["gm_code"].to_numpy(dtype=object))
     out = []
     for entry in entries:
         code = entry["gm_code"]
-        boundary = (boundaries or {}).get(code)
-        if boundary is None:
-            with GpkgReader(staging / entry["files"][0]) as reader:
-                boundary = gpd.GeoDataFrame(geometry=reader.geometries("boundary"))
+        boundary = boundaries[code]
         mine = lean.iloc[rows.get(code, slice(0, 0))]
         out.append(MunicipalityEntry(code, entry["gm_name"], boundary, mine, entry["files"]))
     return out
