@@ -7,13 +7,17 @@ diagram of the outline points, dissolved per building and clipped to the block).
 computes the same cells with plain shapely calls, block by block: momepy's own version spends
 most of its time building a GeoDataFrame per block and per dissolve (8.0 of 8.9 s on the
 sample; 1.3 s of it in GEOS), and a national run does this for every municipality
-(``bench/tessellation.py`` compares the two, cell by cell).
+(``bench/tessellation.py`` compares the two, cell by cell). The dissolve per building is
+:func:`~magicmix_geo.prepare.dissolve.dissolve_by_owner`: the same union as GEOS' coverage
+union, for a whole block at once.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import shapely
+
+from magicmix_geo.prepare.dissolve import dissolve_by_owner
 
 # outlines are shrunk by this much before sharing out space, so that buildings that touch
 # (terraced houses) still have points of their own
@@ -87,11 +91,7 @@ def _share_out(
     if len(pieces) < 2:
         whole_owner = int(pieces[0]) if len(pieces) else -1
         return np.array([block], dtype=object), np.array([whole_owner])
-    voronoi = _voronoi_cells(block, points)
-    by_owner = np.argsort(owner, kind="stable")
-    bounds = np.searchsorted(owner[by_owner], pieces, side="left")
-    groups = np.split(voronoi[by_owner], bounds[1:])
-    merged = np.array([_dissolve(group) for group in groups], dtype=object)
+    merged = dissolve_by_owner(_voronoi_cells(block, points), owner, pieces)
     # only the cells on the block's edge reach beyond it (the Voronoi diagram fills the
     # block's envelope): clip those
     simplified = shapely.coverage_simplify(
@@ -139,10 +139,3 @@ def _each_holds_its_point(cells: np.ndarray, points: np.ndarray) -> bool:
     polygons = shapely.get_type_id(cells) == 3
     return bool(polygons.all() and shapely.contains_xy(cells, points[:, 0], points[:, 1]).all())
 
-
-def _dissolve(cells: np.ndarray) -> shapely.Geometry:
-    """The union of one building's Voronoi cells (edge to edge, so a coverage union)."""
-    try:
-        return shapely.coverage_union_all(cells)
-    except shapely.errors.GEOSException:
-        return shapely.union_all(cells)
