@@ -21,7 +21,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from branca.element import Template
+from branca.element import MacroElement, Template
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection, PathCollection
 from matplotlib.colorbar import ColorbarBase
@@ -959,28 +959,33 @@ def _geojson(frame: gpd.GeoDataFrame) -> dict[str, Any]:
     # built column by column (geopandas' to_json goes feature by feature and column by
     # column through pandas, half the map's time); the same dict as to_json(na="null")
     name = frame.geometry.name
-    columns: list[tuple[str, list[Any]]] = []
+    names: list[str] = []
+    cells: list[list[Any]] = []
     for column in frame.columns:
-        if column == name:
-            continue
-        values = frame[column]
-        if pd.api.types.is_numeric_dtype(values):
-            cells = values.astype(object).where(values.notna(), None).tolist()
-            columns.append((str(column), [_plain_number(v) for v in cells]))
-        else:
-            columns.append((str(column), [html_text(v) for v in values.tolist()]))
+        if column != name:
+            names.append(str(column))
+            cells.append(_json_cells(frame[column]))
     geoms = frame.geometry.to_numpy()
     texts = shapely.to_geojson(np.where(drawable(geoms), geoms, None))
+    # one parse for all geometries (a parse per feature cost as much as the rest)
+    geometries = json.loads("[" + ",".join("null" if t is None else t for t in texts) + "]")
+    rows = zip(*cells, strict=True) if cells else ((),) * len(geoms)
     features = [
-        {
-            "id": str(i),
-            "type": "Feature",
-            "properties": {column: cells[i] for column, cells in columns},
-            "geometry": None if text is None else json.loads(text),
-        }
-        for i, text in enumerate(texts)
+        {"id": str(i), "type": "Feature", "properties": dict(zip(names, row)), "geometry": geom}
+        for i, (row, geom) in enumerate(zip(rows, geometries, strict=True))
     ]
     return {"type": "FeatureCollection", "features": features}
+
+
+def _json_cells(values: pd.Series) -> list[Any]:
+    """A column's values as :func:`_geojson` puts them in properties: numbers as JSON has
+    them (:func:`_plain_number`), anything else as :func:`html_text`."""
+    if isinstance(values.dtype, np.dtype) and values.dtype.kind == "f":  # without a call each
+        return [None if v != v else v for v in values.to_numpy().tolist()]
+    if pd.api.types.is_numeric_dtype(values):
+        plain = values.astype(object).where(values.notna(), None).tolist()
+        return [_plain_number(v) for v in plain]
+    return [html_text(v) for v in values.tolist()]
 
 
 def _plain_number(value: Any) -> Any:
@@ -1001,6 +1006,40 @@ class RawHtml(folium.Element):
     def __init__(self, text: str) -> None:
         super().__init__()
         self.text = text
+
+
+# Jinja's markup and the characters its lexer changes ("\r" becomes "\n"); a text without any
+# of them renders as itself, less one trailing newline
+_JINJA_MARKUP = ("{{", "{%", "{#", "\r")
+
+
+def verbatim_element(text: str) -> folium.Element:
+    """An element that puts ``text`` into the page exactly as ``folium.Element(text)`` would,
+    without compiling it as a Jinja template when it holds no Jinja markup (compiling a
+    layer's 400 kB of GeoJSON took a fifth of the map's time)."""
+    if any(mark in text for mark in _JINJA_MARKUP):
+        return folium.Element(text)
+    return RawHtml(text.removesuffix("\n"))
+
+
+class _VerbatimMacro(MacroElement):
+    """``MacroElement.render`` with :func:`verbatim_element` for the rendered macros."""
+
+    def render(self, **kwargs: Any) -> None:
+        figure: Any = self.get_root()
+        macros = self._template.module.__dict__
+        for part in ("header", "html", "script"):
+            macro = macros.get(part)
+            if macro is not None:
+                element = verbatim_element(macro(self, kwargs))
+                getattr(figure, part).add_child(element, name=self.get_name())
+        for element in self._children.values():
+            element.render(**kwargs)
+
+
+class GeoJsonLayer(folium.GeoJson, _VerbatimMacro):
+    """``folium.GeoJson`` whose rendered script (the data in it) enters the page without a
+    second Jinja compilation (see :func:`verbatim_element`); the page is the same."""
 
 
 # folium renders a layer's script (the GeoJSON data in it) and then compiles the result as a
@@ -1036,7 +1075,7 @@ def html_text(value: Any) -> Any:
 
 def _boundary_layer(boundary: gpd.GeoDataFrame) -> folium.GeoJson:
     web = _web(boundary[[boundary.geometry.name]])
-    return folium.GeoJson(
+    return GeoJsonLayer(
         _geojson(web),
         name="municipal boundary",
         style_function=lambda _feature: {"fill": False, "color": "#222222", "weight": 2},
@@ -1117,7 +1156,7 @@ def _site_layer(sites: gpd.GeoDataFrame) -> folium.GeoJson:
     web["edge_dash"] = [LEAFLET_DASHES.get(dash) for _l, _c, dash in styles] if typed else None
     tooltip = [c for c in ("site_id", "site_type", "rank_gm", "score_total") if c in columns]
     weight = SITE_TYPE_LINE_PX if typed else 1
-    return folium.GeoJson(
+    return GeoJsonLayer(
         _geojson(web),
         name="candidate sites (score_total; outline: site_type)"
         if typed
@@ -1148,7 +1187,7 @@ def _excluded_layer(sites: gpd.GeoDataFrame) -> folium.GeoJson:
         tolerance_m=2 * SIMPLIFY_TOLERANCE_M,
         decimals=EXCLUDED_COORDINATE_DECIMALS,
     )
-    return folium.GeoJson(
+    return GeoJsonLayer(
         _geojson(web),
         name="excluded sites",
         style_function=lambda _feature: {
@@ -1183,7 +1222,7 @@ def _merged_excluded_layer(sites: gpd.GeoDataFrame) -> folium.GeoJson:
         "properties": {"sites": len(sites)},
         "geometry": json.loads(shapely.to_geojson(shapely.multipolygons(parts))),
     }
-    return folium.GeoJson(
+    return GeoJsonLayer(
         {"type": "FeatureCollection", "features": [feature]},
         name=f"excluded sites ({len(sites):,}, merged)",
         style_function=lambda _feature: {
@@ -1204,7 +1243,7 @@ def _amenity_layer(amenities: gpd.GeoDataFrame) -> folium.GeoJson:
     web = _web(points)
     labels = web["category"] if "category" in web.columns else pd.Series("", index=web.index)
     web["marker_colour"] = [category_style(c)[1] for c in labels]
-    return folium.GeoJson(
+    return GeoJsonLayer(
         _geojson(web),
         name="destinations (amenities)",
         marker=folium.CircleMarker(radius=4, weight=1, fill=True, fill_opacity=0.9),
@@ -1243,7 +1282,7 @@ def _rank_badges(top: gpd.GeoDataFrame) -> folium.GeoJson:
         crs=top.crs,
     )
     web = _web(points, tolerance_m=0.0)
-    return folium.GeoJson(
+    return GeoJsonLayer(
         _geojson(web),
         name="top 10 (rank_gm)",
         marker=folium.Marker(),
