@@ -971,7 +971,12 @@ def _geojson(frame: gpd.GeoDataFrame) -> dict[str, Any]:
     geometries = json.loads("[" + ",".join("null" if t is None else t for t in texts) + "]")
     rows = zip(*cells, strict=True) if cells else ((),) * len(geoms)
     features = [
-        {"id": str(i), "type": "Feature", "properties": dict(zip(names, row)), "geometry": geom}
+        {
+            "id": str(i),
+            "type": "Feature",
+            "properties": dict(zip(names, row, strict=True)),
+            "geometry": geom,
+        }
         for i, (row, geom) in enumerate(zip(rows, geometries, strict=True))
     ]
     return {"type": "FeatureCollection", "features": features}
@@ -1025,7 +1030,7 @@ def verbatim_element(text: str) -> folium.Element:
 class _VerbatimMacro(MacroElement):
     """``MacroElement.render`` with :func:`verbatim_element` for the rendered macros."""
 
-    def render(self, **kwargs: Any) -> None:
+    def render(self, **kwargs: Any) -> str:
         figure: Any = self.get_root()
         macros = self._template.module.__dict__
         for part in ("header", "html", "script"):
@@ -1035,6 +1040,7 @@ class _VerbatimMacro(MacroElement):
                 getattr(figure, part).add_child(element, name=self.get_name())
         for element in self._children.values():
             element.render(**kwargs)
+        return ""  # as MacroElement: the parts went into the figure
 
 
 class GeoJsonLayer(folium.GeoJson, _VerbatimMacro):
