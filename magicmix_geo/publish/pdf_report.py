@@ -33,6 +33,7 @@ from reportlab.lib.colors import Color, HexColor
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
+from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.pdfmetrics import registerFontFamily, stringWidth
 from reportlab.pdfbase.ttfonts import TTFont
@@ -390,12 +391,34 @@ class _Bar(Flowable):
             canvas.rect(0, 0, self.width * self.fraction, self.height, stroke=0, fill=1)
 
 
+class _JpegReader(ImageReader):
+    """JPEG bytes for ReportLab, which embeds a JPEG as it is but names each image by a
+    digest of its ``getRGBData``: here the JPEG itself, so the pixels are not decoded (and
+    hashed) only to name the image."""
+
+    def __init__(self, jpeg: bytes) -> None:
+        super().__init__(io.BytesIO(jpeg))
+        self._jpeg = jpeg
+
+    def getRGBData(self) -> bytes:  # noqa: N802 - ReportLab's name
+        self._dataA = None  # no alpha channel: drawImage reads it after the data
+        return self._jpeg
+
+
+class _Jpeg(RLImage):
+    """A JPEG as a flowable of ``width`` x ``height`` points (see :class:`_JpegReader`)."""
+
+    def __init__(self, jpeg: bytes, width: float, height: float) -> None:
+        self._img = _JpegReader(jpeg)  # before RLImage reads the size from it
+        super().__init__(io.BytesIO(jpeg), width=width, height=height)
+
+
 def _image(jpeg: bytes, max_width: float, max_height: float) -> RLImage:
     """A JPEG as a flowable at most ``max_width`` x ``max_height`` points, aspect kept."""
     with Image.open(io.BytesIO(jpeg)) as image:
         width, height = image.size
     scale = min(max_width / width, max_height / height)
-    return RLImage(io.BytesIO(jpeg), width=width * scale, height=height * scale)
+    return _Jpeg(jpeg, width * scale, height * scale)
 
 
 def _canvas_maker(page_word: str, footer: str) -> type[Canvas]:
@@ -736,7 +759,7 @@ def _card(site: Any, mini_map: bytes, labels: Mapping[str, str], lang: str) -> l
         f"{_t('score', lang)} {_num(site.get('score_total'), lang, 3)}"
     )
     inner_w = _FRAME_W - 2 * _CARD_PAD - 4
-    mini = RLImage(io.BytesIO(mini_map), 48 * mm, 48 * mm)
+    mini = _Jpeg(mini_map, 48 * mm, 48 * mm)
     right: list[Flowable] = [_para(_t("criteria", lang), "note")]
     bars = _bars(site, labels, lang, inner_w - _CARD_MINI - _CARD_GAP)
     if bars is not None:
