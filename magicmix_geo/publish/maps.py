@@ -119,8 +119,9 @@ def write_static_map(
     title: str,
     context: dict[str, gpd.GeoDataFrame] | None = None,
     lang: str = "nl",
-) -> None:
-    """Write a static PNG map of the ranked sites of one municipality.
+) -> np.ndarray:
+    """Write a static PNG map of the ranked sites of one municipality; returns its pixels
+    (:func:`figure_rgb`), for a report that shows the map too.
 
     Sites are coloured by ``score_total`` in five classes (red to green), excluded sites in
     light grey, and the ten best (``rank_gm``) are labelled. The map has a colour bar and
@@ -153,6 +154,7 @@ def write_static_map(
         pixels = figure_rgb(figure, MAP_DPI)
     with output_path(Path(path)) as tmp:
         Image.fromarray(pixels).save(tmp, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    return pixels
 
 
 def figure_rgb(figure: Figure, dpi: float) -> np.ndarray:

@@ -807,6 +807,7 @@ def write_municipality_report_pdf(
     context: Mapping[str, gpd.GeoDataFrame],
     lang: str = "nl",
     top: int = TOP_SITES,
+    map_rgb: np.ndarray | None = None,
 ) -> None:
     """Typeset the municipality's report into the PDF ``path`` (replaced atomically).
 
@@ -833,6 +834,10 @@ def write_municipality_report_pdf(
         ``nl`` (default) or ``en``.
     top
         How many best sites get a row and a card.
+    map_rgb
+        The static map's RGB pixels when the caller holds them (as
+        :func:`~magicmix_geo.publish.maps.write_static_map` returns them): shown instead of
+        reading ``map_png`` back.
     """
     check_lang(lang)
     require_rd(sites, "sites")
@@ -843,7 +848,9 @@ def write_municipality_report_pdf(
     municipality = f"{gm_code} {gm_name}"
     story = _cover(_t("title", lang), municipality, manifest, lang)
     story += _figures(sites, manifest, candidate_source, lang)
-    if map_png is not None and Path(map_png).is_file():
+    if map_rgb is not None:
+        story += [*_h2(_t("map", lang)), _image(_jpeg(map_rgb), _FRAME_W, _MAP_MAX_H)]
+    elif map_png is not None and Path(map_png).is_file():
         story += [*_h2(_t("map", lang)), _image(map_jpeg(Path(map_png)), _FRAME_W, _MAP_MAX_H)]
     story += _h2(_t("best", lang), new_page=True)
     story.append(_best_table(best, lang) if len(best) else _para(_t("none", lang), "body"))
