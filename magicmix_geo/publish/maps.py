@@ -922,17 +922,16 @@ def leaflet_assets() -> tuple[str, str, str]:
 
 
 def _web(
-    frame: gpd.GeoDataFrame,
+    geometry: gpd.GeoSeries,
     *,
     tolerance_m: float = SIMPLIFY_TOLERANCE_M,
     decimals: int = COORDINATE_DECIMALS,
-) -> gpd.GeoDataFrame:
-    """Simplify (in EPSG:28992, metres), reproject to EPSG:4326 and round the coordinates."""
-    out = frame.copy()
-    out.geometry = out.geometry.simplify(tolerance_m, preserve_topology=True)
-    out = out.to_crs(4326)
-    rounded = shapely.transform(out.geometry.to_numpy(), lambda xy: np.round(xy, decimals))
-    return out.set_geometry(gpd.GeoSeries(rounded, index=out.index, crs=out.crs))
+) -> np.ndarray:
+    """Simplify (in EPSG:28992, metres), reproject to EPSG:4326 and round the coordinates:
+    the geometries as an array (geopandas' own reprojection, without copying a frame)."""
+    simplified = shapely.simplify(geometry.to_numpy(), tolerance_m, preserve_topology=True)
+    lonlat = gpd.array.from_shapely(simplified, crs=geometry.crs).to_crs(4326)
+    return shapely.transform(np.asarray(lonlat), lambda xy: np.round(xy, decimals))
 
 
 def _web_bounds(
@@ -950,9 +949,10 @@ def _centre(extent: tuple[float, float, float, float]) -> list[float]:
     return [(extent[1] + extent[3]) / 2, (extent[0] + extent[2]) / 2]
 
 
-def _geojson(frame: gpd.GeoDataFrame) -> dict[str, Any]:
-    """A GeoJSON FeatureCollection with nulls (not NaN) for missing values and every text
-    HTML-escaped (:func:`html_text`).
+def _geojson(geoms: np.ndarray, attributes: pd.DataFrame | None = None) -> dict[str, Any]:
+    """A GeoJSON FeatureCollection of ``geoms`` (EPSG:4326, see :func:`_web`) with the
+    ``attributes`` of each (rows in the same order) as properties: nulls (not NaN) for missing
+    values and every text HTML-escaped (:func:`html_text`).
 
     Every attribute the page shows passes here: folium's popups and tooltips put property
     values into ``innerHTML``, so a site id or OSM name such as ``<img onerror=...>`` must
@@ -960,15 +960,14 @@ def _geojson(frame: gpd.GeoDataFrame) -> dict[str, Any]:
     """
     # built column by column (geopandas' to_json goes feature by feature and column by
     # column through pandas, half the map's time); the same dict as to_json(na="null")
-    name = frame.geometry.name
     names: list[str] = []
     cells: list[list[Any]] = []
-    for column in frame.columns:
-        if column != name:
-            names.append(str(column))
-            cells.append(_json_cells(frame[column]))
-    geoms = frame.geometry.to_numpy()
-    texts = shapely.to_geojson(np.where(drawable(geoms), geoms, None))
+    for column, values in (attributes.items() if attributes is not None else ()):
+        names.append(str(column))
+        cells.append(_json_cells(values))
+    shown = geoms.copy()
+    shown[~drawable(geoms)] = None  # empty ones as null, as missing ones
+    texts = shapely.to_geojson(shown)
     # one parse for all geometries (a parse per feature cost as much as the rest)
     geometries = json.loads("[" + ",".join("null" if t is None else t for t in texts) + "]")
     rows = zip(*cells, strict=True) if cells else ((),) * len(geoms)
@@ -1082,9 +1081,8 @@ def html_text(value: Any) -> Any:
 
 
 def _boundary_layer(boundary: gpd.GeoDataFrame) -> folium.GeoJson:
-    web = _web(boundary[[boundary.geometry.name]])
     return GeoJsonLayer(
-        _geojson(web),
+        _geojson(_web(boundary.geometry)),
         name="municipal boundary",
         style_function=lambda _feature: {"fill": False, "color": "#222222", "weight": 2},
         control=True,
@@ -1132,19 +1130,21 @@ def _alias(column: str) -> str:
     }.get(column, column)
 
 
-def _rounded_attributes(sites: gpd.GeoDataFrame, columns: list[str]) -> gpd.GeoDataFrame:
-    """Popup values: scores to 3 decimals, distances as text in whole metres."""
-    out = sites[[*columns, sites.geometry.name]].copy()
+def _rounded_attributes(sites: gpd.GeoDataFrame, columns: list[str]) -> dict[str, Any]:
+    """Popup values by column: scores to 3 decimals, distances as text in whole metres."""
+    out: dict[str, Any] = {}
     for col in columns:
+        values = sites[col]
         if col.startswith("score_"):
-            out[col] = pd.to_numeric(out[col], errors="coerce").round(3)
+            values = pd.to_numeric(values, errors="coerce").round(3)
         elif col.startswith("dist_"):
-            metres = pd.to_numeric(out[col], errors="coerce")
-            out[col] = [_distance_text(v) for v in metres]
+            metres = pd.to_numeric(values, errors="coerce")
+            values = [_distance_text(v) for v in metres]
         elif col == "rank_gm":
-            out[col] = pd.to_numeric(out[col], errors="coerce").astype("Int64")
+            values = pd.to_numeric(values, errors="coerce").astype("Int64")
         elif col.startswith("reasons_"):
-            out[col] = out[col].map(reason_text)
+            values = values.map(reason_text)
+        out[col] = values
     return out
 
 
@@ -1156,16 +1156,16 @@ def _distance_text(metres: float) -> str:
 def _site_layer(sites: gpd.GeoDataFrame) -> folium.GeoJson:
     """Ranked (non-excluded) sites in their score class colour, with a popup."""
     columns = _popup_columns(sites)
-    web = _web(_rounded_attributes(sites, columns))
-    web["fill_colour"] = [score_colour(s) for s in _scores(sites)]
+    cells = _rounded_attributes(sites, columns)
+    cells["fill_colour"] = [score_colour(s) for s in _scores(sites)]
     typed = "site_type" in sites.columns
     styles = [site_type_style(t) for t in sites["site_type"]] if typed else []
-    web["edge_colour"] = [colour for _label, colour, _dash in styles] if typed else SITE_EDGE
-    web["edge_dash"] = [LEAFLET_DASHES.get(dash) for _l, _c, dash in styles] if typed else None
+    cells["edge_colour"] = [colour for _label, colour, _dash in styles] if typed else SITE_EDGE
+    cells["edge_dash"] = [LEAFLET_DASHES.get(dash) for _l, _c, dash in styles] if typed else None
     tooltip = [c for c in ("site_id", "site_type", "rank_gm", "score_total") if c in columns]
     weight = SITE_TYPE_LINE_PX if typed else 1
     return GeoJsonLayer(
-        _geojson(web),
+        _geojson(_web(sites.geometry), pd.DataFrame(cells, index=sites.index)),
         name="candidate sites (score_total; outline: site_type)"
         if typed
         else "candidate sites (score_total)",
@@ -1191,12 +1191,12 @@ def _excluded_layer(sites: gpd.GeoDataFrame) -> folium.GeoJson:
     """Excluded sites in grey, with their exclusion reason; coarser, as they are context."""
     columns = [c for c in ("site_id", "site_type", "exclusion_reason") if c in sites.columns]
     web = _web(
-        sites[[*columns, sites.geometry.name]],
+        sites.geometry,
         tolerance_m=2 * SIMPLIFY_TOLERANCE_M,
         decimals=EXCLUDED_COORDINATE_DECIMALS,
     )
     return GeoJsonLayer(
-        _geojson(web),
+        _geojson(web, sites[columns]),
         name="excluded sites",
         style_function=lambda _feature: {
             "fillColor": EXCLUDED_COLOUR,
@@ -1218,11 +1218,11 @@ def _merged_excluded_layer(sites: gpd.GeoDataFrame) -> folium.GeoJson:
     parcels that do not touch).
     """
     web = _web(
-        sites[[sites.geometry.name]],
+        sites.geometry,
         tolerance_m=2 * SIMPLIFY_TOLERANCE_M,
         decimals=EXCLUDED_COORDINATE_DECIMALS,
     )
-    parts = shapely.get_parts(web.geometry.to_numpy())
+    parts = shapely.get_parts(web)
     parts = parts[shapely.get_type_id(parts) == 3]  # polygons; simplify keeps them polygons
     feature = {
         "type": "Feature",
@@ -1246,13 +1246,12 @@ def _merged_excluded_layer(sites: gpd.GeoDataFrame) -> folium.GeoJson:
 def _amenity_layer(amenities: gpd.GeoDataFrame) -> folium.GeoJson:
     """Destinations as small circle markers coloured by category (the QGIS style's colours)."""
     columns = [c for c in ("category", "name") if c in amenities.columns]
-    points = amenities[[*columns, amenities.geometry.name]].copy()
-    points.geometry = points.geometry.representative_point()
-    web = _web(points)
-    labels = web["category"] if "category" in web.columns else pd.Series("", index=web.index)
-    web["marker_colour"] = [category_style(c)[1] for c in labels]
+    cells: dict[str, Any] = {c: amenities[c] for c in columns}
+    labels = cells.get("category", [""] * len(amenities))
+    cells["marker_colour"] = [category_style(c)[1] for c in labels]
+    web = _web(amenities.geometry.representative_point())
     return GeoJsonLayer(
-        _geojson(web),
+        _geojson(web, pd.DataFrame(cells, index=amenities.index)),
         name="destinations (amenities)",
         marker=folium.CircleMarker(radius=4, weight=1, fill=True, fill_opacity=0.9),
         style_function=lambda feature: {
@@ -1281,17 +1280,15 @@ def _rank_badges(top: gpd.GeoDataFrame) -> folium.GeoJson:
     The ranks and site ids travel as GeoJSON properties (escaped by :func:`_geojson`), not
     inside JavaScript source: a backtick or ``${...}`` in an id is only text.
     """
-    points = gpd.GeoDataFrame(
+    cells = pd.DataFrame(
         {
             "rank_gm": pd.to_numeric(top["rank_gm"]).astype(int).to_numpy(),
             "site_id": top["site_id"].to_numpy(),
-        },
-        geometry=top.geometry.representative_point().to_numpy(),
-        crs=top.crs,
+        }
     )
-    web = _web(points, tolerance_m=0.0)
+    web = _web(top.geometry.representative_point(), tolerance_m=0.0)
     return GeoJsonLayer(
-        _geojson(web),
+        _geojson(web, cells),
         name="top 10 (rank_gm)",
         marker=folium.Marker(),
         on_each_feature=folium.JsCode(_BADGE_JS),
