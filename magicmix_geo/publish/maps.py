@@ -211,7 +211,9 @@ def render_static_map(
     ax.set_aspect("equal")
     ax.set_axis_off()
     _label_top_sites(ax, sites)  # after the limits: placement works in display units
-    ax.set_title(_plain_text(title), fontsize=14, loc="left")
+    # at the top of the axes, where matplotlib puts it when there are no tick labels above
+    # (told, so that it does not measure the hidden axes at every draw)
+    ax.set_title(_plain_text(title), fontsize=14, loc="left", y=1.0)
     _draw_legend(ax, sites, context, words)
     _draw_colour_bar(cax, words)
     _draw_scale_bar(ax, extent)
@@ -335,10 +337,10 @@ def compound_paths(parts: np.ndarray, *, closed: bool) -> list[MplPath]:
     """
     if not len(parts):
         return []
-    if closed:
+    if closed and (shapely.get_num_interior_rings(parts) > 0).any():
         pieces, polygon_of = shapely.get_rings(parts, return_index=True)
-    else:
-        pieces = parts
+    else:  # lines, or polygons without holes: each one piece (no copy of every ring)
+        pieces, polygon_of = parts, np.arange(len(parts))
     coords, piece_of = shapely.get_coordinates(pieces, return_index=True)
     if not len(coords):
         return []
