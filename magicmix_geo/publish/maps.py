@@ -286,8 +286,11 @@ def draw_geometries(ax: Any, geoms: np.ndarray, style: Mapping[str, Any]) -> np.
         Collection properties; ``color`` (or ``facecolor``) fills polygons, as in geopandas.
     """
     kind = shapely.get_type_id(geoms)
-    polygons = np.isin(kind, (3, 6)) & drawable(geoms)
-    lines = np.isin(kind, (1, 2, 5)) & drawable(geoms)
+    shown = drawable(geoms)
+    # (Multi)Polygon and (Multi)LineString, LinearRing by shapely's type ids; comparisons,
+    # as np.isin sorts its arguments at every call (each card map draws four layers)
+    polygons = ((kind == 3) | (kind == 6)) & shown
+    lines = ((kind == 1) | (kind == 2) | (kind == 5)) & shown
     if polygons.any():  # as geopandas: ``color`` of a polygon layer is its fill
         fill = dict(style)
         face = fill.pop("facecolor", None)
@@ -302,7 +305,7 @@ def draw_geometries(ax: Any, geoms: np.ndarray, style: Mapping[str, Any]) -> np.
         ax.add_collection(
             PathCollection(paths, facecolors="none", edgecolors=colour, **line), autolim=False
         )
-    return ~(polygons | lines) & ~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)
+    return ~(polygons | lines) & shown
 
 
 # shapely's type ids of the multi-part geometries
@@ -312,7 +315,8 @@ _MULTI_TYPES = (4, 5, 6, 7)
 def single_parts(geoms: np.ndarray) -> np.ndarray:
     """The parts of multi-part geometries; ``geoms`` itself when none is multi-part
     (``shapely.get_parts`` copies every geometry, a tenth of a map's drawing time)."""
-    if np.isin(shapely.get_type_id(geoms), _MULTI_TYPES).any():
+    kind = shapely.get_type_id(geoms)
+    if ((kind >= min(_MULTI_TYPES)) & (kind <= max(_MULTI_TYPES))).any():
         return shapely.get_parts(geoms)
     return geoms
 

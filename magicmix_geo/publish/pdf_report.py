@@ -589,13 +589,11 @@ def site_maps_jpeg(
     """A small map (JPEG) of each site of ``best`` and its surroundings within ``radius_m``
     (EPSG:28992), in the order of ``best``.
 
-    One figure draws them all, one after the other; the layers are drawn as one collection
-    each (as the static map), not one patch per feature; JPEG, because a PDF embeds it as it
-    is (a PNG is decoded and compressed again).
+    One figure (made once per process) draws them all, one after the other; the layers are
+    drawn as one collection each (as the static map), not one patch per feature; JPEG,
+    because a PDF embeds it as it is (a PNG is decoded and compressed again).
     """
-    figure = Figure(figsize=(2.0, 2.0))
-    ax = figure.add_axes((0, 0, 1, 1))
-    ax.set_axis_off()
+    figure, ax = _card_figure()
     # geometry arrays and their spatial indexes, once for all cards (no frame per card)
     layers = [
         (layer.geometry.to_numpy(), layer.sindex, style)
@@ -603,31 +601,62 @@ def site_maps_jpeg(
         if (layer := context.get(name)) is not None and len(layer)
     ]
     layers.append((sites.geometry.to_numpy(), sites.sindex, _CARD_SITES_STYLE))
-    maps = []
-    for geometry, score in zip(best.geometry, best["score_total"], strict=True):
-        centre = shapely.centroid(geometry)
-        window = shapely.box(
-            centre.x - radius_m, centre.y - radius_m, centre.x + radius_m, centre.y + radius_m
-        )
-        for geoms, index, style in layers:
-            near = geoms[np.sort(index.query(window, predicate="intersects"))]
-            if len(near):
-                draw_geometries(ax, near, style)
-        add_polygons(
-            ax,
-            np.array([geometry], dtype=object),
-            facecolor=score_colour(score),
-            edgecolor="#000000",
-            linewidth=1.0,
-            alpha=0.85,
-        )
-        ax.set_xlim(window.bounds[0], window.bounds[2])
-        ax.set_ylim(window.bounds[1], window.bounds[3])
-        ax.set_aspect("equal")
-        maps.append(_jpeg(figure_rgb(figure, CARD_MAP_DPI)))
-        for artist in [*ax.collections, *ax.patches, *ax.lines]:
-            artist.remove()
-    return maps
+    try:
+        return [
+            _card_map(figure, ax, layers, geometry, score, radius_m)
+            for geometry, score in zip(best.geometry, best["score_total"], strict=True)
+        ]
+    finally:  # the figure is reused by the next report: leave it empty
+        _clear(ax)
+
+
+@cache
+def _card_figure() -> tuple[Figure, Any]:
+    """The figure (and its axes, filling it) the card maps are drawn on, made once per
+    process: setting up an axes cost as much as drawing two cards."""
+    figure = Figure(figsize=(2.0, 2.0))
+    ax = figure.add_axes((0, 0, 1, 1))
+    ax.set_axis_off()
+    return figure, ax
+
+
+def _card_map(
+    figure: Figure,
+    ax: Any,
+    layers: Sequence[tuple[np.ndarray, Any, Mapping[str, Any]]],
+    geometry: Any,
+    score: Any,
+    radius_m: float,
+) -> bytes:
+    """One card's map on the (empty) card figure, as JPEG; the figure is left empty."""
+    centre = shapely.centroid(geometry)
+    window = shapely.box(
+        centre.x - radius_m, centre.y - radius_m, centre.x + radius_m, centre.y + radius_m
+    )
+    for geoms, index, style in layers:
+        near = geoms[np.sort(index.query(window, predicate="intersects"))]
+        if len(near):
+            draw_geometries(ax, near, style)
+    add_polygons(
+        ax,
+        np.array([geometry], dtype=object),
+        facecolor=score_colour(score),
+        edgecolor="#000000",
+        linewidth=1.0,
+        alpha=0.85,
+    )
+    ax.set_xlim(window.bounds[0], window.bounds[2])
+    ax.set_ylim(window.bounds[1], window.bounds[3])
+    ax.set_aspect("equal")
+    jpeg = _jpeg(figure_rgb(figure, CARD_MAP_DPI))
+    _clear(ax)
+    return jpeg
+
+
+def _clear(ax: Any) -> None:
+    """Remove what a card drew (its collections, patches and lines) from the axes."""
+    for artist in [*ax.collections, *ax.patches, *ax.lines]:
+        artist.remove()
 
 
 # the other sites on a card: outlines only
