@@ -17,20 +17,26 @@ national PDF, QGIS project, index): the municipalities' files of an existing run
 rewritten in each GeoPackage), and the CPU and wall seconds of each national step are printed.
 
 With ``PYTHONPATH=/path/to/other/checkout`` it measures that checkout's code (before/after).
+With ``--against OTHER_CHECKOUT`` it runs both: two worker processes (this ``PYTHONPATH`` and
+the other checkout) publish in turns, so that both see the same load of a busy machine, and
+the medians of their CPU seconds per writer are printed side by side.
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import json
 import os
 import shutil
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -48,43 +54,113 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lang", default="nl", choices=("nl", "en"))
     parser.add_argument("--finish", type=int, default=0, help="national files of N areas")
     parser.add_argument("--source", type=Path, help="a run folder to copy (with --finish)")
+    parser.add_argument(
+        "--against", type=Path, help="another checkout, published in turns with this one"
+    )
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.finish:
         if args.source is None:
             parser.error("--finish needs --source RUN_FOLDER")
         return bench_finish(args.source, args.finish, args.lang)
-    config = [c for c in (sample_config(),) if c is not None]
-    settings = load_settings(config)
-    clock = time.perf_counter()
-    result = rank_municipality(sample_inputs(), settings)
-    print(f"ranked the sample in {time.perf_counter() - clock:.1f} s: {len(result.sites)} sites")
-    context = new_context(settings, datetime.now(UTC), lang=args.lang)
-    spent: dict[str, list[float]] = {}
-    for name, label in PUBLISH_WRITERS.items():
-        if hasattr(run_module, name):
-            writer = _timed(getattr(run_module, name), spent.setdefault(label, [0.0, 0.0]))
-            setattr(run_module, name, writer)
-    runs: list[dict[str, float]] = []
-    with tempfile.TemporaryDirectory(prefix="bench-publish-") as tmp:
-        for i in range(args.repeat):
-            staging = Path(tmp) / f"run{i}"
-            staging.mkdir()
-            for step in spent.values():
-                step[:] = [0.0, 0.0]
-            clock, cpu = time.perf_counter(), time.process_time()
-            published = publish_municipality(staging, result, None, context, settings)
-            total, cpu = time.perf_counter() - clock, time.process_time() - cpu
-            timings = published.entry["timings_s"]
-            run = {k[len("publish_") :]: v for k, v in timings.items() if k.startswith("publish_")}
-            run.update({f"cpu_{label}": cpu_wall[0] for label, cpu_wall in spent.items()})
-            run["total_s"] = total
-            run["total_cpu_s"] = cpu  # this process's CPU time: less noisy on a busy machine
-            runs.append(run)
+    if args.worker:
+        return bench_worker(args.lang)
+    if args.against is not None:
+        return bench_against(args.against, args.repeat, args.lang)
+    publish = publisher(args.lang)
+    runs = [publish() for _ in range(args.repeat)]
     names = list(runs[0])
     print(f"{'output':<20}{'first':>9}{'median of rest':>16}")
     for name in names:
         rest = [r[name] for r in runs[1:]] or [runs[0][name]]
         print(f"{name:<20}{runs[0][name]:>9.3f}{statistics.median(rest):>16.3f}")
+    return 0
+
+
+def publisher(lang: str) -> Callable[[], dict[str, float]]:
+    """Rank the sample and return a function that publishes it once more into a fresh
+    folder and returns the seconds of that publication (wall per output, CPU per writer)."""
+    settings = load_settings([c for c in (sample_config(),) if c is not None])
+    clock = time.perf_counter()
+    result = rank_municipality(sample_inputs(), settings)
+    print(
+        f"ranked the sample in {time.perf_counter() - clock:.1f} s: {len(result.sites)} sites",
+        file=sys.stderr,
+    )
+    context = new_context(settings, datetime.now(UTC), lang=lang)
+    spent: dict[str, list[float]] = {}
+    for name, label in PUBLISH_WRITERS.items():
+        if hasattr(run_module, name):
+            writer = _timed(getattr(run_module, name), spent.setdefault(label, [0.0, 0.0]))
+            setattr(run_module, name, writer)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-publish-"))
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
+    done = [0]
+
+    def publish() -> dict[str, float]:
+        staging = tmp / f"run{done[0]}"
+        staging.mkdir()
+        done[0] += 1
+        for step in spent.values():
+            step[:] = [0.0, 0.0]
+        clock, cpu = time.perf_counter(), time.process_time()
+        published = publish_municipality(staging, result, None, context, settings)
+        total, cpu = time.perf_counter() - clock, time.process_time() - cpu
+        timings = published.entry["timings_s"]
+        run = {k[len("publish_") :]: v for k, v in timings.items() if k.startswith("publish_")}
+        run.update({f"cpu_{label}": cpu_wall[0] for label, cpu_wall in spent.items()})
+        run["total_s"] = total
+        run["total_cpu_s"] = cpu  # this process's CPU time: less noisy on a busy machine
+        shutil.rmtree(staging)
+        return run
+
+    return publish
+
+
+def bench_worker(lang: str) -> int:
+    """Publish once per line read from stdin; print each publication's seconds as JSON."""
+    publish = publisher(lang)
+    for _line in sys.stdin:
+        print(json.dumps(publish()), flush=True)
+    return 0
+
+
+def bench_against(other: Path, repeat: int, lang: str) -> int:
+    """This checkout (``PYTHONPATH``) and ``other`` in two worker processes that publish in
+    turns, so that both see the same load of a busy machine; medians of the CPU seconds."""
+    checkouts = {"this": os.environ.get("PYTHONPATH", ""), "other": str(other)}
+    workers = {
+        name: subprocess.Popen(
+            [sys.executable, __file__, "--worker", "--lang", lang],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": path},
+        )
+        for name, path in checkouts.items()
+    }
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in workers}
+    for i in range(repeat + 1):  # the first publication of each (cold) is left out
+        order = list(workers) if i % 2 == 0 else list(reversed(workers))
+        for name in order:
+            stdin, stdout = workers[name].stdin, workers[name].stdout
+            assert stdin is not None and stdout is not None
+            stdin.write("go\n")
+            stdin.flush()
+            run = json.loads(stdout.readline())
+            if i:
+                runs[name].append(run)
+    for worker in workers.values():
+        if worker.stdin is not None:
+            worker.stdin.close()
+        worker.wait()
+    print(f"CPU seconds, median of {repeat}: this = {checkouts['this']}, other = {other}")
+    print(f"{'output':<20}{'other':>9}{'this':>9}{'change':>9}")
+    for name in [k for k in runs["this"][0] if k.startswith("cpu_") or k == "total_cpu_s"]:
+        mine = statistics.median(r[name] for r in runs["this"])
+        theirs = statistics.median(r[name] for r in runs["other"])
+        change = f"{100 * (mine - theirs) / theirs:+.0f} %" if theirs else ""
+        print(f"{name:<20}{theirs:>9.3f}{mine:>9.3f}{change:>9}")
     return 0
 
 
