@@ -3,9 +3,10 @@
 Ranks the bundled real sample once, then publishes it ``--repeat`` times into fresh run
 folders with :func:`magicmix_geo.publish.run.publish_municipality` and prints the seconds of
 each output (the manifest's ``timings_s``: gpkg, rasters, static map PNG, interactive HTML
-map, report = HTML report + typeset PDF; wall seconds) and the CPU seconds of the whole
-publication: the first one (cold caches, first imports) and the median of the others (what
-each further municipality of a worker costs). Run::
+map, report = HTML report + typeset PDF; wall seconds), the CPU seconds of each writer
+(``cpu_*``: this process's time in the function, less noisy on a busy machine) and of the
+whole publication: the first one (cold caches, first imports) and the median of the others
+(what each further municipality of a worker costs). Run::
 
     PYTHONPATH=$PWD .venv/bin/python bench/publish.py [--repeat 6] [--lang nl]
 
@@ -16,24 +17,31 @@ national PDF, QGIS project, index): the municipalities' files of an existing run
 rewritten in each GeoPackage), and the CPU and wall seconds of each national step are printed.
 
 With ``PYTHONPATH=/path/to/other/checkout`` it measures that checkout's code (before/after).
+With ``--against OTHER_CHECKOUT`` it runs both: two worker processes (this ``PYTHONPATH`` and
+the other checkout) publish in turns, so that both see the same load of a busy machine, and
+the medians of their CPU seconds per writer are printed side by side.
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import json
 import os
 import shutil
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import magicmix_geo.publish.run as run_module
 from magicmix_geo.config import load_settings
 from magicmix_geo.pipeline import rank_municipality
 from magicmix_geo.publish.run import new_context, publish_municipality
@@ -46,37 +54,126 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lang", default="nl", choices=("nl", "en"))
     parser.add_argument("--finish", type=int, default=0, help="national files of N areas")
     parser.add_argument("--source", type=Path, help="a run folder to copy (with --finish)")
+    parser.add_argument(
+        "--against", type=Path, help="another checkout, published in turns with this one"
+    )
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.finish:
         if args.source is None:
             parser.error("--finish needs --source RUN_FOLDER")
         return bench_finish(args.source, args.finish, args.lang)
-    config = [c for c in (sample_config(),) if c is not None]
-    settings = load_settings(config)
-    clock = time.perf_counter()
-    result = rank_municipality(sample_inputs(), settings)
-    print(f"ranked the sample in {time.perf_counter() - clock:.1f} s: {len(result.sites)} sites")
-    context = new_context(settings, datetime.now(UTC), lang=args.lang)
-    runs: list[dict[str, float]] = []
-    with tempfile.TemporaryDirectory(prefix="bench-publish-") as tmp:
-        for i in range(args.repeat):
-            staging = Path(tmp) / f"run{i}"
-            staging.mkdir()
-            clock, cpu = time.perf_counter(), time.process_time()
-            published = publish_municipality(staging, result, None, context, settings)
-            total, cpu = time.perf_counter() - clock, time.process_time() - cpu
-            timings = published.entry["timings_s"]
-            run = {k[len("publish_") :]: v for k, v in timings.items() if k.startswith("publish_")}
-            run["total_s"] = total
-            run["total_cpu_s"] = cpu  # this process's CPU time: less noisy on a busy machine
-            runs.append(run)
+    if args.worker:
+        return bench_worker(args.lang)
+    if args.against is not None:
+        return bench_against(args.against, args.repeat, args.lang)
+    publish = publisher(args.lang)
+    runs = [publish() for _ in range(args.repeat)]
     names = list(runs[0])
-    print(f"{'output':<14}{'first':>9}{'median of rest':>16}")
+    print(f"{'output':<20}{'first':>9}{'median of rest':>16}")
     for name in names:
         rest = [r[name] for r in runs[1:]] or [runs[0][name]]
-        print(f"{name:<14}{runs[0][name]:>9.3f}{statistics.median(rest):>16.3f}")
+        print(f"{name:<20}{runs[0][name]:>9.3f}{statistics.median(rest):>16.3f}")
     return 0
 
+
+def publisher(lang: str) -> Callable[[], dict[str, float]]:
+    """Rank the sample and return a function that publishes it once more into a fresh
+    folder and returns the seconds of that publication (wall per output, CPU per writer)."""
+    settings = load_settings([c for c in (sample_config(),) if c is not None])
+    clock = time.perf_counter()
+    result = rank_municipality(sample_inputs(), settings)
+    print(
+        f"ranked the sample in {time.perf_counter() - clock:.1f} s: {len(result.sites)} sites",
+        file=sys.stderr,
+    )
+    context = new_context(settings, datetime.now(UTC), lang=lang)
+    spent: dict[str, list[float]] = {}
+    for name, label in PUBLISH_WRITERS.items():
+        if hasattr(run_module, name):
+            writer = _timed(getattr(run_module, name), spent.setdefault(label, [0.0, 0.0]))
+            setattr(run_module, name, writer)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-publish-"))
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
+    done = [0]
+
+    def publish() -> dict[str, float]:
+        staging = tmp / f"run{done[0]}"
+        staging.mkdir()
+        done[0] += 1
+        for step in spent.values():
+            step[:] = [0.0, 0.0]
+        clock, cpu = time.perf_counter(), time.process_time()
+        published = publish_municipality(staging, result, None, context, settings)
+        total, cpu = time.perf_counter() - clock, time.process_time() - cpu
+        timings = published.entry["timings_s"]
+        run = {k[len("publish_") :]: v for k, v in timings.items() if k.startswith("publish_")}
+        run.update({f"cpu_{label}": cpu_wall[0] for label, cpu_wall in spent.items()})
+        run["total_s"] = total
+        run["total_cpu_s"] = cpu  # this process's CPU time: less noisy on a busy machine
+        shutil.rmtree(staging)
+        return run
+
+    return publish
+
+
+def bench_worker(lang: str) -> int:
+    """Publish once per line read from stdin; print each publication's seconds as JSON."""
+    publish = publisher(lang)
+    for _line in sys.stdin:
+        print(json.dumps(publish()), flush=True)
+    return 0
+
+
+def bench_against(other: Path, repeat: int, lang: str) -> int:
+    """This checkout (``PYTHONPATH``) and ``other`` in two worker processes that publish in
+    turns, so that both see the same load of a busy machine; medians of the CPU seconds."""
+    checkouts = {"this": os.environ.get("PYTHONPATH", ""), "other": str(other)}
+    workers = {
+        name: subprocess.Popen(
+            [sys.executable, __file__, "--worker", "--lang", lang],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": path},
+        )
+        for name, path in checkouts.items()
+    }
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in workers}
+    for i in range(repeat + 1):  # the first publication of each (cold) is left out
+        order = list(workers) if i % 2 == 0 else list(reversed(workers))
+        for name in order:
+            stdin, stdout = workers[name].stdin, workers[name].stdout
+            assert stdin is not None and stdout is not None
+            stdin.write("go\n")
+            stdin.flush()
+            run = json.loads(stdout.readline())
+            if i:
+                runs[name].append(run)
+    for worker in workers.values():
+        if worker.stdin is not None:
+            worker.stdin.close()
+        worker.wait()
+    print(f"CPU seconds, median of {repeat}: this = {checkouts['this']}, other = {other}")
+    print(f"{'output':<20}{'other':>9}{'this':>9}{'change':>9}")
+    for name in [k for k in runs["this"][0] if k.startswith("cpu_") or k == "total_cpu_s"]:
+        mine = statistics.median(r[name] for r in runs["this"])
+        theirs = statistics.median(r[name] for r in runs["other"])
+        change = f"{100 * (mine - theirs) / theirs:+.0f} %" if theirs else ""
+        print(f"{name:<20}{theirs:>9.3f}{mine:>9.3f}{change:>9}")
+    return 0
+
+
+# the writers of one municipality timed by main (functions of magicmix_geo.publish.run) and
+# their labels in the table
+PUBLISH_WRITERS = {
+    "write_municipality_gpkg": "gpkg_s",
+    "write_rasters": "rasters_s",
+    "write_static_map": "map_png_s",
+    "write_interactive_map": "map_html_s",
+    "write_municipality_report": "report_html_s",
+    "write_municipality_pdf": "report_pdf_s",
+}
 
 # the national steps timed by bench_finish (functions of magicmix_geo.publish.run)
 FINISH_STEPS = (

@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pytest
 
 from magicmix_geo.config import load_settings
@@ -180,3 +181,52 @@ def test_english_report_and_escaped_data(
     assert '<b>bold</b> &amp; <font size="40">big</font>' in flat
     # English criterion labels on the cards' bars
     assert "general practitioner" in flat and "huisarts" not in flat
+
+
+def _images(pdf: Path, folder: Path) -> list[bytes]:
+    """The images embedded in ``pdf``, as stored (JPEG stays JPEG)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [_tool("pdfimages"), "-all", str(pdf), str(folder / "image")],
+        check=True,
+        timeout=120,
+        capture_output=True,
+    )
+    return [p.read_bytes() for p in sorted(folder.glob("image-*"))]
+
+
+def test_map_from_pixels_is_the_map_from_the_png(
+    sample_run: Path, sample_sites: gpd.GeoDataFrame, tmp_path: Path
+) -> None:
+    """A report given the static map's pixels (as the run publisher does, not reading the PNG
+    back) is the report typeset from the PNG: same text, same embedded images; and a report
+    typeset again in the same process (fonts, styles and parsed paragraphs reused) is the
+    same too."""
+    from PIL import Image
+
+    gpkg = next(sample_run.glob("GM0503_*.gpkg"))
+    context = {n: gpd.read_file(gpkg, layer=n) for n in ("water", "buildings", "streets")}
+    manifest = json.loads((sample_run / "manifest.json").read_text(encoding="utf-8"))
+    png = sample_run / "maps" / "GM0503.png"
+    with Image.open(png) as image:
+        pixels = np.asarray(image.convert("RGB"))
+    pdfs = [tmp_path / f"{name}.pdf" for name in ("png", "pixels", "again")]
+    maps = ((png, None), (None, pixels), (None, pixels))  # the PNG, or the pixels alone
+    for pdf, (map_png, rgb) in zip(pdfs, maps, strict=True):
+        write_municipality_pdf(
+            pdf,
+            sample_sites,
+            gm_code="GM0503",
+            gm_name="Delft",
+            manifest=manifest,
+            method=method_rows(SETTINGS),
+            settings=SETTINGS,
+            map_png=map_png,
+            context=context,
+            map_rgb=rgb,
+        )
+    texts = [pdf_text(pdf) for pdf in pdfs]
+    assert texts[0] == texts[1] == texts[2]
+    images = [_images(pdf, tmp_path / pdf.stem) for pdf in pdfs]
+    assert len(images[0]) == 11  # the map and ten cards
+    assert images[0] == images[1] == images[2]

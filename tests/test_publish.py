@@ -12,12 +12,15 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+import folium
 import geopandas as gpd
 import numpy as np
 import openpyxl
 import pandas as pd
 import pyogrio
 import pytest
+import shapely
+from PIL import Image
 from shapely.geometry import LineString, Point, box
 
 from magicmix_geo._errors import InputError, OutputError
@@ -33,7 +36,7 @@ from magicmix_geo.publish import (
     write_static_map,
 )
 from magicmix_geo.publish._common import SCORE_BREAKS
-from magicmix_geo.publish.maps import nice_length
+from magicmix_geo.publish.maps import build_interactive_map, nice_length, page_text
 
 RD = "EPSG:28992"
 STYLE_COLUMNS = [
@@ -429,7 +432,7 @@ def test_static_map_is_a_png_of_reasonable_size(
 ) -> None:
     target = tmp_path / "maps" / "GM0503.png"
     buildings = gpd.GeoDataFrame(geometry=[box(85070, 447010, 85090, 447030)], crs=RD)
-    write_static_map(
+    pixels = write_static_map(
         target,
         delft_layers["sites"],
         delft_layers["boundary"],
@@ -441,6 +444,9 @@ def test_static_map_is_a_png_of_reasonable_size(
     assert 400 <= height <= 4000
     assert 10_000 < target.stat().st_size < 5_000_000
     assert leftovers(target.parent, {target.name}) == []
+    # the pixels it returns (the PDF report shows them) are the PNG's
+    with Image.open(target) as png:
+        assert np.array_equal(np.asarray(png.convert("RGB")), pixels)
 
 
 def test_static_map_refuses_wrong_crs(
@@ -484,6 +490,37 @@ def test_interactive_map_shows_sites_without_tiles(
     assert "4.3" in text and "52.0" in text
     assert "85000" not in text
     assert leftovers(target.parent, {target.name}) == []
+
+
+def test_interactive_map_layers_carry_what_geopandas_writes(
+    delft_layers: dict[str, gpd.GeoDataFrame],
+) -> None:
+    """The excluded sites' layer holds the FeatureCollection geopandas' ``to_json`` writes of
+    the same simplified, reprojected and rounded sites (an independent serialiser), with the
+    texts HTML-escaped and braces as character references; features numbered 0..n-1."""
+    sites = delft_layers["sites"].copy()
+    sites.loc[sites["excluded"], "site_id"] = ["<b>{{ 7*7 }}</b>", "x & 'y'"]
+    sites["exclusion_reason"] = sites["exclusion_reason"].astype(object)
+    fmap = build_interactive_map(
+        sites, delft_layers["boundary"], amenities=delft_layers["amenities"], title="Delft"
+    )
+    layers = {c.layer_name: c for c in fmap._children.values() if isinstance(c, folium.GeoJson)}
+    data = layers["excluded sites"].data
+    excluded = sites[sites["excluded"]][["site_id", "exclusion_reason", "geometry"]]
+    web = excluded.reset_index(drop=True)
+    web.geometry = web.geometry.simplify(4.0, preserve_topology=True)
+    web = web.to_crs(4326)
+    web.geometry = shapely.transform(web.geometry.to_numpy(), lambda xy: np.round(xy, 5))
+    expected = json.loads(web.to_json(na="null"))
+    for feature in expected["features"]:
+        feature.pop("bbox", None)
+        feature["properties"] = {
+            k: v if not isinstance(v, str) else page_text(v)
+            for k, v in feature["properties"].items()
+        }
+    assert data["features"] == expected["features"]
+    shown = [f["properties"]["site_id"] for f in data["features"]]
+    assert shown == ["&lt;b&gt;&#123;&#123; 7*7 &#125;&#125;&lt;/b&gt;", "x &amp; &#x27;y&#x27;"]
 
 
 def test_nice_length() -> None:

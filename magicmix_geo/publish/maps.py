@@ -21,7 +21,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from branca.element import Template
+from branca.element import MacroElement, Template
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection, PathCollection
 from matplotlib.colorbar import ColorbarBase
@@ -119,8 +119,9 @@ def write_static_map(
     title: str,
     context: dict[str, gpd.GeoDataFrame] | None = None,
     lang: str = "nl",
-) -> None:
-    """Write a static PNG map of the ranked sites of one municipality.
+) -> np.ndarray:
+    """Write a static PNG map of the ranked sites of one municipality; returns its pixels
+    (:func:`figure_rgb`), for a report that shows the map too.
 
     Sites are coloured by ``score_total`` in five classes (red to green), excluded sites in
     light grey, and the ten best (``rank_gm``) are labelled. The map has a colour bar and
@@ -153,6 +154,7 @@ def write_static_map(
         pixels = figure_rgb(figure, MAP_DPI)
     with output_path(Path(path)) as tmp:
         Image.fromarray(pixels).save(tmp, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    return pixels
 
 
 def figure_rgb(figure: Figure, dpi: float) -> np.ndarray:
@@ -209,7 +211,9 @@ def render_static_map(
     ax.set_aspect("equal")
     ax.set_axis_off()
     _label_top_sites(ax, sites)  # after the limits: placement works in display units
-    ax.set_title(_plain_text(title), fontsize=14, loc="left")
+    # at the top of the axes, where matplotlib puts it when there are no tick labels above
+    # (told, so that it does not measure the hidden axes at every draw)
+    ax.set_title(_plain_text(title), fontsize=14, loc="left", y=1.0)
     _draw_legend(ax, sites, context, words)
     _draw_colour_bar(cax, words)
     _draw_scale_bar(ax, extent)
@@ -282,8 +286,11 @@ def draw_geometries(ax: Any, geoms: np.ndarray, style: Mapping[str, Any]) -> np.
         Collection properties; ``color`` (or ``facecolor``) fills polygons, as in geopandas.
     """
     kind = shapely.get_type_id(geoms)
-    polygons = np.isin(kind, (3, 6)) & drawable(geoms)
-    lines = np.isin(kind, (1, 2, 5)) & drawable(geoms)
+    shown = drawable(geoms)
+    # (Multi)Polygon and (Multi)LineString, LinearRing by shapely's type ids; comparisons,
+    # as np.isin sorts its arguments at every call (each card map draws four layers)
+    polygons = ((kind == 3) | (kind == 6)) & shown
+    lines = ((kind == 1) | (kind == 2) | (kind == 5)) & shown
     if polygons.any():  # as geopandas: ``color`` of a polygon layer is its fill
         fill = dict(style)
         face = fill.pop("facecolor", None)
@@ -298,7 +305,7 @@ def draw_geometries(ax: Any, geoms: np.ndarray, style: Mapping[str, Any]) -> np.
         ax.add_collection(
             PathCollection(paths, facecolors="none", edgecolors=colour, **line), autolim=False
         )
-    return ~(polygons | lines) & ~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)
+    return ~(polygons | lines) & shown
 
 
 # shapely's type ids of the multi-part geometries
@@ -308,7 +315,8 @@ _MULTI_TYPES = (4, 5, 6, 7)
 def single_parts(geoms: np.ndarray) -> np.ndarray:
     """The parts of multi-part geometries; ``geoms`` itself when none is multi-part
     (``shapely.get_parts`` copies every geometry, a tenth of a map's drawing time)."""
-    if np.isin(shapely.get_type_id(geoms), _MULTI_TYPES).any():
+    kind = shapely.get_type_id(geoms)
+    if ((kind >= min(_MULTI_TYPES)) & (kind <= max(_MULTI_TYPES))).any():
         return shapely.get_parts(geoms)
     return geoms
 
@@ -333,10 +341,10 @@ def compound_paths(parts: np.ndarray, *, closed: bool) -> list[MplPath]:
     """
     if not len(parts):
         return []
-    if closed:
+    if closed and (shapely.get_num_interior_rings(parts) > 0).any():
         pieces, polygon_of = shapely.get_rings(parts, return_index=True)
-    else:
-        pieces = parts
+    else:  # lines, or polygons without holes: each one piece (no copy of every ring)
+        pieces, polygon_of = parts, np.arange(len(parts))
     coords, piece_of = shapely.get_coordinates(pieces, return_index=True)
     if not len(coords):
         return []
@@ -920,17 +928,16 @@ def leaflet_assets() -> tuple[str, str, str]:
 
 
 def _web(
-    frame: gpd.GeoDataFrame,
+    geometry: gpd.GeoSeries,
     *,
     tolerance_m: float = SIMPLIFY_TOLERANCE_M,
     decimals: int = COORDINATE_DECIMALS,
-) -> gpd.GeoDataFrame:
-    """Simplify (in EPSG:28992, metres), reproject to EPSG:4326 and round the coordinates."""
-    out = frame.copy()
-    out.geometry = out.geometry.simplify(tolerance_m, preserve_topology=True)
-    out = out.to_crs(4326)
-    rounded = shapely.transform(out.geometry.to_numpy(), lambda xy: np.round(xy, decimals))
-    return out.set_geometry(gpd.GeoSeries(rounded, index=out.index, crs=out.crs))
+) -> np.ndarray:
+    """Simplify (in EPSG:28992, metres), reproject to EPSG:4326 and round the coordinates:
+    the geometries as an array (geopandas' own reprojection, without copying a frame)."""
+    simplified = shapely.simplify(geometry.to_numpy(), tolerance_m, preserve_topology=True)
+    lonlat = gpd.array.from_shapely(simplified, crs=geometry.crs).to_crs(4326)
+    return shapely.transform(np.asarray(lonlat), lambda xy: np.round(xy, decimals))
 
 
 def _web_bounds(
@@ -948,9 +955,10 @@ def _centre(extent: tuple[float, float, float, float]) -> list[float]:
     return [(extent[1] + extent[3]) / 2, (extent[0] + extent[2]) / 2]
 
 
-def _geojson(frame: gpd.GeoDataFrame) -> dict[str, Any]:
-    """A GeoJSON FeatureCollection with nulls (not NaN) for missing values and every text
-    HTML-escaped (:func:`html_text`).
+def _geojson(geoms: np.ndarray, attributes: pd.DataFrame | None = None) -> dict[str, Any]:
+    """A GeoJSON FeatureCollection of ``geoms`` (EPSG:4326, see :func:`_web`) with the
+    ``attributes`` of each (rows in the same order) as properties: nulls (not NaN) for missing
+    values and every text HTML-escaped (:func:`html_text`).
 
     Every attribute the page shows passes here: folium's popups and tooltips put property
     values into ``innerHTML``, so a site id or OSM name such as ``<img onerror=...>`` must
@@ -958,29 +966,38 @@ def _geojson(frame: gpd.GeoDataFrame) -> dict[str, Any]:
     """
     # built column by column (geopandas' to_json goes feature by feature and column by
     # column through pandas, half the map's time); the same dict as to_json(na="null")
-    name = frame.geometry.name
-    columns: list[tuple[str, list[Any]]] = []
-    for column in frame.columns:
-        if column == name:
-            continue
-        values = frame[column]
-        if pd.api.types.is_numeric_dtype(values):
-            cells = values.astype(object).where(values.notna(), None).tolist()
-            columns.append((str(column), [_plain_number(v) for v in cells]))
-        else:
-            columns.append((str(column), [html_text(v) for v in values.tolist()]))
-    geoms = frame.geometry.to_numpy()
-    texts = shapely.to_geojson(np.where(drawable(geoms), geoms, None))
+    names: list[str] = []
+    cells: list[list[Any]] = []
+    for column, values in (attributes.items() if attributes is not None else ()):
+        names.append(str(column))
+        cells.append(_json_cells(values))
+    shown = geoms.copy()
+    shown[~drawable(geoms)] = None  # empty ones as null, as missing ones
+    texts = shapely.to_geojson(shown)
+    # one parse for all geometries (a parse per feature cost as much as the rest)
+    geometries = json.loads("[" + ",".join("null" if t is None else t for t in texts) + "]")
+    rows = zip(*cells, strict=True) if cells else ((),) * len(geoms)
     features = [
         {
             "id": str(i),
             "type": "Feature",
-            "properties": {column: cells[i] for column, cells in columns},
-            "geometry": None if text is None else json.loads(text),
+            "properties": dict(zip(names, row, strict=True)),
+            "geometry": geom,
         }
-        for i, text in enumerate(texts)
+        for i, (row, geom) in enumerate(zip(rows, geometries, strict=True))
     ]
     return {"type": "FeatureCollection", "features": features}
+
+
+def _json_cells(values: pd.Series) -> list[Any]:
+    """A column's values as :func:`_geojson` puts them in properties: numbers as JSON has
+    them (:func:`_plain_number`), anything else as :func:`html_text`."""
+    if isinstance(values.dtype, np.dtype) and values.dtype.kind == "f":  # without a call each
+        return [None if v != v else v for v in values.to_numpy().tolist()]
+    if pd.api.types.is_numeric_dtype(values):
+        plain = values.astype(object).where(values.notna(), None).tolist()
+        return [_plain_number(v) for v in plain]
+    return [html_text(v) for v in values.tolist()]
 
 
 def _plain_number(value: Any) -> Any:
@@ -1001,6 +1018,41 @@ class RawHtml(folium.Element):
     def __init__(self, text: str) -> None:
         super().__init__()
         self.text = text
+
+
+# Jinja's markup and the characters its lexer changes ("\r" becomes "\n"); a text without any
+# of them renders as itself, less one trailing newline
+_JINJA_MARKUP = ("{{", "{%", "{#", "\r")
+
+
+def verbatim_element(text: str) -> folium.Element:
+    """An element that puts ``text`` into the page exactly as ``folium.Element(text)`` would,
+    without compiling it as a Jinja template when it holds no Jinja markup (compiling a
+    layer's 400 kB of GeoJSON took a fifth of the map's time)."""
+    if any(mark in text for mark in _JINJA_MARKUP):
+        return folium.Element(text)
+    return RawHtml(text.removesuffix("\n"))
+
+
+class _VerbatimMacro(MacroElement):
+    """``MacroElement.render`` with :func:`verbatim_element` for the rendered macros."""
+
+    def render(self, **kwargs: Any) -> str:
+        figure: Any = self.get_root()
+        macros = self._template.module.__dict__
+        for part in ("header", "html", "script"):
+            macro = macros.get(part)
+            if macro is not None:
+                element = verbatim_element(macro(self, kwargs))
+                getattr(figure, part).add_child(element, name=self.get_name())
+        for element in self._children.values():
+            element.render(**kwargs)
+        return ""  # as MacroElement: the parts went into the figure
+
+
+class GeoJsonLayer(folium.GeoJson, _VerbatimMacro):
+    """``folium.GeoJson`` whose rendered script (the data in it) enters the page without a
+    second Jinja compilation (see :func:`verbatim_element`); the page is the same."""
 
 
 # folium renders a layer's script (the GeoJSON data in it) and then compiles the result as a
@@ -1035,9 +1087,8 @@ def html_text(value: Any) -> Any:
 
 
 def _boundary_layer(boundary: gpd.GeoDataFrame) -> folium.GeoJson:
-    web = _web(boundary[[boundary.geometry.name]])
-    return folium.GeoJson(
-        _geojson(web),
+    return GeoJsonLayer(
+        _geojson(_web(boundary.geometry)),
         name="municipal boundary",
         style_function=lambda _feature: {"fill": False, "color": "#222222", "weight": 2},
         control=True,
@@ -1085,19 +1136,21 @@ def _alias(column: str) -> str:
     }.get(column, column)
 
 
-def _rounded_attributes(sites: gpd.GeoDataFrame, columns: list[str]) -> gpd.GeoDataFrame:
-    """Popup values: scores to 3 decimals, distances as text in whole metres."""
-    out = sites[[*columns, sites.geometry.name]].copy()
+def _rounded_attributes(sites: gpd.GeoDataFrame, columns: list[str]) -> dict[str, Any]:
+    """Popup values by column: scores to 3 decimals, distances as text in whole metres."""
+    out: dict[str, Any] = {}
     for col in columns:
+        values = sites[col]
         if col.startswith("score_"):
-            out[col] = pd.to_numeric(out[col], errors="coerce").round(3)
+            values = pd.to_numeric(values, errors="coerce").round(3)
         elif col.startswith("dist_"):
-            metres = pd.to_numeric(out[col], errors="coerce")
-            out[col] = [_distance_text(v) for v in metres]
+            metres = pd.to_numeric(values, errors="coerce")
+            values = [_distance_text(v) for v in metres]
         elif col == "rank_gm":
-            out[col] = pd.to_numeric(out[col], errors="coerce").astype("Int64")
+            values = pd.to_numeric(values, errors="coerce").astype("Int64")
         elif col.startswith("reasons_"):
-            out[col] = out[col].map(reason_text)
+            values = values.map(reason_text)
+        out[col] = values
     return out
 
 
@@ -1109,16 +1162,16 @@ def _distance_text(metres: float) -> str:
 def _site_layer(sites: gpd.GeoDataFrame) -> folium.GeoJson:
     """Ranked (non-excluded) sites in their score class colour, with a popup."""
     columns = _popup_columns(sites)
-    web = _web(_rounded_attributes(sites, columns))
-    web["fill_colour"] = [score_colour(s) for s in _scores(sites)]
+    cells = _rounded_attributes(sites, columns)
+    cells["fill_colour"] = [score_colour(s) for s in _scores(sites)]
     typed = "site_type" in sites.columns
     styles = [site_type_style(t) for t in sites["site_type"]] if typed else []
-    web["edge_colour"] = [colour for _label, colour, _dash in styles] if typed else SITE_EDGE
-    web["edge_dash"] = [LEAFLET_DASHES.get(dash) for _l, _c, dash in styles] if typed else None
+    cells["edge_colour"] = [colour for _label, colour, _dash in styles] if typed else SITE_EDGE
+    cells["edge_dash"] = [LEAFLET_DASHES.get(dash) for _l, _c, dash in styles] if typed else None
     tooltip = [c for c in ("site_id", "site_type", "rank_gm", "score_total") if c in columns]
     weight = SITE_TYPE_LINE_PX if typed else 1
-    return folium.GeoJson(
-        _geojson(web),
+    return GeoJsonLayer(
+        _geojson(_web(sites.geometry), pd.DataFrame(cells, index=sites.index)),
         name="candidate sites (score_total; outline: site_type)"
         if typed
         else "candidate sites (score_total)",
@@ -1144,12 +1197,12 @@ def _excluded_layer(sites: gpd.GeoDataFrame) -> folium.GeoJson:
     """Excluded sites in grey, with their exclusion reason; coarser, as they are context."""
     columns = [c for c in ("site_id", "site_type", "exclusion_reason") if c in sites.columns]
     web = _web(
-        sites[[*columns, sites.geometry.name]],
+        sites.geometry,
         tolerance_m=2 * SIMPLIFY_TOLERANCE_M,
         decimals=EXCLUDED_COORDINATE_DECIMALS,
     )
-    return folium.GeoJson(
-        _geojson(web),
+    return GeoJsonLayer(
+        _geojson(web, sites[columns]),
         name="excluded sites",
         style_function=lambda _feature: {
             "fillColor": EXCLUDED_COLOUR,
@@ -1171,11 +1224,11 @@ def _merged_excluded_layer(sites: gpd.GeoDataFrame) -> folium.GeoJson:
     parcels that do not touch).
     """
     web = _web(
-        sites[[sites.geometry.name]],
+        sites.geometry,
         tolerance_m=2 * SIMPLIFY_TOLERANCE_M,
         decimals=EXCLUDED_COORDINATE_DECIMALS,
     )
-    parts = shapely.get_parts(web.geometry.to_numpy())
+    parts = shapely.get_parts(web)
     parts = parts[shapely.get_type_id(parts) == 3]  # polygons; simplify keeps them polygons
     feature = {
         "type": "Feature",
@@ -1183,7 +1236,7 @@ def _merged_excluded_layer(sites: gpd.GeoDataFrame) -> folium.GeoJson:
         "properties": {"sites": len(sites)},
         "geometry": json.loads(shapely.to_geojson(shapely.multipolygons(parts))),
     }
-    return folium.GeoJson(
+    return GeoJsonLayer(
         {"type": "FeatureCollection", "features": [feature]},
         name=f"excluded sites ({len(sites):,}, merged)",
         style_function=lambda _feature: {
@@ -1199,13 +1252,12 @@ def _merged_excluded_layer(sites: gpd.GeoDataFrame) -> folium.GeoJson:
 def _amenity_layer(amenities: gpd.GeoDataFrame) -> folium.GeoJson:
     """Destinations as small circle markers coloured by category (the QGIS style's colours)."""
     columns = [c for c in ("category", "name") if c in amenities.columns]
-    points = amenities[[*columns, amenities.geometry.name]].copy()
-    points.geometry = points.geometry.representative_point()
-    web = _web(points)
-    labels = web["category"] if "category" in web.columns else pd.Series("", index=web.index)
-    web["marker_colour"] = [category_style(c)[1] for c in labels]
-    return folium.GeoJson(
-        _geojson(web),
+    cells: dict[str, Any] = {c: amenities[c] for c in columns}
+    labels = cells.get("category", [""] * len(amenities))
+    cells["marker_colour"] = [category_style(c)[1] for c in labels]
+    web = _web(amenities.geometry.representative_point())
+    return GeoJsonLayer(
+        _geojson(web, pd.DataFrame(cells, index=amenities.index)),
         name="destinations (amenities)",
         marker=folium.CircleMarker(radius=4, weight=1, fill=True, fill_opacity=0.9),
         style_function=lambda feature: {
@@ -1234,17 +1286,15 @@ def _rank_badges(top: gpd.GeoDataFrame) -> folium.GeoJson:
     The ranks and site ids travel as GeoJSON properties (escaped by :func:`_geojson`), not
     inside JavaScript source: a backtick or ``${...}`` in an id is only text.
     """
-    points = gpd.GeoDataFrame(
+    cells = pd.DataFrame(
         {
             "rank_gm": pd.to_numeric(top["rank_gm"]).astype(int).to_numpy(),
             "site_id": top["site_id"].to_numpy(),
-        },
-        geometry=top.geometry.representative_point().to_numpy(),
-        crs=top.crs,
+        }
     )
-    web = _web(points, tolerance_m=0.0)
-    return folium.GeoJson(
-        _geojson(web),
+    web = _web(top.geometry.representative_point(), tolerance_m=0.0)
+    return GeoJsonLayer(
+        _geojson(web, cells),
         name="top 10 (rank_gm)",
         marker=folium.Marker(),
         on_each_feature=folium.JsCode(_BADGE_JS),

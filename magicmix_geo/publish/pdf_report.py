@@ -17,7 +17,7 @@ from __future__ import annotations
 import html
 import io
 from collections.abc import Iterator, Mapping, Sequence
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from reportlab.lib.colors import Color, HexColor
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
+from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.pdfmetrics import registerFontFamily, stringWidth
 from reportlab.pdfbase.ttfonts import TTFont
@@ -272,9 +273,34 @@ def _styles() -> dict[str, ParagraphStyle]:
     }
 
 
+class _Paragraph(Paragraph):
+    """A paragraph that breaks its lines once per width: a table asks each cell for its size
+    again and again (a card's cells sit three tables deep), and line breaking, the same for
+    the same width, took half the typesetting time."""
+
+    def wrap(self, availWidth: float, availHeight: float) -> tuple[float, float]:  # noqa: N803
+        if availWidth == self.__dict__.get("_wrapped_width") and "blPara" in self.__dict__:
+            return self.width, self.height
+        size: tuple[float, float] = super().wrap(availWidth, availHeight)
+        # an unbroken paragraph (no room at all) keeps no width: nothing to reuse then
+        self._wrapped_width = availWidth if self.width == availWidth else None
+        return size
+
+
 def _para(text: str, style: str = "cell") -> Paragraph:
     """A paragraph of data text: escaped, so it is shown as the text it is, never markup."""
-    return Paragraph(html.escape(text, quote=False), _styles()[style])
+    parsed, frags = _parsed(html.escape(text, quote=False), style)
+    return _Paragraph(parsed.text, parsed.style, frags=list(frags))
+
+
+@lru_cache(maxsize=4096)
+def _parsed(markup: str, style: str) -> tuple[Paragraph, tuple[Any, ...]]:
+    """A paragraph's markup parsed once per process: the method's rules, the criteria's
+    labels and the headings recur in every report, and ReportLab's markup parser (an
+    ``HTMLParser`` per paragraph) took a fifth of the typesetting time. The fragments are
+    shared (line breaking and drawing read them); each paragraph gets its own list."""
+    parsed = Paragraph(markup, _styles()[style])
+    return parsed, tuple(parsed.frags)
 
 
 def _h2(text: str, *, new_page: bool = False) -> list[Flowable]:
@@ -376,12 +402,34 @@ class _Bar(Flowable):
             canvas.rect(0, 0, self.width * self.fraction, self.height, stroke=0, fill=1)
 
 
+class _JpegReader(ImageReader):
+    """JPEG bytes for ReportLab, which embeds a JPEG as it is but names each image by a
+    digest of its ``getRGBData``: here the JPEG itself, so the pixels are not decoded (and
+    hashed) only to name the image."""
+
+    def __init__(self, jpeg: bytes) -> None:
+        super().__init__(io.BytesIO(jpeg))
+        self._jpeg = jpeg
+
+    def getRGBData(self) -> bytes:  # noqa: N802 - ReportLab's name
+        self._dataA = None  # no alpha channel: drawImage reads it after the data
+        return self._jpeg
+
+
+class _Jpeg(RLImage):
+    """A JPEG as a flowable of ``width`` x ``height`` points (see :class:`_JpegReader`)."""
+
+    def __init__(self, jpeg: bytes, width: float, height: float) -> None:
+        self._img = _JpegReader(jpeg)  # before RLImage reads the size from it
+        super().__init__(io.BytesIO(jpeg), width=width, height=height)
+
+
 def _image(jpeg: bytes, max_width: float, max_height: float) -> RLImage:
     """A JPEG as a flowable at most ``max_width`` x ``max_height`` points, aspect kept."""
     with Image.open(io.BytesIO(jpeg)) as image:
         width, height = image.size
     scale = min(max_width / width, max_height / height)
-    return RLImage(io.BytesIO(jpeg), width=width * scale, height=height * scale)
+    return _Jpeg(jpeg, width * scale, height * scale)
 
 
 def _canvas_maker(page_word: str, footer: str) -> type[Canvas]:
@@ -541,13 +589,11 @@ def site_maps_jpeg(
     """A small map (JPEG) of each site of ``best`` and its surroundings within ``radius_m``
     (EPSG:28992), in the order of ``best``.
 
-    One figure draws them all, one after the other; the layers are drawn as one collection
-    each (as the static map), not one patch per feature; JPEG, because a PDF embeds it as it
-    is (a PNG is decoded and compressed again).
+    One figure (made once per process) draws them all, one after the other; the layers are
+    drawn as one collection each (as the static map), not one patch per feature; JPEG,
+    because a PDF embeds it as it is (a PNG is decoded and compressed again).
     """
-    figure = Figure(figsize=(2.0, 2.0))
-    ax = figure.add_axes((0, 0, 1, 1))
-    ax.set_axis_off()
+    figure, ax = _card_figure()
     # geometry arrays and their spatial indexes, once for all cards (no frame per card)
     layers = [
         (layer.geometry.to_numpy(), layer.sindex, style)
@@ -555,31 +601,62 @@ def site_maps_jpeg(
         if (layer := context.get(name)) is not None and len(layer)
     ]
     layers.append((sites.geometry.to_numpy(), sites.sindex, _CARD_SITES_STYLE))
-    maps = []
-    for geometry, score in zip(best.geometry, best["score_total"], strict=True):
-        centre = shapely.centroid(geometry)
-        window = shapely.box(
-            centre.x - radius_m, centre.y - radius_m, centre.x + radius_m, centre.y + radius_m
-        )
-        for geoms, index, style in layers:
-            near = geoms[np.sort(index.query(window, predicate="intersects"))]
-            if len(near):
-                draw_geometries(ax, near, style)
-        add_polygons(
-            ax,
-            np.array([geometry], dtype=object),
-            facecolor=score_colour(score),
-            edgecolor="#000000",
-            linewidth=1.0,
-            alpha=0.85,
-        )
-        ax.set_xlim(window.bounds[0], window.bounds[2])
-        ax.set_ylim(window.bounds[1], window.bounds[3])
-        ax.set_aspect("equal")
-        maps.append(_jpeg(figure_rgb(figure, CARD_MAP_DPI)))
-        for artist in [*ax.collections, *ax.patches, *ax.lines]:
-            artist.remove()
-    return maps
+    try:
+        return [
+            _card_map(figure, ax, layers, geometry, score, radius_m)
+            for geometry, score in zip(best.geometry, best["score_total"], strict=True)
+        ]
+    finally:  # the figure is reused by the next report: leave it empty
+        _clear(ax)
+
+
+@cache
+def _card_figure() -> tuple[Figure, Any]:
+    """The figure (and its axes, filling it) the card maps are drawn on, made once per
+    process: setting up an axes cost as much as drawing two cards."""
+    figure = Figure(figsize=(2.0, 2.0))
+    ax = figure.add_axes((0, 0, 1, 1))
+    ax.set_axis_off()
+    return figure, ax
+
+
+def _card_map(
+    figure: Figure,
+    ax: Any,
+    layers: Sequence[tuple[np.ndarray, Any, Mapping[str, Any]]],
+    geometry: Any,
+    score: Any,
+    radius_m: float,
+) -> bytes:
+    """One card's map on the (empty) card figure, as JPEG; the figure is left empty."""
+    centre = shapely.centroid(geometry)
+    window = shapely.box(
+        centre.x - radius_m, centre.y - radius_m, centre.x + radius_m, centre.y + radius_m
+    )
+    for geoms, index, style in layers:
+        near = geoms[np.sort(index.query(window, predicate="intersects"))]
+        if len(near):
+            draw_geometries(ax, near, style)
+    add_polygons(
+        ax,
+        np.array([geometry], dtype=object),
+        facecolor=score_colour(score),
+        edgecolor="#000000",
+        linewidth=1.0,
+        alpha=0.85,
+    )
+    ax.set_xlim(window.bounds[0], window.bounds[2])
+    ax.set_ylim(window.bounds[1], window.bounds[3])
+    ax.set_aspect("equal")
+    jpeg = _jpeg(figure_rgb(figure, CARD_MAP_DPI))
+    _clear(ax)
+    return jpeg
+
+
+def _clear(ax: Any) -> None:
+    """Remove what a card drew (its collections, patches and lines) from the axes."""
+    for artist in [*ax.collections, *ax.patches, *ax.lines]:
+        artist.remove()
 
 
 # the other sites on a card: outlines only
@@ -722,7 +799,7 @@ def _card(site: Any, mini_map: bytes, labels: Mapping[str, str], lang: str) -> l
         f"{_t('score', lang)} {_num(site.get('score_total'), lang, 3)}"
     )
     inner_w = _FRAME_W - 2 * _CARD_PAD - 4
-    mini = RLImage(io.BytesIO(mini_map), 48 * mm, 48 * mm)
+    mini = _Jpeg(mini_map, 48 * mm, 48 * mm)
     right: list[Flowable] = [_para(_t("criteria", lang), "note")]
     bars = _bars(site, labels, lang, inner_w - _CARD_MINI - _CARD_GAP)
     if bars is not None:
@@ -740,7 +817,7 @@ def _card(site: Any, mini_map: bytes, labels: Mapping[str, str], lang: str) -> l
     )
     reasons = site.get("reasons_nl" if lang == "nl" else "reasons_en")
     text = html.escape(reasons, quote=False) if isinstance(reasons, str) else ""
-    note = Paragraph(f"<b>{html.escape(_t('reasons', lang))}:</b> {text}", _styles()["reasons"])
+    note = _Paragraph(f"<b>{html.escape(_t('reasons', lang))}:</b> {text}", _styles()["reasons"])
     card = Table([[[_para(title, "h3"), grid, note]]], colWidths=[_FRAME_W])
     card.setStyle(
         TableStyle(
@@ -770,6 +847,7 @@ def write_municipality_report_pdf(
     context: Mapping[str, gpd.GeoDataFrame],
     lang: str = "nl",
     top: int = TOP_SITES,
+    map_rgb: np.ndarray | None = None,
 ) -> None:
     """Typeset the municipality's report into the PDF ``path`` (replaced atomically).
 
@@ -796,6 +874,10 @@ def write_municipality_report_pdf(
         ``nl`` (default) or ``en``.
     top
         How many best sites get a row and a card.
+    map_rgb
+        The static map's RGB pixels when the caller holds them (as
+        :func:`~magicmix_geo.publish.maps.write_static_map` returns them): shown instead of
+        reading ``map_png`` back.
     """
     check_lang(lang)
     require_rd(sites, "sites")
@@ -806,7 +888,9 @@ def write_municipality_report_pdf(
     municipality = f"{gm_code} {gm_name}"
     story = _cover(_t("title", lang), municipality, manifest, lang)
     story += _figures(sites, manifest, candidate_source, lang)
-    if map_png is not None and Path(map_png).is_file():
+    if map_rgb is not None:
+        story += [*_h2(_t("map", lang)), _image(_jpeg(map_rgb), _FRAME_W, _MAP_MAX_H)]
+    elif map_png is not None and Path(map_png).is_file():
         story += [*_h2(_t("map", lang)), _image(map_jpeg(Path(map_png)), _FRAME_W, _MAP_MAX_H)]
     story += _h2(_t("best", lang), new_page=True)
     story.append(_best_table(best, lang) if len(best) else _para(_t("none", lang), "body"))

@@ -409,7 +409,7 @@ def _write_municipality(
         for name in ("water", "buildings", "streets")
         if name in result.layers
     }
-    write_static_map(
+    map_rgb = write_static_map(
         tmp / "maps" / f"{result.gm_code}.png",
         result.sites,
         result.layers["boundary"],
@@ -448,6 +448,7 @@ def _write_municipality(
         map_png=tmp / "maps" / f"{result.gm_code}.png",
         context=context,
         lang=lang,
+        map_rgb=map_rgb,  # the PNG just written, not read back
     )
     timed("report_s", clock)
     return timings

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from magicmix_geo.config import Settings
@@ -62,8 +63,10 @@ def write_municipality_pdf(
     map_png: Path | None,
     context: Mapping[str, gpd.GeoDataFrame],
     lang: str = "nl",
+    map_rgb: np.ndarray | None = None,
 ) -> None:
-    """The municipality's typeset report (``reports/<GM>.pdf``), Dutch unless ``lang="en"``."""
+    """The municipality's typeset report (``reports/<GM>.pdf``), Dutch unless ``lang="en"``;
+    ``map_rgb``: the static map's pixels, when the caller holds them."""
     write_municipality_report_pdf(
         path,
         sites,
@@ -75,6 +78,7 @@ def write_municipality_pdf(
         map_png=map_png,
         context=context,
         lang=lang,
+        map_rgb=map_rgb,
     )
 
 
