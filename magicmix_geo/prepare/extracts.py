@@ -30,6 +30,10 @@ renumbered object keeps its id), so after a nightly update an unchanged municipa
 byte-identical extract and its ranking is served from the result cache
 (``magicmix_geo/cache.py`` keys on the extract's sha256).
 
+The source's highest ids come from a few of its blocks when its header declares it sorted
+(:mod:`magicmix_geo.prepare.sorted_pbf`), else from one ``osmium fileinfo`` read; extracts
+are written with lz4-compressed blocks where osmium can (cheaper to write than zlib).
+
 Needs the ``osmium`` program (Debian/Ubuntu package ``osmium-tool``).
 """
 
