@@ -71,8 +71,8 @@ def test_a_sorted_file_gives_the_facts_of_a_full_read_from_few_blocks(
     assert reader.facts() == full_read(path)
     # a binary search for the end of the nodes and of the ways: a few blocks of many
     blocks = len(reader.data)
-    assert len(reader._first) <= 2 * math.ceil(math.log2(blocks + 1))
-    assert len(reader._decoded) <= 5
+    assert reader.blocks_probed <= 2 * math.ceil(math.log2(blocks + 1))
+    assert reader.blocks_decoded <= 5
     if name != "sample":
         assert blocks > 60  # eight islands of ~55,000 nodes: blocks of 8,000 objects
 

@@ -141,6 +141,16 @@ class SortedPbf:
         if header.get("sorting") != SORTED:
             raise NotSortedPbfError("the header does not declare sorting=Type_then_ID")
 
+    @property
+    def blocks_probed(self) -> int:
+        """How many data blocks had their first object looked at."""
+        return len(self._first)
+
+    @property
+    def blocks_decoded(self) -> int:
+        """How many data blocks were decoded whole."""
+        return len(self._decoded)
+
     def _read(self, blob: Blob) -> bytes:
         with self.path.open("rb") as fh:
             fh.seek(blob.offset)
