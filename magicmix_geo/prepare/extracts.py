@@ -30,11 +30,16 @@ renumbered object keeps its id), so after a nightly update an unchanged municipa
 byte-identical extract and its ranking is served from the result cache
 (``magicmix_geo/cache.py`` keys on the extract's sha256).
 
+The source's highest ids come from a few of its blocks when its header declares it sorted
+(:mod:`magicmix_geo.prepare.sorted_pbf`), else from one ``osmium fileinfo`` read; extracts
+are written with lz4-compressed blocks where osmium can (cheaper to write than zlib).
+
 Needs the ``osmium`` program (Debian/Ubuntu package ``osmium-tool``).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -68,6 +73,7 @@ from magicmix_geo.prepare.osm_ids import (
     usable,
 )
 from magicmix_geo.prepare.regions import Region, plan_regions
+from magicmix_geo.prepare.sorted_pbf import NotSortedPbfError, SortedPbf
 from magicmix_geo.provenance import file_sha256
 
 OSMIUM = "osmium"
@@ -90,7 +96,14 @@ RENUMBER_COST_PASSES = 2
 # boundaries are simplified to this tolerance (metres) before they become extract polygons:
 # the extract only has to cover the area + buffer, and fewer vertices make the pass faster
 SIMPLIFY_M = 25.0
-EXTRACT_FORMAT = 1
+# part of every extract's name: 2 = blocks compressed as :func:`extract_output_format` says
+# (1: zlib, osmium's default)
+EXTRACT_FORMAT = 2
+# the cached extracts' blocks are lz4-compressed where osmium can (osmium-tool >= 1.14 built
+# with lz4): writing them costs about half of zlib's CPU, they are ~25 % larger, and
+# libosmium (pyosmium) reads them as fast (bench/README.md, "OSM store in regions")
+EXTRACT_COMPRESSION = "lz4"
+FALLBACK_COMPRESSION = "zlib"
 # region files are read once and deleted: not compressing them saves more than it costs
 REGION_FORMAT = "pbf,pbf_compression=none"
 # regions are cut into their municipalities by this many osmium processes at once (an
@@ -227,7 +240,7 @@ def _cut(
     source: Path,
     what: str,
     log: Callable[[str], None] | None,
-    output_format: str = "pbf",
+    output_format: str | None = None,
 ) -> int:
     """Cut ``targets`` from ``cut_from``, ``per_pass`` in an osmium pass (``areas`` as
     :func:`_osmium_extract` takes them; ``what`` names them and the file in the log); the
@@ -444,9 +457,18 @@ def source_facts(source: Path, store: Path) -> dict[str, Any]:
 
 
 def _id_facts(source: Path) -> dict[str, int]:
+    """The highest node and way ids and the node and way counts of ``source``: from a few
+    blocks of a PBF file declared sorted (:mod:`magicmix_geo.prepare.sorted_pbf`), else from
+    one full read (``osmium fileinfo --extended``, without its checksum)."""
+    try:
+        return SortedPbf(source).facts()
+    except NotSortedPbfError:
+        pass  # any other file: read it whole
+    except OSError as exc:
+        raise InputError(f"{source}: cannot read OSM data ({exc.strerror})") from exc
     _require_osmium(source)
     done = subprocess.run(
-        [OSMIUM, "fileinfo", "--extended", "--json", str(source)],
+        [OSMIUM, "fileinfo", "--extended", "--no-crc", "--json", str(source)],
         capture_output=True,
         text=True,
         check=False,
@@ -585,8 +607,26 @@ def osmium_available() -> bool:
     return shutil.which(OSMIUM) is not None
 
 
+@functools.cache
+def extract_output_format() -> str:
+    """osmium's output format for the cached extracts: PBF with :data:`EXTRACT_COMPRESSION`
+    when this osmium lists it among its PBF compression types (``osmium --version``), else
+    :data:`FALLBACK_COMPRESSION`."""
+    compression = FALLBACK_COMPRESSION
+    if osmium_available():
+        done = subprocess.run([OSMIUM, "--version"], capture_output=True, text=True, check=False)
+        for line in done.stdout.splitlines():
+            name, _, types = line.partition(":")
+            if name == "Supported PBF compression types" and EXTRACT_COMPRESSION in types.split():
+                compression = EXTRACT_COMPRESSION
+    return f"pbf,pbf_compression={compression}"
+
+
 def _polygon_hash(polygon: MultiPolygon) -> str:
-    text = json.dumps([EXTRACT_FORMAT, STRATEGY, _rounded(mapping(polygon))], sort_keys=True)
+    text = json.dumps(
+        [EXTRACT_FORMAT, extract_output_format(), STRATEGY, _rounded(mapping(polygon))],
+        sort_keys=True,
+    )
     return _short_hash(text)[:12]
 
 
@@ -612,13 +652,15 @@ def _osmium_extract(
     areas: Mapping[str, Mapping[str, Any]],
     targets: Mapping[str, Path],
     reported: Path,
-    output_format: str = "pbf",
+    output_format: str | None = None,
 ) -> None:
     """One ``osmium extract --config`` pass over ``source`` writing every target atomically;
     ``areas`` holds each key's geometry as osmium's config takes it (``multipolygon``:
     GeoJSON coordinates, or ``bbox``); errors name ``reported`` (the file the user gave, when
-    ``source`` is its renumbered copy or a region's file)."""
+    ``source`` is its renumbered copy or a region's file); ``output_format`` is osmium's
+    (default: :func:`extract_output_format`)."""
     _require_osmium(reported)
+    output_format = output_format or extract_output_format()
     folder = next(iter(targets.values())).parent
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder, prefix=".extract.") as tmp:
