@@ -31,10 +31,10 @@ def inner_points(geoms: np.ndarray) -> np.ndarray:
     """A point inside each geometry (``point_on_surface``), or an empty point where GEOS does
     not place it inside (empty or invalid geometries): such pairs are never decided "in"."""
     points = shapely.point_on_surface(geoms)
-    xy = shapely.get_coordinates(points, include_z=False)
-    has = ~shapely.is_empty(points)
+    xy = _xy(points)
+    has = np.flatnonzero(~np.isnan(xy[:, 0]))
     inside = np.zeros(len(geoms), dtype=bool)
-    inside[has] = shapely.intersects_xy(geoms[has], xy[:, 0], xy[:, 1])
+    inside[has] = shapely.intersects_xy(geoms[has], xy[has, 0], xy[has, 1])
     return np.where(inside, points, shapely.from_wkt("POINT EMPTY"))
 
 
@@ -103,7 +103,8 @@ def _chunk_pairs(
 
 
 def _xy(points: np.ndarray) -> np.ndarray:
-    """x, y of points (NaN for empty ones)."""
-    x = shapely.get_x(points)
-    y = shapely.get_y(points)
-    return np.column_stack([x, y])
+    """x, y of points (NaN for empty or missing ones)."""
+    xy = np.full((len(points), 2), np.nan)
+    has = ~shapely.is_empty(points) & ~shapely.is_missing(points)
+    xy[has] = shapely.get_coordinates(points[has], include_z=False)
+    return xy
