@@ -342,22 +342,10 @@ def covered(geoms: np.ndarray, buildings: gpd.GeoDataFrame | None, share: float)
     land_i, bld_i, blds = _cover_pairs(geoms, buildings)
     shared = np.full(len(land_i), np.nan)
     first = _most_overlapping(geoms, land_i, blds[bld_i])
-    # a building inside its polygon shares its whole footprint: a containment test instead of
-    # an overlay, where the bounding boxes allow it (that area only decides "sure"; the sum
-    # of a polygon left undecided intersects every pair, as building_cover does)
-    plots, owners = geoms[land_i[first]], blds[bld_i[first]]
-    a, b = shapely.bounds(plots), shapely.bounds(owners)
-    inside = (b[:, 0] >= a[:, 0]) & (b[:, 1] >= a[:, 1]) & (b[:, 2] <= a[:, 2])
-    inside &= b[:, 3] <= a[:, 3]
-    maybe = np.flatnonzero(inside)
-    inside[maybe] = shapely.contains(plots[maybe], owners[maybe])
-    lower = np.empty(len(first))
-    lower[inside] = shapely.area(owners[inside])
-    lower[~inside] = shapely.area(shapely.intersection(plots[~inside], owners[~inside]))
-    shared[first[~inside]] = lower[~inside]
+    shared[first] = shapely.area(shapely.intersection(geoms[land_i[first]], blds[bld_i[first]]))
     area = shapely.area(geoms)
     partial = np.zeros(len(geoms))
-    partial[land_i[first]] = lower
+    partial[land_i[first]] = shared[first]
     with np.errstate(divide="ignore", invalid="ignore"):
         sure = (area > 0) & (partial / area >= share * (1.0 + _SURE_MARGIN))
     rest = ~sure[land_i]
