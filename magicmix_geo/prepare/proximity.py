@@ -97,8 +97,11 @@ def _chunk_pairs(
         near = np.hypot(pxy[:, 0] - qxy[:, 0], pxy[:, 1] - qxy[:, 1]) <= radius_m - MARGIN_M
     todo = np.flatnonzero(~near)
     if len(todo):
-        shapely.prepare(part)  # the tree's query tests a prepared input geometry too
+        # the tree's query tests a prepared input geometry too; the caller's stay as they were
+        fresh = ~shapely.is_prepared(part)
+        shapely.prepare(part)
         near[todo] = shapely.dwithin(part[gi[todo]], targets[ti[todo]], radius_m)
+        shapely.destroy_prepared(part[fresh])
     return gi[near] + start, ti[near]
 
 
