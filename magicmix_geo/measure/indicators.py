@@ -13,6 +13,7 @@ from magicmix_geo.config import Settings
 from magicmix_geo.measure.context import distance_to_nearest, share_covered
 from magicmix_geo.measure.distances import SegmentIndex, counts_within, nearest_distance
 from magicmix_geo.prepare.network import WalkNetwork
+from magicmix_geo.prepare.proximity import dwithin_pairs
 
 
 @dataclass(frozen=True)
@@ -68,12 +69,16 @@ def neighbour_count(
     """Residential buildings within ``radius_m`` of a site, not counting those on the site."""
     if len(buildings) == 0 or len(sites) == 0:
         return np.zeros(len(sites), dtype=np.int64)
-    tree = shapely.STRtree(buildings.to_numpy())
-    site_idx, bld_idx = tree.query(
-        sites.geometry.to_numpy(), predicate="dwithin", distance=radius_m
-    )
-    anchors = shapely.point_on_surface(buildings.to_numpy())
-    on_site = shapely.contains(sites.geometry.to_numpy()[site_idx], anchors[bld_idx])
+    geoms, blds = sites.geometry.to_numpy(), buildings.to_numpy()
+    # the pairs of STRtree(blds).query(geoms, predicate="dwithin"), most decided by bounds
+    site_idx, bld_idx = dwithin_pairs(geoms, blds, radius_m)
+    anchors = shapely.point_on_surface(blds)
+    # a building is on the site when its anchor is: never outside the site's bounding box
+    box = shapely.bounds(geoms)[site_idx]
+    ax, ay = shapely.get_x(anchors)[bld_idx], shapely.get_y(anchors)[bld_idx]
+    on_site = (ax >= box[:, 0]) & (ax <= box[:, 2]) & (ay >= box[:, 1]) & (ay <= box[:, 3])
+    maybe = np.flatnonzero(on_site)
+    on_site[maybe] = shapely.contains(geoms[site_idx[maybe]], anchors[bld_idx[maybe]])
     return np.bincount(site_idx[~on_site], minlength=len(sites)).astype(np.int64)
 
 

@@ -31,6 +31,7 @@ import pandas as pd
 import shapely
 
 from magicmix_geo.config import SiteSettings
+from magicmix_geo.prepare.proximity import dwithin_pairs
 from magicmix_geo.site_types import LAND_TYPES, SITE_TYPES
 
 RD_NEW_EPSG = 28992
@@ -405,6 +406,6 @@ def residential_neighbours(
     if not len(homes):
         return counts
     points = shapely.point_on_surface(homes.geometry.to_numpy())
-    land_i, _ = shapely.STRtree(points).query(geoms, predicate="dwithin", distance=radius_m)
-    np.add.at(counts, land_i, 1)
-    return counts
+    # the pairs of STRtree(points).query(geoms, predicate="dwithin"), most decided by bounds
+    land_i, _ = dwithin_pairs(geoms, points, radius_m, target_points=points)
+    return np.bincount(land_i, minlength=len(geoms)).astype(np.int64)

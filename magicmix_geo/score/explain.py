@@ -163,12 +163,28 @@ def _item(
     return f"{label} {text} ({score:.2f})"
 
 
+# the columns :func:`site_type_texts` reads
+KIND_COLUMNS = (
+    "site_type",
+    "name",
+    "plan_homes",
+    "plan_status",
+    "plan_type",
+    "evidence",
+    "bag_units",
+    "gebruiksdoel",
+    "floor_area_m2",
+)
+
+
 def site_type_texts(table: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     """What kind of candidate each site is, in Dutch and English, with the facts from its
     source (plan name and homes, BAG units, floor area): plain text, the publisher escapes it.
     """
-    nl = [_kind_text(row, "nl") for row in table.to_dict("records")]
-    en = [_kind_text(row, "en") for row in table.to_dict("records")]
+    # the rows of the columns read (the whole table's records cost ~0.2 ms a site)
+    rows = table[[c for c in KIND_COLUMNS if c in table.columns]].to_dict("records")
+    nl = [_kind_text(row, "nl") for row in rows]
+    en = [_kind_text(row, "en") for row in rows]
     return (
         pd.Series(nl, index=table.index, dtype=object),
         pd.Series(en, index=table.index, dtype=object),
