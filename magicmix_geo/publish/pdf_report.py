@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
-import matplotlib
 import numpy as np
 import pandas as pd
 import shapely
@@ -33,9 +32,7 @@ from reportlab.lib.colors import Color, HexColor
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.pdfmetrics import registerFontFamily, stringWidth
-from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import (
     BaseDocTemplate,
@@ -60,6 +57,7 @@ from magicmix_geo.publish._common import (
 )
 from magicmix_geo.publish._palette import BUILDING_COLOUR, STREET_COLOUR, WATER_COLOUR
 from magicmix_geo.publish.maps import add_polygons, draw_geometries, figure_rgb
+from magicmix_geo.publish.pdf_fonts import BOLD, FONT, pdf_markup, pdf_plain, register_fonts
 from magicmix_geo.publish.report import top_sites
 
 LANGS = ("nl", "en")
@@ -224,7 +222,7 @@ def _run_rows(manifest: Mapping[str, Any], lang: str) -> list[tuple[str, str]]:
 _PAGE_MARGINS_MM = (18.0, 16.0, 20.0, 16.0)  # top, right, bottom, left
 _FRAME_W = A4[0] - (_PAGE_MARGINS_MM[1] + _PAGE_MARGINS_MM[3]) * mm
 _FRAME_H = A4[1] - (_PAGE_MARGINS_MM[0] + _PAGE_MARGINS_MM[2]) * mm
-_FONT, _BOLD = "MagicMixSans", "MagicMixSans-Bold"
+_FONT, _BOLD = FONT, BOLD
 # binary streams: ReportLab's ASCII85 encoding of images (pure Python without its C
 # accelerator) took longer than the rest of a report, and made the file a quarter larger
 rl_config.useA85 = 0
@@ -239,15 +237,9 @@ def _rgb(hex_colour: str) -> Color:
 _GRID, _HEAD_BG, _INK = _rgb("#bbbbbb"), _rgb("#eeeeee"), _rgb("#222222")
 
 
-@cache
 def _fonts() -> tuple[str, str]:
-    """DejaVu Sans (matplotlib's own copy, so always present), registered once per process:
-    it has every Latin letter, ² and the dashes the reports use."""
-    folder = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
-    pdfmetrics.registerFont(TTFont(_FONT, str(folder / "DejaVuSans.ttf")))
-    pdfmetrics.registerFont(TTFont(_BOLD, str(folder / "DejaVuSans-Bold.ttf")))
-    registerFontFamily(_FONT, normal=_FONT, bold=_BOLD, italic=_FONT, boldItalic=_BOLD)
-    return _FONT, _BOLD
+    """The body and bold fonts (:mod:`magicmix_geo.publish.pdf_fonts`), registered once."""
+    return register_fonts()
 
 
 @cache
@@ -273,8 +265,9 @@ def _styles() -> dict[str, ParagraphStyle]:
 
 
 def _para(text: str, style: str = "cell") -> Paragraph:
-    """A paragraph of data text: escaped, so it is shown as the text it is, never markup."""
-    return Paragraph(html.escape(text, quote=False), _styles()[style])
+    """A paragraph of data text: escaped, so it is shown as the text it is, never markup;
+    characters DejaVu lacks (CJK, emoji) in a fallback font or as a visible stand-in."""
+    return Paragraph(pdf_markup(text), _styles()[style])
 
 
 def _h2(text: str, *, new_page: bool = False) -> list[Flowable]:
@@ -414,7 +407,7 @@ def _canvas_maker(page_word: str, footer: str) -> type[Canvas]:
                 A4[0] - _PAGE_MARGINS_MM[1] * mm, y, f"{page_word} {number} / {total}"
             )
             if number > 1:
-                self.drawString(_PAGE_MARGINS_MM[3] * mm, y, footer)
+                self.drawString(_PAGE_MARGINS_MM[3] * mm, y, pdf_plain(footer))
 
     return NumberedCanvas
 
@@ -652,7 +645,7 @@ def _best_cell(key: str, column: str | None, site: Any, lang: str) -> Any:
     if key == "rank":
         return str(int(site["rank_gm"]))
     if key == "site":
-        return str(site["site_id"])  # a plain cell is drawn as it is: no markup
+        return _para(str(site["site_id"]))  # escaped; CJK and emoji shown (pdf_fonts)
     if key == "buurt":
         name = site.get("bu_name")
         return _para(name) if isinstance(name, str) else ""
@@ -739,7 +732,7 @@ def _card(site: Any, mini_map: bytes, labels: Mapping[str, str], lang: str) -> l
         )
     )
     reasons = site.get("reasons_nl" if lang == "nl" else "reasons_en")
-    text = html.escape(reasons, quote=False) if isinstance(reasons, str) else ""
+    text = pdf_markup(reasons) if isinstance(reasons, str) else ""
     note = Paragraph(f"<b>{html.escape(_t('reasons', lang))}:</b> {text}", _styles()["reasons"])
     card = Table([[[_para(title, "h3"), grid, note]]], colWidths=[_FRAME_W])
     card.setStyle(
