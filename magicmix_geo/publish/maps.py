@@ -54,6 +54,7 @@ from magicmix_geo.publish._common import (
     reason_text,
     require_rd,
     score_colour,
+    site_type_look,
     site_type_style,
 )
 from magicmix_geo.site_types import SITE_TYPES
@@ -92,6 +93,45 @@ _MAP_WORDS: dict[str, tuple[str, str]] = {
     "layer_water": ("water", "water"),
     "layer_buildings": ("buildings", "gebouwen"),
     "layer_streets": ("streets", "straten"),
+    # the interactive map's layer names, legend and popup labels (label i18n)
+    "layer_osm": ("OpenStreetMap background (online)", "OpenStreetMap-achtergrond (online)"),
+    "layer_sites_typed": (
+        "candidate sites (score_total; outline: site_type)",
+        "kandidaatlocaties (score_total; omlijning: site_type)",
+    ),
+    "layer_sites": ("candidate sites (score_total)", "kandidaatlocaties (score_total)"),
+    "layer_excluded": ("excluded sites", "uitgesloten locaties"),
+    "layer_excluded_merged": (
+        "excluded sites ({n}, merged)",
+        "uitgesloten locaties ({n}, samengevoegd)",
+    ),
+    "layer_destinations": ("destinations (amenities)", "bestemmingen (voorzieningen)"),
+    "layer_top": ("top 10 (rank_gm)", "top 10 (rank_gm)"),
+    "legend_excluded": ("excluded", "uitgesloten"),
+    "legend_outline": ("outline", "omlijning"),
+    "legend_destinations": ("destinations", "bestemmingen"),
+    "excluded_note": (
+        "{n} excluded sites drawn as one layer without popups; each site's exclusion_reason "
+        "is in the GeoPackage",
+        "{n} uitgesloten locaties als één laag zonder pop-ups; de exclusion_reason van elke "
+        "locatie staat in de GeoPackage",
+    ),
+    "alias_walk": ("walk to {label} ({column})", "loopafstand naar {label} ({column})"),
+    "alias_score": ("{label} score ({column})", "score {label} ({column})"),
+    "alias_reasons_en": ("why (reasons_en)", "waarom, Engels (reasons_en)"),
+    "alias_reasons_nl": ("why, Dutch (reasons_nl)", "waarom (reasons_nl)"),
+    "alias_rank_gm": ("rank in municipality (rank_gm)", "rang in de gemeente (rank_gm)"),
+    "alias_site_type": ("site type (site_type)", "soort locatie (site_type)"),
+    "alias_homes_planned": (
+        "homes planned (homes_planned)",
+        "geplande woningen (homes_planned)",
+    ),
+    "alias_homes_reserved": (
+        "homes reserved (homes_reserved)",
+        "gereserveerde woningen (homes_reserved)",
+    ),
+    "tooltip_rank": ("rank", "rang"),
+    "tooltip_site": ("site", "locatie"),
 }
 MAP_LANGS = ("nl", "en")
 
@@ -210,7 +250,7 @@ def render_static_map(
     ax.set_axis_off()
     _label_top_sites(ax, sites)  # after the limits: placement works in display units
     ax.set_title(_plain_text(title), fontsize=14, loc="left")
-    _draw_legend(ax, sites, context, words)
+    _draw_legend(ax, sites, context, words, lang)
     _draw_colour_bar(cax, words)
     _draw_scale_bar(ax, extent)
     _draw_north_arrow(ax)
@@ -435,7 +475,7 @@ def _draw_sites(ax: Any, sites: gpd.GeoDataFrame) -> None:
 def _draw_site_type_outlines(ax: Any, sites: gpd.GeoDataFrame) -> None:
     """Outline each site in the colour and dash of its ``site_type`` (none without one)."""
     for site_type in site_types_present(sites):
-        _label, colour, dash = site_type_style(site_type)
+        colour, dash = site_type_look(site_type)
         mine = sites["site_type"].astype(str).to_numpy() == site_type
         add_polygons(
             ax,
@@ -644,8 +684,10 @@ def _draw_legend(
     sites: gpd.GeoDataFrame,
     context: Mapping[str, gpd.GeoDataFrame],
     words: Mapping[str, str],
+    lang: str,
 ) -> None:
-    """A legend of the non-score symbols: excluded sites, boundary, labels, context."""
+    """A legend of the non-score symbols: excluded sites, boundary, labels, context; site
+    types labelled in ``lang``."""
     handles: list[Any] = [
         Patch(facecolor=EXCLUDED_COLOUR, edgecolor="#9a9a9a", alpha=0.55, label=words["excluded"]),
     ]
@@ -655,7 +697,7 @@ def _draw_legend(
             Patch(facecolor=NO_SCORE_COLOUR, edgecolor="#505050", label=words["no_score"])
         )
     for site_type in site_types_present(kept):
-        label, colour, dash = site_type_style(site_type)
+        label, colour, dash = site_type_style(site_type, lang)
         handles.append(
             Patch(
                 facecolor="none",
@@ -776,6 +818,7 @@ def write_interactive_map(
     *,
     amenities: gpd.GeoDataFrame | None,
     title: str,
+    lang: str = "en",
 ) -> None:
     """Write an interactive HTML map (folium / Leaflet) of one municipality's sites.
 
@@ -802,12 +845,14 @@ def write_interactive_map(
         Destinations (points, with ``category``), EPSG:28992, or None.
     title
         The map title.
+    lang
+        ``en`` (default) or ``nl``: layer names, legend, popup labels, site type labels.
     """
     require_rd(sites, "sites")
     require_rd(boundary, "boundary")
     if amenities is not None:
         require_rd(amenities, "amenities")
-    fmap = build_interactive_map(sites, boundary, amenities=amenities, title=title)
+    fmap = build_interactive_map(sites, boundary, amenities=amenities, title=title, lang=lang)
     with output_path(Path(path)) as tmp:
         fmap.save(str(tmp))
 
@@ -818,6 +863,7 @@ def build_interactive_map(
     *,
     amenities: gpd.GeoDataFrame | None,
     title: str,
+    lang: str = "en",
 ) -> folium.Map:
     """Build the folium map of :func:`write_interactive_map` without writing it.
 
@@ -831,33 +877,36 @@ def build_interactive_map(
         Destinations, EPSG:28992, or None.
     title
         The map title.
+    lang
+        ``en`` (default) or ``nl``.
 
     Returns
     -------
     folium.Map
         The map.
     """
+    words = map_words(lang)
     extent = _web_bounds(sites, boundary)
     fmap = folium.Map(
         tiles=None, control_scale=True, zoom_start=13, location=_centre(extent), zoom_snap=0.25
     )
     folium.TileLayer(
-        "OpenStreetMap", name="OpenStreetMap background (online)", overlay=True, show=False
+        "OpenStreetMap", name=words["layer_osm"], overlay=True, show=False
     ).add_to(fmap)
     if not boundary.empty:
-        _boundary_layer(boundary).add_to(fmap)
+        _boundary_layer(boundary, words).add_to(fmap)
     excluded = excluded_mask(sites)
     merged = int(excluded.sum()) > MERGE_EXCLUDED_ABOVE
     if excluded.any():
         layer = _merged_excluded_layer if merged else _excluded_layer
-        layer(sites[excluded]).add_to(fmap)
+        layer(sites[excluded], words).add_to(fmap)
     if (~excluded).any():
-        _site_layer(sites[~excluded]).add_to(fmap)
+        _site_layer(sites[~excluded], words).add_to(fmap)
     if amenities is not None and not amenities.empty:
-        _amenity_layer(amenities).add_to(fmap)
+        _amenity_layer(amenities, words).add_to(fmap)
     top = _top_sites(sites, TOP_LABELLED)
     if not top.empty:
-        _rank_badges(top).add_to(fmap)
+        _rank_badges(top, words).add_to(fmap)
     folium.LayerControl(collapsed=False).add_to(fmap)
     fmap.fit_bounds([[extent[1], extent[0]], [extent[3], extent[2]]])
     root: Any = fmap.get_root()  # a folium Figure (typed as its Element base)
@@ -865,14 +914,12 @@ def build_interactive_map(
     categories: list[str] = []
     if amenities is not None and "category" in amenities.columns:
         categories = sorted({str(c) for c in amenities["category"].dropna()})
-    note = (
-        f"{int(excluded.sum()):,} excluded sites drawn as one layer without popups; "
-        "each site's exclusion_reason is in the GeoPackage"
-        if merged
-        else None
-    )
+    note = words["excluded_note"].format(n=f"{int(excluded.sum()):,}") if merged else None
     legend = _legend_html(
-        categories, excluded_note=note, site_types=site_types_present(sites[~excluded])
+        categories,
+        excluded_note=note,
+        site_types=site_types_present(sites[~excluded]),
+        lang=lang,
     )
     root.html.add_child(RawHtml(legend))
     _inline_leaflet(fmap)
@@ -1034,11 +1081,11 @@ def html_text(value: Any) -> Any:
     return page_text(str(value))
 
 
-def _boundary_layer(boundary: gpd.GeoDataFrame) -> folium.GeoJson:
+def _boundary_layer(boundary: gpd.GeoDataFrame, words: Mapping[str, str]) -> folium.GeoJson:
     web = _web(boundary[[boundary.geometry.name]])
     return folium.GeoJson(
         _geojson(web),
-        name="municipal boundary",
+        name=words["boundary"],
         style_function=lambda _feature: {"fill": False, "color": "#222222", "weight": 2},
         control=True,
     )
@@ -1066,23 +1113,16 @@ def _popup_columns(sites: gpd.GeoDataFrame) -> list[str]:
     return first + reasons + scores + dists
 
 
-def _alias(column: str) -> str:
-    """A readable popup label that still names the column."""
+def _alias(column: str, words: Mapping[str, str]) -> str:
+    """A readable popup label (in the words' language) that still names the column."""
     if column.startswith("dist_") and column.endswith("_m"):
         label = category_style(column[5:-2])[0]
         if label == "other":
             label = column[5:-2].replace("_", " ")
-        return f"walk to {label} ({column})"
+        return words["alias_walk"].format(label=label, column=column)
     if column.startswith("score_"):
-        return f"{column[6:].replace('_', ' ')} score ({column})"
-    return {
-        "reasons_en": "why (reasons_en)",
-        "reasons_nl": "waarom (reasons_nl)",
-        "rank_gm": "rank in municipality (rank_gm)",
-        "site_type": "site type (site_type)",
-        "homes_planned": "homes planned (homes_planned)",
-        "homes_reserved": "homes reserved (homes_reserved)",
-    }.get(column, column)
+        return words["alias_score"].format(label=column[6:].replace("_", " "), column=column)
+    return words.get(f"alias_{column}", column)
 
 
 def _rounded_attributes(sites: gpd.GeoDataFrame, columns: list[str]) -> gpd.GeoDataFrame:
@@ -1106,22 +1146,20 @@ def _distance_text(metres: float) -> str:
     return "unreachable" if math.isnan(metres) else f"{metres:.0f} m"
 
 
-def _site_layer(sites: gpd.GeoDataFrame) -> folium.GeoJson:
+def _site_layer(sites: gpd.GeoDataFrame, words: Mapping[str, str]) -> folium.GeoJson:
     """Ranked (non-excluded) sites in their score class colour, with a popup."""
     columns = _popup_columns(sites)
     web = _web(_rounded_attributes(sites, columns))
     web["fill_colour"] = [score_colour(s) for s in _scores(sites)]
     typed = "site_type" in sites.columns
-    styles = [site_type_style(t) for t in sites["site_type"]] if typed else []
-    web["edge_colour"] = [colour for _label, colour, _dash in styles] if typed else SITE_EDGE
-    web["edge_dash"] = [LEAFLET_DASHES.get(dash) for _l, _c, dash in styles] if typed else None
+    styles = [site_type_look(t) for t in sites["site_type"]] if typed else []
+    web["edge_colour"] = [colour for colour, _dash in styles] if typed else SITE_EDGE
+    web["edge_dash"] = [LEAFLET_DASHES.get(dash) for _c, dash in styles] if typed else None
     tooltip = [c for c in ("site_id", "site_type", "rank_gm", "score_total") if c in columns]
     weight = SITE_TYPE_LINE_PX if typed else 1
     return folium.GeoJson(
         _geojson(web),
-        name="candidate sites (score_total; outline: site_type)"
-        if typed
-        else "candidate sites (score_total)",
+        name=words["layer_sites_typed" if typed else "layer_sites"],
         style_function=lambda feature: {
             "fillColor": feature["properties"]["fill_colour"],
             "color": feature["properties"]["edge_colour"],
@@ -1132,7 +1170,7 @@ def _site_layer(sites: gpd.GeoDataFrame) -> folium.GeoJson:
         highlight_function=lambda _feature: {"weight": 3, "color": "#000000"},
         popup=folium.GeoJsonPopup(
             fields=columns,
-            aliases=[page_text(_alias(c)) for c in columns],
+            aliases=[page_text(_alias(c, words)) for c in columns],
             localize=False,
             max_width=420,
         ),
@@ -1140,7 +1178,7 @@ def _site_layer(sites: gpd.GeoDataFrame) -> folium.GeoJson:
     )
 
 
-def _excluded_layer(sites: gpd.GeoDataFrame) -> folium.GeoJson:
+def _excluded_layer(sites: gpd.GeoDataFrame, words: Mapping[str, str]) -> folium.GeoJson:
     """Excluded sites in grey, with their exclusion reason; coarser, as they are context."""
     columns = [c for c in ("site_id", "site_type", "exclusion_reason") if c in sites.columns]
     web = _web(
@@ -1150,19 +1188,23 @@ def _excluded_layer(sites: gpd.GeoDataFrame) -> folium.GeoJson:
     )
     return folium.GeoJson(
         _geojson(web),
-        name="excluded sites",
+        name=words["layer_excluded"],
         style_function=lambda _feature: {
             "fillColor": EXCLUDED_COLOUR,
             "color": EXCLUDED_EDGE,
             "weight": 0.5,
             "fillOpacity": 0.5,
         },
-        popup=folium.GeoJsonPopup(fields=columns, aliases=columns, localize=False),
+        popup=folium.GeoJsonPopup(
+            fields=columns, aliases=[page_text(_alias(c, words)) for c in columns], localize=False
+        ),
         smooth_factor=1.5,
     )
 
 
-def _merged_excluded_layer(sites: gpd.GeoDataFrame) -> folium.GeoJson:
+def _merged_excluded_layer(
+    sites: gpd.GeoDataFrame, words: Mapping[str, str]
+) -> folium.GeoJson:
     """Many excluded sites as one grey multipolygon without popups (large municipalities).
 
     Per-site features with popups made the map of a 200,000-parcel city 74 MB and slow to
@@ -1185,7 +1227,7 @@ def _merged_excluded_layer(sites: gpd.GeoDataFrame) -> folium.GeoJson:
     }
     return folium.GeoJson(
         {"type": "FeatureCollection", "features": [feature]},
-        name=f"excluded sites ({len(sites):,}, merged)",
+        name=words["layer_excluded_merged"].format(n=f"{len(sites):,}"),
         style_function=lambda _feature: {
             "fillColor": EXCLUDED_COLOUR,
             "color": EXCLUDED_EDGE,
@@ -1196,7 +1238,7 @@ def _merged_excluded_layer(sites: gpd.GeoDataFrame) -> folium.GeoJson:
     )
 
 
-def _amenity_layer(amenities: gpd.GeoDataFrame) -> folium.GeoJson:
+def _amenity_layer(amenities: gpd.GeoDataFrame, words: Mapping[str, str]) -> folium.GeoJson:
     """Destinations as small circle markers coloured by category (the QGIS style's colours)."""
     columns = [c for c in ("category", "name") if c in amenities.columns]
     points = amenities[[*columns, amenities.geometry.name]].copy()
@@ -1206,7 +1248,7 @@ def _amenity_layer(amenities: gpd.GeoDataFrame) -> folium.GeoJson:
     web["marker_colour"] = [category_style(c)[1] for c in labels]
     return folium.GeoJson(
         _geojson(web),
-        name="destinations (amenities)",
+        name=words["layer_destinations"],
         marker=folium.CircleMarker(radius=4, weight=1, fill=True, fill_opacity=0.9),
         style_function=lambda feature: {
             "color": "#333333",
@@ -1228,7 +1270,7 @@ _BADGE_JS = """function(feature, layer) {
 }"""
 
 
-def _rank_badges(top: gpd.GeoDataFrame) -> folium.GeoJson:
+def _rank_badges(top: gpd.GeoDataFrame, words: Mapping[str, str]) -> folium.GeoJson:
     """The rank of the ten best sites as round badges on their representative points.
 
     The ranks and site ids travel as GeoJSON properties (escaped by :func:`_geojson`), not
@@ -1245,22 +1287,26 @@ def _rank_badges(top: gpd.GeoDataFrame) -> folium.GeoJson:
     web = _web(points, tolerance_m=0.0)
     return folium.GeoJson(
         _geojson(web),
-        name="top 10 (rank_gm)",
+        name=words["layer_top"],
         marker=folium.Marker(),
         on_each_feature=folium.JsCode(_BADGE_JS),
         tooltip=folium.GeoJsonTooltip(
-            fields=["rank_gm", "site_id"], aliases=["rank", "site"], localize=False
+            fields=["rank_gm", "site_id"],
+            aliases=[words["tooltip_rank"], words["tooltip_site"]],
+            localize=False,
         ),
     )
 
 
-def _site_type_legend_rows(site_types: list[str]) -> list[str]:
-    """Legend rows: one outline sample (an SVG line in the map's dash) per site type."""
+def _site_type_legend_rows(site_types: list[str], lang: str) -> list[str]:
+    """Legend rows: one outline sample (an SVG line in the map's dash) per site type, its
+    label in ``lang``."""
     if not site_types:
         return []
-    rows = ['<div style="margin-top:4px"><b>site_type</b> (outline)</div>']
+    outline = map_words(lang)["legend_outline"]
+    rows = [f'<div style="margin-top:4px"><b>site_type</b> ({outline})</div>']
     for site_type in site_types:
-        label, colour, dash = site_type_style(site_type)
+        label, colour, dash = site_type_style(site_type, lang)
         pattern = LEAFLET_DASHES.get(dash)
         dash_attr = f' stroke-dasharray="{pattern}"' if pattern else ""
         rows.append(
@@ -1286,13 +1332,16 @@ def _legend_html(
     *,
     excluded_note: str | None = None,
     site_types: list[str] | None = None,
+    lang: str = "en",
 ) -> str:
     """Score classes, excluded colour, site type outlines, destination categories and
     attribution (bottom right).
 
     ``excluded_note`` says how the excluded sites are drawn when they are merged;
-    ``site_types`` are the ``site_type`` values of the ranked sites (their outlines).
+    ``site_types`` are the ``site_type`` values of the ranked sites (their outlines);
+    ``lang`` the language of the words.
     """
+    words = map_words(lang)
     rows = []
     for i, colour in enumerate(SCORE_COLOURS):
         lo, hi = SCORE_BREAKS[i], SCORE_BREAKS[i + 1]
@@ -1304,16 +1353,16 @@ def _legend_html(
     rows.append(
         f'<div><span style="display:inline-block;width:14px;height:10px;'
         f'background:{EXCLUDED_COLOUR};border:1px solid #999;margin-right:4px"></span>'
-        "excluded</div>"
+        f"{words['legend_excluded']}</div>"
     )
     if excluded_note:
         rows.append(
             f'<div style="max-width:190px;font-size:10px;color:#444">{page_text(excluded_note)}'
             "</div>"
         )
-    rows += _site_type_legend_rows(site_types or [])
+    rows += _site_type_legend_rows(site_types or [], lang)
     if categories:
-        rows.append('<div style="margin-top:4px"><b>destinations</b></div>')
+        rows.append(f'<div style="margin-top:4px"><b>{words["legend_destinations"]}</b></div>')
     for category in categories:
         label, colour, _marker = category_style(category)
         rows.append(

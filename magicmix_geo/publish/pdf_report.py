@@ -59,6 +59,7 @@ from magicmix_geo.publish._palette import BUILDING_COLOUR, STREET_COLOUR, WATER_
 from magicmix_geo.publish.maps import add_polygons, draw_geometries, figure_rgb
 from magicmix_geo.publish.pdf_fonts import BOLD, FONT, pdf_markup, pdf_plain, register_fonts
 from magicmix_geo.publish.report import top_sites
+from magicmix_geo.site_types import site_type_label
 
 LANGS = ("nl", "en")
 TOP_SITES = 10
@@ -509,7 +510,7 @@ def summary_figures(
     """
     if "site_type" in sites.columns:
         types = sites["site_type"].fillna("?").astype(str).value_counts()
-        by_type = [(str(k), int(v)) for k, v in types.items()]
+        by_type = [(site_type_label(k, lang), int(v)) for k, v in types.items()]
     else:
         en, nl = _SOURCES.get(candidate_source, (candidate_source, candidate_source))
         by_type = [(nl if lang == "nl" else en, len(sites))]

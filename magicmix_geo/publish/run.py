@@ -402,8 +402,8 @@ def _write_municipality(
     clock = timed("gpkg_s", clock)
     _write_rasters(tmp, result, metadata)
     clock = timed("rasters_s", clock)
-    # the HTML report and map are English; the static map follows the run's language
-    title = map_title(result.gm_code, result.gm_name, _profiles([result]), "en")
+    # every map and report follows the run's language (label i18n)
+    title = map_title(result.gm_code, result.gm_name, _profiles([result]), lang)
     context: dict[str, gpd.GeoDataFrame] = {
         name: result.layers[name]
         for name in ("water", "buildings", "streets")
@@ -413,7 +413,7 @@ def _write_municipality(
         tmp / "maps" / f"{result.gm_code}.png",
         result.sites,
         result.layers["boundary"],
-        title=map_title(result.gm_code, result.gm_name, _profiles([result]), lang),
+        title=title,
         context=context,
         lang=lang,
     )
@@ -424,6 +424,7 @@ def _write_municipality(
         result.layers["boundary"],
         amenities=result.layers["amenities"],
         title=title,
+        lang=lang,
     )
     clock = timed("map_html_s", clock)
     write_municipality_report(
@@ -436,6 +437,7 @@ def _write_municipality(
         method=method_rows(settings),
         map_png=tmp / "maps" / f"{result.gm_code}.png",
         context=context,
+        lang=lang,
     )
     write_municipality_pdf(
         tmp / "reports" / f"{result.gm_code}.pdf",
