@@ -118,8 +118,7 @@ _MAP_WORDS: dict[str, tuple[str, str]] = {
     ),
     "alias_walk": ("walk to {label} ({column})", "loopafstand naar {label} ({column})"),
     "alias_score": ("{label} score ({column})", "score {label} ({column})"),
-    "alias_reasons_en": ("why (reasons_en)", "waarom, Engels (reasons_en)"),
-    "alias_reasons_nl": ("why, Dutch (reasons_nl)", "waarom (reasons_nl)"),
+    "alias_reasons": ("why ({column})", "waarom ({column})"),
     "alias_rank_gm": ("rank in municipality (rank_gm)", "rang in de gemeente (rank_gm)"),
     "alias_site_type": ("site type (site_type)", "soort locatie (site_type)"),
     "alias_homes_planned": (
@@ -132,6 +131,7 @@ _MAP_WORDS: dict[str, tuple[str, str]] = {
     ),
     "tooltip_rank": ("rank", "rang"),
     "tooltip_site": ("site", "locatie"),
+    "reasons_column": ("reasons_en", "reasons_nl"),
 }
 MAP_LANGS = ("nl", "en")
 
@@ -836,8 +836,8 @@ def write_interactive_map(
         The target ``.html``; replaced atomically.
     sites
         Candidate sites, EPSG:28992. The popup shows ``site_id``, ``rank_gm``,
-        ``score_total``, ``reasons_en`` and ``reasons_nl`` when present, every ``score_*``
-        and ``dist_*_m`` column; excluded sites are grey and show their
+        ``score_total``, ``reasons_en`` (``reasons_nl`` in Dutch) when present, every
+        ``score_*`` and ``dist_*_m`` column; excluded sites are grey and show their
         ``exclusion_reason``.
     boundary
         The municipal boundary, EPSG:28992.
@@ -1091,8 +1091,9 @@ def _boundary_layer(boundary: gpd.GeoDataFrame, words: Mapping[str, str]) -> fol
     )
 
 
-def _popup_columns(sites: gpd.GeoDataFrame) -> list[str]:
-    """The attribute columns shown in a site popup, in a fixed order."""
+def _popup_columns(sites: gpd.GeoDataFrame, words: Mapping[str, str]) -> list[str]:
+    """The attribute columns shown in a site popup, in a fixed order; the reasons in the
+    words' language only."""
     first = [
         c
         for c in (
@@ -1107,7 +1108,7 @@ def _popup_columns(sites: gpd.GeoDataFrame) -> list[str]:
         )
         if c in sites.columns
     ]
-    reasons = [c for c in ("reasons_en", "reasons_nl") if c in sites.columns]
+    reasons = [c for c in (words["reasons_column"],) if c in sites.columns]
     scores = [c for c in sites.columns if c.startswith("score_") and c != "score_total"]
     dists = [c for c in sites.columns if c.startswith("dist_") and c.endswith("_m")]
     return first + reasons + scores + dists
@@ -1120,6 +1121,8 @@ def _alias(column: str, words: Mapping[str, str]) -> str:
         if label == "other":
             label = column[5:-2].replace("_", " ")
         return words["alias_walk"].format(label=label, column=column)
+    if column.startswith("reasons_"):
+        return words["alias_reasons"].format(column=column)
     if column.startswith("score_"):
         return words["alias_score"].format(label=column[6:].replace("_", " "), column=column)
     return words.get(f"alias_{column}", column)
@@ -1148,7 +1151,7 @@ def _distance_text(metres: float) -> str:
 
 def _site_layer(sites: gpd.GeoDataFrame, words: Mapping[str, str]) -> folium.GeoJson:
     """Ranked (non-excluded) sites in their score class colour, with a popup."""
-    columns = _popup_columns(sites)
+    columns = _popup_columns(sites, words)
     web = _web(_rounded_attributes(sites, columns))
     web["fill_colour"] = [score_colour(s) for s in _scores(sites)]
     typed = "site_type" in sites.columns

@@ -354,7 +354,9 @@ def report_html(
     parts.append(f"<h2>{w['best'].format(n=len(top))}</h2>")
     parts.append(_top_table_html(top, lang))
     parts.append(_by_type_html(sites, lang))
-    reason_columns = [(c, label) for c, label in _REASON_COLUMNS if c in top.columns]
+    reason_columns = [
+        (c, label) for c, label in _REASON_COLUMNS if c in top.columns and c.endswith(lang)
+    ]
     if reason_columns:
         parts.append(f"<h2>{w['why']}</h2>")
         for _, site in top.iterrows():
