@@ -9,6 +9,7 @@ tests/setup.sh.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -19,9 +20,19 @@ from magicmix_geo.config import load_settings
 from magicmix_geo.publish import pdf_fonts
 from magicmix_geo.publish.run_outputs import write_municipality_pdf
 from magicmix_geo.score.method import method_rows
-from tests.test_pdf_report import _tool, pdf_text
+from tests.test_pdf_report import pdf_text
 
 SETTINGS = load_settings()
+
+
+def _tool(name: str) -> str:
+    """A poppler-utils program (installed by tests/setup.sh): missing fails, never skips."""
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} not found: apt-get install -y poppler-utils (see tests/setup.sh)")
+    return path
+
+
 CJK = "北京路住宅"
 EMOJI = "\U0001f3e0\U0001f680"  # house, rocket: not in DejaVu Sans (its 😀 is)
 NAME = f"Plan {CJK} {EMOJI}"
