@@ -20,7 +20,11 @@ import pytest
 from magicmix_geo.config import load_settings
 from magicmix_geo.publish import write_interactive_map, write_municipality_report
 from magicmix_geo.publish.maps import render_static_map
-from magicmix_geo.publish.run_outputs import write_municipality_pdf
+from magicmix_geo.publish.run_outputs import (
+    category_labels,
+    criterion_labels,
+    write_municipality_pdf,
+)
 from magicmix_geo.score.method import method_rows
 from magicmix_geo.site_types import SITE_TYPE_LABELS, SITE_TYPES
 
@@ -75,6 +79,8 @@ def _outputs(typed: dict[str, object], lang: str, folder: Path) -> dict[str, str
         amenities=typed["amenities"],
         title="GM0503 Delft",
         lang=lang,
+        category_labels=category_labels(SETTINGS, lang),
+        criterion_labels=criterion_labels(SETTINGS, lang),
     )
     write_municipality_report(
         folder / "report.html",
@@ -141,5 +147,16 @@ def test_html_map_words_in_the_run_language(typed: dict[str, object], tmp_path: 
         assert words in dutch["map"] and words not in english["map"], words
     for words in ("candidate sites (score_total", "municipal boundary", "site type (site_type)"):
         assert words in english["map"] and words not in dutch["map"], words
+    # popup labels of the distances and the destinations' legend: the config's labels
+    assert "loopafstand naar" in dutch["map"] and "walk to " not in dutch["map"]
+    assert "onbereikbaar" not in english["map"]
+    amenities = typed["amenities"]
+    assert isinstance(amenities, gpd.GeoDataFrame)
+    for category in set(amenities["category"]):
+        labels = SETTINGS.categories[category]
+        assert f"{labels.label_nl}</div>" in dutch["map"], category
+        assert f"{labels.label_en}</div>" in english["map"], category
+        if labels.label_nl != labels.label_en:
+            assert f"{labels.label_en}</div>" not in dutch["map"], category
     assert "Kandidaten naar soort" in dutch["report"] and "Candidates by type" in english["report"]
     assert "Candidates by type" not in dutch["report"]

@@ -132,6 +132,7 @@ _MAP_WORDS: dict[str, tuple[str, str]] = {
     "tooltip_rank": ("rank", "rang"),
     "tooltip_site": ("site", "locatie"),
     "reasons_column": ("reasons_en", "reasons_nl"),
+    "unreachable": ("unreachable", "onbereikbaar"),
 }
 MAP_LANGS = ("nl", "en")
 
@@ -819,6 +820,8 @@ def write_interactive_map(
     amenities: gpd.GeoDataFrame | None,
     title: str,
     lang: str = "en",
+    category_labels: Mapping[str, str] | None = None,
+    criterion_labels: Mapping[str, str] | None = None,
 ) -> None:
     """Write an interactive HTML map (folium / Leaflet) of one municipality's sites.
 
@@ -847,12 +850,23 @@ def write_interactive_map(
         The map title.
     lang
         ``en`` (default) or ``nl``: layer names, legend, popup labels, site type labels.
+    category_labels, criterion_labels
+        Destination category and criterion name -> its label in ``lang`` (config
+        ``label_nl``/``label_en``); without them the palette's English names.
     """
     require_rd(sites, "sites")
     require_rd(boundary, "boundary")
     if amenities is not None:
         require_rd(amenities, "amenities")
-    fmap = build_interactive_map(sites, boundary, amenities=amenities, title=title, lang=lang)
+    fmap = build_interactive_map(
+        sites,
+        boundary,
+        amenities=amenities,
+        title=title,
+        lang=lang,
+        category_labels=category_labels,
+        criterion_labels=criterion_labels,
+    )
     with output_path(Path(path)) as tmp:
         fmap.save(str(tmp))
 
@@ -864,6 +878,8 @@ def build_interactive_map(
     amenities: gpd.GeoDataFrame | None,
     title: str,
     lang: str = "en",
+    category_labels: Mapping[str, str] | None = None,
+    criterion_labels: Mapping[str, str] | None = None,
 ) -> folium.Map:
     """Build the folium map of :func:`write_interactive_map` without writing it.
 
@@ -879,13 +895,19 @@ def build_interactive_map(
         The map title.
     lang
         ``en`` (default) or ``nl``.
+    category_labels, criterion_labels
+        As for :func:`write_interactive_map`.
 
     Returns
     -------
     folium.Map
         The map.
     """
-    words = map_words(lang)
+    words = {
+        **map_words(lang),
+        **{f"category_{k}": v for k, v in (category_labels or {}).items()},
+        **{f"criterion_{k}": v for k, v in (criterion_labels or {}).items()},
+    }
     extent = _web_bounds(sites, boundary)
     fmap = folium.Map(
         tiles=None, control_scale=True, zoom_start=13, location=_centre(extent), zoom_snap=0.25
@@ -920,6 +942,7 @@ def build_interactive_map(
         excluded_note=note,
         site_types=site_types_present(sites[~excluded]),
         lang=lang,
+        category_labels=category_labels,
     )
     root.html.add_child(RawHtml(legend))
     _inline_leaflet(fmap)
@@ -1117,18 +1140,21 @@ def _popup_columns(sites: gpd.GeoDataFrame, words: Mapping[str, str]) -> list[st
 def _alias(column: str, words: Mapping[str, str]) -> str:
     """A readable popup label (in the words' language) that still names the column."""
     if column.startswith("dist_") and column.endswith("_m"):
-        label = category_style(column[5:-2])[0]
+        label = words.get(f"category_{column[5:-2]}") or category_style(column[5:-2])[0]
         if label == "other":
             label = column[5:-2].replace("_", " ")
         return words["alias_walk"].format(label=label, column=column)
     if column.startswith("reasons_"):
         return words["alias_reasons"].format(column=column)
     if column.startswith("score_"):
-        return words["alias_score"].format(label=column[6:].replace("_", " "), column=column)
+        label = words.get(f"criterion_{column[6:]}") or column[6:].replace("_", " ")
+        return words["alias_score"].format(label=label, column=column)
     return words.get(f"alias_{column}", column)
 
 
-def _rounded_attributes(sites: gpd.GeoDataFrame, columns: list[str]) -> gpd.GeoDataFrame:
+def _rounded_attributes(
+    sites: gpd.GeoDataFrame, columns: list[str], words: Mapping[str, str]
+) -> gpd.GeoDataFrame:
     """Popup values: scores to 3 decimals, distances as text in whole metres."""
     out = sites[[*columns, sites.geometry.name]].copy()
     for col in columns:
@@ -1136,7 +1162,7 @@ def _rounded_attributes(sites: gpd.GeoDataFrame, columns: list[str]) -> gpd.GeoD
             out[col] = pd.to_numeric(out[col], errors="coerce").round(3)
         elif col.startswith("dist_"):
             metres = pd.to_numeric(out[col], errors="coerce")
-            out[col] = [_distance_text(v) for v in metres]
+            out[col] = [_distance_text(v, words) for v in metres]
         elif col == "rank_gm":
             out[col] = pd.to_numeric(out[col], errors="coerce").astype("Int64")
         elif col.startswith("reasons_"):
@@ -1144,15 +1170,15 @@ def _rounded_attributes(sites: gpd.GeoDataFrame, columns: list[str]) -> gpd.GeoD
     return out
 
 
-def _distance_text(metres: float) -> str:
+def _distance_text(metres: float, words: Mapping[str, str]) -> str:
     """A walking distance for a popup; missing means no path over the network."""
-    return "unreachable" if math.isnan(metres) else f"{metres:.0f} m"
+    return words["unreachable"] if math.isnan(metres) else f"{metres:.0f} m"
 
 
 def _site_layer(sites: gpd.GeoDataFrame, words: Mapping[str, str]) -> folium.GeoJson:
     """Ranked (non-excluded) sites in their score class colour, with a popup."""
     columns = _popup_columns(sites, words)
-    web = _web(_rounded_attributes(sites, columns))
+    web = _web(_rounded_attributes(sites, columns, words))
     web["fill_colour"] = [score_colour(s) for s in _scores(sites)]
     typed = "site_type" in sites.columns
     styles = [site_type_look(t) for t in sites["site_type"]] if typed else []
@@ -1336,13 +1362,14 @@ def _legend_html(
     excluded_note: str | None = None,
     site_types: list[str] | None = None,
     lang: str = "en",
+    category_labels: Mapping[str, str] | None = None,
 ) -> str:
     """Score classes, excluded colour, site type outlines, destination categories and
     attribution (bottom right).
 
     ``excluded_note`` says how the excluded sites are drawn when they are merged;
     ``site_types`` are the ``site_type`` values of the ranked sites (their outlines);
-    ``lang`` the language of the words.
+    ``lang`` the language of the words; ``category_labels`` the categories' labels in it.
     """
     words = map_words(lang)
     rows = []
@@ -1368,6 +1395,7 @@ def _legend_html(
         rows.append(f'<div style="margin-top:4px"><b>{words["legend_destinations"]}</b></div>')
     for category in categories:
         label, colour, _marker = category_style(category)
+        label = (category_labels or {}).get(category, label)
         rows.append(
             f'<div><span style="display:inline-block;width:9px;height:9px;border-radius:5px;'
             f'background:{colour};border:1px solid #333;margin:0 6px 0 2px"></span>'

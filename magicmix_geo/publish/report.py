@@ -50,6 +50,12 @@ _WORDS: dict[str, tuple[str, str]] = {
         "hogere <code>score_total</code> (0&ndash;1) is een betere Magic Mix-locatie; "
         "<code>rank_gm</code> 1 is de beste locatie van de gemeente.",
     ),
+    # the run facts (_run_facts)
+    "fact run": ("run", "run"),
+    "fact started": ("started", "gestart"),
+    "fact software": ("software", "software"),
+    "fact configuration hash": ("configuration hash", "configuratiehash"),
+    "fact profile": ("profile", "profiel"),
     "map_alt": ("map of the ranked sites", "kaart van de gerangschikte locaties"),
     "best": ("The {n} best sites", "De {n} beste locaties"),
     "why": ("Why these sites", "Waarom deze locaties"),
@@ -336,7 +342,9 @@ def report_html(
         f"<title>{e(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{e(title)}</h1>",
         '<p class="note">'
-        + " &middot; ".join(f"{e(k)}: {e(v)}" for k, v in _run_facts(manifest) if v)
+        + " &middot; ".join(
+            f"{e(w.get('fact ' + k, k))}: {e(v)}" for k, v in _run_facts(manifest) if v
+        )
         + "</p>",
         "<p>"
         + w["intro"].format(

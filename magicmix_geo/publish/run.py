@@ -40,6 +40,8 @@ from magicmix_geo.publish.overview import MunicipalityEntry, overview_table
 from magicmix_geo.publish.rasters import write_rasters
 from magicmix_geo.publish.report import write_municipality_report
 from magicmix_geo.publish.run_outputs import (
+    category_labels,
+    criterion_labels,
     start_run_project,
     write_municipality_pdf,
     write_run_index,
@@ -425,6 +427,8 @@ def _write_municipality(
         amenities=result.layers["amenities"],
         title=title,
         lang=lang,
+        category_labels=category_labels(settings, lang),
+        criterion_labels=criterion_labels(settings, lang),
     )
     clock = timed("map_html_s", clock)
     write_municipality_report(
