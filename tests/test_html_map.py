@@ -284,7 +284,8 @@ def test_html_map_shows_site_type_in_popups_outlines_and_legend(tmp_path: Path) 
         # the legend has one outline sample per type, in the same colour and dash
         row = re.search(rf'<div class="site-type" data-site-type="{site_type}">(.*?)</div>', dom)
         assert row, site_type
-        assert f'stroke="{colour}"' in row.group(1) and html.escape(label, quote=False) in row.group(1)
+        assert f'stroke="{colour}"' in row.group(1)
+        assert html.escape(label, quote=False) in row.group(1)
     # the unknown type is listed as text, never as markup
     assert html.escape(HOSTILE_TYPE, quote=False) in dom
     # every popup and tooltip names the site type; the plan name shows as text
