@@ -11,11 +11,13 @@ export DEBIAN_FRONTEND=noninteractive
 # QGIS (PyQGIS for the system python3) opens the GeoPackages and the project file; Chromium
 # loads the interactive maps and index.html; osmium-tool cuts the municipal extracts of a
 # shared OSM file; poppler-utils (pdftoppm, pdftotext) lets the tests look at the pages of the
-# PDF reports (ReportLab, pure Python: no system library). Measured on bookworm: about 90 s in all,
-# most of it QGIS.
+# PDF reports (ReportLab, pure Python: no system library); fonts-wqy-zenhei (CJK) and
+# fonts-symbola (symbols, emoji) are the PDF's TrueType fallbacks for names DejaVu cannot show
+# (publish/pdf_fonts.py). Measured on bookworm: about 90 s in all, most of it QGIS.
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
-  python3-qgis qgis-providers chromium osmium-tool poppler-utils fonts-dejavu-core >/dev/null
+  python3-qgis qgis-providers chromium osmium-tool poppler-utils fonts-dejavu-core \
+  fonts-wqy-zenhei fonts-symbola >/dev/null
 
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from shapely.geometry import box
 
+from magicmix_geo.site_types import site_type_label
 from tests._chromium import chromium
 
 
@@ -228,9 +229,9 @@ def test_palette_styles_every_site_type_distinctly() -> None:
     from magicmix_geo.site_types import SITE_TYPES
 
     assert list(SITE_TYPE_STYLES) == list(SITE_TYPES)
-    looks = {(colour, dash) for _label, colour, dash in SITE_TYPE_STYLES.values()}
+    looks = set(SITE_TYPE_STYLES.values())
     assert len(looks) == len(SITE_TYPES)
-    assert {dash for _l, _c, dash in SITE_TYPE_STYLES.values()} <= set(MPL_DASHES)
+    assert {dash for _c, dash in SITE_TYPE_STYLES.values()} <= set(MPL_DASHES)
     assert set(MPL_DASHES) == set(LEAFLET_DASHES)
 
     # the packaged QGIS style (made by styles/make_styles.py) has the same outlines
@@ -248,7 +249,7 @@ def test_palette_styles_every_site_type_distinctly() -> None:
         return f"#{r:02x}{g:02x}{b:02x}", options["outline_style"]
 
     qgis = {c.get("value"): outline(symbols[c.get("symbol")]) for c in renderer.iter("category")}
-    assert qgis == {t: (colour, dash) for t, (_l, colour, dash) in SITE_TYPE_STYLES.items()}
+    assert qgis == SITE_TYPE_STYLES
 
 
 def test_html_map_shows_site_type_in_popups_outlines_and_legend(tmp_path: Path) -> None:
@@ -273,7 +274,8 @@ def test_html_map_shows_site_type_in_popups_outlines_and_legend(tmp_path: Path) 
     assert body and 'data-pwned="none"' in body.group(0), body
     # each site is drawn with its type's outline colour and dash, over its score colour
     paths = re.findall(r"<path[^>]+>", dom)
-    for site_type, (label, colour, dash) in SITE_TYPE_STYLES.items():
+    for site_type, (colour, dash) in SITE_TYPE_STYLES.items():
+        label = site_type_label(site_type, "en")
         mine = [p for p in paths if f'stroke="{colour}"' in p]
         assert len(mine) == 2, site_type
         pattern = LEAFLET_DASHES[dash]
@@ -282,7 +284,8 @@ def test_html_map_shows_site_type_in_popups_outlines_and_legend(tmp_path: Path) 
         # the legend has one outline sample per type, in the same colour and dash
         row = re.search(rf'<div class="site-type" data-site-type="{site_type}">(.*?)</div>', dom)
         assert row, site_type
-        assert f'stroke="{colour}"' in row.group(1) and html.escape(label) in row.group(1)
+        assert f'stroke="{colour}"' in row.group(1)
+        assert html.escape(label, quote=False) in row.group(1)
     # the unknown type is listed as text, never as markup
     assert html.escape(HOSTILE_TYPE, quote=False) in dom
     # every popup and tooltip names the site type; the plan name shows as text
@@ -326,8 +329,8 @@ def test_png_map_outlines_each_site_type_with_a_legend_entry() -> None:
     outlines = [
         c for c in ax.collections if isinstance(c, PathCollection) and not len(c.get_facecolor())
     ]
-    for site_type, (label, colour, dash) in SITE_TYPE_STYLES.items():
-        assert f"{site_type}: {label}" in legend
+    for site_type, (colour, dash) in SITE_TYPE_STYLES.items():
+        assert f"{site_type}: {site_type_label(site_type, 'nl')}" in legend
         mine = [c for c in outlines if to_hex(tuple(np.asarray(c.get_edgecolor())[0])) == colour]
         assert len(mine) == 1 and len(mine[0].get_paths()) == 2, site_type
         styles: Any = mine[0].get_linestyle()  # [(offset, dash pattern or None)]

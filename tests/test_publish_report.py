@@ -182,7 +182,9 @@ def test_interactive_map_is_self_contained_with_reasons_and_badges(
     assert re.findall(r"<link[^>]+stylesheet", text) == []
     assert "BSD 2-Clause License" in text and "Vladimir Agafonkin" in text
     assert "data:image/png;base64," in text  # Leaflet's control images, inlined
-    assert "Voor: supermarkt 0 m lopen" in text and "reasons_nl" in text
+    # English by default: the English reasons, not the Dutch ones (the Dutch map has those)
+    assert "site 0: close to shops" in text and "reasons_en" in text
+    assert "Voor: supermarkt 0 m lopen" not in text
     # the top-10 rank badges: ten point features read by one badge builder (issue #16: ids
     # travel as GeoJSON properties, never inside JavaScript source)
     assert len(re.findall(r'"properties": \{"rank_gm": \d+, "site_id": ', text)) == 10
@@ -212,8 +214,8 @@ def test_report_html_and_pdf(
     ranked = crowded.dropna(subset=["rank_gm"]).sort_values("rank_gm")
     positions = [text.index(f">{sid}<") for sid in ranked["site_id"].head(10)]
     assert positions == sorted(positions)  # the best sites in rank order
-    assert "Redenen:" in text and "Voor: supermarkt 0 m lopen" in text
     assert "Reasons:</i> site 0: close to shops" in text
+    assert "Redenen:" not in text  # the Dutch reasons are in the Dutch report
     assert "score_transit" in text and "dist_supermarket_m" in text
     assert "industrial land within # m (limit # m)" in text  # exclusion summary
     assert "run-123" in text and "ODbL-1.0" in text and "aaaaaaaaaaaaaaaa" in text

@@ -25,7 +25,7 @@ from magicmix_geo.publish.qgis_project import (
     qgis_env,
     qgis_python,
 )
-from magicmix_geo.site_types import SITE_TYPES
+from magicmix_geo.site_types import SITE_TYPES, site_type_label
 
 CHECK_SCRIPT = Path(__file__).resolve().parent / "qgis_project_check.py"
 TYPE_OVERLAY = "GM0503 sites site_type"  # the sites again, outlined by site_type
@@ -136,8 +136,8 @@ def test_project_outlines_the_sites_by_site_type_over_the_score_colours(
     # one legend entry per site type, its label naming the type
     assert list(outlines) == list(SITE_TYPES)
     for site_type, (label, colour, pen, alpha) in outlines.items():
-        name, want_colour, dash = SITE_TYPE_STYLES[site_type]
-        assert label == f"{site_type}: {name}"
+        want_colour, dash = SITE_TYPE_STYLES[site_type]
+        assert label == f"{site_type}: {site_type_label(site_type, 'en')}"
         assert (colour, pen) == (want_colour, PEN_STYLES[dash]), site_type
         assert alpha == 0  # outline only: the score colour of the sites layer shows through
     # two types never look alike

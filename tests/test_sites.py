@@ -311,4 +311,6 @@ def test_sample_end_to_end_typed(sample_run: Path, sample_sites: gpd.GeoDataFram
         == plans.loc[plans["rank_gm"].notna(), "homes_planned"].sum()
     )
     report = (sample_run / "reports" / "GM0503.html").read_text(encoding="utf-8")
-    assert "Candidates by type" in report and "Best plan candidates" in report
+    # the sample run is Dutch (the default language)
+    assert "Kandidaten naar soort" in report
+    assert "Beste kandidaten: plan: gepland woningbouwproject" in report

@@ -138,4 +138,3 @@ def _hash_offsets(points: np.ndarray) -> np.ndarray:
 def _each_holds_its_point(cells: np.ndarray, points: np.ndarray) -> bool:
     polygons = shapely.get_type_id(cells) == 3
     return bool(polygons.all() and shapely.contains_xy(cells, points[:, 0], points[:, 1]).all())
-

@@ -37,6 +37,7 @@ from magicmix_geo.publish._palette import (
     STREET_COLOUR,
     WATER_COLOUR,
 )
+from magicmix_geo.site_types import site_type_label
 
 RD_NEW_EPSG = 28992
 OSM_ATTRIBUTION = "© OpenStreetMap contributors"
@@ -138,15 +139,24 @@ def category_style(category: object) -> tuple[str, str, str]:
     return CATEGORY_STYLES.get(str(category), OTHER_CATEGORY_STYLE)
 
 
-def site_type_style(site_type: object) -> tuple[str, str, str]:
-    """(label, outline colour, QGIS dash style) of a ``site_type``; grey solid if unknown.
+def site_type_look(site_type: object) -> tuple[str, str]:
+    """(outline colour, QGIS dash style) of a ``site_type``; grey solid if unknown."""
+    return SITE_TYPE_STYLES.get(str(site_type), OTHER_SITE_TYPE_STYLE)
+
+
+def site_type_style(site_type: object, lang: str) -> tuple[str, str, str]:
+    """(label in ``lang``, outline colour, QGIS dash style) of a ``site_type``; grey solid
+    and the "other" label if unknown.
 
     Parameters
     ----------
     site_type
         A ``site_type`` value of the sites layer (:data:`magicmix_geo.site_types.SITE_TYPES`).
+    lang
+        ``nl`` or ``en``: the label (:data:`magicmix_geo.site_types.SITE_TYPE_LABELS`).
     """
-    return SITE_TYPE_STYLES.get(str(site_type), OTHER_SITE_TYPE_STYLE)
+    colour, dash = site_type_look(site_type)
+    return site_type_label(site_type, lang), colour, dash
 
 
 # the colours are defined in _palette (shared with the QGIS style generator)
@@ -179,6 +189,7 @@ __all__ = [
     "quiet_missing_glyphs",
     "require_rd",
     "score_colour",
+    "site_type_look",
     "site_type_style",
 ]
 

@@ -13,19 +13,20 @@ EXCLUDED_EDGE = "#9a9a9a"
 NO_SCORE_COLOUR = "#ffffff"
 SITE_EDGE = "#505050"
 
-# candidate site types (magicmix_geo/site_types.py SITE_TYPES): English label, outline colour
-# and outline dash style, drawn over the score fill so that both stay readable. Dash styles
-# are named as QGIS names them; MPL_DASHES and LEAFLET_DASHES map them to matplotlib's and
-# Leaflet's. A new site type needs a line here and regenerated styles (styles/make_styles.py).
-SITE_TYPE_STYLES: dict[str, tuple[str, str, str]] = {
-    "plan": ("planned project (plans file)", "#08306b", "dash"),
-    "new_build": ("new build under way (BAG)", "#6a3d9a", "solid"),
-    "transformation": ("building to repurpose (BAG)", "#e7298a", "solid"),
-    "file": ("site from a sites file", "#000000", "solid"),
-    "vacant_land": ("vacant land (BRK)", "#8c510a", "dash dot"),
-    "proxy": ("parcel proxy (OSM)", "#737373", "dot"),
+# candidate site types (magicmix_geo/site_types.py SITE_TYPES, where their labels are):
+# outline colour and outline dash style, drawn over the score fill so that both stay readable.
+# Dash styles are named as QGIS names them; MPL_DASHES and LEAFLET_DASHES map them to
+# matplotlib's and Leaflet's. A new site type needs a line here and regenerated styles
+# (styles/make_styles.py).
+SITE_TYPE_STYLES: dict[str, tuple[str, str]] = {
+    "plan": ("#08306b", "dash"),
+    "new_build": ("#6a3d9a", "solid"),
+    "transformation": ("#e7298a", "solid"),
+    "file": ("#000000", "solid"),
+    "vacant_land": ("#8c510a", "dash dot"),
+    "proxy": ("#737373", "dot"),
 }
-OTHER_SITE_TYPE_STYLE = ("other site type", "#505050", "solid")
+OTHER_SITE_TYPE_STYLE = ("#505050", "solid")
 SITE_TYPE_WIDTH_MM = 0.6
 MPL_DASHES = {"solid": "-", "dash": "--", "dot": ":", "dash dot": "-."}
 LEAFLET_DASHES: dict[str, str | None] = {

@@ -54,6 +54,7 @@ from magicmix_geo.publish._common import (
     reason_text,
     require_rd,
     score_colour,
+    site_type_look,
     site_type_style,
 )
 from magicmix_geo.site_types import SITE_TYPES
@@ -92,6 +93,46 @@ _MAP_WORDS: dict[str, tuple[str, str]] = {
     "layer_water": ("water", "water"),
     "layer_buildings": ("buildings", "gebouwen"),
     "layer_streets": ("streets", "straten"),
+    # the interactive map's layer names, legend and popup labels (label i18n)
+    "layer_osm": ("OpenStreetMap background (online)", "OpenStreetMap-achtergrond (online)"),
+    "layer_sites_typed": (
+        "candidate sites (score_total; outline: site_type)",
+        "kandidaatlocaties (score_total; omlijning: site_type)",
+    ),
+    "layer_sites": ("candidate sites (score_total)", "kandidaatlocaties (score_total)"),
+    "layer_excluded": ("excluded sites", "uitgesloten locaties"),
+    "layer_excluded_merged": (
+        "excluded sites ({n}, merged)",
+        "uitgesloten locaties ({n}, samengevoegd)",
+    ),
+    "layer_destinations": ("destinations (amenities)", "bestemmingen (voorzieningen)"),
+    "layer_top": ("top 10 (rank_gm)", "top 10 (rank_gm)"),
+    "legend_excluded": ("excluded", "uitgesloten"),
+    "legend_outline": ("outline", "omlijning"),
+    "legend_destinations": ("destinations", "bestemmingen"),
+    "excluded_note": (
+        "{n} excluded sites drawn as one layer without popups; each site's exclusion_reason "
+        "is in the GeoPackage",
+        "{n} uitgesloten locaties als één laag zonder pop-ups; de exclusion_reason van elke "
+        "locatie staat in de GeoPackage",
+    ),
+    "alias_walk": ("walk to {label} ({column})", "loopafstand naar {label} ({column})"),
+    "alias_score": ("{label} score ({column})", "score {label} ({column})"),
+    "alias_reasons": ("why ({column})", "waarom ({column})"),
+    "alias_rank_gm": ("rank in municipality (rank_gm)", "rang in de gemeente (rank_gm)"),
+    "alias_site_type": ("site type (site_type)", "soort locatie (site_type)"),
+    "alias_homes_planned": (
+        "homes planned (homes_planned)",
+        "geplande woningen (homes_planned)",
+    ),
+    "alias_homes_reserved": (
+        "homes reserved (homes_reserved)",
+        "gereserveerde woningen (homes_reserved)",
+    ),
+    "tooltip_rank": ("rank", "rang"),
+    "tooltip_site": ("site", "locatie"),
+    "reasons_column": ("reasons_en", "reasons_nl"),
+    "unreachable": ("unreachable", "onbereikbaar"),
 }
 MAP_LANGS = ("nl", "en")
 
@@ -214,7 +255,7 @@ def render_static_map(
     # at the top of the axes, where matplotlib puts it when there are no tick labels above
     # (told, so that it does not measure the hidden axes at every draw)
     ax.set_title(_plain_text(title), fontsize=14, loc="left", y=1.0)
-    _draw_legend(ax, sites, context, words)
+    _draw_legend(ax, sites, context, words, lang)
     _draw_colour_bar(cax, words)
     _draw_scale_bar(ax, extent)
     _draw_north_arrow(ax)
@@ -443,7 +484,7 @@ def _draw_sites(ax: Any, sites: gpd.GeoDataFrame) -> None:
 def _draw_site_type_outlines(ax: Any, sites: gpd.GeoDataFrame) -> None:
     """Outline each site in the colour and dash of its ``site_type`` (none without one)."""
     for site_type in site_types_present(sites):
-        _label, colour, dash = site_type_style(site_type)
+        colour, dash = site_type_look(site_type)
         mine = sites["site_type"].astype(str).to_numpy() == site_type
         add_polygons(
             ax,
@@ -652,8 +693,10 @@ def _draw_legend(
     sites: gpd.GeoDataFrame,
     context: Mapping[str, gpd.GeoDataFrame],
     words: Mapping[str, str],
+    lang: str,
 ) -> None:
-    """A legend of the non-score symbols: excluded sites, boundary, labels, context."""
+    """A legend of the non-score symbols: excluded sites, boundary, labels, context; site
+    types labelled in ``lang``."""
     handles: list[Any] = [
         Patch(facecolor=EXCLUDED_COLOUR, edgecolor="#9a9a9a", alpha=0.55, label=words["excluded"]),
     ]
@@ -663,7 +706,7 @@ def _draw_legend(
             Patch(facecolor=NO_SCORE_COLOUR, edgecolor="#505050", label=words["no_score"])
         )
     for site_type in site_types_present(kept):
-        label, colour, dash = site_type_style(site_type)
+        label, colour, dash = site_type_style(site_type, lang)
         handles.append(
             Patch(
                 facecolor="none",
@@ -784,6 +827,9 @@ def write_interactive_map(
     *,
     amenities: gpd.GeoDataFrame | None,
     title: str,
+    lang: str = "en",
+    category_labels: Mapping[str, str] | None = None,
+    criterion_labels: Mapping[str, str] | None = None,
 ) -> None:
     """Write an interactive HTML map (folium / Leaflet) of one municipality's sites.
 
@@ -801,8 +847,8 @@ def write_interactive_map(
         The target ``.html``; replaced atomically.
     sites
         Candidate sites, EPSG:28992. The popup shows ``site_id``, ``rank_gm``,
-        ``score_total``, ``reasons_en`` and ``reasons_nl`` when present, every ``score_*``
-        and ``dist_*_m`` column; excluded sites are grey and show their
+        ``score_total``, ``reasons_en`` (``reasons_nl`` in Dutch) when present, every
+        ``score_*`` and ``dist_*_m`` column; excluded sites are grey and show their
         ``exclusion_reason``.
     boundary
         The municipal boundary, EPSG:28992.
@@ -810,12 +856,25 @@ def write_interactive_map(
         Destinations (points, with ``category``), EPSG:28992, or None.
     title
         The map title.
+    lang
+        ``en`` (default) or ``nl``: layer names, legend, popup labels, site type labels.
+    category_labels, criterion_labels
+        Destination category and criterion name -> its label in ``lang`` (config
+        ``label_nl``/``label_en``); without them the palette's English names.
     """
     require_rd(sites, "sites")
     require_rd(boundary, "boundary")
     if amenities is not None:
         require_rd(amenities, "amenities")
-    fmap = build_interactive_map(sites, boundary, amenities=amenities, title=title)
+    fmap = build_interactive_map(
+        sites,
+        boundary,
+        amenities=amenities,
+        title=title,
+        lang=lang,
+        category_labels=category_labels,
+        criterion_labels=criterion_labels,
+    )
     with output_path(Path(path)) as tmp:
         fmap.save(str(tmp))
 
@@ -826,6 +885,9 @@ def build_interactive_map(
     *,
     amenities: gpd.GeoDataFrame | None,
     title: str,
+    lang: str = "en",
+    category_labels: Mapping[str, str] | None = None,
+    criterion_labels: Mapping[str, str] | None = None,
 ) -> folium.Map:
     """Build the folium map of :func:`write_interactive_map` without writing it.
 
@@ -839,33 +901,42 @@ def build_interactive_map(
         Destinations, EPSG:28992, or None.
     title
         The map title.
+    lang
+        ``en`` (default) or ``nl``.
+    category_labels, criterion_labels
+        As for :func:`write_interactive_map`.
 
     Returns
     -------
     folium.Map
         The map.
     """
+    words = {
+        **map_words(lang),
+        **{f"category_{k}": v for k, v in (category_labels or {}).items()},
+        **{f"criterion_{k}": v for k, v in (criterion_labels or {}).items()},
+    }
     extent = _web_bounds(sites, boundary)
     fmap = folium.Map(
         tiles=None, control_scale=True, zoom_start=13, location=_centre(extent), zoom_snap=0.25
     )
-    folium.TileLayer(
-        "OpenStreetMap", name="OpenStreetMap background (online)", overlay=True, show=False
-    ).add_to(fmap)
+    folium.TileLayer("OpenStreetMap", name=words["layer_osm"], overlay=True, show=False).add_to(
+        fmap
+    )
     if not boundary.empty:
-        _boundary_layer(boundary).add_to(fmap)
+        _boundary_layer(boundary, words).add_to(fmap)
     excluded = excluded_mask(sites)
     merged = int(excluded.sum()) > MERGE_EXCLUDED_ABOVE
     if excluded.any():
         layer = _merged_excluded_layer if merged else _excluded_layer
-        layer(sites[excluded]).add_to(fmap)
+        layer(sites[excluded], words).add_to(fmap)
     if (~excluded).any():
-        _site_layer(sites[~excluded]).add_to(fmap)
+        _site_layer(sites[~excluded], words).add_to(fmap)
     if amenities is not None and not amenities.empty:
-        _amenity_layer(amenities).add_to(fmap)
+        _amenity_layer(amenities, words).add_to(fmap)
     top = _top_sites(sites, TOP_LABELLED)
     if not top.empty:
-        _rank_badges(top).add_to(fmap)
+        _rank_badges(top, words).add_to(fmap)
     folium.LayerControl(collapsed=False).add_to(fmap)
     fmap.fit_bounds([[extent[1], extent[0]], [extent[3], extent[2]]])
     root: Any = fmap.get_root()  # a folium Figure (typed as its Element base)
@@ -873,14 +944,13 @@ def build_interactive_map(
     categories: list[str] = []
     if amenities is not None and "category" in amenities.columns:
         categories = sorted({str(c) for c in amenities["category"].dropna()})
-    note = (
-        f"{int(excluded.sum()):,} excluded sites drawn as one layer without popups; "
-        "each site's exclusion_reason is in the GeoPackage"
-        if merged
-        else None
-    )
+    note = words["excluded_note"].format(n=f"{int(excluded.sum()):,}") if merged else None
     legend = _legend_html(
-        categories, excluded_note=note, site_types=site_types_present(sites[~excluded])
+        categories,
+        excluded_note=note,
+        site_types=site_types_present(sites[~excluded]),
+        lang=lang,
+        category_labels=category_labels,
     )
     root.html.add_child(RawHtml(legend))
     _inline_leaflet(fmap)
@@ -968,7 +1038,7 @@ def _geojson(geoms: np.ndarray, attributes: pd.DataFrame | None = None) -> dict[
     # column through pandas, half the map's time); the same dict as to_json(na="null")
     names: list[str] = []
     cells: list[list[Any]] = []
-    for column, values in (attributes.items() if attributes is not None else ()):
+    for column, values in attributes.items() if attributes is not None else ():
         names.append(str(column))
         cells.append(_json_cells(values))
     shown = geoms.copy()
@@ -1086,17 +1156,18 @@ def html_text(value: Any) -> Any:
     return page_text(str(value))
 
 
-def _boundary_layer(boundary: gpd.GeoDataFrame) -> folium.GeoJson:
+def _boundary_layer(boundary: gpd.GeoDataFrame, words: Mapping[str, str]) -> folium.GeoJson:
     return GeoJsonLayer(
         _geojson(_web(boundary.geometry)),
-        name="municipal boundary",
+        name=words["boundary"],
         style_function=lambda _feature: {"fill": False, "color": "#222222", "weight": 2},
         control=True,
     )
 
 
-def _popup_columns(sites: gpd.GeoDataFrame) -> list[str]:
-    """The attribute columns shown in a site popup, in a fixed order."""
+def _popup_columns(sites: gpd.GeoDataFrame, words: Mapping[str, str]) -> list[str]:
+    """The attribute columns shown in a site popup, in a fixed order; the reasons in the
+    words' language only."""
     first = [
         c
         for c in (
@@ -1111,32 +1182,30 @@ def _popup_columns(sites: gpd.GeoDataFrame) -> list[str]:
         )
         if c in sites.columns
     ]
-    reasons = [c for c in ("reasons_en", "reasons_nl") if c in sites.columns]
+    reasons = [c for c in (words["reasons_column"],) if c in sites.columns]
     scores = [c for c in sites.columns if c.startswith("score_") and c != "score_total"]
     dists = [c for c in sites.columns if c.startswith("dist_") and c.endswith("_m")]
     return first + reasons + scores + dists
 
 
-def _alias(column: str) -> str:
-    """A readable popup label that still names the column."""
+def _alias(column: str, words: Mapping[str, str]) -> str:
+    """A readable popup label (in the words' language) that still names the column."""
     if column.startswith("dist_") and column.endswith("_m"):
-        label = category_style(column[5:-2])[0]
+        label = words.get(f"category_{column[5:-2]}") or category_style(column[5:-2])[0]
         if label == "other":
             label = column[5:-2].replace("_", " ")
-        return f"walk to {label} ({column})"
+        return words["alias_walk"].format(label=label, column=column)
+    if column.startswith("reasons_"):
+        return words["alias_reasons"].format(column=column)
     if column.startswith("score_"):
-        return f"{column[6:].replace('_', ' ')} score ({column})"
-    return {
-        "reasons_en": "why (reasons_en)",
-        "reasons_nl": "waarom (reasons_nl)",
-        "rank_gm": "rank in municipality (rank_gm)",
-        "site_type": "site type (site_type)",
-        "homes_planned": "homes planned (homes_planned)",
-        "homes_reserved": "homes reserved (homes_reserved)",
-    }.get(column, column)
+        label = words.get(f"criterion_{column[6:]}") or column[6:].replace("_", " ")
+        return words["alias_score"].format(label=label, column=column)
+    return words.get(f"alias_{column}", column)
 
 
-def _rounded_attributes(sites: gpd.GeoDataFrame, columns: list[str]) -> dict[str, Any]:
+def _rounded_attributes(
+    sites: gpd.GeoDataFrame, columns: list[str], words: Mapping[str, str]
+) -> dict[str, Any]:
     """Popup values by column: scores to 3 decimals, distances as text in whole metres."""
     out: dict[str, Any] = {}
     for col in columns:
@@ -1145,7 +1214,7 @@ def _rounded_attributes(sites: gpd.GeoDataFrame, columns: list[str]) -> dict[str
             values = pd.to_numeric(values, errors="coerce").round(3)
         elif col.startswith("dist_"):
             metres = pd.to_numeric(values, errors="coerce")
-            values = [_distance_text(v) for v in metres]
+            values = [_distance_text(v, words) for v in metres]
         elif col == "rank_gm":
             values = pd.to_numeric(values, errors="coerce").astype("Int64")
         elif col.startswith("reasons_"):
@@ -1154,27 +1223,25 @@ def _rounded_attributes(sites: gpd.GeoDataFrame, columns: list[str]) -> dict[str
     return out
 
 
-def _distance_text(metres: float) -> str:
+def _distance_text(metres: float, words: Mapping[str, str]) -> str:
     """A walking distance for a popup; missing means no path over the network."""
-    return "unreachable" if math.isnan(metres) else f"{metres:.0f} m"
+    return words["unreachable"] if math.isnan(metres) else f"{metres:.0f} m"
 
 
-def _site_layer(sites: gpd.GeoDataFrame) -> folium.GeoJson:
+def _site_layer(sites: gpd.GeoDataFrame, words: Mapping[str, str]) -> folium.GeoJson:
     """Ranked (non-excluded) sites in their score class colour, with a popup."""
-    columns = _popup_columns(sites)
-    cells = _rounded_attributes(sites, columns)
+    columns = _popup_columns(sites, words)
+    cells = _rounded_attributes(sites, columns, words)
     cells["fill_colour"] = [score_colour(s) for s in _scores(sites)]
     typed = "site_type" in sites.columns
-    styles = [site_type_style(t) for t in sites["site_type"]] if typed else []
-    cells["edge_colour"] = [colour for _label, colour, _dash in styles] if typed else SITE_EDGE
-    cells["edge_dash"] = [LEAFLET_DASHES.get(dash) for _l, _c, dash in styles] if typed else None
+    styles = [site_type_look(t) for t in sites["site_type"]] if typed else []
+    cells["edge_colour"] = [colour for colour, _dash in styles] if typed else SITE_EDGE
+    cells["edge_dash"] = [LEAFLET_DASHES.get(dash) for _c, dash in styles] if typed else None
     tooltip = [c for c in ("site_id", "site_type", "rank_gm", "score_total") if c in columns]
     weight = SITE_TYPE_LINE_PX if typed else 1
     return GeoJsonLayer(
         _geojson(_web(sites.geometry), pd.DataFrame(cells, index=sites.index)),
-        name="candidate sites (score_total; outline: site_type)"
-        if typed
-        else "candidate sites (score_total)",
+        name=words["layer_sites_typed" if typed else "layer_sites"],
         style_function=lambda feature: {
             "fillColor": feature["properties"]["fill_colour"],
             "color": feature["properties"]["edge_colour"],
@@ -1185,7 +1252,7 @@ def _site_layer(sites: gpd.GeoDataFrame) -> folium.GeoJson:
         highlight_function=lambda _feature: {"weight": 3, "color": "#000000"},
         popup=folium.GeoJsonPopup(
             fields=columns,
-            aliases=[page_text(_alias(c)) for c in columns],
+            aliases=[page_text(_alias(c, words)) for c in columns],
             localize=False,
             max_width=420,
         ),
@@ -1193,7 +1260,7 @@ def _site_layer(sites: gpd.GeoDataFrame) -> folium.GeoJson:
     )
 
 
-def _excluded_layer(sites: gpd.GeoDataFrame) -> folium.GeoJson:
+def _excluded_layer(sites: gpd.GeoDataFrame, words: Mapping[str, str]) -> folium.GeoJson:
     """Excluded sites in grey, with their exclusion reason; coarser, as they are context."""
     columns = [c for c in ("site_id", "site_type", "exclusion_reason") if c in sites.columns]
     web = _web(
@@ -1203,19 +1270,21 @@ def _excluded_layer(sites: gpd.GeoDataFrame) -> folium.GeoJson:
     )
     return GeoJsonLayer(
         _geojson(web, sites[columns]),
-        name="excluded sites",
+        name=words["layer_excluded"],
         style_function=lambda _feature: {
             "fillColor": EXCLUDED_COLOUR,
             "color": EXCLUDED_EDGE,
             "weight": 0.5,
             "fillOpacity": 0.5,
         },
-        popup=folium.GeoJsonPopup(fields=columns, aliases=columns, localize=False),
+        popup=folium.GeoJsonPopup(
+            fields=columns, aliases=[page_text(_alias(c, words)) for c in columns], localize=False
+        ),
         smooth_factor=1.5,
     )
 
 
-def _merged_excluded_layer(sites: gpd.GeoDataFrame) -> folium.GeoJson:
+def _merged_excluded_layer(sites: gpd.GeoDataFrame, words: Mapping[str, str]) -> folium.GeoJson:
     """Many excluded sites as one grey multipolygon without popups (large municipalities).
 
     Per-site features with popups made the map of a 200,000-parcel city 74 MB and slow to
@@ -1238,7 +1307,7 @@ def _merged_excluded_layer(sites: gpd.GeoDataFrame) -> folium.GeoJson:
     }
     return GeoJsonLayer(
         {"type": "FeatureCollection", "features": [feature]},
-        name=f"excluded sites ({len(sites):,}, merged)",
+        name=words["layer_excluded_merged"].format(n=f"{len(sites):,}"),
         style_function=lambda _feature: {
             "fillColor": EXCLUDED_COLOUR,
             "color": EXCLUDED_EDGE,
@@ -1249,7 +1318,7 @@ def _merged_excluded_layer(sites: gpd.GeoDataFrame) -> folium.GeoJson:
     )
 
 
-def _amenity_layer(amenities: gpd.GeoDataFrame) -> folium.GeoJson:
+def _amenity_layer(amenities: gpd.GeoDataFrame, words: Mapping[str, str]) -> folium.GeoJson:
     """Destinations as small circle markers coloured by category (the QGIS style's colours)."""
     columns = [c for c in ("category", "name") if c in amenities.columns]
     cells: dict[str, Any] = {c: amenities[c] for c in columns}
@@ -1258,7 +1327,7 @@ def _amenity_layer(amenities: gpd.GeoDataFrame) -> folium.GeoJson:
     web = _web(amenities.geometry.representative_point())
     return GeoJsonLayer(
         _geojson(web, pd.DataFrame(cells, index=amenities.index)),
-        name="destinations (amenities)",
+        name=words["layer_destinations"],
         marker=folium.CircleMarker(radius=4, weight=1, fill=True, fill_opacity=0.9),
         style_function=lambda feature: {
             "color": "#333333",
@@ -1280,7 +1349,7 @@ _BADGE_JS = """function(feature, layer) {
 }"""
 
 
-def _rank_badges(top: gpd.GeoDataFrame) -> folium.GeoJson:
+def _rank_badges(top: gpd.GeoDataFrame, words: Mapping[str, str]) -> folium.GeoJson:
     """The rank of the ten best sites as round badges on their representative points.
 
     The ranks and site ids travel as GeoJSON properties (escaped by :func:`_geojson`), not
@@ -1295,22 +1364,26 @@ def _rank_badges(top: gpd.GeoDataFrame) -> folium.GeoJson:
     web = _web(top.geometry.representative_point(), tolerance_m=0.0)
     return GeoJsonLayer(
         _geojson(web, cells),
-        name="top 10 (rank_gm)",
+        name=words["layer_top"],
         marker=folium.Marker(),
         on_each_feature=folium.JsCode(_BADGE_JS),
         tooltip=folium.GeoJsonTooltip(
-            fields=["rank_gm", "site_id"], aliases=["rank", "site"], localize=False
+            fields=["rank_gm", "site_id"],
+            aliases=[words["tooltip_rank"], words["tooltip_site"]],
+            localize=False,
         ),
     )
 
 
-def _site_type_legend_rows(site_types: list[str]) -> list[str]:
-    """Legend rows: one outline sample (an SVG line in the map's dash) per site type."""
+def _site_type_legend_rows(site_types: list[str], lang: str) -> list[str]:
+    """Legend rows: one outline sample (an SVG line in the map's dash) per site type, its
+    label in ``lang``."""
     if not site_types:
         return []
-    rows = ['<div style="margin-top:4px"><b>site_type</b> (outline)</div>']
+    outline = map_words(lang)["legend_outline"]
+    rows = [f'<div style="margin-top:4px"><b>site_type</b> ({outline})</div>']
     for site_type in site_types:
-        label, colour, dash = site_type_style(site_type)
+        label, colour, dash = site_type_style(site_type, lang)
         pattern = LEAFLET_DASHES.get(dash)
         dash_attr = f' stroke-dasharray="{pattern}"' if pattern else ""
         rows.append(
@@ -1336,13 +1409,17 @@ def _legend_html(
     *,
     excluded_note: str | None = None,
     site_types: list[str] | None = None,
+    lang: str = "en",
+    category_labels: Mapping[str, str] | None = None,
 ) -> str:
     """Score classes, excluded colour, site type outlines, destination categories and
     attribution (bottom right).
 
     ``excluded_note`` says how the excluded sites are drawn when they are merged;
-    ``site_types`` are the ``site_type`` values of the ranked sites (their outlines).
+    ``site_types`` are the ``site_type`` values of the ranked sites (their outlines);
+    ``lang`` the language of the words; ``category_labels`` the categories' labels in it.
     """
+    words = map_words(lang)
     rows = []
     for i, colour in enumerate(SCORE_COLOURS):
         lo, hi = SCORE_BREAKS[i], SCORE_BREAKS[i + 1]
@@ -1354,18 +1431,19 @@ def _legend_html(
     rows.append(
         f'<div><span style="display:inline-block;width:14px;height:10px;'
         f'background:{EXCLUDED_COLOUR};border:1px solid #999;margin-right:4px"></span>'
-        "excluded</div>"
+        f"{words['legend_excluded']}</div>"
     )
     if excluded_note:
         rows.append(
             f'<div style="max-width:190px;font-size:10px;color:#444">{page_text(excluded_note)}'
             "</div>"
         )
-    rows += _site_type_legend_rows(site_types or [])
+    rows += _site_type_legend_rows(site_types or [], lang)
     if categories:
-        rows.append('<div style="margin-top:4px"><b>destinations</b></div>')
+        rows.append(f'<div style="margin-top:4px"><b>{words["legend_destinations"]}</b></div>')
     for category in categories:
         label, colour, _marker = category_style(category)
+        label = (category_labels or {}).get(category, label)
         rows.append(
             f'<div><span style="display:inline-block;width:9px;height:9px;border-radius:5px;'
             f'background:{colour};border:1px solid #333;margin:0 6px 0 2px"></span>'

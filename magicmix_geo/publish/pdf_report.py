@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
-import matplotlib
 import numpy as np
 import pandas as pd
 import shapely
@@ -34,9 +33,7 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.lib.utils import ImageReader
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.pdfmetrics import registerFontFamily, stringWidth
-from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import (
     BaseDocTemplate,
@@ -61,7 +58,9 @@ from magicmix_geo.publish._common import (
 )
 from magicmix_geo.publish._palette import BUILDING_COLOUR, STREET_COLOUR, WATER_COLOUR
 from magicmix_geo.publish.maps import add_polygons, draw_geometries, figure_rgb
+from magicmix_geo.publish.pdf_fonts import BOLD, FONT, pdf_markup, pdf_plain, register_fonts
 from magicmix_geo.publish.report import top_sites
+from magicmix_geo.site_types import site_type_label
 
 LANGS = ("nl", "en")
 TOP_SITES = 10
@@ -225,7 +224,7 @@ def _run_rows(manifest: Mapping[str, Any], lang: str) -> list[tuple[str, str]]:
 _PAGE_MARGINS_MM = (18.0, 16.0, 20.0, 16.0)  # top, right, bottom, left
 _FRAME_W = A4[0] - (_PAGE_MARGINS_MM[1] + _PAGE_MARGINS_MM[3]) * mm
 _FRAME_H = A4[1] - (_PAGE_MARGINS_MM[0] + _PAGE_MARGINS_MM[2]) * mm
-_FONT, _BOLD = "MagicMixSans", "MagicMixSans-Bold"
+_FONT, _BOLD = FONT, BOLD
 # binary streams: ReportLab's ASCII85 encoding of images (pure Python without its C
 # accelerator) took longer than the rest of a report, and made the file a quarter larger
 rl_config.useA85 = 0
@@ -240,15 +239,9 @@ def _rgb(hex_colour: str) -> Color:
 _GRID, _HEAD_BG, _INK = _rgb("#bbbbbb"), _rgb("#eeeeee"), _rgb("#222222")
 
 
-@cache
 def _fonts() -> tuple[str, str]:
-    """DejaVu Sans (matplotlib's own copy, so always present), registered once per process:
-    it has every Latin letter, ² and the dashes the reports use."""
-    folder = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
-    pdfmetrics.registerFont(TTFont(_FONT, str(folder / "DejaVuSans.ttf")))
-    pdfmetrics.registerFont(TTFont(_BOLD, str(folder / "DejaVuSans-Bold.ttf")))
-    registerFontFamily(_FONT, normal=_FONT, bold=_BOLD, italic=_FONT, boldItalic=_BOLD)
-    return _FONT, _BOLD
+    """The body and bold fonts (:mod:`magicmix_geo.publish.pdf_fonts`), registered once."""
+    return register_fonts()
 
 
 @cache
@@ -288,8 +281,9 @@ class _Paragraph(Paragraph):
 
 
 def _para(text: str, style: str = "cell") -> Paragraph:
-    """A paragraph of data text: escaped, so it is shown as the text it is, never markup."""
-    parsed, frags = _parsed(html.escape(text, quote=False), style)
+    """A paragraph of data text: escaped, so it is shown as the text it is, never markup;
+    characters DejaVu lacks (CJK, emoji) in a fallback font or as a visible stand-in."""
+    parsed, frags = _parsed(pdf_markup(text), style)
     return _Paragraph(parsed.text, parsed.style, frags=list(frags))
 
 
@@ -462,7 +456,7 @@ def _canvas_maker(page_word: str, footer: str) -> type[Canvas]:
                 A4[0] - _PAGE_MARGINS_MM[1] * mm, y, f"{page_word} {number} / {total}"
             )
             if number > 1:
-                self.drawString(_PAGE_MARGINS_MM[3] * mm, y, footer)
+                self.drawString(_PAGE_MARGINS_MM[3] * mm, y, pdf_plain(footer))
 
     return NumberedCanvas
 
@@ -564,7 +558,7 @@ def summary_figures(
     """
     if "site_type" in sites.columns:
         types = sites["site_type"].fillna("?").astype(str).value_counts()
-        by_type = [(str(k), int(v)) for k, v in types.items()]
+        by_type = [(site_type_label(k, lang), int(v)) for k, v in types.items()]
     else:
         en, nl = _SOURCES.get(candidate_source, (candidate_source, candidate_source))
         by_type = [(nl if lang == "nl" else en, len(sites))]
@@ -729,7 +723,7 @@ def _best_cell(key: str, column: str | None, site: Any, lang: str) -> Any:
     if key == "rank":
         return str(int(site["rank_gm"]))
     if key == "site":
-        return str(site["site_id"])  # a plain cell is drawn as it is: no markup
+        return _para(str(site["site_id"]))  # escaped; CJK and emoji shown (pdf_fonts)
     if key == "buurt":
         name = site.get("bu_name")
         return _para(name) if isinstance(name, str) else ""
@@ -816,7 +810,7 @@ def _card(site: Any, mini_map: bytes, labels: Mapping[str, str], lang: str) -> l
         )
     )
     reasons = site.get("reasons_nl" if lang == "nl" else "reasons_en")
-    text = html.escape(reasons, quote=False) if isinstance(reasons, str) else ""
+    text = pdf_markup(reasons) if isinstance(reasons, str) else ""
     note = _Paragraph(f"<b>{html.escape(_t('reasons', lang))}:</b> {text}", _styles()["reasons"])
     card = Table([[[_para(title, "h3"), grid, note]]], colWidths=[_FRAME_W])
     card.setStyle(

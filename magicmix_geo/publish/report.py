@@ -34,11 +34,80 @@ from magicmix_geo.publish._common import (
 )
 from magicmix_geo.publish.lists import type_summary
 from magicmix_geo.publish.maps import MAP_DPI, render_static_map
+from magicmix_geo.site_types import site_type_label
 
 TOP_SITES = 10
 _REASON_COLUMNS = (("reasons_en", "Reasons"), ("reasons_nl", "Redenen"))
 _A4 = (8.27, 11.69)
 _NUMBER = re.compile(r"\d[\d.,]*")
+# the HTML report's words: English, Dutch (site type labels: magicmix_geo/site_types.py)
+_WORDS: dict[str, tuple[str, str]] = {
+    "intro": (
+        "{n} candidate sites: <b>{ranked} ranked</b>, {excluded} excluded. A higher "
+        "<code>score_total</code> (0&ndash;1) is a better Magic Mix location; "
+        "<code>rank_gm</code> 1 is the best site of the municipality.",
+        "{n} kandidaatlocaties: <b>{ranked} gerangschikt</b>, {excluded} uitgesloten. Een "
+        "hogere <code>score_total</code> (0&ndash;1) is een betere Magic Mix-locatie; "
+        "<code>rank_gm</code> 1 is de beste locatie van de gemeente.",
+    ),
+    # the run facts (_run_facts)
+    "fact run": ("run", "run"),
+    "fact started": ("started", "gestart"),
+    "fact software": ("software", "software"),
+    "fact configuration hash": ("configuration hash", "configuratiehash"),
+    "fact profile": ("profile", "profiel"),
+    "map_alt": ("map of the ranked sites", "kaart van de gerangschikte locaties"),
+    "best": ("The {n} best sites", "De {n} beste locaties"),
+    "why": ("Why these sites", "Waarom deze locaties"),
+    "criteria": ("Criteria of the best sites", "Criteria van de beste locaties"),
+    "criteria_note": (
+        "Each criterion score is in [0, 1] (1 best); the cell colour is its score class. "
+        "Walking distances are over the OpenStreetMap walking network.",
+        "Elke criteriumscore ligt in [0, 1] (1 is het best); de celkleur is de scoreklasse. "
+        "Loopafstanden gaan over het OpenStreetMap-voetpadennetwerk.",
+    ),
+    "excluded": ("Why sites were excluded", "Waarom locaties zijn uitgesloten"),
+    "reason": ("reason", "reden"),
+    "sites": ("sites", "locaties"),
+    "method": ("Method and criteria", "Methode en criteria"),
+    "criterion": ("criterion", "criterium"),
+    "rule": ("rule", "regel"),
+    "by_type": ("Candidates by type", "Kandidaten naar soort"),
+    "by_type_note": (
+        "homes_planned: from the plan, BAG units, floor area or the density norm "
+        "(homes_source); homes_reserved: the reserve share in clusters of at most 8; both "
+        "summed over the ranked candidates; homes_reserved_selected: on the sites selected "
+        "without concentration.",
+        "homes_planned: uit het plan, BAG-verblijfsobjecten, vloeroppervlak of de "
+        "dichtheidsnorm (homes_source); homes_reserved: het reserveringsaandeel in clusters "
+        "van hoogstens 8; beide opgeteld over de gerangschikte kandidaten; "
+        "homes_reserved_selected: op de locaties gekozen zonder concentratie.",
+    ),
+    "best_of_type": ("Best candidates: {label}", "Beste kandidaten: {label}"),
+    "sources": ("Data sources and licences", "Gegevensbronnen en licenties"),
+    "odbl": (
+        "Outputs derived from OpenStreetMap data are ODbL.",
+        "Uitvoer afgeleid van OpenStreetMap-gegevens valt onder de ODbL.",
+    ),
+    "input": ("input", "invoer"),
+    "file": ("file", "bestand"),
+    "version": ("version", "versie"),
+    "licence": ("licence", "licentie"),
+    "attribution": ("attribution", "naamsvermelding"),
+    "checksums": (
+        "Every input is listed with its full checksum in the run's manifest.json and in the "
+        "GeoPackage metadata.",
+        "Elke invoer staat met zijn volledige controlegetal in manifest.json van de run en in "
+        "de metadata van de GeoPackage.",
+    ),
+}
+
+
+def _words(lang: str) -> dict[str, str]:
+    """The HTML report's words in ``lang`` (``nl`` or ``en``); ValueError for another."""
+    if lang not in ("nl", "en"):
+        raise ValueError(f"lang: {lang!r} is not one of nl, en")
+    return {key: (nl if lang == "nl" else en) for key, (en, nl) in _WORDS.items()}
 
 
 def write_municipality_report(
@@ -52,6 +121,7 @@ def write_municipality_report(
     method: Sequence[tuple[str, str]],
     map_png: Path | None = None,
     context: Mapping[str, gpd.GeoDataFrame] | None = None,
+    lang: str = "en",
 ) -> None:
     """Write the report of one municipality as HTML and, if ``pdf_path`` is given, PDF.
 
@@ -77,11 +147,16 @@ def write_municipality_report(
     context
         Background layers for the PDF map, EPSG:28992 (see
         :func:`~magicmix_geo.publish.maps.write_static_map`).
+    lang
+        ``en`` (default) or ``nl``: the HTML page's words and site type labels (the PDF of
+        this function stays English; the run's PDF is ``pdf_report``).
     """
     require_rd(sites, "sites")
     require_rd(boundary, "boundary")
     top = top_sites(sites, TOP_SITES)
-    page = report_html(sites, top, title=title, manifest=manifest, method=method, map_png=map_png)
+    page = report_html(
+        sites, top, title=title, manifest=manifest, method=method, map_png=map_png, lang=lang
+    )
     with output_path(Path(html_path)) as tmp:
         tmp.write_text(page, encoding="utf-8")
     if pdf_path is not None:
@@ -232,6 +307,7 @@ def report_html(
     manifest: Mapping[str, Any],
     method: Sequence[tuple[str, str]],
     map_png: Path | None,
+    lang: str = "en",
 ) -> str:
     """The report as one self-contained HTML page.
 
@@ -249,6 +325,8 @@ def report_html(
         (criterion, description) rows.
     map_png
         The static map to embed, or None.
+    lang
+        ``en`` (default) or ``nl``.
 
     Returns
     -------
@@ -256,31 +334,37 @@ def report_html(
         The HTML text.
     """
     e = html.escape
+    w = _words(lang)
     excluded = excluded_mask(sites)
     parts = [
         "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
+        f'<html lang="{lang}"><head><meta charset="utf-8">',
         f"<title>{e(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{e(title)}</h1>",
         '<p class="note">'
-        + " &middot; ".join(f"{e(k)}: {e(v)}" for k, v in _run_facts(manifest) if v)
+        + " &middot; ".join(
+            f"{e(w.get('fact ' + k, k))}: {e(v)}" for k, v in _run_facts(manifest) if v
+        )
         + "</p>",
-        f"<p>{len(sites):,} candidate sites: <b>{int((~excluded).sum()):,} ranked</b>, "
-        f"{int(excluded.sum()):,} excluded. A higher <code>score_total</code> (0&ndash;1) is a "
-        "better Magic Mix location; <code>rank_gm</code> 1 is the best site of the "
-        "municipality.</p>",
+        "<p>"
+        + w["intro"].format(
+            n=f"{len(sites):,}",
+            ranked=f"{int((~excluded).sum()):,}",
+            excluded=f"{int(excluded.sum()):,}",
+        )
+        + "</p>",
     ]
     if map_png is not None and Path(map_png).is_file():
         data = base64.b64encode(Path(map_png).read_bytes()).decode("ascii")
-        parts.append(
-            f'<img class="map" alt="map of the ranked sites" src="data:image/png;base64,{data}">'
-        )
-    parts.append(f"<h2>The {len(top)} best sites</h2>")
-    parts.append(_top_table_html(top))
-    parts.append(_by_type_html(sites))
-    reason_columns = [(c, label) for c, label in _REASON_COLUMNS if c in top.columns]
+        parts.append(f'<img class="map" alt="{w["map_alt"]}" src="data:image/png;base64,{data}">')
+    parts.append(f"<h2>{w['best'].format(n=len(top))}</h2>")
+    parts.append(_top_table_html(top, lang))
+    parts.append(_by_type_html(sites, lang))
+    reason_columns = [
+        (c, label) for c, label in _REASON_COLUMNS if c in top.columns and c.endswith(lang)
+    ]
     if reason_columns:
-        parts.append("<h2>Why these sites</h2>")
+        parts.append(f"<h2>{w['why']}</h2>")
         for _, site in top.iterrows():
             parts.append(
                 f'<div class="site" style="border-color:{score_colour(site["score_total"])}">'
@@ -292,63 +376,66 @@ def report_html(
                 if text:
                     parts.append(f"<div><i>{e(label)}:</i> {e(text)}</div>")
             parts.append("</div>")
-    parts.append("<h2>Criteria of the best sites</h2>")
-    parts.append(
-        '<p class="note">Each criterion score is in [0, 1] (1 best); the cell colour is its '
-        "score class. Walking distances are over the OpenStreetMap walking network.</p>"
-    )
+    parts.append(f"<h2>{w['criteria']}</h2>")
+    parts.append(f'<p class="note">{w["criteria_note"]}</p>')
     parts.append(_criteria_table_html(top))
     summary = exclusion_summary(sites)
     if len(summary):
-        parts.append("<h2>Why sites were excluded</h2>")
-        parts.append("<table><tr><th>reason</th><th>sites</th></tr>")
+        parts.append(f"<h2>{w['excluded']}</h2>")
+        parts.append(f"<table><tr><th>{w['reason']}</th><th>{w['sites']}</th></tr>")
         for reason, count in summary.head(12).itertuples(index=False):
             parts.append(f'<tr><td>{e(str(reason))}</td><td class="num">{int(count):,}</td></tr>')
         parts.append("</table>")
     if method:
-        parts.append("<h2>Method and criteria</h2><table><tr><th>criterion</th><th>rule</th></tr>")
+        parts.append(
+            f"<h2>{w['method']}</h2><table><tr><th>{w['criterion']}</th><th>{w['rule']}</th></tr>"
+        )
         for name, text in method:
             parts.append(f"<tr><td>{e(name)}</td><td>{e(text)}</td></tr>")
         parts.append("</table>")
-    parts.append(_sources_html(manifest))
+    parts.append(_sources_html(manifest, w))
     parts.append("</body></html>")
     return "\n".join(parts)
 
 
-def _by_type_html(sites: gpd.GeoDataFrame, per_type: int = 5) -> str:
+def _by_type_html(sites: gpd.GeoDataFrame, lang: str, per_type: int = 5) -> str:
     """Candidates by type (plan, new build, building to repurpose, land) with their homes,
-    and the best ranked of each type."""
+    and the best ranked of each type; the types labelled in ``lang``."""
     table = candidates_by_type(sites)
     if not len(table):
         return ""
     e = html.escape
+    w = _words(lang)
     head = "".join(f"<th>{e(c)}</th>" for c in table.columns)
     rows = [
-        "<h2>Candidates by type</h2>",
-        '<p class="note">homes_planned: from the plan, BAG units, floor area or the density '
-        "norm (homes_source); homes_reserved: the reserve share in clusters of at most 8; "
-        "both summed over the ranked candidates; homes_reserved_selected: on the sites "
-        "selected without concentration.</p>",
+        f"<h2>{w['by_type']}</h2>",
+        f'<p class="note">{w["by_type_note"]}</p>',
         f"<table><tr>{head}</tr>",
     ]
     for row in table.itertuples(index=False):
         cells = "".join(
             f'<td class="num">{int(v):,}</td>'
             if isinstance(v, int | np.integer)
-            else f"<td>{e(str(v))}</td>"
-            for v in row
+            else f"<td>{e(_type_text(v, lang) if i == 0 else str(v))}</td>"
+            for i, v in enumerate(row)
         )
         rows.append(f"<tr>{cells}</tr>")
     rows.append("</table>")
     for kind in table["site_type"]:
         mine = top_sites(sites.loc[sites["site_type"] == kind], per_type)
         if len(mine):
-            rows.append(f"<h3>Best {e(str(kind))} candidates</h3>")
-            rows.append(_top_table_html(mine))
+            label = e(_type_text(kind, lang))
+            rows.append(f"<h3>{w['best_of_type'].format(label=label)}</h3>")
+            rows.append(_top_table_html(mine, lang))
     return "".join(rows)
 
 
-def _top_table_html(top: gpd.GeoDataFrame) -> str:
+def _type_text(site_type: Any, lang: str) -> str:
+    """A site type as a reader sees it: the code and its label in ``lang``."""
+    return f"{site_type}: {site_type_label(site_type, lang)}"
+
+
+def _top_table_html(top: gpd.GeoDataFrame, lang: str) -> str:
     e = html.escape
     extra = [
         c
@@ -371,6 +458,8 @@ def _top_table_html(top: gpd.GeoDataFrame) -> str:
             if numeric:
                 number = pd.to_numeric(value, errors="coerce")
                 text = "" if pd.isna(number) else f"{float(number):,.0f}"
+            elif column == "site_type":
+                text = _type_text(value, lang)
             else:
                 text = _fmt(value) if value is not None and not pd.isna(value) else ""
             cells.append(f'<td class="num">{e(text)}</td>' if numeric else f"<td>{e(text)}</td>")
@@ -397,13 +486,13 @@ def _criteria_table_html(top: gpd.GeoDataFrame) -> str:
     return "".join(rows)
 
 
-def _sources_html(manifest: Mapping[str, Any]) -> str:
+def _sources_html(manifest: Mapping[str, Any], w: Mapping[str, str]) -> str:
     e = html.escape
+    head = "".join(f"<th>{w[k]}</th>" for k in ("input", "file", "version", "licence"))
     rows = [
-        "<h2>Data sources and licences</h2>",
-        f"<p>{e(MAP_ATTRIBUTION)}. Outputs derived from OpenStreetMap data are ODbL.</p>",
-        "<table><tr><th>input</th><th>file</th><th>version</th><th>licence</th>"
-        "<th>attribution</th><th>sha256</th></tr>",
+        f"<h2>{w['sources']}</h2>",
+        f"<p>{e(MAP_ATTRIBUTION)}. {w['odbl']}</p>",
+        f"<table><tr>{head}<th>{w['attribution']}</th><th>sha256</th></tr>",
     ]
     for item in _inputs(manifest):
         rows.append(
@@ -415,10 +504,7 @@ def _sources_html(manifest: Mapping[str, Any]) -> str:
             + f"<td><code>{e(str(item.get('sha256') or '')[:16])}&hellip;</code></td></tr>"
         )
     rows.append("</table>")
-    rows.append(
-        '<p class="note">Every input is listed with its full checksum in the run\'s '
-        "manifest.json and in the GeoPackage metadata.</p>"
-    )
+    rows.append(f'<p class="note">{w["checksums"]}</p>')
     return "\n".join(rows)
 
 

@@ -40,6 +40,8 @@ from magicmix_geo.publish.overview import MunicipalityEntry, overview_table
 from magicmix_geo.publish.rasters import write_rasters
 from magicmix_geo.publish.report import write_municipality_report
 from magicmix_geo.publish.run_outputs import (
+    category_labels,
+    criterion_labels,
     start_run_project,
     write_municipality_pdf,
     write_run_index,
@@ -402,8 +404,8 @@ def _write_municipality(
     clock = timed("gpkg_s", clock)
     _write_rasters(tmp, result, metadata)
     clock = timed("rasters_s", clock)
-    # the HTML report and map are English; the static map follows the run's language
-    title = map_title(result.gm_code, result.gm_name, _profiles([result]), "en")
+    # every map and report follows the run's language (label i18n)
+    title = map_title(result.gm_code, result.gm_name, _profiles([result]), lang)
     context: dict[str, gpd.GeoDataFrame] = {
         name: result.layers[name]
         for name in ("water", "buildings", "streets")
@@ -413,7 +415,7 @@ def _write_municipality(
         tmp / "maps" / f"{result.gm_code}.png",
         result.sites,
         result.layers["boundary"],
-        title=map_title(result.gm_code, result.gm_name, _profiles([result]), lang),
+        title=title,
         context=context,
         lang=lang,
     )
@@ -424,6 +426,9 @@ def _write_municipality(
         result.layers["boundary"],
         amenities=result.layers["amenities"],
         title=title,
+        lang=lang,
+        category_labels=category_labels(settings, lang),
+        criterion_labels=criterion_labels(settings, lang),
     )
     clock = timed("map_html_s", clock)
     write_municipality_report(
@@ -436,6 +441,7 @@ def _write_municipality(
         method=method_rows(settings),
         map_png=tmp / "maps" / f"{result.gm_code}.png",
         context=context,
+        lang=lang,
     )
     write_municipality_pdf(
         tmp / "reports" / f"{result.gm_code}.pdf",

@@ -51,6 +51,15 @@ def criterion_labels(settings: Settings, lang: str) -> dict[str, str]:
     }
 
 
+def category_labels(settings: Settings, lang: str) -> dict[str, str]:
+    """Destination category -> its label in ``lang`` (config/categories.toml)."""
+    check_lang(lang)
+    return {
+        name: (c.label_nl if lang == "nl" else c.label_en)
+        for name, c in settings.categories.items()
+    }
+
+
 def write_municipality_pdf(
     path: Path,
     sites: gpd.GeoDataFrame,

@@ -20,6 +20,7 @@ import pandas as pd
 
 from magicmix_geo.config import Criterion
 from magicmix_geo.score.criteria import CENSORED
+from magicmix_geo.site_types import SITE_TYPE_LABELS, site_type_label
 
 # a criterion that lost or gave less than this is not worth a reason
 _MIN_POINTS = 0.005
@@ -207,9 +208,10 @@ def _count(value: object, lang: str) -> str:
 def _kind_text(row: dict[str, object], lang: str) -> str:
     nl = lang == "nl"
     kind = str(row.get("site_type"))
+    # an unknown kind reads as a proxy, as before (the label table: magicmix_geo/site_types.py)
+    head = site_type_label(kind if kind in SITE_TYPE_LABELS else "proxy", lang)
     facts: list[str] = []
     if kind == "plan":
-        head = "gepland woningbouwproject" if nl else "planned housing project"
         if _known(row.get("name")):
             head += f" '{row['name']}'"
         if _known(row.get("plan_homes")):
@@ -221,41 +223,15 @@ def _kind_text(row: dict[str, object], lang: str) -> str:
         if _known(row.get("evidence")):
             facts.append(f"BAG: {row['evidence']}")
     elif kind == "new_build":
-        head = (
-            "nieuwbouw met vergunning of in aanbouw (BAG)"
-            if nl
-            else "new build with a permit or under construction (BAG)"
-        )
         if _known(row.get("bag_units")):
             facts.append(
                 f"{_count(row['bag_units'], lang)} " + ("verblijfsobjecten" if nl else "units")
             )
     elif kind == "transformation":
-        head = (
-            "leegstaand gebouw om te herbestemmen (BAG)"
-            if nl
-            else "building out of use, to repurpose (BAG)"
-        )
         if _known(row.get("gebruiksdoel")):
             facts.append(str(row["gebruiksdoel"]))
         if _known(row.get("floor_area_m2")):
             facts.append(f"{_count(row['floor_area_m2'], lang)} m²")
-    elif kind == "vacant_land":
-        head = (
-            "onbebouwd kadastraal perceel in een woonomgeving"
-            if nl
-            else "vacant Kadaster parcel in a residential setting"
-        )
-    elif kind == "file":
-        head = (
-            "locatie uit het bestand van de gemeente" if nl else "site from the municipality's file"
-        )
-    else:
-        head = (
-            "onbebouwd OSM-perceel als benadering (geen kadastrale gegevens)"
-            if nl
-            else "vacant OSM plot as a proxy (no Kadaster data)"
-        )
     label = "Soort" if nl else "Kind"
     detail = f" ({', '.join(facts)})" if facts else ""
     return f"{label}: {head}{detail}."

@@ -73,16 +73,19 @@ CATEGORIES = (
 )
 
 
-def _palette() -> Any:
-    """Load ``../_palette.py`` by path: the package itself needs geopandas, this Python not."""
-    spec = importlib.util.spec_from_file_location("_palette", HERE.parent / "_palette.py")
+def _load(path: Path) -> Any:
+    """Load a module of plain constants by path: the package itself needs geopandas, this
+    Python not."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-P = _palette()
+P = _load(HERE.parent / "_palette.py")
+# the site types' labels (English: the packaged styles are English)
+T = _load(HERE.parent.parent / "site_types.py")
 
 
 def rgba(hex_colour: str, alpha: int = 255) -> str:
@@ -140,9 +143,11 @@ def site_renderer() -> Any:
 
 
 def site_type_renderer() -> Any:
-    """Outline-only symbols per ``site_type`` (P.SITE_TYPE_STYLES), legend "type: label"."""
+    """Outline-only symbols per ``site_type`` (P.SITE_TYPE_STYLES), legend "type: label"
+    (T.SITE_TYPE_LABELS)."""
     items = []
-    for value, (label, colour, dash) in P.SITE_TYPE_STYLES.items():
+    for value, (colour, dash) in P.SITE_TYPE_STYLES.items():
+        label = T.site_type_label(value, "en")
         symbol = QgsFillSymbol.createSimple(
             {
                 "color": rgba("#ffffff", 0),

@@ -3,12 +3,12 @@
   <!-- magicmix-geo: candidate sites by site_type: outline colour and dash per type, no fill (drawn over the sites layer). Regenerate with make_styles.py -->
   <renderer-v2 type="categorizedSymbol" referencescale="-1" enableorderby="0" attr="site_type" forceraster="0" symbollevels="0">
     <categories>
-      <category symbol="0" value="plan" render="true" label="plan: planned project (plans file)"/>
-      <category symbol="1" value="new_build" render="true" label="new_build: new build under way (BAG)"/>
-      <category symbol="2" value="transformation" render="true" label="transformation: building to repurpose (BAG)"/>
-      <category symbol="3" value="file" render="true" label="file: site from a sites file"/>
-      <category symbol="4" value="vacant_land" render="true" label="vacant_land: vacant land (BRK)"/>
-      <category symbol="5" value="proxy" render="true" label="proxy: parcel proxy (OSM)"/>
+      <category symbol="0" value="plan" render="true" label="plan: planned housing project"/>
+      <category symbol="1" value="new_build" render="true" label="new_build: new build with a permit or under construction (BAG)"/>
+      <category symbol="2" value="transformation" render="true" label="transformation: building out of use, to repurpose (BAG)"/>
+      <category symbol="3" value="file" render="true" label="file: site from the municipality&apos;s file"/>
+      <category symbol="4" value="vacant_land" render="true" label="vacant_land: vacant Kadaster parcel in a residential setting"/>
+      <category symbol="5" value="proxy" render="true" label="proxy: vacant OSM plot as a proxy (no Kadaster data)"/>
     </categories>
     <symbols>
       <symbol type="fill" force_rhr="0" clip_to_extent="1" alpha="1" name="0">
