@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import html
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -27,16 +26,9 @@ from magicmix_geo.publish.run_outputs import (
 )
 from magicmix_geo.score.method import method_rows
 from magicmix_geo.site_types import SITE_TYPE_LABELS, SITE_TYPES
+from tests.test_pdf_report import poppler_tool
 
 SETTINGS = load_settings()
-
-
-def _tool(name: str) -> str:
-    """A poppler-utils program (installed by tests/setup.sh): missing fails, never skips."""
-    path = shutil.which(name)
-    if path is None:
-        pytest.fail(f"{name} not found: apt-get install -y poppler-utils (see tests/setup.sh)")
-    return path
 
 
 OTHER = {"nl": "en", "en": "nl"}
@@ -118,7 +110,11 @@ def _outputs(typed: dict[str, object], lang: str, folder: Path) -> dict[str, str
 def _pdf_text(pdf: Path) -> str:
     """The text layer in reading order (no -layout: a wrapped table cell stays together)."""
     done = subprocess.run(
-        [_tool("pdftotext"), str(pdf), "-"], capture_output=True, text=True, check=True, timeout=120
+        [poppler_tool("pdftotext"), str(pdf), "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
     )
     return done.stdout
 

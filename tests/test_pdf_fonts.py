@@ -9,7 +9,6 @@ tests/setup.sh.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -20,17 +19,9 @@ from magicmix_geo.config import load_settings
 from magicmix_geo.publish import pdf_fonts
 from magicmix_geo.publish.run_outputs import write_municipality_pdf
 from magicmix_geo.score.method import method_rows
-from tests.test_pdf_report import pdf_text
+from tests.test_pdf_report import pdf_text, poppler_tool
 
 SETTINGS = load_settings()
-
-
-def _tool(name: str) -> str:
-    """A poppler-utils program (installed by tests/setup.sh): missing fails, never skips."""
-    path = shutil.which(name)
-    if path is None:
-        pytest.fail(f"{name} not found: apt-get install -y poppler-utils (see tests/setup.sh)")
-    return path
 
 
 CJK = "北京路住宅"
@@ -62,7 +53,7 @@ def _pdf(sample_run: Path, sample_sites: gpd.GeoDataFrame, pdf: Path) -> str:
 
 def _fonts(pdf: Path) -> str:
     done = subprocess.run(
-        [_tool("pdffonts"), str(pdf)], capture_output=True, text=True, check=True, timeout=60
+        [poppler_tool("pdffonts"), str(pdf)], capture_output=True, text=True, check=True, timeout=60
     )
     return done.stdout
 

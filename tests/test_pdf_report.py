@@ -22,16 +22,17 @@ from magicmix_geo.score.method import method_rows
 SETTINGS = load_settings()
 
 
-def _tool(name: str) -> str:
+def poppler_tool(name: str) -> str:
+    """A poppler-utils program (installed by tests/setup.sh): missing fails, never skips."""
     path = shutil.which(name)
     if path is None:
-        pytest.fail(f"{name} not found: apt-get install -y poppler-utils (see .ci/run)")
+        pytest.fail(f"{name} not found: apt-get install -y poppler-utils (see tests/setup.sh)")
     return path
 
 
 def pdf_text(pdf: Path) -> str:
     done = subprocess.run(
-        [_tool("pdftotext"), "-layout", str(pdf), "-"],
+        [poppler_tool("pdftotext"), "-layout", str(pdf), "-"],
         capture_output=True,
         text=True,
         check=True,
@@ -44,7 +45,7 @@ def pdf_pages(pdf: Path, folder: Path) -> list[Path]:
     """Every page rendered to PNG at 40 dpi."""
     folder.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        [_tool("pdftoppm"), "-r", "40", "-png", str(pdf), str(folder / "page")],
+        [poppler_tool("pdftoppm"), "-r", "40", "-png", str(pdf), str(folder / "page")],
         check=True,
         timeout=300,
         capture_output=True,
@@ -54,7 +55,7 @@ def pdf_pages(pdf: Path, folder: Path) -> list[Path]:
 
 def _page_count(pdf: Path) -> int:
     done = subprocess.run(
-        [_tool("pdfinfo"), str(pdf)], capture_output=True, text=True, check=True, timeout=60
+        [poppler_tool("pdfinfo"), str(pdf)], capture_output=True, text=True, check=True, timeout=60
     )
     line = next(x for x in done.stdout.splitlines() if x.startswith("Pages:"))
     return int(line.split()[1])
@@ -187,7 +188,7 @@ def _images(pdf: Path, folder: Path) -> list[bytes]:
     """The images embedded in ``pdf``, as stored (JPEG stays JPEG)."""
     folder.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        [_tool("pdfimages"), "-all", str(pdf), str(folder / "image")],
+        [poppler_tool("pdfimages"), "-all", str(pdf), str(folder / "image")],
         check=True,
         timeout=120,
         capture_output=True,
