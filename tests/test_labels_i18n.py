@@ -22,11 +22,10 @@ from magicmix_geo.publish.maps import render_static_map
 from magicmix_geo.publish.run_outputs import (
     category_labels,
     criterion_labels,
-    write_municipality_pdf,
 )
 from magicmix_geo.score.method import method_rows
 from magicmix_geo.site_types import SITE_TYPE_LABELS, SITE_TYPES
-from tests.test_pdf_report import poppler_tool
+from tests.test_pdf_report import delft_pdf, poppler_tool
 
 SETTINGS = load_settings()
 
@@ -87,18 +86,7 @@ def _outputs(typed: dict[str, object], lang: str, folder: Path) -> dict[str, str
     figure = render_static_map(sites, boundary, title="GM0503 Delft", context={}, lang=lang)
     legend = figure.axes[0].get_legend()
     assert legend is not None
-    write_municipality_pdf(
-        folder / "report.pdf",
-        sites,
-        gm_code="GM0503",
-        gm_name="Delft",
-        manifest=manifest,
-        method=method_rows(SETTINGS),
-        settings=SETTINGS,
-        map_png=None,
-        context={},
-        lang=lang,
-    )
+    delft_pdf(folder / "report.pdf", sites, manifest, lang=lang)
     return {
         "map": html.unescape((folder / "map.html").read_text(encoding="utf-8")),
         "report": html.unescape((folder / "report.html").read_text(encoding="utf-8")),

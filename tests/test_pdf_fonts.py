@@ -15,14 +15,8 @@ from pathlib import Path
 import geopandas as gpd
 import pytest
 
-from magicmix_geo.config import load_settings
 from magicmix_geo.publish import pdf_fonts
-from magicmix_geo.publish.run_outputs import write_municipality_pdf
-from magicmix_geo.score.method import method_rows
-from tests.test_pdf_report import pdf_text, poppler_tool
-
-SETTINGS = load_settings()
-
+from tests.test_pdf_report import delft_pdf, pdf_text, poppler_tool
 
 CJK = "北京路住宅"
 EMOJI = "\U0001f3e0\U0001f680"  # house, rocket: not in DejaVu Sans (its 😀 is)
@@ -36,18 +30,7 @@ def _pdf(sample_run: Path, sample_sites: gpd.GeoDataFrame, pdf: Path) -> str:
     sites.loc[first, "site_id"] = NAME
     sites.loc[first, "bu_name"] = CJK
     sites.loc[first, "reasons_nl"] = f"Soort: gepland woningbouwproject '{NAME}'."
-    write_municipality_pdf(
-        pdf,
-        sites,
-        gm_code="GM0503",
-        gm_name="Delft",
-        manifest=manifest,
-        method=method_rows(SETTINGS),
-        settings=SETTINGS,
-        map_png=None,
-        context={},
-        lang="nl",
-    )
+    delft_pdf(pdf, sites, manifest, lang="nl")
     return " ".join(pdf_text(pdf).split())
 
 

@@ -10,6 +10,7 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -28,6 +29,22 @@ def poppler_tool(name: str) -> str:
     if path is None:
         pytest.fail(f"{name} not found: apt-get install -y poppler-utils (see tests/setup.sh)")
     return path
+
+
+def delft_pdf(pdf: Path, sites: gpd.GeoDataFrame, manifest: dict[str, Any], **given: Any) -> None:
+    """The sample's report PDF (Delft, the default method and settings), without a map
+    unless ``given`` names one; ``given`` adds or overrides keyword arguments."""
+    arguments: dict[str, Any] = {"map_png": None, "context": {}, **given}
+    write_municipality_pdf(
+        pdf,
+        sites,
+        gm_code="GM0503",
+        gm_name="Delft",
+        manifest=manifest,
+        method=method_rows(SETTINGS),
+        settings=SETTINGS,
+        **arguments,
+    )
 
 
 def pdf_text(pdf: Path) -> str:
@@ -152,18 +169,7 @@ def test_english_report_and_escaped_data(
     manifest = json.loads((sample_run / "manifest.json").read_text(encoding="utf-8"))
     sites = _hostile(sample_sites)
     pdf = tmp_path / "GM0503_en.pdf"
-    write_municipality_pdf(
-        pdf,
-        sites,
-        gm_code="GM0503",
-        gm_name="Delft",
-        manifest=manifest,
-        method=method_rows(SETTINGS),
-        settings=SETTINGS,
-        map_png=None,
-        context=context,
-        lang="en",
-    )
+    delft_pdf(pdf, sites, manifest, context=context, lang="en")
     text = pdf_text(pdf)
     flat = " ".join(text.split())
     for words in (
@@ -214,18 +220,7 @@ def test_map_from_pixels_is_the_map_from_the_png(
     pdfs = [tmp_path / f"{name}.pdf" for name in ("png", "pixels", "again")]
     maps = ((png, None), (None, pixels), (None, pixels))  # the PNG, or the pixels alone
     for pdf, (map_png, rgb) in zip(pdfs, maps, strict=True):
-        write_municipality_pdf(
-            pdf,
-            sample_sites,
-            gm_code="GM0503",
-            gm_name="Delft",
-            manifest=manifest,
-            method=method_rows(SETTINGS),
-            settings=SETTINGS,
-            map_png=map_png,
-            context=context,
-            map_rgb=rgb,
-        )
+        delft_pdf(pdf, sample_sites, manifest, map_png=map_png, context=context, map_rgb=rgb)
     texts = [pdf_text(pdf) for pdf in pdfs]
     assert texts[0] == texts[1] == texts[2]
     images = [_images(pdf, tmp_path / pdf.stem) for pdf in pdfs]
