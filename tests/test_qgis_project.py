@@ -16,7 +16,9 @@ import geopandas as gpd
 import pyogrio
 import pytest
 
+from magicmix_geo._errors import OutputError
 from magicmix_geo.publish._common import SITE_TYPE_STYLES
+from magicmix_geo.publish.gpkg import spatial_layers
 from magicmix_geo.publish.qgis_project import (
     FULL_GROUPS_MAX,
     PROJECT_FILE,
@@ -24,6 +26,7 @@ from magicmix_geo.publish.qgis_project import (
     project_spec,
     qgis_env,
     qgis_python,
+    write_qgis_project,
 )
 from magicmix_geo.site_types import SITE_TYPES, site_type_label
 
@@ -184,3 +187,18 @@ def test_a_national_run_gets_compact_groups(tmp_path: Path) -> None:
     for group in national["groups"]:
         assert [layer["layer"] for layer in group["layers"]] == ["sites", "boundary"]
         assert group["rasters"] == []
+
+
+def test_a_broken_raster_is_named_with_what_gdal_reported(sample_run: Path, tmp_path: Path) -> None:
+    gpkg = next(sample_run.glob("GM0503_*.gpkg"))
+    shutil.copy(gpkg, tmp_path / gpkg.name)
+    (tmp_path / "rasters").mkdir()
+    (tmp_path / "rasters" / "GM0503_broken.tif").write_bytes(b"II*\x00 not a tiff")
+    municipality = ProjectMunicipality(
+        "GM0503", "Delft", gpkg.name, spatial_layers(gpkg), rasters=["rasters/GM0503_broken.tif"]
+    )
+    with pytest.raises(
+        OutputError, match=r"GM0503_broken\.tif: raster is not valid in QGIS \(.+\)"
+    ):
+        write_qgis_project(tmp_path, [municipality], national_gpkg=None, title="t")
+    assert not (tmp_path / PROJECT_FILE).exists()

@@ -22,6 +22,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from typing import Any
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -42,6 +43,22 @@ from qgis.PyQt.QtGui import QColor  # type: ignore[import-not-found]
 from qgis.PyQt.QtXml import QDomDocument  # type: ignore[import-not-found]
 
 RAMP = ("#f7fcf5", "#00441b")
+RASTER_ATTEMPTS = 3
+RASTER_RETRY_S = 0.5
+
+
+def _raster_layer(spec: dict[str, Any]) -> Any:
+    """The raster as a QGIS layer. A complete GeoTIFF was once seen invalid under heavy load
+    (CI, one run in many; cause not found): it is opened again before giving up, and the
+    error says what GDAL reported."""
+    for attempt in range(RASTER_ATTEMPTS):
+        layer = QgsRasterLayer(spec["path"], spec["name"], "gdal")
+        if layer.isValid():
+            return layer
+        if attempt + 1 < RASTER_ATTEMPTS:
+            time.sleep(RASTER_RETRY_S * (attempt + 1))
+    reason = " ".join(layer.error().summary().split()) or "no reason given"
+    raise RuntimeError(f"{spec['path']}: raster is not valid in QGIS ({reason})")
 
 
 def vector(spec: dict[str, Any]) -> Any:
@@ -58,9 +75,7 @@ def vector(spec: dict[str, Any]) -> Any:
 
 
 def raster(spec: dict[str, Any]) -> Any:
-    layer = QgsRasterLayer(spec["path"], spec["name"], "gdal")
-    if not layer.isValid():
-        raise RuntimeError(f"{spec['path']}: raster is not valid in QGIS")
+    layer = _raster_layer(spec)
     stats = layer.dataProvider().bandStatistics(1, QgsRasterBandStats.Min | QgsRasterBandStats.Max)
     low, high = float(stats.minimumValue), float(stats.maximumValue)
     if not high > low:
