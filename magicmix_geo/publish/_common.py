@@ -7,7 +7,7 @@ import json
 import re
 import sqlite3
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,18 @@ OSM_LICENCE = "ODbL 1.0"
 CBS_ATTRIBUTION = "Bron: CBS, Kadaster"
 CBS_LICENCE = "CC-BY 4.0"
 MAP_ATTRIBUTION = f"{OSM_ATTRIBUTION} (ODbL); {CBS_ATTRIBUTION} ({CBS_LICENCE})"
+
+
+# the languages of the outputs: Dutch (the default) and English
+LANGS = ("nl", "en")
+
+
+def words_in(table: Mapping[str, tuple[str, str]], lang: str) -> dict[str, str]:
+    """A table of (English, Dutch) words in ``lang`` (``nl`` or ``en``); ValueError for
+    another."""
+    if lang not in LANGS:
+        raise ValueError(f"lang: {lang!r} is not one of {', '.join(LANGS)}")
+    return {key: (nl if lang == "nl" else en) for key, (en, nl) in table.items()}
 
 
 @contextlib.contextmanager

@@ -56,6 +56,7 @@ from magicmix_geo.publish._common import (
     score_colour,
     site_type_look,
     site_type_style,
+    words_in,
 )
 from magicmix_geo.site_types import SITE_TYPES
 
@@ -134,14 +135,11 @@ _MAP_WORDS: dict[str, tuple[str, str]] = {
     "reasons_column": ("reasons_en", "reasons_nl"),
     "unreachable": ("unreachable", "onbereikbaar"),
 }
-MAP_LANGS = ("nl", "en")
 
 
 def map_words(lang: str) -> dict[str, str]:
-    """The static map's words in ``lang`` (``nl`` or ``en``); ValueError for another."""
-    if lang not in MAP_LANGS:
-        raise ValueError(f"lang: {lang!r} is not one of {', '.join(MAP_LANGS)}")
-    return {key: (nl if lang == "nl" else en) for key, (en, nl) in _MAP_WORDS.items()}
+    """The maps' words in ``lang`` (``nl`` or ``en``); ValueError for another."""
+    return words_in(_MAP_WORDS, lang)
 
 
 def map_title(gm_code: str, gm_name: str, profile: str, lang: str = "nl") -> str:

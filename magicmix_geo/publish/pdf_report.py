@@ -50,6 +50,7 @@ from reportlab.platypus import (
 from reportlab.platypus import Image as RLImage
 
 from magicmix_geo.publish._common import (
+    LANGS,
     MAP_ATTRIBUTION,
     excluded_mask,
     output_path,
@@ -62,7 +63,6 @@ from magicmix_geo.publish.pdf_fonts import BOLD, FONT, pdf_markup, pdf_plain, re
 from magicmix_geo.publish.report import top_sites
 from magicmix_geo.site_types import site_type_label
 
-LANGS = ("nl", "en")
 TOP_SITES = 10
 CARD_MAP_RADIUS_M = 250.0
 CARD_MAP_DPI = 150

@@ -31,6 +31,7 @@ from magicmix_geo.publish._common import (
     reason_text,
     require_rd,
     score_colour,
+    words_in,
 )
 from magicmix_geo.publish.lists import type_summary
 from magicmix_geo.publish.maps import MAP_DPI, render_static_map
@@ -105,9 +106,7 @@ _WORDS: dict[str, tuple[str, str]] = {
 
 def _words(lang: str) -> dict[str, str]:
     """The HTML report's words in ``lang`` (``nl`` or ``en``); ValueError for another."""
-    if lang not in ("nl", "en"):
-        raise ValueError(f"lang: {lang!r} is not one of nl, en")
-    return {key: (nl if lang == "nl" else en) for key, (en, nl) in _WORDS.items()}
+    return words_in(_WORDS, lang)
 
 
 def write_municipality_report(
