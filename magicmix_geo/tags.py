@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,13 @@ def rule_keys(rules: Iterable[TagRule]) -> set[str]:
     return {rule.key for rule in rules}
 
 
+class TagLookup(Protocol):
+    """What a way filter reads of a way's tags: a dict, or pyosmium's ``TagList`` as it is
+    (copying the tags into a dict costs more than the filter's few lookups)."""
+
+    def get(self, key: str, default: None = None, /) -> str | None: ...
+
+
 @dataclass(frozen=True)
 class _Clause:
     key: str
@@ -86,7 +94,7 @@ class WayFilter:
         self._regex = {c.pattern: _regex(c.pattern) for c in clauses if c.op in ("~", "!~")}
         self.keys = frozenset(c.key for c in clauses)
 
-    def __call__(self, tags: Mapping[str, str]) -> bool:
+    def __call__(self, tags: TagLookup | Mapping[str, str]) -> bool:
         for clause in self.clauses:
             value = tags.get(clause.key)
             if clause.op == "exists":

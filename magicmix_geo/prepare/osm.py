@@ -95,22 +95,10 @@ def read_osm(
         Tag keys copied into columns of ``features`` (missing tags are null).
     """
     path = check_osm_path(path)
-    walk_filter = WayFilter(way_filter)
     feature_keys = tuple(sorted(set(feature_keys)))
     columns = tuple(sorted(set(tag_columns) | {"name"}))
-    wkb = osmium.geom.WKBFactory()
-
-    way_ids: list[int] = []
-    lengths: list[int] = []
-    node_ids: list[int] = []
-    xs: list[int] = []
-    ys: list[int] = []
-    feat_rows: list[tuple[str, int, dict[str, str | None]]] = []
-    feat_wkb: list[bytes] = []
-    line_rows: list[tuple[int, str | None, str | None, str | None]] = []
-    line_wkb: list[bytes] = []
-
     all_keys = tuple(sorted(set(feature_keys) | set(LINE_KEYS) | {"highway"}))
+    reader = _Reader(WayFilter(way_filter), feature_keys, columns, all_keys)
     processor = (
         osmium.FileProcessor(str(path))
         .with_locations()
@@ -120,59 +108,127 @@ def read_osm(
     try:
         for obj in processor:
             if isinstance(obj, osmium.osm.Node):
-                if _has_any(obj.tags, feature_keys):
-                    feat_rows.append(("node", obj.id, _pick(obj.tags, columns)))
-                    feat_wkb.append(bytes.fromhex(wkb.create_point(obj)))
+                reader.node(obj)
             elif isinstance(obj, osmium.osm.Way):
-                tags = obj.tags
-                if "highway" in tags and walk_filter(dict(tags)):
-                    way_ids.append(obj.id)
-                    lengths.append(_append_refs(obj, node_ids, xs, ys))
-                is_line = "highway" in tags or (
-                    _has_any(tags, ("railway", "waterway")) and not obj.is_closed()
-                )
-                if is_line:
-                    geom = _linestring_wkb(wkb, obj)
-                    if geom is not None:
-                        line_rows.append(
-                            (obj.id, tags.get("highway"), tags.get("railway"), tags.get("waterway"))
-                        )
-                        line_wkb.append(geom)
+                reader.way(obj)
             elif isinstance(obj, osmium.osm.Area):
-                geom = _multipolygon_wkb(wkb, obj)
-                if geom is not None:
-                    osm_type = "way" if obj.from_way() else "relation"
-                    feat_rows.append((osm_type, obj.orig_id(), _pick(obj.tags, columns)))
-                    feat_wkb.append(geom)
+                reader.area(obj)
     except RuntimeError as exc:
         raise InputError(f"{path}: cannot read OSM data ({exc})") from exc
-
-    if not way_ids:
+    if not reader.way_ids:
         raise InputError(f"{path}: no walkable ways (osmnx walk filter) in the OSM data")
-    walk = _walk_ways(way_ids, lengths, node_ids, xs, ys)
-    features = _frame(
-        {
-            "osm_type": [r[0] for r in feat_rows],
-            "osm_id": np.asarray([r[1] for r in feat_rows], dtype=np.int64),
-            **{c: [r[2][c] for r in feat_rows] for c in columns},
-        },
-        feat_wkb,
-    )
-    lines = _frame(
-        {
-            "osm_id": np.asarray([r[0] for r in line_rows], dtype=np.int64),
-            "highway": [r[1] for r in line_rows],
-            "railway": [r[2] for r in line_rows],
-            "waterway": [r[3] for r in line_rows],
-        },
-        line_wkb,
-    )
+    walk = _walk_ways(reader.way_ids, reader.lengths, reader.node_ids, reader.xs, reader.ys)
+    features, lines = reader.features(), reader.lines()
     ids = real_ids(path)
     if ids is not None:  # an extract of a renumbered shared file: OSM's own ids again
         walk = _real_walk(walk, ids)
         features["osm_id"] = _real_feature_ids(features, ids)
         lines["osm_id"] = ids.of("way", lines["osm_id"].to_numpy())
     return OsmData(path=path, walk=walk, features=features, lines=lines)
+
+
+class _Reader:
+    """What :func:`read_osm` keeps of the objects libosmium hands it, column by column.
+
+    Tag values are fetched once per kept column (one ``TagList.get`` each: cheaper than
+    iterating a feature's tags); node features keep their fixed-point location, areas and
+    lines libosmium's WKB.
+    """
+
+    def __init__(
+        self,
+        walk_filter: WayFilter,
+        feature_keys: tuple[str, ...],
+        columns: tuple[str, ...],
+        all_keys: tuple[str, ...],
+    ) -> None:
+        self.walk_filter = walk_filter
+        self.feature_keys = feature_keys
+        # every node through the key filter is a feature unless a line key is not a feature key
+        self.node_test = tuple(k for k in all_keys if k not in feature_keys) and feature_keys
+        self.columns = columns
+        self.wkb = osmium.geom.WKBFactory()
+        self.way_ids: list[int] = []
+        self.lengths: list[int] = []
+        self.node_ids: list[int] = []
+        self.xs: list[int] = []
+        self.ys: list[int] = []
+        self.feature_types: list[str] = []
+        self.feature_ids: list[int] = []
+        self.values: tuple[list[str | None], ...] = tuple([] for _ in columns)
+        self.point_rows: list[int] = []
+        self.point_x: list[int] = []
+        self.point_y: list[int] = []
+        self.area_wkb: list[bytes] = []
+        self.line_ids: list[int] = []
+        self.line_tags: tuple[list[str | None], ...] = tuple([] for _ in LINE_KEYS)
+        self.line_wkb: list[bytes] = []
+
+    def _feature(self, osm_type: str, osm_id: int, tags: osmium.osm.TagList) -> None:
+        self.feature_types.append(osm_type)
+        self.feature_ids.append(osm_id)
+        get = tags.get
+        for column, values in zip(self.columns, self.values, strict=True):
+            values.append(get(column))
+
+    def node(self, node: osmium.osm.Node) -> None:
+        tags = node.tags
+        if self.node_test and not _has_any(tags, self.node_test):
+            return
+        self.point_rows.append(len(self.feature_ids))
+        location = node.location
+        self.point_x.append(location.x)
+        self.point_y.append(location.y)
+        self._feature("node", node.id, tags)
+
+    def way(self, way: osmium.osm.Way) -> None:
+        tags = way.tags
+        highway = tags.get("highway")
+        if highway is not None and self.walk_filter(tags):
+            self.way_ids.append(way.id)
+            self.lengths.append(_append_refs(way, self.node_ids, self.xs, self.ys))
+        railway, waterway = tags.get("railway"), tags.get("waterway")
+        if highway is None and ((railway is None and waterway is None) or way.is_closed()):
+            return
+        geom = _linestring_wkb(self.wkb, way)
+        if geom is not None:
+            self.line_ids.append(way.id)
+            for values, value in zip(self.line_tags, (highway, railway, waterway), strict=True):
+                values.append(value)
+            self.line_wkb.append(geom)
+
+    def area(self, area: osmium.osm.Area) -> None:
+        geom = _multipolygon_wkb(self.wkb, area)
+        if geom is not None:
+            osm_type = "way" if area.from_way() else "relation"
+            self._feature(osm_type, area.orig_id(), area.tags)
+            self.area_wkb.append(geom)
+
+    def features(self) -> gpd.GeoDataFrame:
+        """Tagged nodes and areas in the order read (EPSG:28992)."""
+        geometry = np.empty(len(self.feature_ids), dtype=object)
+        is_point = np.zeros(len(geometry), dtype=bool)
+        is_point[self.point_rows] = True
+        x = np.asarray(self.point_x, dtype=np.int64) / 1e7  # exactly Location::lon()
+        y = np.asarray(self.point_y, dtype=np.int64) / 1e7
+        geometry[is_point] = shapely.points(x, y)
+        if self.area_wkb:
+            geometry[~is_point] = shapely.from_wkb(np.asarray(self.area_wkb, dtype=object))
+        columns: dict[str, object] = {
+            "osm_type": self.feature_types,
+            "osm_id": np.asarray(self.feature_ids, dtype=np.int64),
+            **dict(zip(self.columns, self.values, strict=True)),
+        }
+        return _frame(columns, geometry)
+
+    def lines(self) -> gpd.GeoDataFrame:
+        """Highway lines, and railway and waterway lines that are not closed (EPSG:28992)."""
+        geometry = shapely.from_wkb(np.asarray(self.line_wkb, dtype=object))
+        columns: dict[str, object] = {
+            "osm_id": np.asarray(self.line_ids, dtype=np.int64),
+            **dict(zip(LINE_KEYS, self.line_tags, strict=True)),
+        }
+        return _frame(columns, geometry)
 
 
 def read_osm_for(path: Path, settings: Settings) -> OsmData:
@@ -217,7 +273,7 @@ def read_walk_ways(path: Path, way_filter: str) -> WalkWays:
     )
     try:
         for way in processor:
-            if isinstance(way, osmium.osm.Way) and walk_filter(dict(way.tags)):
+            if isinstance(way, osmium.osm.Way) and walk_filter(way.tags):
                 way_ids.append(way.id)
                 lengths.append(_append_refs(way, node_ids, xs, ys))
     except RuntimeError as exc:
@@ -288,10 +344,6 @@ def _has_any(tags: osmium.osm.TagList, keys: Iterable[str]) -> bool:
     return any(key in tags for key in keys)
 
 
-def _pick(tags: osmium.osm.TagList, columns: Iterable[str]) -> dict[str, str | None]:
-    return {c: tags.get(c) for c in columns}
-
-
 def _linestring_wkb(factory: osmium.geom.WKBFactory, way: osmium.osm.Way) -> bytes | None:
     try:
         return bytes.fromhex(factory.create_linestring(way))
@@ -306,7 +358,6 @@ def _multipolygon_wkb(factory: osmium.geom.WKBFactory, area: osmium.osm.Area) ->
         return None  # an area libosmium could not assemble (broken or clipped ring)
 
 
-def _frame(columns: dict[str, object], geoms_wkb: list[bytes]) -> gpd.GeoDataFrame:
-    geometry = shapely.from_wkb(np.asarray(geoms_wkb, dtype=object)) if geoms_wkb else []
+def _frame(columns: dict[str, object], geometry: np.ndarray) -> gpd.GeoDataFrame:
     frame = gpd.GeoDataFrame(columns, geometry=gpd.GeoSeries(geometry, crs="EPSG:4326"))
     return frame.to_crs(RD_NEW)
