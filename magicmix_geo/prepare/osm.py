@@ -144,8 +144,9 @@ class _Reader:
     ) -> None:
         self.walk_filter = walk_filter
         self.feature_keys = feature_keys
-        # every node through the key filter is a feature unless a line key is not a feature key
-        self.node_test = tuple(k for k in all_keys if k not in feature_keys) and feature_keys
+        # the key filter lets through objects with a line key: a feature needs a feature key,
+        # which only needs testing when a line key is not one
+        self.feature_test = tuple(k for k in all_keys if k not in feature_keys) and feature_keys
         self.columns = columns
         self.wkb = osmium.geom.WKBFactory()
         self.way_ids: list[int] = []
@@ -173,7 +174,7 @@ class _Reader:
 
     def node(self, node: osmium.osm.Node) -> None:
         tags = node.tags
-        if self.node_test and not _has_any(tags, self.node_test):
+        if self.feature_test and not _has_any(tags, self.feature_test):
             return
         self.point_rows.append(len(self.feature_ids))
         location = node.location
@@ -198,6 +199,8 @@ class _Reader:
             self.line_wkb.append(geom)
 
     def area(self, area: osmium.osm.Area) -> None:
+        if self.feature_test and not _has_any(area.tags, self.feature_test):
+            return
         geom = _multipolygon_wkb(self.wkb, area)
         if geom is not None:
             osm_type = "way" if area.from_way() else "relation"
@@ -348,7 +351,7 @@ def _linestring_wkb(factory: osmium.geom.WKBFactory, way: osmium.osm.Way) -> byt
     try:
         return bytes.fromhex(factory.create_linestring(way))
     except (RuntimeError, osmium.InvalidLocationError):
-        return None  # a way with fewer than two located nodes (clipped extract)
+        return None  # a way with a node missing from the file (clipped), or fewer than two
 
 
 def _multipolygon_wkb(factory: osmium.geom.WKBFactory, area: osmium.osm.Area) -> bytes | None:
