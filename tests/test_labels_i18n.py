@@ -75,9 +75,7 @@ def _outputs(typed: dict[str, object], lang: str, folder: Path) -> dict[str, str
     )
     write_municipality_report(
         folder / "report.html",
-        None,
         sites,
-        boundary,
         title="GM0503 Delft",
         manifest=manifest,
         method=method_rows(SETTINGS),
