@@ -305,8 +305,10 @@ def test_sample_html_map_carries_every_site_type(
     counts = sample_sites["site_type"].value_counts()
     assert len(counts) >= 1
     for site_type, n in counts.items():
-        # one GeoJSON feature per site (ranked or excluded) carries its type
-        assert text.count(f'"site_type": "{site_type}"') == n, site_type
+        # one GeoJSON feature per site (ranked or excluded) carries its type, with its label
+        # in the run's language (the sample run is Dutch)
+        shown = html.escape(f"{site_type}: {site_type_label(str(site_type), 'nl')}")
+        assert text.count(f'"site_type": "{shown}"') == n, site_type
     ranked_types = set(sample_sites.loc[~sample_sites["excluded"].astype(bool), "site_type"])
     for site_type in ranked_types:
         assert f'data-site-type="{site_type}"' in text, site_type

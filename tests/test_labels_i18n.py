@@ -10,15 +10,30 @@ from __future__ import annotations
 
 import html
 import json
+import re
+import shutil
 import subprocess
+import xml.etree.ElementTree as ET
+import zipfile
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
+import pandas as pd
 import pytest
+from shapely.geometry import box
 
 from magicmix_geo.config import load_settings
 from magicmix_geo.publish import write_interactive_map, write_municipality_report
+from magicmix_geo.publish._common import format_number
+from magicmix_geo.publish.index_page import index_html
 from magicmix_geo.publish.maps import render_static_map
+from magicmix_geo.publish.overview import colour_classes, overview_geojson
+from magicmix_geo.publish.qgis_project import (
+    PROJECT_FILE,
+    ProjectMunicipality,
+    write_qgis_project,
+)
 from magicmix_geo.publish.run_outputs import (
     category_labels,
     criterion_labels,
@@ -75,9 +90,7 @@ def _outputs(typed: dict[str, object], lang: str, folder: Path) -> dict[str, str
     )
     write_municipality_report(
         folder / "report.html",
-        None,
         sites,
-        boundary,
         title="GM0503 Delft",
         manifest=manifest,
         method=method_rows(SETTINGS),
@@ -144,3 +157,259 @@ def test_html_map_words_in_the_run_language(typed: dict[str, object], tmp_path: 
             assert f"{labels.label_en}</div>" not in dutch["map"], category
     assert "Kandidaten naar soort" in dutch["report"] and "Candidates by type" in english["report"]
     assert "Candidates by type" not in dutch["report"]
+
+
+# -- numbers as the run's readers write them (publish/_common.format_number) -----------------
+
+
+@pytest.mark.parametrize(
+    ("value", "digits", "nl", "en"),
+    [
+        (1234.5, 1, "1.234,5", "1,234.5"),
+        (-1234.56, 1, "-1.234,6", "-1,234.6"),
+        (0, 0, "0", "0"),
+        (0.0, 2, "0,00", "0.00"),
+        (-0.4, 0, "0", "0"),  # rounds to zero: no "-0"
+        (999.5, 0, "1.000", "1,000"),  # halves away from zero, carried into the thousands
+        (-999.5, 0, "-1.000", "-1,000"),
+        (998.5, 0, "999", "999"),  # not to the even neighbour
+        (0.125, 2, "0,13", "0.13"),
+        (2.675, 2, "2,68", "2.68"),  # its shortest decimal form, not the binary 2.67499...
+        (1234567890123.0, 0, "1.234.567.890.123", "1,234,567,890,123"),
+        (np.int64(9_007_199_254_740_993), 0, "9.007.199.254.740.993", "9,007,199,254,740,993"),
+        (1e21, 0, "1" + ".000" * 7, "1" + ",000" * 7),
+        (np.float32(0.5), 1, "0,5", "0.5"),
+        (12, 2, "12,00", "12.00"),
+        (float("nan"), 0, "", ""),
+        (np.nan, 3, "", ""),
+        (None, 0, "", ""),
+        (pd.NA, 0, "", ""),
+        (float("inf"), 0, "", ""),
+    ],
+)
+def test_format_number(value: object, digits: int, nl: str, en: str) -> None:
+    assert format_number(value, digits, "nl") == nl
+    assert format_number(value, digits, "en") == en
+
+
+def test_format_number_refuses_another_language_or_negative_digits() -> None:
+    with pytest.raises(ValueError, match="lang"):
+        format_number(1.0, 0, "de")
+    with pytest.raises(ValueError, match="digits"):
+        format_number(1.0, -1, "nl")
+
+
+# the best site's figures, set so that each shows a thousands separator or decimals
+AREA = 12345.6  # area_m2: 12.346 / 12,346
+SCORE = 0.8765  # score_total: 0,877 / 0.877
+WALK = 1234.4  # the first dist_<category>_m: 1.234 m / 1,234 m; the second site's: unreachable
+HOMES = 2500.0  # homes_planned: 2.500 / 2,500
+INTERVAL = (1200, 1500)  # rank_p10, rank_p90: 1.200-1.500 / 1,200-1,500
+SHOWN = {
+    "nl": {
+        "area": "12.346",
+        "score": "0,877",
+        "walk": "1.234 m",
+        "homes": "2.500",
+        "interval": "1.200-1.500",
+        "unreachable": "onbereikbaar",
+    },
+    "en": {
+        "area": "12,346",
+        "score": "0.877",
+        "walk": "1,234 m",
+        "homes": "2,500",
+        "interval": "1,200-1,500",
+        "unreachable": "unreachable",
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def numbered(typed: dict[str, object]) -> tuple[dict[str, object], str]:
+    """The typed sample with the figures above on its best two sites; and the distance
+    column they are set in."""
+    sites = typed["sites"]
+    assert isinstance(sites, gpd.GeoDataFrame)
+    sites = sites.copy()
+    ranks = pd.to_numeric(sites["rank_gm"], errors="coerce")
+    best, second = ranks.idxmin(), ranks[ranks > ranks.min()].idxmin()
+    walk = next(c for c in sites.columns if c.startswith("dist_") and c.endswith("_m"))
+    sites.loc[best, ["area_m2", "score_total", walk, "homes_planned"]] = [
+        AREA,
+        SCORE,
+        WALK,
+        HOMES,
+    ]
+    sites.loc[best, ["rank_p10", "rank_p90"]] = INTERVAL
+    sites.loc[second, walk] = np.nan
+    return {**typed, "sites": sites}, walk
+
+
+@pytest.mark.parametrize("lang", ["nl", "en"])
+def test_numbers_in_the_run_language(
+    numbered: tuple[dict[str, object], str], lang: str, tmp_path: Path
+) -> None:
+    typed, walk = numbered
+    shown = _outputs(typed, lang, tmp_path / lang)
+    mine, theirs = SHOWN[lang], SHOWN[OTHER[lang]]
+    # the HTML report: the best sites' table, the criteria table's distances
+    report = shown["report"]
+    for key in ("area", "score", "homes"):
+        assert f">{mine[key]}<" in report, key
+        assert f">{theirs[key]}<" not in report, key
+    for key in ("walk", "unreachable"):
+        assert f'<td class="num">{mine[key]}</td>' in report, key
+        assert f'<td class="num">{theirs[key]}</td>' not in report, key
+    # the HTML map's popups: numbers and distances as text, the site type with its label
+    # (folium writes the escaped text's "&" as \u0026 in its JSON)
+    popups = html.unescape(shown["map"].replace("\\u0026", "&"))
+    assert f'"{walk}": "{mine["walk"]}"' in popups
+    assert f'"{walk}": "{mine["unreachable"]}"' in popups
+    assert f'"score_total": "{mine["score"]}"' in popups
+    assert f'"homes_planned": "{mine["homes"]}"' in popups
+    for site_type in SITE_TYPES:
+        assert f'"site_type": "{site_type}: {_label(site_type, lang)}"' in popups, site_type
+    assert f'"{walk}": "{theirs["walk"]}"' not in popups
+    # the typeset PDF: the best sites' table
+    for key in ("area", "score", "interval"):
+        assert mine[key] in shown["pdf"], key
+        assert theirs[key] not in shown["pdf"], key
+
+
+@pytest.mark.parametrize(
+    ("lang", "ticks"),
+    [
+        ("nl", ["0,0", "0,2", "0,4", "0,6", "0,8", "1,0"]),
+        ("en", ["0.0", "0.2", "0.4", "0.6", "0.8", "1.0"]),
+    ],
+)
+def test_png_colour_bar_in_the_run_language(
+    typed: dict[str, object], lang: str, ticks: list[str]
+) -> None:
+    sites, boundary = typed["sites"], typed["boundary"]
+    assert isinstance(sites, gpd.GeoDataFrame) and isinstance(boundary, gpd.GeoDataFrame)
+    figure = render_static_map(sites, boundary, title="GM0503 Delft", context={}, lang=lang)
+    colour_bar = figure.axes[1]
+    assert [t.get_text() for t in colour_bar.get_yticklabels()] == ticks
+
+
+def _national_table() -> gpd.GeoDataFrame:
+    """One municipality as overview_table has it, with figures in the thousands."""
+    return gpd.GeoDataFrame(
+        {
+            "gm_code": ["GM0503"],
+            "gm_name": ["Delft"],
+            "candidates": [12345],
+            "ranked": [2345],
+            "excluded": [10000],
+            "homes_reserved": [1234],
+            "taakstelling": [5678.0],
+            "coverage": [0.2173],
+            "best_site_id": ["S1"],
+            "best_score": [SCORE],
+            "best_x": [85000.0],
+            "best_y": [447000.0],
+            "files": [["GM0503_Delft.gpkg", "reports/GM0503.html"]],
+        },
+        geometry=[box(84000, 446000, 86000, 448000)],
+        crs="EPSG:28992",
+    )
+
+
+@pytest.mark.parametrize(
+    ("lang", "cells", "popup"),
+    [
+        (
+            "nl",
+            ["12.345", "2.345", "10.000", "1.234", "5.678", "22 %", "0,877"],
+            {"ranked": "2.345", "excluded": "10.000", "homes_reserved": "1.234"},
+        ),
+        (
+            "en",
+            ["12,345", "2,345", "10,000", "1,234", "5,678", "22 %", "0.877"],
+            {"ranked": "2,345", "excluded": "10,000", "homes_reserved": "1,234"},
+        ),
+    ],
+)
+def test_index_and_overview_numbers_in_the_run_language(
+    lang: str, cells: list[str], popup: dict[str, str], tmp_path: Path
+) -> None:
+    table = _national_table()
+    page = index_html(tmp_path, table, manifest={"run_id": "r1"}, lang=lang)
+    shown = re.findall(r'<td class="num" data-value="([^"]*)">([^<]*)</td>', page)
+    assert [text for _value, text in shown] == cells
+    # sorting still reads the machine numbers
+    assert [float(value) for value, _text in shown][:3] == [12345.0, 2345.0, 10000.0]
+    # the overview map's popups: the figures as text, the machine ones kept beside them
+    area = overview_geojson(table, lang)["areas"]["features"][0]["properties"]
+    assert {k: area["shown"][k] for k in popup} == popup
+    assert area["ranked"] == 2345
+    # the overview's legend, coloured by ranked candidates when no task is given
+    ranked = pd.DataFrame({"coverage": [np.nan, np.nan], "ranked": [0, 5000]})
+    sep = "." if lang == "nl" else ","
+    assert colour_classes(ranked, lang)[2] == [
+        f"0-1{sep}000",
+        f"1{sep}000-2{sep}000",
+        f"2{sep}000-3{sep}000",
+        f"3{sep}000-4{sep}000",
+        f"4{sep}000-5{sep}000",
+    ]
+
+
+# the QGIS project's graduated legend of the sites: no score, excluded, the five classes
+RANGE_LABELS = {
+    "nl": [
+        "geen score",
+        "uitgesloten",
+        *("0,0 - 0,2", "0,2 - 0,4", "0,4 - 0,6", "0,6 - 0,8", "0,8 - 1,0"),
+    ],
+    "en": [
+        "no score",
+        "excluded",
+        *("0.0 - 0.2", "0.2 - 0.4", "0.4 - 0.6", "0.6 - 0.8", "0.8 - 1.0"),
+    ],
+}
+
+
+def _qgs_renderers(qgz: Path) -> dict[str, ET.Element]:
+    """The project's layers by name: their renderer as QGIS wrote it in the .qgs."""
+    with zipfile.ZipFile(qgz) as archive:
+        name = next(n for n in archive.namelist() if n.endswith(".qgs"))
+        root = ET.fromstring(archive.read(name))
+    out = {}
+    for layer in root.iter("maplayer"):
+        renderer = layer.find("renderer-v2")
+        if renderer is not None:
+            out[str(layer.findtext("layername"))] = renderer
+    return out
+
+
+@pytest.mark.parametrize("lang", ["nl", "en"])
+def test_qgis_project_legends_in_the_run_language(
+    sample_run: Path, tmp_path: Path, lang: str
+) -> None:
+    gpkg = next(sample_run.glob("GM0503_*.gpkg"))
+    shutil.copy(gpkg, tmp_path / gpkg.name)
+    municipality = ProjectMunicipality("GM0503", "Delft", gpkg.name, ["sites"])
+    result = write_qgis_project(tmp_path, [municipality], national_gpkg=None, title="t", lang=lang)
+    assert result["file"] == PROJECT_FILE
+    renderers = _qgs_renderers(tmp_path / PROJECT_FILE)
+    # the site type outlines: "type: label" in the run's language
+    overlay = renderers["GM0503 sites site_type"]
+    labels = {c.get("value"): c.get("label") for c in overlay.iter("category")}
+    assert labels == {t: f"{t}: {_label(t, lang)}" for t in SITE_TYPES}
+    # the score classes of the sites, their numbers as the run's readers write them
+    sites = renderers["GM0503 sites"]
+    assert [r.get("label") for r in sites.iter("range")] == RANGE_LABELS[lang]
+
+
+def test_the_sample_runs_qgis_project_is_dutch(sample_run: Path) -> None:
+    renderers = _qgs_renderers(sample_run / PROJECT_FILE)
+    for name in ("GM0503 sites", "national_ranking"):
+        if name in renderers:
+            assert [r.get("label") for r in renderers[name].iter("range")] == RANGE_LABELS["nl"]
+    overlay = renderers["GM0503 sites site_type"]
+    assert {c.get("label") for c in overlay.iter("category")} == {
+        f"{t}: {_label(t, 'nl')}" for t in SITE_TYPES
+    }

@@ -192,17 +192,15 @@ def test_interactive_map_is_self_contained_with_reasons_and_badges(
     assert "industrial land within 120 m" in text
 
 
-def test_report_html_and_pdf(
+def test_report_html(
     tmp_path: Path, crowded: gpd.GeoDataFrame, boundary: gpd.GeoDataFrame
 ) -> None:
     png = tmp_path / "maps" / "GM0503.png"
     write_static_map(png, crowded, boundary, title="Delft")
-    html_path, pdf_path = tmp_path / "reports" / "GM0503.html", tmp_path / "reports" / "GM0503.pdf"
+    html_path = tmp_path / "reports" / "GM0503.html"
     write_municipality_report(
         html_path,
-        pdf_path,
         crowded,
-        boundary,
         title="GM0503 Delft: Magic Mix site ranking (singles)",
         manifest=MANIFEST,
         method=METHOD,
@@ -220,16 +218,12 @@ def test_report_html_and_pdf(
     assert "industrial land within # m (limit # m)" in text  # exclusion summary
     assert "run-123" in text and "ODbL-1.0" in text and "aaaaaaaaaaaaaaaa" in text
     assert "transit_access_min: 1 at &lt;= 5" in text
-    pdf = pdf_path.read_bytes()
-    assert pdf.startswith(b"%PDF")
-    assert len(re.findall(rb"/Type\s*/Page\b", pdf)) >= 2
-    assert sorted(p.name for p in html_path.parent.iterdir()) == ["GM0503.html", "GM0503.pdf"]
+    # the report is HTML only (the PDF is pdf_report's)
+    assert sorted(p.name for p in html_path.parent.iterdir()) == ["GM0503.html"]
 
     # without reasons columns (an older model) the section is left out, nothing breaks
     plain = crowded.drop(columns=["reasons_en", "reasons_nl"])
-    write_municipality_report(
-        html_path, None, plain, boundary, title="t", manifest={}, method=[], map_png=None
-    )
+    write_municipality_report(html_path, plain, title="t", manifest={}, method=[], map_png=None)
     text = html_path.read_text(encoding="utf-8")
     assert "Why these sites" not in text and "The 10 best sites" in text
 

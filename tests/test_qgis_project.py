@@ -140,7 +140,8 @@ def test_project_outlines_the_sites_by_site_type_over_the_score_colours(
     assert list(outlines) == list(SITE_TYPES)
     for site_type, (label, colour, pen, alpha) in outlines.items():
         want_colour, dash = SITE_TYPE_STYLES[site_type]
-        assert label == f"{site_type}: {site_type_label(site_type, 'en')}"
+        # in the run's language (the sample run is Dutch)
+        assert label == f"{site_type}: {site_type_label(site_type, 'nl')}"
         assert (colour, pen) == (want_colour, PEN_STYLES[dash]), site_type
         assert alpha == 0  # outline only: the score colour of the sites layer shows through
     # two types never look alike

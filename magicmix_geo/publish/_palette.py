@@ -12,6 +12,10 @@ EXCLUDED_COLOUR = "#bebebe"
 EXCLUDED_EDGE = "#9a9a9a"
 NO_SCORE_COLOUR = "#ffffff"
 SITE_EDGE = "#505050"
+# the QGIS graduated legend's classes (lower, upper) below the scores, for excluded sites and
+# sites without a score (styles/make_styles.py SCORE_EXPRESSION maps them to -1 and -2)
+EXCLUDED_CLASS = (-1.5, -0.5)
+NO_SCORE_CLASS = (-2.5, -1.5)
 
 # candidate site types (magicmix_geo/site_types.py SITE_TYPES, where their labels are):
 # outline colour and outline dash style, drawn over the score fill so that both stay readable.

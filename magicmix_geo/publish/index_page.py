@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from magicmix_geo.publish._common import MAP_ATTRIBUTION, output_path
+from magicmix_geo.publish._common import MAP_ATTRIBUTION, format_number, output_path
 from magicmix_geo.publish.overview import SAFE_LINK, file_links
 
 # the run's national files, in the order the index lists them (only those present)
@@ -139,12 +139,16 @@ def _link(href: str, text: str) -> str:
     return f'<a href="{html.escape(href)}">{html.escape(text)}</a>'
 
 
-def _cell(value: Any, numeric: bool, digits: int = 0, percent: bool = False) -> str:
+def _cell(value: Any, numeric: bool, lang: str, digits: int = 0, percent: bool = False) -> str:
+    """A table cell; a number shown as ``lang`` writes it, sorted by its machine value."""
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return '<td data-value=""></td>'
     if numeric:
         number = float(value)
-        shown = f"{100 * number:,.0f} %" if percent else f"{number:,.{digits}f}"
+        if percent:
+            shown = f"{format_number(100 * number, 0, lang)} %"
+        else:
+            shown = format_number(number, digits, lang)
         return f'<td class="num" data-value="{number!r}">{html.escape(shown)}</td>'
     text = str(value)
     return f'<td data-value="{html.escape(text)}">{html.escape(text)}</td>'
@@ -178,7 +182,8 @@ def index_html(
         cells = []
         for column, numeric in COLUMNS:
             digits = 3 if column == "best_score" else 0
-            cells.append(_cell(row.get(column), numeric, digits, percent=column == "coverage"))
+            percent = column == "coverage"
+            cells.append(_cell(row.get(column), numeric, lang, digits, percent=percent))
         links = file_links(row.get("files") or [])
         cells.append(
             "<td>"

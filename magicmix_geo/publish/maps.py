@@ -49,6 +49,7 @@ from magicmix_geo.publish._common import (
     WATER_COLOUR,
     category_style,
     excluded_mask,
+    format_number,
     output_path,
     quiet_missing_glyphs,
     reason_text,
@@ -58,7 +59,7 @@ from magicmix_geo.publish._common import (
     site_type_style,
     words_in,
 )
-from magicmix_geo.site_types import SITE_TYPES
+from magicmix_geo.site_types import SITE_TYPES, site_type_label
 
 TOP_LABELLED = 10
 MAP_DPI = 150  # the static PNG; the PDF report embeds it at this resolution
@@ -133,6 +134,8 @@ _MAP_WORDS: dict[str, tuple[str, str]] = {
     "tooltip_rank": ("rank", "rang"),
     "tooltip_site": ("site", "locatie"),
     "reasons_column": ("reasons_en", "reasons_nl"),
+    # the language itself: the numbers (format_number) and site type labels of the popups
+    "lang": ("en", "nl"),
     "unreachable": ("unreachable", "onbereikbaar"),
 }
 
@@ -740,10 +743,12 @@ def _draw_legend(
 
 
 def _draw_colour_bar(cax: Any, words: Mapping[str, str]) -> None:
-    """The five score classes as a colour bar beside the map."""
+    """The five score classes as a colour bar beside the map (the words' language's
+    numbers)."""
     cmap = ListedColormap(list(SCORE_COLOURS))
     norm = BoundaryNorm(list(SCORE_BREAKS), cmap.N)
     bar = ColorbarBase(cax, cmap=cmap, norm=norm, ticks=list(SCORE_BREAKS))
+    bar.set_ticklabels([format_number(b, 1, words["lang"]) for b in SCORE_BREAKS])
     bar.set_label(words["colour_bar"], fontsize=9)
     cax.tick_params(labelsize=8)
 
@@ -942,7 +947,8 @@ def build_interactive_map(
     categories: list[str] = []
     if amenities is not None and "category" in amenities.columns:
         categories = sorted({str(c) for c in amenities["category"].dropna()})
-    note = words["excluded_note"].format(n=f"{int(excluded.sum()):,}") if merged else None
+    shown_n = format_number(int(excluded.sum()), 0, lang)
+    note = words["excluded_note"].format(n=shown_n) if merged else None
     legend = _legend_html(
         categories,
         excluded_note=note,
@@ -1204,26 +1210,39 @@ def _alias(column: str, words: Mapping[str, str]) -> str:
 def _rounded_attributes(
     sites: gpd.GeoDataFrame, columns: list[str], words: Mapping[str, str]
 ) -> dict[str, Any]:
-    """Popup values by column: scores to 3 decimals, distances as text in whole metres."""
+    """Popup values by column, as text in the words' language: scores to 3 decimals, ranks
+    and homes whole, distances in whole metres (:func:`format_number`), the site type as
+    "type: label"."""
+    lang = words["lang"]
     out: dict[str, Any] = {}
     for col in columns:
         values = sites[col]
-        if col.startswith("score_"):
-            values = pd.to_numeric(values, errors="coerce").round(3)
+        if col.startswith(("score_", "homes_")) or col == "rank_gm":
+            digits = 3 if col.startswith("score_") else 0
+            numbers = pd.to_numeric(values, errors="coerce")
+            values = [format_number(v, digits, lang) or None for v in numbers]
         elif col.startswith("dist_"):
             metres = pd.to_numeric(values, errors="coerce")
             values = [_distance_text(v, words) for v in metres]
-        elif col == "rank_gm":
-            values = pd.to_numeric(values, errors="coerce").astype("Int64")
+        elif col == "site_type":
+            values = site_type_texts(values, lang)
         elif col.startswith("reasons_"):
             values = values.map(reason_text)
         out[col] = values
     return out
 
 
+def site_type_texts(values: pd.Series, lang: str) -> list[str | None]:
+    """Site types as a reader sees them, "type: label" (the label in ``lang``), as in the
+    legends; None stays None."""
+    return [None if pd.isna(t) else f"{t}: {site_type_label(t, lang)}" for t in values]
+
+
 def _distance_text(metres: float, words: Mapping[str, str]) -> str:
     """A walking distance for a popup; missing means no path over the network."""
-    return words["unreachable"] if math.isnan(metres) else f"{metres:.0f} m"
+    if math.isnan(metres):
+        return words["unreachable"]
+    return f"{format_number(metres, 0, words['lang'])} m"
 
 
 def _site_layer(sites: gpd.GeoDataFrame, words: Mapping[str, str]) -> folium.GeoJson:
@@ -1261,13 +1280,16 @@ def _site_layer(sites: gpd.GeoDataFrame, words: Mapping[str, str]) -> folium.Geo
 def _excluded_layer(sites: gpd.GeoDataFrame, words: Mapping[str, str]) -> folium.GeoJson:
     """Excluded sites in grey, with their exclusion reason; coarser, as they are context."""
     columns = [c for c in ("site_id", "site_type", "exclusion_reason") if c in sites.columns]
+    shown = pd.DataFrame(sites[columns])
+    if "site_type" in shown.columns:
+        shown["site_type"] = site_type_texts(shown["site_type"], words["lang"])
     web = _web(
         sites.geometry,
         tolerance_m=2 * SIMPLIFY_TOLERANCE_M,
         decimals=EXCLUDED_COORDINATE_DECIMALS,
     )
     return GeoJsonLayer(
-        _geojson(web, sites[columns]),
+        _geojson(web, shown),
         name=words["layer_excluded"],
         style_function=lambda _feature: {
             "fillColor": EXCLUDED_COLOUR,
@@ -1305,7 +1327,7 @@ def _merged_excluded_layer(sites: gpd.GeoDataFrame, words: Mapping[str, str]) ->
     }
     return GeoJsonLayer(
         {"type": "FeatureCollection", "features": [feature]},
-        name=words["layer_excluded_merged"].format(n=f"{len(sites):,}"),
+        name=words["layer_excluded_merged"].format(n=format_number(len(sites), 0, words["lang"])),
         style_function=lambda _feature: {
             "fillColor": EXCLUDED_COLOUR,
             "color": EXCLUDED_EDGE,
@@ -1424,7 +1446,7 @@ def _legend_html(
         rows.append(
             f'<div><span style="display:inline-block;width:14px;height:10px;'
             f'background:{colour};border:1px solid #555;margin-right:4px"></span>'
-            f"{lo:.1f} &ndash; {hi:.1f}</div>"
+            f"{format_number(lo, 1, lang)} &ndash; {format_number(hi, 1, lang)}</div>"
         )
     rows.append(
         f'<div><span style="display:inline-block;width:14px;height:10px;'

@@ -30,6 +30,7 @@ from matplotlib.patches import Patch
 from magicmix_geo.publish._common import (
     BOUNDARY_COLOUR,
     MAP_ATTRIBUTION,
+    format_number,
     output_path,
     require_rd,
 )
@@ -40,6 +41,8 @@ CLASS_COLOURS = ("#edf8e9", "#bae4b3", "#74c476", "#31a354", "#006d2c")
 NO_VALUE_COLOUR = "#dddddd"
 COVERAGE_BREAKS = (0.0, 0.25, 0.5, 0.75, 1.0)
 BEST_SITE_COLOUR = "#d7191c"
+# the figures of a municipality's popup on the overview map
+POPUP_FIGURES = ("ranked", "excluded", "homes_reserved", "taakstelling")
 # a link in the overview or index page: a relative path of the run folder
 SAFE_LINK = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./-]*$")
 
@@ -114,8 +117,9 @@ def _summary_row(summary: pd.DataFrame | None, gm_code: str) -> dict[str, Any]:
     return own.iloc[0].to_dict() if len(own) else {}
 
 
-def colour_classes(table: pd.DataFrame) -> tuple[str, list[str], list[str]]:
-    """What colours the overview: (measure, colour per row, legend labels per class).
+def colour_classes(table: pd.DataFrame, lang: str = "nl") -> tuple[str, list[str], list[str]]:
+    """What colours the overview: (measure, colour per row, legend labels per class, their
+    numbers as ``lang`` writes them).
 
     The share of the task covered by the homes reserved when any municipality has a task,
     else the number of ranked candidates (five equal classes up to the largest).
@@ -130,7 +134,10 @@ def colour_classes(table: pd.DataFrame) -> tuple[str, list[str], list[str]]:
         top = max(float(np.nanmax(values)) if len(values) else 0.0, 1.0)
         breaks = tuple(float(b) for b in np.linspace(0.0, top, 6)[:-1])
         edges = [*breaks, top]
-        labels = [f"{edges[i]:,.0f}-{edges[i + 1]:,.0f}" for i in range(5)]
+        labels = [
+            f"{format_number(edges[i], 0, lang)}-{format_number(edges[i + 1], 0, lang)}"
+            for i in range(5)
+        ]
         measure = "ranked"
     colours = []
     for value in values:
@@ -163,7 +170,7 @@ def write_overview_png(path: Path, table: gpd.GeoDataFrame, *, lang: str = "nl")
     lang
         ``nl`` or ``en`` for the title and legend.
     """
-    measure, colours, labels = colour_classes(table)
+    measure, colours, labels = colour_classes(table, lang)
     figure = Figure(figsize=(8.0, 8.0))
     ax = figure.add_axes((0.03, 0.08, 0.94, 0.84))
     table.plot(ax=ax, color=colours, edgecolor=BOUNDARY_COLOUR, linewidth=0.6)
@@ -215,10 +222,11 @@ def mpl_text(text: str) -> str:
     return text.replace("$", r"\$")
 
 
-def overview_geojson(table: gpd.GeoDataFrame) -> dict[str, Any]:
+def overview_geojson(table: gpd.GeoDataFrame, lang: str = "nl") -> dict[str, Any]:
     """The overview as GeoJSON in EPSG:4326 (areas simplified to 20 m), with each area's
-    colour, figures and links; the best sites as points."""
-    measure, colours, labels = colour_classes(table)
+    colour, figures (and, in ``shown``, the popup's figures as ``lang`` writes them) and
+    links; the best sites as points."""
+    measure, colours, labels = colour_classes(table, lang)
     areas = gpd.GeoDataFrame(
         table.drop(columns=["files", "best_x", "best_y"]),
         geometry=table.geometry.simplify(20.0, preserve_topology=True),
@@ -226,6 +234,10 @@ def overview_geojson(table: gpd.GeoDataFrame) -> dict[str, Any]:
     ).to_crs("EPSG:4326")
     areas["colour"] = colours
     areas["links"] = [file_links(files) for files in table["files"]]
+    areas["shown"] = [
+        {c: format_number(row[c], 0, lang) or None for c in POPUP_FIGURES if c in row.index}
+        for _, row in table.iterrows()
+    ]
     best = table.dropna(subset=["best_x", "best_y"])
     points = gpd.GeoDataFrame(
         best[["gm_code", "gm_name", "best_site_id", "best_score"]],
@@ -274,8 +286,9 @@ function popup(p) {
   var box = document.createElement('div');
   var head = document.createElement('b');
   head.textContent = p.gm_code + ' ' + p.gm_name; box.appendChild(head);
-  var rows = [[words.ranked, p.ranked], [words.excluded, p.excluded],
-              [words.homes, p.homes_reserved], [words.task, p.taakstelling],
+  var shown = p.shown || {};
+  var rows = [[words.ranked, shown.ranked], [words.excluded, shown.excluded],
+              [words.homes, shown.homes_reserved], [words.task, shown.taakstelling],
               [words.best, p.best_site_id]];
   rows.forEach(function (r) {
     if (r[1] === null || r[1] === undefined) { return; }
@@ -366,7 +379,7 @@ def write_overview_html(path: Path, table: gpd.GeoDataFrame, *, lang: str = "nl"
     lang
         ``nl`` or ``en``.
     """
-    data = overview_geojson(table)
+    data = overview_geojson(table, lang)
     words = {
         **_WORDS[lang],
         "title": _TITLES[(data["measure"], lang)],

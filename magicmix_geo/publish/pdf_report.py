@@ -53,6 +53,7 @@ from magicmix_geo.publish._common import (
     LANGS,
     MAP_ATTRIBUTION,
     excluded_mask,
+    format_number,
     output_path,
     require_rd,
     score_colour,
@@ -191,12 +192,7 @@ def check_lang(lang: str) -> str:
 
 def _num(value: Any, lang: str, digits: int = 0) -> str:
     number = pd.to_numeric(value, errors="coerce")
-    if pd.isna(number):
-        return ""
-    text = f"{float(number):,.{digits}f}"
-    if lang == "nl":  # 1,234.5 -> 1.234,5
-        text = text.replace(",", "\0").replace(".", ",").replace("\0", ".")
-    return text
+    return "" if pd.isna(number) else format_number(number, digits, lang)
 
 
 def _inputs(manifest: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
@@ -721,7 +717,7 @@ _BEST_COLUMNS = (  # (word, column the cell needs, relative width)
 
 def _best_cell(key: str, column: str | None, site: Any, lang: str) -> Any:
     if key == "rank":
-        return str(int(site["rank_gm"]))
+        return _num(int(site["rank_gm"]), lang)
     if key == "site":
         return _para(str(site["site_id"]))  # escaped; CJK and emoji shown (pdf_fonts)
     if key == "buurt":
@@ -731,7 +727,7 @@ def _best_cell(key: str, column: str | None, site: Any, lang: str) -> Any:
         return _Swatch(score_colour(site["score_total"]), _num(site["score_total"], lang, 3))
     if key == "interval":
         lo, hi = site.get("rank_p10"), site.get("rank_p90")
-        return "" if pd.isna(lo) or pd.isna(hi) else f"{int(lo)}-{int(hi)}"
+        return "" if pd.isna(lo) or pd.isna(hi) else f"{_num(lo, lang)}-{_num(hi, lang)}"
     return _num(site.get(column), lang)
 
 

@@ -7,7 +7,9 @@ rasters, hidden), the national ranking on top, in EPSG:28992. A run of more than
 type in the map tip, not outlined) and the boundary only: QGIS opens every layer of a project
 when it loads it, and 355 full groups are some 7,000 layers (more than ten minutes to build,
 as long to open); the other layers are in each municipality's GeoPackage, one drag away.
-Layer paths are relative to the project, so the run folder can be moved or copied.
+Layer paths are relative to the project, so the run folder can be moved or copied. The
+legends speak the run's language (:func:`legend_labels`): the site types' labels and the score
+classes with the numbers as its readers write them.
 
 PyQGIS comes with Debian's python3-qgis for the system interpreter, which lacks this package's
 dependencies: the project is built by ``qgis_script.py`` in a subprocess (the venv's Python
@@ -17,6 +19,7 @@ PyQGIS no project is written and :func:`write_qgis_project` says why.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -29,6 +32,10 @@ from pathlib import Path
 from typing import Any
 
 from magicmix_geo._errors import OutputError
+from magicmix_geo.publish._common import SCORE_BREAKS, format_number
+from magicmix_geo.publish._palette import EXCLUDED_CLASS, NO_SCORE_CLASS
+from magicmix_geo.publish.maps import map_words
+from magicmix_geo.site_types import SITE_TYPES, site_type_label
 
 PROJECT_FILE = "magicmix.qgz"
 QGIS_PYTHON = "/usr/bin/python3"
@@ -122,7 +129,31 @@ def project_spec(
         "national_group": national_group,
         "groups": groups,
         "compact": compact,
+        "legend_labels": legend_labels(lang),
     }
+
+
+def legend_labels(lang: str) -> dict[str, dict[str, Any]]:
+    """The project's legend labels in ``lang``, set by ``qgis_script.py`` over the styles'
+    English ones: ``categories`` by the categorised field and value (the site types as
+    "type: label", as the maps' legends), ``ranges`` of a graduated legend by their lower
+    bound (:func:`range_key`: the score classes, excluded and no score)."""
+    words = map_words(lang)
+    ranges = {
+        range_key(NO_SCORE_CLASS[0]): words["no_score"],
+        range_key(EXCLUDED_CLASS[0]): words["legend_excluded"],
+    }
+    for lower, upper in itertools.pairwise(SCORE_BREAKS):
+        shown = f"{format_number(lower, 1, lang)} - {format_number(upper, 1, lang)}"
+        ranges[range_key(lower)] = shown
+    site_types = {t: f"{t}: {site_type_label(t, lang)}" for t in SITE_TYPES}
+    return {"categories": {"site_type": site_types}, "ranges": ranges}
+
+
+def range_key(lower: float) -> str:
+    """A graduated class's key in :func:`legend_labels`: its lower bound to 3 decimals
+    (``qgis_script.py`` writes it the same way)."""
+    return f"{lower:.3f}"
 
 
 def _site_type_layer(gpkg: Path, gm_code: str) -> dict[str, Any]:

@@ -8,9 +8,11 @@ none of the package's dependencies, so this file uses only the standard library 
 SPEC.json: ``{"project": ".../magicmix.qgz", "title": "...", "crs": "EPSG:28992",
 "national": [{"path": ..., "layer": ..., "name": ...}], "groups": [{"name": ..., "layers":
 [{"path": ..., "layer": ..., "name": ..., "visible": bool, "qml": optional}], "rasters":
-[{"path": ..., "name": ...}]}]}``. Vector layers keep the default style stored in their
+[{"path": ..., "name": ...}]}], "legend_labels": {"categories": {field: {value: label}},
+"ranges": {"%.3f" % lower: label}}}``. Vector layers keep the default style stored in their
 GeoPackage's ``layer_styles``, or take the QML text of their ``qml`` key (the site_type
-outlines); rasters get a pseudocolour ramp over their range and start hidden. Paths are
+outlines); their legend labels are then set from ``legend_labels`` (the run's language);
+rasters get a pseudocolour ramp over their range and start hidden. Paths are
 saved relative to the project, so the run folder can be moved. Prints a JSON line with what
 was written; exit status 0 on success.
 """
@@ -61,7 +63,7 @@ def _raster_layer(spec: dict[str, Any]) -> Any:
     raise RuntimeError(f"{spec['path']}: raster is not valid in QGIS ({reason})")
 
 
-def vector(spec: dict[str, Any]) -> Any:
+def vector(spec: dict[str, Any], labels: dict[str, Any] | None = None) -> Any:
     layer = QgsVectorLayer(f"{spec['path']}|layername={spec['layer']}", spec["name"], "ogr")
     if not layer.isValid():
         raise RuntimeError(f"{spec['path']}: layer {spec['layer']!r} is not valid in QGIS")
@@ -71,7 +73,27 @@ def vector(spec: dict[str, Any]) -> Any:
         ok, error = layer.importNamedStyle(doc)
         if not ok:
             raise RuntimeError(f"{spec['name']}: QGIS could not apply its style ({error})")
+    relabel(layer.renderer(), labels or {})
     return layer
+
+
+def relabel(renderer: Any, labels: dict[str, Any]) -> None:
+    """Set the legend labels of ``renderer`` that ``labels`` names (the run's language): a
+    category by its field and value, a graduated class by its lower bound; others stay."""
+    if renderer is None:
+        return
+    if renderer.type() == "categorizedSymbol":
+        mine = labels.get("categories", {}).get(renderer.classAttribute(), {})
+        for i, category in enumerate(renderer.categories()):
+            label = mine.get(str(category.value()))
+            if label is not None:
+                renderer.updateCategoryLabel(i, label)
+    elif renderer.type() == "graduatedSymbol":
+        ranges = labels.get("ranges", {})
+        for i, class_range in enumerate(renderer.ranges()):
+            label = ranges.get(f"{class_range.lowerValue():.3f}")
+            if label is not None:
+                renderer.updateRangeLabel(i, label)
 
 
 def raster(spec: dict[str, Any]) -> Any:
@@ -103,7 +125,7 @@ def build(spec: dict[str, Any]) -> dict[str, Any]:
     if spec.get("national"):
         group = root.addGroup(spec["national_group"])
         for item in spec["national"]:
-            layer = vector(item)
+            layer = vector(item, spec.get("legend_labels"))
             project.addMapLayer(layer, False)
             group.addLayer(layer).setItemVisibilityChecked(bool(item.get("visible", False)))
             written += 1
@@ -111,7 +133,7 @@ def build(spec: dict[str, Any]) -> dict[str, Any]:
     for entry in spec["groups"]:
         group = root.addGroup(entry["name"])
         for item in entry["layers"]:
-            layer = vector(item)
+            layer = vector(item, spec.get("legend_labels"))
             project.addMapLayer(layer, False)
             group.addLayer(layer).setItemVisibilityChecked(bool(item["visible"]))
             written += 1

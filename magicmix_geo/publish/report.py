@@ -1,8 +1,7 @@
-"""The per-municipality report: the map, the best sites with their criteria and reasons, sources.
-
-Two files with the same content: a self-contained HTML page (the map embedded, no external
-resources) and a PDF (matplotlib; the map page is the static map PNG) for ministries that
-file documents.
+"""The per-municipality HTML report: the map, the best sites with their criteria and reasons,
+sources; a self-contained page (the map embedded, no external resources) in the run's language,
+numbers written as its readers write them (:func:`~magicmix_geo.publish._common.format_number`).
+The typeset PDF with the same content is ``pdf_report.py``.
 """
 
 from __future__ import annotations
@@ -10,7 +9,6 @@ from __future__ import annotations
 import base64
 import html
 import re
-import textwrap
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,28 +16,23 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from matplotlib import image as mpimg
-from matplotlib.backends.backend_pdf import PdfPages
-from matplotlib.figure import Figure
 
 from magicmix_geo.publish._common import (
     EXCLUDED_COLOUR,
     MAP_ATTRIBUTION,
     excluded_mask,
+    format_number,
     output_path,
-    quiet_missing_glyphs,
     reason_text,
     require_rd,
     score_colour,
     words_in,
 )
 from magicmix_geo.publish.lists import type_summary
-from magicmix_geo.publish.maps import MAP_DPI, render_static_map
 from magicmix_geo.site_types import site_type_label
 
 TOP_SITES = 10
 _REASON_COLUMNS = (("reasons_en", "Reasons"), ("reasons_nl", "Redenen"))
-_A4 = (8.27, 11.69)
 _NUMBER = re.compile(r"\d[\d.,]*")
 # the HTML report's words: English, Dutch (site type labels: magicmix_geo/site_types.py)
 _WORDS: dict[str, tuple[str, str]] = {
@@ -70,6 +63,7 @@ _WORDS: dict[str, tuple[str, str]] = {
     "excluded": ("Why sites were excluded", "Waarom locaties zijn uitgesloten"),
     "reason": ("reason", "reden"),
     "sites": ("sites", "locaties"),
+    "unreachable": ("unreachable", "onbereikbaar"),
     "method": ("Method and criteria", "Methode en criteria"),
     "criterion": ("criterion", "criterium"),
     "rule": ("rule", "regel"),
@@ -111,30 +105,23 @@ def _words(lang: str) -> dict[str, str]:
 
 def write_municipality_report(
     html_path: Path,
-    pdf_path: Path | None,
     sites: gpd.GeoDataFrame,
-    boundary: gpd.GeoDataFrame,
     *,
     title: str,
     manifest: Mapping[str, Any],
     method: Sequence[tuple[str, str]],
     map_png: Path | None = None,
-    context: Mapping[str, gpd.GeoDataFrame] | None = None,
     lang: str = "en",
 ) -> None:
-    """Write the report of one municipality as HTML and, if ``pdf_path`` is given, PDF.
+    """Write the HTML report of one municipality (its PDF: ``pdf_report``).
 
     Parameters
     ----------
     html_path
         The target ``.html``; self-contained (the map PNG is embedded); replaced atomically.
-    pdf_path
-        The target ``.pdf``, or None for no PDF; replaced atomically.
     sites
         Candidate sites of the municipality, EPSG:28992, with ``score_total``, ``rank_gm``,
         ``excluded``, ``exclusion_reason`` and, when present, ``reasons_en``/``reasons_nl``.
-    boundary
-        The municipal boundary, EPSG:28992 (for the PDF map).
     title
         The report title, e.g. ``"GM0503 Delft: Magic Mix site ranking (singles)"``.
     manifest
@@ -143,34 +130,16 @@ def write_municipality_report(
         (criterion, description) rows, as on the method sheet of the national list.
     map_png
         The static map to embed in the HTML; without it the HTML has no map.
-    context
-        Background layers for the PDF map, EPSG:28992 (see
-        :func:`~magicmix_geo.publish.maps.write_static_map`).
     lang
-        ``en`` (default) or ``nl``: the HTML page's words and site type labels (the PDF of
-        this function stays English; the run's PDF is ``pdf_report``).
+        ``en`` (default) or ``nl``: the page's words, site type labels and numbers.
     """
     require_rd(sites, "sites")
-    require_rd(boundary, "boundary")
     top = top_sites(sites, TOP_SITES)
     page = report_html(
         sites, top, title=title, manifest=manifest, method=method, map_png=map_png, lang=lang
     )
     with output_path(Path(html_path)) as tmp:
         tmp.write_text(page, encoding="utf-8")
-    if pdf_path is not None:
-        with output_path(Path(pdf_path)) as tmp:
-            _write_pdf(
-                tmp,
-                sites,
-                boundary,
-                top,
-                title,
-                manifest,
-                method,
-                dict(context or {}),
-                map_png=map_png,
-            )
 
 
 def top_sites(sites: gpd.GeoDataFrame, n: int) -> gpd.GeoDataFrame:
@@ -247,17 +216,19 @@ def _reason_text(value: Any) -> str:
     return str(reason_text(value))
 
 
-def _fmt(value: Any, digits: int = 2) -> str:
+def _fmt(value: Any, lang: str, digits: int = 2) -> str:
     if value is None or value is pd.NA:
         return ""
     if isinstance(value, float | np.floating):
-        return "" if np.isnan(value) else f"{value:.{digits}f}"
+        return format_number(value, digits, lang)
     return str(value)
 
 
-def _metres(value: Any) -> str:
+def _metres(value: Any, lang: str) -> str:
     number = pd.to_numeric(value, errors="coerce")
-    return "unreachable" if pd.isna(number) else f"{float(number):,.0f} m"
+    if pd.isna(number):
+        return _words(lang)["unreachable"]
+    return f"{format_number(float(number), 0, lang)} m"
 
 
 def _inputs(manifest: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
@@ -347,9 +318,9 @@ def report_html(
         + "</p>",
         "<p>"
         + w["intro"].format(
-            n=f"{len(sites):,}",
-            ranked=f"{int((~excluded).sum()):,}",
-            excluded=f"{int(excluded.sum()):,}",
+            n=format_number(len(sites), 0, lang),
+            ranked=format_number(int((~excluded).sum()), 0, lang),
+            excluded=format_number(int(excluded.sum()), 0, lang),
         )
         + "</p>",
     ]
@@ -368,7 +339,7 @@ def report_html(
             parts.append(
                 f'<div class="site" style="border-color:{score_colour(site["score_total"])}">'
                 f"<b>{int(site['rank_gm'])}. {e(str(site['site_id']))}</b> "
-                f"(score_total {_fmt(site['score_total'], 3)})"
+                f"(score_total {_fmt(site['score_total'], lang, 3)})"
             )
             for column, label in reason_columns:
                 text = _reason_text(site[column])
@@ -377,13 +348,16 @@ def report_html(
             parts.append("</div>")
     parts.append(f"<h2>{w['criteria']}</h2>")
     parts.append(f'<p class="note">{w["criteria_note"]}</p>')
-    parts.append(_criteria_table_html(top))
+    parts.append(_criteria_table_html(top, lang))
     summary = exclusion_summary(sites)
     if len(summary):
         parts.append(f"<h2>{w['excluded']}</h2>")
         parts.append(f"<table><tr><th>{w['reason']}</th><th>{w['sites']}</th></tr>")
         for reason, count in summary.head(12).itertuples(index=False):
-            parts.append(f'<tr><td>{e(str(reason))}</td><td class="num">{int(count):,}</td></tr>')
+            parts.append(
+                f'<tr><td>{e(str(reason))}</td>'
+                f'<td class="num">{format_number(int(count), 0, lang)}</td></tr>'
+            )
         parts.append("</table>")
     if method:
         parts.append(
@@ -413,7 +387,7 @@ def _by_type_html(sites: gpd.GeoDataFrame, lang: str, per_type: int = 5) -> str:
     ]
     for row in table.itertuples(index=False):
         cells = "".join(
-            f'<td class="num">{int(v):,}</td>'
+            f'<td class="num">{format_number(int(v), 0, lang)}</td>'
             if isinstance(v, int | np.integer)
             else f"<td>{e(_type_text(v, lang) if i == 0 else str(v))}</td>"
             for i, v in enumerate(row)
@@ -449,26 +423,27 @@ def _top_table_html(top: gpd.GeoDataFrame, lang: str) -> str:
             f'<td class="num">{int(site["rank_gm"])}</td>',
             f"<td>{e(str(site['site_id']))}</td>",
             f'<td class="num"><span class="swatch" style="background:{colour}"></span>'
-            f"{_fmt(site['score_total'], 3)}</td>",
+            f"{_fmt(site['score_total'], lang, 3)}</td>",
         ]
         for column in extra:
             value = site[column]
             numeric = column in ("area_m2", "homes_planned", "homes_reserved")
             if numeric:
                 number = pd.to_numeric(value, errors="coerce")
-                text = "" if pd.isna(number) else f"{float(number):,.0f}"
+                text = "" if pd.isna(number) else format_number(float(number), 0, lang)
             elif column == "site_type":
                 text = _type_text(value, lang)
             else:
-                text = _fmt(value) if value is not None and not pd.isna(value) else ""
+                text = _fmt(value, lang) if value is not None and not pd.isna(value) else ""
             cells.append(f'<td class="num">{e(text)}</td>' if numeric else f"<td>{e(text)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     rows.append("</table>")
     return "".join(rows)
 
 
-def _criteria_table_html(top: gpd.GeoDataFrame) -> str:
-    """Criteria (rows) by site (columns): scores with their class colour, then distances."""
+def _criteria_table_html(top: gpd.GeoDataFrame, lang: str) -> str:
+    """Criteria (rows) by site (columns): scores with their class colour, then distances;
+    numbers as written in ``lang``."""
     e = html.escape
     head = "".join(f"<th>{int(r)}</th>" for r in top["rank_gm"])
     rows = [f"<table><tr><th>rank_gm</th>{head}</tr>"]
@@ -476,10 +451,10 @@ def _criteria_table_html(top: gpd.GeoDataFrame) -> str:
         cells = []
         for value in pd.to_numeric(top[column], errors="coerce"):
             colour = score_colour(value) if not pd.isna(value) else EXCLUDED_COLOUR
-            cells.append(f'<td class="num" style="background:{colour}">{_fmt(value)}</td>')
+            cells.append(f'<td class="num" style="background:{colour}">{_fmt(value, lang)}</td>')
         rows.append(f"<tr><th>{e(column)}</th>{''.join(cells)}</tr>")
     for column in _distance_columns(top):
-        metres = "".join(f'<td class="num">{_metres(v)}</td>' for v in top[column])
+        metres = "".join(f'<td class="num">{e(_metres(v, lang))}</td>' for v in top[column])
         rows.append(f"<tr><th>{e(column)}</th>{metres}</tr>")
     rows.append("</table>")
     return "".join(rows)
@@ -505,121 +480,3 @@ def _sources_html(manifest: Mapping[str, Any], w: Mapping[str, str]) -> str:
     rows.append("</table>")
     rows.append(f'<p class="note">{w["checksums"]}</p>')
     return "\n".join(rows)
-
-
-# --- PDF ------------------------------------------------------------------------------------
-
-
-def _write_pdf(
-    path: Path,
-    sites: gpd.GeoDataFrame,
-    boundary: gpd.GeoDataFrame,
-    top: gpd.GeoDataFrame,
-    title: str,
-    manifest: Mapping[str, Any],
-    method: Sequence[tuple[str, str]],
-    context: dict[str, gpd.GeoDataFrame],
-    *,
-    map_png: Path | None = None,
-) -> None:
-    """Map page, best-sites page(s), sources page; A4 text pages.
-
-    The map page is the static map PNG when one is given (drawing 200,000 sites again as
-    vectors took longer than everything else of the report), else the map drawn anew.
-    """
-    with (
-        quiet_missing_glyphs(),
-        PdfPages(path, metadata={"Title": title, "Creator": "magicmix-geo"}) as pdf,
-    ):
-        if map_png is not None and Path(map_png).is_file():
-            pdf.savefig(_image_page(Path(map_png)))
-        else:
-            pdf.savefig(render_static_map(sites, boundary, title=title, context=context, lang="en"))
-        lines = _pdf_top_lines(sites, top)
-        lines += ["", "Method and criteria", *[f"  {n}: {t}" for n, t in method]]
-        lines += ["", "Data sources and licences", f"  {MAP_ATTRIBUTION}"]
-        for item in _inputs(manifest):
-            lines.append(
-                f"  {item.get('name', '')}: {item.get('path', '')}, version "
-                f"{item.get('version', '')}, {item.get('licence', '')}, "
-                f"sha256 {str(item.get('sha256', ''))[:16]}..."
-            )
-        lines += ["", *[f"{k}: {v}" for k, v in _run_facts(manifest)]]
-        for page in _text_pages(lines, title):
-            pdf.savefig(page)
-
-
-def _image_page(png: Path, dpi: float = MAP_DPI) -> Figure:
-    """A page the size of ``png`` at ``dpi`` showing it unresampled (the static map)."""
-    image = mpimg.imread(png)
-    height, width = image.shape[:2]
-    figure = Figure(figsize=(width / dpi, height / dpi), dpi=dpi)
-    ax = figure.add_axes((0, 0, 1, 1))
-    ax.imshow(image, interpolation="none")
-    ax.set_axis_off()
-    return figure
-
-
-def _pdf_top_lines(sites: gpd.GeoDataFrame, top: gpd.GeoDataFrame) -> list[str]:
-    excluded = excluded_mask(sites)
-    lines = [
-        f"{len(sites):,} candidate sites: {int((~excluded).sum()):,} ranked, "
-        f"{int(excluded.sum()):,} excluded.",
-        "",
-        f"The {len(top)} best sites",
-    ]
-    for _, site in top.iterrows():
-        lines.append(
-            f"{int(site['rank_gm'])}. {site['site_id']}"
-            + (f" [{site['site_type']}]" if "site_type" in top.columns else "")
-            + f"  score_total {_fmt(site['score_total'], 3)}"
-            + (f"  ({site['bu_name']})" if "bu_name" in top.columns and site["bu_name"] else "")
-        )
-        for column, label in _REASON_COLUMNS:
-            if column in top.columns and (text := _reason_text(site[column])):
-                lines.append(f"    {label}: {text}")
-        dists = [f"{c[5:-2]} {_metres(site[c])}" for c in _distance_columns(top) if c in site.index]
-        if dists:
-            lines.append("    walking: " + ", ".join(dists))
-    by_type = candidates_by_type(sites)
-    if len(by_type):
-        lines += ["", "Candidates by type (ranked: homes planned / reserved)"]
-        lines += [
-            f"{r.site_type}: {r.candidates:,} candidates, {r.ranked:,} ranked, "
-            f"{r.homes_planned:,} homes planned, {r.homes_reserved:,} reserved "
-            f"({r.homes_reserved_selected:,} on selected sites)"
-            for r in by_type.itertuples(index=False)
-        ]
-    summary = exclusion_summary(sites)
-    if len(summary):
-        lines += ["", "Why sites were excluded"]
-        lines += [f"  {int(n):>6,}  {reason}" for reason, n in summary.head(10).itertuples(False)]
-    return lines
-
-
-def _text_pages(lines: list[str], title: str) -> Iterator[Figure]:
-    """Lay wrapped text out on A4 pages."""
-    wrapped: list[str] = []
-    for line in lines:
-        indent = len(line) - len(line.lstrip(" "))
-        wrapped += textwrap.wrap(
-            line, width=105, subsequent_indent=" " * (indent + 4), drop_whitespace=False
-        ) or [""]
-    per_page = 68
-    for start in range(0, len(wrapped), per_page):
-        figure = Figure(figsize=_A4)
-        # text from data is text: "$...$" is no formula (parse_math off)
-        figure.text(0.06, 0.965, title, fontsize=11, fontweight="bold", va="top", parse_math=False)
-        for i, line in enumerate(wrapped[start : start + per_page]):
-            bold = bool(line) and not line.startswith(" ") and not line[0].isdigit()
-            figure.text(
-                0.06,
-                0.935 - i * 0.0131,
-                line,
-                fontsize=7.2,
-                family="DejaVu Sans",
-                va="top",
-                fontweight="bold" if bold and len(line) < 60 else "normal",
-                parse_math=False,
-            )
-        yield figure

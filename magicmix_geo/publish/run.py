@@ -433,14 +433,11 @@ def _write_municipality(
     clock = timed("map_html_s", clock)
     write_municipality_report(
         tmp / "reports" / f"{result.gm_code}.html",
-        None,  # the PDF is typeset below
         result.sites,
-        result.layers["boundary"],
         title=title,
         manifest=metadata,
         method=method_rows(settings),
         map_png=tmp / "maps" / f"{result.gm_code}.png",
-        context=context,
         lang=lang,
     )
     write_municipality_pdf(

@@ -120,9 +120,12 @@ def marker(colour: str, shape: str, size: float) -> Any:
 
 def site_renderer() -> Any:
     ranges = [
-        QgsRendererRange(-2.5, -1.5, fill(P.NO_SCORE_COLOUR, P.SITE_EDGE), "no score", True),
+        QgsRendererRange(*P.NO_SCORE_CLASS, fill(P.NO_SCORE_COLOUR, P.SITE_EDGE), "no score", True),
         QgsRendererRange(
-            -1.5, -0.5, fill(P.EXCLUDED_COLOUR, P.EXCLUDED_EDGE, alpha=150), "excluded", True
+            *P.EXCLUDED_CLASS,
+            fill(P.EXCLUDED_COLOUR, P.EXCLUDED_EDGE, alpha=150),
+            "excluded",
+            True,
         ),
     ]
     for i, colour in enumerate(P.SCORE_COLOURS):
