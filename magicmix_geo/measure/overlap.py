@@ -46,38 +46,40 @@ class Rings:
 
 
 def rings_of(polygons: np.ndarray) -> Rings:
-    """The rings of ``polygons`` (valid Polygons or MultiPolygons, EPSG:28992)."""
-    parts, part_geom = shapely.get_parts(polygons, return_index=True)
-    rings, ring_part = shapely.get_rings(parts, return_index=True)
-    coords, coord_ring = shapely.get_coordinates(rings, return_index=True)
-    counts = np.bincount(coord_ring, minlength=len(rings))
-    end = np.cumsum(counts)
-    start = end - counts
-    shell = np.ones(len(rings), dtype=bool)
-    shell[1:] = ring_part[1:] != ring_part[:-1]
-    sign = np.where(shell, 1.0, -1.0)
-    first = np.searchsorted(part_geom[ring_part], np.arange(len(polygons) + 1))
-    return Rings(np.ascontiguousarray(coords), start, end, sign, first.astype(np.int64))
+    """The rings of ``polygons`` (Polygons or MultiPolygons, EPSG:28992), read as flat arrays
+    (``shapely.to_ragged_array``) without making a geometry per ring."""
+    if not len(polygons):
+        empty = np.zeros(0, dtype=np.int64)
+        return Rings(np.zeros((0, 2)), empty, empty, np.zeros(0), np.zeros(1, dtype=np.int64))
+    kind, coords, offsets = shapely.to_ragged_array(polygons, include_z=False)
+    ring_offsets = offsets[0].astype(np.int64)
+    part_rings = offsets[1].astype(np.int64)
+    if kind == shapely.GeometryType.MULTIPOLYGON:
+        first = part_rings[offsets[2].astype(np.int64)]
+    else:
+        first = part_rings
+    sign = -np.ones(len(ring_offsets) - 1)
+    sign[part_rings[:-1][np.diff(part_rings) > 0]] = 1.0
+    return Rings(
+        np.ascontiguousarray(coords, dtype=np.float64),
+        ring_offsets[:-1],
+        ring_offsets[1:],
+        sign,
+        first,
+    )
 
 
 def convex(geoms: np.ndarray) -> np.ndarray:
     """Which of ``geoms`` are convex polygons (one shell, no holes, positive area, no
-    reflex corner, turning once around): those :func:`intersection_areas` clips to."""
+    reflex corner, turning once around; a multipolygon of one such part too): those
+    clipped to as they are."""
     result = np.zeros(len(geoms), dtype=bool)
-    kind = shapely.get_type_id(geoms)
-    # a multipolygon of one part (as OSM buildings come) is that part
-    single = np.where(
-        (kind == 6) & (shapely.get_num_geometries(geoms) == 1), shapely.get_geometry(geoms, 0), geoms
-    )
-    simple = (
-        (shapely.get_type_id(single) == 3)
-        & (shapely.get_num_interior_rings(single) == 0)
-        & ~shapely.is_empty(single)
-    )
-    idx = np.flatnonzero(simple)
+    idx = np.flatnonzero(np.isin(shapely.get_type_id(geoms), POLYGON_TYPES))
     if idx.size:
-        rings = rings_of(single[idx])
-        result[idx] = _convex_rings(rings.xy, rings.start, rings.end)
+        rings = rings_of(geoms[idx])
+        one = np.flatnonzero(np.diff(rings.first) == 1)
+        ring = rings.first[one]
+        result[idx[one]] = _convex_rings(rings.xy, rings.start[ring], rings.end[ring])
     return result
 
 
@@ -88,44 +90,101 @@ def fast_subjects(geoms: np.ndarray) -> np.ndarray:
     return ok
 
 
-def intersection_areas(a: np.ndarray, b: np.ndarray, a_i: np.ndarray, b_i: np.ndarray) -> np.ndarray:
-    """``shapely.area(shapely.intersection(a[a_i], b[b_i]))``, to rounding, with a convex clip
-    where one side of a pair is convex and the other valid (GEOS for the rest)."""
+@dataclass(frozen=True)
+class Pieces:
+    """Convex pieces of polygons that partition them: a convex polygon is its own piece, a
+    polygon of one shell without holes (up to :data:`MAX_EAR_VERTICES` points) its ear
+    clipping's triangles. Polygon ``g``'s pieces are the closed rings ``xy[start[p]:end[p]]``,
+    ``p`` in ``first[g]:first[g + 1]``; none (GEOS then) for any other polygon."""
+
+    xy: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    first: np.ndarray
+
+    @property
+    def count(self) -> np.ndarray:
+        return np.diff(self.first)
+
+
+# ear clipping is quadratic in the points: a larger polygon is left to GEOS
+MAX_EAR_VERTICES = 256
+
+
+def convex_pieces(rings: Rings) -> Pieces:
+    """The convex pieces of the polygons of ``rings`` (valid polygons)."""
+    n = len(rings.first) - 1
+    one = np.flatnonzero(np.diff(rings.first) == 1)
+    ring = rings.first[one]
+    xy, start, end, ring_first = _ring_pieces(
+        rings.xy, rings.start[ring], rings.end[ring], MAX_EAR_VERTICES
+    )
+    count = np.zeros(n, dtype=np.int64)
+    count[one] = np.diff(ring_first)
+    first = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(count, out=first[1:])
+    return Pieces(xy, start, end, first)
+
+
+@dataclass(frozen=True)
+class _Side:
+    """The distinct geometries of one side of some pairs (``local``: each pair's), which are
+    valid (``ok``), their rings and convex pieces (at ``slot``, the place among the valid)."""
+
+    local: np.ndarray
+    ok: np.ndarray
+    slot: np.ndarray
+    rings: Rings
+    pieces: Pieces
+
+
+def _side(geoms: np.ndarray, used: np.ndarray) -> _Side:
+    idx, local = np.unique(used, return_inverse=True)
+    distinct = geoms[idx]
+    ok = fast_subjects(distinct)
+    slot = np.cumsum(ok) - 1
+    rings = rings_of(distinct[ok])
+    return _Side(local, ok, slot, rings, convex_pieces(rings))
+
+
+def intersection_areas(
+    a: np.ndarray, b: np.ndarray, a_i: np.ndarray, b_i: np.ndarray
+) -> np.ndarray:
+    """``shapely.area(shapely.intersection(a[a_i], b[b_i]))``, to rounding: where both sides
+    of a pair are valid polygons and one has convex pieces (``b``'s if it has), the other is
+    clipped to them; GEOS for every other pair."""
     out = np.zeros(len(a_i))
     if not len(a_i):
         return out
-    a_convex, b_convex = _involved(convex, a, a_i), _involved(convex, b, b_i)
-    a_ok, b_ok = _involved(fast_subjects, a, a_i), _involved(fast_subjects, b, b_i)
-    clip_b = b_convex[b_i] & a_ok[a_i]
-    clip_a = ~clip_b & a_convex[a_i] & b_ok[b_i]
-    out[clip_b] = _clipped(a, a_i[clip_b], b, b_i[clip_b])
-    out[clip_a] = _clipped(b, b_i[clip_a], a, a_i[clip_a])
-    rest = ~(clip_a | clip_b)
+    sa, sb = _side(a, a_i), _side(b, b_i)
+    both = sa.ok[sa.local] & sb.ok[sb.local]
+    a_slot, b_slot = sa.slot[sa.local], sb.slot[sb.local]
+    cut_b = both & (sb.pieces.count[b_slot] > 0)
+    cut_a = both & ~cut_b & (sa.pieces.count[a_slot] > 0)
+    out[cut_b] = _cut_areas(sa.rings, a_slot[cut_b], sb.pieces, b_slot[cut_b])
+    out[cut_a] = _cut_areas(sb.rings, b_slot[cut_a], sa.pieces, a_slot[cut_a])
+    rest = ~(cut_a | cut_b)
     if rest.any():
         out[rest] = shapely.area(shapely.intersection(a[a_i[rest]], b[b_i[rest]]))
     return out
 
 
-def _involved(test: object, geoms: np.ndarray, used: np.ndarray) -> np.ndarray:
-    """``test`` of the geometries some pair uses (False for the others)."""
-    assert callable(test)
-    result = np.zeros(len(geoms), dtype=bool)
-    idx = np.unique(used)
-    result[idx] = test(geoms[idx])
-    return result
-
-
-def _clipped(
-    subjects: np.ndarray, subject_i: np.ndarray, clips: np.ndarray, clip_i: np.ndarray
-) -> np.ndarray:
-    """Area of ``subjects[subject_i] ∩ clips[clip_i]``, every clip convex."""
-    if not len(subject_i):
+def _cut_areas(rings: Rings, subject: np.ndarray, cut: Pieces, clip: np.ndarray) -> np.ndarray:
+    """Area of the polygons ``subject`` of ``rings`` within the pieces of ``clip``."""
+    if not len(subject):
         return np.zeros(0)
-    s_idx, s_local = np.unique(subject_i, return_inverse=True)
-    c_idx, c_local = np.unique(clip_i, return_inverse=True)
-    s, c = rings_of(subjects[s_idx]), rings_of(clips[c_idx])
     return _pair_areas(
-        s.xy, s.start, s.end, s.sign, s.first, c.xy, c.start, c.end, s_local, c_local
+        rings.xy,
+        rings.start,
+        rings.end,
+        rings.sign,
+        rings.first,
+        cut.xy,
+        cut.start,
+        cut.end,
+        cut.first,
+        subject,
+        clip,
     )
 
 
@@ -340,6 +399,7 @@ def _pair_areas(
     cxy: np.ndarray,
     cstart: np.ndarray,
     cend: np.ndarray,
+    cfirst: np.ndarray,
     subject: np.ndarray,
     clip: np.ndarray,
 ) -> np.ndarray:
@@ -347,10 +407,127 @@ def _pair_areas(
     for k in range(len(subject)):
         g, c = subject[k], clip[k]
         total = 0.0
-        for r in range(first[g], first[g + 1]):
-            total += sign[r] * _clip_ring(xy, start[r], end[r], cxy, cstart[c], cend[c])
+        for p in range(cfirst[c], cfirst[c + 1]):
+            for r in range(first[g], first[g + 1]):
+                total += sign[r] * _clip_ring(xy, start[r], end[r], cxy, cstart[p], cend[p])
         out[k] = max(total, 0.0)
     return out
+
+
+@numba.njit(cache=True)
+def _ring_pieces(
+    xy: np.ndarray, start: np.ndarray, end: np.ndarray, max_vertices: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per ring (simple, one shell): itself if convex, else its ear clipping's triangles,
+    else (too many points, or the triangles' areas do not add up to the ring's) nothing."""
+    convex = _convex_rings(xy, start, end)
+    total = 0
+    for r in range(len(start)):
+        total += 4 * (end[r] - start[r])
+    out = np.empty((total, 2))
+    p_start = np.empty(total // 4 + 1, dtype=np.int64)
+    p_end = np.empty(total // 4 + 1, dtype=np.int64)
+    ring_first = np.zeros(len(start) + 1, dtype=np.int64)
+    at, pieces = 0, 0
+    for r in range(len(start)):
+        s, e = start[r], end[r]
+        if convex[r]:
+            out[at : at + e - s] = xy[s:e]
+            p_start[pieces], p_end[pieces] = at, at + e - s
+            at += e - s
+            pieces += 1
+        elif e - s - 1 <= max_vertices:
+            made = _ear_clip(xy, s, e, out, at, p_start, p_end, pieces)
+            if made > 0:
+                at += 4 * made
+                pieces += made
+        ring_first[r + 1] = pieces
+    return out[:at], p_start[:pieces], p_end[:pieces], ring_first
+
+
+@numba.njit(cache=True)
+def _ear_clip(
+    xy: np.ndarray,
+    s: int,
+    e: int,
+    out: np.ndarray,
+    at: int,
+    p_start: np.ndarray,
+    p_end: np.ndarray,
+    pieces: int,
+) -> int:
+    """Triangles of the simple ring ``xy[s:e]`` (ear clipping) written as closed rings to
+    ``out`` from ``at``; their number, or 0 when it fails or they do not add up."""
+    n = e - s - 1
+    area = _ring_area(xy, s, e)
+    if n < 3 or area == 0.0:
+        return 0
+    orient = 1.0 if area > 0.0 else -1.0
+    nxt = np.empty(n, dtype=np.int64)
+    prv = np.empty(n, dtype=np.int64)
+    for v in range(n):
+        nxt[v] = (v + 1) % n
+        prv[v] = (v - 1) % n
+    left, made, v, misses = n, 0, 0, 0
+    summed = 0.0
+    while left > 3:
+        a, c = prv[v], nxt[v]
+        ax, ay = xy[s + a, 0], xy[s + a, 1]
+        bx, by = xy[s + v, 0], xy[s + v, 1]
+        cx, cy = xy[s + c, 0], xy[s + c, 1]
+        cross = ((bx - ax) * (cy - ay) - (by - ay) * (cx - ax)) * orient
+        ear = cross > 0.0
+        if ear:
+            w = nxt[c]
+            while w != a:
+                px, py = xy[s + w, 0], xy[s + w, 1]
+                corner = (px == ax and py == ay) or (px == bx and py == by)
+                if not (corner or (px == cx and py == cy)) and (
+                    ((bx - ax) * (py - ay) - (by - ay) * (px - ax)) * orient >= 0.0
+                    and ((cx - bx) * (py - by) - (cy - by) * (px - bx)) * orient >= 0.0
+                    and ((ax - cx) * (py - cy) - (ay - cy) * (px - cx)) * orient >= 0.0
+                ):
+                    ear = False
+                    break
+                w = nxt[w]
+        if ear or (cross == 0.0 and misses >= left):
+            if ear:
+                k = at + 4 * made
+                out[k, 0], out[k, 1] = ax, ay
+                out[k + 1, 0], out[k + 1, 1] = bx, by
+                out[k + 2, 0], out[k + 2, 1] = cx, cy
+                out[k + 3, 0], out[k + 3, 1] = ax, ay
+                p_start[pieces + made], p_end[pieces + made] = k, k + 4
+                summed += 0.5 * cross
+                made += 1
+            nxt[a], prv[c] = c, a
+            left -= 1
+            misses = 0
+            v = c
+        else:
+            misses += 1
+            if misses > 2 * left:
+                return 0
+            v = nxt[v]
+    a, c = prv[v], nxt[v]
+    ax, ay = xy[s + a, 0], xy[s + a, 1]
+    bx, by = xy[s + v, 0], xy[s + v, 1]
+    cx, cy = xy[s + c, 0], xy[s + c, 1]
+    cross = ((bx - ax) * (cy - ay) - (by - ay) * (cx - ax)) * orient
+    if cross < 0.0:
+        return 0
+    if cross > 0.0:
+        k = at + 4 * made
+        out[k, 0], out[k, 1] = ax, ay
+        out[k + 1, 0], out[k + 1, 1] = bx, by
+        out[k + 2, 0], out[k + 2, 1] = cx, cy
+        out[k + 3, 0], out[k + 3, 1] = ax, ay
+        p_start[pieces + made], p_end[pieces + made] = k, k + 4
+        summed += 0.5 * cross
+        made += 1
+    if abs(summed - abs(area)) > 1e-12 * abs(area) * n:
+        return 0
+    return made
 
 
 @numba.njit(cache=True)
