@@ -97,9 +97,7 @@ def geos_building_share(geoms: np.ndarray, buildings: gpd.GeoDataFrame | None) -
     return np.where(area > 0, np.minimum(cover / np.where(area > 0, area, 1.0), 1.0), 1.0)
 
 
-def geos_covered(
-    geoms: np.ndarray, buildings: gpd.GeoDataFrame | None, share: float
-) -> np.ndarray:
+def geos_covered(geoms: np.ndarray, buildings: gpd.GeoDataFrame | None, share: float) -> np.ndarray:
     return geos_building_share(geoms, buildings) >= share
 
 

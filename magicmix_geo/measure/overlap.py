@@ -158,12 +158,18 @@ def intersection_areas(
         return out
     sa, sb = _side(a, a_i), _side(b, b_i)
     both = sa.ok[sa.local] & sb.ok[sb.local]
-    a_slot, b_slot = sa.slot[sa.local], sb.slot[sb.local]
-    a_points, b_points = _points(sa.rings)[a_slot], _points(sb.rings)[b_slot]
-    cut_b = both & (sb.pieces.count[b_slot] > 0)
-    cut_b &= a_points * _points(sb.pieces)[b_slot] <= MAX_CLIP_WORK
-    cut_a = both & ~cut_b & (sa.pieces.count[a_slot] > 0)
-    cut_a &= b_points * _points(sa.pieces)[a_slot] <= MAX_CLIP_WORK
+    # a pair not both valid is overlaid in GEOS: its slots (-1 for an invalid one) unused
+    a_slot = np.where(both, sa.slot[sa.local], 0)
+    b_slot = np.where(both, sb.slot[sb.local], 0)
+    cut_b, cut_a = np.zeros(len(a_i), dtype=bool), np.zeros(len(a_i), dtype=bool)
+    if both.any():
+        a_points, b_points = _points(sa.rings)[a_slot], _points(sb.rings)[b_slot]
+        a_work, b_work = (
+            a_points * _points(sb.pieces)[b_slot],
+            b_points * _points(sa.pieces)[a_slot],
+        )
+        cut_b = both & (sb.pieces.count[b_slot] > 0) & (a_work <= MAX_CLIP_WORK)
+        cut_a = both & ~cut_b & (sa.pieces.count[a_slot] > 0) & (b_work <= MAX_CLIP_WORK)
     out[cut_b] = _cut_areas(sa.rings, a_slot[cut_b], sb.pieces, b_slot[cut_b])
     out[cut_a] = _cut_areas(sb.rings, b_slot[cut_a], sa.pieces, a_slot[cut_a])
     rest = ~(cut_a | cut_b)
@@ -229,7 +235,17 @@ def tile_cover(union: np.ndarray, size: float) -> TiledCover:
     if not len(polys):
         empty = np.zeros(0, dtype=np.int64)
         return TiledCover(
-            0.0, 0.0, size, 0, 0, np.zeros((0, 2)), empty, empty, np.zeros(0), np.zeros(1, np.int64), np.zeros(0)
+            0.0,
+            0.0,
+            size,
+            0,
+            0,
+            np.zeros((0, 2)),
+            empty,
+            empty,
+            np.zeros(0),
+            np.zeros(1, np.int64),
+            np.zeros(0),
         )
     rings = rings_of(polys)
     xmin, ymin, xmax, ymax = shapely.total_bounds(polys)
@@ -556,9 +572,7 @@ def _box_ring(x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
 
 
 @numba.njit(cache=True)
-def _clip_to_box(
-    xy: np.ndarray, start: int, end: int, box: np.ndarray
-) -> np.ndarray:
+def _clip_to_box(xy: np.ndarray, start: int, end: int, box: np.ndarray) -> np.ndarray:
     """The ring ``xy[start:end]`` clipped to the box ring ``box`` (Sutherland-Hodgman), as a
     closed ring (may hold overlapping chords; its signed area is right)."""
     n = end - start - 1
