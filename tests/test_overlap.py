@@ -162,6 +162,8 @@ def test_convex_is_convex(footprints: np.ndarray) -> None:
         Polygon([(0, 0), (30, 30), (30, 0), (0, 30)]),
         Polygon([(0, 0), (2, 0), (3, 0), (2, 0), (2, 1), (0, 1)]),
         box(0, 0, 10, 10).difference(box(4, 4, 6, 6)),
+        # a pentagram: every turn to the left, but around twice
+        Polygon([(np.cos(a), np.sin(a)) for a in np.arange(5) * 4 * np.pi / 5]),
         shapely.MultiPolygon([box(0, 0, 1, 1), box(2, 2, 3, 3)]),
         Polygon(),
         Polygon([(0, 0), (1, 0), (2, 0)]),
