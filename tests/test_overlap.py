@@ -208,7 +208,7 @@ def test_cover_areas_of_discs(features: gpd.GeoDataFrame, radius: float, tile_m:
     expected = shapely.area(shapely.intersection(discs, union))
     assert np.all(np.abs(got - expected) <= TOLERANCE * shapely.area(discs))
     assert got[-2:].tolist() == [0.0, 0.0]
-    assert 0 < np.mean(got > 0)
+    assert np.mean(got > 0) > 0
     if radius < 100:  # some small discs lie wholly in the land use
         assert np.any(np.abs(got - shapely.area(discs)) < 1e-6 * radius**2)
     assert abs(tiles.area.sum() - union.area) <= TOLERANCE * union.area
@@ -277,8 +277,8 @@ def test_covered_decides_as_geos(plots: np.ndarray, footprints: np.ndarray) -> N
         assert np.array_equal(covered(land, buildings, share), expected >= share), share
     # just above a plot's own share: not covered; its share itself: covered
     k = partly[0]
-    assert covered(land, buildings, float(np.nextafter(expected[k], 2.0)))[k] == bool(False)
-    assert covered(land, buildings, float(expected[k]))[k] == bool(True)
+    assert not covered(land, buildings, float(np.nextafter(expected[k], 2.0)))[k]
+    assert covered(land, buildings, float(expected[k]))[k]
 
 
 def test_no_buildings_or_plots() -> None:

@@ -632,10 +632,10 @@ def _tile_rings(
         s, e = start[r], end[r]
         lo_x, hi_x = xy[s:e, 0].min(), xy[s:e, 0].max()
         lo_y, hi_y = xy[s:e, 1].min(), xy[s:e, 1].max()
-        c0 = max(0, int(math.floor((lo_x - x0) / size)))
-        c1 = min(cols - 1, int(math.floor((hi_x - x0) / size)))
-        r0 = max(0, int(math.floor((lo_y - y0) / size)))
-        r1 = min(rows - 1, int(math.floor((hi_y - y0) / size)))
+        c0 = max(0, math.floor((lo_x - x0) / size))
+        c1 = min(cols - 1, math.floor((hi_x - x0) / size))
+        r0 = max(0, math.floor((lo_y - y0) / size))
+        r1 = min(rows - 1, math.floor((hi_y - y0) / size))
         for row in range(r0, r1 + 1):
             for col in range(c0, c1 + 1):
                 bx, by = x0 + col * size, y0 + row * size
@@ -712,10 +712,10 @@ def _cover_areas(
         ccw = _ring_area(cxy, s, e) > 0.0
         lo_x, hi_x = cxy[s:e, 0].min(), cxy[s:e, 0].max()
         lo_y, hi_y = cxy[s:e, 1].min(), cxy[s:e, 1].max()
-        c0 = max(0, int(math.floor((lo_x - x0) / size)))
-        c1 = min(cols - 1, int(math.floor((hi_x - x0) / size)))
-        r0 = max(0, int(math.floor((lo_y - y0) / size)))
-        r1 = min(rows - 1, int(math.floor((hi_y - y0) / size)))
+        c0 = max(0, math.floor((lo_x - x0) / size))
+        c1 = min(cols - 1, math.floor((hi_x - x0) / size))
+        r0 = max(0, math.floor((lo_y - y0) / size))
+        r1 = min(rows - 1, math.floor((hi_y - y0) / size))
         total = 0.0
         for row in range(r0, r1 + 1):
             for col in range(c0, c1 + 1):
