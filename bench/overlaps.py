@@ -98,7 +98,43 @@ def geos_building_share(geoms: np.ndarray, buildings: gpd.GeoDataFrame | None) -
 
 
 def geos_covered(geoms: np.ndarray, buildings: gpd.GeoDataFrame | None, share: float) -> np.ndarray:
-    return geos_building_share(geoms, buildings) >= share
+    """``sites.covered`` before: GEOS' areas, first round on the most overlapping building."""
+    if buildings is None or not len(buildings) or not len(geoms):
+        return geos_building_share(geoms, buildings) >= share
+    blds = buildings.geometry.to_numpy()
+    blds = blds[np.isin(shapely.get_type_id(blds), (3, 6))]
+    land_i, bld_i = shapely.STRtree(blds).query(geoms, predicate="intersects")
+    shared = np.full(len(land_i), np.nan)
+    first = _most_overlapping(geoms, land_i, blds[bld_i])
+    shared[first] = shapely.area(shapely.intersection(geoms[land_i[first]], blds[bld_i[first]]))
+    area = shapely.area(geoms)
+    partial = np.zeros(len(geoms))
+    partial[land_i[first]] = shared[first]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sure = (area > 0) & (partial / area >= share * (1.0 + 1e-9))
+    rest = ~sure[land_i]
+    todo = rest & np.isnan(shared)
+    shared[todo] = shapely.area(shapely.intersection(geoms[land_i[todo]], blds[bld_i[todo]]))
+    cover = np.zeros(len(geoms))
+    np.add.at(cover, land_i[rest], shared[rest])
+    result = np.where(area > 0, np.minimum(cover / np.where(area > 0, area, 1.0), 1.0), 1.0)
+    decided = result >= share
+    decided[sure] = True
+    return decided
+
+
+def _most_overlapping(geoms: np.ndarray, land_i: np.ndarray, others: np.ndarray) -> np.ndarray:
+    if not len(land_i):
+        return np.empty(0, dtype=np.intp)
+    a = shapely.bounds(geoms[land_i])
+    b = shapely.bounds(others)
+    width = np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0])
+    height = np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1])
+    overlap = np.clip(width, 0, None) * np.clip(height, 0, None)
+    order = np.lexsort((-overlap, land_i))
+    starts = np.ones(len(order), dtype=bool)
+    starts[1:] = land_i[order][1:] != land_i[order][:-1]
+    return order[starts]
 
 
 def geos_share_covered(points: gpd.GeoSeries, cover: gpd.GeoSeries, radius_m: float) -> np.ndarray:
