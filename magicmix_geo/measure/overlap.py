@@ -356,24 +356,37 @@ def _clip_ring(
     n = end - start - 1
     m = cend - cstart - 1
     ccw = _ring_area(cxy, cstart, cend) > 0.0
-    # all the ring's points inside: its own area; all outside one edge: nothing
-    inside_all = True
+    lo_x, hi_x = xy[start:end, 0].min(), xy[start:end, 0].max()
+    lo_y, hi_y = xy[start:end, 1].min(), xy[start:end, 1].max()
+    # the clip's edges that cut the ring: an edge with the ring's bounds wholly inside leaves
+    # it as it is; wholly outside one edge (bounds, or else every point): nothing
+    cuts = np.empty(m, dtype=np.int64)
+    n_cuts = 0
     for k in range(m):
         px, py = cxy[cstart + k, 0], cxy[cstart + k, 1]
-        qx, qy = cxy[cstart + k + 1, 0], cxy[cstart + k + 1, 1]
-        ex, ey = qx - px, qy - py
+        ex, ey = cxy[cstart + k + 1, 0] - px, cxy[cstart + k + 1, 1] - py
         if not ccw:
             ex, ey = -ex, -ey
+        if ex == 0.0 and ey == 0.0:
+            continue
+        corners_out = 0
+        for cx, cy in ((lo_x, lo_y), (hi_x, lo_y), (hi_x, hi_y), (lo_x, hi_y)):
+            if ex * (cy - py) - ey * (cx - px) < 0.0:
+                corners_out += 1
+        if corners_out == 0:
+            continue
+        if corners_out == 4:
+            return 0.0
         outside = 0
         for v in range(n):
-            side = ex * (xy[start + v, 1] - py) - ey * (xy[start + v, 0] - px)
-            if side < 0.0:
+            if ex * (xy[start + v, 1] - py) - ey * (xy[start + v, 0] - px) < 0.0:
                 outside += 1
         if outside == n:
             return 0.0
         if outside:
-            inside_all = False
-    if inside_all:
+            cuts[n_cuts] = k
+            n_cuts += 1
+    if n_cuts == 0:
         return abs(_ring_area(xy, start, end))
     cap = 2 * (n + m) + 8
     src = np.empty((cap, 2))
@@ -382,14 +395,12 @@ def _clip_ring(
         src[v, 0] = xy[start + v, 0]
         src[v, 1] = xy[start + v, 1]
     count = n
-    for k in range(m):
+    for c in range(n_cuts):
+        k = cuts[c]
         px, py = cxy[cstart + k, 0], cxy[cstart + k, 1]
-        qx, qy = cxy[cstart + k + 1, 0], cxy[cstart + k + 1, 1]
-        ex, ey = qx - px, qy - py
+        ex, ey = cxy[cstart + k + 1, 0] - px, cxy[cstart + k + 1, 1] - py
         if not ccw:
             ex, ey = -ex, -ey
-        if ex == 0.0 and ey == 0.0:
-            continue
         if dst.shape[0] < 2 * count + 2:
             dst = np.empty((2 * count + 2, 2))
         out = 0
@@ -679,14 +690,24 @@ def _tile_areas(
 
 
 @numba.njit(cache=True)
-def _inside_convex(x: float, y: float, cxy: np.ndarray, cstart: int, cend: int, ccw: bool) -> bool:
-    for k in range(cstart, cend - 1):
-        ex, ey = cxy[k + 1, 0] - cxy[k, 0], cxy[k + 1, 1] - cxy[k, 1]
-        if not ccw:
-            ex, ey = -ex, -ey
-        if ex * (y - cxy[k, 1]) - ey * (x - cxy[k, 0]) < 0.0:
-            return False
-    return True
+def _circles(cxy: np.ndarray, s: int, e: int) -> tuple[float, float, float, float]:
+    """A circle inside the convex ring ``cxy[s:e]`` and one around it, both about the mean
+    of its points: (inner radius, outer radius, x, y); the inner one a little smaller for
+    the rounding of the distances."""
+    n = e - s - 1
+    mx, my = 0.0, 0.0
+    for v in range(s, e - 1):
+        mx += cxy[v, 0]
+        my += cxy[v, 1]
+    mx, my = mx / n, my / n
+    inner, outer = np.inf, 0.0
+    for v in range(s, e - 1):
+        ex, ey = cxy[v + 1, 0] - cxy[v, 0], cxy[v + 1, 1] - cxy[v, 1]
+        length = math.hypot(ex, ey)
+        if length > 0.0:
+            inner = min(inner, abs(ex * (my - cxy[v, 1]) - ey * (mx - cxy[v, 0])) / length)
+        outer = max(outer, math.hypot(cxy[v, 0] - mx, cxy[v, 1] - my))
+    return inner * (1.0 - 1e-9), outer * (1.0 + 1e-9), mx, my
 
 
 @numba.njit(cache=True)
@@ -709,7 +730,7 @@ def _cover_areas(
     out = np.zeros(len(cstart))
     for c in range(len(cstart)):
         s, e = cstart[c], cend[c]
-        ccw = _ring_area(cxy, s, e) > 0.0
+        inner, outer, mx, my = _circles(cxy, s, e)
         lo_x, hi_x = cxy[s:e, 0].min(), cxy[s:e, 0].max()
         lo_y, hi_y = cxy[s:e, 1].min(), cxy[s:e, 1].max()
         c0 = max(0, math.floor((lo_x - x0) / size))
@@ -723,12 +744,14 @@ def _cover_areas(
                 if first[t] == first[t + 1]:
                     continue
                 bx, by = x0 + col * size, y0 + row * size
-                if (
-                    _inside_convex(bx, by, cxy, s, e, ccw)
-                    and _inside_convex(bx + size, by, cxy, s, e, ccw)
-                    and _inside_convex(bx + size, by + size, cxy, s, e, ccw)
-                    and _inside_convex(bx, by + size, cxy, s, e, ccw)
-                ):
+                # the tile's nearest and farthest points from the clip's centre
+                near_x = max(bx - mx, 0.0, mx - bx - size)
+                near_y = max(by - my, 0.0, my - by - size)
+                if near_x * near_x + near_y * near_y > outer * outer:
+                    continue
+                far_x = max(abs(bx - mx), abs(bx + size - mx))
+                far_y = max(abs(by - my), abs(by + size - my))
+                if far_x * far_x + far_y * far_y < inner * inner:
                     total += tile_area[t]
                     continue
                 for p in range(first[t], first[t + 1]):
