@@ -152,29 +152,61 @@ def intersection_areas(
 ) -> np.ndarray:
     """``shapely.area(shapely.intersection(a[a_i], b[b_i]))``, to rounding: where both sides
     of a pair are valid polygons and one has convex pieces (``b``'s if it has), the other is
-    clipped to them; GEOS for every other pair."""
-    out = np.zeros(len(a_i))
-    if not len(a_i):
-        return out
-    sa, sb = _side(a, a_i), _side(b, b_i)
-    both = sa.ok[sa.local] & sb.ok[sb.local]
-    # a pair not both valid is overlaid in GEOS: its slots (-1 for an invalid one) unused
-    a_slot = np.where(both, sa.slot[sa.local], 0)
-    b_slot = np.where(both, sb.slot[sb.local], 0)
-    cut_b, cut_a = np.zeros(len(a_i), dtype=bool), np.zeros(len(a_i), dtype=bool)
-    if both.any():
-        a_points, b_points = _points(sa.rings)[a_slot], _points(sb.rings)[b_slot]
-        a_work, b_work = (
-            a_points * _points(sb.pieces)[b_slot],
-            b_points * _points(sa.pieces)[a_slot],
+    clipped to them; :func:`geos_areas` for every other pair."""
+    return PairAreas(a, b, a_i, b_i).areas(np.arange(len(a_i)))
+
+
+class PairAreas:
+    """The pairs ``(a[a_i], b[b_i])`` made ready for :func:`intersection_areas` once (rings,
+    validity, convex pieces of every polygon they use), for areas of some of them at a time."""
+
+    def __init__(self, a: np.ndarray, b: np.ndarray, a_i: np.ndarray, b_i: np.ndarray) -> None:
+        self.a, self.b, self.a_i, self.b_i = a, b, a_i, b_i
+        self.cut_a = np.zeros(len(a_i), dtype=bool)
+        self.cut_b = np.zeros(len(a_i), dtype=bool)
+        if not len(a_i):
+            return
+        self.sa, self.sb = _side(a, a_i), _side(b, b_i)
+        sa, sb = self.sa, self.sb
+        both = sa.ok[sa.local] & sb.ok[sb.local]
+        # a pair not both valid is overlaid in GEOS: its slots (-1 for an invalid one) unused
+        self.a_slot = np.where(both, sa.slot[sa.local], 0)
+        self.b_slot = np.where(both, sb.slot[sb.local], 0)
+        if both.any():
+            a_slot, b_slot = self.a_slot, self.b_slot
+            a_work = _points(sa.rings)[a_slot] * _points(sb.pieces)[b_slot]
+            b_work = _points(sb.rings)[b_slot] * _points(sa.pieces)[a_slot]
+            self.cut_b = both & (sb.pieces.count[b_slot] > 0) & (a_work <= MAX_CLIP_WORK)
+            self.cut_a = (
+                both & ~self.cut_b & (sa.pieces.count[a_slot] > 0) & (b_work <= MAX_CLIP_WORK)
+            )
+
+    def areas(self, which: np.ndarray) -> np.ndarray:
+        """Areas of overlap of the pairs ``which`` (positions among the pairs)."""
+        out = np.zeros(len(which))
+        if not len(which):
+            return out
+        cut_b, cut_a = self.cut_b[which], self.cut_a[which]
+        b_pairs, a_pairs = which[cut_b], which[cut_a]
+        out[cut_b] = _cut_areas(
+            self.sa.rings, self.a_slot[b_pairs], self.sb.pieces, self.b_slot[b_pairs]
         )
-        cut_b = both & (sb.pieces.count[b_slot] > 0) & (a_work <= MAX_CLIP_WORK)
-        cut_a = both & ~cut_b & (sa.pieces.count[a_slot] > 0) & (b_work <= MAX_CLIP_WORK)
-    out[cut_b] = _cut_areas(sa.rings, a_slot[cut_b], sb.pieces, b_slot[cut_b])
-    out[cut_a] = _cut_areas(sb.rings, b_slot[cut_a], sa.pieces, a_slot[cut_a])
-    rest = ~(cut_a | cut_b)
-    if rest.any():
-        out[rest] = shapely.area(shapely.intersection(a[a_i[rest]], b[b_i[rest]]))
+        out[cut_a] = _cut_areas(
+            self.sb.rings, self.b_slot[a_pairs], self.sa.pieces, self.a_slot[a_pairs]
+        )
+        rest = ~(cut_a | cut_b)
+        out[rest] = geos_areas(self.a, self.b, self.a_i[which[rest]], self.b_i[which[rest]])
+        return out
+
+
+def geos_areas(a: np.ndarray, b: np.ndarray, a_i: np.ndarray, b_i: np.ndarray) -> np.ndarray:
+    """``area(a[a_i] ∩ b[b_i])`` by GEOS' overlay, for the pairs that intersect (0 for the
+    others: pairs whose bounds meet need not, and an invalid polygon is overlaid only where
+    an ``intersects`` query would have paired it)."""
+    out = np.zeros(len(a_i))
+    if len(a_i):
+        meet = shapely.intersects(a[a_i], b[b_i])
+        out[meet] = shapely.area(shapely.intersection(a[a_i[meet]], b[b_i[meet]]))
     return out
 
 
@@ -445,13 +477,38 @@ def _pair_areas(
     clip: np.ndarray,
 ) -> np.ndarray:
     out = np.zeros(len(subject))
+    boxes = _boxes(xy, start, end, first)
+    piece_boxes = _boxes(cxy, cstart, cend, np.arange(len(cstart) + 1))
     for k in range(len(subject)):
         g, c = subject[k], clip[k]
         total = 0.0
         for p in range(cfirst[c], cfirst[c + 1]):
+            # a piece whose bounds at most touch the subject's adds nothing
+            if (
+                piece_boxes[p, 0] >= boxes[g, 2]
+                or piece_boxes[p, 2] <= boxes[g, 0]
+                or piece_boxes[p, 1] >= boxes[g, 3]
+                or piece_boxes[p, 3] <= boxes[g, 1]
+            ):
+                continue
             for r in range(first[g], first[g + 1]):
                 total += sign[r] * _clip_ring(xy, start[r], end[r], cxy, cstart[p], cend[p])
         out[k] = max(total, 0.0)
+    return out
+
+
+@numba.njit(cache=True)
+def _boxes(xy: np.ndarray, start: np.ndarray, end: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """Bounds (xmin, ymin, xmax, ymax) of each group ``first[g]:first[g + 1]`` of rings."""
+    out = np.empty((len(first) - 1, 4))
+    for g in range(len(first) - 1):
+        out[g, 0], out[g, 1], out[g, 2], out[g, 3] = np.inf, np.inf, -np.inf, -np.inf
+        for r in range(first[g], first[g + 1]):
+            for v in range(start[r], end[r]):
+                out[g, 0] = min(out[g, 0], xy[v, 0])
+                out[g, 1] = min(out[g, 1], xy[v, 1])
+                out[g, 2] = max(out[g, 2], xy[v, 0])
+                out[g, 3] = max(out[g, 3], xy[v, 1])
     return out
 
 

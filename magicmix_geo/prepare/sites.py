@@ -31,7 +31,7 @@ import pandas as pd
 import shapely
 
 from magicmix_geo.config import SiteSettings
-from magicmix_geo.measure.overlap import intersection_areas
+from magicmix_geo.measure.overlap import PairAreas, geos_areas, intersection_areas
 from magicmix_geo.prepare.proximity import dwithin_pairs
 from magicmix_geo.site_types import LAND_TYPES, SITE_TYPES
 
@@ -345,7 +345,8 @@ def covered(geoms: np.ndarray, buildings: gpd.GeoDataFrame | None, share: float)
     land_i, bld_i, blds = _cover_pairs(geoms, buildings)
     shared = np.full(len(land_i), np.nan)
     first = _most_overlapping(geoms, land_i, blds[bld_i])
-    shared[first] = intersection_areas(geoms, blds, land_i[first], bld_i[first])
+    pairs = PairAreas(geoms, blds, land_i, bld_i)
+    shared[first] = pairs.areas(first)
     area = shapely.area(geoms)
     partial = np.zeros(len(geoms))
     partial[land_i[first]] = shared[first]
@@ -353,13 +354,13 @@ def covered(geoms: np.ndarray, buildings: gpd.GeoDataFrame | None, share: float)
         sure = (area > 0) & (partial / area >= share + DECIDED_MARGIN)
     rest = ~sure[land_i]
     todo = rest & np.isnan(shared)
-    shared[todo] = intersection_areas(geoms, blds, land_i[todo], bld_i[todo])
+    shared[todo] = pairs.areas(np.flatnonzero(todo))
     cover = _cover_share(geoms, land_i[rest], shared[rest])
     close = np.zeros(len(geoms), dtype=bool)
     close[land_i[rest]] = np.abs(cover[land_i[rest]] - share) <= DECIDED_MARGIN
     again = close[land_i]
     if again.any():
-        shared[again] = shapely.area(shapely.intersection(geoms[land_i[again]], blds[bld_i[again]]))
+        shared[again] = geos_areas(geoms, blds, land_i[again], bld_i[again])
         cover[close] = _cover_share(geoms, land_i[again], shared[again])[close]
     result = cover >= share
     result[sure] = True
