@@ -46,27 +46,18 @@ class Rings:
 
 
 def rings_of(polygons: np.ndarray) -> Rings:
-    """The rings of ``polygons`` (Polygons or MultiPolygons, EPSG:28992), read as flat arrays
-    (``shapely.to_ragged_array``) without making a geometry per ring."""
+    """The rings of ``polygons`` (Polygons or MultiPolygons, EPSG:28992), read from their WKB
+    in one pass, without making a geometry per part or ring."""
     if not len(polygons):
         empty = np.zeros(0, dtype=np.int64)
         return Rings(np.zeros((0, 2)), empty, empty, np.zeros(0), np.zeros(1, dtype=np.int64))
-    kind, coords, offsets = shapely.to_ragged_array(polygons, include_z=False)
-    ring_offsets = offsets[0].astype(np.int64)
-    part_rings = offsets[1].astype(np.int64)
-    if kind == shapely.GeometryType.MULTIPOLYGON:
-        first = part_rings[offsets[2].astype(np.int64)]
-    else:
-        first = part_rings
-    sign = -np.ones(len(ring_offsets) - 1)
-    sign[part_rings[:-1][np.diff(part_rings) > 0]] = 1.0
-    return Rings(
-        np.ascontiguousarray(coords, dtype=np.float64),
-        ring_offsets[:-1],
-        ring_offsets[1:],
-        sign,
-        first,
-    )
+    wkb = shapely.to_wkb(polygons, output_dimension=2, byte_order=1)
+    sizes = np.fromiter((len(w) for w in wkb), dtype=np.int64, count=len(wkb))
+    buf = np.frombuffer(b"".join(wkb), dtype=np.uint8)
+    points, shell, first, coord_bytes = _wkb_rings(buf, np.concatenate([[0], np.cumsum(sizes)]))
+    xy = np.ascontiguousarray(buf[coord_bytes]).view(np.float64).reshape(-1, 2)
+    end = np.cumsum(points)
+    return Rings(xy, end - points, end, np.where(shell, 1.0, -1.0), first)
 
 
 def convex(geoms: np.ndarray) -> np.ndarray:
@@ -319,6 +310,56 @@ def cover_areas(tiles: TiledCover, clips: np.ndarray) -> np.ndarray:
 
 
 # --- numba kernels ---
+
+
+@numba.njit(cache=True)
+def _uint32(buf: np.ndarray, at: int) -> int:
+    return (
+        np.int64(buf[at])
+        | (np.int64(buf[at + 1]) << 8)
+        | (np.int64(buf[at + 2]) << 16)
+        | (np.int64(buf[at + 3]) << 24)
+    )
+
+
+@numba.njit(cache=True)
+def _wkb_rings(
+    buf: np.ndarray, offsets: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Points per ring, shell or hole, first ring of each geometry, and the positions of the
+    coordinate bytes, of little-endian 2D WKB Polygons and MultiPolygons."""
+    cap = len(buf) // 8 + 1
+    points = np.empty(cap, dtype=np.int64)
+    shell = np.empty(cap, dtype=np.bool_)
+    first = np.empty(len(offsets), dtype=np.int64)
+    coord_bytes = np.empty(len(buf), dtype=np.int64)
+    rings, n_bytes = 0, 0
+    for g in range(len(offsets) - 1):
+        first[g] = rings
+        at = offsets[g] + 1
+        kind = _uint32(buf, at)
+        at += 4
+        parts = 1
+        if kind == 6:
+            parts = _uint32(buf, at)
+            at += 4
+        for _ in range(parts):
+            if kind == 6:
+                at += 5  # the part's byte order and type (a polygon)
+            n_rings = _uint32(buf, at)
+            at += 4
+            for r in range(n_rings):
+                n = _uint32(buf, at)
+                at += 4
+                points[rings] = n
+                shell[rings] = r == 0
+                rings += 1
+                for k in range(16 * n):
+                    coord_bytes[n_bytes + k] = at + k
+                n_bytes += 16 * n
+                at += 16 * n
+    first[len(offsets) - 1] = rings
+    return points[:rings], shell[:rings], first, coord_bytes[:n_bytes]
 
 
 @numba.njit(cache=True)
