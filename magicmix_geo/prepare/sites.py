@@ -31,7 +31,7 @@ import pandas as pd
 import shapely
 
 from magicmix_geo.config import SiteSettings
-from magicmix_geo.measure.overlap import PairAreas, geos_areas, intersection_areas
+from magicmix_geo.measure.overlap import PairAreas, geos_areas
 from magicmix_geo.prepare.proximity import dwithin_pairs
 from magicmix_geo.site_types import LAND_TYPES, SITE_TYPES
 
@@ -327,19 +327,20 @@ def building_cover(geoms: np.ndarray, buildings: gpd.GeoDataFrame | None) -> np.
     if buildings is None or not len(buildings) or not len(geoms):
         return np.zeros(len(geoms))
     land_i, bld_i, blds = _cover_pairs(geoms, buildings)
-    return _cover_share(geoms, land_i, intersection_areas(geoms, blds, land_i, bld_i))
+    # GEOS' areas: the definition :func:`covered` decides by
+    return _cover_share(geoms, land_i, geos_areas(geoms, blds, land_i, bld_i))
 
 
 def covered(geoms: np.ndarray, buildings: gpd.GeoDataFrame | None, share: float) -> np.ndarray:
-    """``building_cover(geoms, buildings) >= share`` (``share`` at most 1) as GEOS' overlay
-    decides it, with fewer overlays: the areas come from ``measure.overlap`` (a convex clip
-    where a building or the polygon is convex), first each polygon's most overlapping building
-    (by bounding boxes; for a plot, mostly its own), which alone often covers ``share``; all
-    pairs only for the rest.
+    """``building_cover(geoms, buildings) >= share`` (``share`` at most 1), exactly, with few
+    overlays: the areas come from ``measure.overlap`` (convex clips to a building's or the
+    polygon's convex pieces), first each polygon's most overlapping building (by bounding
+    boxes; for a plot, mostly its own), which alone often covers ``share``; all pairs only for
+    the rest.
 
     Those areas agree with GEOS' to about 1e-11 of the polygon's area; a share within
     :data:`DECIDED_MARGIN` of ``share`` is summed again from GEOS' areas over the same pairs
-    in the same order as before, so every decision is GEOS'."""
+    in the same order as :func:`building_cover`, so every decision is its."""
     if buildings is None or not len(buildings) or not len(geoms):
         return building_cover(geoms, buildings) >= share
     land_i, bld_i, blds = _cover_pairs(geoms, buildings)
