@@ -314,12 +314,11 @@ def cover_areas(tiles: TiledCover, clips: np.ndarray) -> np.ndarray:
 
 @numba.njit(cache=True)
 def _uint32(buf: np.ndarray, at: int) -> int:
-    return (
-        np.int64(buf[at])
-        | (np.int64(buf[at + 1]) << 8)
-        | (np.int64(buf[at + 2]) << 16)
-        | (np.int64(buf[at + 3]) << 24)
-    )
+    """The little-endian unsigned 32-bit integer at ``buf[at]``."""
+    value = 0
+    for k in range(3, -1, -1):
+        value = (value << 8) | int(buf[at + k])
+    return value
 
 
 @numba.njit(cache=True)
