@@ -1,4 +1,4 @@
-"""CPU of the four area-of-overlap computations, plain GEOS against ``measure/overlap.py``.
+"""CPU of the four area-of-overlap computations, plain GEOS against ``prepare/overlap.py``.
 
 The land filter's building cover (``prepare.sites.covered``), the residential share of a disc
 (``measure.context.share_covered``), the water and road share of a site

@@ -1,4 +1,4 @@
-"""Areas of overlap by convex clips (measure/overlap.py) and the four computations built on
+"""Areas of overlap by convex clips (prepare/overlap.py) and the four computations built on
 them (the land filter's building cover, the residential share of a disc, the footprint area
 per raster cell), against plain GEOS overlays on the real geometries of the sample: the OSM
 buildings and land use of data/sample's tudelft.osm.pbf and the BAG panden of data/sample.
@@ -22,9 +22,9 @@ from affine import Affine
 from shapely.geometry import LineString, Point, Polygon, box
 
 from magicmix_geo.config import load_settings
-from magicmix_geo.measure import overlap
 from magicmix_geo.measure.context import share_covered
 from magicmix_geo.measure.density import building_cover as cell_cover
+from magicmix_geo.prepare import overlap
 from magicmix_geo.prepare.bag import read_bag_panden
 from magicmix_geo.prepare.osm import read_osm_for
 from magicmix_geo.prepare.sites import building_cover, covered

@@ -9,7 +9,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from magicmix_geo.measure.overlap import convex, cover_areas, tile_cover
+from magicmix_geo.prepare.overlap import convex, cover_areas, tile_cover
 
 # side (m) of the tiles the land-use union is cut into for the disc shares
 COVER_TILE_M = 100.0

@@ -33,7 +33,7 @@ from rasterio.enums import MergeAlg
 from scipy import ndimage
 
 from magicmix_geo.contract import Raster, require_rd
-from magicmix_geo.measure.overlap import intersection_areas
+from magicmix_geo.prepare.overlap import intersection_areas
 
 # our name -> spellings of the CBS vierkantstatistieken (snake_case PDOK, 2023 release, shapefile)
 GRID_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -133,7 +133,7 @@ def rasterise_cells(
 
 def building_cover(buildings: gpd.GeoSeries, transform: Affine, shape: tuple[int, int]) -> Raster:
     """Footprint area (m²) of ``buildings`` in each cell: exact polygon intersections (a
-    convex clip to the cell, ``measure.overlap``; GEOS for an invalid footprint)."""
+    convex clip to the cell, ``prepare.overlap``; GEOS for an invalid footprint)."""
     require_rd(buildings)
     out = np.zeros(shape, dtype=np.float64)
     geoms = buildings.to_numpy()

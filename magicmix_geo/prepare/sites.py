@@ -31,7 +31,7 @@ import pandas as pd
 import shapely
 
 from magicmix_geo.config import SiteSettings
-from magicmix_geo.measure.overlap import PairAreas, geos_areas
+from magicmix_geo.prepare.overlap import PairAreas, geos_areas
 from magicmix_geo.prepare.proximity import dwithin_pairs
 from magicmix_geo.site_types import LAND_TYPES, SITE_TYPES
 
@@ -333,7 +333,7 @@ def building_cover(geoms: np.ndarray, buildings: gpd.GeoDataFrame | None) -> np.
 
 def covered(geoms: np.ndarray, buildings: gpd.GeoDataFrame | None, share: float) -> np.ndarray:
     """``building_cover(geoms, buildings) >= share`` (``share`` at most 1), exactly, with few
-    overlays: the areas come from ``measure.overlap`` (convex clips to a building's or the
+    overlays: the areas come from ``prepare.overlap`` (convex clips to a building's or the
     polygon's convex pieces), first each polygon's most overlapping building (by bounding
     boxes; for a plot, mostly its own), which alone often covers ``share``; all pairs only for
     the rest.

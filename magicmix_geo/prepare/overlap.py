@@ -855,35 +855,3 @@ def _cover_areas(
                     total += sign[p] * _clip_ring(xy, start[p], end[p], cxy, s, e)
         out[c] = max(total, 0.0)
     return out
-
-
-def polygon_cover_areas(tiles: TiledCover, polygons: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Area of each of ``polygons`` covered by ``tiles``' union, summed over the polygon's
-    convex pieces, and which polygons that was done for (valid ones with pieces; the caller
-    overlays the others)."""
-    areas = np.zeros(len(polygons))
-    ok = fast_subjects(polygons)
-    pieces = convex_pieces(rings_of(polygons[ok]))
-    done = np.zeros(len(polygons), dtype=bool)
-    done[ok] = pieces.count > 0
-    if tiles.rows == 0 or not len(pieces.start):
-        return areas, done
-    per_piece = _cover_areas(
-        tiles.xy,
-        tiles.start,
-        tiles.end,
-        tiles.sign,
-        tiles.first,
-        tiles.area,
-        tiles.x0,
-        tiles.y0,
-        tiles.size,
-        tiles.rows,
-        tiles.cols,
-        pieces.xy,
-        pieces.start,
-        pieces.end,
-    )
-    owner = np.repeat(np.flatnonzero(ok), pieces.count)
-    areas += np.bincount(owner, weights=per_piece, minlength=len(polygons))
-    return areas, done
