@@ -33,6 +33,7 @@ from rasterio.enums import MergeAlg
 from scipy import ndimage
 
 from magicmix_geo.contract import Raster, require_rd
+from magicmix_geo.prepare.overlap import intersection_areas
 
 # our name -> spellings of the CBS vierkantstatistieken (snake_case PDOK, 2023 release, shapefile)
 GRID_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -131,7 +132,8 @@ def rasterise_cells(
 
 
 def building_cover(buildings: gpd.GeoSeries, transform: Affine, shape: tuple[int, int]) -> Raster:
-    """Footprint area (m²) of ``buildings`` in each cell: exact polygon intersections."""
+    """Footprint area (m²) of ``buildings`` in each cell: exact polygon intersections (a
+    convex clip to the cell, ``prepare.overlap``; GEOS for an invalid footprint)."""
     require_rd(buildings)
     out = np.zeros(shape, dtype=np.float64)
     geoms = buildings.to_numpy()
@@ -144,7 +146,7 @@ def building_cover(buildings: gpd.GeoSeries, transform: Affine, shape: tuple[int
     boxes = shapely.box(*_cell_corners(x0, y1, cell, rows, cols))
     tree = shapely.STRtree(boxes)
     bld_idx, cell_idx = tree.query(geoms, predicate="intersects")
-    area = shapely.area(shapely.intersection(geoms[bld_idx], boxes[cell_idx]))
+    area = intersection_areas(geoms, boxes, bld_idx, cell_idx)
     np.add.at(out.reshape(-1), cell_idx, area)
     return Raster(out, transform, "building footprint area", "m2")
 
