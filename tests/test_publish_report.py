@@ -192,9 +192,7 @@ def test_interactive_map_is_self_contained_with_reasons_and_badges(
     assert "industrial land within 120 m" in text
 
 
-def test_report_html(
-    tmp_path: Path, crowded: gpd.GeoDataFrame, boundary: gpd.GeoDataFrame
-) -> None:
+def test_report_html(tmp_path: Path, crowded: gpd.GeoDataFrame, boundary: gpd.GeoDataFrame) -> None:
     png = tmp_path / "maps" / "GM0503.png"
     write_static_map(png, crowded, boundary, title="Delft")
     html_path = tmp_path / "reports" / "GM0503.html"

@@ -355,7 +355,7 @@ def report_html(
         parts.append(f"<table><tr><th>{w['reason']}</th><th>{w['sites']}</th></tr>")
         for reason, count in summary.head(12).itertuples(index=False):
             parts.append(
-                f'<tr><td>{e(str(reason))}</td>'
+                f"<tr><td>{e(str(reason))}</td>"
                 f'<td class="num">{format_number(int(count), 0, lang)}</td></tr>'
             )
         parts.append("</table>")
