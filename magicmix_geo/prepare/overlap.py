@@ -362,6 +362,15 @@ def _wkb_rings(
 
 
 @numba.njit(cache=True)
+def _copy_rows(dst: np.ndarray, at: int, src: np.ndarray, s: int, e: int) -> None:
+    """``dst[at : at + e - s] = src[s:e]`` for (n, 2) arrays, element by element (a slice
+    assignment makes numba compile its shape-mismatch error text: seconds per kernel)."""
+    for i in range(e - s):
+        dst[at + i, 0] = src[s + i, 0]
+        dst[at + i, 1] = src[s + i, 1]
+
+
+@numba.njit(cache=True)
 def _ring_area(xy: np.ndarray, start: int, end: int) -> float:
     """Signed (shoelace) area of the closed ring ``xy[start:end]``."""
     total = 0.0
@@ -570,7 +579,7 @@ def _ring_pieces(
     for r in range(len(start)):
         s, e = start[r], end[r]
         if convex[r]:
-            out[at : at + e - s] = xy[s:e]
+            _copy_rows(out, at, xy, s, e)
             p_start[pieces], p_end[pieces] = at, at + e - s
             at += e - s
             pieces += 1
@@ -716,8 +725,8 @@ def _clip_to_box(xy: np.ndarray, start: int, end: int, box: np.ndarray) -> np.nd
         if count < 3:
             return np.empty((0, 2))
     ring = np.empty((count + 1, 2))
-    ring[:count] = src[:count]
-    ring[count] = src[0]
+    _copy_rows(ring, 0, src, 0, count)
+    _copy_rows(ring, count, src, 0, 1)
     return ring
 
 
@@ -733,9 +742,13 @@ def _tile_rings(
     rows: int,
     cols: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    pieces = numba.typed.List()
-    p_sign = numba.typed.List()
-    p_tile = numba.typed.List()
+    # growable outputs (numba's typed lists of arrays cost seconds of compiling)
+    out_xy = np.empty((max(16, 2 * len(xy)), 2))
+    out_start = np.empty(max(16, len(start)), dtype=np.int64)
+    out_end = np.empty(len(out_start), dtype=np.int64)
+    out_sign = np.empty(len(out_start))
+    out_tile = np.empty(len(out_start), dtype=np.int64)
+    n_points, n_pieces = 0, 0
     for r in range(len(start)):
         s, e = start[r], end[r]
         lo_x, hi_x = xy[s:e, 0].min(), xy[s:e, 0].max()
@@ -748,29 +761,43 @@ def _tile_rings(
             for col in range(c0, c1 + 1):
                 bx, by = x0 + col * size, y0 + row * size
                 if c0 == c1 and r0 == r1:
-                    piece = xy[s:e].copy()
+                    piece = np.empty((e - s, 2))
+                    _copy_rows(piece, 0, xy, s, e)
                 else:
                     piece = _clip_to_box(xy, s, e, _box_ring(bx, by, bx + size, by + size))
-                if piece.shape[0] >= 4:
-                    pieces.append(piece)
-                    p_sign.append(sign[r])
-                    p_tile.append(row * cols + col)
-    total = 0
-    for p in pieces:
-        total += p.shape[0]
-    out_xy = np.empty((total, 2))
-    out_start = np.empty(len(pieces), dtype=np.int64)
-    out_end = np.empty(len(pieces), dtype=np.int64)
-    out_sign = np.empty(len(pieces))
-    out_tile = np.empty(len(pieces), dtype=np.int64)
-    at = 0
-    for i in range(len(pieces)):
-        p = pieces[i]
-        out_xy[at : at + p.shape[0]] = p
-        out_start[i], out_end[i] = at, at + p.shape[0]
-        out_sign[i], out_tile[i] = p_sign[i], p_tile[i]
-        at += p.shape[0]
-    return out_xy, out_start, out_end, out_sign, out_tile
+                count = piece.shape[0]
+                if count < 4:
+                    continue
+                if n_points + count > out_xy.shape[0]:
+                    grown = np.empty((2 * (n_points + count), 2))
+                    _copy_rows(grown, 0, out_xy, 0, n_points)
+                    out_xy = grown
+                if n_pieces == len(out_start):
+                    out_start = _grown(out_start)
+                    out_end = _grown(out_end)
+                    out_sign = _grown(out_sign)
+                    out_tile = _grown(out_tile)
+                _copy_rows(out_xy, n_points, piece, 0, count)
+                out_start[n_pieces], out_end[n_pieces] = n_points, n_points + count
+                out_sign[n_pieces], out_tile[n_pieces] = sign[r], row * cols + col
+                n_points += count
+                n_pieces += 1
+    return (
+        out_xy[:n_points],
+        out_start[:n_pieces],
+        out_end[:n_pieces],
+        out_sign[:n_pieces],
+        out_tile[:n_pieces],
+    )
+
+
+@numba.njit(cache=True)
+def _grown(values: np.ndarray) -> np.ndarray:
+    """``values`` copied into an array twice as long (the rest uninitialised)."""
+    out = np.empty(2 * len(values), dtype=values.dtype)
+    for i in range(len(values)):
+        out[i] = values[i]
+    return out
 
 
 @numba.njit(cache=True)
