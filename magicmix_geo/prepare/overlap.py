@@ -429,6 +429,31 @@ def _convex_rings(xy: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndar
 
 
 @numba.njit(cache=True)
+def _clip_half_plane(
+    src: np.ndarray, count: int, dst: np.ndarray, px: float, py: float, ex: float, ey: float
+) -> int:
+    """One Sutherland-Hodgman step: the open ring ``src[:count]`` cut to the left of the
+    line through ``(px, py)`` along ``(ex, ey)``, written to ``dst``; its point count."""
+    out = 0
+    ax, ay = src[count - 1, 0], src[count - 1, 1]
+    a_side = ex * (ay - py) - ey * (ax - px)
+    for v in range(count):
+        bx, by = src[v, 0], src[v, 1]
+        b_side = ex * (by - py) - ey * (bx - px)
+        if (a_side >= 0.0) != (b_side >= 0.0):
+            t = a_side / (a_side - b_side)
+            dst[out, 0] = ax + t * (bx - ax)
+            dst[out, 1] = ay + t * (by - ay)
+            out += 1
+        if b_side >= 0.0:
+            dst[out, 0] = bx
+            dst[out, 1] = by
+            out += 1
+        ax, ay, a_side = bx, by, b_side
+    return out
+
+
+@numba.njit(cache=True)
 def _clip_ring(
     xy: np.ndarray, start: int, end: int, cxy: np.ndarray, cstart: int, cend: int
 ) -> float:
@@ -484,22 +509,7 @@ def _clip_ring(
             ex, ey = -ex, -ey
         if dst.shape[0] < 2 * count + 2:
             dst = np.empty((2 * count + 2, 2))
-        out = 0
-        ax, ay = src[count - 1, 0], src[count - 1, 1]
-        a_side = ex * (ay - py) - ey * (ax - px)
-        for v in range(count):
-            bx, by = src[v, 0], src[v, 1]
-            b_side = ex * (by - py) - ey * (bx - px)
-            if (a_side >= 0.0) != (b_side >= 0.0):
-                t = a_side / (a_side - b_side)
-                dst[out, 0] = ax + t * (bx - ax)
-                dst[out, 1] = ay + t * (by - ay)
-                out += 1
-            if b_side >= 0.0:
-                dst[out, 0] = bx
-                dst[out, 1] = by
-                out += 1
-            ax, ay, a_side = bx, by, b_side
+        out = _clip_half_plane(src, count, dst, px, py, ex, ey)
         src, dst = dst, src
         count = out
         if count < 3:
@@ -640,10 +650,7 @@ def _ear_clip(
         if ear or (cross == 0.0 and misses >= left):
             if ear:
                 k = at + 4 * made
-                out[k, 0], out[k, 1] = ax, ay
-                out[k + 1, 0], out[k + 1, 1] = bx, by
-                out[k + 2, 0], out[k + 2, 1] = cx, cy
-                out[k + 3, 0], out[k + 3, 1] = ax, ay
+                _write_triangle(out, k, ax, ay, bx, by, cx, cy)
                 p_start[pieces + made], p_end[pieces + made] = k, k + 4
                 summed += 0.5 * cross
                 made += 1
@@ -665,16 +672,24 @@ def _ear_clip(
         return 0
     if cross > 0.0:
         k = at + 4 * made
-        out[k, 0], out[k, 1] = ax, ay
-        out[k + 1, 0], out[k + 1, 1] = bx, by
-        out[k + 2, 0], out[k + 2, 1] = cx, cy
-        out[k + 3, 0], out[k + 3, 1] = ax, ay
+        _write_triangle(out, k, ax, ay, bx, by, cx, cy)
         p_start[pieces + made], p_end[pieces + made] = k, k + 4
         summed += 0.5 * cross
         made += 1
     if abs(summed - abs(area)) > 1e-12 * abs(area) * n:
         return 0
     return made
+
+
+@numba.njit(cache=True)
+def _write_triangle(
+    out: np.ndarray, k: int, ax: float, ay: float, bx: float, by: float, cx: float, cy: float
+) -> None:
+    """The triangle a, b, c as a closed ring in ``out[k : k + 4]``."""
+    out[k, 0], out[k, 1] = ax, ay
+    out[k + 1, 0], out[k + 1, 1] = bx, by
+    out[k + 2, 0], out[k + 2, 1] = cx, cy
+    out[k + 3, 0], out[k + 3, 1] = ax, ay
 
 
 @numba.njit(cache=True)
@@ -704,22 +719,7 @@ def _clip_to_box(xy: np.ndarray, start: int, end: int, box: np.ndarray) -> np.nd
         ex, ey = box[k + 1, 0] - px, box[k + 1, 1] - py
         if dst.shape[0] < 2 * count + 2:
             dst = np.empty((2 * count + 2, 2))
-        out = 0
-        ax, ay = src[count - 1, 0], src[count - 1, 1]
-        a_side = ex * (ay - py) - ey * (ax - px)
-        for v in range(count):
-            bx, by = src[v, 0], src[v, 1]
-            b_side = ex * (by - py) - ey * (bx - px)
-            if (a_side >= 0.0) != (b_side >= 0.0):
-                t = a_side / (a_side - b_side)
-                dst[out, 0] = ax + t * (bx - ax)
-                dst[out, 1] = ay + t * (by - ay)
-                out += 1
-            if b_side >= 0.0:
-                dst[out, 0] = bx
-                dst[out, 1] = by
-                out += 1
-            ax, ay, a_side = bx, by, b_side
+        out = _clip_half_plane(src, count, dst, px, py, ex, ey)
         src, dst = dst, src
         count = out
         if count < 3:
