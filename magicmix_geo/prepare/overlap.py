@@ -497,9 +497,7 @@ def _clip_ring(
     cap = 2 * (n + m) + 8
     src = np.empty((cap, 2))
     dst = np.empty((cap, 2))
-    for v in range(n):
-        src[v, 0] = xy[start + v, 0]
-        src[v, 1] = xy[start + v, 1]
+    _copy_rows(src, 0, xy, start, start + n)
     count = n
     for c in range(n_cuts):
         k = cuts[c]
@@ -710,9 +708,7 @@ def _clip_to_box(xy: np.ndarray, start: int, end: int, box: np.ndarray) -> np.nd
     n = end - start - 1
     src = np.empty((2 * n + 16, 2))
     dst = np.empty((2 * n + 16, 2))
-    for v in range(n):
-        src[v, 0] = xy[start + v, 0]
-        src[v, 1] = xy[start + v, 1]
+    _copy_rows(src, 0, xy, start, start + n)
     count = n
     for k in range(4):
         px, py = box[k, 0], box[k, 1]

@@ -101,6 +101,17 @@ def format_number(value: object, digits: int = 0, lang: str = "nl") -> str:
     return "".join(thousands if c == "," else point if c == "." else c for c in text)
 
 
+# a walking distance without a path over the network, per language
+_UNREACHABLE = {"en": "unreachable", "nl": "onbereikbaar"}
+
+
+def walking_distance_text(metres: object, lang: str = "nl") -> str:
+    """A walking distance as a reader of ``lang`` sees it, ``1.234 m``; a missing one (no
+    path over the walking network) ``onbereikbaar`` / ``unreachable``."""
+    text = format_number(metres, 0, lang)
+    return f"{text} m" if text else _UNREACHABLE[lang]
+
+
 def _decimal(value: object) -> decimal.Decimal | None:
     """``value`` as an exact decimal (a float by its shortest repr); None when missing."""
     if value is None or isinstance(value, bool):
@@ -261,6 +272,7 @@ __all__ = [
     "score_colour",
     "site_type_look",
     "site_type_style",
+    "walking_distance_text",
 ]
 
 

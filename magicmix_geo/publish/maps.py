@@ -57,6 +57,7 @@ from magicmix_geo.publish._common import (
     score_colour,
     site_type_look,
     site_type_style,
+    walking_distance_text,
     words_in,
 )
 from magicmix_geo.site_types import SITE_TYPES, site_type_label
@@ -136,7 +137,6 @@ _MAP_WORDS: dict[str, tuple[str, str]] = {
     "reasons_column": ("reasons_en", "reasons_nl"),
     # the language itself: the numbers (format_number) and site type labels of the popups
     "lang": ("en", "nl"),
-    "unreachable": ("unreachable", "onbereikbaar"),
 }
 
 
@@ -1223,7 +1223,7 @@ def _rounded_attributes(
             values = [format_number(v, digits, lang) or None for v in numbers]
         elif col.startswith("dist_"):
             metres = pd.to_numeric(values, errors="coerce")
-            values = [_distance_text(v, words) for v in metres]
+            values = [walking_distance_text(v, lang) for v in metres]
         elif col == "site_type":
             values = site_type_texts(values, lang)
         elif col.startswith("reasons_"):
@@ -1236,13 +1236,6 @@ def site_type_texts(values: pd.Series, lang: str) -> list[str | None]:
     """Site types as a reader sees them, "type: label" (the label in ``lang``), as in the
     legends; None stays None."""
     return [None if pd.isna(t) else f"{t}: {site_type_label(t, lang)}" for t in values]
-
-
-def _distance_text(metres: float, words: Mapping[str, str]) -> str:
-    """A walking distance for a popup; missing means no path over the network."""
-    if math.isnan(metres):
-        return words["unreachable"]
-    return f"{format_number(metres, 0, words['lang'])} m"
 
 
 def _site_layer(sites: gpd.GeoDataFrame, words: Mapping[str, str]) -> folium.GeoJson:

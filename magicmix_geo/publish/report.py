@@ -26,6 +26,7 @@ from magicmix_geo.publish._common import (
     reason_text,
     require_rd,
     score_colour,
+    walking_distance_text,
     words_in,
 )
 from magicmix_geo.publish.lists import type_summary
@@ -63,7 +64,6 @@ _WORDS: dict[str, tuple[str, str]] = {
     "excluded": ("Why sites were excluded", "Waarom locaties zijn uitgesloten"),
     "reason": ("reason", "reden"),
     "sites": ("sites", "locaties"),
-    "unreachable": ("unreachable", "onbereikbaar"),
     "method": ("Method and criteria", "Methode en criteria"),
     "criterion": ("criterion", "criterium"),
     "rule": ("rule", "regel"),
@@ -222,13 +222,6 @@ def _fmt(value: Any, lang: str, digits: int = 2) -> str:
     if isinstance(value, float | np.floating):
         return format_number(value, digits, lang)
     return str(value)
-
-
-def _metres(value: Any, lang: str) -> str:
-    number = pd.to_numeric(value, errors="coerce")
-    if pd.isna(number):
-        return _words(lang)["unreachable"]
-    return f"{format_number(float(number), 0, lang)} m"
 
 
 def _inputs(manifest: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
@@ -454,7 +447,9 @@ def _criteria_table_html(top: gpd.GeoDataFrame, lang: str) -> str:
             cells.append(f'<td class="num" style="background:{colour}">{_fmt(value, lang)}</td>')
         rows.append(f"<tr><th>{e(column)}</th>{''.join(cells)}</tr>")
     for column in _distance_columns(top):
-        metres = "".join(f'<td class="num">{e(_metres(v, lang))}</td>' for v in top[column])
+        metres = "".join(
+            f'<td class="num">{e(walking_distance_text(v, lang))}</td>' for v in top[column]
+        )
         rows.append(f"<tr><th>{e(column)}</th>{metres}</tr>")
     rows.append("</table>")
     return "".join(rows)
