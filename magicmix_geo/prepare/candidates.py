@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
-import momepy
 import numpy as np
 import pandas as pd
 import pyogrio
@@ -739,6 +738,10 @@ def _edges(geoms: gpd.GeoSeries, clip: BaseGeometry) -> np.ndarray:
 
 def _blocks(edges: np.ndarray, area: BaseGeometry, no_build: np.ndarray) -> np.ndarray:
     """Street blocks: polygons enclosed by the edges and the area's boundary, inside area."""
+    # imported here: momepy brings libpysal, scipy.stats and sqlalchemy (~2 s per process),
+    # which the Kadaster parcel path (the national default) never needs
+    import momepy
+
     limit = gpd.GeoSeries([area], crs=RD_NEW_EPSG)
     enc = momepy.enclosures(gpd.GeoSeries(edges, crs=RD_NEW_EPSG), limit=limit, clip=False)
     polys = np.asarray(enc.geometry.array, dtype=object)
