@@ -72,6 +72,8 @@ MAX_DIFFS = 120
 # default ``types``; prepare/extracts.py passes no ``-S types=...``): osmium-extract manual,
 # "Strategy smart"
 COMPLETED_RELATION_TYPES = frozenset({"multipolygon"})
+# libosmium's node location store for the changed area: a sorted array, 16 bytes a node
+LOCATION_TABLE = "sparse_mem_array"
 
 Log = Callable[[str], None]
 
@@ -418,7 +420,7 @@ def changed_locations(old_pbf: Path, content: DiffContent) -> tuple[np.ndarray, 
     the old file (sorted: nodes, ways, relations, as :func:`verify_pbf` checks) in libosmium
     passes where only matching objects reach Python: the ways that have a changed node and
     the relations (:func:`referrers`, one pass), the relations below a changed relation that
-    pass missed (rarely), the other ways by id, the nodes by id.
+    pass missed (rarely), the other ways by id, the nodes by id (:func:`node_locations`).
     """
     lons = list(content.lons)
     lats = list(content.lats)
@@ -429,10 +431,15 @@ def changed_locations(old_pbf: Path, content: DiffContent) -> tuple[np.ndarray, 
         for way in _matching(old_pbf, osmium.osm.WAY, ways):
             if isinstance(way, osmium.osm.Way):
                 nodes.update(ref.ref for ref in way.nodes)
-        for node in _matching(old_pbf, osmium.osm.NODE, nodes):
-            if isinstance(node, osmium.osm.Node) and node.location.valid():
-                lons.append(node.location.lon)
-                lats.append(node.location.lat)
+        table = node_locations(old_pbf, nodes)
+        for node_id in nodes:
+            try:
+                location = table.get(node_id)
+            except KeyError:  # not in the old file: created by the diffs
+                continue
+            if location.valid():
+                lons.append(location.lon)
+                lats.append(location.lat)
     except RuntimeError as exc:
         raise UpdateError(f"cannot read {old_pbf.name}: {_short(exc)}") from exc
     return np.asarray(lons, dtype=np.float64), np.asarray(lats, dtype=np.float64)
@@ -497,6 +504,20 @@ def _take_members(
             wanted.add(member.ref)
             if late or member.ref < rel.id:
                 found.late_relations.add(member.ref)
+
+
+def node_locations(path: Path, ids: set[int]) -> osmium.index.LocationTable:
+    """The locations of the nodes ``ids`` in ``path``, stored by libosmium in one pass over the
+    nodes (id-filtered, no node reaches Python: several times faster than iterating them)."""
+    table = osmium.index.create_map(LOCATION_TABLE)
+    if not ids:
+        return table
+    reader = osmium.io.Reader(str(path), osmium.osm.NODE)
+    try:
+        osmium.apply(reader, osmium.filter.IdFilter(ids), osmium.NodeLocationsForWays(table))
+    finally:
+        reader.close()
+    return table
 
 
 def _matching(path: Path, kind: Any, ids: set[int]) -> Iterator[Any]:
