@@ -450,10 +450,11 @@ def referrers(old_pbf: Path, content: DiffContent) -> Referrers:
     and relations (and another relation pass per level of relations found after their parent).
 
     Ways with a changed node reach Python through an ``IdTracker`` filter in libosmium; each
-    gives its nodes and joins the tracked ways. Every relation reaches Python: the relations
-    to look up (changed ones and those below them) give their members, and a relation of a
-    type :data:`COMPLETED_RELATION_TYPES` that has a changed node or way, or a way with a
-    changed node, gives its node and way members.
+    gives its nodes and joins the tracked ways. Relations reach Python through the same
+    filter (those with a tracked node or way member), or all of them when there are
+    relations to look up (changed ones and those below them): these give their members, and
+    a relation of a type :data:`COMPLETED_RELATION_TYPES` that has a changed node or way, or
+    a way with a changed node, gives its node and way members.
     """
     found = Referrers()
     wanted = set(content.relations)
@@ -467,9 +468,10 @@ def referrers(old_pbf: Path, content: DiffContent) -> Referrers:
     kinds = osmium.osm.RELATION
     if content.changed_nodes:
         kinds = kinds | osmium.osm.WAY
-    parent_ways = tracker.contains_filter()
-    parent_ways.enable_for(osmium.osm.WAY)
-    for obj in osmium.FileProcessor(str(old_pbf), kinds).with_filter(parent_ways):
+    referring = tracker.contains_filter()
+    # without relations to look up, only relations referring to a tracked node or way matter
+    referring.enable_for(osmium.osm.WAY if wanted else osmium.osm.WAY | osmium.osm.RELATION)
+    for obj in osmium.FileProcessor(str(old_pbf), kinds).with_filter(referring):
         if isinstance(obj, osmium.osm.Way):
             found.nodes.update(ref.ref for ref in obj.nodes)
             found.read_ways.add(obj.id)
