@@ -8,19 +8,25 @@ serves file, ``.md5``, ``state.txt`` and ``000/004/931.osc.gz`` from 127.0.0.1. 
 - ``full``: ``refresh_osm`` into an empty cache (the download path, MD5 + sha256);
 - ``update``: ``refresh_osm`` on the cached file (fetch, apply, verify, changed area, replace);
 - its parts: ``osmium apply-changes`` alone, pyosmium's ``MergeInputReader`` apply alone,
-  ``osmium fileinfo -e`` (verification), and one ``osmium cat`` pass for scale.
+  ``osmium fileinfo -e`` (verification), and one ``osmium cat`` pass for scale;
+- ``changed area``: the diff read and the changes record's locations computed from the old
+  file (``read_diff`` + ``changed_locations``) alone, ``--repeat`` times, each in a fresh
+  process (wall, CPU, peak RSS). Run with ``PYTHONPATH=<another checkout>`` to measure that
+  checkout's code on the same files.
 
-Run: ``.venv/bin/python bench/osm_updates.py [--copies 40] [--moved 20000]``; files go to
-``bench/_work/osm_updates/``.
+Run: ``.venv/bin/python bench/osm_updates.py [--copies 40] [--moved 20000] [--repeat 3]``;
+files go to ``bench/_work/osm_updates/``.
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import functools
 import hashlib
 import http.server
 import json
+import multiprocessing
 import os
 import resource
 import shutil
@@ -36,7 +42,7 @@ import osmium
 from magicmix_geo.config import load_settings
 from magicmix_geo.sources._http import RetryPolicy, make_session
 from magicmix_geo.sources.cache import DataCache
-from magicmix_geo.sources.osm_updates import refresh_osm
+from magicmix_geo.sources.osm_updates import DiffContent, changed_locations, read_diff, refresh_osm
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample" / "tudelft.osm.pbf"
@@ -182,10 +188,40 @@ def pyosmium_apply(base: Path, diff: Path, out: Path) -> None:
     writer.close()
 
 
+def changed_area(base: Path, diff: Path) -> dict[str, float]:
+    """``read_diff`` + ``changed_locations`` of ``diff`` on ``base`` (run in a fresh process):
+    wall and CPU seconds, this process's peak RSS (MiB), and the locations found."""
+    cpu0 = _cpu()
+    start = time.perf_counter()
+    content = DiffContent()
+    read_diff(diff, content, where=diff.name)
+    lons, _ = changed_locations(base, content)
+    return {
+        "wall": time.perf_counter() - start,
+        "cpu": _cpu() - cpu0,
+        "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "locations": float(len(lons)),
+    }
+
+
+def time_changed_area(base: Path, diff: Path, repeat: int) -> None:
+    """:func:`changed_area` ``repeat`` times, each in a new process (spawned: a clean RSS)."""
+    context = multiprocessing.get_context("spawn")
+    for turn in range(1, repeat + 1):
+        with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+            got = pool.submit(changed_area, base, diff).result()
+        print(
+            f"changed area alone, turn {turn}  {got['wall']:8.2f} s wall {got['cpu']:8.2f} s cpu "
+            f"{got['rss_mib']:7.0f} MiB peak, {int(got['locations']):,} locations",
+            flush=True,
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--copies", type=int, default=40)
     parser.add_argument("--moved", type=int, default=20_000)
+    parser.add_argument("--repeat", type=int, default=3, help="turns of the changed area alone")
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     site = WORK / "site"
@@ -292,6 +328,7 @@ def main() -> None:
         results,
     )
     httpd.shutdown()
+    time_changed_area(base, diff, args.repeat)
     print(
         "figures "
         + " ".join(

@@ -12,24 +12,31 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import math
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import osmium
 import pytest
 import shapely
+from shapely.geometry.base import BaseGeometry
 
 from magicmix_geo.cli import main
 from magicmix_geo.config import load_settings
 from magicmix_geo.formats.boundary import read_boundary
+from magicmix_geo.prepare.extracts import Extent, extract_areas, extract_polygon
 from magicmix_geo.sources._http import RetryPolicy, SourceError, make_session
 from magicmix_geo.sources.cache import DataCache
 from magicmix_geo.sources.osm_changes import (
+    CELL_DEG,
+    REACH,
     ReplicationState,
+    cell_boxes,
     extents_wgs84,
     parse_state,
     parse_timestamp,
@@ -315,7 +322,7 @@ def serve_full(srv: FakeServer, body: bytes, *, md5_of: bytes | None = None) -> 
     srv.routes[PBF_PATH + ".md5"] = Resource(f"{md5}  netherlands-latest.osm.pbf\n".encode())
 
 
-def serve_updates(srv: FakeServer, rep: Replication, latest: int, diffs: dict[int, bytes]) -> None:
+def serve_updates(srv: FakeServer, latest: int, diffs: dict[int, bytes]) -> None:
     srv.routes[f"{UPDATES}/state.txt"] = Resource(geofabrik_state(latest), "text/plain")
     for seq, body in diffs.items():
         srv.routes[f"{UPDATES}/{sequence_path(seq, 'state.txt')}"] = Resource(
@@ -403,7 +410,7 @@ def test_one_diff_updates_the_cached_file_without_download(
     first_download(server, replication, data, fast_config)
     # a night later: the server has a new full file and diff 4931
     serve_full(server, replication.states[4931].read_bytes())
-    serve_updates(server, replication, 4931, {4931: replication.diffs[4931]})
+    serve_updates(server, 4931, {4931: replication.diffs[4931]})
     assert acquire_cli(data, fast_config) == 0
 
     assert pbf_downloads(server) == 1  # only the first night's
@@ -447,7 +454,7 @@ def test_two_diffs_in_sequence_and_the_changed_area(
     data = tmp_path / "cache"
     first_download(server, replication, data, fast_config)
     serve_full(server, replication.states[4932].read_bytes())
-    serve_updates(server, replication, 4932, replication.diffs)
+    serve_updates(server, 4932, replication.diffs)
     assert acquire_cli(data, fast_config) == 0
 
     assert pbf_downloads(server) == 1
@@ -496,7 +503,7 @@ def test_up_to_date_after_a_download_and_a_file_that_moved_on_without_its_manife
 ) -> None:
     data = tmp_path / "cache"
     first_download(server, replication, data, fast_config)
-    serve_updates(server, replication, BASE_SEQ, {})
+    serve_updates(server, BASE_SEQ, {})
     assert acquire_cli(data, fast_config) == 0
     manifest = read_manifest(data)
     assert manifest["changes"]["kind"] == "none"
@@ -505,7 +512,7 @@ def test_up_to_date_after_a_download_and_a_file_that_moved_on_without_its_manife
     # finds the file at 4931 while the manifest says 4930
     newer = replication.states[4931].read_bytes()
     cached(data).write_bytes(newer)
-    serve_updates(server, replication, 4931, {4931: replication.diffs[4931]})
+    serve_updates(server, 4931, {4931: replication.diffs[4931]})
     assert acquire_cli(data, fast_config) == 0
     manifest = read_manifest(data)
     assert manifest["changes"]["kind"] == "full"  # what changed is unknown
@@ -520,9 +527,9 @@ def test_changes_log_over_two_nights(
 ) -> None:
     data = tmp_path / "cache"
     first_download(server, replication, data, fast_config)
-    serve_updates(server, replication, 4931, {4931: replication.diffs[4931]})
+    serve_updates(server, 4931, {4931: replication.diffs[4931]})
     assert acquire_cli(data, fast_config) == 0
-    serve_updates(server, replication, 4932, replication.diffs)
+    serve_updates(server, 4932, replication.diffs)
     assert acquire_cli(data, fast_config) == 0
     assert acquire_cli(data, fast_config) == 0  # up to date: the log keeps its records
     manifest = read_manifest(data)
@@ -548,6 +555,11 @@ def test_changes_log_over_two_nights(
     assert touched_since(log, None, extents) == {"B", "D"}
     assert touched_since(log, 4929, extents) == {"B", "D"}
     assert touched_since(log[-1:], 4930, extents) == {"B", "D"}
+    # a record written before the boxes followed ways and relations (no reach) may miss an
+    # extract that changed: it touches everything
+    older = [{k: v for k, v in r.items() if k != "reach"} for r in log]
+    assert touched_since(older, 4931, extents) == {"B", "D"}
+    assert touched(older[-1], extents) == {"B", "D"}
 
 
 def test_diffs_that_do_not_connect_fall_back_to_a_full_download(
@@ -558,7 +570,7 @@ def test_diffs_that_do_not_connect_fall_back_to_a_full_download(
     full = replication.states[4932].read_bytes()
     serve_full(server, full)
     # the server no longer has diff 4931 (Geofabrik keeps about three months of diffs)
-    serve_updates(server, replication, 4932, {4932: replication.diffs[4932]})
+    serve_updates(server, 4932, {4932: replication.diffs[4932]})
     assert acquire_cli(data, fast_config) == 0
 
     assert server.count(f"{UPDATES}/000/004/931.osc.gz", 404) >= 1
@@ -605,7 +617,7 @@ def test_a_file_from_another_region_is_downloaded_not_patched(
     assert acquire_cli(data, fast_config) == 0
     full = replication.states[4931].read_bytes()
     serve_full(server, full)
-    serve_updates(server, replication, 4931, {4931: replication.diffs[4931]})
+    serve_updates(server, 4931, {4931: replication.diffs[4931]})
     assert acquire_cli(data, fast_config) == 0
     assert server.count(f"{UPDATES}/000/004/931.osc.gz") == 0
     assert cached(data).read_bytes() == full
@@ -631,7 +643,7 @@ def test_a_corrupt_diff_keeps_the_previous_file(
         "not_gzip": b"<html><body>502 Bad Gateway</body></html>",
         "not_osmchange": gzip.compress(b"<osmChange version='0.6'><modify><node id='x'"),
     }[damage]
-    serve_updates(server, replication, 4932, {4931: bad, 4932: replication.diffs[4932]})
+    serve_updates(server, 4932, {4931: bad, 4932: replication.diffs[4932]})
     settings = load_settings(fast_config)
     policy = RetryPolicy(attempts=2, backoff_s=0.01, timeout_s=10.0)
     with pytest.raises(UpdateError, match=r"diff 4931 .* is corrupt"):
@@ -708,3 +720,257 @@ def test_changed_locations_follow_old_ways_and_relations(replication: Replicatio
     node_id, location = replication.deleted_node
     assert points(DiffContent(nodes={node_id})) == rounded([location])
     assert points(DiffContent()) == set()
+
+
+# ---------------------------------------------------------------------------------------------
+# The reach of a change: which municipal extracts a diff alters. The extracts are cut by the
+# OSM store (prepare/extracts.py: ``osmium extract --strategy smart``), which keeps ways
+# whole and completes multipolygons, so a change outside an area can alter its extract. The
+# ground truth is the store itself: every extract cut from the file before and after the diff.
+
+EXTENT_SIDE_M = 50.0  # each extent: a square of this side around a node (EPSG:28992) ...
+EXTENT_BUFFER_M = 25.0  # ... grown by this buffer, as the store grows a municipality
+# the extents' margin to their 0.01-degree cell's edges (degrees lon, lat at 52 N), so that
+# no other cell's box meets them: half the square + buffer + 20 m
+INNER_DEG = (70.0 / 68_500.0, 70.0 / 111_200.0)
+# an extent of the grid of extents is placed in every cell holding this many nodes
+GRID_NODES = 100
+
+
+@dataclass(frozen=True)
+class Osm:
+    """A PBF in memory: node locations, way node lists, relation members and types."""
+
+    locs: dict[int, tuple[float, float]]
+    ways: dict[int, list[int]]
+    relations: dict[int, tuple[list[tuple[str, int]], str | None]]
+    node_ways: dict[int, list[int]]  # node -> the ways that have it
+
+    @classmethod
+    def read(cls, path: Path) -> Osm:
+        locs, ways, relations, node_ways = {}, {}, {}, {}
+        for obj in osmium.FileProcessor(str(path)):
+            if isinstance(obj, osmium.osm.Node):
+                locs[obj.id] = (obj.location.lon, obj.location.lat)
+            elif isinstance(obj, osmium.osm.Way):
+                ways[obj.id] = [r.ref for r in obj.nodes]
+                for ref in ways[obj.id]:
+                    node_ways.setdefault(ref, []).append(obj.id)
+            elif isinstance(obj, osmium.osm.Relation):
+                members = [(m.type, m.ref) for m in obj.members]
+                relations[obj.id] = (members, obj.tags.get("type"))
+        return cls(locs, ways, relations, node_ways)
+
+    def cells(self, nodes: Iterable[int]) -> set[tuple[int, int]]:
+        return {cell_of(self.locs[n]) for n in nodes if n in self.locs}
+
+    def anchors(self, rel: int) -> set[int]:
+        """The nodes by which a relation enters an extract: node members, member ways' nodes."""
+        members, _ = self.relations[rel]
+        out = {ref for kind, ref in members if kind == "n" and ref in self.locs}
+        for kind, ref in members:
+            if kind == "w" and ref in self.ways:
+                out.update(self.ways[ref])
+        return out
+
+    def below(self, rel: int) -> set[int]:
+        """``rel`` and the relations below it (member relations, recursively)."""
+        out, todo = set(), [rel]
+        while todo:
+            current = todo.pop()
+            if current in out or current not in self.relations:
+                continue
+            out.add(current)
+            todo.extend(ref for kind, ref in self.relations[current][0] if kind == "r")
+        return out
+
+    def moved_cells(self, node: int) -> set[tuple[int, int]]:
+        """The cells of a moved node's old and new location (what the record covered before)."""
+        return {cell_of(self.locs[node]), cell_of(shifted(self.locs[node]))}
+
+
+@dataclass(frozen=True)
+class Reach:
+    before: Path  # the sample (renumbered) with a replication header, sequence 4930
+    after: Path  # the same after diff 4931
+    diff: bytes
+    areas: dict[str, BaseGeometry]  # EPSG:28992
+    # cells of the changed objects' own locations (what the record covered before)
+    own_cells: set[tuple[int, int]]
+    # extents a cell or more away from every node any changed object reaches
+    far: set[str]
+
+
+def cell_of(loc: tuple[float, float]) -> tuple[int, int]:
+    return (math.floor(loc[0] / CELL_DEG), math.floor(loc[1] / CELL_DEG))
+
+
+def shifted(loc: tuple[float, float]) -> tuple[float, float]:
+    return (loc[0] + SHIFT[0], loc[1] + SHIFT[1])
+
+
+def inner(loc: tuple[float, float]) -> bool:
+    """Whether an extent around ``loc`` stays well inside ``loc``'s cell."""
+    cx, cy = cell_of(loc)
+    dx = min(loc[0] - cx * CELL_DEG, (cx + 1) * CELL_DEG - loc[0])
+    dy = min(loc[1] - cy * CELL_DEG, (cy + 1) * CELL_DEG - loc[1])
+    return dx > INNER_DEG[0] and dy > INNER_DEG[1]
+
+
+def square_rd(loc: tuple[float, float]) -> BaseGeometry:
+    point = gpd.GeoSeries([shapely.Point(loc)], crs=4326).to_crs(28992).iloc[0]
+    return point.buffer(EXTENT_SIDE_M / 2, cap_style="square")
+
+
+Cells = set[tuple[int, int]]
+
+
+def pick_way_into(osm: Osm, avoid: Cells, mp_nodes: set[int]) -> tuple[int, int]:
+    """(a node inside A, the node moved): a way in no multipolygon with a node well inside a
+    cell and another node, in no multipolygon, in another cell before and after the move."""
+    for refs in (osm.ways[w] for w in sorted(osm.ways)):
+        for p in (n for n in refs if inner(osm.locs[n]) and cell_of(osm.locs[n]) not in avoid):
+            home = cell_of(osm.locs[p])
+            for x in (n for n in refs if n not in mp_nodes):
+                if home not in osm.moved_cells(x) and not osm.moved_cells(x) & avoid:
+                    return p, x
+    raise AssertionError("no way of the sample crosses a cell edge")
+
+
+def pick_far_member(osm: Osm, avoid: Cells, multipolygons: list[int]) -> tuple[int, int]:
+    """(a node inside C, the node moved): the moved node is on a member way of a multipolygon
+    with another member way inside C, and no way that has the moved node comes near C."""
+    for rel in multipolygons:
+        members = [ref for kind, ref in osm.relations[rel][0] if kind == "w" and ref in osm.ways]
+        for w1, w2 in ((a, b) for a in members for b in members if a != b):
+            homes = {cell_of(osm.locs[n]): n for n in osm.ways[w1] if inner(osm.locs[n])}
+            for y in (n for n in osm.ways[w2] if n not in osm.ways[w1]):
+                if osm.moved_cells(y) & avoid:
+                    continue
+                near = osm.moved_cells(y) | osm.cells(
+                    n for w in osm.node_ways[y] for n in osm.ways[w]
+                )
+                for home in sorted(set(homes) - near - avoid):
+                    return homes[home], y
+    raise AssertionError("no multipolygon of the sample has member ways cells apart")
+
+
+def pick_super_relation(osm: Osm, avoid: Cells) -> tuple[int, int]:
+    """(a node inside D, the relation retagged): of the relations with member relations and
+    members away from ``avoid``, the one reaching the fewest cells, and a node of a relation
+    below it, away from its own members."""
+    best: tuple[int, int, int] | None = None
+    for rel in sorted(osm.relations):
+        below = osm.below(rel) - {rel}
+        own = osm.cells(osm.anchors(rel))
+        if not below or own & avoid:
+            continue
+        reach = set().union(*(osm.anchors(d) for d in below))
+        inside = sorted(
+            n for n in reach if inner(osm.locs[n]) and cell_of(osm.locs[n]) not in own | avoid
+        )
+        if inside and (best is None or len(osm.cells(reach)) < best[0]):
+            best = (len(osm.cells(reach)), inside[0], rel)
+    assert best is not None, "no relation of the sample has member relations"
+    return best[1], best[2]
+
+
+def reached_cells(osm: Osm, moved: set[int], retagged: int) -> Cells:
+    """Every cell from which an extract holds a changed object (a superset: relations of any
+    type are completed here)."""
+    nodes = set(moved)
+    for node in moved:
+        ways = osm.node_ways.get(node, [])
+        nodes.update(n for w in ways for n in osm.ways[w])
+        refs = {("n", node), *(("w", w) for w in ways)}
+        for rel, (members, _) in osm.relations.items():
+            if refs & set(members):
+                nodes |= osm.anchors(rel)
+    for rel in osm.below(retagged):
+        nodes |= osm.anchors(rel)
+    return osm.cells(nodes) | set().union(*(osm.moved_cells(n) for n in moved))
+
+
+@pytest.fixture(scope="module")
+def reach(tmp_path_factory: pytest.TempPathFactory) -> Reach:
+    tmp = tmp_path_factory.mktemp("reach")
+    # dense ids keep osmium's id sets small (the extracts of ~40 areas are cut twice)
+    dense = tmp / "dense.osm.pbf"
+    sample = SAMPLE / "tudelft.osm.pbf"
+    subprocess.run(
+        ["osmium", "renumber", "--no-progress", "-O", "-o", str(dense), str(sample)], check=True
+    )
+    before = with_header(dense, tmp / "before.osm.pbf", BASE_SEQ)
+    osm = Osm.read(before)
+    multipolygons = sorted(r for r, (_, kind) in osm.relations.items() if kind == "multipolygon")
+    mp_nodes = set().union(*(osm.anchors(r) for r in multipolygons))
+    # each case's extent lies away from the other cases' changed objects, and the reverse
+    in_c, moved_c = pick_far_member(osm, set(), multipolygons)
+    avoid = {cell_of(osm.locs[in_c])} | osm.moved_cells(moved_c)
+    in_a, moved_a = pick_way_into(osm, avoid, mp_nodes)
+    avoid |= {cell_of(osm.locs[in_a])} | osm.moved_cells(moved_a)
+    in_d, retagged = pick_super_relation(osm, avoid)
+    v1 = tmp / "v1.osm.pbf"
+    edit(before, v1, move={moved_a, moved_c}, retag=retagged, stamp="2026-10-07T09:00:00Z")
+    diff = derive(before, v1, tmp / "4931.osc.gz")
+    after = with_header(v1, tmp / "after.osm.pbf", 4931)
+
+    own = osm.moved_cells(moved_a) | osm.moved_cells(moved_c) | osm.cells(osm.anchors(retagged))
+    reached = reached_cells(osm, {moved_a, moved_c}, retagged)
+    by_cell: dict[tuple[int, int], list[int]] = {}
+    for node, loc in osm.locs.items():
+        by_cell.setdefault(cell_of(loc), []).append(node)
+    areas = {k: square_rd(osm.locs[n]) for k, n in (("A", in_a), ("C", in_c), ("D", in_d))}
+    far = set()
+    for cell, nodes in sorted(by_cell.items()):
+        centre = ((cell[0] + 0.5) * CELL_DEG, (cell[1] + 0.5) * CELL_DEG)
+        near = min(nodes, key=lambda n: math.dist(osm.locs[n], centre))
+        if len(nodes) < GRID_NODES or not inner(osm.locs[near]):
+            continue
+        key = f"G{cell[0]}_{cell[1]}"
+        areas[key] = square_rd(osm.locs[near])
+        if not {(cell[0] + i, cell[1] + j) for i in (-1, 0, 1) for j in (-1, 0, 1)} & reached:
+            far.add(key)
+    return Reach(before, after, diff, areas, own, far)
+
+
+def cut_extracts(source: Path, areas: dict[str, BaseGeometry], store: Path) -> dict[str, Path]:
+    """Every area's extract as the OSM store cuts it (one ``osmium extract`` pass, smart)."""
+    extents = [Extent(key, area) for key, area in areas.items()]
+    return dict(extract_areas(source, extents, EXTENT_BUFFER_M, store, regions=0).paths)
+
+
+def test_the_changes_record_reaches_every_extract_a_diff_alters(
+    server: FakeServer, reach: Reach, tmp_path: Path, fast_config: Path, env: None
+) -> None:
+    """A node moved outside A on a way into A, a node moved far from C on a member way of a
+    multipolygon with another member way in C, a relation retagged whose member relations'
+    ways are in D: A, C and D's extracts change, and the record says they are touched."""
+    polygons = {k: extract_polygon(a, EXTENT_BUFFER_M) for k, a in reach.areas.items()}
+    for key, polygon in polygons.items():  # each extent well inside one 0.01-degree cell
+        assert len({cell_of((x, y)) for x, y in shapely.get_coordinates(polygon)}) == 1, key
+    # the scenario: the changed objects' own locations are nowhere near A, C or D
+    centres = np.array([((x + 0.5) * CELL_DEG, (y + 0.5) * CELL_DEG) for x, y in reach.own_cells])
+    own = {"kind": "diffs", "reach": REACH, "boxes": cell_boxes(centres[:, 0], centres[:, 1])}
+    assert touched(own, {k: polygons[k] for k in "ACD"}) == set()
+    assert len(reach.far) >= 3
+
+    data = tmp_path / "cache"
+    serve_full(server, reach.before.read_bytes())
+    assert acquire_cli(data, fast_config) == 0
+    serve_updates(server, 4931, {4931: reach.diff})
+    assert acquire_cli(data, fast_config) == 0
+    assert pbf_downloads(server) == 1
+    assert same_objects(cached(data), reach.after)
+    changes = read_manifest(data)["changes"]
+    assert changes["kind"] == "diffs" and changes["reach"] == REACH
+    said = touched(changes, polygons)
+
+    old = cut_extracts(reach.before, reach.areas, tmp_path / "store-before")
+    new = cut_extracts(cached(data), reach.areas, tmp_path / "store-after")
+    altered = {k for k in reach.areas if old[k].read_bytes() != new[k].read_bytes()}
+    assert altered == {k for k in reach.areas if not same_objects(old[k], new[k])}
+    assert {"A", "C", "D"} <= altered
+    assert altered <= said
+    assert reach.far and not reach.far & altered
+    assert not reach.far & said  # not everything: the far extents are untouched

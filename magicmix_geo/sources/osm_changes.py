@@ -9,9 +9,16 @@ A *changes record* (written into the OSM source manifest under ``changes``) says
 refresh of the OSM file changed:
 
 - ``{"kind": "none"}``: nothing (the file was already up to date);
-- ``{"kind": "diffs", "boxes": [[min_lon, min_lat, max_lon, max_lat], ...], ...}``: replication
-  diffs were applied; every location (old and new, EPSG:4326 lon/lat) of every changed node, of
-  the nodes of every changed way and of the members of every changed relation lies in a box;
+- ``{"kind": "diffs", "reach": "smart-extracts", "boxes": [[min_lon, min_lat, max_lon,
+  max_lat], ...], ...}``: replication diffs were applied; the boxes hold every location (old
+  and new state, EPSG:4326 lon/lat) from which an ``osmium extract --strategy smart`` extract
+  (:mod:`magicmix_geo.prepare.extracts`) holds a changed object: for a changed node itself,
+  all nodes of every way that has it and the members of every multipolygon that has it or
+  such a way; for a changed way its nodes and the members of its multipolygons; for a changed
+  relation its members and those of every relation below it (ways with their nodes). So an
+  extract whose area meets no box is byte for byte the same after the diffs. A ``diffs``
+  record without ``reach`` (written before the boxes followed ways and relations, when a node
+  moved outside an area on a way into it was missed) counts as touching everything;
 - ``{"kind": "full"}``: the file was downloaded whole, so everything may have changed.
 
 :func:`touched` maps such a record onto the keys of the extents it intersects. The manifest's
@@ -40,10 +47,15 @@ CELL_DEG = 0.01
 # cells are widened by this much (degrees, OSM's coordinate precision) so that a location on
 # a cell edge lies inside its box despite floating-point rounding
 CELL_PAD_DEG = 1e-7
+# cells are keyed as row * CELL_KEY + column + CELL_KEY // 2 (any column of any grid fits)
+CELL_KEY = 1 << 32
 STATE_TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 KIND_NONE = "none"
 KIND_DIFFS = "diffs"
 KIND_FULL = "full"
+# a diffs record's boxes reach every extract (osmium extract --strategy smart) that holds a
+# changed object, not only the changed objects' own locations
+REACH = "smart-extracts"
 RD_NEW = 28992
 # refreshes kept in the manifest's changes_log (a consumer further behind re-ranks everything)
 LOG_LENGTH = 14
@@ -127,12 +139,13 @@ def cell_boxes(lons: np.ndarray, lats: np.ndarray, cell_deg: float = CELL_DEG) -
     ok = np.isfinite(lons) & np.isfinite(lats)
     if not ok.any():
         return []
-    cells = np.unique(
-        np.stack([np.floor(lats[ok] / cell_deg), np.floor(lons[ok] / cell_deg)], axis=1).astype(
-            np.int64
-        ),
-        axis=0,
-    )  # sorted by row (lat), then column (lon)
+    rows = np.floor(lats[ok] / cell_deg).astype(np.int64)
+    cols = np.floor(lons[ok] / cell_deg).astype(np.int64)
+    # one int64 key per cell (row major, columns offset to be non-negative): a 1-d unique is
+    # several times faster than unique rows
+    keys = np.unique(rows * CELL_KEY + (cols + CELL_KEY // 2))
+    cells = np.stack([keys // CELL_KEY, keys % CELL_KEY - CELL_KEY // 2], axis=1)
+    # sorted by row (lat), then column (lon)
     boxes: list[list[float]] = []
     start = prev = cells[0]
     for cell in [*cells[1:], None]:
@@ -163,6 +176,7 @@ def diffs_record(
     """The changes record of diffs ``before.sequence + 1 .. after.sequence``."""
     return {
         "kind": KIND_DIFFS,
+        "reach": REACH,
         "from": before.as_dict(),
         "to": after.as_dict(),
         "sequences": [before.sequence + 1, after.sequence],
@@ -179,8 +193,9 @@ def touched(changes: Mapping[str, Any] | None, extents: Mapping[Key, Extent]) ->
     Parameters
     ----------
     changes
-        The ``changes`` of the OSM source manifest. None (no record) and ``kind == "full"``
-        touch every extent; ``kind == "none"`` touches none.
+        The ``changes`` of the OSM source manifest. None (no record), ``kind == "full"`` and
+        a ``diffs`` record without ``reach`` (an older record) touch every extent;
+        ``kind == "none"`` touches none.
     extents
         Per key (a municipality code, say) its extent in EPSG:4326 (lon/lat): a shapely
         geometry or a box ``(min_lon, min_lat, max_lon, max_lat)``. Give the area the OSM
@@ -192,6 +207,8 @@ def touched(changes: Mapping[str, Any] | None, extents: Mapping[Key, Extent]) ->
         return set()
     if changes.get("kind") != KIND_DIFFS:
         raise ValueError(f"unknown kind of OSM changes record: {changes.get('kind')!r}")
+    if changes.get("reach") != REACH:
+        return set(extents)  # its boxes may miss ways and relations that reach an extent
     boxes = [shapely.box(*b) for b in changes.get("boxes", [])]
     if not boxes or not extents:
         return set()
@@ -221,19 +238,20 @@ def touched_since(
     ``log`` is the manifest's ``changes_log``. A consumer that ranked at sequence ``s`` (the
     manifest's ``replication.sequence_number`` then) asks what changed since: the union of the
     later diffs records. Everything is touched when ``sequence`` is unknown, a later refresh
-    was a full download, or the log does not reach back to ``sequence``.
+    was a full download or a ``diffs`` record without ``reach``, or the log does not reach
+    back to ``sequence``.
     """
     if sequence is None:
         return set(extents)
     later = [r for r in log or [] if _after(r, sequence)]
     if not later:
         return set()
-    if any(r.get("kind") != KIND_DIFFS for r in later):
+    if any(r.get("kind") != KIND_DIFFS or r.get("reach") != REACH for r in later):
         return set(extents)
     if min(int(r["from"]["sequence_number"]) for r in later) > sequence:
         return set(extents)  # the log does not reach back that far
     boxes = [b for r in later for b in r.get("boxes", [])]
-    return touched({"kind": KIND_DIFFS, "boxes": boxes}, extents)
+    return touched({"kind": KIND_DIFFS, "reach": REACH, "boxes": boxes}, extents)
 
 
 def _after(record: Mapping[str, Any], sequence: int) -> bool:

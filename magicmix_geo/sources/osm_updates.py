@@ -68,6 +68,12 @@ STALE_WORK_S = 6 * 3600
 DIGEST_CHUNK = 1 << 20
 # more diffs than this are not fetched (Geofabrik keeps about three months of daily diffs)
 MAX_DIFFS = 120
+# the relation types whose members ``osmium extract --strategy smart`` adds to an extract (its
+# default ``types``; prepare/extracts.py passes no ``-S types=...``): osmium-extract manual,
+# "Strategy smart"
+COMPLETED_RELATION_TYPES = frozenset({"multipolygon"})
+# libosmium's node location store for the changed area: a sorted array, 16 bytes a node
+LOCATION_TABLE = "sparse_mem_array"
 
 Log = Callable[[str], None]
 
@@ -93,11 +99,26 @@ class DiffContent:
 
     lons: list[float] = field(default_factory=list)
     lats: list[float] = field(default_factory=list)
-    # ids to look up in the old file, per type
+    # ids to look up in the old file, per type (relations with their relation members)
     nodes: set[int] = field(default_factory=set)
     ways: set[int] = field(default_factory=set)
     relations: set[int] = field(default_factory=set)
+    # ids the diffs change, whose parent ways and completed relations are looked up too
+    changed_nodes: set[int] = field(default_factory=set)
+    changed_ways: set[int] = field(default_factory=set)
     counts: dict[str, int] = field(default_factory=lambda: {"nodes": 0, "ways": 0, "relations": 0})
+
+
+@dataclass
+class Referrers:
+    """What one pass over the old file's ways and relations adds to the ids to look up."""
+
+    nodes: set[int] = field(default_factory=set)
+    ways: set[int] = field(default_factory=set)
+    # ways whose node lists were read in that pass (not looked up again)
+    read_ways: set[int] = field(default_factory=set)
+    # relation members found after their parent: looked up in another relation pass
+    late_relations: set[int] = field(default_factory=set)
 
 
 class Stopwatch:
@@ -281,19 +302,24 @@ def read_diff(path: Path, content: DiffContent, *, where: str) -> None:
 
     Changed nodes give their new locations and are looked up in the old file for their old
     ones; changed ways give their node ids (new node list) and are looked up whole (old
-    node list); changed relations give their node and way members and are looked up whole.
+    node list); changed relations give their members (new member list) and are looked up
+    whole (old member list), relation members too. Changed nodes and ways are also recorded
+    as changed, so that :func:`changed_locations` finds the ways and relations that refer to
+    them.
     """
     try:
         for obj in osmium.FileProcessor(str(path)):
             if isinstance(obj, osmium.osm.Node):
                 content.counts["nodes"] += 1
                 content.nodes.add(obj.id)
+                content.changed_nodes.add(obj.id)
                 if not obj.deleted and obj.location.valid():
                     content.lons.append(obj.location.lon)
                     content.lats.append(obj.location.lat)
             elif isinstance(obj, osmium.osm.Way):
                 content.counts["ways"] += 1
                 content.ways.add(obj.id)
+                content.changed_ways.add(obj.id)
                 content.nodes.update(ref.ref for ref in obj.nodes)
             elif isinstance(obj, osmium.osm.Relation):
                 content.counts["relations"] += 1
@@ -375,32 +401,125 @@ def verify_pbf(path: Path, state: ReplicationState) -> dict[str, Any]:
 
 
 def changed_locations(old_pbf: Path, content: DiffContent) -> tuple[np.ndarray, np.ndarray]:
-    """Old and new locations (lon, lat) of everything the diffs change.
+    """Old and new locations (lon, lat) of everything whose change can alter an extract.
 
-    New locations come from the diffs. Old ones, and those of the unchanged nodes of changed
-    ways and relations, come from the old file in three filtered libosmium passes: the
-    changed relations (their node and way members), the changed and member ways (their
-    nodes), the nodes. Only matching objects reach Python.
+    The municipal extracts are cut with ``osmium extract --strategy smart``
+    (:mod:`magicmix_geo.prepare.extracts`): an extract holds the nodes in its area, every way
+    with a node there and all that way's nodes, every relation with a node or way member
+    there (and its parent relations), and every member way and node (with the ways' nodes)
+    of such a relation tagged ``type=multipolygon``. A changed object is therefore in the
+    extract of every area that holds one of these locations (old or new state):
+
+    - a node: itself, all nodes of every way that has it, and the members of every
+      multipolygon that has it or one of those ways;
+    - a way: its nodes, and the members of every multipolygon that has it;
+    - a relation: its node members and the nodes of its way members, and the same of every
+      relation below it (member relations, recursively: it is a parent of theirs).
+
+    New locations and new node and member lists come from the diffs. The old ones come from
+    the old file (sorted: nodes, ways, relations, as :func:`verify_pbf` checks) in libosmium
+    passes where only matching objects reach Python: the ways that have a changed node and
+    the relations (:func:`referrers`, one pass), the relations below a changed relation that
+    pass missed (rarely), the other ways by id, the nodes by id (:func:`node_locations`).
     """
     lons = list(content.lons)
     lats = list(content.lats)
-    nodes = set(content.nodes)
-    ways = set(content.ways)
     try:
-        for rel in _matching(old_pbf, osmium.osm.RELATION, content.relations):
-            if isinstance(rel, osmium.osm.Relation):
-                nodes.update(m.ref for m in rel.members if m.type == "n")
-                ways.update(m.ref for m in rel.members if m.type == "w")
+        found = referrers(old_pbf, content)
+        nodes = content.nodes | found.nodes
+        ways = (content.ways | found.ways) - found.read_ways
         for way in _matching(old_pbf, osmium.osm.WAY, ways):
             if isinstance(way, osmium.osm.Way):
                 nodes.update(ref.ref for ref in way.nodes)
-        for node in _matching(old_pbf, osmium.osm.NODE, nodes):
-            if isinstance(node, osmium.osm.Node) and node.location.valid():
-                lons.append(node.location.lon)
-                lats.append(node.location.lat)
+        table = node_locations(old_pbf, nodes)
+        for node_id in nodes:
+            try:
+                location = table.get(node_id)
+            except KeyError:  # not in the old file: created by the diffs
+                continue
+            if location.valid():
+                lons.append(location.lon)
+                lats.append(location.lat)
     except RuntimeError as exc:
         raise UpdateError(f"cannot read {old_pbf.name}: {_short(exc)}") from exc
     return np.asarray(lons, dtype=np.float64), np.asarray(lats, dtype=np.float64)
+
+
+def referrers(old_pbf: Path, content: DiffContent) -> Referrers:
+    """The members and nodes to look up for ``content``, from one pass over ``old_pbf``'s ways
+    and relations (and another relation pass per level of relations found after their parent).
+
+    Ways with a changed node reach Python through an ``IdTracker`` filter in libosmium; each
+    gives its nodes and joins the tracked ways. Relations reach Python through the same
+    filter (those with a tracked node or way member), or all of them when there are
+    relations to look up (changed ones and those below them): these give their members, and
+    a relation of a type :data:`COMPLETED_RELATION_TYPES` that has a changed node or way, or
+    a way with a changed node, gives its node and way members.
+    """
+    found = Referrers()
+    wanted = set(content.relations)
+    if not (content.changed_nodes or content.changed_ways or wanted):
+        return found
+    tracker = osmium.IdTracker()
+    for node_id in content.changed_nodes:
+        tracker.add_node(node_id)
+    for way_id in content.changed_ways:
+        tracker.add_way(way_id)
+    kinds = osmium.osm.RELATION
+    if content.changed_nodes:
+        kinds = kinds | osmium.osm.WAY
+    referring = tracker.contains_filter()
+    # without relations to look up, only relations referring to a tracked node or way matter
+    referring.enable_for(osmium.osm.WAY if wanted else osmium.osm.WAY | osmium.osm.RELATION)
+    for obj in osmium.FileProcessor(str(old_pbf), kinds).with_filter(referring):
+        if isinstance(obj, osmium.osm.Way):
+            found.nodes.update(ref.ref for ref in obj.nodes)
+            found.read_ways.add(obj.id)
+            tracker.add_way(obj.id)
+        elif isinstance(obj, osmium.osm.Relation):
+            if obj.id in wanted:
+                _take_members(obj, found, wanted)
+            elif obj.tags.get("type") in COMPLETED_RELATION_TYPES and (
+                tracker.contains_any_references(obj)
+            ):
+                _take_members(obj, found, None)
+    while found.late_relations:
+        late, found.late_relations = found.late_relations, set()
+        for rel in _matching(old_pbf, osmium.osm.RELATION, late):
+            if isinstance(rel, osmium.osm.Relation):
+                _take_members(rel, found, wanted, late=True)
+    return found
+
+
+def _take_members(
+    rel: Any, found: Referrers, wanted: set[int] | None, *, late: bool = False
+) -> None:
+    """Add a relation's node and way members to ``found``; with ``wanted``, its relation
+    members join ``wanted``, and those the pass has already gone by (smaller ids, or any in
+    a ``late`` pass) ``found.late_relations``."""
+    for member in rel.members:
+        if member.type == "n":
+            found.nodes.add(member.ref)
+        elif member.type == "w":
+            found.ways.add(member.ref)
+        elif member.type == "r" and wanted is not None and member.ref not in wanted:
+            wanted.add(member.ref)
+            if late or member.ref < rel.id:
+                found.late_relations.add(member.ref)
+
+
+def node_locations(path: Path, ids: set[int]) -> osmium.index.LocationTable:
+    """The locations of the nodes ``ids`` in ``path``, stored by libosmium in one pass over the
+    nodes (id-filtered, no node reaches Python: several times faster than iterating them)."""
+    table = osmium.index.create_map(LOCATION_TABLE)
+    if not ids:
+        return table
+    reader = osmium.io.Reader(str(path), osmium.osm.NODE)
+    try:
+        osmium.apply(reader, osmium.filter.IdFilter(ids), osmium.NodeLocationsForWays(table))
+    finally:
+        reader.close()
+    return table
 
 
 def _matching(path: Path, kind: Any, ids: set[int]) -> Iterator[Any]:
@@ -413,6 +532,7 @@ def _matching(path: Path, kind: Any, ids: set[int]) -> Iterator[Any]:
 def _add_members(rel: Any, content: DiffContent) -> None:
     content.nodes.update(m.ref for m in rel.members if m.type == "n")
     content.ways.update(m.ref for m in rel.members if m.type == "w")
+    content.relations.update(m.ref for m in rel.members if m.type == "r")
 
 
 # --------------------------------------------------------------------------------------------
