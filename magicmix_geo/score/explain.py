@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from magicmix_geo.config import Criterion
+from magicmix_geo.language import format_number
 from magicmix_geo.score.criteria import CENSORED
 from magicmix_geo.site_types import SITE_TYPE_LABELS, site_type_label
 
@@ -48,25 +49,26 @@ def contributions(
 
 
 def value_text(indicator: str, value: float, lang: str) -> str:
-    """A measured value in words with its unit, e.g. ``"350 m walking"``, ``"12 %"``."""
+    """A measured value in words with its unit, e.g. ``"350 m walking"``, ``"12 %"``, its
+    number as a reader of ``lang`` writes it (``1.250 m lopen``, ``1,250 m walking``)."""
     nl = lang == "nl"
     if value is None or not np.isfinite(value):
         if indicator.startswith("dist_") or indicator.startswith("transit_"):
             return "niet bereikbaar in de data" if nl else "none reachable in the data"
         return "onbekend" if nl else "unknown"
     if indicator.endswith("_min"):
-        return f"{value:.0f} min"
+        return f"{format_number(value, 0, lang)} min"
     if indicator.startswith("dist_") and indicator.endswith("_m"):
         walking = indicator != "dist_industrial_m"
         suffix = (" lopen" if nl else " walking") if walking else ""
-        return f"{value:,.0f} m{suffix}".replace(",", "." if nl else ",")
+        return f"{format_number(value, 0, lang)} m{suffix}"
     if indicator.startswith("building_cover_"):
-        return f"{100 * value:.0f} % " + ("bebouwd" if nl else "built-up")
+        return f"{format_number(100 * value, 0, lang)} % " + ("bebouwd" if nl else "built-up")
     if indicator.startswith("share_"):
-        return f"{100 * value:.0f} %"
+        return f"{format_number(100 * value, 0, lang)} %"
     if "pct" in indicator:
-        return f"{value:.0f} %"
-    number = f"{value:,.0f}".replace(",", "." if nl else ",")
+        return f"{format_number(value, 0, lang)} %"
+    number = format_number(value, 0, lang)
     for prefix, (en, dutch) in _COUNT_UNITS.items():
         if indicator.startswith(prefix):
             return f"{number} {dutch if nl else en}"
@@ -79,7 +81,7 @@ def censored_text(edge_m: float, lang: str) -> str:
     beyond = BEYOND_COVERAGE["nl" if nl else "en"]
     if edge_m is None or not np.isfinite(edge_m):
         return beyond
-    number = f"{edge_m:,.0f}".replace(",", "." if nl else ",")
+    number = format_number(edge_m, 0, lang)
     return f"{'minstens' if nl else 'at least'} {number} m, {beyond}"
 
 
@@ -161,7 +163,7 @@ def _item(
         text = value_text(crit.indicator, float("nan"), lang)
     else:
         text = value_text(source, float(vals[i]), lang)
-    return f"{label} {text} ({score:.2f})"
+    return f"{label} {text} ({format_number(score, 2, lang)})"
 
 
 # the columns :func:`site_type_texts` reads
@@ -202,7 +204,7 @@ def _known(value: object) -> bool:
 
 
 def _count(value: object, lang: str) -> str:
-    return f"{float(value):,.0f}".replace(",", "." if lang == "nl" else ",")  # type: ignore[arg-type]
+    return format_number(value, 0, lang)
 
 
 def _kind_text(row: dict[str, object], lang: str) -> str:

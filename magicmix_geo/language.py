@@ -1,0 +1,92 @@
+"""The languages of the outputs and numbers as each of them writes them.
+
+Plain functions without I/O, shared by the stages that write text a person reads: the
+reasons of ``score/`` and every output of ``publish/``. A bottom module (it imports no stage),
+so that ``score/`` writes its numbers as ``publish/`` does without importing it.
+"""
+
+from __future__ import annotations
+
+import decimal
+import math
+import numbers
+
+# the languages of the outputs: Dutch (the default) and English
+LANGS = ("nl", "en")
+
+# below 2**52 / 10**digits a float's spacing is finer than the digits shown
+_FINE_BELOW = 2.0**52
+# the thousands and decimal separators of a number a reader sees, per language: Python's
+# "," and "." translated
+_SEPARATORS = {"en": str.maketrans(",.", ",."), "nl": str.maketrans(",.", ".,")}
+
+
+def check_lang(lang: str) -> str:
+    """``lang`` if it is an output language (:data:`LANGS`), else ValueError."""
+    if lang not in LANGS:
+        raise ValueError(f"lang: {lang!r} is not one of {', '.join(LANGS)}")
+    return lang
+
+
+def format_number(value: object, digits: int = 0, lang: str = "nl") -> str:
+    """A number as a reader of ``lang`` writes it: ``1.234,5`` in Dutch, ``1,234.5`` in
+    English; "" for a missing, NaN or infinite value.
+
+    For text a person reads (reasons, reports, legends, popups, the index page); data files
+    (CSV, GeoPackage, xlsx values) keep machine numbers. Halves round away from zero on the
+    number's shortest decimal form (999.5 -> 1.000, 0.125 -> 0,13 with two digits), and a
+    value that rounds to zero has no sign.
+
+    Parameters
+    ----------
+    value
+        An int, float or NumPy number; None, NaN or ``pd.NA`` give "".
+    digits
+        Digits after the decimal separator, >= 0.
+    lang
+        ``nl`` or ``en``; ValueError for another.
+    """
+    check_lang(lang)
+    if digits < 0:
+        raise ValueError(f"digits must be >= 0, got {digits}")
+    text = _plain_text(value, digits)
+    if text is None:
+        return ""
+    return text.translate(_SEPARATORS[lang])
+
+
+def _plain_text(value: object, digits: int) -> str | None:
+    """``value`` rounded to ``digits`` in Python's ``,`` / ``.`` form; None when missing."""
+    if value is None or isinstance(value, bool):
+        return None
+    # NumPy's integers too: exact, no float (a float first: the ABC check is the slow one)
+    if not isinstance(value, float) and isinstance(value, numbers.Integral):
+        return f"{int(value):,}" + ("." + "0" * digits if digits else "")
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    if not math.isfinite(number):
+        return None
+    shortest = repr(number)
+    _, _, decimals = shortest.partition(".")
+    tie = len(decimals) == digits + 1 and decimals.endswith("5")
+    if tie or "e" in shortest or abs(number) >= _FINE_BELOW * 10.0**-digits:
+        # a half at the last digit kept (Python's format would round it to even), an
+        # exponent, or a float coarser than the digits: exact arithmetic on the shortest form
+        return _exact_text(decimal.Decimal(shortest), digits)
+    # no tie, and the float's spacing finer than the digits: rounding the binary value
+    # gives what rounding its shortest form gives (a tie point between the two would be a
+    # shorter form that reads back as the same float), ~20 times faster
+    text = f"{number:,.{digits}f}"
+    return text[1:] if text.startswith("-") and not text.strip("-0,.") else text
+
+
+def _exact_text(exact: decimal.Decimal, digits: int) -> str:
+    """``exact`` rounded to ``digits``, halves away from zero, without a "-0"."""
+    with decimal.localcontext() as ctx:
+        ctx.prec = 400 + digits  # room for every float's integer digits (up to 1.8e308)
+        rounded = exact.quantize(decimal.Decimal(1).scaleb(-digits), decimal.ROUND_HALF_UP)
+    if rounded.is_zero():
+        rounded = abs(rounded)  # no "-0"
+    return f"{rounded:,.{digits}f}"
