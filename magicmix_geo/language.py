@@ -16,9 +16,10 @@ LANGS = ("nl", "en")
 
 # below 2**52 / 10**digits a float's spacing is finer than the digits shown
 _FINE_BELOW = 2.0**52
-# the thousands and decimal separators of a number a reader sees, per language: Python's
-# "," and "." translated
-_SEPARATORS = {"en": str.maketrans(",.", ",."), "nl": str.maketrans(",.", ".,")}
+# the thousands and decimal separators of a number a reader sees, per language; and as a
+# translation of Python's "," and "."
+_SEPARATOR_PAIRS = {"en": (",", "."), "nl": (".", ",")}
+_SEPARATORS = {lang: str.maketrans(",.", "".join(pair)) for lang, pair in _SEPARATOR_PAIRS.items()}
 
 
 def check_lang(lang: str) -> str:
@@ -26,6 +27,13 @@ def check_lang(lang: str) -> str:
     if lang not in LANGS:
         raise ValueError(f"lang: {lang!r} is not one of {', '.join(LANGS)}")
     return lang
+
+
+def separators(lang: str) -> tuple[str, str]:
+    """The (thousands, decimal) separators of a number a reader of ``lang`` sees: ``(".",
+    ",")`` in Dutch, ``(",", ".")`` in English (for a formatter that is not ours: QGIS's)."""
+    check_lang(lang)
+    return _SEPARATOR_PAIRS[lang]
 
 
 def format_number(value: object, digits: int = 0, lang: str = "nl") -> str:
