@@ -224,7 +224,7 @@ def finish_run(
     )
     workbook = None
     try:
-        workbook = start_workbook(staging, sheets)
+        workbook = start_workbook(staging, sheets, lang=context.lang)
         write_national_csv(staging, sheets)
         table = overview_table(entries, summary)
         manifest.update(
