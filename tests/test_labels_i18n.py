@@ -8,6 +8,7 @@ labels come from one table (magicmix_geo/site_types.py SITE_TYPE_LABELS).
 
 from __future__ import annotations
 
+import decimal
 import html
 import json
 import pickle
@@ -194,6 +195,37 @@ def test_html_map_words_in_the_run_language(typed: dict[str, object], tmp_path: 
 def test_format_number(value: object, digits: int, nl: str, en: str) -> None:
     assert format_number(value, digits, "nl") == nl
     assert format_number(value, digits, "en") == en
+
+
+def _reference_number(value: float, digits: int) -> str:
+    """The rule in full, independently: the float's shortest decimal form, halves away from
+    zero, no "-0", English separators."""
+    with decimal.localcontext() as ctx:
+        ctx.prec = 500
+        step = decimal.Decimal(1).scaleb(-digits)
+        exact = decimal.Decimal(repr(value)).quantize(step, decimal.ROUND_HALF_UP)
+    return f"{abs(exact) if exact.is_zero() else exact:,.{digits}f}"
+
+
+def test_format_number_agrees_with_exact_decimal_rounding() -> None:
+    """The fast path (Python's own rounding where no half is at stake) writes what exact
+    decimal rounding of the shortest form writes: halves, near-halves, tiny and huge floats,
+    float32 values."""
+    rng = np.random.default_rng(17)
+    n = 4000
+    digits = rng.integers(0, 5, 5 * n)
+    halves = [round(v, d + 1) for v, d in zip(rng.uniform(-1e4, 1e4, n), digits[:n], strict=True)]
+    values = np.concatenate(
+        [
+            rng.uniform(-1e4, 1e4, n),
+            halves,
+            rng.integers(-(10**6), 10**6, n) / 10.0 ** (digits[:n] + 1) + 5e-9,  # near-halves
+            np.ldexp(rng.uniform(-1, 1, n), rng.integers(-40, 70, n)),  # 1e-12 .. 1e21
+            rng.uniform(-1e6, 1e6, n).astype(np.float32).astype(float),
+        ]
+    )
+    for value, d in zip(values.tolist(), digits.tolist(), strict=True):
+        assert format_number(value, d, "en") == _reference_number(value, d), (value, d)
 
 
 def test_format_number_refuses_another_language_or_negative_digits() -> None:
