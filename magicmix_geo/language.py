@@ -14,8 +14,8 @@ import numbers
 # the languages of the outputs: Dutch (the default) and English
 LANGS = ("nl", "en")
 
-# below 2**52 / 10**digits a float's spacing is finer than the digits shown
-_FINE_BELOW = 2.0**52
+# from 2**52 / 10**digits on, a float's spacing is coarser than the digits shown (by digits)
+_COARSE_FROM = tuple(2.0**52 * 10.0**-digits for digits in range(16))
 # the thousands and decimal separators of a number a reader sees, per language; and as a
 # translation of Python's "," and "."
 _SEPARATOR_PAIRS = {"en": (",", "."), "nl": (".", ",")}
@@ -54,40 +54,41 @@ def format_number(value: object, digits: int = 0, lang: str = "nl") -> str:
     lang
         ``nl`` or ``en``; ValueError for another.
     """
-    check_lang(lang)
+    if lang not in _SEPARATORS:
+        check_lang(lang)
     if digits < 0:
         raise ValueError(f"digits must be >= 0, got {digits}")
     text = _plain_text(value, digits)
-    if text is None:
-        return ""
-    return text.translate(_SEPARATORS[lang])
+    return "" if text is None else text.translate(_SEPARATORS[lang])
 
 
 def _plain_text(value: object, digits: int) -> str | None:
     """``value`` rounded to ``digits`` in Python's ``,`` / ``.`` form; None when missing."""
-    if value is None or isinstance(value, bool):
+    if type(value) is float:  # the common case first
+        number = value
+    elif value is None or isinstance(value, bool):
         return None
-    # NumPy's integers too: exact, no float (a float first: the ABC check is the slow one)
-    if not isinstance(value, float) and isinstance(value, numbers.Integral):
+    elif isinstance(value, numbers.Integral):  # NumPy's integers too: exact, no float
         return f"{int(value):,}" + ("." + "0" * digits if digits else "")
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
+    else:
+        try:
+            number = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return None
     if not math.isfinite(number):
         return None
     shortest = repr(number)
-    _, _, decimals = shortest.partition(".")
-    tie = len(decimals) == digits + 1 and decimals.endswith("5")
-    if tie or "e" in shortest or abs(number) >= _FINE_BELOW * 10.0**-digits:
+    tie = len(shortest) - shortest.find(".") == digits + 2 and shortest[-1] == "5"
+    coarse = _COARSE_FROM[digits] if digits < len(_COARSE_FROM) else 0.0
+    if tie or "e" in shortest or abs(number) >= coarse:
         # a half at the last digit kept (Python's format would round it to even), an
         # exponent, or a float coarser than the digits: exact arithmetic on the shortest form
         return _exact_text(decimal.Decimal(shortest), digits)
     # no tie, and the float's spacing finer than the digits: rounding the binary value
     # gives what rounding its shortest form gives (a tie point between the two would be a
-    # shorter form that reads back as the same float), ~20 times faster
+    # shorter form that reads back as the same float); ~2 µs a number instead of ~14
     text = f"{number:,.{digits}f}"
-    return text[1:] if text.startswith("-") and not text.strip("-0,.") else text
+    return text[1:] if text[0] == "-" and not text.strip("-0,.") else text
 
 
 def _exact_text(exact: decimal.Decimal, digits: int) -> str:
