@@ -19,7 +19,10 @@ _COARSE_FROM = tuple(2.0**52 * 10.0**-digits for digits in range(16))
 # the thousands and decimal separators of a number a reader sees, per language; and as a
 # translation of Python's "," and "."
 _SEPARATOR_PAIRS = {"en": (",", "."), "nl": (".", ",")}
-_SEPARATORS = {lang: str.maketrans(",.", "".join(pair)) for lang, pair in _SEPARATOR_PAIRS.items()}
+_SEPARATORS = {
+    lang: {old: new for old, new in str.maketrans(",.", "".join(pair)).items() if old != new}
+    for lang, pair in _SEPARATOR_PAIRS.items()
+}
 
 
 def check_lang(lang: str) -> str:
@@ -59,7 +62,19 @@ def format_number(value: object, digits: int = 0, lang: str = "nl") -> str:
     if digits < 0:
         raise ValueError(f"digits must be >= 0, got {digits}")
     text = _plain_text(value, digits)
-    return "" if text is None else text.translate(_SEPARATORS[lang])
+    if text is None:
+        return ""
+    table = _SEPARATORS[lang]
+    return text.translate(table) if table else text
+
+
+def format_numbers(value: object, digits: int = 0) -> dict[str, str]:
+    """:func:`format_number` in every output language at once (rounded once): ``{"nl":
+    "1.234,5", "en": "1,234.5"}``, for text written in both languages side by side."""
+    if digits < 0:
+        raise ValueError(f"digits must be >= 0, got {digits}")
+    text = _plain_text(value, digits) or ""
+    return {lang: text.translate(table) if table else text for lang, table in _SEPARATORS.items()}
 
 
 def _plain_text(value: object, digits: int) -> str | None:
