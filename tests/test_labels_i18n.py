@@ -27,6 +27,7 @@ import pytest
 from shapely.geometry import box
 
 from magicmix_geo.config import load_settings
+from magicmix_geo.language import format_numbers
 from magicmix_geo.publish import write_interactive_map, write_municipality_report
 from magicmix_geo.publish._common import format_number
 from magicmix_geo.publish.index_page import index_html
@@ -195,6 +196,8 @@ def test_html_map_words_in_the_run_language(typed: dict[str, object], tmp_path: 
 def test_format_number(value: object, digits: int, nl: str, en: str) -> None:
     assert format_number(value, digits, "nl") == nl
     assert format_number(value, digits, "en") == en
+    # both at once (the reasons are written in both languages side by side)
+    assert format_numbers(value, digits) == {"nl": nl, "en": en}
 
 
 def _reference_number(value: float, digits: int) -> str:
