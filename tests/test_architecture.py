@@ -11,7 +11,8 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "magicmix_geo"
 STAGES = {"sources": 0, "prepare": 1, "measure": 2, "score": 3, "publish": 4}
 # shared by every stage; they import none (formats: the file formats both acquire and prepare
-# read; site_types: the names of the candidate types)
+# read; site_types: the names of the candidate types; language: the output languages and
+# their numbers)
 BOTTOM = {
     "contract",
     "_errors",
@@ -22,6 +23,7 @@ BOTTOM = {
     "cluster",
     "formats",
     "site_types",
+    "language",
 }
 
 

@@ -8,14 +8,17 @@ labels come from one table (magicmix_geo/site_types.py SITE_TYPE_LABELS).
 
 from __future__ import annotations
 
+import decimal
 import html
 import json
+import pickle
 import re
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -24,6 +27,7 @@ import pytest
 from shapely.geometry import box
 
 from magicmix_geo.config import load_settings
+from magicmix_geo.language import format_numbers
 from magicmix_geo.publish import write_interactive_map, write_municipality_report
 from magicmix_geo.publish._common import format_number
 from magicmix_geo.publish.index_page import index_html
@@ -38,7 +42,9 @@ from magicmix_geo.publish.run_outputs import (
     category_labels,
     criterion_labels,
 )
+from magicmix_geo.score.explain import reasons
 from magicmix_geo.score.method import method_rows
+from magicmix_geo.score.model import exclusions
 from magicmix_geo.site_types import SITE_TYPE_LABELS, SITE_TYPES
 from tests.test_pdf_report import delft_pdf, poppler_tool
 
@@ -190,6 +196,39 @@ def test_html_map_words_in_the_run_language(typed: dict[str, object], tmp_path: 
 def test_format_number(value: object, digits: int, nl: str, en: str) -> None:
     assert format_number(value, digits, "nl") == nl
     assert format_number(value, digits, "en") == en
+    # both at once (the reasons are written in both languages side by side)
+    assert format_numbers(value, digits) == {"nl": nl, "en": en}
+
+
+def _reference_number(value: float, digits: int) -> str:
+    """The rule in full, independently: the float's shortest decimal form, halves away from
+    zero, no "-0", English separators."""
+    with decimal.localcontext() as ctx:
+        ctx.prec = 500
+        step = decimal.Decimal(1).scaleb(-digits)
+        exact = decimal.Decimal(repr(value)).quantize(step, decimal.ROUND_HALF_UP)
+    return f"{abs(exact) if exact.is_zero() else exact:,.{digits}f}"
+
+
+def test_format_number_agrees_with_exact_decimal_rounding() -> None:
+    """The fast path (Python's own rounding where no half is at stake) writes what exact
+    decimal rounding of the shortest form writes: halves, near-halves, tiny and huge floats,
+    float32 values."""
+    rng = np.random.default_rng(17)
+    n = 4000
+    digits = rng.integers(0, 5, 5 * n)
+    halves = [round(v, d + 1) for v, d in zip(rng.uniform(-1e4, 1e4, n), digits[:n], strict=True)]
+    values = np.concatenate(
+        [
+            rng.uniform(-1e4, 1e4, n),
+            halves,
+            rng.integers(-(10**6), 10**6, n) / 10.0 ** (digits[:n] + 1) + 5e-9,  # near-halves
+            np.ldexp(rng.uniform(-1, 1, n), rng.integers(-40, 70, n)),  # 1e-12 .. 1e21
+            rng.uniform(-1e6, 1e6, n).astype(np.float32).astype(float),
+        ]
+    )
+    for value, d in zip(values.tolist(), digits.tolist(), strict=True):
+        assert format_number(value, d, "en") == _reference_number(value, d), (value, d)
 
 
 def test_format_number_refuses_another_language_or_negative_digits() -> None:
@@ -372,17 +411,87 @@ RANGE_LABELS = {
 }
 
 
-def _qgs_renderers(qgz: Path) -> dict[str, ET.Element]:
-    """The project's layers by name: their renderer as QGIS wrote it in the .qgs."""
+def _qgs_root(qgz: Path) -> ET.Element:
+    """The project file (.qgs) inside the .qgz, parsed."""
     with zipfile.ZipFile(qgz) as archive:
         name = next(n for n in archive.namelist() if n.endswith(".qgs"))
-        root = ET.fromstring(archive.read(name))
+        return ET.fromstring(archive.read(name))
+
+
+def _qgs_renderers(qgz: Path) -> dict[str, ET.Element]:
+    """The project's layers by name: their renderer as QGIS wrote it in the .qgs."""
     out = {}
-    for layer in root.iter("maplayer"):
+    for layer in _qgs_root(qgz).iter("maplayer"):
         renderer = layer.find("renderer-v2")
         if renderer is not None:
             out[str(layer.findtext("layername"))] = renderer
     return out
+
+
+def _categories(renderer: ET.Element) -> dict[str, str]:
+    return {str(c.get("value")): str(c.get("label")) for c in renderer.iter("category")}
+
+
+def _raster_legends(qgz: Path) -> dict[str, dict[str, Any]]:
+    """Per raster layer: the legend heading the layer tree gives it, the ramp's class labels
+    and values, and its number format (separators), as QGIS wrote them."""
+    root = _qgs_root(qgz)
+    headings = {
+        str(node.get("name")): {
+            str(o.get("name")): str(o.get("value")) for o in node.iter("Option") if o.get("name")
+        }.get("legend/label-0")
+        for node in root.iter("layer-tree-layer")
+    }
+    out = {}
+    for layer in root.iter("maplayer"):
+        shader = layer.find(".//colorrampshader")
+        if layer.get("type") != "raster" or shader is None:
+            continue
+        number = {
+            str(o.get("name")): str(o.get("value")) for o in shader.iter("Option") if o.get("name")
+        }
+        name = str(layer.findtext("layername"))
+        out[name] = {
+            "heading": headings.get(name),
+            "items": [(float(str(i.get("value"))), i.get("label")) for i in shader.iter("item")],
+            "thousands": number.get("thousand_separator"),
+            "decimal": number.get("decimal_separator"),
+            "suffix": shader.find("rampLegendSettings").get("suffix"),  # type: ignore[union-attr]
+        }
+    return out
+
+
+# the destinations of no configured category, and the transit stops' modes, in the legends
+OTHER_LABEL = {"nl": "overig", "en": "other"}
+MODE_LABELS = {
+    "nl": {"train": "trein", "metro": "metro", "tram": "tram", "bus": "bus", "": "overig"},
+    "en": {"train": "train", "metro": "metro", "tram": "tram", "bus": "bus", "": "other"},
+}
+# the rasters' legend headings (the GeoTIFFs' band descriptions are English)
+RASTER_HEADINGS = {
+    "nl": {
+        "GM0503_dist_supermarket_m": "loopafstand naar de dichtstbijzijnde supermarkt (m)",
+        "GM0503_transit_access_min": (
+            "minuten tot instappen in het openbaar vervoer (lopen + gemiddeld wachten)"
+        ),
+        "GM0503_building_cover_400m": "bebouwingsgraad binnen 400 m (aandeel)",
+    },
+    "en": {
+        "GM0503_dist_supermarket_m": "walking distance to the nearest supermarket (m)",
+        "GM0503_transit_access_min": "minutes to board public transport (walk + average wait)",
+        "GM0503_building_cover_400m": "building cover within 400 m (share)",
+    },
+}
+RASTER_UNITS = {
+    "GM0503_dist_supermarket_m": (0, " m"),
+    "GM0503_transit_access_min": (0, " min"),
+    "GM0503_building_cover_400m": (2, ""),
+}
+
+
+def _category_label(category: str, lang: str) -> str:
+    labels = SETTINGS.categories[category]
+    return labels.label_nl if lang == "nl" else labels.label_en
 
 
 @pytest.mark.parametrize("lang", ["nl", "en"])
@@ -391,8 +500,21 @@ def test_qgis_project_legends_in_the_run_language(
 ) -> None:
     gpkg = next(sample_run.glob("GM0503_*.gpkg"))
     shutil.copy(gpkg, tmp_path / gpkg.name)
-    municipality = ProjectMunicipality("GM0503", "Delft", gpkg.name, ["sites"])
-    result = write_qgis_project(tmp_path, [municipality], national_gpkg=None, title="t", lang=lang)
+    (tmp_path / "rasters").mkdir()
+    rasters = []
+    for name in RASTER_HEADINGS[lang]:
+        shutil.copy(sample_run / "rasters" / f"{name}.tif", tmp_path / "rasters")
+        rasters.append(f"rasters/{name}.tif")
+    layers = ["sites", "stops", "amenities", "transit_stops"]
+    municipality = ProjectMunicipality("GM0503", "Delft", gpkg.name, layers, rasters)
+    result = write_qgis_project(
+        tmp_path,
+        [municipality],
+        national_gpkg=None,
+        title="t",
+        lang=lang,
+        category_labels=category_labels(SETTINGS, lang),
+    )
     assert result["file"] == PROJECT_FILE
     renderers = _qgs_renderers(tmp_path / PROJECT_FILE)
     # the site type outlines: "type: label" in the run's language
@@ -402,6 +524,31 @@ def test_qgis_project_legends_in_the_run_language(
     # the score classes of the sites, their numbers as the run's readers write them
     sites = renderers["GM0503 sites"]
     assert [r.get("label") for r in sites.iter("range")] == RANGE_LABELS[lang]
+    # destinations and stops: the configuration's labels of their categories
+    for layer in ("GM0503 amenities", "GM0503 stops"):
+        shown = _categories(renderers[layer])
+        assert shown.pop("") == OTHER_LABEL[lang], layer
+        assert shown == {c: _category_label(c, lang) for c in shown}, layer
+    assert len(_categories(renderers["GM0503 amenities"])) == len(SETTINGS.categories) + 1
+    assert _categories(renderers["GM0503 transit_stops"]) == MODE_LABELS[lang]
+    # the rasters: their heading, and the ramp's numbers with the language's separators
+    legends = _raster_legends(tmp_path / PROJECT_FILE)
+    assert set(legends) == set(RASTER_HEADINGS[lang])
+    thousands, point = (".", ",") if lang == "nl" else (",", ".")
+    for name, legend in legends.items():
+        digits, unit = RASTER_UNITS[name]
+        assert legend["heading"] == RASTER_HEADINGS[lang][name]
+        assert (legend["thousands"], legend["decimal"], legend["suffix"]) == (
+            thousands,
+            point,
+            unit,
+        )
+        assert legend["items"], name
+        for value, label in legend["items"]:
+            assert label == f"{format_number(value, digits, lang)}{unit}", (name, value)
+    # the walking distance's ramp reaches beyond 1,000 m: the thousands are written
+    far = max(legends["GM0503_dist_supermarket_m"]["items"])
+    assert far[0] >= 1000 and f"{thousands}" in str(far[1])
 
 
 def test_the_sample_runs_qgis_project_is_dutch(sample_run: Path) -> None:
@@ -413,3 +560,93 @@ def test_the_sample_runs_qgis_project_is_dutch(sample_run: Path) -> None:
     assert {c.get("label") for c in overlay.iter("category")} == {
         f"{t}: {_label(t, 'nl')}" for t in SITE_TYPES
     }
+    # the run passes the configuration's Dutch category labels to the project
+    amenities = _categories(renderers["GM0503 amenities"])
+    assert amenities.pop("") == OTHER_LABEL["nl"]
+    assert amenities == {c: _category_label(c, "nl") for c in amenities}
+    legends = _raster_legends(sample_run / PROJECT_FILE)
+    supermarket = legends["GM0503_dist_supermarket_m"]
+    assert supermarket["heading"] == RASTER_HEADINGS["nl"]["GM0503_dist_supermarket_m"]
+    assert (supermarket["thousands"], supermarket["decimal"]) == (".", ",")
+
+
+# -- numbers in the reasons (score/explain.py, score/model.py) -------------------------------
+
+
+def test_the_sample_runs_reasons_write_scores_as_their_language(
+    sample_sites: gpd.GeoDataFrame,
+) -> None:
+    ranked = sample_sites[sample_sites["rank_gm"].notna()]
+    assert len(ranked)
+    # each criterion named in a reason ends with its score: "(0,85)" in Dutch
+    for text in ranked["reasons_nl"]:
+        assert re.search(r"\(\d,\d\d\)", text), text
+        assert not re.search(r"\(\d\.\d\d\)", text), text
+    for text in ranked["reasons_en"]:
+        assert re.search(r"\(\d\.\d\d\)", text), text
+        assert not re.search(r"\(\d,\d\d\)", text), text
+
+
+def test_reasons_write_numbers_as_their_language() -> None:
+    criterion = SETTINGS.criteria["supermarket"]
+    table = pd.DataFrame(
+        {"score_supermarket": [0.85], "excluded": [False], "exclusion_reason": [None]}
+    )
+    walk = (np.array([1234.4]), np.array([criterion.indicator]))
+    nl, en = reasons(
+        table, {"supermarket": criterion}, {"supermarket": 1.0}, {"supermarket": walk}, 1
+    )
+    # the criterion gained 0.85 and lost 0.15 of its weight: a reason for and against
+    said_nl = f"{criterion.label_nl} 1.234 m lopen (0,85)"
+    said_en = f"{criterion.label_en} 1,234 m walking (0.85)"
+    assert nl.iloc[0] == f"Voor: {said_nl}. Tegen: {said_nl}."
+    assert en.iloc[0] == f"For: {said_en}. Against: {said_en}."
+
+
+def test_exclusion_reasons_write_numbers_as_their_language() -> None:
+    rules = SETTINGS.exclusions
+    sites = pd.DataFrame({"area_m2": [rules.max_area_m2 + 12345.6]})
+    codes, en, nl = exclusions(sites, rules, "n_residential_buildings_50m")
+    assert codes.iloc[0] == "area"
+    area, high = rules.max_area_m2 + 12345.6, rules.max_area_m2
+    assert f"oppervlak {format_number(area, 0, 'nl')} m²" in nl.iloc[0]
+    assert f"-{format_number(high, 0, 'nl')} m²" in nl.iloc[0]
+    assert f"area {format_number(area, 0, 'en')} m²" in en.iloc[0]
+    assert "." in format_number(area, 0, "nl")  # the area is in the ten thousands
+
+
+# -- the workbook's notes sheet (publish/lists.py) --------------------------------------------
+
+NOTES = {
+    "nl": (
+        ("blad", "toelichting"),
+        "1.234 rijen; de eerste 1.000 staan in deze werkmap, alle in national_ranking.csv en "
+        "national_ranking.gpkg",
+    ),
+    "en": (
+        ("sheet", "note"),
+        "1,234 rows; the first 1,000 are in this workbook, all of them in national_ranking.csv "
+        "and national_ranking.gpkg",
+    ),
+}
+
+
+@pytest.mark.parametrize("lang", ["nl", "en"])
+def test_workbook_notes_in_the_run_language(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lang: str
+) -> None:
+    """The child process's entry point (side_process.main, as finish_run starts it with the
+    run's language) writes the notes sheet in that language."""
+    from openpyxl import load_workbook
+
+    from magicmix_geo.publish import lists, side_process
+
+    monkeypatch.setattr(lists, "XLSX_MAX_ROWS", 1000)  # a sheet longer than that is cut
+    frame = pd.DataFrame({"rank_nl": range(1, 1235)})
+    data = tmp_path / "sheets.pickle"
+    data.write_bytes(pickle.dumps({"ranking": frame, "method": frame.head(2)}))
+    assert side_process.main([str(data), str(tmp_path), lang]) == 0
+    book = load_workbook(tmp_path / "national_ranking.xlsx", read_only=True)
+    rows = list(book["notes"].values)
+    header, note = NOTES[lang]
+    assert rows == [header, ("ranking", note)]

@@ -708,7 +708,7 @@ def test_workbook_keeps_the_best_rows_when_a_sheet_exceeds_excel(
     monkeypatch.setattr(lists, "XLSX_MAX_ROWS", 3)
     frame = pd.DataFrame({"rank_nl": range(1, 11), "site_id": [f"S{i}" for i in range(10)]})
     path = tmp_path / "book.xlsx"
-    lists._write_workbook(path, {"ranking": frame, "method": frame.head(2)})
+    lists._write_workbook(path, {"ranking": frame, "method": frame.head(2)}, "en")
     book = load_workbook(path, read_only=True)
     rows = list(book["ranking"].values)
     assert [r[0] for r in rows[1:]] == [1, 2, 3]

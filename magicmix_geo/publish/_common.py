@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import decimal
 import json
-import math
-import numbers
 import re
 import sqlite3
 import warnings
@@ -21,6 +18,7 @@ import pyogrio.errors
 from magicmix_geo._atomic import atomic_path
 from magicmix_geo._errors import OutputError
 from magicmix_geo.contract import require_rd
+from magicmix_geo.language import LANGS, check_lang, format_number
 from magicmix_geo.publish._palette import (
     BOUNDARY_COLOUR,
     BUILDING_COLOUR,
@@ -50,55 +48,11 @@ CBS_LICENCE = "CC-BY 4.0"
 MAP_ATTRIBUTION = f"{OSM_ATTRIBUTION} (ODbL); {CBS_ATTRIBUTION} ({CBS_LICENCE})"
 
 
-# the languages of the outputs: Dutch (the default) and English
-LANGS = ("nl", "en")
-
-
 def words_in(table: Mapping[str, tuple[str, str]], lang: str) -> dict[str, str]:
     """A table of (English, Dutch) words in ``lang`` (``nl`` or ``en``); ValueError for
     another."""
-    if lang not in LANGS:
-        raise ValueError(f"lang: {lang!r} is not one of {', '.join(LANGS)}")
+    check_lang(lang)
     return {key: (nl if lang == "nl" else en) for key, (en, nl) in table.items()}
-
-
-# the thousands and decimal separators of a number a reader sees, per language
-_SEPARATORS = {"en": (",", "."), "nl": (".", ",")}
-
-
-def format_number(value: object, digits: int = 0, lang: str = "nl") -> str:
-    """A number as a reader of ``lang`` writes it: ``1.234,5`` in Dutch, ``1,234.5`` in
-    English; "" for a missing, NaN or infinite value.
-
-    For text a person reads (reports, legends, popups, the index page); data files (CSV,
-    GeoPackage, xlsx) keep machine numbers. Halves round away from zero on the number's
-    shortest decimal form (999.5 -> 1.000, 0.125 -> 0,13 with two digits), and a value that
-    rounds to zero has no sign.
-
-    Parameters
-    ----------
-    value
-        An int, float or NumPy number; None, NaN or ``pd.NA`` give "".
-    digits
-        Digits after the decimal separator, >= 0.
-    lang
-        ``nl`` or ``en``; ValueError for another.
-    """
-    if lang not in LANGS:
-        raise ValueError(f"lang: {lang!r} is not one of {', '.join(LANGS)}")
-    if digits < 0:
-        raise ValueError(f"digits must be >= 0, got {digits}")
-    exact = _decimal(value)
-    if exact is None:
-        return ""
-    with decimal.localcontext() as ctx:
-        ctx.prec = 400 + digits  # room for every float's integer digits (up to 1.8e308)
-        rounded = exact.quantize(decimal.Decimal(1).scaleb(-digits), decimal.ROUND_HALF_UP)
-    if rounded.is_zero():
-        rounded = abs(rounded)  # no "-0"
-    text = f"{rounded:,.{digits}f}"
-    thousands, point = _SEPARATORS[lang]
-    return "".join(thousands if c == "," else point if c == "." else c for c in text)
 
 
 # a walking distance without a path over the network, per language
@@ -110,21 +64,6 @@ def walking_distance_text(metres: object, lang: str = "nl") -> str:
     path over the walking network) ``onbereikbaar`` / ``unreachable``."""
     text = format_number(metres, 0, lang)
     return f"{text} m" if text else _UNREACHABLE[lang]
-
-
-def _decimal(value: object) -> decimal.Decimal | None:
-    """``value`` as an exact decimal (a float by its shortest repr); None when missing."""
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, numbers.Integral):  # NumPy's integers too: exact, no float
-        return decimal.Decimal(int(value))
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    if not math.isfinite(number):
-        return None
-    return decimal.Decimal(repr(number))
 
 
 @contextlib.contextmanager
@@ -248,6 +187,7 @@ __all__ = [
     "CBS_LICENCE",
     "EXCLUDED_COLOUR",
     "EXCLUDED_EDGE",
+    "LANGS",
     "LEAFLET_DASHES",
     "MAP_ATTRIBUTION",
     "MPL_DASHES",

@@ -17,8 +17,10 @@ from magicmix_geo.publish._common import (
     OSM_ATTRIBUTION,
     OSM_LICENCE,
     excluded_mask,
+    format_number,
     output_path,
     require_rd,
+    words_in,
 )
 from magicmix_geo.publish.cells import spreadsheet_value, write_csv
 from magicmix_geo.publish.gpkg import write_municipality_gpkg
@@ -51,6 +53,7 @@ def write_national_ranking(
     manifest: dict[str, Any],
     method: list[tuple[str, str]],
     extra_sheets: dict[str, pd.DataFrame] | None = None,
+    lang: str = "nl",
 ) -> gpd.GeoDataFrame:
     """Rank all sites of a run nationally and write the ranked list in three formats.
 
@@ -77,6 +80,8 @@ def write_national_ranking(
     extra_sheets
         More tables for the workbook and the GeoPackage (e.g. ``capacity``: homes reserved
         against each municipality's task), after ``municipalities``.
+    lang
+        The language of the workbook's ``notes`` sheet (``nl`` or ``en``).
 
     Returns
     -------
@@ -87,7 +92,7 @@ def write_national_ranking(
         sites, manifest=manifest, method=method, extra_sheets=extra_sheets
     )
     write_national_gpkg(out_dir, ranked, sheets, manifest=manifest)
-    write_national_tables(out_dir, sheets)
+    write_national_tables(out_dir, sheets, lang=lang)
     return ranked
 
 
@@ -133,11 +138,13 @@ def write_national_gpkg(
     )
 
 
-def write_national_tables(out_dir: Path, sheets: dict[str, pd.DataFrame]) -> None:
+def write_national_tables(
+    out_dir: Path, sheets: dict[str, pd.DataFrame], *, lang: str = "nl"
+) -> None:
     """``national_ranking.csv`` and ``.xlsx`` of :func:`write_national_ranking` (from
     :func:`national_sheets`)."""
     write_national_csv(out_dir, sheets)
-    write_national_xlsx(out_dir, sheets)
+    write_national_xlsx(out_dir, sheets, lang=lang)
 
 
 def write_national_csv(out_dir: Path, sheets: dict[str, pd.DataFrame]) -> None:
@@ -146,11 +153,14 @@ def write_national_csv(out_dir: Path, sheets: dict[str, pd.DataFrame]) -> None:
         write_csv(sheets["ranking"], tmp)
 
 
-def write_national_xlsx(out_dir: Path, sheets: dict[str, pd.DataFrame]) -> None:
-    """``national_ranking.xlsx``: the sheets of :func:`national_sheets`. Takes no more than
-    its arguments (a national run writes it in a process of its own)."""
+def write_national_xlsx(
+    out_dir: Path, sheets: dict[str, pd.DataFrame], *, lang: str = "nl"
+) -> None:
+    """``national_ranking.xlsx``: the sheets of :func:`national_sheets`, and a ``notes`` sheet
+    in ``lang`` when one is longer than a sheet holds. Takes no more than its arguments (a
+    national run writes it in a process of its own)."""
     with output_path(Path(out_dir) / f"{RANKING_LAYER}.xlsx") as tmp:
-        _write_workbook(tmp, sheets)
+        _write_workbook(tmp, sheets, lang)
 
 
 def rank_national(sites: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -405,27 +415,36 @@ def _flatten(value: Any, prefix: str) -> Iterator[tuple[str, str]]:
 
 # an xlsx sheet holds 1,048,576 rows, the header included
 XLSX_MAX_ROWS = 1_048_575
+# the workbook's notes sheet (its name stays "notes"): English, Dutch
+_NOTE_WORDS: dict[str, tuple[str, str]] = {
+    "sheet": ("sheet", "blad"),
+    "note": ("note", "toelichting"),
+    "cut": (
+        "{rows} rows; the first {kept} are in this workbook, all of them in "
+        "national_ranking.csv and national_ranking.gpkg",
+        "{rows} rijen; de eerste {kept} staan in deze werkmap, alle in "
+        "national_ranking.csv en national_ranking.gpkg",
+    ),
+}
 
 
-def _write_workbook(path: Path, sheets: dict[str, pd.DataFrame]) -> None:
+def _write_workbook(path: Path, sheets: dict[str, pd.DataFrame], lang: str = "nl") -> None:
     """Write the sheets (xlsxwriter); header row frozen, columns sized to their content.
 
     A sheet longer than Excel allows keeps its first rows (for the ranking: the best sites)
-    and a ``notes`` sheet says so; the CSV and GeoPackage hold every row.
+    and a ``notes`` sheet says so in ``lang``; the CSV and GeoPackage hold every row.
     """
+    words = words_in(_NOTE_WORDS, lang)
+    kept = format_number(XLSX_MAX_ROWS, 0, lang)
     notes = [
-        (
-            name,
-            f"{len(frame):,} rows; the first {XLSX_MAX_ROWS:,} are in this workbook, all "
-            "of them in national_ranking.csv and national_ranking.gpkg",
-        )
+        (name, words["cut"].format(rows=format_number(len(frame), 0, lang), kept=kept))
         for name, frame in sheets.items()
         if len(frame) > XLSX_MAX_ROWS
     ]
     if notes:
         sheets = {
             **{name: frame.head(XLSX_MAX_ROWS) for name, frame in sheets.items()},
-            "notes": pd.DataFrame(notes, columns=["sheet", "note"]),
+            "notes": pd.DataFrame(notes, columns=[words["sheet"], words["note"]]),
         }
     # rows streamed straight to xlsxwriter (constant memory): three times faster than
     # pandas' to_excel on a national list, and memory does not grow with the rows

@@ -8,8 +8,10 @@ type in the map tip, not outlined) and the boundary only: QGIS opens every layer
 when it loads it, and 355 full groups are some 7,000 layers (more than ten minutes to build,
 as long to open); the other layers are in each municipality's GeoPackage, one drag away.
 Layer paths are relative to the project, so the run folder can be moved or copied. The
-legends speak the run's language (:func:`legend_labels`): the site types' labels and the score
-classes with the numbers as its readers write them.
+legends speak the run's language (:func:`legend_labels`): the site types' labels, the score
+classes with the numbers as its readers write them, the destination categories (the
+configuration's labels, passed in as ``category_labels``), the transit modes; and each
+raster's title and colour ramp (:func:`raster_legend`).
 
 PyQGIS comes with Debian's python3-qgis for the system interpreter, which lacks this package's
 dependencies: the project is built by ``qgis_script.py`` in a subprocess (the venv's Python
@@ -22,18 +24,25 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from magicmix_geo._errors import OutputError
-from magicmix_geo.publish._common import SCORE_BREAKS, format_number
-from magicmix_geo.publish._palette import EXCLUDED_CLASS, NO_SCORE_CLASS
+from magicmix_geo.language import separators
+from magicmix_geo.publish._common import SCORE_BREAKS, format_number, words_in
+from magicmix_geo.publish._palette import (
+    CATEGORY_STYLES,
+    EXCLUDED_CLASS,
+    MODE_STYLES,
+    NO_SCORE_CLASS,
+)
 from magicmix_geo.publish.maps import map_words
 from magicmix_geo.site_types import SITE_TYPES, site_type_label
 
@@ -63,6 +72,45 @@ SITE_TYPE_SUFFIX = "site_type"
 # the national list repeats the sites of every municipality (and their labels): hidden at first
 NATIONAL_LAYERS = (("national_ranking", False),)
 _GROUPS = {"nl": ("Landelijke ranglijst", "rasters"), "en": ("National ranking", "rasters")}
+# the legends' own words (English, Dutch): the destinations and stops of no configured
+# category ("" in the styles), the transit modes (styles/transit_stops.qml, _palette.MODE_STYLES)
+_LEGEND_WORDS: dict[str, tuple[str, str]] = {
+    "other": ("other", "overig"),
+    "mode_train": ("train", "trein"),
+    "mode_metro": ("metro", "metro"),
+    "mode_tram": ("tram", "tram"),
+    "mode_bus": ("bus", "bus"),
+}
+# the rasters' titles (English, Dutch) by the kind of their name (measure/model_inputs.py and
+# measure/density.py name them): {label} a destination category, {r} a radius in metres
+_RASTER_TITLES: dict[str, tuple[str, str]] = {
+    "dist": (
+        "walking distance to the nearest {label} (m)",
+        "loopafstand naar de dichtstbijzijnde {label} (m)",
+    ),
+    "transit_access": (
+        "minutes to board public transport (walk + average wait)",
+        "minuten tot instappen in het openbaar vervoer (lopen + gemiddeld wachten)",
+    ),
+    "building_area": ("building footprint per cell (m²)", "bebouwd oppervlak per cel (m²)"),
+    "building_cover": (
+        "building cover within {r} m (share)",
+        "bebouwingsgraad binnen {r} m (aandeel)",
+    ),
+    "pop_cell": ("CBS residents per 100 m cell", "inwoners per cel van 100 m (CBS)"),
+    "pop": ("CBS residents within {r} m", "inwoners binnen {r} m (CBS)"),
+    "dwellings": ("CBS dwellings within {r} m", "woningen binnen {r} m (CBS)"),
+}
+# a raster's name -> (kind in _RASTER_TITLES, digits of its ramp's numbers, unit after them)
+_RASTER_KINDS: tuple[tuple[re.Pattern[str], str, int, str], ...] = (
+    (re.compile(r"dist_(?P<category>\w+)_m"), "dist", 0, " m"),
+    (re.compile(r"transit_access_min"), "transit_access", 0, " min"),
+    (re.compile(r"building_cover_100m"), "building_area", 0, " m²"),
+    (re.compile(r"building_cover_(?P<r>\d+)m"), "building_cover", 2, ""),
+    (re.compile(r"pop_100m"), "pop_cell", 0, ""),
+    (re.compile(r"pop_(?P<r>\d+)m"), "pop", 0, ""),
+    (re.compile(r"dwellings_(?P<r>\d+)m"), "dwellings", 0, ""),
+)
 
 
 @dataclass(frozen=True)
@@ -83,8 +131,13 @@ def project_spec(
     national_gpkg: str | None,
     title: str,
     lang: str = "nl",
+    category_labels: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The project's content for ``qgis_script.py`` (absolute paths in ``folder``)."""
+    """The project's content for ``qgis_script.py`` (absolute paths in ``folder``).
+
+    ``category_labels``: destination category -> its label in ``lang`` (config/categories.toml
+    ``label_nl`` / ``label_en``) for the legends of the amenities and stops and the rasters'
+    titles; a category without one keeps the style's English label."""
     folder = Path(folder).resolve()
     national_group, raster_group = _GROUPS[lang]
     compact = len(municipalities) > FULL_GROUPS_MAX
@@ -104,7 +157,13 @@ def project_spec(
         if SITE_TYPE_LAYER in present and not compact:
             layers.insert(0, _site_type_layer(folder / m.gpkg, m.gm_code))
         rasters = [
-            {"path": str(folder / path), "name": Path(path).stem}
+            {
+                "path": str(folder / path),
+                "name": Path(path).stem,
+                "legend": raster_legend(
+                    Path(path).stem.removeprefix(f"{m.gm_code}_"), lang, category_labels
+                ),
+            }
             for path in ([] if compact else m.rasters)
         ]
         groups.append(
@@ -129,16 +188,21 @@ def project_spec(
         "national_group": national_group,
         "groups": groups,
         "compact": compact,
-        "legend_labels": legend_labels(lang),
+        "legend_labels": legend_labels(lang, category_labels),
     }
 
 
-def legend_labels(lang: str) -> dict[str, dict[str, Any]]:
+def legend_labels(
+    lang: str, category_labels: Mapping[str, str] | None = None
+) -> dict[str, dict[str, Any]]:
     """The project's legend labels in ``lang``, set by ``qgis_script.py`` over the styles'
     English ones: ``categories`` by the categorised field and value (the site types as
-    "type: label", as the maps' legends), ``ranges`` of a graduated legend by their lower
-    bound (:func:`range_key`: the score classes, excluded and no score)."""
+    "type: label", as the maps' legends; the destination categories of the amenities and
+    stops as ``category_labels`` name them, "" the other ones; the transit stops' modes),
+    ``ranges`` of a graduated legend by their lower bound (:func:`range_key`: the score
+    classes, excluded and no score)."""
     words = map_words(lang)
+    own = words_in(_LEGEND_WORDS, lang)
     ranges = {
         range_key(NO_SCORE_CLASS[0]): words["no_score"],
         range_key(EXCLUDED_CLASS[0]): words["legend_excluded"],
@@ -147,7 +211,53 @@ def legend_labels(lang: str) -> dict[str, dict[str, Any]]:
         shown = f"{format_number(lower, 1, lang)} - {format_number(upper, 1, lang)}"
         ranges[range_key(lower)] = shown
     site_types = {t: f"{t}: {site_type_label(t, lang)}" for t in SITE_TYPES}
-    return {"categories": {"site_type": site_types}, "ranges": ranges}
+    categories = {**dict(category_labels or {}), "": own["other"]}
+    modes = {**{mode: own[f"mode_{mode}"] for mode in MODE_STYLES}, "": own["other"]}
+    return {
+        "categories": {"site_type": site_types, "category": categories, "mode": modes},
+        "ranges": ranges,
+    }
+
+
+def raster_legend(
+    name: str, lang: str, category_labels: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """A raster's legend in ``lang`` for ``qgis_script.py``: its ``title`` (the legend's
+    heading, over the GeoTIFF's English band description), and how the colour ramp writes
+    its numbers: ``digits``, ``suffix`` (the unit), ``thousands`` and ``decimal`` separators.
+
+    Parameters
+    ----------
+    name
+        The raster's name without the municipality (``dist_supermarket_m``,
+        ``transit_access_min``, ``building_cover_400m``, ``pop_800m``...); another name is
+        its own title.
+    lang
+        ``nl`` or ``en``.
+    category_labels
+        Destination category -> its label in ``lang``, for the walking distances.
+    """
+    thousands, point = separators(lang)
+    number = {"thousands": thousands, "decimal": point}
+    for pattern, kind, digits, suffix in _RASTER_KINDS:
+        found = pattern.fullmatch(name)
+        if found is None:
+            continue
+        parts = found.groupdict()
+        category = parts.get("category") or ""
+        label = (category_labels or {}).get(category) or _category_fallback(category, lang)
+        radius = format_number(int(parts["r"]), 0, lang) if parts.get("r") else ""
+        title = words_in(_RASTER_TITLES, lang)[kind].format(label=label, r=radius)
+        return {"title": title, "digits": digits, "suffix": suffix, **number}
+    return {"title": name, "digits": 2, "suffix": "", **number}
+
+
+def _category_fallback(category: str, lang: str) -> str:
+    """A category's label when the configuration gives none: the style's English one in
+    English, else its name in words."""
+    if lang == "en" and category in CATEGORY_STYLES:
+        return CATEGORY_STYLES[category][0]
+    return category.replace("_", " ")
 
 
 def range_key(lower: float) -> str:
@@ -197,8 +307,10 @@ def write_qgis_project(
     national_gpkg: str | None,
     title: str,
     lang: str = "nl",
+    category_labels: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Write ``folder/magicmix.qgz`` with PyQGIS; returns what the manifest records.
+    ``lang`` and ``category_labels``: the legends' language (see :func:`project_spec`).
 
     Returns ``{"file": "magicmix.qgz", "layers": n, "compact": bool}``, or ``{"file": None,
     "error": why}`` when no interpreter with PyQGIS is found or QGIS takes longer than
@@ -210,7 +322,12 @@ def write_qgis_project(
         If PyQGIS is there but cannot build or write the project (a layer it cannot open).
     """
     build = start_qgis_project(
-        folder, municipalities, national_gpkg=national_gpkg, title=title, lang=lang
+        folder,
+        municipalities,
+        national_gpkg=national_gpkg,
+        title=title,
+        lang=lang,
+        category_labels=category_labels,
     )
     return build.result()
 
@@ -299,13 +416,21 @@ def start_qgis_project(
     national_gpkg: str | None,
     title: str,
     lang: str = "nl",
+    category_labels: Mapping[str, str] | None = None,
 ) -> QgisBuild:
     """Start building ``folder/magicmix.qgz`` (as :func:`write_qgis_project`) and return at
     once; the layers' GeoPackages must be complete. Call :meth:`QgisBuild.result` to wait."""
     python = qgis_python()
     if not Path(python).is_file():
         return QgisBuild(None, f"{python} not found (PyQGIS: apt install python3-qgis)")
-    spec = project_spec(folder, municipalities, national_gpkg=national_gpkg, title=title, lang=lang)
+    spec = project_spec(
+        folder,
+        municipalities,
+        national_gpkg=national_gpkg,
+        title=title,
+        lang=lang,
+        category_labels=category_labels,
+    )
     build = QgisBuild(spec)
     build.start(python)
     return build

@@ -8,11 +8,13 @@ none of the package's dependencies, so this file uses only the standard library 
 SPEC.json: ``{"project": ".../magicmix.qgz", "title": "...", "crs": "EPSG:28992",
 "national": [{"path": ..., "layer": ..., "name": ...}], "groups": [{"name": ..., "layers":
 [{"path": ..., "layer": ..., "name": ..., "visible": bool, "qml": optional}], "rasters":
-[{"path": ..., "name": ...}]}], "legend_labels": {"categories": {field: {value: label}},
-"ranges": {"%.3f" % lower: label}}}``. Vector layers keep the default style stored in their
-GeoPackage's ``layer_styles``, or take the QML text of their ``qml`` key (the site_type
-outlines); their legend labels are then set from ``legend_labels`` (the run's language);
-rasters get a pseudocolour ramp over their range and start hidden. Paths are
+[{"path": ..., "name": ..., "legend": optional {"title": ..., "digits": n, "suffix": ...,
+"thousands": ..., "decimal": ...}}]}], "legend_labels": {"categories": {field: {value:
+label}}, "ranges": {"%.3f" % lower: label}}}``. Vector layers keep the default style stored
+in their GeoPackage's ``layer_styles``, or take the QML text of their ``qml`` key (the
+site_type outlines); their legend labels are then set from ``legend_labels`` (the run's
+language); rasters get a pseudocolour ramp over their range and start hidden, their legend's
+heading and numbers from ``legend`` (the run's language). Paths are
 saved relative to the project, so the run folder can be moved. Prints a JSON line with what
 was written; exit status 0 on success.
 """
@@ -31,9 +33,13 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from qgis.core import (  # type: ignore[import-not-found]
     QgsApplication,
+    QgsBasicNumericFormat,
+    QgsColorRampLegendNodeSettings,
     QgsColorRampShader,
     QgsCoordinateReferenceSystem,
     QgsGradientColorRamp,
+    QgsMapLayerLegendUtils,
+    QgsNumericFormatContext,
     QgsProject,
     QgsRasterBandStats,
     QgsRasterLayer,
@@ -105,6 +111,8 @@ def raster(spec: dict[str, Any]) -> Any:
     ramp = QgsGradientColorRamp(QColor(RAMP[0]), QColor(RAMP[1]))
     shader_function = QgsColorRampShader(low, high, ramp)
     shader_function.classifyColorRamp(5, -1)
+    if spec.get("legend"):
+        ramp_numbers(shader_function, spec["legend"])
     shader = QgsRasterShader()
     shader.setRasterShaderFunction(shader_function)
     renderer = QgsSingleBandPseudoColorRenderer(layer.dataProvider(), 1, shader)
@@ -112,6 +120,34 @@ def raster(spec: dict[str, Any]) -> Any:
     renderer.setClassificationMax(high)
     layer.setRenderer(renderer)
     return layer
+
+
+def ramp_numbers(shader_function: Any, legend: dict[str, Any]) -> None:
+    """Write the ramp's numbers as the run's language does: the continuous legend's ends and
+    the classes' labels, with its separators, digits and unit."""
+    number = QgsBasicNumericFormat()
+    number.setNumberDecimalPlaces(int(legend["digits"]))
+    number.setShowTrailingZeros(True)
+    number.setShowThousandsSeparator(True)
+    number.setThousandsSeparator(legend["thousands"])
+    number.setDecimalSeparator(legend["decimal"])
+    settings = QgsColorRampLegendNodeSettings()  # a new one: the shader takes it over
+    settings.setUseContinuousLegend(True)
+    settings.setNumericFormat(number.clone())
+    settings.setSuffix(legend["suffix"])
+    shader_function.setLegendSettings(settings)
+    context = QgsNumericFormatContext()
+    items = shader_function.colorRampItemList()
+    for item in items:
+        item.label = number.formatDouble(item.value, context) + legend["suffix"]
+    shader_function.setColorRampItemList(items)
+
+
+def raster_heading(tree_layer: Any, legend: dict[str, Any] | None) -> None:
+    """The raster's legend heading (QGIS shows the GeoTIFF's band description, English) in
+    the run's language: the layer tree's own label of the first legend entry."""
+    if legend and legend.get("title"):
+        QgsMapLayerLegendUtils.setLegendNodeUserLabel(tree_layer, 0, legend["title"])
 
 
 def build(spec: dict[str, Any]) -> dict[str, Any]:
@@ -142,7 +178,9 @@ def build(spec: dict[str, Any]) -> dict[str, Any]:
             for item in entry["rasters"]:
                 layer = raster(item)
                 project.addMapLayer(layer, False)
-                sub.addLayer(layer).setItemVisibilityChecked(False)
+                tree_layer = sub.addLayer(layer)
+                tree_layer.setItemVisibilityChecked(False)
+                raster_heading(tree_layer, item.get("legend"))
                 written += 1
             sub.setItemVisibilityChecked(False)
             sub.setExpanded(False)

@@ -216,10 +216,15 @@ def finish_run(
     entries = municipality_entries([p.entry for p in published], sites, boundaries)
     # QGIS builds the project, and a second process the workbook (the longest national file:
     # xlsxwriter writes cell by cell), while the other national files are written
-    project = start_run_project(staging, entries, lang=context.lang)
+    project = start_run_project(
+        staging,
+        entries,
+        lang=context.lang,
+        category_labels=category_labels(settings, context.lang),
+    )
     workbook = None
     try:
-        workbook = start_workbook(staging, sheets)
+        workbook = start_workbook(staging, sheets, lang=context.lang)
         write_national_csv(staging, sheets)
         table = overview_table(entries, summary)
         manifest.update(

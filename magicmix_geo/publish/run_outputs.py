@@ -101,6 +101,7 @@ def write_run_outputs(
     lang: str = "nl",
     table: gpd.GeoDataFrame | None = None,
     project: QgisBuild | None = None,
+    category_labels: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Overview (PNG, HTML), national PDF and QGIS project in the run folder ``folder``.
 
@@ -108,13 +109,14 @@ def write_run_outputs(
     manifest records: ``{"qgis_project": {...}}`` (see
     :func:`~magicmix_geo.publish.qgis_project.write_qgis_project`). ``table`` is
     :func:`overview_table` of ``entries`` when the caller has it; ``project`` a QGIS build
-    the caller started (:func:`start_run_project`), else it is started here, and built while
-    the overview and the PDF are written.
+    the caller started (:func:`start_run_project`), else it is started here (its legends
+    with ``category_labels``, see :func:`start_run_project`), and built while the overview and
+    the PDF are written.
     """
     check_lang(lang)
     folder = Path(folder)
     if project is None:
-        project = start_run_project(folder, entries, lang=lang)
+        project = start_run_project(folder, entries, lang=lang, category_labels=category_labels)
     if table is None:
         table = overview_table(entries, summary)
     write_overview_png(folder / OVERVIEW_PNG, table, lang=lang)
@@ -131,10 +133,19 @@ def write_run_outputs(
 
 
 def start_run_project(
-    folder: Path, entries: Sequence[MunicipalityEntry], *, lang: str = "nl"
+    folder: Path,
+    entries: Sequence[MunicipalityEntry],
+    *,
+    lang: str = "nl",
+    category_labels: Mapping[str, str] | None = None,
 ) -> QgisBuild:
     """Start building ``magicmix.qgz`` in the background (QGIS in its own process); call when
-    the municipalities' GeoPackages and ``national_ranking.gpkg`` (if any) are written."""
+    the municipalities' GeoPackages and ``national_ranking.gpkg`` (if any) are written.
+
+    ``category_labels``: destination category -> its label in ``lang``
+    (:func:`category_labels`), for the legends of the amenities, stops and rasters; without
+    them the amenities and stops keep the styles' English labels, the rasters name the
+    category by its key."""
     check_lang(lang)
     folder = Path(folder)
     return start_qgis_project(
@@ -143,6 +154,7 @@ def start_run_project(
         national_gpkg=NATIONAL_GPKG if (folder / NATIONAL_GPKG).is_file() else None,
         title=_PROJECT_TITLE[lang],
         lang=lang,
+        category_labels=category_labels,
     )
 
 

@@ -18,18 +18,19 @@ from pathlib import Path
 import pandas as pd
 
 from magicmix_geo._errors import OutputError
+from magicmix_geo.language import check_lang
 
 
 class WorkbookProcess:
     """``national_ranking.xlsx`` being written by a child process."""
 
-    def __init__(self, out_dir: Path, sheets: dict[str, pd.DataFrame]) -> None:
+    def __init__(self, out_dir: Path, sheets: dict[str, pd.DataFrame], lang: str) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="magicmix-xlsx-")
         data = Path(self._tmp.name) / "sheets.pickle"
         with data.open("wb") as handle:
             pickle.dump(sheets, handle, protocol=pickle.HIGHEST_PROTOCOL)
         self._process = subprocess.Popen(
-            [sys.executable, "-m", __name__, str(data), str(out_dir)],
+            [sys.executable, "-m", __name__, str(data), str(out_dir), lang],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
@@ -53,19 +54,23 @@ class WorkbookProcess:
         self._tmp.cleanup()
 
 
-def start_workbook(out_dir: Path, sheets: dict[str, pd.DataFrame]) -> WorkbookProcess:
+def start_workbook(
+    out_dir: Path, sheets: dict[str, pd.DataFrame], *, lang: str = "nl"
+) -> WorkbookProcess:
     """Start writing ``out_dir/national_ranking.xlsx`` from the sheets of
-    :func:`magicmix_geo.publish.lists.national_sheets`; returns at once."""
-    return WorkbookProcess(Path(out_dir), sheets)
+    :func:`magicmix_geo.publish.lists.national_sheets` (its ``notes`` in ``lang``); returns
+    at once."""
+    check_lang(lang)
+    return WorkbookProcess(Path(out_dir), sheets, lang)
 
 
 def main(argv: list[str]) -> int:
     from magicmix_geo.publish.lists import write_national_xlsx
 
-    data, out_dir = argv
+    data, out_dir, lang = argv
     with open(data, "rb") as handle:
         sheets = pickle.load(handle)  # written by our parent into its private folder
-    write_national_xlsx(Path(out_dir), sheets)
+    write_national_xlsx(Path(out_dir), sheets, lang=lang)
     return 0
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from magicmix_geo.config import Criterion
+from magicmix_geo.language import format_number, format_numbers
 from magicmix_geo.score.criteria import CENSORED
 from magicmix_geo.site_types import SITE_TYPE_LABELS, site_type_label
 
@@ -48,25 +49,35 @@ def contributions(
 
 
 def value_text(indicator: str, value: float, lang: str) -> str:
-    """A measured value in words with its unit, e.g. ``"350 m walking"``, ``"12 %"``."""
-    nl = lang == "nl"
+    """A measured value in words with its unit, e.g. ``"350 m walking"``, ``"12 %"``, its
+    number as a reader of ``lang`` writes it (``1.250 m lopen``, ``1,250 m walking``)."""
+    return value_texts(indicator, value)[lang]
+
+
+def value_texts(indicator: str, value: float) -> dict[str, str]:
+    """:func:`value_text` in every output language (``nl``, ``en``), the number rounded once."""
     if value is None or not np.isfinite(value):
         if indicator.startswith("dist_") or indicator.startswith("transit_"):
-            return "niet bereikbaar in de data" if nl else "none reachable in the data"
-        return "onbekend" if nl else "unknown"
+            return {"nl": "niet bereikbaar in de data", "en": "none reachable in the data"}
+        return {"nl": "onbekend", "en": "unknown"}
+    percent = indicator.startswith("building_cover_") or indicator.startswith("share_")
+    shown = format_numbers(100 * value if percent else value, 0)
+    return {lang: _with_unit(indicator, number, lang) for lang, number in shown.items()}
+
+
+def _with_unit(indicator: str, number: str, lang: str) -> str:
+    """A value's number (as ``lang`` writes it) with the unit its indicator has."""
+    nl = lang == "nl"
     if indicator.endswith("_min"):
-        return f"{value:.0f} min"
+        return f"{number} min"
     if indicator.startswith("dist_") and indicator.endswith("_m"):
         walking = indicator != "dist_industrial_m"
         suffix = (" lopen" if nl else " walking") if walking else ""
-        return f"{value:,.0f} m{suffix}".replace(",", "." if nl else ",")
+        return f"{number} m{suffix}"
     if indicator.startswith("building_cover_"):
-        return f"{100 * value:.0f} % " + ("bebouwd" if nl else "built-up")
-    if indicator.startswith("share_"):
-        return f"{100 * value:.0f} %"
-    if "pct" in indicator:
-        return f"{value:.0f} %"
-    number = f"{value:,.0f}".replace(",", "." if nl else ",")
+        return f"{number} % " + ("bebouwd" if nl else "built-up")
+    if indicator.startswith("share_") or "pct" in indicator:
+        return f"{number} %"
     for prefix, (en, dutch) in _COUNT_UNITS.items():
         if indicator.startswith(prefix):
             return f"{number} {dutch if nl else en}"
@@ -79,7 +90,7 @@ def censored_text(edge_m: float, lang: str) -> str:
     beyond = BEYOND_COVERAGE["nl" if nl else "en"]
     if edge_m is None or not np.isfinite(edge_m):
         return beyond
-    number = f"{edge_m:,.0f}".replace(",", "." if nl else ",")
+    number = format_number(edge_m, 0, lang)
     return f"{'minstens' if nl else 'at least'} {number} m, {beyond}"
 
 
@@ -128,15 +139,13 @@ def reasons(
         order = np.argsort(-gained[i], kind="stable")[:top]
         pro = [j for j in order if gained[i, j] >= _MIN_POINTS]
         con = [j for j in np.argsort(-lost[i], kind="stable")[:top] if lost[i, j] >= _MIN_POINTS]
-        parts_en: list[str] = []
-        parts_nl: list[str] = []
-        for lang, parts in (("en", parts_en), ("nl", parts_nl)):
-            pro_text = "; ".join(_item(names[j], criteria, values, i, s[i, j], lang) for j in pro)
-            con_text = "; ".join(_item(names[j], criteria, values, i, s[i, j], lang) for j in con)
+        # each criterion's text in both languages once (one may be a reason for and against)
+        items = {j: _item(names[j], criteria, values, i, s[i, j]) for j in {*pro, *con}}
+        for lang, out in (("en", out_en), ("nl", out_nl)):
+            pro_text = "; ".join(items[j][lang] for j in pro)
+            con_text = "; ".join(items[j][lang] for j in con)
             head_for, head_against = ("Voor", "Tegen") if lang == "nl" else ("For", "Against")
-            parts.append(f"{head_for}: {pro_text or '-'}. {head_against}: {con_text or '-'}.")
-        out_en.append(parts_en[0])
-        out_nl.append(parts_nl[0])
+            out.append(f"{head_for}: {pro_text or '-'}. {head_against}: {con_text or '-'}.")
     return (
         pd.Series(out_nl, index=table.index, dtype=object),
         pd.Series(out_en, index=table.index, dtype=object),
@@ -149,19 +158,20 @@ def _item(
     values: Mapping[str, tuple[np.ndarray, np.ndarray]],
     i: int,
     score: float,
-    lang: str,
-) -> str:
+) -> dict[str, str]:
+    """A criterion's reason for site ``i`` in both languages: label, value, (score)."""
     crit = criteria[name]
-    label = crit.label_nl if lang == "nl" else crit.label_en
     vals, sources = values[name]
     source = str(sources[i])
     if source == CENSORED:
-        text = censored_text(float(vals[i]), lang)
+        texts = {lang: censored_text(float(vals[i]), lang) for lang in ("nl", "en")}
     elif source == "missing":
-        text = value_text(crit.indicator, float("nan"), lang)
+        texts = value_texts(crit.indicator, float("nan"))
     else:
-        text = value_text(source, float(vals[i]), lang)
-    return f"{label} {text} ({score:.2f})"
+        texts = value_texts(source, float(vals[i]))
+    shown = format_numbers(score, 2)
+    labels = {"nl": crit.label_nl, "en": crit.label_en}
+    return {lang: f"{labels[lang]} {texts[lang]} ({shown[lang]})" for lang in ("nl", "en")}
 
 
 # the columns :func:`site_type_texts` reads
@@ -202,7 +212,7 @@ def _known(value: object) -> bool:
 
 
 def _count(value: object, lang: str) -> str:
-    return f"{float(value):,.0f}".replace(",", "." if lang == "nl" else ",")  # type: ignore[arg-type]
+    return format_number(value, 0, lang)
 
 
 def _kind_text(row: dict[str, object], lang: str) -> str:

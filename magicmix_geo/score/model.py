@@ -12,6 +12,7 @@ import pandas as pd
 
 from magicmix_geo._errors import ConfigError
 from magicmix_geo.config import Exclusions, Settings
+from magicmix_geo.language import format_number
 from magicmix_geo.score.criteria import (
     CENSORED,
     CENSORED_SHARE,
@@ -31,6 +32,12 @@ from magicmix_geo.site_types import LAND_TYPES
 
 # the booklet's project sizes, for the area exclusion's text
 _HOMES = "35-160"
+
+
+def _num(value: object, lang: str) -> str:
+    """A whole number in a reason, as a reader of ``lang`` writes it (``12.345`` /
+    ``12,345``)."""
+    return format_number(value, 0, lang)
 
 
 def exclusions(
@@ -65,8 +72,13 @@ def exclusions(
         flag(
             industrial < limit,
             "industry",
-            lambda i: f"industrial land within {industrial[i]:.0f} m (limit {limit:.0f} m)",
-            lambda i: f"industrieterrein op {industrial[i]:.0f} m (grens {limit:.0f} m)",
+            lambda i: (
+                f"industrial land within {_num(industrial[i], 'en')} m"
+                f" (limit {_num(limit, 'en')} m)"
+            ),
+            lambda i: (
+                f"industrieterrein op {_num(industrial[i], 'nl')} m (grens {_num(limit, 'nl')} m)"
+            ),
         )
     neighbours = col(neighbour_column)
     if neighbours is not None:
@@ -89,13 +101,16 @@ def exclusions(
                 return f" ({censored_text(float(edge[i]), lang)})"
             if not np.isfinite(transit[i]):
                 return ""
-            return f" ({'dichtstbijzijnde' if lang == 'nl' else 'nearest'} {transit[i]:.0f} m)"
+            nearest_word = "dichtstbijzijnde" if lang == "nl" else "nearest"
+            return f" ({nearest_word} {_num(transit[i], lang)} m)"
 
         flag(
             far,
             "no_transit",
-            lambda i: f"no public transport stop within {walk:.0f} m walking{nearest(i, 'en')}",
-            lambda i: f"geen ov-halte binnen {walk:.0f} m lopen{nearest(i, 'nl')}",
+            lambda i: (
+                f"no public transport stop within {_num(walk, 'en')} m walking{nearest(i, 'en')}"
+            ),
+            lambda i: f"geen ov-halte binnen {_num(walk, 'nl')} m lopen{nearest(i, 'nl')}",
         )
     area = col("area_m2")
     if area is not None:
@@ -111,10 +126,11 @@ def exclusions(
             land & ((area < lo) | (area > hi)),
             "area",
             lambda i: (
-                f"area {area[i]:.0f} m² outside {lo:.0f}-{hi:.0f} m² (a project of {_HOMES} homes)"
+                f"area {_num(area[i], 'en')} m² outside {_num(lo, 'en')}-{_num(hi, 'en')} m²"
+                f" (a project of {_HOMES} homes)"
             ),
             lambda i: (
-                f"oppervlak {area[i]:.0f} m² buiten {lo:.0f}-{hi:.0f} m² "
+                f"oppervlak {_num(area[i], 'nl')} m² buiten {_num(lo, 'nl')}-{_num(hi, 'nl')} m² "
                 f"(een project van {_HOMES} woningen)"
             ),
         )
@@ -126,16 +142,16 @@ def exclusions(
         flag(
             water >= rules.max_share_water,
             "water",
-            lambda i: f"site is {100 * water[i]:.0f} % water",
-            lambda i: f"locatie is voor {100 * water[i]:.0f} % water",
+            lambda i: f"site is {_num(100 * water[i], 'en')} % water",
+            lambda i: f"locatie is voor {_num(100 * water[i], 'nl')} % water",
         )
     infra = col("share_site_infrastructure")
     if infra is not None:
         flag(
             infra >= rules.max_share_infrastructure,
             "infrastructure",
-            lambda i: f"site is {100 * infra[i]:.0f} % road or railway",
-            lambda i: f"locatie is voor {100 * infra[i]:.0f} % weg of spoor",
+            lambda i: f"site is {_num(100 * infra[i], 'en')} % road or railway",
+            lambda i: f"locatie is voor {_num(100 * infra[i], 'nl')} % weg of spoor",
         )
 
     def joined(k: int) -> pd.Series:
