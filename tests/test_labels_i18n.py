@@ -38,6 +38,7 @@ from magicmix_geo.publish.qgis_project import (
     ProjectMunicipality,
     write_qgis_project,
 )
+from magicmix_geo.publish.report import exclusion_summary
 from magicmix_geo.publish.run_outputs import (
     category_labels,
     criterion_labels,
@@ -163,6 +164,35 @@ def test_html_map_words_in_the_run_language(typed: dict[str, object], tmp_path: 
             assert f"{labels.label_en}</div>" not in dutch["map"], category
     assert "Kandidaten naar soort" in dutch["report"] and "Candidates by type" in english["report"]
     assert "Candidates by type" not in dutch["report"]
+
+
+def _section(page: str, heading: str) -> str:
+    """The first table after ``heading`` in ``page``."""
+    start = page.index(heading)
+    return page[start : page.index("</table>", start)]
+
+
+def test_exclusion_reasons_in_the_run_language(typed: dict[str, object], tmp_path: Path) -> None:
+    sites = typed["sites"]
+    assert isinstance(sites, gpd.GeoDataFrame)
+    excluded = sites[sites["excluded"].astype(bool)]
+    assert len(excluded) and excluded["exclusion_reason_nl"].notna().all()
+    dutch = _outputs(typed, "nl", tmp_path / "nl")
+    english = _outputs(typed, "en", tmp_path / "en")
+    kinds_nl, kinds_en = exclusion_summary(sites, "nl"), exclusion_summary(sites, "en")
+    assert kinds_nl["sites"].tolist() == kinds_en["sites"].tolist()
+    # the report's table of kinds, numbers as #: each language's own kinds only
+    table_nl = _section(dutch["report"], "<h2>Waarom locaties zijn uitgesloten</h2>")
+    table_en = _section(english["report"], "<h2>Why sites were excluded</h2>")
+    for nl, en in zip(kinds_nl["reason"].head(12), kinds_en["reason"].head(12), strict=True):
+        assert nl != en
+        assert f"<td>{nl}</td>" in table_nl and f"<td>{en}</td>" not in table_nl
+        assert f"<td>{en}</td>" in table_en and f"<td>{nl}</td>" not in table_en
+    # the map's popups of excluded sites: each site's own reason in the map's language
+    for nl, en in zip(excluded["exclusion_reason_nl"], excluded["exclusion_reason"], strict=True):
+        assert f'"exclusion_reason": {json.dumps(nl)}' in dutch["map"], nl
+        assert f'"exclusion_reason": {json.dumps(en)}' in english["map"], en
+        assert json.dumps(en) not in dutch["map"], en
 
 
 # -- numbers as the run's readers write them (publish/_common.format_number) -----------------

@@ -147,6 +147,14 @@ def excluded_mask(sites: gpd.GeoDataFrame) -> pd.Series:
     return sites["excluded"].astype("boolean").fillna(False).astype(bool)
 
 
+def exclusion_reason_column(sites: gpd.GeoDataFrame, lang: str) -> str:
+    """The column of the sites' exclusion reasons in ``lang``: ``exclusion_reason_nl`` in
+    Dutch where the model wrote it (score/model.py), else ``exclusion_reason`` (English)."""
+    check_lang(lang)
+    dutch = "exclusion_reason_nl"
+    return dutch if lang == "nl" and dutch in sites.columns else "exclusion_reason"
+
+
 def category_style(category: object) -> tuple[str, str, str]:
     """(label, colour, QGIS marker name) of a destination category; grey circle if unknown.
 
@@ -205,6 +213,7 @@ __all__ = [
     "WATER_COLOUR",
     "category_style",
     "excluded_mask",
+    "exclusion_reason_column",
     "format_number",
     "output_path",
     "quiet_missing_glyphs",

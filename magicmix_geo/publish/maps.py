@@ -49,6 +49,7 @@ from magicmix_geo.publish._common import (
     WATER_COLOUR,
     category_style,
     excluded_mask,
+    exclusion_reason_column,
     format_number,
     output_path,
     quiet_missing_glyphs,
@@ -1272,8 +1273,10 @@ def _site_layer(sites: gpd.GeoDataFrame, words: Mapping[str, str]) -> folium.Geo
 
 def _excluded_layer(sites: gpd.GeoDataFrame, words: Mapping[str, str]) -> folium.GeoJson:
     """Excluded sites in grey, with their exclusion reason; coarser, as they are context."""
-    columns = [c for c in ("site_id", "site_type", "exclusion_reason") if c in sites.columns]
-    shown = pd.DataFrame(sites[columns])
+    reason = exclusion_reason_column(sites, words["lang"])
+    columns = [c for c in ("site_id", "site_type", reason) if c in sites.columns]
+    # the reasons in the map's language, under the name the popup shows
+    shown = pd.DataFrame(sites[columns]).rename(columns={reason: "exclusion_reason"})
     if "site_type" in shown.columns:
         shown["site_type"] = site_type_texts(shown["site_type"], words["lang"])
     web = _web(
@@ -1291,7 +1294,9 @@ def _excluded_layer(sites: gpd.GeoDataFrame, words: Mapping[str, str]) -> folium
             "fillOpacity": 0.5,
         },
         popup=folium.GeoJsonPopup(
-            fields=columns, aliases=[page_text(_alias(c, words)) for c in columns], localize=False
+            fields=list(shown.columns),
+            aliases=[page_text(_alias(c, words)) for c in shown.columns],
+            localize=False,
         ),
         smooth_factor=1.5,
     )

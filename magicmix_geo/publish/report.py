@@ -21,6 +21,7 @@ from magicmix_geo.publish._common import (
     EXCLUDED_COLOUR,
     MAP_ATTRIBUTION,
     excluded_mask,
+    exclusion_reason_column,
     format_number,
     output_path,
     reason_text,
@@ -180,23 +181,27 @@ def candidates_by_type(sites: gpd.GeoDataFrame) -> pd.DataFrame:
     return table.drop(columns="gm_code")
 
 
-def exclusion_summary(sites: gpd.GeoDataFrame) -> pd.DataFrame:
+def exclusion_summary(sites: gpd.GeoDataFrame, lang: str = "en") -> pd.DataFrame:
     """How often each kind of exclusion reason occurs (numbers replaced by #).
 
     Parameters
     ----------
     sites
-        Candidate sites with ``exclusion_reason`` ("; "-separated reasons).
+        Candidate sites with ``exclusion_reason`` ("; "-separated reasons) and, for Dutch,
+        ``exclusion_reason_nl``.
+    lang
+        The reasons' language (``nl`` or ``en``).
 
     Returns
     -------
     pandas.DataFrame
         Columns ``reason`` and ``sites``, most frequent first.
     """
-    if "exclusion_reason" not in sites.columns:
+    column = exclusion_reason_column(sites, lang)
+    if column not in sites.columns:
         return pd.DataFrame({"reason": [], "sites": []})
     kinds: list[str] = []
-    for text in sites.loc[excluded_mask(sites), "exclusion_reason"].dropna():
+    for text in sites.loc[excluded_mask(sites), column].dropna():
         kinds += sorted({_NUMBER.sub("#", part.strip()) for part in str(text).split(";")})
     counts = pd.Series(kinds, dtype="object").value_counts()
     return pd.DataFrame({"reason": counts.index, "sites": counts.to_numpy()})
@@ -342,7 +347,7 @@ def report_html(
     parts.append(f"<h2>{w['criteria']}</h2>")
     parts.append(f'<p class="note">{w["criteria_note"]}</p>')
     parts.append(_criteria_table_html(top, lang))
-    summary = exclusion_summary(sites)
+    summary = exclusion_summary(sites, lang)
     if len(summary):
         parts.append(f"<h2>{w['excluded']}</h2>")
         parts.append(f"<table><tr><th>{w['reason']}</th><th>{w['sites']}</th></tr>")
