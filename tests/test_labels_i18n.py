@@ -100,7 +100,7 @@ def _outputs(typed: dict[str, object], lang: str, folder: Path) -> dict[str, str
         sites,
         title="GM0503 Delft",
         manifest=manifest,
-        method=method_rows(SETTINGS),
+        method=method_rows(SETTINGS, lang),
         lang=lang,
     )
     figure = render_static_map(sites, boundary, title="GM0503 Delft", context={}, lang=lang)
@@ -193,6 +193,30 @@ def test_exclusion_reasons_in_the_run_language(typed: dict[str, object], tmp_pat
         assert f'"exclusion_reason": {json.dumps(nl)}' in dutch["map"], nl
         assert f'"exclusion_reason": {json.dumps(en)}' in english["map"], en
         assert json.dumps(en) not in dutch["map"], en
+
+
+def test_method_rows_in_the_run_language() -> None:
+    dutch, english = method_rows(SETTINGS, "nl"), method_rows(SETTINGS, "en")
+    assert len(dutch) == len(english)
+    ex = SETTINGS.exclusions
+    low, high = format_number(ex.min_area_m2, 0, "nl"), format_number(ex.max_area_m2, 0, "nl")
+    assert ("uitsluiting", f"oppervlak buiten {low}-{high} m2") in dutch
+    assert "." in high  # the largest area is in the ten thousands
+    for (name_nl, text_nl), (name_en, text_en) in zip(dutch, english, strict=True):
+        if name_en.startswith("score_"):  # a criterion: its name, Dutch words, Dutch weights
+            assert name_nl == name_en and "lineair daartussen" in text_nl
+            assert "linear between" not in text_nl and "weights" not in text_nl
+            assert re.search(r"gewichten: \w+ \d,\d{3}", text_nl), text_nl
+            assert re.search(r"weights: \w+ \d\.\d{3}", text_en), text_en
+        else:
+            assert name_nl != name_en and text_nl != text_en
+
+
+def test_the_sample_runs_report_explains_the_method_in_dutch(sample_run: Path) -> None:
+    page = html.unescape((sample_run / "reports" / "GM0503.html").read_text(encoding="utf-8"))
+    for name, text in method_rows(SETTINGS, "nl"):
+        assert f"<tr><td>{name}</td><td>{text}</td></tr>" in page, text
+    assert "linear between" not in page and "uitsluiting" in page
 
 
 # -- numbers as the run's readers write them (publish/_common.format_number) -----------------

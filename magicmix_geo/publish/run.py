@@ -210,7 +210,10 @@ def finish_run(
     }
     write_summary_csv(staging / "national_summary.csv", summary)
     ranked, sheets = national_sheets(
-        sites, manifest=manifest, method=method_rows(settings), extra_sheets={"capacity": summary}
+        sites,
+        manifest=manifest,
+        method=method_rows(settings, context.lang),
+        extra_sheets={"capacity": summary},
     )
     write_national_gpkg(staging, ranked, sheets, manifest=manifest)
     entries = municipality_entries([p.entry for p in published], sites, boundaries)
@@ -233,7 +236,7 @@ def finish_run(
                 entries,
                 summary,
                 manifest=manifest,
-                method=method_rows(settings),
+                method=method_rows(settings, context.lang),
                 lang=context.lang,
                 table=table,
                 project=project,
@@ -441,7 +444,7 @@ def _write_municipality(
         result.sites,
         title=title,
         manifest=metadata,
-        method=method_rows(settings),
+        method=method_rows(settings, lang),
         map_png=tmp / "maps" / f"{result.gm_code}.png",
         lang=lang,
     )
@@ -451,7 +454,7 @@ def _write_municipality(
         gm_code=result.gm_code,
         gm_name=result.gm_name,
         manifest=metadata,
-        method=method_rows(settings),
+        method=method_rows(settings, lang),
         settings=settings,
         map_png=tmp / "maps" / f"{result.gm_code}.png",
         context=context,
