@@ -657,6 +657,20 @@ def test_reasons_write_numbers_as_their_language() -> None:
     assert en.iloc[0] == f"For: {said_en}. Against: {said_en}."
 
 
+def test_the_site_type_reason_says_its_rating() -> None:
+    criterion = SETTINGS.criteria["site_type"]
+    table = pd.DataFrame(
+        {"score_site_type": [0.4], "excluded": [False], "exclusion_reason": [None]}
+    )
+    rated = (np.array([0.4]), np.array([criterion.indicator]))
+    nl, en = reasons(table, {"site_type": criterion}, {"site_type": 1.0}, {"site_type": rated}, 1)
+    # a rating from 0 to 1, not rounded to a bare "0"
+    said_nl = f"{criterion.label_nl} voorkeur 0,40 (0,40)"
+    said_en = f"{criterion.label_en} preference 0.40 (0.40)"
+    assert nl.iloc[0] == f"Voor: {said_nl}. Tegen: {said_nl}."
+    assert en.iloc[0] == f"For: {said_en}. Against: {said_en}."
+
+
 def test_exclusion_reasons_write_numbers_as_their_language() -> None:
     rules = SETTINGS.exclusions
     sites = pd.DataFrame({"area_m2": [rules.max_area_m2 + 12345.6]})

@@ -33,6 +33,8 @@ _COUNT_UNITS = {
     "dwellings_": ("dwellings", "woningen"),
     "n_residential_buildings_": ("residential buildings", "woongebouwen"),
 }
+# indicators that are a rating from 0 to 1 (no unit): shown with two digits after a word
+_RATINGS = {"site_preference": ("preference", "voorkeur")}
 
 
 def contributions(
@@ -60,6 +62,11 @@ def value_texts(indicator: str, value: float) -> dict[str, str]:
         if indicator.startswith("dist_") or indicator.startswith("transit_"):
             return {"nl": "niet bereikbaar in de data", "en": "none reachable in the data"}
         return {"nl": "onbekend", "en": "unknown"}
+    if indicator in _RATINGS:
+        words = dict(zip(("en", "nl"), _RATINGS[indicator], strict=True))
+        return {
+            lang: f"{words[lang]} {number}" for lang, number in format_numbers(value, 2).items()
+        }
     percent = indicator.startswith("building_cover_") or indicator.startswith("share_")
     shown = format_numbers(100 * value if percent else value, 0)
     return {lang: _with_unit(indicator, number, lang) for lang, number in shown.items()}
