@@ -14,10 +14,11 @@ union, for a whole block at once.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import shapely
 
-from magicmix_geo.prepare.dissolve import dissolve_by_owner
+from magicmix_geo.prepare.dissolve import dissolve_rings
 
 # outlines are shrunk by this much before sharing out space, so that buildings that touch
 # (terraced houses) still have points of their own
@@ -63,13 +64,12 @@ def block_cells(
     """
     shrunk = shapely.buffer(pieces, -SHRINK_M, cap_style="flat", join_style="mitre")
     dense = shapely.segmentize(shrunk, SEGMENT_M)
-    points, owner = shapely.get_coordinates(dense, return_index=True)
+    points, owner = _block_points(dense, piece_block)
+    home = piece_block[owner]
+    starts = np.searchsorted(home, np.arange(len(blocks) + 1))
     cells: list[np.ndarray] = []
     owners: list[np.ndarray] = []
     homes: list[np.ndarray] = []
-    order = np.argsort(piece_block[owner], kind="stable")
-    points, owner = points[order], owner[order]
-    starts = np.searchsorted(piece_block[owner], np.arange(len(blocks) + 1))
     for b in np.unique(piece_block):
         lo, hi = starts[b], starts[b + 1]
         block_cells_, block_owner = _share_out(blocks[b], points[lo:hi], owner[lo:hi])
@@ -81,17 +81,28 @@ def block_cells(
     return np.concatenate(cells), np.concatenate(homes), np.concatenate(owners)
 
 
+def _block_points(dense: np.ndarray, piece_block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The outline points on :data:`GRID_M`, each once per block, and their piece: by block,
+    then x, then y; a point on two outlines goes to the first piece."""
+    points, owner = shapely.get_coordinates(dense, return_index=True)
+    points = np.round(points / GRID_M) * GRID_M
+    home = piece_block[owner]
+    order = np.lexsort((points[:, 1], points[:, 0], home))  # stable: the first piece first
+    points, owner, home = points[order], owner[order], home[order]
+    again = np.r_[False, (home[1:] == home[:-1]) & (points[1:] == points[:-1]).all(axis=1)]
+    return points[~again], owner[~again]
+
+
 def _share_out(
     block: shapely.Geometry, points: np.ndarray, owner: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """One block's cells: the Voronoi cells of its outline points, dissolved per owner."""
-    points, first = np.unique(np.round(points / GRID_M) * GRID_M, axis=0, return_index=True)
-    owner = owner[first]
     pieces = np.unique(owner)
     if len(pieces) < 2:
         whole_owner = int(pieces[0]) if len(pieces) else -1
         return np.array([block], dtype=object), np.array([whole_owner])
-    merged = dissolve_by_owner(_voronoi_cells(block, points), owner, pieces)
+    coords, cell = _voronoi_cells(block, points)
+    merged = dissolve_rings(coords, cell, owner, pieces)
     # only the cells on the block's edge reach beyond it (the Voronoi diagram fills the
     # block's envelope): clip those
     simplified = shapely.coverage_simplify(
@@ -111,16 +122,18 @@ def clipped(geoms: np.ndarray, to: np.ndarray | shapely.Geometry) -> np.ndarray:
     return out
 
 
-def _voronoi_cells(block: shapely.Geometry, points: np.ndarray) -> np.ndarray:
-    """The Voronoi cell of each point (in the order of the points), covering the block."""
+def _voronoi_cells(block: shapely.Geometry, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The Voronoi cell of each point (in the order of the points), covering the block: the
+    cells' rings as coordinates and, for each coordinate, its cell."""
     for jitter in JITTER_M:
         moved = points + jitter * _hash_offsets(points)
         diagram = shapely.voronoi_polygons(
             shapely.multipoints(moved), extend_to=block, ordered=True
         )
-        cells = shapely.get_parts(diagram)
-        if len(cells) == len(points) and _each_holds_its_point(cells, moved):
-            return cells
+        coords = shapely.get_coordinates(diagram)
+        ring_start = cell_rings(coords, moved)
+        if len(ring_start):
+            return coords, np.repeat(np.arange(len(points)), np.diff(ring_start))
     raise RuntimeError(
         f"Voronoi diagram of {len(points)} points near {block.representative_point().wkt}: "
         "cells do not hold their points"
@@ -135,6 +148,37 @@ def _hash_offsets(points: np.ndarray) -> np.ndarray:
     return np.column_stack([dx, dy])
 
 
-def _each_holds_its_point(cells: np.ndarray, points: np.ndarray) -> bool:
-    polygons = shapely.get_type_id(cells) == 3
-    return bool(polygons.all() and shapely.contains_xy(cells, points[:, 0], points[:, 1]).all())
+@numba.njit(cache=True)
+def cell_rings(coords: np.ndarray, points: np.ndarray) -> np.ndarray:  # pragma: no cover
+    """Where each cell's ring starts in ``coords`` (a Voronoi diagram's coordinates, one
+    closed ring per cell), and where the last ends; empty unless the diagram has one
+    simple ring per point, each around its point (GEOS' cells for co-circular points may
+    not be: libgeos/geos#1062)."""
+    n_coords = coords.shape[0]
+    n = points.shape[0]
+    starts = np.empty(n + 1, dtype=np.int64)
+    broken = np.empty(0, dtype=np.int64)
+    first = 0
+    for r in range(n):
+        if first >= n_coords:
+            return broken
+        x0, y0 = coords[first, 0], coords[first, 1]
+        last = first + 1  # the ring closes where its first point comes again
+        while last < n_coords and (coords[last, 0] != x0 or coords[last, 1] != y0):
+            last += 1
+        if last == n_coords or last - first < 3:
+            return broken
+        px, py = points[r, 0], points[r, 1]
+        inside = False  # even-odd rule
+        for k in range(first, last):
+            xa, ya, xb, yb = coords[k, 0], coords[k, 1], coords[k + 1, 0], coords[k + 1, 1]
+            if (ya > py) != (yb > py) and px < (xb - xa) * (py - ya) / (yb - ya) + xa:
+                inside = not inside
+        if not inside:
+            return broken
+        starts[r] = first
+        first = last + 1
+    if first != n_coords:
+        return broken
+    starts[n] = n_coords
+    return starts
