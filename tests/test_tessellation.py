@@ -167,3 +167,22 @@ def test_cell_rings_finds_each_cells_ring_and_refuses_a_broken_diagram() -> None
     # a point just above its cell (the ray crosses no edge) and one beside it (two edges)
     assert len(tessellation.cell_rings(coords, np.array([[0.5, 1.01], [1.5, 0.5]]))) == 0
     assert len(tessellation.cell_rings(coords, np.array([[0.5, 0.5], [0.99, 0.5]]))) == 0
+
+
+def test_blocks_done_together_give_the_cells_of_each_block_done_alone() -> None:
+    # block 0's last outline point (by x, then y) is block 1's first: (13.6, 5.6) once shrunk, a
+    # corner that shares out the space between two houses
+    blocks = np.array([box(0, 0, 14, 8), box(13, 0, 40, 20)], dtype=object)
+    pieces = np.array(
+        [box(2, 2, 6, 6), box(10, 2, 14, 6), box(13.2, 5.2, 20, 10), box(14.5, 1, 20, 4.9)],
+        dtype=object,
+    )
+    piece_block = np.array([0, 0, 1, 1])
+    cells, home, owner = tessellation.block_cells(blocks, pieces, piece_block)
+    assert owner.tolist() == [0, 1, 2, 3]
+    for b in (0, 1):
+        alone, _, alone_owner = tessellation.block_cells(
+            blocks[b : b + 1], pieces[piece_block == b], np.zeros(2, dtype=int)
+        )
+        assert (alone_owner + 2 * b == owner[home == b]).all()
+        assert shapely.equals_exact(alone, cells[home == b], tolerance=0).all()
