@@ -113,6 +113,47 @@ def _outline_edges(
     return start[keep], end[keep], owner[keep]
 
 
+def outline_polygons(
+    vertices: np.ndarray, start: np.ndarray, end: np.ndarray, owner: np.ndarray, n_owners: int
+) -> np.ndarray | None:
+    """Each owner's polygon from its outline edges, normalised.
+
+    The edges (``vertices[start] -> vertices[end]``) run with their owner on the left, and
+    no owner passes a vertex twice (vertices as numbers: two may share coordinates), as
+    the Voronoi edges of a Delaunay triangulation between owners are
+    (:func:`magicmix_geo.prepare.delaunay.voronoi_edges`). An owner in several pieces
+    gets a MultiPolygon. None when an owner's edges do not chain into rings or an owner
+    has no shell.
+    """
+    fallback = np.zeros(n_owners, dtype=bool)
+    if not len(start):
+        return None
+    xy, closed_start, ring_owner, shell = _rings(vertices, start, end, owner, fallback)
+    n_shells = np.bincount(ring_owner[shell], minlength=n_owners)
+    if fallback.any() or (n_shells == 0).any():
+        return None
+    several = n_shells > 1
+    result = np.empty(n_owners, dtype=object)
+    result[~several] = _polygons(xy, closed_start, ring_owner, shell, several)
+    for k in np.flatnonzero(several):
+        result[k] = _pieces(xy, closed_start, np.flatnonzero(ring_owner == k), shell)
+    return result
+
+
+def _pieces(
+    xy: np.ndarray, closed_start: np.ndarray, rings: np.ndarray, shell: np.ndarray
+) -> shapely.Geometry:
+    """An owner in several pieces: its shells less its holes, normalised."""
+    polygons = np.array(
+        [shapely.Polygon(xy[closed_start[r] : closed_start[r + 1]]) for r in rings],
+        dtype=object,
+    )
+    whole = shapely.union_all(polygons[shell[rings]])
+    if (~shell[rings]).any():
+        whole = shapely.difference(whole, shapely.union_all(polygons[~shell[rings]]))
+    return shapely.normalize(whole)
+
+
 def _shells_with_holes(
     vertices: np.ndarray,
     start: np.ndarray,
@@ -128,6 +169,20 @@ def _shells_with_holes(
     if not len(start):
         fallback[:] = True
         return result
+    xy, closed_start, ring_owner, shell = _rings(vertices, start, end, owner, fallback)
+    fallback[np.bincount(ring_owner[shell], minlength=n_owners) != 1] = True
+    built = np.flatnonzero(~fallback)
+    result[built] = _polygons(xy, closed_start, ring_owner, shell, fallback)
+    return result
+
+
+def _rings(
+    vertices: np.ndarray, start: np.ndarray, end: np.ndarray, owner: np.ndarray,
+    fallback: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The edges chained into closed rings: their points, where each ring starts (and the
+    last ends), each ring's owner and whether it is a shell (counter-clockwise). Owners
+    whose edges do not chain are marked in ``fallback``."""
     order, ring = _walk_rings(_following(start, end, owner, len(vertices), fallback))
     first = np.r_[0, np.flatnonzero(np.diff(ring)) + 1]
     ring_owner = owner[order][first]
@@ -137,10 +192,7 @@ def _shells_with_holes(
     xy = vertices[closed]
     closed_start = ring_start + np.arange(len(ring_start))
     shell = _ring_areas(xy, closed_start) > 0  # counter-clockwise: a shell, else a hole
-    fallback[np.bincount(ring_owner[shell], minlength=n_owners) != 1] = True
-    built = np.flatnonzero(~fallback)
-    result[built] = _polygons(xy, closed_start, ring_owner, shell, fallback)
-    return result
+    return xy, closed_start, ring_owner, shell
 
 
 def _following(

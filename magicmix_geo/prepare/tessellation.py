@@ -18,7 +18,8 @@ import numba
 import numpy as np
 import shapely
 
-from magicmix_geo.prepare.dissolve import dissolve_rings
+from magicmix_geo.prepare.delaunay import circumcentres, delaunay, voronoi_edges
+from magicmix_geo.prepare.dissolve import dissolve_rings, outline_polygons
 
 # outlines are shrunk by this much before sharing out space, so that buildings that touch
 # (terraced houses) still have points of their own
@@ -36,6 +37,9 @@ JITTER_M = (1e-4, 1e-3)
 # points are rounded to this before duplicates are dropped (segmentize may put a point a
 # nanometre from a vertex)
 GRID_M = 1e-3
+# the frame around a block's points for the Delaunay triangulation, in block diagonals from
+# the block's centre (more than 1.5 keeps the frame's cells out of the block)
+FRAME = 4.0
 
 
 def block_cells(
@@ -101,8 +105,10 @@ def _share_out(
     if len(pieces) < 2:
         whole_owner = int(pieces[0]) if len(pieces) else -1
         return np.array([block], dtype=object), np.array([whole_owner])
-    coords, cell = _voronoi_cells(block, points)
-    merged = dissolve_rings(coords, cell, owner, pieces)
+    merged = _owner_regions(block, points, np.searchsorted(pieces, owner), len(pieces))
+    if merged is None:  # GEOS' diagram instead (never on the Delft sample)
+        coords, cell = _voronoi_cells(block, points)
+        merged = dissolve_rings(coords, cell, owner, pieces)
     # only the cells on the block's edge reach beyond it (the Voronoi diagram fills the
     # block's envelope): clip those
     simplified = shapely.coverage_simplify(
@@ -120,6 +126,32 @@ def clipped(geoms: np.ndarray, to: np.ndarray | shapely.Geometry) -> np.ndarray:
     other = to[crossing] if isinstance(to, np.ndarray) else to
     out[crossing] = shapely.intersection(out[crossing], other)
     return out
+
+
+def _owner_regions(
+    block: shapely.Geometry, points: np.ndarray, owner: np.ndarray, n_owners: int
+) -> np.ndarray | None:
+    """The union of each owner's Voronoi cells (owners numbered from 0), normalised, from a
+    Delaunay triangulation of the points (jittered as for GEOS) and a frame of points far
+    enough away that no cell is cut inside the block; None when the triangulation or the
+    rings fail in floating point."""
+    xmin, ymin, xmax, ymax = block.bounds
+    origin = np.array([(xmin + xmax) / 2, (ymin + ymax) / 2])
+    # every point of the block is nearer to every outline point (at most a diagonal away)
+    # than to the frame (at least FRAME - half a diagonal from any of it)
+    far = FRAME * max(np.hypot(xmax - xmin, ymax - ymin), 1.0)
+    frame = far * np.array([[-1, -1], [0, -1], [1, -1], [1, 0], [1, 1], [0, 1], [-1, 1], [-1, 0]])
+    moved = points + JITTER_M[0] * _hash_offsets(points) - origin
+    xy = np.vstack([moved, frame])
+    triangles, halfedges = delaunay(xy)
+    if not len(triangles):
+        return None
+    start, end, edge_owner = voronoi_edges(
+        triangles, halfedges, np.r_[owner, np.full(len(frame), -1)]
+    )
+    return outline_polygons(
+        circumcentres(xy, triangles) + origin, start, end, edge_owner, n_owners
+    )
 
 
 def _voronoi_cells(block: shapely.Geometry, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
