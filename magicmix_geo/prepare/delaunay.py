@@ -366,14 +366,13 @@ def voronoi_edges(
     return start, end, which
 
 
-def circumcentres(xy: np.ndarray, tri: np.ndarray) -> np.ndarray:
+@numba.njit(cache=True)
+def circumcentres(xy: np.ndarray, tri: np.ndarray) -> np.ndarray:  # pragma: no cover
     """The circumcentre of each triangle (flat point indices, three a triangle)."""
-    a, b, c = xy[tri[0::3]], xy[tri[1::3]], xy[tri[2::3]]
-    d = b - a
-    e = c - a
-    bl = (d**2).sum(axis=1)
-    cl = (e**2).sum(axis=1)
-    det = 0.5 / (d[:, 0] * e[:, 1] - d[:, 1] * e[:, 0])
-    x = (e[:, 1] * bl - d[:, 1] * cl) * det
-    y = (d[:, 0] * cl - e[:, 0] * bl) * det
-    return a + np.column_stack([x, y])
+    out = np.empty((tri.size // 3, 2))
+    for t in range(tri.size // 3):
+        a, b, c = tri[3 * t], tri[3 * t + 1], tri[3 * t + 2]
+        ux, uy = _circumcentre(xy[a, 0], xy[a, 1], xy[b, 0], xy[b, 1], xy[c, 0], xy[c, 1])
+        out[t, 0] = xy[a, 0] + ux
+        out[t, 1] = xy[a, 1] + uy
+    return out
