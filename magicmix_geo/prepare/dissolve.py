@@ -8,7 +8,10 @@ into rings. :func:`dissolve_by_owner` does that for all owners at once with inte
 one shell with holes (cells in two pieces, or two rings through one vertex) is left to
 ``coverage_union_all``, so the result is always the coverage union; only where a ring
 starts may differ, and :func:`dissolve_by_owner` normalises every polygon so that it does
-not depend on which way computed it.
+not depend on which way computed it (as ``shapely.normalize`` writes it, without calling it
+for a polygon without holes). :func:`dissolve_rings` takes the cells as coordinates (a
+diagram's, without a geometry per cell); :func:`outline_polygons` chains outline edges given
+directly (a Delaunay triangulation's Voronoi edges between owners) the same way.
 """
 
 from __future__ import annotations
