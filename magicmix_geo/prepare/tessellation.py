@@ -113,11 +113,10 @@ def _share_out(
         whole_owner = int(pieces[0]) if len(pieces) else -1
         return np.array([block], dtype=object), np.array([whole_owner])
     merged = _owner_regions(block, points, np.searchsorted(pieces, owner), len(pieces))
-    if merged is None:  # GEOS' diagram instead (never on the Delft sample)
+    if merged is None:  # GEOS' diagram instead (none of the Delft sample's 69 blocks)
         coords, cell = _voronoi_cells(block, points)
         merged = dissolve_rings(coords, cell, owner, pieces)
-    # only the cells on the block's edge reach beyond it (the Voronoi diagram fills the
-    # block's envelope): clip those
+    # only the regions on the block's edge reach beyond it: clip those
     simplified = shapely.coverage_simplify(
         clipped(merged, block), SIMPLIFY_M, simplify_boundary=False
     )
