@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import shapely
 
-from magicmix_geo.prepare.dissolve import dissolve_by_owner
+from magicmix_geo.prepare.dissolve import dissolve_by_owner, dissolve_rings
 from tests.test_tessellation import sample_blocks
 
 
@@ -71,4 +71,14 @@ def test_voronoi_cells_of_real_outlines_dissolve_as_geos_does() -> None:
     cells = shapely.get_parts(diagram)
     assert len(cells) == len(points) and len(np.unique(owner)) > 20
     result = _dissolved(cells, owner)
+    assert shapely.equals_exact(result, _reference(cells, owner), tolerance=0).all()
+
+
+def test_cells_given_as_rings_dissolve_as_the_geometries_do() -> None:
+    # a hole, an owner in two pieces (left to GEOS, its cells made from the rings)
+    cells, owner = _grid([[1, 1, 1, 3], [1, 2, 1, 4], [1, 1, 1, 3]])
+    coords, cell = shapely.get_coordinates(cells, return_index=True)
+    owners = np.unique(owner)
+    result = dissolve_rings(coords, cell, owner, owners)
+    assert shapely.get_type_id(result[2]) == shapely.GeometryType.MULTIPOLYGON
     assert shapely.equals_exact(result, _reference(cells, owner), tolerance=0).all()

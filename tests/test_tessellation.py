@@ -96,3 +96,119 @@ def test_cells_match_momepy_on_the_real_sample() -> None:
     assert np.percentile(share, 99) < 0.05
     assert differ.sum() / shapely.area(theirs).sum() < 0.005
     assert shapely.is_valid(cells).all()
+
+
+def _reference_cells(block: shapely.Geometry, pieces: np.ndarray) -> np.ndarray:
+    """One block shared out plainly: a Voronoi cell per outline point (as block_cells
+    places, dedupes and jitters them), GEOS' coverage union per building, clipped to the
+    block and simplified as one coverage. Every building keeps an outline when shrunk."""
+    shrunk = shapely.buffer(pieces, -tessellation.SHRINK_M, cap_style="flat", join_style="mitre")
+    dense = shapely.segmentize(shrunk, tessellation.SEGMENT_M)
+    points, owner = shapely.get_coordinates(dense, return_index=True)
+    grid = tessellation.GRID_M
+    points, first = np.unique(np.round(points / grid) * grid, axis=0, return_index=True)
+    owner = owner[first]
+    x, y = points[:, 0], points[:, 1]
+    dx = np.modf(np.abs(np.sin(x * 12.9898 + y * 78.233)) * 43758.5453)[0]
+    dy = np.modf(np.abs(np.sin(x * 39.3468 + y * 11.135)) * 24634.6345)[0]
+    moved = points + tessellation.JITTER_M[0] * np.column_stack([dx, dy])
+    cells = shapely.get_parts(
+        shapely.voronoi_polygons(shapely.multipoints(moved), extend_to=block, ordered=True)
+    )
+    assert shapely.contains_xy(cells, moved[:, 0], moved[:, 1]).all()
+    merged = shapely.normalize(
+        np.array(
+            [shapely.coverage_union_all(cells[owner == k]) for k in range(len(pieces))],
+            dtype=object,
+        )
+    )
+    return shapely.coverage_simplify(
+        tessellation.clipped(merged, block), tessellation.SIMPLIFY_M, simplify_boundary=False
+    )
+
+
+def _assert_same_cells(got: np.ndarray, expected: np.ndarray) -> None:
+    """Cell by cell the same, to rounding: the Voronoi vertices are circumcentres that the
+    Delaunay path computes in its own floating point."""
+    assert shapely.is_valid(got).all()
+    differ = shapely.area(shapely.symmetric_difference(got, expected))
+    assert (differ <= 1e-9 * shapely.area(expected)).all()
+    # most cells come out vertex for vertex the same
+    assert shapely.equals_exact(got, expected, tolerance=0).mean() > 0.8
+
+
+def _busiest_blocks(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    blocks, pieces, piece_block = sample_blocks()
+    busiest = np.argsort(np.bincount(piece_block))[-n:]
+    mine = np.isin(piece_block, busiest)
+    return blocks, pieces[mine], piece_block[mine], busiest
+
+
+def test_cells_are_the_plain_voronoi_union_clipped_and_simplified() -> None:
+    # the sample's five busiest blocks, all at once, against each block done plainly
+    blocks, pieces, piece_block, busiest = _busiest_blocks(5)
+    cells, home, owner = tessellation.block_cells(blocks, pieces, piece_block)
+    assert sorted(home.tolist()) == sorted(piece_block.tolist())
+    for b in busiest:
+        in_block = np.flatnonzero(piece_block == b)
+        expected = _reference_cells(blocks[b], pieces[in_block])
+        got = cells[home == b][np.argsort(owner[home == b])]
+        assert (np.sort(owner[home == b]) == in_block).all()
+        _assert_same_cells(got, expected)
+
+
+def test_where_the_triangulation_fails_geos_diagram_gives_the_same_cells(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    blocks, pieces, piece_block, _ = _busiest_blocks(3)
+    cells, home, owner = tessellation.block_cells(blocks, pieces, piece_block)
+    failed = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64))
+    monkeypatch.setattr(tessellation, "delaunay", lambda xy: failed)
+    geos_cells, geos_home, geos_owner = tessellation.block_cells(blocks, pieces, piece_block)
+    assert (geos_home == home).all() and (geos_owner == owner).all()
+    _assert_same_cells(cells, geos_cells)
+
+
+def test_blocks_are_shared_out_apart_even_where_their_points_coincide() -> None:
+    # the same block twice with the same two houses: each copy gets both cells
+    block = box(0, 0, 40, 20)
+    houses = [box(2, 5, 12, 15), box(26, 5, 36, 15)]
+    cells, home, owner = tessellation.block_cells(
+        np.array([block, block]), np.array(houses * 2, dtype=object), np.array([0, 0, 1, 1])
+    )
+    assert home.tolist() == [0, 0, 1, 1]
+    assert owner.tolist() == [0, 1, 2, 3]
+    assert shapely.equals_exact(cells[:2], cells[2:], tolerance=0).all()
+
+
+def test_cell_rings_finds_each_cells_ring_and_refuses_a_broken_diagram() -> None:
+    squares = np.array([box(0, 0, 1, 1), box(1, 0, 2, 1)], dtype=object)
+    coords = shapely.get_coordinates(squares)
+    points = np.array([[0.5, 0.5], [1.5, 0.5]])
+    assert tessellation.cell_rings(coords, points).tolist() == [0, 5, 10]
+    # a cell that does not hold its point, a point without a cell, a ring left open
+    assert len(tessellation.cell_rings(coords, points[::-1])) == 0
+    assert len(tessellation.cell_rings(coords, np.vstack([points, [[3.0, 0.5]]]))) == 0
+    assert len(tessellation.cell_rings(coords[:-1], points)) == 0
+    # a point just above its cell (the ray crosses no edge) and one beside it (two edges)
+    assert len(tessellation.cell_rings(coords, np.array([[0.5, 1.01], [1.5, 0.5]]))) == 0
+    assert len(tessellation.cell_rings(coords, np.array([[0.5, 0.5], [0.99, 0.5]]))) == 0
+
+
+def test_blocks_done_together_give_the_cells_of_each_block_done_alone() -> None:
+    # block 0's last outline point (by x, then y) is block 1's first: (13.6, 5.6) once shrunk, a
+    # corner that shares out the space between two houses
+    blocks = np.array([box(0, 0, 14, 8), box(13, 0, 40, 20)], dtype=object)
+    pieces = np.array(
+        [box(2, 2, 6, 6), box(10, 2, 14, 6), box(13.2, 5.2, 20, 10), box(14.5, 1, 20, 4.9)],
+        dtype=object,
+    )
+    piece_block = np.array([0, 0, 1, 1])
+    cells, home, owner = tessellation.block_cells(blocks, pieces, piece_block)
+    assert owner.tolist() == [0, 1, 2, 3]
+    for b in (0, 1):
+        alone, _, alone_owner = tessellation.block_cells(
+            blocks[b : b + 1], pieces[piece_block == b], np.zeros(2, dtype=int)
+        )
+        assert (alone_owner + 2 * b == owner[home == b]).all()
+        assert shapely.equals_exact(alone, cells[home == b], tolerance=0).all()

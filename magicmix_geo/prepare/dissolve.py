@@ -8,10 +8,15 @@ into rings. :func:`dissolve_by_owner` does that for all owners at once with inte
 one shell with holes (cells in two pieces, or two rings through one vertex) is left to
 ``coverage_union_all``, so the result is always the coverage union; only where a ring
 starts may differ, and :func:`dissolve_by_owner` normalises every polygon so that it does
-not depend on which way computed it.
+not depend on which way computed it (as ``shapely.normalize`` writes it, without calling it
+for a polygon without holes). :func:`dissolve_rings` takes the cells as coordinates (a
+diagram's, without a geometry per cell); :func:`outline_polygons` chains outline edges given
+directly (a Delaunay triangulation's Voronoi edges between owners) the same way.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numba
 import numpy as np
@@ -28,17 +33,55 @@ def dissolve_by_owner(cells: np.ndarray, owner: np.ndarray, owners: np.ndarray) 
     local = np.searchsorted(owners, owner)
     coords, cell = shapely.get_coordinates(cells, return_index=True)
     holes = shapely.get_num_interior_rings(cells)
-    vertices, start, end, edge_owner = _directed_edges(coords, cell, local, len(cells))
-    start, end, edge_owner = _outline_edges(start, end, edge_owner)
-    merged = np.empty(len(owners), dtype=object)
     fallback = np.zeros(len(owners), dtype=bool)
     fallback[np.unique(local[holes > 0])] = True
-    shells = _shells_with_holes(vertices, start, end, edge_owner, len(owners), fallback)
+    return _dissolve(coords, cell, local, len(cells), fallback, lambda k: cells[local == k])
+
+
+def dissolve_rings(
+    coords: np.ndarray, cell: np.ndarray, owner: np.ndarray, owners: np.ndarray
+) -> np.ndarray:
+    """:func:`dissolve_by_owner` for cells given as coordinates: one closed ring per cell
+    (``coords[cell == i]``, cells numbered from 0 without gaps), as a Voronoi diagram's
+    ``shapely.get_coordinates`` gives them. Saves making a geometry per cell; the cells'
+    polygons are made only for an owner left to GEOS."""
+    local = np.searchsorted(owners, owner)
+    n_cells = int(cell[-1]) + 1 if len(cell) else 0
+    ring_start = np.searchsorted(cell, np.arange(n_cells + 1))
+
+    def cells_of(k: int) -> np.ndarray:
+        mine = np.flatnonzero(local == k)
+        sizes = ring_start[mine + 1] - ring_start[mine]
+        offsets = np.r_[0, np.cumsum(sizes)]
+        rows = np.repeat(ring_start[mine] - offsets[:-1], sizes) + np.arange(offsets[-1])
+        return shapely.from_ragged_array(
+            shapely.GeometryType.POLYGON, coords[rows], (offsets, np.arange(len(mine) + 1))
+        )
+
+    fallback = np.zeros(len(owners), dtype=bool)
+    return _dissolve(coords, cell, local, n_cells, fallback, cells_of)
+
+
+def _dissolve(
+    coords: np.ndarray,
+    cell: np.ndarray,
+    local: np.ndarray,
+    n_cells: int,
+    fallback: np.ndarray,
+    cells_of: Callable[[int], np.ndarray],
+) -> np.ndarray:
+    """Each owner's polygon (owners numbered ``0..len(fallback)-1``, ``local`` for each
+    cell), normalised; the owners marked in ``fallback`` (and those whose rings do not
+    chain) from GEOS' coverage union of ``cells_of(owner)``."""
+    vertices, start, end, edge_owner = _directed_edges(coords, cell, local, n_cells)
+    start, end, edge_owner = _outline_edges(start, end, edge_owner)
+    merged = np.empty(len(fallback), dtype=object)
+    shells = _shells_with_holes(vertices, start, end, edge_owner, len(fallback), fallback)
     found = np.flatnonzero(~fallback)
     merged[found] = shells[found]
     for k in np.flatnonzero(fallback):
-        merged[k] = _coverage_union(cells[local == k])
-    return shapely.normalize(merged)
+        merged[k] = shapely.normalize(_coverage_union(cells_of(int(k))))
+    return merged
 
 
 def _directed_edges(
@@ -73,6 +116,47 @@ def _outline_edges(
     return start[keep], end[keep], owner[keep]
 
 
+def outline_polygons(
+    vertices: np.ndarray, start: np.ndarray, end: np.ndarray, owner: np.ndarray, n_owners: int
+) -> np.ndarray | None:
+    """Each owner's polygon from its outline edges, normalised.
+
+    The edges (``vertices[start] -> vertices[end]``) run with their owner on the left, and
+    no owner passes a vertex twice (vertices as numbers: two may share coordinates), as
+    the Voronoi edges of a Delaunay triangulation between owners are
+    (:func:`magicmix_geo.prepare.delaunay.voronoi_edges`). An owner in several pieces
+    gets a MultiPolygon. None when an owner's edges do not chain into rings or an owner
+    has no shell.
+    """
+    fallback = np.zeros(n_owners, dtype=bool)
+    if not len(start):
+        return None
+    xy, closed_start, ring_owner, shell = _rings(vertices, start, end, owner, fallback)
+    n_shells = np.bincount(ring_owner[shell], minlength=n_owners)
+    if fallback.any() or (n_shells == 0).any():
+        return None
+    several = n_shells > 1
+    result = np.empty(n_owners, dtype=object)
+    result[~several] = _polygons(xy, closed_start, ring_owner, shell, several)
+    for k in np.flatnonzero(several):
+        result[k] = _pieces(xy, closed_start, np.flatnonzero(ring_owner == k), shell)
+    return result
+
+
+def _pieces(
+    xy: np.ndarray, closed_start: np.ndarray, rings: np.ndarray, shell: np.ndarray
+) -> shapely.Geometry:
+    """An owner in several pieces: its shells less its holes, normalised."""
+    polygons = np.array(
+        [shapely.Polygon(xy[closed_start[r] : closed_start[r + 1]]) for r in rings],
+        dtype=object,
+    )
+    whole = shapely.union_all(polygons[shell[rings]])
+    if (~shell[rings]).any():
+        whole = shapely.difference(whole, shapely.union_all(polygons[~shell[rings]]))
+    return shapely.normalize(whole)
+
+
 def _shells_with_holes(
     vertices: np.ndarray,
     start: np.ndarray,
@@ -88,6 +172,23 @@ def _shells_with_holes(
     if not len(start):
         fallback[:] = True
         return result
+    xy, closed_start, ring_owner, shell = _rings(vertices, start, end, owner, fallback)
+    fallback[np.bincount(ring_owner[shell], minlength=n_owners) != 1] = True
+    built = np.flatnonzero(~fallback)
+    result[built] = _polygons(xy, closed_start, ring_owner, shell, fallback)
+    return result
+
+
+def _rings(
+    vertices: np.ndarray,
+    start: np.ndarray,
+    end: np.ndarray,
+    owner: np.ndarray,
+    fallback: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The edges chained into closed rings: their points, where each ring starts (and the
+    last ends), each ring's owner and whether it is a shell (counter-clockwise). Owners
+    whose edges do not chain are marked in ``fallback``."""
     order, ring = _walk_rings(_following(start, end, owner, len(vertices), fallback))
     first = np.r_[0, np.flatnonzero(np.diff(ring)) + 1]
     ring_owner = owner[order][first]
@@ -97,10 +198,7 @@ def _shells_with_holes(
     xy = vertices[closed]
     closed_start = ring_start + np.arange(len(ring_start))
     shell = _ring_areas(xy, closed_start) > 0  # counter-clockwise: a shell, else a hole
-    fallback[np.bincount(ring_owner[shell], minlength=n_owners) != 1] = True
-    built = np.flatnonzero(~fallback)
-    result[built] = _polygons(xy, closed_start, ring_owner, shell, fallback)
-    return result
+    return xy, closed_start, ring_owner, shell
 
 
 def _following(
@@ -140,18 +238,53 @@ def _polygons(
     shell: np.ndarray,
     fallback: np.ndarray,
 ) -> np.ndarray:
-    """One polygon per owner not in ``fallback``: its shell, then its holes."""
+    """One normalised polygon per owner not in ``fallback``: its shell, then its holes."""
+    n_rings = np.bincount(ring_owner, minlength=len(fallback))
+    result = np.empty(len(fallback), dtype=object)
+    alone = ~fallback & (n_rings == 1)
+    rings = np.flatnonzero(alone[ring_owner])
+    rings = rings[np.argsort(ring_owner[rings], kind="stable")]  # one each: by owner
+    result[alone] = _normalised_shells(xy, closed_start, rings)
+    holed = ~fallback & (n_rings > 1)
     ring_order = np.lexsort((~shell, ring_owner))  # by owner, its shell first
-    ring_order = ring_order[~fallback[ring_owner[ring_order]]]
+    ring_order = ring_order[holed[ring_owner[ring_order]]]
     sizes = np.diff(closed_start)[ring_order]
     offsets = np.r_[0, np.cumsum(sizes)]
     points = xy[
         np.repeat(closed_start[:-1][ring_order] - offsets[:-1], sizes) + np.arange(offsets[-1])
     ]
-    rings = np.bincount(ring_owner[ring_order], minlength=len(fallback))[~fallback]
-    return shapely.from_ragged_array(
-        shapely.GeometryType.POLYGON, points, (offsets, np.r_[0, np.cumsum(rings)])
+    result[holed] = shapely.normalize(
+        shapely.from_ragged_array(
+            shapely.GeometryType.POLYGON, points, (offsets, np.r_[0, np.cumsum(n_rings[holed])])
+        )
     )
+    return result[~fallback]
+
+
+def _normalised_shells(xy: np.ndarray, closed_start: np.ndarray, rings: np.ndarray) -> np.ndarray:
+    """Polygons of the counter-clockwise closed ``rings`` as ``shapely.normalize`` writes
+    them: clockwise, from the ring's lowest vertex (by x, then y). The rings' vertices are
+    distinct, so that vertex is one."""
+    first = closed_start[:-1][rings]
+    n = closed_start[1:][rings] - first - 1  # vertices, without the closing one
+    ring_of = np.repeat(np.arange(len(rings)), n)
+    rows = np.repeat(first, n) + _ranks(n)
+    by = np.lexsort((xy[rows, 1], xy[rows, 0], ring_of))
+    ring_first = np.cumsum(n) - n
+    lowest = by[ring_first] - ring_first
+    # from the lowest vertex backwards, round to it again
+    step = np.repeat(lowest, n + 1) - _ranks(n + 1)
+    points = xy[np.repeat(first, n + 1) + step % np.repeat(n, n + 1)]
+    offsets = np.r_[0, np.cumsum(n + 1)]
+    return shapely.from_ragged_array(
+        shapely.GeometryType.POLYGON, points, (offsets, np.arange(len(rings) + 1))
+    )
+
+
+def _ranks(sizes: np.ndarray) -> np.ndarray:
+    """0, 1, ... size - 1 for each size, concatenated."""
+    ends = np.cumsum(sizes)
+    return np.arange(ends[-1] if len(ends) else 0) - np.repeat(ends - sizes, sizes)
 
 
 @numba.njit(cache=True)
