@@ -665,8 +665,8 @@ def test_the_site_type_reason_says_its_rating() -> None:
     rated = (np.array([0.4]), np.array([criterion.indicator]))
     nl, en = reasons(table, {"site_type": criterion}, {"site_type": 1.0}, {"site_type": rated}, 1)
     # a rating from 0 to 1, not rounded to a bare "0"
-    said_nl = f"{criterion.label_nl} voorkeur 0,40 (0,40)"
-    said_en = f"{criterion.label_en} preference 0.40 (0.40)"
+    said_nl = f"{criterion.label_nl} waardering 0,40 (0,40)"
+    said_en = f"{criterion.label_en} rating 0.40 (0.40)"
     assert nl.iloc[0] == f"Voor: {said_nl}. Tegen: {said_nl}."
     assert en.iloc[0] == f"For: {said_en}. Against: {said_en}."
 

@@ -34,7 +34,7 @@ _COUNT_UNITS = {
     "n_residential_buildings_": ("residential buildings", "woongebouwen"),
 }
 # indicators that are a rating from 0 to 1 (no unit): shown with two digits after a word
-_RATINGS = {"site_preference": ("preference", "voorkeur")}
+_RATINGS = {"site_preference": ("rating", "waardering")}
 
 
 def contributions(
