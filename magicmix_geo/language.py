@@ -10,6 +10,7 @@ from __future__ import annotations
 import decimal
 import math
 import numbers
+from collections.abc import Mapping
 
 # the languages of the outputs: Dutch (the default) and English
 LANGS = ("nl", "en")
@@ -30,6 +31,13 @@ def check_lang(lang: str) -> str:
     if lang not in LANGS:
         raise ValueError(f"lang: {lang!r} is not one of {', '.join(LANGS)}")
     return lang
+
+
+def words_in(table: Mapping[str, tuple[str, str]], lang: str) -> dict[str, str]:
+    """A table of (English, Dutch) words in ``lang`` (``nl`` or ``en``); ValueError for
+    another."""
+    check_lang(lang)
+    return {key: (nl if lang == "nl" else en) for key, (en, nl) in table.items()}
 
 
 def separators(lang: str) -> tuple[str, str]:

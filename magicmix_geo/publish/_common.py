@@ -7,7 +7,7 @@ import json
 import re
 import sqlite3
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ import pyogrio.errors
 from magicmix_geo._atomic import atomic_path
 from magicmix_geo._errors import OutputError
 from magicmix_geo.contract import require_rd
-from magicmix_geo.language import LANGS, check_lang, format_number
+from magicmix_geo.language import LANGS, format_number, words_in
 from magicmix_geo.publish._palette import (
     BOUNDARY_COLOUR,
     BUILDING_COLOUR,
@@ -46,13 +46,6 @@ OSM_LICENCE = "ODbL 1.0"
 CBS_ATTRIBUTION = "Bron: CBS, Kadaster"
 CBS_LICENCE = "CC-BY 4.0"
 MAP_ATTRIBUTION = f"{OSM_ATTRIBUTION} (ODbL); {CBS_ATTRIBUTION} ({CBS_LICENCE})"
-
-
-def words_in(table: Mapping[str, tuple[str, str]], lang: str) -> dict[str, str]:
-    """A table of (English, Dutch) words in ``lang`` (``nl`` or ``en``); ValueError for
-    another."""
-    check_lang(lang)
-    return {key: (nl if lang == "nl" else en) for key, (en, nl) in table.items()}
 
 
 # a walking distance without a path over the network, per language
@@ -147,14 +140,6 @@ def excluded_mask(sites: gpd.GeoDataFrame) -> pd.Series:
     return sites["excluded"].astype("boolean").fillna(False).astype(bool)
 
 
-def exclusion_reason_column(sites: gpd.GeoDataFrame, lang: str) -> str:
-    """The column of the sites' exclusion reasons in ``lang``: ``exclusion_reason_nl`` in
-    Dutch where the model wrote it (score/model.py), else ``exclusion_reason`` (English)."""
-    check_lang(lang)
-    dutch = "exclusion_reason_nl"
-    return dutch if lang == "nl" and dutch in sites.columns else "exclusion_reason"
-
-
 def category_style(category: object) -> tuple[str, str, str]:
     """(label, colour, QGIS marker name) of a destination category; grey circle if unknown.
 
@@ -213,7 +198,6 @@ __all__ = [
     "WATER_COLOUR",
     "category_style",
     "excluded_mask",
-    "exclusion_reason_column",
     "format_number",
     "output_path",
     "quiet_missing_glyphs",
@@ -222,6 +206,7 @@ __all__ = [
     "site_type_look",
     "site_type_style",
     "walking_distance_text",
+    "words_in",
 ]
 
 

@@ -49,7 +49,6 @@ from magicmix_geo.publish._common import (
     WATER_COLOUR,
     category_style,
     excluded_mask,
-    exclusion_reason_column,
     format_number,
     output_path,
     quiet_missing_glyphs,
@@ -61,6 +60,7 @@ from magicmix_geo.publish._common import (
     walking_distance_text,
     words_in,
 )
+from magicmix_geo.score.explain import exclusion_reason_column
 from magicmix_geo.site_types import SITE_TYPES, site_type_label
 
 TOP_LABELLED = 10

@@ -21,7 +21,6 @@ from magicmix_geo.publish._common import (
     EXCLUDED_COLOUR,
     MAP_ATTRIBUTION,
     excluded_mask,
-    exclusion_reason_column,
     format_number,
     output_path,
     reason_text,
@@ -31,6 +30,7 @@ from magicmix_geo.publish._common import (
     words_in,
 )
 from magicmix_geo.publish.lists import type_summary
+from magicmix_geo.score.explain import exclusion_reason_column
 from magicmix_geo.site_types import site_type_label
 
 TOP_SITES = 10

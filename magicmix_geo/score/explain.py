@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from magicmix_geo.config import Criterion
-from magicmix_geo.language import format_number, format_numbers
+from magicmix_geo.language import check_lang, format_number, format_numbers
 from magicmix_geo.score.criteria import CENSORED
 from magicmix_geo.site_types import SITE_TYPE_LABELS, site_type_label
 
@@ -91,6 +91,14 @@ def _with_unit(indicator: str, number: str, lang: str) -> str:
     return number
 
 
+def exclusion_reason_column(sites: pd.DataFrame, lang: str) -> str:
+    """The column of the sites' exclusion reasons in ``lang``: ``exclusion_reason_nl`` in
+    Dutch where the model wrote it (score/model.py), else ``exclusion_reason`` (English)."""
+    check_lang(lang)
+    dutch = "exclusion_reason_nl"
+    return dutch if lang == "nl" and dutch in sites.columns else "exclusion_reason"
+
+
 def censored_text(edge_m: float, lang: str) -> str:
     """A distance beyond the data's coverage in words: what is known of it, if anything."""
     nl = lang == "nl"
@@ -131,11 +139,7 @@ def reasons(
     lost = w * (1.0 - s)
     excluded = table["excluded"].to_numpy(dtype=bool)
     ex_en = table["exclusion_reason"].to_numpy(dtype=object)
-    ex_nl = (
-        table["exclusion_reason_nl"]
-        if "exclusion_reason_nl" in table.columns
-        else table["exclusion_reason"]
-    ).to_numpy(dtype=object)
+    ex_nl = table[exclusion_reason_column(table, "nl")].to_numpy(dtype=object)
     out_en: list[str] = []
     out_nl: list[str] = []
     for i in range(n_sites):

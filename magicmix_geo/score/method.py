@@ -4,7 +4,7 @@ the national list and the reports, in the run's language. Pure: settings in, tex
 from __future__ import annotations
 
 from magicmix_geo.config import Settings
-from magicmix_geo.language import check_lang, format_number
+from magicmix_geo.language import format_number, words_in
 
 # (English, Dutch) texts of the method rows; {placeholders} are the settings' numbers
 _TEXTS: dict[str, tuple[str, str]] = {
@@ -63,7 +63,7 @@ _TEXTS: dict[str, tuple[str, str]] = {
 def method_rows(settings: Settings, lang: str = "en") -> list[tuple[str, str]]:
     """The method sheet: one row per criterion and exclusion, in words, in ``lang`` (``nl``
     or ``en``); the numbers as a reader of ``lang`` writes them."""
-    words = {key: pair[1] if check_lang(lang) == "nl" else pair[0] for key, pair in _TEXTS.items()}
+    words = words_in(_TEXTS, lang)
 
     def num(value: float) -> str:
         return _plain(value, lang)
