@@ -39,7 +39,12 @@ from magicmix_geo._errors import OutputError
 from magicmix_geo.language import separators
 from magicmix_geo.publish._common import format_number, words_in
 from magicmix_geo.publish._palette import CATEGORY_STYLES
-from magicmix_geo.publish.qgis_styles import legend_labels, run_style
+from magicmix_geo.publish.qgis_styles import (
+    legend_labels,
+    map_tip,
+    rule_description,
+    run_style,
+)
 
 PROJECT_FILE = "magicmix.qgz"
 QGIS_PYTHON = "/usr/bin/python3"
@@ -136,6 +141,7 @@ def project_spec(
                 "layer": name,
                 "name": f"{m.gm_code} {name}",
                 "visible": visible,
+                **style_texts(name, lang, category_labels),
             }
             for name, visible in LAYER_ORDER
             if name in present
@@ -163,7 +169,13 @@ def project_spec(
     national = []
     if national_gpkg is not None:
         national = [
-            {"path": str(folder / national_gpkg), "layer": name, "name": name, "visible": vis}
+            {
+                "path": str(folder / national_gpkg),
+                "layer": name,
+                "name": name,
+                "visible": vis,
+                **style_texts(name, lang, category_labels),
+            }
             for name, vis in NATIONAL_LAYERS
         ]
     return {
@@ -176,6 +188,20 @@ def project_spec(
         "compact": compact,
         "legend_labels": legend_labels(lang, category_labels),
     }
+
+
+def style_texts(
+    layer: str, lang: str, category_labels: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The texts ``qgis_script.py`` sets on a layer over its GeoPackage style, in ``lang``:
+    its ``map_tip`` and its label rule's description (``rule``), where its style has them
+    (the GeoPackages of the same run carry the same; this keeps the project in its language
+    whatever wrote them)."""
+    texts = {"map_tip": map_tip(layer, lang, category_labels)}
+    rule = rule_description(layer, lang)
+    if rule is not None:
+        texts["rule"] = rule
+    return {key: text for key, text in texts.items() if text}
 
 
 def raster_legend(
