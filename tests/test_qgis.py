@@ -39,7 +39,7 @@ INSTALL_HINT = (
 MUNICIPALITY_LAYERS = {"sites", "stops", "amenities", "boundary", "buildings", "streets"}
 # the sample run is Dutch, and so are its styles' legends (tests/test_qgis_styles_i18n.py)
 LEGEND = legend_labels("nl", category_labels(load_settings(), "nl"))
-RANGES = {
+RANGES: dict[str | int, str] = {
     "excluded": LEGEND["ranges"][range_key(EXCLUDED_CLASS[0])],
     "no score": LEGEND["ranges"][range_key(NO_SCORE_CLASS[0])],
     **{i: LEGEND["ranges"][range_key(SCORE_BREAKS[i])] for i in range(len(SCORE_COLOURS))},
