@@ -115,7 +115,12 @@ def _hostile_layers(sample_run: Path) -> dict[str, gpd.GeoDataFrame]:
         2.5,
     ]
     layers["amenities"].loc[1, "category"] = "supermarket"
+    layers["amenities"].loc[2, "category"] = "playground"
     return layers
+
+
+# a configured label with markup, a quote and QGIS's closing bracket (config/categories.toml)
+ODD_LABEL = "speel'plek %] <i>"
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +134,7 @@ def hostile(sample_run: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
         folder = tmp / lang
         folder.mkdir()
         gpkg = folder / "GM0503_Delft.gpkg"
-        labels = category_labels(SETTINGS, lang)
+        labels = {**category_labels(SETTINGS, lang), "playground": ODD_LABEL}
         write_municipality_gpkg(gpkg, layers, {}, lang=lang, category_labels=labels)
         out[f"gpkg_{lang}"] = _check(gpkg, folder)
         out[f"path_{lang}"] = gpkg
@@ -184,6 +189,9 @@ def test_dutch_map_tips_and_rules(hostile: dict[str, Any], source: str) -> None:
     amenities = report[f"{prefix}amenities"]["tips"]
     _assert_escaped(amenities)
     assert amenities[1].startswith("supermarkt: ")
+    if source == "gpkg_nl":  # the configuration's label, whatever it holds, shown as text
+        assert "<i>" not in amenities[2]
+        assert html.unescape(amenities[2]).startswith(f"{ODD_LABEL}: ")
     for layer in report.values():
         if isinstance(layer, dict):
             for text in (layer["template"], *layer["tips"], *layer["rules"], *layer["legend"]):

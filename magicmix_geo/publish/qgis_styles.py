@@ -82,11 +82,12 @@ def decimal_text(expression: str, lang: str) -> str:
 
 
 def labelled_value(field: str, labels: Mapping[str, str]) -> str:
-    """A QGIS expression giving the label of ``field``'s value (``labels``, our own words,
-    HTML-escaped here), or the value itself as HTML text when it has none."""
+    """A QGIS expression giving the label of ``field``'s value (``labels``, our own words or
+    the configuration's, HTML-escaped here, ``%`` as an entity so that no ``%]`` ends the
+    expression early), or the value itself as HTML text when it has none."""
     column = _field(field)
     cases = " ".join(
-        f"WHEN {column} = {qgis_string(value)} THEN {qgis_string(html.escape(label, False))}"
+        f"WHEN {column} = {qgis_string(value)} THEN {qgis_string(_html_label(label))}"
         for value, label in labels.items()
         if value
     )
@@ -239,6 +240,11 @@ def _relabel(root: ET.Element, labels: dict[str, dict[str, Any]]) -> None:
         label = labels["ranges"].get(range_key(float(class_range.get("lower", "nan"))))
         if label is not None:
             class_range.set("label", label)
+
+
+def _html_label(label: str) -> str:
+    """``label`` as HTML text that holds no ``%`` (QGIS's ``[% ... %]`` brackets)."""
+    return html.escape(label, quote=False).replace("%", "&#37;")
 
 
 def _field(name: str) -> str:
