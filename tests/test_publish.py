@@ -232,7 +232,8 @@ def test_gpkg_layer_styles_one_default_qml_per_layer(
     tmp_path: Path, delft_layers: dict[str, gpd.GeoDataFrame], manifest: dict[str, Any]
 ) -> None:
     target = tmp_path / "out.gpkg"
-    write_municipality_gpkg(target, delft_layers, manifest)
+    # English: the packaged styles' labels (a Dutch file: tests/test_qgis_styles_i18n.py)
+    write_municipality_gpkg(target, delft_layers, manifest, lang="en")
 
     con = sqlite3.connect(target)
     try:

@@ -18,6 +18,7 @@ import pandas as pd
 import pyogrio
 import pytest
 
+from magicmix_geo.config import load_settings
 from magicmix_geo.publish._common import (
     CATEGORY_STYLES,
     EXCLUDED_COLOUR,
@@ -25,6 +26,9 @@ from magicmix_geo.publish._common import (
     SCORE_COLOURS,
     score_colour,
 )
+from magicmix_geo.publish._palette import EXCLUDED_CLASS, NO_SCORE_CLASS
+from magicmix_geo.publish.qgis_styles import legend_labels, range_key
+from magicmix_geo.publish.run_outputs import category_labels
 
 CHECK_SCRIPT = Path(__file__).resolve().parent / "qgis_check.py"
 QGIS_PYTHON = os.environ.get("MAGICMIX_QGIS_PYTHON", "/usr/bin/python3")
@@ -33,6 +37,13 @@ INSTALL_HINT = (
     " (see .ci/run)"
 )
 MUNICIPALITY_LAYERS = {"sites", "stops", "amenities", "boundary", "buildings", "streets"}
+# the sample run is Dutch, and so are its styles' legends (tests/test_qgis_styles_i18n.py)
+LEGEND = legend_labels("nl", category_labels(load_settings(), "nl"))
+RANGES: dict[str | int, str] = {
+    "excluded": LEGEND["ranges"][range_key(EXCLUDED_CLASS[0])],
+    "no score": LEGEND["ranges"][range_key(NO_SCORE_CLASS[0])],
+    **{i: LEGEND["ranges"][range_key(SCORE_BREAKS[i])] for i in range(len(SCORE_COLOURS))},
+}
 
 
 def _qgis_env(tmp: Path) -> dict[str, str]:
@@ -117,14 +128,11 @@ def test_qgis_opens_every_layer_valid_in_rd_new_with_its_default_style(
 
 def _expected_classes(sites: gpd.GeoDataFrame) -> dict[str, int]:
     """Legend label -> count, as the QGIS graduated style should classify the sites."""
-    labels = {
-        colour: f"{SCORE_BREAKS[i]:.1f} - {SCORE_BREAKS[i + 1]:.1f}"
-        for i, colour in enumerate(SCORE_COLOURS)
-    }
+    labels = {colour: RANGES[i] for i, colour in enumerate(SCORE_COLOURS)}
     excluded = sites["excluded"].astype(bool)
     scores = pd.to_numeric(sites.loc[~excluded, "score_total"])
-    names = ["excluded"] * int(excluded.sum())
-    names += ["no score" if pd.isna(s) else labels[score_colour(s)] for s in scores]
+    names = [RANGES["excluded"]] * int(excluded.sum())
+    names += [RANGES["no score"] if pd.isna(s) else labels[score_colour(s)] for s in scores]
     return dict(pd.Series(names).value_counts())
 
 
@@ -143,10 +151,8 @@ def test_qgis_site_styles_are_graduated_on_score_total_with_excluded_grey(
     assert layer["renderer"] == "graduatedSymbol"
     assert '"score_total"' in layer["field"] and '"excluded"' in layer["field"]
     colours = {c["label"]: c["colour"] for c in layer["classes"]}
-    assert colours["excluded"] == EXCLUDED_COLOUR
-    assert [colours[f"{SCORE_BREAKS[i]:.1f} - {SCORE_BREAKS[i + 1]:.1f}"] for i in range(5)] == [
-        *SCORE_COLOURS
-    ]
+    assert colours[RANGES["excluded"]] == EXCLUDED_COLOUR
+    assert [colours[RANGES[i]] for i in range(5)] == [*SCORE_COLOURS]
     frame = gpd.read_file(path, layer=layer_name, engine="pyogrio")
     assert layer["legend_counts"] == _expected_classes(frame)
     assert layer["labels_enabled"]
@@ -163,13 +169,14 @@ def test_qgis_amenities_and_stops_are_categorised(qgis_report: dict[str, Any]) -
         assert layer["field"] == "category", name
         frame = gpd.read_file(path, layer=name, engine="pyogrio")
         expected: dict[str, int] = {}
+        shown = LEGEND["categories"]["category"]
         for category, n in frame["category"].value_counts().items():
-            label = CATEGORY_STYLES.get(category, ("other",))[0]
+            label = shown[category if category in CATEGORY_STYLES else ""]
             expected[label] = expected.get(label, 0) + int(n)
         counts = dict(layer["legend_counts"])
         # QGIS 3.22 draws unknown values with the catch-all class but reports no legend key
         if "drawn" in counts:
-            counts["other"] = counts.get("other", 0) + counts.pop("drawn")
+            counts[shown[""]] = counts.get(shown[""], 0) + counts.pop("drawn")
         assert counts == expected, name
         by_value = {c["value"]: c for c in layer["classes"]}
         for category in set(frame["category"]) & set(CATEGORY_STYLES):

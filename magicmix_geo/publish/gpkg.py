@@ -13,7 +13,6 @@ import sqlite3
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,25 +22,71 @@ import pyogrio
 import pyproj
 import shapely
 
+from magicmix_geo.language import check_lang, words_in
 from magicmix_geo.publish._common import MAP_ATTRIBUTION, output_path, require_rd
 from magicmix_geo.publish.manifest import manifest_json
+from magicmix_geo.publish.qgis_styles import packaged_style, run_style
 
 GeometryKind = Literal["point", "line", "polygon"]
 
-LAYER_DESCRIPTIONS = {
-    "sites": "Candidate housing sites ranked for Magic Mix housing: walking distances"
-    " (dist_*_m), criterion scores (score_*), score_total, exclusions with reasons and"
-    " rank_gm (1 = best in the municipality), EPSG:28992",
-    "national_ranking": "All ranked sites of the run, ordered by rank_nl (1 = best in the"
-    " country), EPSG:28992",
-    "stops": "Public transport stops and train stations used for the distances, EPSG:28992",
-    "transit_stops": "Public transport stops by mode with departures per hour and average"
-    " wait (GTFS, else assumed by mode), EPSG:28992",
-    "amenities": "Destinations used for the walking distances, by category, EPSG:28992",
-    "boundary": "The study area (municipal boundary), EPSG:28992",
-    "buildings": "Building footprints (OpenStreetMap), flagged residential, EPSG:28992",
-    "streets": "Streets and paths (OpenStreetMap highway=*), EPSG:28992",
-    "water": "Water areas (OpenStreetMap), EPSG:28992",
+# the layers' descriptions (English, Dutch), shown by QGIS as their abstracts
+LAYER_DESCRIPTIONS: dict[str, tuple[str, str]] = {
+    "sites": (
+        "Candidate housing sites ranked for Magic Mix housing: walking distances"
+        " (dist_*_m), criterion scores (score_*), score_total, exclusions with reasons and"
+        " rank_gm (1 = best in the municipality), EPSG:28992",
+        "Kandidaatlocaties gerangschikt voor Magic Mix-woningen: loopafstanden (dist_*_m),"
+        " scores per criterium (score_*), score_total, uitsluitingen met redenen en rank_gm"
+        " (1 = beste van de gemeente), EPSG:28992",
+    ),
+    "national_ranking": (
+        "All ranked sites of the run, ordered by rank_nl (1 = best in the country), EPSG:28992",
+        "Alle gerangschikte locaties van de run, op volgorde van rank_nl (1 = beste van het"
+        " land), EPSG:28992",
+    ),
+    "stops": (
+        "Public transport stops and train stations used for the distances, EPSG:28992",
+        "Ov-haltes en treinstations voor de loopafstanden, EPSG:28992",
+    ),
+    "transit_stops": (
+        "Public transport stops by mode with departures per hour and average"
+        " wait (GTFS, else assumed by mode), EPSG:28992",
+        "Ov-haltes per vervoerwijze met vertrekken per uur en gemiddelde wachttijd (GTFS,"
+        " anders aangenomen per vervoerwijze), EPSG:28992",
+    ),
+    "amenities": (
+        "Destinations used for the walking distances, by category, EPSG:28992",
+        "Bestemmingen voor de loopafstanden, per categorie, EPSG:28992",
+    ),
+    "boundary": (
+        "The study area (municipal boundary), EPSG:28992",
+        "Het onderzoeksgebied (gemeentegrens), EPSG:28992",
+    ),
+    "buildings": (
+        "Building footprints (OpenStreetMap), flagged residential, EPSG:28992",
+        "Gebouwen (OpenStreetMap), met hun woonfunctie, EPSG:28992",
+    ),
+    "streets": (
+        "Streets and paths (OpenStreetMap highway=*), EPSG:28992",
+        "Straten en paden (OpenStreetMap highway=*), EPSG:28992",
+    ),
+    "water": ("Water areas (OpenStreetMap), EPSG:28992", "Water (OpenStreetMap), EPSG:28992"),
+}
+# the other words QGIS shows of a GeoPackage (English, Dutch)
+_GPKG_WORDS: dict[str, tuple[str, str]] = {
+    "provenance": (
+        "magicmix-geo {version}, run {run_id} started {started}, config {config}."
+        " Data: {attribution}. The full run manifest (inputs, checksums, licences) is"
+        " stored in this file's gpkg_metadata table.",
+        "magicmix-geo {version}, run {run_id} gestart {started}, configuratie {config}."
+        " Gegevens: {attribution}. Het volledige run-manifest (invoer, controlegetallen,"
+        " licenties) staat in de tabel gpkg_metadata van dit bestand.",
+    ),
+    "style": (
+        "magicmix-geo default style for {layer}",
+        "standaardstijl van magicmix-geo voor {layer}",
+    ),
+    "styles_table": ("QGIS layer styles", "QGIS-laagstijlen"),
 }
 
 STYLES_TABLE = "layer_styles"
@@ -127,6 +172,8 @@ def write_municipality_gpkg(
     metadata: dict[str, Any],
     *,
     tables: Mapping[str, pd.DataFrame] | None = None,
+    lang: str = "nl",
+    category_labels: Mapping[str, str] | None = None,
 ) -> None:
     """Write one municipality's layers, default QGIS styles and run manifest to a GeoPackage.
 
@@ -144,6 +191,13 @@ def write_municipality_gpkg(
     tables
         Optional attribute tables without geometry (e.g. a summary, the method), written
         after the layers; QGIS opens them as tables.
+    lang
+        The language (``nl`` or ``en``) of what QGIS shows of the file: the styles' map
+        tips, label rules and legends (:func:`~magicmix_geo.publish.qgis_styles.run_style`),
+        the layers' descriptions.
+    category_labels
+        Destination category -> its label in ``lang``, for the legends and map tips of the
+        amenities and stops; without them they keep the styles' English labels.
 
     Raises
     ------
@@ -154,6 +208,7 @@ def write_municipality_gpkg(
         If the target folder cannot be written.
     """
     tables = dict(tables or {})
+    check_lang(lang)
     _validate_layers(layers)
     for name in tables:
         if not name or _RESERVED.match(name) or name.lower() in {n.lower() for n in layers}:
@@ -165,7 +220,8 @@ def write_municipality_gpkg(
             _write_layer(tmp, name, frame, kinds[name])
         for name, table in tables.items():
             pyogrio.write_dataframe(pd.DataFrame(table), tmp, layer=name, driver="GPKG")
-        _finish_gpkg(tmp, kinds, manifest_text)
+        texts = (lang, tuple(sorted((category_labels or {}).items())))
+        _finish_gpkg(tmp, kinds, manifest_text, texts)
 
 
 # GDAL's config option for the SQLite ``synchronous`` pragma of the files it writes
@@ -247,20 +303,29 @@ def _json_cell(value: Any) -> Any:
     return value
 
 
-def _finish_gpkg(path: Path, kinds: Mapping[str, GeometryKind], manifest_text: str) -> None:
+# the language of a GeoPackage's texts, and the destination categories' labels in it
+_Texts = tuple[str, tuple[tuple[str, str], ...]]
+
+
+def _finish_gpkg(
+    path: Path, kinds: Mapping[str, GeometryKind], manifest_text: str, texts: _Texts
+) -> None:
     """Add the styles table and the manifest to a GeoPackage OGR has written and closed."""
     with contextlib.closing(sqlite3.connect(path)) as con, con:
         con.execute("PRAGMA synchronous = OFF")  # a temporary file: see unsynced_sqlite
         columns = _geometry_columns(con)
         rows = [
-            (name, columns[name.lower()], _style_for(name, kind)) for name, kind in kinds.items()
+            (name, columns[name.lower()], _style_for(name, kind, texts))
+            for name, kind in kinds.items()
         ]
-        _add_layer_styles(con, rows)
+        _add_layer_styles(con, rows, texts[0])
         _add_manifest(con, manifest_text)
-        _describe_layers(con, list(kinds), json.loads(manifest_text))
+        _describe_layers(con, list(kinds), json.loads(manifest_text), texts[0])
 
 
-def _describe_layers(con: sqlite3.Connection, names: list[str], manifest: dict[str, Any]) -> None:
+def _describe_layers(
+    con: sqlite3.Connection, names: list[str], manifest: dict[str, Any], lang: str
+) -> None:
     """Title and abstract of each layer (``gpkg_contents``), as QGIS shows them in its metadata.
 
     QGIS reads the identifier as the layer title and the description as its abstract; the
@@ -270,15 +335,17 @@ def _describe_layers(con: sqlite3.Connection, names: list[str], manifest: dict[s
     version = (
         software.get("version") if isinstance(software, dict) else manifest.get("software_version")
     )
-    provenance = (
-        f"magicmix-geo {version or '?'}, run {manifest.get('run_id', '?')}"
-        f" started {manifest.get('started_at') or manifest.get('started') or '?'},"
-        f" config {str(manifest.get('config_hash', '?'))[:12]}."
-        f" Data: {MAP_ATTRIBUTION}. The full run manifest (inputs, checksums, licences) is"
-        " stored in this file's gpkg_metadata table."
+    words = words_in(_GPKG_WORDS, lang)
+    provenance = words["provenance"].format(
+        version=version or "?",
+        run_id=manifest.get("run_id", "?"),
+        started=manifest.get("started_at") or manifest.get("started") or "?",
+        config=str(manifest.get("config_hash", "?"))[:12],
+        attribution=MAP_ATTRIBUTION,
     )
+    descriptions = words_in(LAYER_DESCRIPTIONS, lang)
     for name in names:
-        about = LAYER_DESCRIPTIONS.get(name.lower(), f"{name}, EPSG:28992")
+        about = descriptions.get(name.lower(), f"{name}, EPSG:28992")
         con.execute(
             "UPDATE gpkg_contents SET identifier = ?, description = ? WHERE lower(table_name) = ?",
             (name, f"{about}. {provenance}", name.lower()),
@@ -296,30 +363,21 @@ def _layer_kind(name: str, frame: gpd.GeoDataFrame) -> GeometryKind:
     for gtype in frame.geometry.dropna().geom_type.str.upper().unique():
         if gtype in _KIND_BY_GPKG_TYPE:
             return _KIND_BY_GPKG_TYPE[gtype]
-    own = _packaged_style(f"{name.lower()}.qml")
+    own = packaged_style(name.lower())
     kind = None if own is None else _qml_kind(own)
     return kind or "polygon"
 
 
-@cache
-def _style_for(layer: str, kind: GeometryKind) -> str:
-    """The QML for a layer: its own style if one ships for that geometry, else the default."""
-    own = _packaged_style(f"{layer.lower()}.qml")
-    if own is not None and _qml_kind(own) == kind:
-        return own
-    default = _packaged_style(f"default_{kind}.qml")
-    if default is None:  # pragma: no cover - package data missing from the install
-        raise FileNotFoundError(f"style default_{kind}.qml is missing from the package")
-    return default
-
-
-@cache
-def _packaged_style(filename: str) -> str | None:
-    """Read a QML file shipped in ``magicmix_geo/publish/styles``; None if there is none."""
-    resource = resources.files("magicmix_geo.publish").joinpath("styles").joinpath(filename)
-    if not resource.is_file():
-        return None
-    return resource.read_text(encoding="utf-8")
+def _style_for(layer: str, kind: GeometryKind, texts: _Texts) -> str:
+    """The QML for a layer in the file's language: its own style if one ships for that
+    geometry, else the default."""
+    lang, labels = texts
+    own = packaged_style(layer.lower())
+    style = layer.lower() if own is not None and _qml_kind(own) == kind else f"default_{kind}"
+    qml = run_style(style, lang, dict(labels))
+    if qml is None:  # pragma: no cover - package data missing from the install
+        raise FileNotFoundError(f"style {style}.qml is missing from the package")
+    return qml
 
 
 @cache
@@ -331,15 +389,19 @@ def _qml_kind(qml: str) -> GeometryKind | None:
     return _KIND_BY_QGIS_CODE.get(element.text.strip())
 
 
-def _add_layer_styles(con: sqlite3.Connection, rows: list[tuple[str, str, str]]) -> None:
-    """Create QGIS's ``layer_styles`` table with one default style per (layer, column, qml)."""
+def _add_layer_styles(
+    con: sqlite3.Connection, rows: list[tuple[str, str, str]], lang: str
+) -> None:
+    """Create QGIS's ``layer_styles`` table with one default style per (layer, column, qml),
+    described in ``lang``."""
+    words = words_in(_GPKG_WORDS, lang)
     con.execute(_STYLES_DDL)
     con.executemany(
         "INSERT INTO layer_styles (f_table_catalog, f_table_schema, f_table_name,"
         " f_geometry_column, styleName, styleQML, styleSLD, useAsDefault, description,"
         f" owner, ui, update_time) VALUES ('', '', ?, ?, ?, ?, '', 1, ?, '', NULL, {_NOW})",
         [
-            (layer, column, layer, qml, f"magicmix-geo default style for {layer}")
+            (layer, column, layer, qml, words["style"].format(layer=layer))
             for layer, column, qml in rows
         ],
     )
@@ -347,7 +409,7 @@ def _add_layer_styles(con: sqlite3.Connection, rows: list[tuple[str, str, str]])
     con.execute(
         "INSERT INTO gpkg_contents (table_name, data_type, identifier, description,"
         f" last_change) VALUES (?, 'attributes', ?, ?, {_NOW})",
-        (STYLES_TABLE, STYLES_TABLE, "QGIS layer styles"),
+        (STYLES_TABLE, STYLES_TABLE, words["styles_table"]),
     )
     if _table_exists(con, "gpkg_ogr_contents"):
         con.execute(

@@ -81,7 +81,8 @@ def write_national_ranking(
         More tables for the workbook and the GeoPackage (e.g. ``capacity``: homes reserved
         against each municipality's task), after ``municipalities``.
     lang
-        The language of the workbook's ``notes`` sheet (``nl`` or ``en``).
+        The language of the workbook's ``notes`` sheet and of the GeoPackage's QGIS style
+        and description (``nl`` or ``en``).
 
     Returns
     -------
@@ -91,7 +92,7 @@ def write_national_ranking(
     ranked, sheets = national_sheets(
         sites, manifest=manifest, method=method, extra_sheets=extra_sheets
     )
-    write_national_gpkg(out_dir, ranked, sheets, manifest=manifest)
+    write_national_gpkg(out_dir, ranked, sheets, manifest=manifest, lang=lang)
     write_national_tables(out_dir, sheets, lang=lang)
     return ranked
 
@@ -126,15 +127,17 @@ def write_national_gpkg(
     sheets: dict[str, pd.DataFrame],
     *,
     manifest: dict[str, Any],
+    lang: str = "nl",
 ) -> None:
     """``national_ranking.gpkg`` of :func:`write_national_ranking` (from
-    :func:`national_sheets`)."""
+    :func:`national_sheets`); its QGIS style and description in ``lang``."""
     # the same tables beside the layer, so QGIS users have the method and sources at hand
     write_municipality_gpkg(
         Path(out_dir) / f"{RANKING_LAYER}.gpkg",
         {RANKING_LAYER: ranked},
         manifest,
         tables={name: frame for name, frame in sheets.items() if name != "ranking"},
+        lang=lang,
     )
 
 

@@ -8,10 +8,12 @@ type in the map tip, not outlined) and the boundary only: QGIS opens every layer
 when it loads it, and 355 full groups are some 7,000 layers (more than ten minutes to build,
 as long to open); the other layers are in each municipality's GeoPackage, one drag away.
 Layer paths are relative to the project, so the run folder can be moved or copied. The
-legends speak the run's language (:func:`legend_labels`): the site types' labels, the score
-classes with the numbers as its readers write them, the destination categories (the
+legends speak the run's language (``qgis_styles.legend_labels``): the site types' labels, the
+score classes with the numbers as its readers write them, the destination categories (the
 configuration's labels, passed in as ``category_labels``), the transit modes; and each
-raster's title and colour ramp (:func:`raster_legend`).
+raster's title and colour ramp (:func:`raster_legend`). The map tips and label rules come
+with the GeoPackages' styles, in the run's language (``qgis_styles.run_style``); the
+site_type outlines' style is set here the same way.
 
 PyQGIS comes with Debian's python3-qgis for the system interpreter, which lacks this package's
 dependencies: the project is built by ``qgis_script.py`` in a subprocess (the venv's Python
@@ -21,7 +23,6 @@ PyQGIS no project is written and :func:`write_qgis_project` says why.
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import re
@@ -36,15 +37,14 @@ from typing import Any
 
 from magicmix_geo._errors import OutputError
 from magicmix_geo.language import separators
-from magicmix_geo.publish._common import SCORE_BREAKS, format_number, words_in
-from magicmix_geo.publish._palette import (
-    CATEGORY_STYLES,
-    EXCLUDED_CLASS,
-    MODE_STYLES,
-    NO_SCORE_CLASS,
+from magicmix_geo.publish._common import format_number, words_in
+from magicmix_geo.publish._palette import CATEGORY_STYLES
+from magicmix_geo.publish.qgis_styles import (
+    legend_labels,
+    map_tip,
+    rule_description,
+    run_style,
 )
-from magicmix_geo.publish.maps import map_words
-from magicmix_geo.site_types import SITE_TYPES, site_type_label
 
 PROJECT_FILE = "magicmix.qgz"
 QGIS_PYTHON = "/usr/bin/python3"
@@ -67,20 +67,11 @@ FULL_GROUPS_MAX = 12
 COMPACT_LAYERS = ("sites", "boundary")
 # drawn over the sites layer: the same features, outlined by site_type (styles/site_types.qml)
 SITE_TYPE_LAYER = "sites"
-SITE_TYPE_STYLE = "site_types.qml"
+SITE_TYPE_STYLE = "site_types"  # styles/site_types.qml
 SITE_TYPE_SUFFIX = "site_type"
 # the national list repeats the sites of every municipality (and their labels): hidden at first
 NATIONAL_LAYERS = (("national_ranking", False),)
 _GROUPS = {"nl": ("Landelijke ranglijst", "rasters"), "en": ("National ranking", "rasters")}
-# the legends' own words (English, Dutch): the destinations and stops of no configured
-# category ("" in the styles), the transit modes (styles/transit_stops.qml, _palette.MODE_STYLES)
-_LEGEND_WORDS: dict[str, tuple[str, str]] = {
-    "other": ("other", "overig"),
-    "mode_train": ("train", "trein"),
-    "mode_metro": ("metro", "metro"),
-    "mode_tram": ("tram", "tram"),
-    "mode_bus": ("bus", "bus"),
-}
 # the rasters' titles (English, Dutch) by the kind of their name (measure/model_inputs.py and
 # measure/density.py name them): {label} a destination category, {r} a radius in metres
 _RASTER_TITLES: dict[str, tuple[str, str]] = {
@@ -150,12 +141,13 @@ def project_spec(
                 "layer": name,
                 "name": f"{m.gm_code} {name}",
                 "visible": visible,
+                **style_texts(name, lang, category_labels),
             }
             for name, visible in LAYER_ORDER
             if name in present
         ]
         if SITE_TYPE_LAYER in present and not compact:
-            layers.insert(0, _site_type_layer(folder / m.gpkg, m.gm_code))
+            layers.insert(0, _site_type_layer(folder / m.gpkg, m.gm_code, lang))
         rasters = [
             {
                 "path": str(folder / path),
@@ -177,7 +169,13 @@ def project_spec(
     national = []
     if national_gpkg is not None:
         national = [
-            {"path": str(folder / national_gpkg), "layer": name, "name": name, "visible": vis}
+            {
+                "path": str(folder / national_gpkg),
+                "layer": name,
+                "name": name,
+                "visible": vis,
+                **style_texts(name, lang, category_labels),
+            }
             for name, vis in NATIONAL_LAYERS
         ]
     return {
@@ -192,31 +190,18 @@ def project_spec(
     }
 
 
-def legend_labels(
-    lang: str, category_labels: Mapping[str, str] | None = None
-) -> dict[str, dict[str, Any]]:
-    """The project's legend labels in ``lang``, set by ``qgis_script.py`` over the styles'
-    English ones: ``categories`` by the categorised field and value (the site types as
-    "type: label", as the maps' legends; the destination categories of the amenities and
-    stops as ``category_labels`` name them, "" the other ones; the transit stops' modes),
-    ``ranges`` of a graduated legend by their lower bound (:func:`range_key`: the score
-    classes, excluded and no score)."""
-    words = map_words(lang)
-    own = words_in(_LEGEND_WORDS, lang)
-    ranges = {
-        range_key(NO_SCORE_CLASS[0]): words["no_score"],
-        range_key(EXCLUDED_CLASS[0]): words["legend_excluded"],
-    }
-    for lower, upper in itertools.pairwise(SCORE_BREAKS):
-        shown = f"{format_number(lower, 1, lang)} - {format_number(upper, 1, lang)}"
-        ranges[range_key(lower)] = shown
-    site_types = {t: f"{t}: {site_type_label(t, lang)}" for t in SITE_TYPES}
-    categories = {**dict(category_labels or {}), "": own["other"]}
-    modes = {**{mode: own[f"mode_{mode}"] for mode in MODE_STYLES}, "": own["other"]}
-    return {
-        "categories": {"site_type": site_types, "category": categories, "mode": modes},
-        "ranges": ranges,
-    }
+def style_texts(
+    layer: str, lang: str, category_labels: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The texts ``qgis_script.py`` sets on a layer over its GeoPackage style, in ``lang``:
+    its ``map_tip`` and its label rule's description (``rule``), where its style has them
+    (the GeoPackages of the same run carry the same; this keeps the project in its language
+    whatever wrote them)."""
+    texts = {"map_tip": map_tip(layer, lang, category_labels)}
+    rule = rule_description(layer, lang)
+    if rule is not None:
+        texts["rule"] = rule
+    return {key: text for key, text in texts.items() if text}
 
 
 def raster_legend(
@@ -260,21 +245,18 @@ def _category_fallback(category: str, lang: str) -> str:
     return category.replace("_", " ")
 
 
-def range_key(lower: float) -> str:
-    """A graduated class's key in :func:`legend_labels`: its lower bound to 3 decimals
-    (``qgis_script.py`` writes it the same way)."""
-    return f"{lower:.3f}"
-
-
-def _site_type_layer(gpkg: Path, gm_code: str) -> dict[str, Any]:
-    """The sites again, above them, in the outline-only ``site_type`` style."""
-    qml = resources.files("magicmix_geo.publish").joinpath("styles").joinpath(SITE_TYPE_STYLE)
+def _site_type_layer(gpkg: Path, gm_code: str, lang: str) -> dict[str, Any]:
+    """The sites again, above them, in the outline-only ``site_type`` style (its map tip and
+    legend in ``lang``)."""
+    qml = run_style(SITE_TYPE_STYLE, lang)
+    if qml is None:  # pragma: no cover - package data missing from the install
+        raise FileNotFoundError(f"style {SITE_TYPE_STYLE}.qml is missing from the package")
     return {
         "path": str(gpkg),
         "layer": SITE_TYPE_LAYER,
         "name": f"{gm_code} {SITE_TYPE_LAYER} {SITE_TYPE_SUFFIX}",
         "visible": True,
-        "qml": qml.read_text(encoding="utf-8"),
+        "qml": qml,
     }
 
 

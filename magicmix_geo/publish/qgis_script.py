@@ -7,16 +7,17 @@ none of the package's dependencies, so this file uses only the standard library 
 
 SPEC.json: ``{"project": ".../magicmix.qgz", "title": "...", "crs": "EPSG:28992",
 "national": [{"path": ..., "layer": ..., "name": ...}], "groups": [{"name": ..., "layers":
-[{"path": ..., "layer": ..., "name": ..., "visible": bool, "qml": optional}], "rasters":
-[{"path": ..., "name": ..., "legend": optional {"title": ..., "digits": n, "suffix": ...,
-"thousands": ..., "decimal": ...}}]}], "legend_labels": {"categories": {field: {value:
-label}}, "ranges": {"%.3f" % lower: label}}}``. Vector layers keep the default style stored
-in their GeoPackage's ``layer_styles``, or take the QML text of their ``qml`` key (the
-site_type outlines); their legend labels are then set from ``legend_labels`` (the run's
-language); rasters get a pseudocolour ramp over their range and start hidden, their legend's
-heading and numbers from ``legend`` (the run's language). Paths are
-saved relative to the project, so the run folder can be moved. Prints a JSON line with what
-was written; exit status 0 on success.
+[{"path": ..., "layer": ..., "name": ..., "visible": bool, "qml": optional, "map_tip":
+optional, "rule": optional}], "rasters": [{"path": ..., "name": ..., "legend": optional
+{"title": ..., "digits": n, "suffix": ..., "thousands": ..., "decimal": ...}}]}],
+"legend_labels": {"categories": {field: {value: label}}, "ranges": {"%.3f" % lower:
+label}}}``. Vector layers keep the default style stored in their GeoPackage's
+``layer_styles``, or take the QML text of their ``qml`` key (the site_type outlines); their
+legend labels are then set from ``legend_labels``, their map tip from ``map_tip`` and their
+label rules' description from ``rule`` (the run's language); rasters get a pseudocolour ramp
+over their range and start hidden, their legend's heading and numbers from ``legend`` (the
+run's language). Paths are saved relative to the project, so the run folder can be moved.
+Prints a JSON line with what was written; exit status 0 on success.
 """
 
 from __future__ import annotations
@@ -80,7 +81,19 @@ def vector(spec: dict[str, Any], labels: dict[str, Any] | None = None) -> Any:
         if not ok:
             raise RuntimeError(f"{spec['name']}: QGIS could not apply its style ({error})")
     relabel(layer.renderer(), labels or {})
+    if spec.get("map_tip"):
+        layer.setMapTipTemplate(spec["map_tip"])
+    if spec.get("rule"):
+        describe_rules(layer.labeling(), spec["rule"])
     return layer
+
+
+def describe_rules(labeling: Any, description: str) -> None:
+    """Set the description of the label rules of a rule-based ``labeling`` (the top 10)."""
+    if labeling is None or labeling.type() != "rule-based":
+        return
+    for rule in labeling.rootRule().children():
+        rule.setDescription(description)
 
 
 def relabel(renderer: Any, labels: dict[str, Any]) -> None:

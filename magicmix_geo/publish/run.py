@@ -215,7 +215,7 @@ def finish_run(
         method=method_rows(settings, context.lang),
         extra_sheets={"capacity": summary},
     )
-    write_national_gpkg(staging, ranked, sheets, manifest=manifest)
+    write_national_gpkg(staging, ranked, sheets, manifest=manifest, lang=context.lang)
     entries = municipality_entries([p.entry for p in published], sites, boundaries)
     # QGIS builds the project, and a second process the workbook (the longest national file:
     # xlsxwriter writes cell by cell), while the other national files are written
@@ -408,7 +408,9 @@ def _write_municipality(
 
     clock = time.perf_counter()
     gpkg = tmp / f"{result.gm_code}_{_safe_name(result.gm_name)}.gpkg"
-    write_municipality_gpkg(gpkg, result.layers, metadata)
+    # its QGIS styles (map tips, label rules, legends) in the run's language
+    labels = category_labels(settings, lang)
+    write_municipality_gpkg(gpkg, result.layers, metadata, lang=lang, category_labels=labels)
     clock = timed("gpkg_s", clock)
     _write_rasters(tmp, result, metadata)
     clock = timed("rasters_s", clock)

@@ -720,6 +720,6 @@
   <blendMode>0</blendMode>
   <featureBlendMode>0</featureBlendMode>
   <layerOpacity>1</layerOpacity>
-  <mapTip>[% "category" %]: [% "name" %]</mapTip>
+  <mapTip></mapTip>
   <layerGeometryType>0</layerGeometryType>
 </qgis>

@@ -21,6 +21,10 @@ excluded sites fall in the class [-1.5, -0.5], sites without a score in [-2.5, -
 ``site_types.qml`` categorises the sites on ``site_type`` with outlines only (no fill), one
 colour and dash per type: the QGIS project draws it over the score-coloured sites layer, so
 each candidate shows its score (fill) and its type (outline), each with a legend.
+
+The styles here are English and have no map tips: a run writes each style into its
+GeoPackages in its own language, with the map tips (HTML, values from data escaped), the label
+rules' descriptions and the legend labels set by ``../qgis_styles.py`` (``run_style``).
 """
 
 from __future__ import annotations
@@ -255,11 +259,6 @@ def site_style(filename: str, rank_field: str, scope: str) -> None:
     layer.setRenderer(site_renderer())
     layer.setLabeling(rank_labels(rank_field, f"top 10 of the {scope}"))
     layer.setLabelsEnabled(True)
-    layer.setMapTipTemplate(
-        f'<b>[% "site_id" %]</b> rank [% "{rank_field}" %]<br>'
-        'site_type [% "site_type" %] [% "name" %]<br>'
-        'score_total [% round("score_total", 3) %]<br>[% "exclusion_reason" %]'
-    )
     layer.setDisplayExpression('"site_id"')
     save(
         layer,
@@ -283,7 +282,6 @@ def main() -> int:
         )
         types.setRenderer(site_type_renderer())
         types.setDisplayExpression('"site_id"')
-        types.setMapTipTemplate('<b>[% "site_id" %]</b> site_type [% "site_type" %]')
         save(
             types,
             "site_types.qml",
@@ -304,16 +302,11 @@ def main() -> int:
         )
         transit.setRenderer(categorized("mode", list(P.MODE_STYLES), 2.6, P.MODE_STYLES))
         transit.setDisplayExpression('"name"')
-        transit.setMapTipTemplate(
-            '[% "name" %] ([% "mode" %]): [% round("departures_per_hour", 1) %] departures'
-            ' per hour, average wait [% round("wait_min", 1) %] min'
-        )
         save(transit, "transit_stops.qml", "public transport stops by mode (train ... bus)")
 
         amenities = memory_layer("Point", "field=category:string&field=name:string", "amenities")
         amenities.setRenderer(categorized("category", list(P.CATEGORY_STYLES), 2.4))
         amenities.setDisplayExpression('"name"')
-        amenities.setMapTipTemplate('[% "category" %]: [% "name" %]')
         save(amenities, "amenities.qml", "destinations by category (config/categories.toml)")
 
         boundary = memory_layer("Polygon", "field=gm_code:string", "boundary")

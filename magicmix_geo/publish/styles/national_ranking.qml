@@ -430,6 +430,6 @@
   <blendMode>0</blendMode>
   <featureBlendMode>0</featureBlendMode>
   <layerOpacity>1</layerOpacity>
-  <mapTip>&lt;b>[% "site_id" %]&lt;/b> rank [% "rank_nl" %]&lt;br>site_type [% "site_type" %] [% "name" %]&lt;br>score_total [% round("score_total", 3) %]&lt;br>[% "exclusion_reason" %]</mapTip>
+  <mapTip></mapTip>
   <layerGeometryType>2</layerGeometryType>
 </qgis>

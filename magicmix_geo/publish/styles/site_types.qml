@@ -270,6 +270,6 @@
   <blendMode>0</blendMode>
   <featureBlendMode>0</featureBlendMode>
   <layerOpacity>1</layerOpacity>
-  <mapTip>&lt;b>[% "site_id" %]&lt;/b> site_type [% "site_type" %]</mapTip>
+  <mapTip></mapTip>
   <layerGeometryType>2</layerGeometryType>
 </qgis>

@@ -307,6 +307,6 @@
   <blendMode>0</blendMode>
   <featureBlendMode>0</featureBlendMode>
   <layerOpacity>1</layerOpacity>
-  <mapTip>[% "name" %] ([% "mode" %]): [% round("departures_per_hour", 1) %] departures per hour, average wait [% round("wait_min", 1) %] min</mapTip>
+  <mapTip></mapTip>
   <layerGeometryType>0</layerGeometryType>
 </qgis>
