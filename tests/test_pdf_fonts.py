@@ -76,3 +76,14 @@ def test_without_the_fallback_fonts_a_visible_stand_in(
     for part in shown.split():
         assert flat.count(part) >= 2, (part, flat[:3000])  # a table cell may wrap it
     assert flat.count(f"Plan {shown}") >= 2, flat[:3000]
+
+
+def test_markup_escapes_text_in_the_body_font_and_switches_font_only_where_needed() -> None:
+    hostile = '<b onmouseover="x">Delft & Den Haag</b> <font face="Courier">'
+    assert pdf_fonts.pdf_markup(hostile) == (
+        '&lt;b onmouseover="x"&gt;Delft &amp; Den Haag&lt;/b&gt; &lt;font face="Courier"&gt;'
+    )
+    mixed = pdf_fonts.pdf_markup(f"<{CJK}> & b")
+    # the escaped angle brackets and ampersand stay in the body font, the CJK in a fallback
+    assert mixed.startswith("&lt;<font face=") and mixed.endswith("</font>&gt; &amp; b"), mixed
+    assert CJK in mixed

@@ -122,6 +122,8 @@ def _font_of(char: str) -> str | None:
 def pdf_markup(text: str) -> str:
     """``text`` as ReportLab paragraph markup: escaped, characters DejaVu lacks set in a
     fallback font, characters no font has replaced by :func:`stand_in`."""
+    if _dejavu().issuperset(map(ord, text)):  # the usual text: one run in the body font
+        return html.escape(text, quote=False)
     runs: list[tuple[str, str]] = []  # (font, text): "" is the body font
     for char in text:
         font = _font_of(char)
