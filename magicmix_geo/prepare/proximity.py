@@ -37,10 +37,12 @@ MARGIN_M = 1e-6
 CHUNK = 20_000
 
 
-def inner_points(geoms: np.ndarray) -> np.ndarray:
-    """A point inside each geometry (``point_on_surface``), or an empty point where GEOS does
-    not place it inside (empty or invalid geometries): such pairs are never decided "in"."""
-    points = shapely.point_on_surface(geoms)
+def inner_points(geoms: np.ndarray, points: np.ndarray | None = None) -> np.ndarray:
+    """A point inside each geometry (``point_on_surface``, or ``points`` when the caller has
+    them), or an empty point where it does not lie inside (empty or invalid geometries):
+    such pairs are never decided "in"."""
+    if points is None:
+        points = shapely.point_on_surface(geoms)
     xy = _xy(points)
     has = np.flatnonzero(~np.isnan(xy[:, 0]))
     inside = np.zeros(len(geoms), dtype=bool)
