@@ -128,3 +128,99 @@ def test_neighbour_count_like_the_plain_computation(buildings: gpd.GeoDataFrame)
     assert plain.min() == 0 and plain.max() > 50
     on_site = np.array([int(shapely.contains(s, anchors).sum()) for s in sites.geometry])
     assert on_site.max() > 0  # some sites hold buildings, which are not counted
+
+
+def _degenerate_plots() -> np.ndarray:
+    """A square with a square hole, a multipolygon of two far parts, a concave L, a square
+    sharing an edge with the holed one, a bow-tie (invalid), an empty polygon and a point."""
+    x, y = 85_000.0, 446_000.0
+    holed = Polygon(
+        [(x, y), (x + 60, y), (x + 60, y + 60), (x, y + 60)],
+        [[(x + 20, y + 20), (x + 40, y + 20), (x + 40, y + 40), (x + 20, y + 40)]],
+    )
+    two = shapely.MultiPolygon([box(x + 200, y, x + 210, y + 10), box(x + 400, y, x + 410, y + 7)])
+    ell = Polygon(
+        [
+            (x, y + 200),
+            (x + 50, y + 200),
+            (x + 50, y + 210),
+            (x + 10, y + 210),
+            (x + 10, y + 260),
+            (x, y + 260),
+        ]
+    )
+    touching = box(x + 60, y, x + 90, y + 30)
+    bowtie = Polygon(
+        [(x + 300, y + 300), (x + 330, y + 330), (x + 330, y + 300), (x + 300, y + 330)]
+    )
+    return np.array([holed, two, ell, touching, bowtie, Polygon(), Point(x + 150, y + 150)])
+
+
+def _targets_around(plots: np.ndarray, radius: float) -> np.ndarray:
+    """Small triangles and points just inside and just outside ``radius`` of each plot's
+    vertices, straight out and diagonally (boxes apart: the facets decide), points in the
+    holed square's hole and targets overlapping the plots (boxes overlapping)."""
+    out: list[object] = []
+    coords = shapely.get_coordinates(plots)
+    for cx, cy in coords:
+        for gap in (radius - 1e-3, radius + 1e-3, radius * 0.5, radius * 1.5):
+            for ux, uy in ((1.0, 0.0), (0.0, -1.0), (-0.6, 0.8), (0.8, 0.6)):
+                px, py = cx + ux * gap, cy + uy * gap
+                out.append(Point(px, py))
+                # a triangle pointing at the vertex, its apex at the point
+                far_x, far_y = px + ux * 3, py + uy * 3
+                out.append(
+                    Polygon(
+                        [
+                            (px, py),
+                            (far_x - uy * 2, far_y + ux * 2),
+                            (far_x + uy * 2, far_y - ux * 2),
+                        ]
+                    )
+                )
+    x, y = 85_000.0, 446_000.0
+    out += [
+        Point(x + 30, y + 30),
+        box(x + 25, y + 25, x + 35, y + 35),
+        box(x + 55, y + 5, x + 65, y + 10),
+        shapely.MultiPolygon([box(x + 5, y + 5, x + 8, y + 8), box(x + 600, y, x + 601, y + 1)]),
+        Polygon(),
+    ]
+    return np.array(out, dtype=object)
+
+
+@pytest.mark.parametrize("radius", [0.0, 2.0, 10.0, 35.0])
+def test_facets_decide_degenerate_shapes_as_geos(
+    radius: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Holes, multipolygons, touching edges, an invalid and an empty polygon, points: the
+    pairs are the tree's, and GEOS is asked about few of them (the facet distances decide
+    the rest)."""
+    plots = _degenerate_plots()
+    targets = _targets_around(plots, radius)
+    asked: list[int] = []
+    dwithin = shapely.dwithin
+
+    def counting(a: np.ndarray, b: np.ndarray, r: float) -> np.ndarray:
+        asked.append(len(a))
+        return dwithin(a, b, r)
+
+    monkeypatch.setattr(shapely, "dwithin", counting)
+    for target_points in (None, shapely.point_on_surface(targets)):
+        gi, ti = dwithin_pairs(plots, targets, radius, target_points=target_points)
+        got = set(zip(gi.tolist(), ti.tolist(), strict=True))
+        assert len(got) == len(gi)
+        monkeypatch.setattr(shapely, "dwithin", dwithin)
+        assert got == _tree_pairs(plots, targets, radius)
+        monkeypatch.setattr(shapely, "dwithin", counting)
+    # the candidates (bounds within the radius) whose boxes are apart never reach GEOS
+    box_p, box_t = shapely.bounds(plots), shapely.bounds(targets)
+    grown = shapely.box(*(box_p + np.array([-radius, -radius, radius, radius])).T)
+    pi, tj = shapely.STRtree(targets).query(grown)
+    a, b = box_p[pi], box_t[tj]
+    apart = (np.maximum(b[:, 0] - a[:, 2], a[:, 0] - b[:, 2]) > 0) | (
+        np.maximum(b[:, 1] - a[:, 3], a[:, 1] - b[:, 3]) > 0
+    )
+    assert len(asked) == 2 and max(asked) <= (~apart).sum()
+    assert len(got) > 50
+    assert radius == 0.0 or apart.sum() > 100  # at 0 every candidate's box meets the plot's

@@ -15,7 +15,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
-from shapely.geometry import box
+from shapely.geometry import MultiPolygon, Polygon, box
 
 from magicmix_geo.config import SiteSettings, load_settings
 from magicmix_geo.formats.bag import flag_panden
@@ -314,3 +314,41 @@ def test_sample_end_to_end_typed(sample_run: Path, sample_sites: gpd.GeoDataFram
     # the sample run is Dutch (the default language)
     assert "Kandidaten naar soort" in report
     assert "Beste kandidaten: plan: gepland woningbouwproject" in report
+
+
+def test_covered_with_ties_holes_and_empty_shapes() -> None:
+    """Buildings whose boxes overlap a plot's equally (the same footprint twice, mirror
+    images), a plot with a hole holding a building, a multipolygon plot, an empty plot and an
+    empty footprint: ``covered`` is still ``building_cover >= share``."""
+    x, y = 85_000.0, 446_000.0
+    holed = Polygon(
+        [(x, y), (x + 40, y), (x + 40, y + 40), (x, y + 40)],
+        [[(x + 10, y + 10), (x + 30, y + 10), (x + 30, y + 30), (x + 10, y + 30)]],
+    )
+    plots = np.array(
+        [
+            box(x + 100, y, x + 120, y + 20),
+            holed,
+            MultiPolygon([box(x + 200, y, x + 210, y + 10), box(x + 220, y, x + 230, y + 10)]),
+            Polygon(),
+            box(x + 300, y, x + 310, y + 10),
+        ],
+        dtype=object,
+    )
+    footprints = [
+        box(x + 101, y + 1, x + 104, y + 4),
+        box(x + 101, y + 1, x + 104, y + 4),  # the same footprint twice: a tie
+        box(x + 116, y + 16, x + 119, y + 19),  # the mirror image's box overlaps as much
+        box(x + 12, y + 12, x + 28, y + 28),  # in the hole: not on the plot
+        box(x + 35, y + 35, x + 45, y + 45),  # over the holed plot's corner
+        box(x + 205, y + 5, x + 225, y + 6),  # across both parts
+        Polygon(),
+        box(x + 300, y, x + 310, y + 10),  # the whole plot
+    ]
+    buildings = gpd.GeoDataFrame(
+        {"residential": [True] * len(footprints)}, geometry=footprints, crs=28992
+    )
+    cover = building_cover(plots, buildings)
+    assert cover[4] == 1.0 and cover[3] == 1.0 and 0 < cover[1] < 0.1
+    for share in (0.0, 0.01, 0.05, 0.1, *np.unique(cover), 1.0):
+        np.testing.assert_array_equal(covered(plots, buildings, share), cover >= share)

@@ -13,7 +13,7 @@ from magicmix_geo.config import Settings
 from magicmix_geo.measure.context import distance_to_nearest, share_covered
 from magicmix_geo.measure.distances import SegmentIndex, counts_within, nearest_distance
 from magicmix_geo.prepare.network import WalkNetwork
-from magicmix_geo.prepare.proximity import dwithin_pairs
+from magicmix_geo.prepare.proximity import dwithin_pairs, inner_points
 
 
 @dataclass(frozen=True)
@@ -70,9 +70,11 @@ def neighbour_count(
     if len(buildings) == 0 or len(sites) == 0:
         return np.zeros(len(sites), dtype=np.int64)
     geoms, blds = sites.geometry.to_numpy(), buildings.to_numpy()
-    # the pairs of STRtree(blds).query(geoms, predicate="dwithin"), most decided by bounds
-    site_idx, bld_idx = dwithin_pairs(geoms, blds, radius_m)
     anchors = shapely.point_on_surface(blds)
+    # the pairs of STRtree(blds).query(geoms, predicate="dwithin"), most decided by bounds
+    site_idx, bld_idx = dwithin_pairs(
+        geoms, blds, radius_m, target_points=inner_points(blds, anchors)
+    )
     # a building is on the site when its anchor is: never outside the site's bounding box
     box = shapely.bounds(geoms)[site_idx]
     ax, ay = shapely.get_x(anchors)[bld_idx], shapely.get_y(anchors)[bld_idx]

@@ -461,12 +461,52 @@ def _clip_ring(
     ``cxy[cstart:cend]`` (both closed; any orientation): Sutherland-Hodgman, then shoelace."""
     n = end - start - 1
     m = cend - cstart - 1
-    ccw = _ring_area(cxy, cstart, cend) > 0.0
-    lo_x, hi_x = xy[start:end, 0].min(), xy[start:end, 0].max()
-    lo_y, hi_y = xy[start:end, 1].min(), xy[start:end, 1].max()
+    cap = 2 * (n + m) + 8
+    return _clip_ring_with(
+        xy,
+        start,
+        end,
+        _ring_bounds(xy, start, end),
+        cxy,
+        cstart,
+        cend,
+        _ring_area(cxy, cstart, cend) > 0.0,
+        (np.empty(m, dtype=np.int64), np.empty((cap, 2)), np.empty((cap, 2))),
+    )
+
+
+@numba.njit(cache=True)
+def _ring_bounds(xy: np.ndarray, start: int, end: int) -> tuple[float, float, float, float]:
+    """(lo_x, hi_x, lo_y, hi_y) of the ring ``xy[start:end]``."""
+    return (
+        xy[start:end, 0].min(),
+        xy[start:end, 0].max(),
+        xy[start:end, 1].min(),
+        xy[start:end, 1].max(),
+    )
+
+
+@numba.njit(cache=True)
+def _clip_ring_with(
+    xy: np.ndarray,
+    start: int,
+    end: int,
+    bounds: tuple[float, float, float, float],
+    cxy: np.ndarray,
+    cstart: int,
+    cend: int,
+    ccw: bool,
+    buffers: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> float:
+    """:func:`_clip_ring` with the ring's bounds and the clip's orientation known, and work
+    arrays given (``cuts`` at least the clip's edges long, ``src`` and ``dst`` at least
+    ``2 * (points + edges) + 8`` rows): the same arithmetic in the same order."""
+    n = end - start - 1
+    m = cend - cstart - 1
+    lo_x, hi_x, lo_y, hi_y = bounds
+    cuts, src, dst = buffers
     # the clip's edges that cut the ring: an edge with the ring's bounds wholly inside leaves
     # it as it is; wholly outside one edge (bounds, or else every point): nothing
-    cuts = np.empty(m, dtype=np.int64)
     n_cuts = 0
     for k in range(m):
         px, py = cxy[cstart + k, 0], cxy[cstart + k, 1]
@@ -494,9 +534,6 @@ def _clip_ring(
             n_cuts += 1
     if n_cuts == 0:
         return abs(_ring_area(xy, start, end))
-    cap = 2 * (n + m) + 8
-    src = np.empty((cap, 2))
-    dst = np.empty((cap, 2))
     _copy_rows(src, 0, xy, start, start + n)
     count = n
     for c in range(n_cuts):
@@ -536,6 +573,20 @@ def _pair_areas(
     out = np.zeros(len(subject))
     boxes = _boxes(xy, start, end, first)
     piece_boxes = _boxes(cxy, cstart, cend, np.arange(len(cstart) + 1))
+    # per ring and piece once (not per pair): bounds, orientation; work arrays of the largest
+    longest_ring, longest_piece = 1, 1
+    ring_bounds = np.empty((len(start), 4))
+    for r in range(len(start)):
+        longest_ring = max(longest_ring, end[r] - start[r])
+        lo_x, hi_x, lo_y, hi_y = _ring_bounds(xy, start[r], end[r])
+        ring_bounds[r, 0], ring_bounds[r, 1] = lo_x, hi_x
+        ring_bounds[r, 2], ring_bounds[r, 3] = lo_y, hi_y
+    ccw = np.empty(len(cstart), dtype=np.bool_)
+    for p in range(len(cstart)):
+        longest_piece = max(longest_piece, cend[p] - cstart[p])
+        ccw[p] = _ring_area(cxy, cstart[p], cend[p]) > 0.0
+    cap = 2 * (longest_ring + longest_piece) + 8
+    buffers = (np.empty(longest_piece, dtype=np.int64), np.empty((cap, 2)), np.empty((cap, 2)))
     for k in range(len(subject)):
         g, c = subject[k], clip[k]
         total = 0.0
@@ -549,7 +600,11 @@ def _pair_areas(
             ):
                 continue
             for r in range(first[g], first[g + 1]):
-                total += sign[r] * _clip_ring(xy, start[r], end[r], cxy, cstart[p], cend[p])
+                rb = ring_bounds[r]
+                bounds = (rb[0], rb[1], rb[2], rb[3])
+                total += sign[r] * _clip_ring_with(
+                    xy, start[r], end[r], bounds, cxy, cstart[p], cend[p], ccw[p], buffers
+                )
         out[k] = max(total, 0.0)
     return out
 

@@ -69,16 +69,15 @@ def exclusions(
     industrial = col("dist_industrial_m")
     if industrial is not None:
         limit = rules.industrial_within_m
+        # the rules' numbers written once, not once per site
+        limit_en, limit_nl = _num(limit, "en"), _num(limit, "nl")
         flag(
             industrial < limit,
             "industry",
             lambda i: (
-                f"industrial land within {_num(industrial[i], 'en')} m"
-                f" (limit {_num(limit, 'en')} m)"
+                f"industrial land within {_num(industrial[i], 'en')} m (limit {limit_en} m)"
             ),
-            lambda i: (
-                f"industrieterrein op {_num(industrial[i], 'nl')} m (grens {_num(limit, 'nl')} m)"
-            ),
+            lambda i: f"industrieterrein op {_num(industrial[i], 'nl')} m (grens {limit_nl} m)",
         )
     neighbours = col(neighbour_column)
     if neighbours is not None:
@@ -104,13 +103,12 @@ def exclusions(
             nearest_word = "dichtstbijzijnde" if lang == "nl" else "nearest"
             return f" ({nearest_word} {_num(transit[i], lang)} m)"
 
+        walk_en, walk_nl = _num(walk, "en"), _num(walk, "nl")
         flag(
             far,
             "no_transit",
-            lambda i: (
-                f"no public transport stop within {_num(walk, 'en')} m walking{nearest(i, 'en')}"
-            ),
-            lambda i: f"geen ov-halte binnen {_num(walk, 'nl')} m lopen{nearest(i, 'nl')}",
+            lambda i: f"no public transport stop within {walk_en} m walking{nearest(i, 'en')}",
+            lambda i: f"geen ov-halte binnen {walk_nl} m lopen{nearest(i, 'nl')}",
         )
     area = col("area_m2")
     if area is not None:
@@ -122,15 +120,17 @@ def exclusions(
             if "site_type" in sites.columns
             else np.ones(n, dtype=bool)
         )
+        range_en = f"{_num(lo, 'en')}-{_num(hi, 'en')}"
+        range_nl = f"{_num(lo, 'nl')}-{_num(hi, 'nl')}"
         flag(
             land & ((area < lo) | (area > hi)),
             "area",
             lambda i: (
-                f"area {_num(area[i], 'en')} m² outside {_num(lo, 'en')}-{_num(hi, 'en')} m²"
+                f"area {_num(area[i], 'en')} m² outside {range_en} m²"
                 f" (a project of {_HOMES} homes)"
             ),
             lambda i: (
-                f"oppervlak {_num(area[i], 'nl')} m² buiten {_num(lo, 'nl')}-{_num(hi, 'nl')} m² "
+                f"oppervlak {_num(area[i], 'nl')} m² buiten {range_nl} m² "
                 f"(een project van {_HOMES} woningen)"
             ),
         )
