@@ -277,7 +277,17 @@ def _least_facet_distances(
         )
         if best > enough2:
             best = _vertex_edge_min(
-                axy, astart, aend, alo[g], ahi[g], bxy, bstart, bend, blo[t], bhi[t], best,
+                axy,
+                astart,
+                aend,
+                alo[g],
+                ahi[g],
+                bxy,
+                bstart,
+                bend,
+                blo[t],
+                bhi[t],
+                best,
                 enough2,
             )
         v, w = astart[alo[g]], bstart[blo[t]]

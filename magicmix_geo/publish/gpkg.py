@@ -389,9 +389,7 @@ def _qml_kind(qml: str) -> GeometryKind | None:
     return _KIND_BY_QGIS_CODE.get(element.text.strip())
 
 
-def _add_layer_styles(
-    con: sqlite3.Connection, rows: list[tuple[str, str, str]], lang: str
-) -> None:
+def _add_layer_styles(con: sqlite3.Connection, rows: list[tuple[str, str, str]], lang: str) -> None:
     """Create QGIS's ``layer_styles`` table with one default style per (layer, column, qml),
     described in ``lang``."""
     words = words_in(_GPKG_WORDS, lang)

@@ -74,9 +74,7 @@ def exclusions(
         flag(
             industrial < limit,
             "industry",
-            lambda i: (
-                f"industrial land within {_num(industrial[i], 'en')} m (limit {limit_en} m)"
-            ),
+            lambda i: f"industrial land within {_num(industrial[i], 'en')} m (limit {limit_en} m)",
             lambda i: f"industrieterrein op {_num(industrial[i], 'nl')} m (grens {limit_nl} m)",
         )
     neighbours = col(neighbour_column)
@@ -126,8 +124,7 @@ def exclusions(
             land & ((area < lo) | (area > hi)),
             "area",
             lambda i: (
-                f"area {_num(area[i], 'en')} m² outside {range_en} m²"
-                f" (a project of {_HOMES} homes)"
+                f"area {_num(area[i], 'en')} m² outside {range_en} m² (a project of {_HOMES} homes)"
             ),
             lambda i: (
                 f"oppervlak {_num(area[i], 'nl')} m² buiten {range_nl} m² "
