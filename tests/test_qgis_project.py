@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +23,10 @@ from magicmix_geo.publish.qgis_project import (
     PROJECT_FILE,
     ProjectMunicipality,
     project_spec,
-    qgis_env,
-    qgis_python,
     write_qgis_project,
 )
 from magicmix_geo.site_types import SITE_TYPES, site_type_label
+from tests._qgis_check import run_qgis_check
 
 CHECK_SCRIPT = Path(__file__).resolve().parent / "qgis_project_check.py"
 TYPE_OVERLAY = "GM0503 sites site_type"  # the sites again, outlined by site_type
@@ -40,23 +38,11 @@ PEN_STYLES = {"solid": 1, "dash": 2, "dot": 3, "dash dot": 4}
 def project_report(sample_run: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Copy the run folder elsewhere (the project's paths must be relative), open the
     project there with tests/qgis_project_check.py; its JSON report."""
-    python = qgis_python()
-    if not Path(python).is_file():
-        pytest.fail(f"{python} not found: apt-get install -y python3-qgis (see .ci/run)")
     tmp = tmp_path_factory.mktemp("qgis_project")
     moved = tmp / "moved" / "run"
     shutil.copytree(sample_run, moved)
     report, png = tmp / "report.json", tmp / "project.png"
-    done = subprocess.run(
-        [python, str(CHECK_SCRIPT), str(moved / PROJECT_FILE), str(report), str(png)],
-        capture_output=True,
-        text=True,
-        env=qgis_env(tmp),
-        cwd=tmp,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_qgis_check(CHECK_SCRIPT, [moved / PROJECT_FILE, report, png], tmp)
     data: dict[str, Any] = json.loads(report.read_text(encoding="utf-8"))
     data["png"] = str(png)
     data["moved"] = str(moved)

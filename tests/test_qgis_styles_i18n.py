@@ -11,7 +11,6 @@ import html
 import json
 import shutil
 import sqlite3
-import subprocess
 import xml.etree.ElementTree as ET
 import zipfile
 from contextlib import closing
@@ -26,13 +25,12 @@ from magicmix_geo.publish.gpkg import write_municipality_gpkg
 from magicmix_geo.publish.qgis_project import (
     PROJECT_FILE,
     ProjectMunicipality,
-    qgis_env,
-    qgis_python,
     write_qgis_project,
 )
 from magicmix_geo.publish.qgis_styles import packaged_style, run_style
 from magicmix_geo.publish.run_outputs import category_labels
 from magicmix_geo.site_types import SITE_TYPES, site_type_label
+from tests._qgis_check import run_qgis_check
 
 SETTINGS = load_settings()
 CHECK_SCRIPT = Path(__file__).resolve().parent / "qgis_maptip_check.py"
@@ -67,20 +65,8 @@ ENGLISH_RULES = {"sites": "top 10 of the municipality", "national_ranking": "top
 
 def _check(source: Path, tmp: Path) -> dict[str, Any]:
     """tests/qgis_maptip_check.py on ``source`` (a .qgz or .gpkg): its JSON report."""
-    python = qgis_python()
-    if not Path(python).is_file():
-        pytest.fail(f"{python} not found: apt-get install -y python3-qgis (see .ci/run)")
     out = tmp / f"{source.stem}-{source.suffix[1:]}.json"
-    done = subprocess.run(
-        [python, str(CHECK_SCRIPT), str(source), str(out)],
-        capture_output=True,
-        text=True,
-        env=qgis_env(tmp),
-        cwd=tmp,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_qgis_check(CHECK_SCRIPT, [source, out], tmp)
     report: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
     for name, layer in report.items():
         if isinstance(layer, dict):
