@@ -157,6 +157,34 @@ def test_static_map_speaks_the_report_language(
         render_static_map(crowded, boundary, title=title, context={}, lang="de")
 
 
+def test_static_map_draws_only_the_context_in_view(
+    crowded: gpd.GeoDataFrame, boundary: gpd.GeoDataFrame
+) -> None:
+    """A municipality's context layers hold its 2 km clip buffer: what lies wholly outside
+    the drawn area is not drawn, what reaches into it is, and the legend still names a layer
+    none of whose features is in view."""
+    near = box(84500, 446500, 84520, 446520)
+    across = box(86490, 447000, 87500, 447010)  # reaches in from beyond the boundary
+    far = box(89000, 446500, 89020, 446520)  # 2.5 km east of the boundary
+    buildings = gpd.GeoDataFrame(geometry=[near, across, far], crs=RD)
+    water = gpd.GeoDataFrame(geometry=[box(89000, 447000, 89100, 447100)], crs=RD)
+    figure = render_static_map(
+        crowded,
+        boundary,
+        title="Delft",
+        context={"buildings": buildings, "water": water},
+        lang="en",
+    )
+    ax = figure.axes[0]
+    drawn = np.concatenate(
+        [path.vertices for c in ax.collections for path in c.get_paths() if len(path.vertices)]
+    )
+    assert ((drawn[:, 0] == 84500) & (drawn[:, 1] == 446500)).any()  # near
+    assert ((drawn[:, 0] == 87500) & (drawn[:, 1] == 447000)).any()  # across
+    assert not (drawn[:, 0] >= 89000).any()  # neither the far building nor the water
+    assert {"buildings", "water"} <= {t.get_text() for t in ax.get_legend().get_texts()}
+
+
 def test_static_map_png_is_opaque_rgb(
     tmp_path: Path, crowded: gpd.GeoDataFrame, boundary: gpd.GeoDataFrame
 ) -> None:

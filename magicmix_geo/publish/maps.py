@@ -244,7 +244,7 @@ def render_static_map(
     extent = _map_extent(sites, boundary)
     figure, ax, cax = _layout(extent)
     for name, frame in context.items():
-        _draw_context(ax, name, frame)
+        _draw_context(ax, name, in_view(frame, extent))
     outline = boundary.boundary.to_numpy() if not boundary.empty else np.empty(0, dtype=object)
     if drawable(outline).any():  # one collection, as the context (no extra canvas draw)
         add_lines(ax, outline, color="#222222", linewidth=1.2, zorder=4)
@@ -297,6 +297,23 @@ def _map_extent(
     xmin, ymin, xmax, ymax = frames[0].total_bounds
     pad = 0.03 * max(xmax - xmin, ymax - ymin, 100.0)
     return (xmin - pad, ymin - pad, xmax + pad, ymax + pad)
+
+
+def in_view(frame: gpd.GeoDataFrame, extent: tuple[float, float, float, float]) -> gpd.GeoDataFrame:
+    """The rows of ``frame`` whose bounding box meets ``extent`` (minx, miny, maxx, maxy):
+    a layer's features wholly outside the drawn area add no pixel, only drawing time (a
+    municipality's buildings layer holds its 2 km clip buffer)."""
+    if frame.empty:
+        return frame
+    box = shapely.bounds(frame.geometry.to_numpy())
+    with np.errstate(invalid="ignore"):  # NaN bounds of empty geometries: not in view
+        meets = (
+            (box[:, 0] <= extent[2])
+            & (box[:, 2] >= extent[0])
+            & (box[:, 1] <= extent[3])
+            & (box[:, 3] >= extent[1])
+        )
+    return frame if meets.all() else frame[meets]
 
 
 def _draw_context(ax: Any, name: str, frame: gpd.GeoDataFrame) -> None:
