@@ -80,7 +80,7 @@ def _hostile_layers(sample_run: Path) -> dict[str, gpd.GeoDataFrame]:
     gpkg = next(sample_run.glob("GM0503_*.gpkg"))
     layers = {
         name: gpd.read_file(gpkg, layer=name, engine="pyogrio")
-        for name in ("sites", "amenities", "transit_stops", "boundary")
+        for name in ("sites", "amenities", "stops", "transit_stops", "boundary")
     }
     ranked = layers["sites"].sort_values("rank_gm").head(12).reset_index(drop=True)
     for column in ("site_id", "site_type", "name", "exclusion_reason", "exclusion_reason_nl"):
@@ -89,7 +89,11 @@ def _hostile_layers(sample_run: Path) -> dict[str, gpd.GeoDataFrame]:
     ranked.loc[1, "site_type"] = "vacant_land"
     ranked.loc[1, "score_total"] = 0.625
     layers["sites"] = ranked
-    for name, columns in (("amenities", ("name", "category")), ("transit_stops", ("name", "mode"))):
+    for name, columns in (
+        ("amenities", ("name", "category")),
+        ("stops", ("name", "category")),
+        ("transit_stops", ("name", "mode")),
+    ):
         frame = layers[name].head(5).reset_index(drop=True)
         for column in columns:
             frame[column] = frame[column].astype(object)
@@ -102,6 +106,7 @@ def _hostile_layers(sample_run: Path) -> dict[str, gpd.GeoDataFrame]:
     ]
     layers["amenities"].loc[1, "category"] = "supermarket"
     layers["amenities"].loc[2, "category"] = "playground"
+    layers["stops"].loc[1, "category"] = "pt_stop"
     return layers
 
 
@@ -129,7 +134,10 @@ def hostile(sample_run: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
         folder.mkdir()
         shutil.copy(out[f"path_{gpkg_lang}"], folder)
         municipality = ProjectMunicipality(
-            "GM0503", "Delft", "GM0503_Delft.gpkg", ["sites", "amenities", "transit_stops"]
+            "GM0503",
+            "Delft",
+            "GM0503_Delft.gpkg",
+            ["sites", "amenities", "stops", "transit_stops"],
         )
         result = write_qgis_project(
             folder,
@@ -175,6 +183,9 @@ def test_dutch_map_tips_and_rules(hostile: dict[str, Any], source: str) -> None:
     amenities = report[f"{prefix}amenities"]["tips"]
     _assert_escaped(amenities)
     assert amenities[1].startswith("supermarkt: ")
+    stop_tips = report[f"{prefix}stops"]["tips"]
+    _assert_escaped(stop_tips)
+    assert stop_tips[1].startswith("ov-halte: ")
     if source == "gpkg_nl":  # the configuration's label, whatever it holds, shown as text
         assert "<i>" not in amenities[2]
         assert html.unescape(amenities[2]).startswith(f"{ODD_LABEL}: ")
@@ -203,6 +214,9 @@ def test_english_map_tips_and_rules(hostile: dict[str, Any], source: str) -> Non
     amenities = report[f"{prefix}amenities"]["tips"]
     _assert_escaped(amenities)
     assert amenities[1].startswith("supermarket: ")
+    stop_tips = report[f"{prefix}stops"]["tips"]
+    _assert_escaped(stop_tips)
+    assert stop_tips[1].startswith("pt_stop: ")
     assert report[f"{prefix}sites"]["legend"][:2] == ["no score", "excluded"]
 
 

@@ -101,7 +101,8 @@ def map_tip(style: str, lang: str, category_labels: Mapping[str, str] | None = N
     a style without one. Values from data are escaped (:func:`html_text`).
 
     ``category_labels``: destination category -> its label in ``lang``, for the amenities
-    (their category's label in Dutch; English keeps the category's key, as the style did)."""
+    and the stops (their category's label in Dutch; English keeps the category's key, as the
+    amenities' style did)."""
     words = words_in(_STYLE_WORDS, lang)
     nl = lang == "nl"
     site_type = (
@@ -135,7 +136,7 @@ def map_tip(style: str, lang: str, category_labels: Mapping[str, str] | None = N
             departures=f"[% {departures} %]",
             wait=f"[% {wait} %]",
         )
-    if style == "amenities":
+    if style in ("amenities", "stops"):
         category = (
             labelled_value("category", category_labels or {})
             if nl
