@@ -402,15 +402,10 @@ def _most_overlapping(geoms: np.ndarray, land_i: np.ndarray, others: np.ndarray)
     width = np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0])
     height = np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1])
     overlap = np.clip(width, 0, None) * np.clip(height, 0, None)
-    # NaN (an empty geometry's bounds) after every number; the first pair of the largest, as
-    # np.lexsort((-overlap, land_i)) would give it, without the sort (pairs grouped stably)
-    overlap = np.where(np.isnan(overlap), -np.inf, overlap)
-    order = np.argsort(land_i, kind="stable")  # the tree's pairs come grouped already
-    grouped, ordered = land_i[order], overlap[order]
-    starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
-    group = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(ordered)]))
-    at = np.flatnonzero(ordered == np.maximum.reduceat(ordered, starts)[group])
-    return order[at[np.r_[True, group[at][1:] != group[at][:-1]]]]
+    order = np.lexsort((-overlap, land_i))  # NaN (an empty geometry's bounds) last
+    starts = np.ones(len(order), dtype=bool)
+    starts[1:] = land_i[order][1:] != land_i[order][:-1]
+    return order[starts]
 
 
 def residential_neighbours(
