@@ -14,16 +14,16 @@ pass over the same file. Run::
 
     .venv/bin/python bench/country.py --municipalities 355
 
-With ``--store-only`` it runs only the OSM store (``prepare/extracts.extract_areas``) for
+With ``--store-only`` it runs only the OSM store (``prepare/extracts.slice_areas``) for
 every municipality of the areas file, into a temporary store, and prints its seconds, passes
-and regions, CPU seconds, and the ratio to one ``osmium cat`` pass; ``--regions 0`` cuts
-every extract straight from the file (the single-level store), ``--regions N`` through N
-regions; ``--work DIR`` reads a country built elsewhere (nothing is written there)::
+and regions, CPU seconds, and the ratio to one ``osmium cat`` pass; ``--regions 0`` parses
+the whole file in one process, ``--regions N`` cuts N regions and parses each;
+``--work DIR`` reads a country built elsewhere (nothing is written there)::
 
     .venv/bin/python bench/country.py --municipalities 355 --store-only --regions 0
 
 Note: the copies are renumbered to dense ids (1..n*68k); with real, sparse ids osmium
-extract needs ~3.5 GB per extract, and the OSM store renumbers the file first
+extract needs ~3.5 GB per region, and the OSM store renumbers the file first
 (prepare/extracts.py; bench/sparse_ids.py measures that case).
 """
 
@@ -52,7 +52,8 @@ from magicmix_geo.config import load_settings  # noqa: E402
 from magicmix_geo.formats.boundary import read_boundary  # noqa: E402
 from magicmix_geo.national import read_areas_file  # noqa: E402
 from magicmix_geo.prepare.clip import CLIP_MARGIN_M  # noqa: E402
-from magicmix_geo.prepare.extracts import EXTRACT_SLACK_M, Extent, extract_areas  # noqa: E402
+from magicmix_geo.prepare.extracts import EXTRACT_SLACK_M, Extent, slice_areas  # noqa: E402
+from magicmix_geo.prepare.osm import reader_keys  # noqa: E402
 from tests._islands import load_core, moved_area, write_boundary, write_islands  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
@@ -146,17 +147,18 @@ def store_only(areas_file: Path, regions: int | None, verbose: bool = False) -> 
             if verbose:
                 print(f"  {time.perf_counter() - clock:7.1f} s {message}", flush=True)
 
-        run = extract_areas(source, extents, buffer_m, Path(tmp), regions=regions, log=log)
+        keys = reader_keys(load_settings())
+        run = slice_areas(source, extents, buffer_m, Path(tmp), keys, regions=regions, log=log)
         cpu, own = _children_cpu() - cpu, time.process_time() - own
     levels = (
-        f"{run.passes} pass(es) over the file for {run.regions} regions, "
-        f"{run.region_passes} over the regions' files"
+        f"{run.passes} osmium pass(es) over the file for {run.regions} regions"
         if run.regions
-        else f"{run.passes} pass(es) over the file"
+        else "no osmium pass"
     )
     print(
-        f"  OSM store: {run.seconds:.1f} s wall ({cpu:.1f} s osmium CPU, {own:.1f} s Python "
-        f"CPU) for {len(run.cut)} extracts: {levels}; {run.extracts_per_pass} per pass"
+        f"  OSM store: {run.seconds:.1f} s wall ({cpu:.1f} s CPU of osmium and the parsing "
+        f"processes, {own:.1f} s of this one) for {len(run.cut)} slices: {levels}, "
+        f"{run.parses} file(s) parsed"
     )
     print(
         f"  one `osmium cat` pass: {cat_s:.1f} s wall ({cat_cpu:.1f} s CPU); ratio "
@@ -289,7 +291,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"  OSM store: {osm_s:.1f} s in {sum(r['passes'] for r in osm)} osmium pass(es) "
-        f"for {sum(r['municipalities'] for r in osm)} extracts; one `osmium cat` pass "
+        f"and {sum(r['parses'] for r in osm)} parse(s) "
+        f"for {sum(r['municipalities'] for r in osm)} slices; one `osmium cat` pass "
         f"{cat_s:.1f} s; ratio {osm_s / cat_s:.2f}"
     )
     return 0

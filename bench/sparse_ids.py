@@ -9,7 +9,7 @@ tests/_islands.py ``sparse_ids``), then measures with ``/usr/bin/time -v``:
   as it is (each needs ~3.3 GB: keep it small on a shared machine);
 - ``osmium renumber -t node -t way --index-directory``, and extract with 1, 5, 20 and ``n``
   extracts on the renumbered file;
-- the OSM store (``prepare/extracts.extract_areas``, 8 GiB budget) cutting all ``n`` islands,
+- the OSM store (``prepare/extracts.slice_areas``, 8 GiB budget) slicing all ``n`` islands,
   then again after a nightly change (one footway gone, one new node with a low id).
 
 Run::
@@ -32,7 +32,9 @@ import geopandas as gpd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from magicmix_geo.prepare.extracts import Extent, extract_areas, source_facts  # noqa: E402
+from magicmix_geo.config import load_settings  # noqa: E402
+from magicmix_geo.prepare.extracts import Extent, slice_areas, source_facts  # noqa: E402
+from magicmix_geo.prepare.osm import reader_keys  # noqa: E402
 from tests._islands import Core, load_core, moved_area, write_islands  # noqa: E402
 
 WORK = ROOT / "bench" / "_work"
@@ -82,11 +84,11 @@ def store_run(source: Path, core: Core, n: int, store: Path) -> tuple[str, dict[
     )
     extents = [Extent(f"GM{k:04d}", area) for k, area in enumerate(areas)]
     source_facts(source, store)  # sha256 and ids once per version, as a run does
-    run = extract_areas(source, extents, 300.0, store)
+    run = slice_areas(source, extents, 300.0, store, reader_keys(load_settings()))
     digests = {k: hashlib.sha256(p.read_bytes()).hexdigest() for k, p in run.paths.items()}
     text = (
         f"{run.seconds:.1f} s (renumber + order {run.renumber_seconds:.1f} s), "
-        f"{run.passes} extract pass(es) of {run.extracts_per_pass}, renumbered {run.renumbered}"
+        f"{run.passes} extract pass(es) for {run.regions} regions, renumbered {run.renumbered}"
     )
     return text, digests
 

@@ -331,11 +331,11 @@ def _cut_extract(inputs: RankInputs, settings: Settings) -> RankInputs:
     from magicmix_geo.cache import default_cache_dir
     from magicmix_geo.prepare.clip import CLIP_MARGIN_M
     from magicmix_geo.prepare.extracts import EXTRACT_SLACK_M, share_osm_files
+    from magicmix_geo.prepare.osm import reader_keys
 
     buffer_m = settings.walk.clip_buffer_m + CLIP_MARGIN_M + EXTRACT_SLACK_M
-    cut, _, failed = share_osm_files(
-        [inputs], buffer_m, default_cache_dir() / "osm-extracts", log=_say
-    )
+    store = default_cache_dir() / "osm-extracts"
+    cut, _, failed = share_osm_files([inputs], buffer_m, store, reader_keys(settings), log=_say)
     if failed:
         raise failed[inputs.gm_code]
     return cut[0]

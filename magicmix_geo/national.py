@@ -61,6 +61,7 @@ from magicmix_geo.cluster import default_workers, describe_executor, optional_cl
 from magicmix_geo.contract import GM_CODE, INPUT_KEYS, RankInputs, parse_gm_codes
 from magicmix_geo.prepare.clip import CLIP_MARGIN_M
 from magicmix_geo.prepare.extracts import EXTRACT_SLACK_M, share_osm_files
+from magicmix_geo.prepare.osm import reader_keys
 from magicmix_geo.progress import progress_bar, stderr_console, summary_table
 from magicmix_geo.publish.run import (
     PreviousRun,
@@ -242,7 +243,11 @@ def plan_run(
         resolved.append(inputs)
     store = extract_store(cache_root)
     shared, osm_runs, refused = share_osm_files(
-        resolved, settings.walk.clip_buffer_m + CLIP_MARGIN_M + EXTRACT_SLACK_M, store, log=log
+        resolved,
+        settings.walk.clip_buffer_m + CLIP_MARGIN_M + EXTRACT_SLACK_M,
+        store,
+        reader_keys(settings),
+        log=log,
     )
     failed += [failed_outcome(code, exc) for code, exc in refused.items()]
     hits: dict[str, str] = {}

@@ -59,11 +59,7 @@ def sample_sites(sample_run: Path) -> gpd.GeoDataFrame:
 
 @pytest.fixture
 def osmium_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[list[str]]]:
-    """Every command the OSM store runs (osmium extract, renumber, fileinfo...), as run.
-
-    ``osmium --version`` (which compression the extracts get) is asked once per process:
-    asked here first, so that the calls are the store's work whatever test ran before."""
-    extracts.extract_output_format()
+    """Every command the OSM store runs (osmium extract, renumber, fileinfo...), as run."""
     calls: list[list[str]] = []
     real_run = subprocess.run
 

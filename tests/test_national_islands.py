@@ -19,6 +19,7 @@ import pytest
 import shapely
 
 from magicmix_geo.cli import main
+from magicmix_geo.prepare import extracts as extracts_module
 from magicmix_geo.prepare import osm as osm_module
 from tests._islands import load_core, moved_area, write_boundary, write_islands
 
@@ -77,11 +78,12 @@ def first_run(country: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[
     patch = pytest.MonkeyPatch()
     patch.setenv("MAGICMIX_CACHE_DIR", str(country / "cache"))
 
-    def read_osm(path: Path, *args: Any) -> Any:
+    def read_osm(path: Path, *args: Any, **kwargs: Any) -> Any:
         reads.append(str(path))
-        return original(path, *args)
+        return original(path, *args, **kwargs)
 
     patch.setattr(osm_module, "read_osm", read_osm)
+    patch.setattr(extracts_module, "read_osm", read_osm)
     try:
         out = tmp_path_factory.mktemp("national") / "out"
         manifest = national(country, out)
@@ -98,12 +100,13 @@ def test_every_island_municipality_is_ranked_from_one_pass(
     out, manifest = first_run
     status = {m["gm_code"]: m["status"] for m in manifest["run_summary"]["municipalities"]}
     assert status == {"GM9901": "done", "GM9902": "done", "GM9903": "done"}
-    # the shared file is read once by osmium for all three, never by the OSM reader
+    # the shared file is parsed once by the OSM reader for all three (a small file: no
+    # osmium pass, no regions); the municipalities read their slices
     (store,) = manifest["osm_store"]
-    assert store["municipalities"] == 3 and store["passes"] == 1 and store["cut"] == 3
-    assert store["regions"] == 0 and store["region_passes"] == 0  # few: no regions
+    assert store["municipalities"] == 3 and store["cut"] == 3
+    assert store["passes"] == 0 and store["regions"] == 0 and store["parses"] == 1
     reads = manifest["_reads"]
-    assert len(reads) == 3 and not any(r.endswith("country.osm.pbf") for r in reads), reads
+    assert len(reads) == 1 and reads[0].endswith("country.osm.pbf"), reads
     for code in ("GM9901", "GM9902", "GM9903"):
         sites = sites_of(out, code)
         assert len(sites) > 20
@@ -189,4 +192,5 @@ def test_a_changed_street_re_ranks_only_its_municipality(
     status = {m["gm_code"]: m["status"] for m in manifest["run_summary"]["municipalities"]}
     assert status == {"GM9901": "cached", "GM9902": "done", "GM9903": "cached"}
     (store,) = manifest["osm_store"]
-    assert store["passes"] == 1 and store["cut"] == 3  # a new file version: cut again, once
+    # a new file version: sliced again, from one parse
+    assert store["parses"] == 1 and store["cut"] == 3

@@ -1,6 +1,6 @@
-"""The OSM store through regions: a municipality's extract cut from its region's file is the
-same, byte for byte, as cut alone from the source, and the source is read by one extract
-pass, each region's file by one.
+"""The OSM store through regions: a municipality's slice parsed from its region's file is the
+same, byte for byte, as from the whole file, reads as the smart extract cut alone, and the
+source is read by one osmium pass, each region's file parsed once.
 
 Data: six islands, each a moved copy of the real Delft sample's core (tests/_islands.py);
 three touching municipalities on island 0 (squares side by side) and one on each other
@@ -17,22 +17,22 @@ import subprocess
 from pathlib import Path
 
 import geopandas as gpd
-import osmium
 import pytest
 from shapely import affinity
 from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
-from magicmix_geo.prepare.extracts import Extent, ExtractRun, extract_areas, extract_polygon
+from magicmix_geo.config import load_settings
+from magicmix_geo.prepare.extracts import Extent, ExtractRun, extract_polygon, slice_areas
+from magicmix_geo.prepare.osm import read_osm_for, reader_keys
 from magicmix_geo.prepare.regions import (
     REGION_MARGIN_DEG,
-    best_region_count,
+    SLICE_REGION_NODES,
     group_by_position,
-    plan_regions,
+    plan_slice_regions,
     region_box,
-    single_cost,
-    split_cost,
 )
+from tests._extracts import assert_same_osm, smart_extract
 from tests._islands import Core, load_core, moved_area, write_islands
 
 SHIFTS = [(0.4 * (k % 3), 0.25 * (k // 3)) for k in range(6)]
@@ -121,8 +121,9 @@ def country(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Core, dict[
     return source, core, ids
 
 
-def objects(path: Path) -> set[str]:
-    return {f"{o.type_str()}{o.id}" for o in osmium.FileProcessor(str(path))}
+def run_store(source: Path, core: Core, store: Path, regions: int | None) -> ExtractRun:
+    keys = reader_keys(load_settings())
+    return slice_areas(source, extents(core), BUFFER_M, store, keys, regions=regions)
 
 
 @pytest.fixture(scope="module")
@@ -130,8 +131,7 @@ def split_run(
     country: tuple[Path, Core, dict[str, int]], tmp_path_factory: pytest.TempPathFactory
 ) -> ExtractRun:
     source, core, _ = country
-    store = tmp_path_factory.mktemp("split-store")
-    return extract_areas(source, extents(core), BUFFER_M, store, regions=REGIONS)
+    return run_store(source, core, tmp_path_factory.mktemp("split-store"), REGIONS)
 
 
 def test_touching_municipalities_fall_in_different_regions(
@@ -140,75 +140,85 @@ def test_touching_municipalities_fall_in_different_regions(
     """The layout the next tests rely on: a region edge runs between touching squares."""
     _, core, _ = country
     polygons = {e.key: extract_polygon(e.area, BUFFER_M) for e in extents(core)}
-    plan = plan_regions(polygons, 250, REGIONS)
+    plan = plan_slice_regions(polygons, 1, REGIONS)
     region_of = {key: region.key for region in plan for key in region.members}
     island0 = [region_of[k] for k in ("GM9900", "GM9901", "GM9902")]
     assert len(set(island0)) > 1
     assert region_of["GM9900"] not in {region_of["GM9906"], region_of["GM9907"]}
 
 
-def test_every_extract_equals_the_extract_cut_alone_from_the_source(
+def test_every_slice_equals_the_slice_of_the_whole_file(
     country: tuple[Path, Core, dict[str, int]], split_run: ExtractRun, tmp_path: Path
 ) -> None:
     source, core, ids = country
     assert split_run.regions == REGIONS and sorted(split_run.cut) == KEYS
+    whole = run_store(source, core, tmp_path, 0)
+    assert whole.regions == 0 and whole.passes == 0 and whole.parses == 1
+    for key in KEYS:
+        got, want = split_run.paths[key], whole.paths[key]
+        assert got.read_bytes() == want.read_bytes(), key
+    # the cross-region multipolygon is whole in the west square's slice: its ring on island 4
+    # came with it (its region's file is a smart extract), and it is not in a square it
+    # does not touch
+    settings = load_settings()
+    west = read_osm_for(split_run.paths["GM9900"], settings).features
+    rows = west.loc[(west["osm_type"] == "relation") & (west["osm_id"] == ids["multipolygon"])]
+    assert len(rows) == 1 and len(rows.geometry.iloc[0].geoms) == 2
+    far = read_osm_for(split_run.paths["GM9903"], settings).features
+    assert not ((far["osm_type"] == "relation") & (far["osm_id"] == ids["multipolygon"])).any()
+
+
+def test_every_slice_reads_as_the_smart_extract_cut_alone(
+    country: tuple[Path, Core, dict[str, int]], split_run: ExtractRun, tmp_path: Path
+) -> None:
+    source, core, _ = country
+    settings = load_settings()
     for extent in extents(core):
-        alone = extract_areas(source, [extent], BUFFER_M, tmp_path / extent.key, regions=0)
-        assert alone.passes == 1 and alone.regions == 0
-        got, want = split_run.paths[extent.key], alone.paths[extent.key]
-        assert got.read_bytes() == want.read_bytes(), extent.key
-    # the cross-region objects are really there: the ferry way with its node on island 5,
-    # the multipolygon's ring on island 4 with its nodes, and the relation holding it
-    west = objects(split_run.paths["GM9900"])
-    wanted = {
-        f"w{ids['ferry']}",
-        f"n{ids['ferry_far_node']}",
-        f"w{ids['ring_b']}",
-        f"n{ids['ring_b_node']}",
-        f"r{ids['multipolygon']}",
-        f"r{ids['parent']}",
-    }
-    assert wanted <= west
-    # and not in a municipality they do not touch
-    assert not wanted & objects(split_run.paths["GM9903"])
+        polygon = extract_polygon(extent.area, BUFFER_M)
+        alone = smart_extract(source, polygon, tmp_path / f"{extent.key}.osm.pbf")
+        got = read_osm_for(split_run.paths[extent.key], settings)
+        assert_same_osm(got, read_osm_for(alone, settings))
 
 
-def test_the_source_is_read_by_one_pass_and_each_region_by_one(
+def test_the_source_is_read_by_one_pass_and_each_region_parsed_once(
     country: tuple[Path, Core, dict[str, int]],
     osmium_calls: list[list[str]],
     tmp_path: Path,
 ) -> None:
     source, core, _ = country
     store = tmp_path / "store"
-    run = extract_areas(source, extents(core), BUFFER_M, store, regions=REGIONS)
-    assert run.passes == 1 and run.regions == REGIONS and run.region_passes == REGIONS
-    extracts = [c for c in osmium_calls if c[1] == "extract"]
-    reads = [c[-1] for c in extracts]
+    run = run_store(source, core, store, REGIONS)
+    assert run.passes == 1 and run.regions == REGIONS and run.parses == REGIONS
     # one extract pass over the source (plus fileinfo's read for the source's facts: osmium
-    # merge does not declare the file sorted, so its highest ids are not in a few blocks)
-    assert reads.count(str(source)) == 1
-    assert [c[1] for c in osmium_calls if c[-1] == str(source)] == ["fileinfo", "extract"]
-    region_files = [r for r in reads if r != str(source)]
-    assert len(region_files) == len(set(region_files)) == REGIONS
+    # merge does not declare the file sorted, so its highest ids are not in a few blocks),
+    # and no other osmium pass: the regions' files are parsed, not cut again
+    assert [c[1] for c in osmium_calls if c[0] == "osmium"] == ["fileinfo", "extract"]
+    assert osmium_calls[-1][-1] == str(source)
     # region files are temporary
-    assert not any(Path(r).exists() for r in region_files)
     assert not list(store.glob("*/.regions.*"))
+    assert sorted(p.name.split("-")[0] for p in store.glob("*/GM*")) == KEYS
 
 
-def test_few_municipalities_keep_the_single_pass(
-    country: tuple[Path, Core, dict[str, int]], tmp_path: Path
+def test_a_small_file_is_parsed_whole_without_osmium(
+    country: tuple[Path, Core, dict[str, int]], osmium_calls: list[list[str]], tmp_path: Path
 ) -> None:
     source, core, _ = country
-    run = extract_areas(source, extents(core), BUFFER_M, tmp_path)
-    assert run.regions == 0 and run.passes == 1 and run.region_passes == 0
+    run = run_store(source, core, tmp_path, None)
+    assert run.regions == 0 and run.passes == 0 and run.parses == 1
+    assert [c[1] for c in osmium_calls if c[0] == "osmium"] == ["fileinfo"]
+    again = run_store(source, core, tmp_path, None)  # the same version: every slice reused
+    assert again.parses == 0 and sorted(again.reused) == KEYS
 
 
-def test_the_cost_model_splits_hundreds_of_municipalities_only() -> None:
-    assert best_region_count(8, 250) == 0
-    assert best_region_count(24, 250) == 0
-    regions = best_region_count(355, 250)
-    assert 10 <= regions <= 40
-    assert split_cost(355, regions, 250) < 0.5 * single_cost(355, 250)
+def test_regions_hold_about_a_fixed_number_of_nodes() -> None:
+    corners = {f"GM{k:04d}": (4 + k % 20 * 0.1, 51 + k // 20 * 0.1) for k in range(342)}
+    polygons = {key: box(x, y, x + 0.1, y + 0.1) for key, (x, y) in corners.items()}
+    assert plan_slice_regions(polygons, SLICE_REGION_NODES) == []  # parsed whole
+    national = plan_slice_regions(polygons, 100_000_000)
+    assert len(national) == -(-100_000_000 // SLICE_REGION_NODES)
+    assert sorted(k for r in national for k in r.members) == sorted(polygons)
+    one = plan_slice_regions({"GM0001": polygons["GM0001"]}, 100_000_000)
+    assert [r.members for r in one] == [("GM0001",)]  # a municipality of the national file
 
 
 def test_groups_are_balanced_neighbourhoods() -> None:

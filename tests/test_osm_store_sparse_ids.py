@@ -1,40 +1,38 @@
 """The OSM store on a file with real, sparse OSM ids (node ids up to 1.3e10).
 
 osmium extract needs ~3.5 GB per extract at such ids (bench/README.md), so within a memory
-budget the store renumbers the file to dense ids first and cuts every municipality in few
-passes; the extracts then carry renumbered ids, which reading maps back to OSM's.
+budget the store renumbers the file to dense ids first and cuts its regions in few passes;
+the regions' files carry renumbered ids, which their parse maps back to OSM's, so every
+slice holds OSM's own ids.
 
 Data: six islands, each a moved copy of the real Delft sample's core with its real id
-distribution (tests/_islands.py, ``sparse_ids``), one small municipality per island. The memory
-budget is forced down so that the file as it is allows one extract per pass (six passes) and
-the renumbered file two (three passes).
+distribution (tests/_islands.py, ``sparse_ids``), one small municipality per island, one region
+per island (forced). The memory budget is forced down so that the file as it is allows one
+region per pass (six passes) and the renumbered file two (three passes).
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import pytest
 
-from magicmix_geo._errors import InputError
 from magicmix_geo.config import load_settings
-from magicmix_geo.prepare import extracts as store_module
 from magicmix_geo.prepare.extracts import (
     Extent,
     ExtractRun,
-    extract_areas,
     extract_bytes,
+    extract_polygon,
+    slice_areas,
     source_facts,
 )
-from magicmix_geo.prepare.osm import OsmData, read_osm_for
-from magicmix_geo.prepare.osm_ids import real_ids
+from magicmix_geo.prepare.osm import read_osm_for, reader_keys
+from tests._extracts import assert_same_osm, smart_extract
 from tests._islands import Core, load_core, moved_area, write_islands
 
 COPIES = 6
@@ -66,9 +64,11 @@ def budget(source: Path, store: Path) -> int:
     return 2 * extract_bytes(facts["nodes"] + 1000, facts["ways"] + 1000)
 
 
-def cut(source: Path, store: Path, core: Core, memory: int | None = None) -> ExtractRun:
-    kwargs = {} if memory is None else {"memory_bytes": memory}
-    return extract_areas(source, extents(core), BUFFER_M, store, **kwargs)  # type: ignore[arg-type]
+def cut(source: Path, store: Path, core: Core, memory: int, regions: int = COPIES) -> ExtractRun:
+    keys = reader_keys(load_settings())
+    return slice_areas(
+        source, extents(core), BUFFER_M, store, keys, memory_bytes=memory, regions=regions
+    )
 
 
 def digest(path: Path) -> str:
@@ -83,17 +83,6 @@ def max_node_id(path: Path) -> int:
         text=True,
     )
     return int(done.stdout)
-
-
-def assert_same_osm(got: OsmData, want: OsmData) -> None:
-    for name in ("way_ids", "offsets", "node_ids", "lon", "lat"):
-        np.testing.assert_array_equal(getattr(got.walk, name), getattr(want.walk, name))
-    for frame in ("features", "lines"):
-        a, b = getattr(got, frame), getattr(want, frame)
-        pd.testing.assert_frame_equal(
-            pd.DataFrame(a.drop(columns="geometry")), pd.DataFrame(b.drop(columns="geometry"))
-        )
-        assert list(a.geometry.to_wkb()) == list(b.geometry.to_wkb())
 
 
 @pytest.fixture(scope="module")
@@ -111,60 +100,55 @@ def test_sparse_ids_are_renumbered_and_cut_in_three_passes(
     source, store = work / "country.osm.pbf", work / "calls-store"
     assert max_node_id(source) > 13 * 10**9  # real ids: OSM's highest node id of the sample
     memory = budget(source, store)
-    assert memory < extract_bytes(max_node_id(source), 0)  # as it is: one extract per pass
+    assert memory < extract_bytes(max_node_id(source), 0)  # as it is: one region per pass
     osmium_calls.clear()
     run = cut(source, store, core, memory)
-    assert run.renumbered and run.passes == 3 and run.extracts_per_pass == 2
-    assert run.regions == 0  # six municipalities: cut straight from the file
-    assert sorted(run.cut) == KEYS
+    assert run.renumbered and run.passes == 3 and run.regions == COPIES
+    assert run.parses == COPIES and sorted(run.cut) == KEYS
     tools = [c[1] for c in osmium_calls if Path(c[0]).name == "osmium"]
     # renumber; getid reads the renumbered copy for the objects that may be out of order
     # (here only nodes and ways referenced but not in the file: nothing to move); 3 passes
     assert tools == ["renumber", "getid", "extract", "extract", "extract"]
     # the source is read by renumber only (once: relations are not renumbered)
     assert sum(str(source) in c for c in osmium_calls) == 1
+    # the slices hold OSM's ids, with nothing beside them to map ids back
+    settings = load_settings()
     for path in run.paths.values():
-        assert max_node_id(path) < 2**25  # dense ids in the extract
+        osm = read_osm_for(path, settings)
+        assert osm.walk.node_ids.max() > 2**25 and (osm.features["osm_id"] > 2**25).any()
+    assert not list(store.glob("*/GM*.ids.json"))
 
 
-def test_every_extract_reads_as_if_cut_alone_from_the_real_file(
+def test_every_slice_reads_as_the_smart_extract_cut_alone_from_the_real_file(
     islands: tuple[Path, Core], first: tuple[ExtractRun, dict[str, str]], tmp_path: Path
 ) -> None:
     work, core = islands
     settings = load_settings()
     run, _ = first
     for extent in extents(core):
-        alone = extract_areas(work / "country.osm.pbf", [extent], BUFFER_M, tmp_path / extent.key)
-        assert not alone.renumbered and alone.passes == 1
-        want = read_osm_for(alone.paths[extent.key], settings)
-        got = read_osm_for(run.paths[extent.key], settings)
+        polygon = extract_polygon(extent.area, BUFFER_M)
+        alone = smart_extract(work / "country.osm.pbf", polygon, tmp_path / f"{extent.key}.pbf")
+        want = read_osm_for(alone, settings)
         assert (want.features["osm_id"] > 2**25).any()  # real ids, not renumbered ones
-        assert_same_osm(got, want)
+        assert_same_osm(read_osm_for(run.paths[extent.key], settings), want)
 
 
-def test_through_regions_the_renumbered_extracts_are_byte_identical(
+def test_parsed_whole_the_slices_are_byte_identical(
     islands: tuple[Path, Core],
     first: tuple[ExtractRun, dict[str, str]],
     osmium_calls: list[list[str]],
 ) -> None:
-    """Cut through two regions (forced), the extracts of the renumbered copy are the same
-    bytes as cut straight from it, so the nightly byte identity holds either way."""
+    """Parsed whole (no regions: no osmium pass, no renumbering), the real file gives the
+    same slices, byte for byte, as through the renumbered regions, so the nightly byte
+    identity holds whichever way the store goes."""
     work, core = islands
     _, want = first
-    source, store = work / "country.osm.pbf", work / "regions-store"
+    source, store = work / "country.osm.pbf", work / "whole-store"
     osmium_calls.clear()
-    extent_list = extents(core)
-    run = extract_areas(
-        source, extent_list, BUFFER_M, store, memory_bytes=budget(source, store), regions=2
-    )
-    assert run.renumbered and run.regions == 2 and run.passes == 1
-    # two extracts per pass (memory), shared by the osmium processes running at once
-    workers = min(store_module.REGION_WORKERS, os.cpu_count() or 1, 2)
-    assert run.region_passes == 2 * -(-3 // (2 // workers))
+    run = cut(source, store, core, budget(source, store), regions=0)
+    assert not run.renumbered and run.regions == 0 and run.passes == 0 and run.parses == 1
     assert {key: digest(path) for key, path in run.paths.items()} == want
-    reads = [c[-1] for c in osmium_calls if c[1] == "extract"]
-    renumbered = str(store / next(iter(run.paths.values())).parent.name / ".renumbered.osm.pbf")
-    assert reads.count(renumbered) == 1 and str(source) not in reads
+    assert [c[1] for c in osmium_calls if Path(c[0]).name == "osmium"] == ["fileinfo"]
 
 
 def _nightly(work: Path, core: Core) -> Path:
@@ -192,7 +176,7 @@ def _nightly(work: Path, core: Core) -> Path:
     return merged
 
 
-def test_a_nightly_change_leaves_the_other_extracts_byte_identical(
+def test_a_nightly_change_leaves_the_other_slices_byte_identical(
     islands: tuple[Path, Core],
     first: tuple[ExtractRun, dict[str, str]],
     osmium_calls: list[list[str]],
@@ -206,7 +190,8 @@ def test_a_nightly_change_leaves_the_other_extracts_byte_identical(
     osmium_calls.clear()
     after = cut(source, store, core, memory)
     assert after.renumbered and after.passes == 3 and sorted(after.cut) == KEYS
-    # known objects kept their renumbered ids: only the changed island's extract differs
+    # known objects kept their renumbered ids, and their order: only the changed island's
+    # slice differs
     changed = {key for key, path in after.paths.items() if digest(path) != before[key]}
     assert changed == {KEYS[1]}
     tools = [c[1] for c in osmium_calls if Path(c[0]).name == "osmium"]
@@ -219,22 +204,21 @@ def test_a_nightly_change_leaves_the_other_extracts_byte_identical(
     (new_way,) = np.flatnonzero(osm.walk.way_ids == facts["max_way_id"])
     refs = osm.walk.node_ids[osm.walk.offsets[new_way] : osm.walk.offsets[new_way + 1]]
     assert refs.tolist() == [OLD_NEW_NODE, facts["max_node_id"] - 1, facts["max_node_id"]]
-    # a second run of the same night reuses every extract: no renumbering, no pass
+    # a second run of the same night reuses every slice: no renumbering, no pass
     again = cut(source, store, core, budget(source, store))
     assert again.passes == 0 and not again.renumbered and sorted(again.reused) == KEYS
 
 
-def test_extracts_of_a_lost_index_are_cut_again(islands: tuple[Path, Core]) -> None:
+def test_slices_outlive_a_lost_index(islands: tuple[Path, Core]) -> None:
+    """The slices hold OSM's ids: deleting the renumbering index by hand leaves them whole,
+    and the next version's cut builds a new index."""
     work, core = islands
     source, store = work / "country.osm.pbf", work / "store"
-    shutil.rmtree(store / ".ids")  # the renumbering index deleted by hand
-    with pytest.raises(InputError, match="not a readable id map"):
-        real_ids(next(iter(cut_paths(store))))
-    run = cut(source, store, core, budget(source, store))
-    assert run.renumbered and sorted(run.cut) == KEYS
-    osm = read_osm_for(run.paths[KEYS[0]], load_settings())
+    shutil.rmtree(store / ".ids")
+    again = cut(source, store, core, budget(source, store))
+    assert sorted(again.reused) == KEYS
+    osm = read_osm_for(again.paths[KEYS[0]], load_settings())
     assert (osm.features["osm_id"] > 2**25).any()
-
-
-def cut_paths(store: Path) -> list[Path]:
-    return sorted(store.glob("*/GM*.osm.pbf"))
+    write_islands(source, core, SHIFTS, sparse_ids=True)  # another version of the file
+    fresh = cut(source, store, core, budget(source, store))
+    assert fresh.renumbered and sorted(fresh.cut) == KEYS and (store / ".ids").is_dir()

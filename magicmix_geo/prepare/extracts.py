@@ -1,54 +1,56 @@
-"""The OSM store: one pass over a large OSM file cuts the extract of every municipality in it.
+"""The OSM store: every OSM object of a shared file parsed once for all its municipalities.
 
-A national (or province, or any shared) OSM file is read by osmium-tool's ``osmium extract``
-with one config listing every municipality's boundary grown by the clip buffer: a bounded
-number of passes over the file, where cutting each municipality on its own would read the
-whole file once per municipality. Ways are complete, and multipolygon relations with their
-member ways, so areas (parks, water, landuse) stay whole.
+A national (or province, or any shared) OSM file is turned into one *slice* per municipality:
+what :func:`magicmix_geo.prepare.osm.read_osm` reads of the objects the municipality's
+``osmium extract --strategy smart`` extract would hold (its boundary grown by the clip
+buffer), cut out of parsed arrays by :mod:`magicmix_geo.prepare.osm_slice` and written by
+:mod:`magicmix_geo.prepare.osm_slice_file`. The worker ranking the municipality loads its
+slice instead of parsing an extract, so an object inside several municipalities' buffers is
+parsed once, not once per municipality.
 
-Memory decides how many extracts a pass holds: osmium keeps per extract two node-id and two
-way-id sets (libosmium ``IdSetDense``: 4 MiB chunks of 2**25 ids, a chunk allocated for every
-id range the extract touches). Real OSM ids are sparse (node ids up to ~1.3e10) and any real
-area has nodes in nearly every range, so an extract of the national file costs ~3.5 GB and a
-pass holds two. When that would take more passes than renumbering saves, the store first
-renumbers the file's nodes and ways to dense ids (``osmium renumber -t node -t way
---index-directory``, one read; the index kept per source file so that an object keeps its
-renumbered id across versions), cuts from the renumbered copy (~46 MB per extract at 100 M
-nodes), and writes beside each such extract a sidecar by which :mod:`magicmix_geo.prepare.osm`
-maps the ids back to OSM's (:mod:`magicmix_geo.prepare.osm_ids`). Figures: bench/README.md.
+A small file is parsed whole. A large one is first cut into regions of neighbouring
+municipalities (:mod:`magicmix_geo.prepare.regions`: one ``osmium extract`` pass of boxes,
+temporary uncompressed files) and each region's file is parsed once, two processes at a time;
+a region's file holds everything its members' smart extracts would, so a slice is the same,
+byte for byte, from its region as from the whole file.
 
-Time decides the levels: osmium tests every object against every extract of a pass, so with
-many municipalities the store first cuts the source into regions of neighbouring
-municipalities (one pass, a box per region, temporary uncompressed files), then each region
-into its municipalities (:mod:`magicmix_geo.prepare.regions`: a municipality's extract is the
-same from its region as from the source, byte for byte).
+Memory decides whether the region pass runs on the file as it is: osmium keeps per extract
+two node-id and two way-id sets (libosmium ``IdSetDense``: 4 MiB chunks of 2**25 ids, a chunk
+allocated for every id range the extract touches). Real OSM ids are sparse (node ids up to
+~1.3e10) and any real area has nodes in nearly every range, so an extract of the national
+file costs ~3.5 GB and a pass holds two. When that would take more passes than renumbering
+saves, the store first renumbers the file's nodes and ways to dense ids (``osmium renumber
+-t node -t way --index-directory``, one read; the index kept per source file so that an
+object keeps its renumbered id, and its place in the file, across versions), cuts the regions
+from the renumbered copy and writes beside each region's file a sidecar by which the parse
+maps the ids back to OSM's (:mod:`magicmix_geo.prepare.osm_ids`): slices hold OSM's ids.
 
-Extracts are stored as ``<store>/<source sha256 [:16]>/<key>-<area hash>.osm.pbf`` and reused
-until the source changes; an extract's name depends only on its area, and osmium writes the
-same bytes for the same objects (the output header carries no timestamp of the source; a
-renumbered object keeps its id), so after a nightly update an unchanged municipality gets a
-byte-identical extract and its ranking is served from the result cache
-(``magicmix_geo/cache.py`` keys on the extract's sha256).
+Slices are stored as ``<store>/<source sha256 [:16]>/<key>-<hash>.osmslice.npz`` (the hash
+of the slice format, the reader's keys and the area) and reused until the source changes.
+A slice's bytes depend only on the objects in it, so after a nightly update an unchanged
+municipality gets a byte-identical slice and its ranking is served from the result cache
+(``magicmix_geo/cache.py`` keys on the slice's sha256).
 
 The source's highest ids come from a few of its blocks when its header declares it sorted
-(:mod:`magicmix_geo.prepare.sorted_pbf`), else from one ``osmium fileinfo`` read; extracts
-are written with lz4-compressed blocks where osmium can (cheaper to write than zlib).
+(:mod:`magicmix_geo.prepare.sorted_pbf`), else from one ``osmium fileinfo`` read. Figures:
+bench/README.md, "Slices".
 
-Needs the ``osmium`` program (Debian/Ubuntu package ``osmium-tool``).
+Needs the ``osmium`` program (Debian/Ubuntu package ``osmium-tool``) for files large enough
+to be cut into regions.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
+import multiprocessing
 import os
 import shutil
 import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -70,9 +72,11 @@ from magicmix_geo.prepare.osm_ids import (
     index_size,
     sidecar_path,
     sidecar_record,
-    usable,
 )
-from magicmix_geo.prepare.regions import Region, plan_regions
+from magicmix_geo.prepare.osm import WGS84, ReaderKeys, read_osm
+from magicmix_geo.prepare.osm_slice import slice_osm
+from magicmix_geo.prepare.osm_slice_file import SLICE_FORMAT, SLICE_SUFFIX, write_slice
+from magicmix_geo.prepare.regions import plan_slice_regions
 from magicmix_geo.prepare.sorted_pbf import NotSortedPbfError, SortedPbf
 from magicmix_geo.provenance import file_sha256
 
@@ -94,20 +98,12 @@ OTHER_CHUNKS = 3
 # renumbering reads the file once and writes it once: worth it when it saves more passes
 RENUMBER_COST_PASSES = 2
 # boundaries are simplified to this tolerance (metres) before they become extract polygons:
-# the extract only has to cover the area + buffer, and fewer vertices make the pass faster
+# the slice only has to cover the area + buffer, and fewer vertices make slicing faster
 SIMPLIFY_M = 25.0
-# part of every extract's name: 2 = blocks compressed as :func:`extract_output_format` says
-# (1: zlib, osmium's default)
-EXTRACT_FORMAT = 2
-# the cached extracts' blocks are lz4-compressed where osmium can (osmium-tool >= 1.14 built
-# with lz4): writing them costs about half of zlib's CPU, they are ~25 % larger, and
-# libosmium (pyosmium) reads them as fast (bench/README.md, "OSM store in regions")
-EXTRACT_COMPRESSION = "lz4"
-FALLBACK_COMPRESSION = "zlib"
 # region files are read once and deleted: not compressing them saves more than it costs
 REGION_FORMAT = "pbf,pbf_compression=none"
-# regions are cut into their municipalities by this many osmium processes at once (an
-# extract pass keeps about one core busy), each within its share of the memory budget
+# regions' files are parsed (and their members' slices written) by this many processes at
+# once; each holds one region's parsed data (prepare/regions.SLICE_REGION_NODES)
 REGION_WORKERS = 2
 _FINGERPRINTS = "fingerprints.json"
 _FACTS_FORMAT = 2
@@ -126,27 +122,28 @@ class Extent:
 
 @dataclass(frozen=True)
 class ExtractRun:
-    """What :func:`extract_areas` did: the extract of every key, and the passes it made:
-    ``passes`` osmium extract passes over the source (or its renumbered copy), and, when it
-    went through ``regions`` regions, ``region_passes`` passes over the regions' files."""
+    """What :func:`slice_areas` did: the slice of every key, those cut and those reused,
+    ``passes`` osmium extract passes over the source (or its renumbered copy) cutting
+    ``regions`` regions, and ``parses`` files parsed (the regions' files, or the source)."""
 
     paths: dict[str, Path]
     cut: tuple[str, ...]
     reused: tuple[str, ...]
     passes: int
     seconds: float
-    extracts_per_pass: int = 0
     renumbered: bool = False
     renumber_seconds: float = 0.0
     regions: int = 0
-    region_passes: int = 0
+    parses: int = 0
 
 
 def extract_polygon(area: BaseGeometry, buffer_m: float) -> MultiPolygon:
-    """``area`` (EPSG:28992) grown by ``buffer_m`` and simplified, as a WGS84 multipolygon."""
+    """``area`` (EPSG:28992) grown by ``buffer_m`` and simplified, as a WGS84 multipolygon
+    with coordinates rounded to OSM's 1e-7 degrees (the polygon osmium would be given)."""
     grown = shapely.buffer(area, buffer_m, quad_segs=4)
     grown = shapely.simplify(grown, SIMPLIFY_M, preserve_topology=True)
     wgs84 = gpd.GeoSeries([grown], crs=28992).to_crs(4326).iloc[0]
+    wgs84 = shapely.transform(wgs84, lambda xy: np.round(xy, 7))
     if isinstance(wgs84, Polygon):
         return MultiPolygon([wgs84])
     if isinstance(wgs84, MultiPolygon):
@@ -154,82 +151,146 @@ def extract_polygon(area: BaseGeometry, buffer_m: float) -> MultiPolygon:
     raise InputError(f"the area grown by {buffer_m:g} m is not a polygon ({wgs84.geom_type})")
 
 
-def extract_areas(
+def slice_areas(
     source: Path,
     extents: Sequence[Extent],
     buffer_m: float,
     store: Path,
+    keys: ReaderKeys,
     *,
     memory_bytes: int = EXTRACT_MEMORY_BYTES,
     regions: int | None = None,
     log: Callable[[str], None] | None = None,
 ) -> ExtractRun:
-    """The extract of every extent from ``source``, cut in as few passes as possible.
+    """The slice of every extent from ``source``: what :func:`~magicmix_geo.prepare.osm.read_osm`
+    with ``keys`` reads of the objects the extent's ``osmium extract --strategy smart`` extract
+    would hold (:mod:`magicmix_geo.prepare.osm_slice`), each OSM object parsed once.
 
-    Extracts already in the store for this version of ``source`` and the same area are
-    reused; the others are cut together, from a copy with dense node and way ids when
-    :func:`plan_passes` says renumbering saves passes (each such extract gets an id-map
-    sidecar, :mod:`magicmix_geo.prepare.osm_ids`), and through regions when
-    :func:`magicmix_geo.prepare.regions.plan_regions` says that is faster (``regions``
-    forces that many regions, 0 none). Extracts of older versions of ``source`` are removed
-    once the new ones are in place.
+    A source of at most :data:`~magicmix_geo.prepare.regions.SLICE_REGION_NODES` nodes is
+    parsed whole; a larger one is first cut into regions of neighbouring municipalities (one
+    ``osmium extract`` pass of boxes, from a renumbered copy when :func:`plan_passes` says so),
+    and each region's file is parsed once, :data:`REGION_WORKERS` in parallel processes
+    (``regions`` forces that many regions, 0 none). Every member's slice is cut from its
+    region's parsed data and written to the store; slices already there for this version of
+    ``source``, the same area and the same reader keys are reused.
 
     Raises
     ------
     InputError
-        ``source`` is missing or unreadable, osmium is not installed, or osmium fails.
+        ``source`` is missing or unreadable, osmium is needed and not installed, or osmium
+        or the OSM reader fails.
     """
     clock = time.perf_counter()
-    source = Path(source)
+    source, store = Path(source), Path(store)
     if not source.is_file():
         raise InputError(f"{source}: file not found")
-    keys = [e.key for e in extents]
-    if len(set(keys)) != len(keys):
+    names = [e.key for e in extents]
+    if len(set(names)) != len(names):
         raise InputError(f"{source}: an area is listed twice among the extracts")
-    store = Path(store)
     facts = source_facts(source, store)
     folder = store / facts["sha256"][:16]
     polygons = {e.key: extract_polygon(e.area, buffer_m) for e in extents}
-    paths = {key: folder / f"{key}-{_polygon_hash(poly)}.osm.pbf" for key, poly in polygons.items()}
-    todo = [key for key in keys if not usable(paths[key])]
-    plan = plan_passes(facts, len(todo), memory_bytes) if todo else PassPlan(False, 1)
-    cut_from, per_pass, renumber_s, sidecar = source, plan.per_pass, 0.0, None
-    if plan.renumber:
-        renumber_clock = time.perf_counter()
-        index_dir = store / _INDEXES / _short_hash(str(source.resolve()))
+    paths = {key: folder / _slice_name(key, poly, keys) for key, poly in polygons.items()}
+    todo = [key for key in names if not paths[key].is_file()]
+    split = plan_slice_regions({k: polygons[k] for k in todo}, facts["nodes"], regions)
+    passes, renumbered, renumber_s, parses = 0, False, 0.0, 0
+    folder.mkdir(parents=True, exist_ok=True)
+    if todo and not split:
         if log:
-            log(f"osm: renumbering {source.name} to dense ids (osmium renumber, one pass)")
-        cut_from = _renumbered(source, folder / _RENUMBERED, index_dir)
-        per_pass = extracts_per_pass(
-            index_size(index_dir, "node"), index_size(index_dir, "way"), memory_bytes
-        )
-        sidecar = json.dumps(sidecar_record(index_dir), sort_keys=True)
-        renumber_s = time.perf_counter() - renumber_clock
-    for key in todo:
-        _write_sidecar(paths[key], sidecar)
-    split = plan_regions({k: polygons[k] for k in todo}, per_pass, regions)
-    if split:
-        passes, region_passes = _cut_through_regions(
-            cut_from, split, polygons, paths, per_pass, source, log
-        )
-    else:
-        areas = _polygon_areas(todo, polygons)
-        targets = {k: paths[k] for k in todo}
-        what = f"extracts from {source.name}"
-        passes, region_passes = _cut(cut_from, areas, targets, per_pass, source, what, log), 0
+            log(f"osm: reading {source.name} once for {len(todo)} municipalities")
+        _slice_file(source, source, _members(todo, polygons, paths), keys)
+        parses = 1
+    elif todo:
+        plan = plan_passes(facts, len(split), memory_bytes)
+        cut_from, per_pass, sidecar = source, plan.per_pass, None
+        if plan.renumber:
+            renumber_clock = time.perf_counter()
+            index_dir = store / _INDEXES / _short_hash(str(source.resolve()))
+            if log:
+                log(f"osm: renumbering {source.name} to dense ids (osmium renumber, one pass)")
+            cut_from = _renumbered(source, folder / _RENUMBERED, index_dir)
+            per_pass = extracts_per_pass(
+                index_size(index_dir, "node"), index_size(index_dir, "way"), memory_bytes
+            )
+            sidecar = json.dumps(sidecar_record(index_dir), sort_keys=True)
+            renumbered, renumber_s = True, time.perf_counter() - renumber_clock
+        with tempfile.TemporaryDirectory(dir=folder, prefix=".regions.") as tmp:
+            files = {r.key: Path(tmp) / f"{r.key}.osm.pbf" for r in split}
+            boxes = {r.key: {"bbox": list(r.box)} for r in split}
+            what = f"regions from {source.name}"
+            passes = _cut(cut_from, boxes, files, per_pass, source, what, log)
+            for path in files.values():
+                _write_sidecar(path, sidecar)
+            jobs = [(files[r.key], _members(r.members, polygons, paths)) for r in split]
+            if log:
+                log(f"osm: reading {len(split)} regions of {source.name} once each")
+            parses = _slice_regions(source, jobs, keys)
     _remove_other_versions(store, folder)
     return ExtractRun(
         paths=paths,
         cut=tuple(todo),
-        reused=tuple(k for k in keys if k not in todo),
+        reused=tuple(k for k in names if k not in todo),
         passes=passes,
         seconds=time.perf_counter() - clock,
-        extracts_per_pass=per_pass if todo else 0,
-        renumbered=plan.renumber,
+        renumbered=renumbered,
         renumber_seconds=renumber_s,
-        regions=len(split),
-        region_passes=region_passes,
+        regions=len(split) if todo else 0,
+        parses=parses,
     )
+
+
+def _slice_name(key: str, polygon: MultiPolygon, keys: ReaderKeys) -> str:
+    text = json.dumps([SLICE_FORMAT, keys.digest(), _rounded(mapping(polygon))], sort_keys=True)
+    return f"{key}-{_short_hash(text)[:12]}{SLICE_SUFFIX}"
+
+
+def _members(
+    keys: Sequence[str], polygons: Mapping[str, MultiPolygon], paths: Mapping[str, Path]
+) -> dict[str, tuple[MultiPolygon, Path]]:
+    return {k: (polygons[k], paths[k]) for k in keys}
+
+
+def _slice_regions(
+    source: Path,
+    jobs: Sequence[tuple[Path, Mapping[str, tuple[MultiPolygon, Path]]]],
+    keys: ReaderKeys,
+) -> int:
+    """Parse every region's file once and write its members' slices: in this process for one
+    region, else in :data:`REGION_WORKERS` fresh processes (spawned: this process may run
+    threads, a Dask cluster's among them); the number of files parsed."""
+    workers = max(1, min(REGION_WORKERS, os.cpu_count() or 1, len(jobs)))
+    if workers == 1:
+        for path, members in jobs:
+            _slice_file(path, source, members, keys)
+        return len(jobs)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        done = [
+            pool.submit(_slice_file, path, source, members, keys) for path, members in jobs
+        ]
+        for future in done:
+            future.result()
+    return len(jobs)
+
+
+def _slice_file(
+    path: Path,
+    source: Path,
+    members: Mapping[str, tuple[MultiPolygon, Path]],
+    keys: ReaderKeys,
+) -> None:
+    """Read ``path`` (the source, or a region's file of it) once, unprojected, and write the
+    slice of every member; errors name ``source``, the file the user gave."""
+    try:
+        data = read_osm(
+            path, keys.way_filter, keys.feature_keys, keys.tag_columns, crs=WGS84, need_walk=False
+        )
+    except InputError as exc:
+        if path == source:
+            raise
+        raise InputError(f"{source}: reading a region of it failed ({exc})") from exc
+    for polygon, target in members.values():
+        write_slice(slice_osm(data, polygon), keys, target)
 
 
 def _cut(
@@ -240,7 +301,6 @@ def _cut(
     source: Path,
     what: str,
     log: Callable[[str], None] | None,
-    output_format: str | None = None,
 ) -> int:
     """Cut ``targets`` from ``cut_from``, ``per_pass`` in an osmium pass (``areas`` as
     :func:`_osmium_extract` takes them; ``what`` names them and the file in the log); the
@@ -256,56 +316,9 @@ def _cut(
             {k: areas[k] for k in batch},
             {k: targets[k] for k in batch},
             source,
-            output_format,
         )
         passes += 1
     return passes
-
-
-def _polygon_areas(
-    keys: Sequence[str], polygons: Mapping[str, MultiPolygon]
-) -> dict[str, dict[str, Any]]:
-    return {k: {"multipolygon": _rounded(mapping(polygons[k]))} for k in keys}
-
-
-def _cut_through_regions(
-    cut_from: Path,
-    regions: Sequence[Region],
-    polygons: Mapping[str, MultiPolygon],
-    paths: Mapping[str, Path],
-    per_pass: int,
-    source: Path,
-    log: Callable[[str], None] | None,
-) -> tuple[int, int]:
-    """Cut the regions from ``cut_from`` (temporary files), then each region into its
-    members' extracts (:data:`REGION_WORKERS` regions at a time, each with its share of the
-    ``per_pass`` extracts memory allows); the passes over ``cut_from`` and over the regions'
-    files."""
-    folder = next(iter(paths.values())).parent
-    folder.mkdir(parents=True, exist_ok=True)
-    workers = max(1, min(REGION_WORKERS, os.cpu_count() or 1, len(regions), per_pass))
-    with tempfile.TemporaryDirectory(dir=folder, prefix=".regions.") as tmp:
-        files = {r.key: Path(tmp) / f"{r.key}.osm.pbf" for r in regions}
-        boxes = {r.key: {"bbox": list(r.box)} for r in regions}
-        what = f"regions from {source.name}"
-        passes = _cut(cut_from, boxes, files, per_pass, source, what, log, REGION_FORMAT)
-
-        def members(region: Region) -> int:
-            done = _cut(
-                files[region.key],
-                _polygon_areas(region.members, polygons),
-                {k: paths[k] for k in region.members},
-                per_pass // workers,
-                source,
-                f"extracts from region {region.key} of {source.name}",
-                log,
-            )
-            files[region.key].unlink()
-            return done
-
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            region_passes = sum(pool.map(members, regions))
-    return passes, region_passes
 
 
 @dataclass(frozen=True)
@@ -328,10 +341,10 @@ def plan_passes(facts: Mapping[str, Any], count: int, memory_bytes: int) -> Pass
     return PassPlan(False, as_is)
 
 
-# extracts reach this much beyond the clip zone (clip buffer + margin): boundaries are
-# simplified for osmium, and complete ways need their ends
+# slices reach this much beyond the clip zone (clip buffer + margin): boundaries are
+# simplified, and complete ways need their ends
 EXTRACT_SLACK_M = 250.0
-# an OSM file of at least this size is cut into an extract even for one municipality
+# an OSM file of at least this size is sliced even for one municipality
 CUT_SINGLE_FILE_BYTES = 50 * 2**20
 
 
@@ -339,16 +352,17 @@ def share_osm_files(
     inputs: Sequence[RankInputs],
     buffer_m: float,
     store: Path,
+    keys: ReaderKeys,
     *,
     log: Callable[[str], None] | None = None,
 ) -> tuple[list[RankInputs], list[dict[str, Any]], dict[str, InputError]]:
     """The inputs with the OSM file of every municipality that shares it with others (or that
-    is large) replaced by its extract (the boundary grown by ``buffer_m``), cut for all of
-    them in one pass over the file.
+    is large) replaced by its slice (the boundary grown by ``buffer_m``; :func:`slice_areas`
+    with the reader's ``keys``), every object of the file parsed once for all of them.
 
     Returns the new inputs (same order, without the failed ones), a record per file cut, and
     the error of every municipality that could not be cut (no boundary, unreadable boundary,
-    osmium failing).
+    osmium or the OSM reader failing).
     """
     groups: dict[Path, list[RankInputs]] = {}
     for item in inputs:
@@ -376,7 +390,7 @@ def share_osm_files(
         if not extents:
             continue
         try:
-            run = extract_areas(path, extents, buffer_m, store, log=log)
+            run = slice_areas(path, extents, buffer_m, store, keys, log=log)
         except InputError as exc:
             failed.update({e.key: exc for e in extents})
             continue
@@ -389,8 +403,7 @@ def share_osm_files(
                 "reused": len(run.reused),
                 "passes": run.passes,
                 "regions": run.regions,
-                "region_passes": run.region_passes,
-                "extracts_per_pass": run.extracts_per_pass,
+                "parses": run.parses,
                 "renumbered": run.renumbered,
                 "renumber_seconds": round(run.renumber_seconds, 3),
                 "seconds": round(run.seconds, 3),
@@ -587,7 +600,7 @@ def _write_sidecar(extract: Path, record: str | None) -> None:
 def _require_osmium(source: Path) -> None:
     if not osmium_available():
         raise InputError(
-            f"{source}: cutting municipal extracts needs osmium-tool "
+            f"{source}: cutting a large OSM file into regions needs osmium-tool "
             "(`apt-get install osmium-tool`), which is not installed"
         )
 
@@ -605,29 +618,6 @@ def _run_osmium(
 
 def osmium_available() -> bool:
     return shutil.which(OSMIUM) is not None
-
-
-@functools.cache
-def extract_output_format() -> str:
-    """osmium's output format for the cached extracts: PBF with :data:`EXTRACT_COMPRESSION`
-    when this osmium lists it among its PBF compression types (``osmium --version``), else
-    :data:`FALLBACK_COMPRESSION`."""
-    compression = FALLBACK_COMPRESSION
-    if osmium_available():
-        done = subprocess.run([OSMIUM, "--version"], capture_output=True, text=True, check=False)
-        for line in done.stdout.splitlines():
-            name, _, types = line.partition(":")
-            if name == "Supported PBF compression types" and EXTRACT_COMPRESSION in types.split():
-                compression = EXTRACT_COMPRESSION
-    return f"pbf,pbf_compression={compression}"
-
-
-def _polygon_hash(polygon: MultiPolygon) -> str:
-    text = json.dumps(
-        [EXTRACT_FORMAT, extract_output_format(), STRATEGY, _rounded(mapping(polygon))],
-        sort_keys=True,
-    )
-    return _short_hash(text)[:12]
 
 
 def _short_hash(text: str) -> str:
@@ -652,15 +642,12 @@ def _osmium_extract(
     areas: Mapping[str, Mapping[str, Any]],
     targets: Mapping[str, Path],
     reported: Path,
-    output_format: str | None = None,
 ) -> None:
-    """One ``osmium extract --config`` pass over ``source`` writing every target atomically;
-    ``areas`` holds each key's geometry as osmium's config takes it (``multipolygon``:
-    GeoJSON coordinates, or ``bbox``); errors name ``reported`` (the file the user gave, when
-    ``source`` is its renumbered copy or a region's file); ``output_format`` is osmium's
-    (default: :func:`extract_output_format`)."""
+    """One ``osmium extract --config`` pass over ``source`` writing every target (as
+    :data:`REGION_FORMAT`) atomically; ``areas`` holds each key's box as osmium's config takes
+    it (``bbox``); errors name ``reported`` (the file the user gave, when ``source`` is its
+    renumbered copy)."""
     _require_osmium(reported)
-    output_format = output_format or extract_output_format()
     folder = next(iter(targets.values())).parent
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder, prefix=".extract.") as tmp:
@@ -669,7 +656,7 @@ def _osmium_extract(
             "extracts": [
                 {
                     "output": f"{key}.osm.pbf",
-                    "output_format": output_format,
+                    "output_format": REGION_FORMAT,
                     "description": key,
                     "output_header": {"generator": "magicmix-geo (osmium extract)"},
                     **area,

@@ -1,15 +1,14 @@
 """Regions of the OSM store: groups of neighbouring municipalities cut from the source first.
 
-``osmium extract`` tests every object of its input against every extract of a pass, so one
-pass of a few hundred extracts costs many times a plain read of the file. The store can
-instead cut the source into a few regions (one pass, a bounding box per region), then each
-region into its municipalities (a pass over a small file per region). With the ``smart``
-strategy a municipality's extract from its region holds the same objects, in the same
-order, as from the source (see :func:`region_box` for why), so only the cost differs.
+A large shared OSM file (a national or province file) is cut into a few regions (one
+``osmium extract`` pass, a bounding box per region), and each region's file is parsed once,
+in parallel processes, for its members' slices. With the ``smart`` strategy a region's file
+holds every object a member's extract would hold, each as in the source, in the source's
+order (see :func:`region_box` for why), so a member's slice is the same from its region as
+from the whole file. Regions bound the memory of one parse (:data:`SLICE_REGION_NODES`).
 
-Pure computation: which municipalities share a region, each region's box, and whether the
-split pays. Cutting is :mod:`magicmix_geo.prepare.extracts`. Figures: bench/README.md,
-"OSM store in regions".
+Pure computation: which municipalities share a region, and each region's box. Cutting and
+parsing are :mod:`magicmix_geo.prepare.extracts`. Figures: bench/README.md, "Slices".
 """
 
 from __future__ import annotations
@@ -23,16 +22,10 @@ from shapely.geometry.base import BaseGeometry
 # a region's box reaches this far (degrees, ~10 m) beyond its members' polygons, so that a
 # node osmium finds inside a member's polygon is inside the box too, whatever the rounding
 REGION_MARGIN_DEG = 1e-4
-# the cost model, in one read of the source by a smart extract pass (three reads: objects,
-# ways, objects again) per byte; measured on the 355-island country (bench/README.md)
-POLYGON_TEST_COST = 0.03  # testing every object against one more polygon extract
-BOX_TEST_COST = 0.02  # against one more bounding box
-REGION_WRITE_COST = 0.8  # writing the region files (uncompressed PBF)
-# the regions' files hold this much of the source together: objects near a region's edge
-# are in two regions, and a box holds more than its members' polygons
-REGION_OVERLAP = 1.2
-# the split is used only when the model says it saves at least this share of the cost
-MIN_SAVING = 0.2
+# slices (prepare/extracts.slice_areas): a source of at most this many nodes is parsed whole,
+# a larger one in regions of about this many nodes each; parsing holds ~200 MB per million
+# nodes (bench/README.md, "Slices")
+SLICE_REGION_NODES = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -45,55 +38,34 @@ class Region:
     box: tuple[float, float, float, float]
 
 
-def plan_regions(
-    polygons: Mapping[str, BaseGeometry], per_pass: int, count: int | None = None
+def plan_slice_regions(
+    polygons: Mapping[str, BaseGeometry], source_nodes: int, count: int | None = None
 ) -> list[Region]:
-    """The regions to cut ``polygons`` (WGS84 extract polygons by key) through, or none when
-    one level of passes is cheaper (few municipalities).
+    """The regions whose files are parsed for the slices of ``polygons`` (WGS84 extract
+    polygons by key), or none when the source (``source_nodes`` nodes) is parsed whole.
 
-    ``per_pass`` is how many extracts one osmium pass may hold (memory); ``count`` forces
-    that many regions (0: none) instead of the cheapest count by :func:`split_cost`.
+    A source of at most :data:`SLICE_REGION_NODES` nodes is parsed whole; a larger one in
+    regions of about that many nodes (as many as the polygons allow: one municipality of a
+    national file is one region, its box). ``count`` forces that many regions (0: none).
     """
-    keys = sorted(polygons)
-    if count is None:
-        count = best_region_count(len(keys), per_pass)
-    if count < 2 or len(keys) < 2:
+    if not polygons:
         return []
+    if count is None:
+        count = 0 if source_nodes <= SLICE_REGION_NODES else -(-source_nodes // SLICE_REGION_NODES)
+    if count < 1:
+        return []
+    return grouped(polygons, count)
+
+
+def grouped(polygons: Mapping[str, BaseGeometry], count: int) -> list[Region]:
+    """``polygons`` in ``count`` regions of neighbours (fewer when there are fewer polygons)."""
+    keys = sorted(polygons)
     centres = {key: _centre(polygons[key]) for key in keys}
     groups = group_by_position(centres, min(count, len(keys)))
     return [
         Region(f"R{i:03d}", tuple(group), region_box([polygons[k] for k in group]))
         for i, group in enumerate(groups)
     ]
-
-
-def best_region_count(count: int, per_pass: int) -> int:
-    """The number of regions that makes cutting ``count`` extracts cheapest, or 0 when no
-    split saves :data:`MIN_SAVING` of one level's cost."""
-    if count < 4:
-        return 0
-    single = single_cost(count, per_pass)
-    best, best_cost = 0, single * (1 - MIN_SAVING)
-    for regions in range(2, count // 2 + 1):
-        cost = split_cost(count, regions, per_pass)
-        if cost < best_cost:
-            best, best_cost = regions, cost
-    return best
-
-
-def single_cost(count: int, per_pass: int) -> float:
-    """The model's cost of cutting ``count`` extracts straight from the source."""
-    return math.ceil(count / per_pass) + count * POLYGON_TEST_COST
-
-
-def split_cost(count: int, regions: int, per_pass: int) -> float:
-    """The model's cost of cutting ``count`` extracts through ``regions`` regions of equal
-    size: a pass (or more) over the source for the regions, then each region's file, about
-    :data:`REGION_OVERLAP` / ``regions`` of the source, cut into its members."""
-    first = math.ceil(regions / per_pass) + regions * BOX_TEST_COST + REGION_WRITE_COST
-    members = count / regions
-    second = REGION_OVERLAP * (math.ceil(members / per_pass) + members * POLYGON_TEST_COST)
-    return first + second
 
 
 def group_by_position(centres: Mapping[str, tuple[float, float]], count: int) -> list[list[str]]:
