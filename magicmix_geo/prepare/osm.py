@@ -2,14 +2,19 @@
 
 Formats: ``.osm.pbf``, ``.osm``, ``.osm.gz``, ``.osm.bz2`` (libosmium picks the reader by the
 file name). Coordinates come out in EPSG:4326 for the walking ways (edge lengths are
-great-circle lengths, as in osmnx) and in EPSG:28992 for every GeoDataFrame.
+great-circle lengths, as in osmnx) and in EPSG:28992 for every GeoDataFrame (or unprojected,
+``crs="EPSG:4326"``, for :mod:`~magicmix_geo.prepare.osm_slice`; :func:`project` then gives
+exactly what the default returns). :func:`read_osm_for` also reads a slice file
+(:mod:`~magicmix_geo.prepare.osm_slice_file`), which :func:`read_osm` refuses.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from array import array
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -24,6 +29,7 @@ from magicmix_geo.tags import WayFilter, rule_keys
 
 OSM_SUFFIXES = (".osm.pbf", ".pbf", ".osm", ".osm.gz", ".osm.bz2")
 RD_NEW = "EPSG:28992"
+WGS84 = "EPSG:4326"
 # keys drawn as context on maps and used as barriers for parcel proxies
 LINE_KEYS = ("highway", "railway", "waterway")
 AREA_CONTEXT_KEYS = ("building", "landuse", "natural", "water", "leisure", "amenity")
@@ -57,13 +63,42 @@ class OsmData:
     """Highway, railway and waterway lines (EPSG:28992): ``osm_id`` and those three tags."""
 
 
-def check_osm_path(path: Path) -> Path:
-    """Return ``path`` if it names a readable, non-empty OSM file; raise InputError otherwise."""
+@dataclass(frozen=True)
+class ReaderKeys:
+    """What :func:`read_osm` is asked for besides the file: a slice keeps only these."""
+
+    way_filter: str
+    feature_keys: tuple[str, ...]
+    tag_columns: tuple[str, ...]
+
+    def canonical_json(self) -> str:
+        """The keys as JSON, sorted and without spaces (the same keys give the same text)."""
+        record = {
+            "way_filter": self.way_filter,
+            "feature_keys": sorted(set(self.feature_keys)),
+            "tag_columns": sorted(set(self.tag_columns)),
+        }
+        return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+    def digest(self) -> str:
+        """12 hex digits of the canonical JSON's sha256: short, stable across runs."""
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:12]
+
+
+def check_osm_path(path: Path, *, allow_slice: bool = False) -> Path:
+    """Return ``path`` if it names a readable, non-empty OSM file (or, with ``allow_slice``,
+    a slice file); raise InputError otherwise."""
+    from magicmix_geo.prepare.osm_slice_file import SLICE_SUFFIX  # imports this module
+
     path = Path(path)
-    if not path.name.lower().endswith(OSM_SUFFIXES):
+    name = path.name.lower()
+    if name.endswith(SLICE_SUFFIX) and not allow_slice:
         raise InputError(
-            f"{path}: not an OSM file name (expected one of {', '.join(OSM_SUFFIXES)})"
+            f"{path}: an OSM slice file, not an OSM file (read_osm_for reads slices)"
         )
+    suffixes = (*OSM_SUFFIXES, SLICE_SUFFIX) if allow_slice else OSM_SUFFIXES
+    if not name.endswith(suffixes):
+        raise InputError(f"{path}: not an OSM file name (expected one of {', '.join(suffixes)})")
     if not path.exists():
         raise InputError(f"{path}: OSM file not found")
     if not path.is_file():
@@ -79,7 +114,12 @@ def check_osm_path(path: Path) -> Path:
 
 
 def read_osm(
-    path: Path, way_filter: str, feature_keys: Iterable[str], tag_columns: Iterable[str]
+    path: Path,
+    way_filter: str,
+    feature_keys: Iterable[str],
+    tag_columns: Iterable[str],
+    *,
+    crs: str = RD_NEW,
 ) -> OsmData:
     """Read ``path`` in one streaming pass (libosmium keeps the node locations).
 
@@ -93,6 +133,9 @@ def read_osm(
         Tag keys that make a node or an area a feature (amenity, shop, building, landuse...).
     tag_columns
         Tag keys copied into columns of ``features`` (missing tags are null).
+    crs
+        CRS of ``features`` and ``lines``: ``"EPSG:4326"`` leaves libosmium's coordinates as
+        they are (``project`` of that result equals the default's).
     """
     path = check_osm_path(path)
     feature_keys = tuple(sorted(set(feature_keys)))
@@ -124,7 +167,15 @@ def read_osm(
         walk = _real_walk(walk, ids)
         features["osm_id"] = _real_feature_ids(features, ids)
         lines["osm_id"] = ids.of("way", lines["osm_id"].to_numpy())
-    return OsmData(path=path, walk=walk, features=features, lines=lines)
+    return project(OsmData(path=path, walk=walk, features=features, lines=lines), crs)
+
+
+def project(data: OsmData, crs: str = RD_NEW) -> OsmData:
+    """``data`` (frames in EPSG:4326, as ``read_osm(..., crs="EPSG:4326")`` gives them) with
+    ``features`` and ``lines`` in ``crs``; the walking ways stay in EPSG:4326."""
+    if crs == WGS84:
+        return data
+    return replace(data, features=data.features.to_crs(crs), lines=data.lines.to_crs(crs))
 
 
 class _Reader:
@@ -208,7 +259,7 @@ class _Reader:
             self.area_wkb.append(geom)
 
     def features(self) -> gpd.GeoDataFrame:
-        """Tagged nodes and areas in the order read (EPSG:28992)."""
+        """Tagged nodes and areas in the order read (EPSG:4326)."""
         geometry = np.empty(len(self.feature_ids), dtype=object)
         is_point = np.zeros(len(geometry), dtype=bool)
         is_point[self.point_rows] = True
@@ -222,21 +273,34 @@ class _Reader:
             "osm_id": np.asarray(self.feature_ids, dtype=np.int64),
             **dict(zip(self.columns, self.values, strict=True)),
         }
-        return _frame(columns, geometry)
+        return wgs84_frame(columns, geometry)
 
     def lines(self) -> gpd.GeoDataFrame:
-        """Highway lines, and railway and waterway lines that are not closed (EPSG:28992)."""
+        """Highway lines, and railway and waterway lines that are not closed (EPSG:4326)."""
         geometry = shapely.from_wkb(np.asarray(self.line_wkb, dtype=object))
         columns: dict[str, object] = {
             "osm_id": np.asarray(self.line_ids, dtype=np.int64),
             **dict(zip(LINE_KEYS, self.line_tags, strict=True)),
         }
-        return _frame(columns, geometry)
+        return wgs84_frame(columns, geometry)
 
 
 def read_osm_for(path: Path, settings: Settings) -> OsmData:
-    """:func:`read_osm` with the walk filter and every tag key the configuration uses
-    (destination categories, context rules, buildings and water)."""
+    """:func:`read_osm` with :func:`reader_keys`, or, when ``path`` names a slice file
+    (:data:`~magicmix_geo.prepare.osm_slice_file.SLICE_SUFFIX`), the slice read back with
+    :func:`~magicmix_geo.prepare.osm_slice_file.read_slice` (both in EPSG:28992)."""
+    from magicmix_geo.prepare.osm_slice_file import SLICE_SUFFIX, read_slice  # imports this
+
+    path = check_osm_path(path, allow_slice=True)
+    keys = reader_keys(settings)
+    if path.name.lower().endswith(SLICE_SUFFIX):
+        return read_slice(path, keys)
+    return read_osm(path, keys.way_filter, keys.feature_keys, keys.tag_columns)
+
+
+def reader_keys(settings: Settings) -> ReaderKeys:
+    """The walk filter and every tag key the configuration uses (destination categories,
+    context rules, buildings and water), sorted."""
     feature_keys: set[str] = {"building", "natural", "water"}
     tag_columns: set[str] = {"building", "natural", "water", "waterway"}
     for category in settings.categories.values():
@@ -252,7 +316,11 @@ def read_osm_for(path: Path, settings: Settings) -> OsmData:
     ):
         feature_keys |= rule_keys(rules)
         tag_columns |= rule_keys(rules)
-    return read_osm(path, settings.walk.way_filter, feature_keys, tag_columns)
+    return ReaderKeys(
+        way_filter=settings.walk.way_filter,
+        feature_keys=tuple(sorted(feature_keys)),
+        tag_columns=tuple(sorted(tag_columns)),
+    )
 
 
 def read_walk_ways(path: Path, way_filter: str) -> WalkWays:
@@ -361,6 +429,17 @@ def _multipolygon_wkb(factory: osmium.geom.WKBFactory, area: osmium.osm.Area) ->
         return None  # an area libosmium could not assemble (broken or clipped ring)
 
 
-def _frame(columns: dict[str, object], geometry: np.ndarray) -> gpd.GeoDataFrame:
-    frame = gpd.GeoDataFrame(columns, geometry=gpd.GeoSeries(geometry, crs="EPSG:4326"))
-    return frame.to_crs(RD_NEW)
+def wgs84_frame(columns: dict[str, object], geometry: np.ndarray) -> gpd.GeoDataFrame:
+    """A frame of ``columns`` and ``geometry`` (EPSG:4326), built as :func:`read_osm` builds
+    its frames (the slice reader builds the same)."""
+    return gpd.GeoDataFrame(columns, geometry=gpd.GeoSeries(geometry, crs=WGS84))
+
+
+def require_wgs84(data: OsmData, who: str) -> None:
+    """Raise ValueError unless ``data``'s frames are unprojected (EPSG:4326)."""
+    for name, frame in (("features", data.features), ("lines", data.lines)):
+        if frame.crs is None or not frame.crs.equals(WGS84):
+            raise ValueError(
+                f"{who} needs unprojected data (read_osm(..., crs={WGS84!r})); "
+                f"{name} is in {frame.crs}"
+            )

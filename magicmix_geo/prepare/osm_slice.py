@@ -1,0 +1,168 @@
+"""Cut one municipality's part out of a region's parsed OSM data (pure computation).
+
+The OSM store parses a region's file once (``read_osm(..., crs="EPSG:4326")``) and cuts each
+member municipality's *slice* out of the parsed arrays with :func:`slice_osm`, instead of
+cutting an extract per municipality with ``osmium extract --strategy smart`` and parsing each.
+The slice reproduces what :func:`~magicmix_geo.prepare.osm.read_osm` returns from that
+extract, as far as the parsed data allows; rows keep their order (a subsequence).
+
+The rule (polygon: the extract polygon, WGS84, as osmium is given it; "inside" is
+``shapely.contains_xy`` on libosmium's coordinates, points on the polygon's edge are outside):
+
+- walk ways: a way is kept, with all its nodes, when any of its nodes is inside (osmium:
+  ways referencing a node inside are written reference-complete);
+- lines, and areas assembled from closed ways: kept when any vertex is inside (a line's or
+  a way area's vertices are its way's nodes);
+- areas assembled from relations: kept when any vertex is inside. A ``type=multipolygon``
+  relation whose member way has a node inside is written reference-complete (smart
+  strategy), and its rings' vertices are exactly its member ways' nodes, so for these the
+  rule is exact;
+- tagged nodes: kept when inside, or when they are a node of a kept way: by id for walk
+  ways, by location (libosmium's 1e-7 fixed point) for kept lines and areas (osmium writes
+  every node of a way it writes, tags and all).
+
+Where the rule and the smart extract can differ (what the parsed data does not tell):
+
+1. a way written only because it is a member of a written multipolygon relation (none of
+   its nodes inside): its walk way, line or way area is in the extract, not in the slice;
+2. a tagged node outside the polygon on a written way that the reader does not keep (an
+   untagged multipolygon member, a fence, a power line...): in the extract, not in the
+   slice; or, the other way round, a tagged node outside the polygon that only shares its
+   location with a vertex of a kept way (a duplicate node): in the slice only;
+3. an area from a ``type=boundary`` relation (libosmium assembles those too, and drops the
+   ``type`` tag, so the parsed data cannot tell it from a multipolygon) with a vertex inside
+   but a member way without a node inside: the smart strategy does not complete boundary
+   relations, so the extract cannot assemble the area, while the slice keeps it as the
+   whole region file has it (the slice is right, the extract is not);
+4. a relation referencing a node inside as a member (not a way): osmium completes it, its
+   area may have no vertex inside; a point exactly on the polygon's edge, where libosmium's
+   and GEOS's point-in-polygon tests may disagree.
+
+Why rankings cannot change through 1, 2 and 4: every such object has no vertex (and a node
+no location) inside the polygon. The polygon is the municipality grown by
+``buffer + margin + slack`` (:func:`~magicmix_geo.prepare.extracts.extract_polygon`), and
+the pipeline only uses what lies within ``buffer + margin`` of the municipality
+(:mod:`~magicmix_geo.prepare.clip`): a point outside the polygon is outside that zone, and a
+segment between two vertices outside the polygon reaches into it only if it is longer than
+twice the slack (2 x 250 m). Difference 3 lies inside the zone: there the slice holds what
+ranking from the whole region file gives, which is the truth the extract approximates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import geopandas as gpd
+import numpy as np
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from magicmix_geo.prepare.osm import OsmData, WalkWays, require_wgs84
+
+_FIXED_POINT = 1e7  # libosmium's Location: 1e-7 degree
+
+
+def slice_osm(data: OsmData, polygon: BaseGeometry) -> OsmData:
+    """The part of ``data`` (frames in EPSG:4326) that ``osmium extract --strategy smart``
+    with ``polygon`` (WGS84) would give (module docstring: the rule and its differences).
+
+    The result's frames are in EPSG:4326, with a fresh index; ``path`` is ``data.path``.
+    """
+    require_wgs84(data, "slice_osm")
+    shapely.prepare(polygon)
+    walk = _slice_walk(data.walk, polygon)
+    lines, line_xy = _slice_frame(data.lines, polygon)
+    features = _slice_features(data.features, polygon, walk, line_xy)
+    return replace(data, walk=walk, features=features, lines=lines)
+
+
+def inside(polygon: BaseGeometry, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Which points (x, y: WGS84 degrees) lie inside ``polygon``; NaN never does. The
+    polygon's bounding box is tested first (cheap), GEOS only on what falls within it."""
+    xmin, ymin, xmax, ymax = shapely.bounds(polygon)
+    with np.errstate(invalid="ignore"):
+        candidates = np.flatnonzero((x >= xmin) & (x <= xmax) & (y >= ymin) & (y <= ymax))
+    result = np.zeros(len(x), dtype=bool)
+    if candidates.size:
+        result[candidates] = shapely.contains_xy(polygon, x[candidates], y[candidates])
+    return result
+
+
+def _slice_walk(walk: WalkWays, polygon: BaseGeometry) -> WalkWays:
+    """The walk ways with a node inside, with all their nodes."""
+    lengths = np.diff(walk.offsets)
+    way_of = np.repeat(np.arange(len(walk.way_ids)), lengths)
+    kept_way = np.zeros(len(walk.way_ids), dtype=bool)
+    kept_way[way_of[inside(polygon, walk.lon, walk.lat)]] = True
+    kept_node = kept_way[way_of]
+    return WalkWays(
+        way_ids=walk.way_ids[kept_way],
+        offsets=np.concatenate([[0], np.cumsum(lengths[kept_way])]).astype(np.int64),
+        node_ids=walk.node_ids[kept_node],
+        lon=walk.lon[kept_node],
+        lat=walk.lat[kept_node],
+    )
+
+
+def _slice_frame(
+    frame: gpd.GeoDataFrame, polygon: BaseGeometry
+) -> tuple[gpd.GeoDataFrame, np.ndarray]:
+    """The rows of ``frame`` with a vertex inside, and the kept rows' vertices (n x 2)."""
+    xy, row = shapely.get_coordinates(frame.geometry.to_numpy(), return_index=True)
+    kept = np.zeros(len(frame), dtype=bool)
+    kept[row[inside(polygon, xy[:, 0], xy[:, 1])]] = True
+    return _rows(frame, kept), xy[kept[row]]
+
+
+def _slice_features(
+    features: gpd.GeoDataFrame, polygon: BaseGeometry, walk: WalkWays, line_xy: np.ndarray
+) -> gpd.GeoDataFrame:
+    """Areas with a vertex inside; tagged nodes inside or on a kept way (``walk``: the kept
+    walk ways, ``line_xy``: the kept lines' vertices)."""
+    geometry = features.geometry.to_numpy()
+    xy, row = shapely.get_coordinates(geometry, return_index=True)
+    kept = np.zeros(len(features), dtype=bool)
+    kept[row[inside(polygon, xy[:, 0], xy[:, 1])]] = True
+    is_node = (features["osm_type"] == "node").to_numpy()
+    # a node feature has exactly one vertex: its row's coordinates
+    candidates = np.flatnonzero(is_node & ~kept)
+    if candidates.size:
+        area_xy = xy[kept[row] & ~is_node[row]]
+        on_way = _on_kept_way(features, candidates, geometry, walk, line_xy, area_xy)
+        kept[candidates[on_way]] = True
+    return _rows(features, kept)
+
+
+def _on_kept_way(
+    features: gpd.GeoDataFrame,
+    candidates: np.ndarray,
+    geometry: np.ndarray,
+    walk: WalkWays,
+    line_xy: np.ndarray,
+    area_xy: np.ndarray,
+) -> np.ndarray:
+    """Which node features ``candidates`` (rows) are a node of a kept way: a kept walk way's
+    node by id, or at the location of a kept line's or area's vertex."""
+    ids = features["osm_id"].to_numpy(dtype=np.int64)[candidates]
+    on_walk = np.isin(ids, walk.node_ids)
+    vertices = np.concatenate([line_xy, area_xy])
+    if not vertices.size:
+        return on_walk
+    point_xy = shapely.get_coordinates(geometry[candidates])
+    xmin, ymin = vertices.min(axis=0)
+    xmax, ymax = vertices.max(axis=0)
+    x, y = point_xy[:, 0], point_xy[:, 1]
+    near = np.flatnonzero(~on_walk & (x >= xmin) & (x <= xmax) & (y >= ymin) & (y <= ymax))
+    if near.size:
+        on_walk[near] = np.isin(_location_keys(point_xy[near]), _location_keys(vertices))
+    return on_walk
+
+
+def _location_keys(xy: np.ndarray) -> np.ndarray:
+    """One int64 per location: libosmium's fixed-point x and y (each < 2**31) packed."""
+    fixed = np.rint(xy * _FIXED_POINT).astype(np.int64)
+    return (fixed[:, 0] << 32) + fixed[:, 1]
+
+
+def _rows(frame: gpd.GeoDataFrame, kept: np.ndarray) -> gpd.GeoDataFrame:
+    return frame.iloc[np.flatnonzero(kept)].reset_index(drop=True)
