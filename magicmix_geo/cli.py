@@ -308,7 +308,7 @@ def _rank_from_cache(args: argparse.Namespace) -> int:
         inputs = replace(inputs, boundary_source="file")
     if args.cbs:
         inputs = replace(inputs, cbs=tuple(args.cbs))
-    inputs = _cut_extract(inputs, settings)
+    inputs = _slice_of_shared_file(inputs, settings)
     if args.candidates is not None:
         chosen["candidates"] = {"used": "file", "reason": "--candidates"}
     elif chosen["candidates"]["used"] == "brk":
@@ -326,8 +326,8 @@ def _rank_from_cache(args: argparse.Namespace) -> int:
     )
 
 
-def _cut_extract(inputs: RankInputs, settings: Settings) -> RankInputs:
-    """The municipality's extract of the (large) cached OSM file, cut once per file version."""
+def _slice_of_shared_file(inputs: RankInputs, settings: Settings) -> RankInputs:
+    """The municipality's slice of the (large) cached OSM file, cut once per file version."""
     from magicmix_geo.cache import default_cache_dir
     from magicmix_geo.prepare.clip import CLIP_MARGIN_M
     from magicmix_geo.prepare.extracts import EXTRACT_SLACK_M, share_osm_files

@@ -2,9 +2,9 @@
 ``flows/`` wraps its steps in Prefect tasks).
 
 1. :func:`plan_run` lists the municipalities (an areas file, or the acquisition data cache),
-   resolves their files, cuts the extract of every municipality that shares an OSM file in
-   one osmium pass (the OSM store, :mod:`magicmix_geo.prepare.extracts`), and looks their
-   results up in the result cache.
+   resolves their files, parses every OSM file that municipalities share once for all of
+   them and writes each one's slice (the OSM store, :mod:`magicmix_geo.prepare.extracts`),
+   and looks their results up in the result cache.
 2. :func:`process_area` ranks one municipality (through the result cache) and publishes its
    files into the run folder being built, on a Dask worker when there is a cluster (a
    ``LocalCluster`` of ``workers`` processes, or a scheduler at ``dask_address``), else in this
@@ -145,7 +145,7 @@ def read_areas_file(path: Path) -> list[RankInputs]:
 @dataclass(frozen=True)
 class CachedArea:
     """A municipality whose inputs come from the acquisition data cache (``magicmix-geo
-    acquire``); they are looked up, and an OSM extract cut if needed, on the worker."""
+    acquire``); they are looked up, and an OSM slice cut if needed, on the worker."""
 
     gm_code: str
     data_dir: Path | None = None
@@ -208,7 +208,8 @@ class RunPlan:
     provenance: dict[str, dict[str, Any] | None]
     # gm_code -> result key, for the municipalities whose result is in the result cache
     hits: dict[str, str]
-    # what the OSM store did: passes over each shared file, extracts cut and reused, seconds
+    # what the OSM store did: passes over and parses of each shared file, slices cut and
+    # reused, seconds
     osm: list[dict[str, Any]]
 
     @property
@@ -224,8 +225,8 @@ def plan_run(
     local: bool = True,
     log: Callable[[str], None] | None = None,
 ) -> RunPlan:
-    """Resolve every area to local files, cut the extracts of the municipalities that share an
-    OSM file (one osmium pass per file), and look their results up in the result cache.
+    """Resolve every area to local files, cut the slices of the municipalities that share an
+    OSM file (each object parsed once), and look their results up in the result cache.
 
     An area whose files cannot be resolved becomes a failed outcome; the others go on. With
     ``local`` False (a remote cluster) missing input files are left for the workers to report.
@@ -269,7 +270,7 @@ def plan_run(
 
 
 def extract_store(cache_root: str | None) -> Path:
-    """Where the municipal OSM extracts live: beside the result cache."""
+    """Where the municipal OSM slices live: beside the result cache."""
     from magicmix_geo.cache import default_cache_dir
 
     return Path(cache_root or default_cache_dir()) / "osm-extracts"

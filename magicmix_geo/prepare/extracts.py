@@ -65,6 +65,7 @@ from shapely.geometry.base import BaseGeometry
 from magicmix_geo._errors import InputError
 from magicmix_geo.contract import RankInputs
 from magicmix_geo.formats.boundary import read_boundary
+from magicmix_geo.prepare.osm import WGS84, ReaderKeys, read_osm
 from magicmix_geo.prepare.osm_ids import (
     INDEX_DTYPE,
     RENUMBERED_TYPES,
@@ -73,7 +74,6 @@ from magicmix_geo.prepare.osm_ids import (
     sidecar_path,
     sidecar_record,
 )
-from magicmix_geo.prepare.osm import WGS84, ReaderKeys, read_osm
 from magicmix_geo.prepare.osm_slice import slice_osm
 from magicmix_geo.prepare.osm_slice_file import SLICE_FORMAT, SLICE_SUFFIX, write_slice
 from magicmix_geo.prepare.regions import plan_slice_regions

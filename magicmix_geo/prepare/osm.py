@@ -120,6 +120,7 @@ def read_osm(
     tag_columns: Iterable[str],
     *,
     crs: str = RD_NEW,
+    need_walk: bool = True,
 ) -> OsmData:
     """Read ``path`` in one streaming pass (libosmium keeps the node locations).
 
@@ -136,6 +137,9 @@ def read_osm(
     crs
         CRS of ``features`` and ``lines``: ``"EPSG:4326"`` leaves libosmium's coordinates as
         they are (``project`` of that result equals the default's).
+    need_walk
+        Whether a file without walkable ways is an error (a municipality's file), or not (a
+        region's file, whose members may lie on islands without streets).
     """
     path = check_osm_path(path)
     feature_keys = tuple(sorted(set(feature_keys)))
@@ -158,7 +162,7 @@ def read_osm(
                 reader.area(obj)
     except RuntimeError as exc:
         raise InputError(f"{path}: cannot read OSM data ({exc})") from exc
-    if not reader.way_ids:
+    if need_walk and not reader.way_ids:
         raise InputError(f"{path}: no walkable ways (osmnx walk filter) in the OSM data")
     walk = _walk_ways(reader.way_ids, reader.lengths, reader.node_ids, reader.xs, reader.ys)
     features, lines = reader.features(), reader.lines()

@@ -1,8 +1,8 @@
-"""Real OSM ids for extracts cut from a renumbered copy of a shared OSM file.
+"""Real OSM ids for region files cut from a renumbered copy of a shared OSM file.
 
-The OSM store (:mod:`magicmix_geo.prepare.extracts`) may cut a file's extracts from a copy
+The OSM store (:mod:`magicmix_geo.prepare.extracts`) may cut a file's regions from a copy
 whose node and way ids were renumbered to 1..n by ``osmium renumber --index-directory DIR``
-(relation ids are kept). Such an extract has a sidecar ``<extract>.ids.json`` naming ``DIR``;
+(relation ids are kept). Such a file has a sidecar ``<file>.ids.json`` naming ``DIR``;
 :func:`real_ids` reads it and maps renumbered ids back to the real ones, so that every id that
 leaves :mod:`magicmix_geo.prepare.osm` (and every published ``osm_id``) is OpenStreetMap's.
 
@@ -54,12 +54,12 @@ class RealIds:
         return table[ids - 1].astype(np.int64)
 
 
-def sidecar_path(extract: Path) -> Path:
-    return extract.with_name(extract.name + SIDECAR_SUFFIX)
+def sidecar_path(path: Path) -> Path:
+    return path.with_name(path.name + SIDECAR_SUFFIX)
 
 
 def sidecar_record(index_dir: Path) -> dict[str, object]:
-    """The sidecar of an extract cut from a file renumbered with ``index_dir``."""
+    """The sidecar of a file cut from a file renumbered with ``index_dir``."""
     counts = {t: index_size(index_dir, t) for t in RENUMBERED_TYPES}
     return {
         "format": SIDECAR_FORMAT,
@@ -83,28 +83,16 @@ def index_size(index_dir: Path, osm_type: str) -> int:
     return path.stat().st_size // INDEX_DTYPE.itemsize if path.is_file() else 0
 
 
-def usable(extract: Path) -> bool:
-    """Whether ``extract`` exists and its ids can be read (its index is the one it was cut
-    with)."""
-    if not Path(extract).is_file():
-        return False
-    try:
-        real_ids(extract)
-    except InputError:
-        return False
-    return True
-
-
-def real_ids(extract: Path) -> RealIds | None:
-    """The id map of ``extract``, or None when it carries real ids (no sidecar).
+def real_ids(path: Path) -> RealIds | None:
+    """The id map of ``path`` (a region's file), or None when it carries real ids (no sidecar).
 
     Raises
     ------
     InputError
-        The sidecar or the index it names is unreadable or shorter than when the extract
+        The sidecar or the index it names is unreadable or shorter than when the file
         was cut.
     """
-    sidecar = sidecar_path(Path(extract))
+    sidecar = sidecar_path(Path(path))
     if not sidecar.is_file():
         return None
     try:
@@ -118,20 +106,20 @@ def real_ids(extract: Path) -> RealIds | None:
         raise InputError(f"{sidecar}: not a readable id map ({exc})") from exc
     if generation != record.get("generation"):
         raise InputError(
-            f"{sidecar}: the renumbering index {index_dir} was rebuilt since this extract was "
+            f"{sidecar}: the renumbering index {index_dir} was rebuilt since this file was "
             "cut: delete the OSM store to cut again"
         )
     real: dict[str, np.ndarray] = {}
     for osm_type, needed in entries.items():
-        path = index_dir / f"{osm_type}.idx"
+        index_file = index_dir / f"{osm_type}.idx"
         if index_size(index_dir, osm_type) < needed:
             raise InputError(
-                f"{path}: the renumbering index of {extract} holds fewer than {needed} "
+                f"{index_file}: the renumbering index of {path} holds fewer than {needed} "
                 "entries: the OSM store is damaged, delete it to cut again"
             )
         real[osm_type] = (
-            np.memmap(path, dtype=INDEX_DTYPE, mode="r", shape=(needed,))
+            np.memmap(index_file, dtype=INDEX_DTYPE, mode="r", shape=(needed,))
             if needed
             else np.zeros(0, INDEX_DTYPE)
         )
-    return RealIds(Path(extract), real)
+    return RealIds(Path(path), real)

@@ -99,12 +99,13 @@ def region_box(polygons: Sequence[BaseGeometry]) -> tuple[float, float, float, f
     """The box (WGS84) of a region: its members' polygons' bounds grown by
     :data:`REGION_MARGIN_DEG`, rounded outwards to OSM's 1e-7 degrees.
 
-    Why a municipality's extract is the same from its region's file as from the source
+    Why a municipality's slice is the same from its region's file as from the source
     (osmium's smart strategy): every node inside its polygon lies inside the box, so the
     region holds those nodes, every way using one of them with all its nodes, every relation
     with such a member and its parent relations, and every multipolygon relation with such a
     member with all its member ways and their nodes: all the objects the municipality's
-    extract takes, each as in the source, in the source's order.
+    smart extract takes, each as in the source, in the source's order; its slice is cut
+    from them.
     """
     bounds = [p.bounds for p in polygons]
     west = min(b[0] for b in bounds) - REGION_MARGIN_DEG

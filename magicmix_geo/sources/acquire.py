@@ -283,7 +283,7 @@ def cached_rank_inputs(
 ) -> tuple[RankInputs, dict[str, Any]]:
     """The inputs of ``rank --area GMxxxx`` from the data cache, and what was chosen.
 
-    OSM is the cached national file (the run cuts the extracts), boundary and
+    OSM is the cached national file (the run cuts the slices), boundary and
     CBS figures from the cached CBS area files, the grid, BAG and the GTFS departures table
     when cached. Candidates are
     the cached BRK parcels when ``[candidates] default = "brk"`` and the cache holds parcels
@@ -300,7 +300,7 @@ def cached_rank_inputs(
         raise InputError(f"--area: {gm_code!r} is not a municipality code like GM0503")
     cache = DataCache.at(data_dir)
     boundary = area_boundary(cache, settings, gm_code)
-    # the national file: the run cuts every municipality's extract from it in one pass
+    # the national file: the run parses it once for every municipality's slice
     # (prepare/extracts.py)
     osm = osm_source.cached_file(cache)
     grid = cache.cbs_area_grid(gm_code)

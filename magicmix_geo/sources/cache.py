@@ -4,7 +4,6 @@ Layout under the cache root (``--data-dir``, else ``MAGICMIX_DATA_DIR``, else
 ``$XDG_CACHE_HOME/magicmix-geo`` or ``~/.cache/magicmix-geo``)::
 
     osm/netherlands-latest.osm.pbf           the Geofabrik file(s), as downloaded
-    osm/areas/GM0503/GM0503-<sha>-b2000.osm.pbf   per-area extract, keyed by the source sha256
     cbs/<wijkbuurtkaart>.zip, cbs/wijkbuurtkaart.gpkg, cbs/<vk100>.zip, cbs/vierkant_100m.gpkg
     cbs/areas/GM0503/{gemeente,buurten,grid}.gpkg, odata_<table>.csv
     brk/areas/GM0503/percelen.gpkg           layer "candidates" (one row per parcel)

@@ -6,8 +6,8 @@ atomically: on a mismatch the ``.md5`` is fetched once more before the download 
 A download must also open as a PBF with a header (an HTML error page with a matching
 ``.md5`` does not replace the good file).
 
-Per-municipality extracts are not cut here but by the run, in one pass for all municipalities
-(``magicmix_geo/prepare/extracts.py``).
+Per-municipality slices are not cut here but by the run, from one parse for all
+municipalities (``magicmix_geo/prepare/extracts.py``).
 """
 
 from __future__ import annotations

@@ -12,13 +12,14 @@ refresh of the OSM file changed:
 - ``{"kind": "diffs", "reach": "smart-extracts", "boxes": [[min_lon, min_lat, max_lon,
   max_lat], ...], ...}``: replication diffs were applied; the boxes hold every location (old
   and new state, EPSG:4326 lon/lat) from which an ``osmium extract --strategy smart`` extract
-  (:mod:`magicmix_geo.prepare.extracts`) holds a changed object: for a changed node itself,
-  all nodes of every way that has it and the members of every multipolygon that has it or
-  such a way; for a changed way its nodes and the members of its multipolygons; for a changed
-  relation its members and those of every relation below it (ways with their nodes). So an
-  extract whose area meets no box is byte for byte the same after the diffs. A ``diffs``
-  record without ``reach`` (written before the boxes followed ways and relations, when a node
-  moved outside an area on a way into it was missed) counts as touching everything;
+  holds a changed object (an OSM store slice, :mod:`magicmix_geo.prepare.osm_slice`, holds
+  some of that extract's objects): for a changed node itself, all nodes of every way that has
+  it and the members of every multipolygon that has it or such a way; for a changed way its
+  nodes and the members of its multipolygons; for a changed relation its members and those of
+  every relation below it (ways with their nodes). So an extract, and a slice, whose area
+  meets no box is byte for byte the same after the diffs. A ``diffs`` record without
+  ``reach`` (written before the boxes followed ways and relations, when a node moved outside
+  an area on a way into it was missed) counts as touching everything;
 - ``{"kind": "full"}``: the file was downloaded whole, so everything may have changed.
 
 :func:`touched` maps such a record onto the keys of the extents it intersects. The manifest's
