@@ -192,7 +192,9 @@ def slice_areas(
     polygons = {e.key: extract_polygon(e.area, buffer_m) for e in extents}
     paths = {key: folder / _slice_name(key, poly, keys) for key, poly in polygons.items()}
     todo = [key for key in names if not paths[key].is_file()]
-    split = plan_slice_regions({k: polygons[k] for k in todo}, facts["nodes"], regions)
+    split = plan_slice_regions(
+        {k: polygons[k] for k in todo}, facts["nodes"], regions, _parsers(len(todo))
+    )
     passes, renumbered, renumber_s, parses = 0, False, 0.0, 0
     folder.mkdir(parents=True, exist_ok=True)
     if todo and not split:
@@ -258,7 +260,7 @@ def _slice_regions(
     """Parse every region's file once and write its members' slices: in this process for one
     region, else in :data:`REGION_WORKERS` fresh processes (spawned: this process may run
     threads, a Dask cluster's among them); the number of files parsed."""
-    workers = max(1, min(REGION_WORKERS, os.cpu_count() or 1, len(jobs)))
+    workers = _parsers(len(jobs))
     if workers == 1:
         for path, members in jobs:
             _slice_file(path, source, members, keys)
@@ -271,6 +273,11 @@ def _slice_regions(
         for future in done:
             future.result()
     return len(jobs)
+
+
+def _parsers(files: int) -> int:
+    """How many processes parse ``files`` regions' files at once."""
+    return max(1, min(REGION_WORKERS, os.cpu_count() or 1, files))
 
 
 def _slice_file(

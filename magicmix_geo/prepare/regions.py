@@ -39,19 +39,26 @@ class Region:
 
 
 def plan_slice_regions(
-    polygons: Mapping[str, BaseGeometry], source_nodes: int, count: int | None = None
+    polygons: Mapping[str, BaseGeometry],
+    source_nodes: int,
+    count: int | None = None,
+    parallel: int = 1,
 ) -> list[Region]:
     """The regions whose files are parsed for the slices of ``polygons`` (WGS84 extract
     polygons by key), or none when the source (``source_nodes`` nodes) is parsed whole.
 
     A source of at most :data:`SLICE_REGION_NODES` nodes is parsed whole; a larger one in
-    regions of about that many nodes (as many as the polygons allow: one municipality of a
-    national file is one region, its box). ``count`` forces that many regions (0: none).
+    regions of about that many nodes, their number rounded up to a multiple of ``parallel``
+    (the regions parsed at once) and cut down to the number of polygons (one municipality of
+    a national file is one region, its box). ``count`` forces that many regions (0: none).
     """
     if not polygons:
         return []
+    if count is None and source_nodes <= SLICE_REGION_NODES:
+        return []
     if count is None:
-        count = 0 if source_nodes <= SLICE_REGION_NODES else -(-source_nodes // SLICE_REGION_NODES)
+        count = -(-source_nodes // SLICE_REGION_NODES)
+        count = -(-count // parallel) * parallel
     if count < 1:
         return []
     return grouped(polygons, count)
