@@ -29,7 +29,8 @@ from shapely.geometry.base import BaseGeometry
 from magicmix_geo.cli import main
 from magicmix_geo.config import load_settings
 from magicmix_geo.formats.boundary import read_boundary
-from magicmix_geo.prepare.extracts import Extent, extract_areas, extract_polygon
+from magicmix_geo.prepare.extracts import Extent, extract_polygon, slice_areas
+from magicmix_geo.prepare.osm import reader_keys
 from magicmix_geo.sources._http import RetryPolicy, SourceError, make_session
 from magicmix_geo.sources.cache import DataCache
 from magicmix_geo.sources.osm_changes import (
@@ -52,6 +53,7 @@ from magicmix_geo.sources.osm_updates import (
     updates_url,
     verify_pbf,
 )
+from tests._extracts import smart_extract
 from tests._sources_server import SAMPLE, FakeServer, Resource
 
 PBF_PATH = "/europe/netherlands-latest.osm.pbf"
@@ -935,9 +937,18 @@ def reach(tmp_path_factory: pytest.TempPathFactory) -> Reach:
 
 
 def cut_extracts(source: Path, areas: dict[str, BaseGeometry], store: Path) -> dict[str, Path]:
-    """Every area's extract as the OSM store cuts it (one ``osmium extract`` pass, smart)."""
+    """Every area's ``osmium extract --strategy smart`` extract of the store's polygon."""
+    return {
+        key: smart_extract(source, extract_polygon(area, EXTENT_BUFFER_M), store / f"{key}.pbf")
+        for key, area in areas.items()
+    }
+
+
+def cut_slices(source: Path, areas: dict[str, BaseGeometry], store: Path) -> dict[str, Path]:
+    """Every area's slice as the OSM store cuts it."""
     extents = [Extent(key, area) for key, area in areas.items()]
-    return dict(extract_areas(source, extents, EXTENT_BUFFER_M, store, regions=0).paths)
+    keys = reader_keys(load_settings())
+    return dict(slice_areas(source, extents, EXTENT_BUFFER_M, store, keys).paths)
 
 
 def test_the_changes_record_reaches_every_extract_a_diff_alters(
@@ -974,3 +985,9 @@ def test_the_changes_record_reaches_every_extract_a_diff_alters(
     assert altered <= said
     assert reach.far and not reach.far & altered
     assert not reach.far & said  # not everything: the far extents are untouched
+    # the store's slices hold some of each extract's objects: none changes unsaid (A's way
+    # and C's multipolygon are read; D's retagged relation is not)
+    old = cut_slices(reach.before, reach.areas, tmp_path / "slices-before")
+    new = cut_slices(cached(data), reach.areas, tmp_path / "slices-after")
+    altered_slices = {k for k in reach.areas if old[k].read_bytes() != new[k].read_bytes()}
+    assert {"A", "C"} <= altered_slices <= said
