@@ -149,10 +149,13 @@ def _load(path: Path) -> Mapping[str, np.ndarray]:
     if not path.is_file():
         raise InputError(f"{path}: slice file not found")
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            if not isinstance(npz, np.lib.npyio.NpzFile):
+        # our own handle: numpy leaves its own open when the archive is broken
+        with path.open("rb") as fh:
+            loaded = np.load(fh, allow_pickle=False)
+            if not isinstance(loaded, np.lib.npyio.NpzFile):
                 raise InputError(f"{path}: not a slice file (not an npz archive)")
-            return {name: npz[name] for name in npz.files}
+            with loaded as npz:
+                return {name: npz[name] for name in npz.files}
     except InputError:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
