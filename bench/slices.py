@@ -1,0 +1,141 @@
+"""OSM slices against osmium extracts: the CPU of cutting a region into its municipalities.
+
+A) today: one ``osmium extract --strategy smart`` pass writing one extract per polygon, then
+   ``read_osm_for`` of each extract (a parse each);
+B) slices: ``read_osm(region, crs="EPSG:4326")`` once, then per polygon ``slice_osm``,
+   ``write_slice`` and (the municipality's worker) ``read_slice``.
+
+Polygons: an ``n x n`` grid of squares over the boundary file's bounds, each grown by
+``--buffer`` metres with ``extract_polygon`` and rounded as the OSM store gives it to osmium.
+CPU is this process's user + system time plus its children's (osmium). Run::
+
+    PYTHONPATH=$PWD .venv/bin/python bench/slices.py
+    PYTHONPATH=$PWD .venv/bin/python bench/slices.py --osm bench/_work/big-16/city.osm.pbf \\
+        --boundary bench/_work/big-16/boundary.gpkg --grid 4 --buffer 2250
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+from shapely.geometry import box, mapping, shape
+from shapely.geometry.base import BaseGeometry
+
+from magicmix_geo.config import load_settings
+from magicmix_geo.prepare import extracts
+from magicmix_geo.prepare.osm import read_osm, read_osm_for, reader_keys
+from magicmix_geo.prepare.osm_slice import slice_osm
+from magicmix_geo.prepare.osm_slice_file import SLICE_SUFFIX, read_slice, write_slice
+
+ROOT = Path(__file__).resolve().parents[1]
+BIG = ROOT / "bench" / "_work" / "big-16"
+
+
+def cpu() -> float:
+    """CPU seconds of this process and its finished children (user + system)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def timed(work: Callable[[], Any]) -> tuple[Any, float]:
+    start = cpu()
+    result = work()
+    return result, cpu() - start
+
+
+def grid_polygons(boundary: Path, n: int, buffer_m: float) -> dict[str, tuple[BaseGeometry, Any]]:
+    """Per grid square: the extract polygon (WGS84, rounded) and its osmium coordinates."""
+    x0, y0, x1, y1 = gpd.read_file(boundary).to_crs(28992).total_bounds
+    dx, dy = (x1 - x0) / n, (y1 - y0) / n
+    polygons = {}
+    for i in range(n):
+        for j in range(n):
+            square = box(x0 + i * dx, y0 + j * dy, x0 + (i + 1) * dx, y0 + (j + 1) * dy)
+            grown = extracts.extract_polygon(square, buffer_m)
+            coordinates = extracts._rounded(mapping(grown))
+            polygon = shape({"type": "MultiPolygon", "coordinates": coordinates})
+            polygons[f"m{i}{j}"] = (polygon, coordinates)
+    return polygons
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--osm", type=Path, default=BIG / "city.osm.pbf")
+    parser.add_argument("--boundary", type=Path, default=BIG / "boundary.gpkg")
+    parser.add_argument("--grid", type=int, default=4, help="n: an n x n grid of squares")
+    parser.add_argument("--buffer", type=float, default=2250.0, help="metres (extract_polygon)")
+    args = parser.parse_args()
+    settings = load_settings()
+    keys = reader_keys(settings)
+    polygons = grid_polygons(args.boundary, args.grid, args.buffer)
+    print(f"{args.osm}: {len(polygons)} polygons, buffer {args.buffer:g} m")
+    with tempfile.TemporaryDirectory(prefix="bench-slices-") as tmp:
+        folder = Path(tmp)
+        # A: osmium extract (one pass, every polygon) + a parse of each extract
+        targets = {k: folder / f"{k}.osm.pbf" for k in polygons}
+        areas = {k: {"multipolygon": c} for k, (_, c) in polygons.items()}
+        _, extract_s = timed(lambda: extracts._osmium_extract(args.osm, areas, targets, args.osm))
+        read_a = {}
+        parse_s = 0.0
+        for key, target in targets.items():
+            read_a[key], seconds = timed(lambda t=target: read_osm_for(t, settings))
+            parse_s += seconds
+        extract_mb = sum(t.stat().st_size for t in targets.values()) / 1e6
+        print(f"A osmium extract (1 pass)   {extract_s:6.2f} s CPU  ({extract_mb:.1f} MB)")
+        print(f"A read_osm_for x{len(targets):<3}         {parse_s:6.2f} s CPU")
+        print(f"A total                     {extract_s + parse_s:6.2f} s CPU")
+        # B: one parse, then slice, write and read per polygon
+        region, region_s = timed(
+            lambda: read_osm(
+                args.osm, keys.way_filter, keys.feature_keys, keys.tag_columns, crs="EPSG:4326"
+            )
+        )
+        slice_s, write_s, read_s = [], [], []
+        rows_a = rows_b = 0
+        for key, (polygon, _) in polygons.items():
+            sliced, seconds = timed(lambda p=polygon: slice_osm(region, p))
+            slice_s.append(seconds)
+            path = folder / f"{key}{SLICE_SUFFIX}"
+            _, seconds = timed(lambda s=sliced, p=path: write_slice(s, keys, p))
+            write_s.append(seconds)
+            back, seconds = timed(lambda p=path: read_slice(p, keys))
+            read_s.append(seconds)
+            a = read_a[key]
+            rows_a += len(a.walk.way_ids) + len(a.features) + len(a.lines)
+            rows_b += len(back.walk.way_ids) + len(back.features) + len(back.lines)
+        slice_mb = sum(p.stat().st_size for p in folder.glob(f"*{SLICE_SUFFIX}")) / 1e6
+        nodes = len(region.walk.node_ids)
+        print(
+            f"B read_osm(crs=4326) once   {region_s:6.2f} s CPU  ({nodes:,} walk node refs,"
+            f" {len(region.features):,} features, {len(region.lines):,} lines)"
+        )
+        for name, values in (
+            ("slice_osm", slice_s),
+            ("write_slice", write_s),
+            ("read_slice", read_s),
+        ):
+            print(
+                f"B {name:<12} x{len(values):<3}      {sum(values):6.2f} s CPU"
+                f"  (mean {np.mean(values):.3f}, max {max(values):.3f} s per polygon)"
+            )
+        total_b = region_s + sum(slice_s) + sum(write_s) + sum(read_s)
+        print(f"B total                     {total_b:6.2f} s CPU  (slices {slice_mb:.1f} MB)")
+        print(
+            f"rows (walk ways + features + lines) over all polygons: A {rows_a:,}, "
+            f"B {rows_b:,} ({rows_b - rows_a:+,})"
+        )
+
+
+if __name__ == "__main__":
+    started = time.perf_counter()
+    main()
+    print(f"wall {time.perf_counter() - started:.1f} s")
