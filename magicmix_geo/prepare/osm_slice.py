@@ -50,7 +50,8 @@ ranking from the whole region file gives, which is the truth the extract approxi
 
 from __future__ import annotations
 
-from dataclasses import replace
+import weakref
+from dataclasses import dataclass, replace
 
 import geopandas as gpd
 import numpy as np
@@ -62,17 +63,55 @@ from magicmix_geo.prepare.osm import OsmData, WalkWays, require_wgs84
 _FIXED_POINT = 1e7  # libosmium's Location: 1e-7 degree
 
 
+@dataclass(frozen=True)
+class _Vertices:
+    """What slicing needs of a region's data whatever the polygon: each walk node's way, and
+    every feature's and line's vertices with their rows (computed once per region)."""
+
+    way_of: np.ndarray
+    feature_xy: np.ndarray
+    feature_row: np.ndarray
+    line_xy: np.ndarray
+    line_row: np.ndarray
+
+
+# the last region sliced: a region is cut into all its members in a row
+_LAST: list[tuple[weakref.ref[OsmData], _Vertices]] = []
+
+
+def _vertices(data: OsmData) -> _Vertices:
+    if _LAST and _LAST[0][0]() is data:
+        return _LAST[0][1]
+    lengths = np.diff(data.walk.offsets)
+    feature_xy, feature_row = shapely.get_coordinates(
+        data.features.geometry.to_numpy(), return_index=True
+    )
+    line_xy, line_row = shapely.get_coordinates(data.lines.geometry.to_numpy(), return_index=True)
+    vertices = _Vertices(
+        way_of=np.repeat(np.arange(len(data.walk.way_ids)), lengths),
+        feature_xy=feature_xy,
+        feature_row=feature_row,
+        line_xy=line_xy,
+        line_row=line_row,
+    )
+    _LAST[:] = [(weakref.ref(data), vertices)]
+    return vertices
+
+
 def slice_osm(data: OsmData, polygon: BaseGeometry) -> OsmData:
     """The part of ``data`` (frames in EPSG:4326) that ``osmium extract --strategy smart``
     with ``polygon`` (WGS84) would give (module docstring: the rule and its differences).
 
     The result's frames are in EPSG:4326, with a fresh index; ``path`` is ``data.path``.
+    What every polygon needs of ``data`` (its vertices) is kept for the next call with the
+    same ``data``, which must not be changed in place meanwhile.
     """
     require_wgs84(data, "slice_osm")
     shapely.prepare(polygon)
-    walk = _slice_walk(data.walk, polygon)
-    lines, line_xy = _slice_frame(data.lines, polygon)
-    features = _slice_features(data.features, polygon, walk, line_xy)
+    vertices = _vertices(data)
+    walk = _slice_walk(data.walk, vertices.way_of, polygon)
+    lines, line_xy = _slice_frame(data.lines, vertices.line_xy, vertices.line_row, polygon)
+    features = _slice_features(data.features, vertices, polygon, walk, line_xy)
     return replace(data, walk=walk, features=features, lines=lines)
 
 
@@ -88,10 +127,9 @@ def inside(polygon: BaseGeometry, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return result
 
 
-def _slice_walk(walk: WalkWays, polygon: BaseGeometry) -> WalkWays:
-    """The walk ways with a node inside, with all their nodes."""
+def _slice_walk(walk: WalkWays, way_of: np.ndarray, polygon: BaseGeometry) -> WalkWays:
+    """The walk ways with a node inside, with all their nodes (``way_of``: each node's way)."""
     lengths = np.diff(walk.offsets)
-    way_of = np.repeat(np.arange(len(walk.way_ids)), lengths)
     kept_way = np.zeros(len(walk.way_ids), dtype=bool)
     kept_way[way_of[inside(polygon, walk.lon, walk.lat)]] = True
     kept_node = kept_way[way_of]
@@ -105,22 +143,26 @@ def _slice_walk(walk: WalkWays, polygon: BaseGeometry) -> WalkWays:
 
 
 def _slice_frame(
-    frame: gpd.GeoDataFrame, polygon: BaseGeometry
+    frame: gpd.GeoDataFrame, xy: np.ndarray, row: np.ndarray, polygon: BaseGeometry
 ) -> tuple[gpd.GeoDataFrame, np.ndarray]:
-    """The rows of ``frame`` with a vertex inside, and the kept rows' vertices (n x 2)."""
-    xy, row = shapely.get_coordinates(frame.geometry.to_numpy(), return_index=True)
+    """The rows of ``frame`` (vertices ``xy`` of rows ``row``) with a vertex inside, and the
+    kept rows' vertices (n x 2)."""
     kept = np.zeros(len(frame), dtype=bool)
     kept[row[inside(polygon, xy[:, 0], xy[:, 1])]] = True
     return _rows(frame, kept), xy[kept[row]]
 
 
 def _slice_features(
-    features: gpd.GeoDataFrame, polygon: BaseGeometry, walk: WalkWays, line_xy: np.ndarray
+    features: gpd.GeoDataFrame,
+    vertices: _Vertices,
+    polygon: BaseGeometry,
+    walk: WalkWays,
+    line_xy: np.ndarray,
 ) -> gpd.GeoDataFrame:
     """Areas with a vertex inside; tagged nodes inside or on a kept way (``walk``: the kept
     walk ways, ``line_xy``: the kept lines' vertices)."""
     geometry = features.geometry.to_numpy()
-    xy, row = shapely.get_coordinates(geometry, return_index=True)
+    xy, row = vertices.feature_xy, vertices.feature_row
     kept = np.zeros(len(features), dtype=bool)
     kept[row[inside(polygon, xy[:, 0], xy[:, 1])]] = True
     is_node = (features["osm_type"] == "node").to_numpy()
