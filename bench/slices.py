@@ -21,6 +21,7 @@ import resource
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +88,7 @@ def main() -> None:
         read_a = {}
         parse_s = 0.0
         for key, target in targets.items():
-            read_a[key], seconds = timed(lambda t=target: read_osm_for(t, settings))
+            read_a[key], seconds = timed(partial(read_osm_for, target, settings))
             parse_s += seconds
         extract_mb = sum(t.stat().st_size for t in targets.values()) / 1e6
         print(f"A osmium extract (1 pass)   {extract_s:6.2f} s CPU  ({extract_mb:.1f} MB)")
@@ -102,12 +103,12 @@ def main() -> None:
         slice_s, write_s, read_s = [], [], []
         rows_a = rows_b = 0
         for key, (polygon, _) in polygons.items():
-            sliced, seconds = timed(lambda p=polygon: slice_osm(region, p))
+            sliced, seconds = timed(partial(slice_osm, region, polygon))
             slice_s.append(seconds)
             path = folder / f"{key}{SLICE_SUFFIX}"
-            _, seconds = timed(lambda s=sliced, p=path: write_slice(s, keys, p))
+            _, seconds = timed(partial(write_slice, sliced, keys, path))
             write_s.append(seconds)
-            back, seconds = timed(lambda p=path: read_slice(p, keys))
+            back, seconds = timed(partial(read_slice, path, keys))
             read_s.append(seconds)
             a = read_a[key]
             rows_a += len(a.walk.way_ids) + len(a.features) + len(a.lines)

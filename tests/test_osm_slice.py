@@ -143,9 +143,9 @@ def _model(polygon: BaseGeometry) -> _Model:
         if kind == "boundary" and touched and set(member_ways) - way_inside:
             boundary_partial.add(rid)
     completed &= set(ways)
-    members = {rid: member_ways for rid, (_, member_ways, _) in relations.items()}
+    members_of = {rid: record[1] for rid, record in relations.items()}
     return _Model(
-        node_inside, way_inside, completed, ways, members, boundary_partial, no_vertex_inside
+        node_inside, way_inside, completed, ways, members_of, boundary_partial, no_vertex_inside
     )
 
 
@@ -374,7 +374,7 @@ def good_arrays(
 
 def _write_arrays(path: Path, arrays: dict[str, np.ndarray]) -> Path:
     with path.open("wb") as fh:
-        np.savez(fh, **arrays)
+        np.savez(fh, **arrays)  # type: ignore[arg-type]
     return path
 
 
@@ -385,7 +385,7 @@ class _Marker:
         self.target = target
 
     def __reduce__(self) -> tuple[Any, tuple[str, str]]:
-        return (Path.write_text, (str(self.target), "pwned"))  # type: ignore[return-value]
+        return (Path.write_text, (str(self.target), "pwned"))
 
 
 def test_pickle_payload_is_refused_and_never_run(
