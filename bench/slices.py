@@ -5,13 +5,20 @@ A) today: one ``osmium extract --strategy smart`` pass writing one extract per p
 B) slices: ``read_osm(region, crs="EPSG:4326")`` once, then per polygon ``slice_osm``,
    ``write_slice`` and (the municipality's worker) ``read_slice``.
 
-Polygons: an ``n x n`` grid of squares over the boundary file's bounds, each grown by
+Polygons: an ``n x n`` grid of squares over the boundary file's bounds, or (``--boundaries``)
+``--members`` municipal boundaries of a synthetic country (bench/country.py), each grown by
 ``--buffer`` metres with ``extract_polygon`` and rounded as the OSM store gives it to osmium.
-CPU is this process's user + system time plus its children's (osmium). Run::
+With ``--boundaries``, the region is first cut from ``--osm`` (not counted): the box around
+the ``--region`` boundaries nearest to the country's centre, the members being the nearest
+of those, so that a region of national size (~4 M nodes) is sliced. CPU is this process's
+user + system time plus its children's (osmium). Run::
 
     PYTHONPATH=$PWD .venv/bin/python bench/slices.py
     PYTHONPATH=$PWD .venv/bin/python bench/slices.py --osm bench/_work/big-16/city.osm.pbf \\
         --boundary bench/_work/big-16/boundary.gpkg --grid 4 --buffer 2250
+    PYTHONPATH=$PWD .venv/bin/python bench/slices.py \\
+        --osm bench/_work/country-355/country.osm.pbf \\
+        --boundaries bench/_work/country-355/boundaries --region 108 --members 14
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import shapely
 from shapely.geometry import box, mapping, shape
 from shapely.geometry.base import BaseGeometry
 
@@ -57,15 +65,43 @@ def grid_polygons(boundary: Path, n: int, buffer_m: float) -> dict[str, tuple[Ba
     """Per grid square: the extract polygon (WGS84, rounded) and its osmium coordinates."""
     x0, y0, x1, y1 = gpd.read_file(boundary).to_crs(28992).total_bounds
     dx, dy = (x1 - x0) / n, (y1 - y0) / n
-    polygons = {}
+    squares = {}
     for i in range(n):
         for j in range(n):
             square = box(x0 + i * dx, y0 + j * dy, x0 + (i + 1) * dx, y0 + (j + 1) * dy)
-            grown = extracts.extract_polygon(square, buffer_m)
-            coordinates = extracts._rounded(mapping(grown))
-            polygon = shape({"type": "MultiPolygon", "coordinates": coordinates})
-            polygons[f"m{i}{j}"] = (polygon, coordinates)
+            squares[f"m{i}{j}"] = square
+    return _osmium_polygons(squares, buffer_m)
+
+
+def _osmium_polygons(areas: dict[str, BaseGeometry], buffer_m: float) -> dict[str, Any]:
+    polygons = {}
+    for key, area in areas.items():
+        coordinates = extracts._rounded(mapping(extracts.extract_polygon(area, buffer_m)))
+        polygons[key] = (shape({"type": "MultiPolygon", "coordinates": coordinates}), coordinates)
     return polygons
+
+
+def country_region(
+    source: Path, boundaries: Path, region: int, members: int, buffer_m: float, folder: Path
+) -> tuple[Path, dict[str, tuple[BaseGeometry, Any]]]:
+    """The region file (a box cut from ``source``) and its members' polygons."""
+    frames = [gpd.read_file(p).to_crs(28992) for p in sorted(boundaries.glob("*.gpkg"))]
+    areas = gpd.GeoDataFrame(
+        {"key": [p.stem for p in sorted(boundaries.glob("*.gpkg"))]},
+        geometry=[f.union_all() for f in frames],
+        crs=28992,
+    )
+    centre = shapely.Point(*np.mean(np.reshape(areas.total_bounds, (2, 2)), axis=0))
+    order = np.argsort(areas.distance(centre).to_numpy())
+    inner = areas.iloc[order[:region]]
+    grown = gpd.GeoSeries(inner.geometry.buffer(buffer_m + 1000.0), crs=28992)
+    lon0, lat0, lon1, lat1 = grown.to_crs(4326).total_bounds
+    path = folder / "region.osm.pbf"
+    extracts._osmium_extract(
+        source, {"region": {"bbox": [lon0, lat0, lon1, lat1]}}, {"region": path}, source
+    )
+    chosen = inner.iloc[:members]
+    return path, _osmium_polygons(dict(zip(chosen["key"], chosen.geometry, strict=True)), buffer_m)
 
 
 def main() -> None:
@@ -74,13 +110,21 @@ def main() -> None:
     parser.add_argument("--boundary", type=Path, default=BIG / "boundary.gpkg")
     parser.add_argument("--grid", type=int, default=4, help="n: an n x n grid of squares")
     parser.add_argument("--buffer", type=float, default=2250.0, help="metres (extract_polygon)")
+    parser.add_argument("--boundaries", type=Path, help="a folder of municipal boundaries")
+    parser.add_argument("--region", type=int, default=108, help="municipalities in the region")
+    parser.add_argument("--members", type=int, default=14, help="municipalities sliced")
     args = parser.parse_args()
     settings = load_settings()
     keys = reader_keys(settings)
-    polygons = grid_polygons(args.boundary, args.grid, args.buffer)
-    print(f"{args.osm}: {len(polygons)} polygons, buffer {args.buffer:g} m")
     with tempfile.TemporaryDirectory(prefix="bench-slices-") as tmp:
         folder = Path(tmp)
+        if args.boundaries:
+            args.osm, polygons = country_region(
+                args.osm, args.boundaries, args.region, args.members, args.buffer, folder
+            )
+        else:
+            polygons = grid_polygons(args.boundary, args.grid, args.buffer)
+        print(f"{args.osm}: {len(polygons)} polygons, buffer {args.buffer:g} m")
         # A: osmium extract (one pass, every polygon) + a parse of each extract
         targets = {k: folder / f"{k}.osm.pbf" for k in polygons}
         areas = {k: {"multipolygon": c} for k, (_, c) in polygons.items()}
