@@ -73,6 +73,10 @@ class _Vertices:
     feature_row: np.ndarray
     line_xy: np.ndarray
     line_row: np.ndarray
+    is_point: np.ndarray  # per feature row: a tagged node
+    point_rows: np.ndarray  # the tagged nodes' rows, their ids and locations
+    point_ids: np.ndarray
+    point_xy: np.ndarray
 
 
 # the last region sliced: a region is cut into all its members in a row
@@ -87,12 +91,20 @@ def _vertices(data: OsmData) -> _Vertices:
         data.features.geometry.to_numpy(), return_index=True
     )
     line_xy, line_row = shapely.get_coordinates(data.lines.geometry.to_numpy(), return_index=True)
+    is_point = (data.features["osm_type"] == "node").to_numpy()
+    point_rows = np.flatnonzero(is_point)
+    # a tagged node has exactly one vertex
+    first = np.searchsorted(feature_row, point_rows)
     vertices = _Vertices(
         way_of=np.repeat(np.arange(len(data.walk.way_ids)), lengths),
         feature_xy=feature_xy,
         feature_row=feature_row,
         line_xy=line_xy,
         line_row=line_row,
+        is_point=is_point,
+        point_rows=point_rows,
+        point_ids=data.features["osm_id"].to_numpy(dtype=np.int64)[point_rows],
+        point_xy=feature_xy[first],
     )
     _LAST[:] = [(weakref.ref(data), vertices)]
     return vertices
@@ -161,43 +173,37 @@ def _slice_features(
 ) -> gpd.GeoDataFrame:
     """Areas with a vertex inside; tagged nodes inside or on a kept way (``walk``: the kept
     walk ways, ``line_xy``: the kept lines' vertices)."""
-    geometry = features.geometry.to_numpy()
     xy, row = vertices.feature_xy, vertices.feature_row
     kept = np.zeros(len(features), dtype=bool)
     kept[row[inside(polygon, xy[:, 0], xy[:, 1])]] = True
-    is_node = (features["osm_type"] == "node").to_numpy()
-    # a node feature has exactly one vertex: its row's coordinates
-    candidates = np.flatnonzero(is_node & ~kept)
-    if candidates.size:
-        area_xy = xy[kept[row] & ~is_node[row]]
-        on_way = _on_kept_way(features, candidates, geometry, walk, line_xy, area_xy)
-        kept[candidates[on_way]] = True
+    outside = ~kept[vertices.point_rows]
+    if outside.any():
+        area_xy = xy[kept[row] & ~vertices.is_point[row]]
+        on_way = _on_kept_way(vertices, outside, walk, np.concatenate([line_xy, area_xy]))
+        kept[vertices.point_rows[on_way]] = True
     return _rows(features, kept)
 
 
 def _on_kept_way(
-    features: gpd.GeoDataFrame,
-    candidates: np.ndarray,
-    geometry: np.ndarray,
-    walk: WalkWays,
-    line_xy: np.ndarray,
-    area_xy: np.ndarray,
+    vertices: _Vertices, outside: np.ndarray, walk: WalkWays, way_xy: np.ndarray
 ) -> np.ndarray:
-    """Which node features ``candidates`` (rows) are a node of a kept way: a kept walk way's
-    node by id, or at the location of a kept line's or area's vertex."""
-    ids = features["osm_id"].to_numpy(dtype=np.int64)[candidates]
-    on_walk = np.isin(ids, walk.node_ids)
-    vertices = np.concatenate([line_xy, area_xy])
-    if not vertices.size:
-        return on_walk
-    point_xy = shapely.get_coordinates(geometry[candidates])
-    xmin, ymin = vertices.min(axis=0)
-    xmax, ymax = vertices.max(axis=0)
-    x, y = point_xy[:, 0], point_xy[:, 1]
-    near = np.flatnonzero(~on_walk & (x >= xmin) & (x <= xmax) & (y >= ymin) & (y <= ymax))
+    """Which node features (a mask over ``vertices.point_rows``; ``outside``: those not
+    inside) are a node of a kept way: a kept walk way's node by id, or at the location of a
+    kept line's or area's vertex (``way_xy``). Only those within the kept ways' box are
+    looked up."""
+    walk_xy = np.column_stack([walk.lon, walk.lat])
+    every = np.concatenate([way_xy, walk_xy[~np.isnan(walk_xy).any(axis=1)]])
+    result = np.zeros(len(outside), dtype=bool)
+    if not every.size:
+        return result
+    (xmin, ymin), (xmax, ymax) = every.min(axis=0), every.max(axis=0)
+    x, y = vertices.point_xy[:, 0], vertices.point_xy[:, 1]
+    near = np.flatnonzero(outside & (x >= xmin) & (x <= xmax) & (y >= ymin) & (y <= ymax))
     if near.size:
-        on_walk[near] = np.isin(_location_keys(point_xy[near]), _location_keys(vertices))
-    return on_walk
+        on_walk = np.isin(vertices.point_ids[near], walk.node_ids)
+        on_way = np.isin(_location_keys(vertices.point_xy[near]), _location_keys(way_xy))
+        result[near] = on_walk | on_way
+    return result
 
 
 def _location_keys(xy: np.ndarray) -> np.ndarray:
