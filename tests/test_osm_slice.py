@@ -457,6 +457,16 @@ def _garbage(data: np.ndarray) -> np.ndarray:
     return out
 
 
+def test_compressed_entries_are_refused(
+    good_arrays: dict[str, np.ndarray], keys: ReaderKeys, tmp_path: Path
+) -> None:
+    path = tmp_path / f"deflated{SLICE_SUFFIX}"
+    with path.open("wb") as fh:
+        np.savez_compressed(fh, **good_arrays)  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="compressed"):
+        read_slice(path, keys)
+
+
 def test_missing_array_is_refused(
     good_arrays: dict[str, np.ndarray], keys: ReaderKeys, tmp_path: Path
 ) -> None:
