@@ -106,7 +106,8 @@ def _vertices(data: OsmData) -> _Vertices:
         point_ids=data.features["osm_id"].to_numpy(dtype=np.int64)[point_rows],
         point_xy=feature_xy[first],
     )
-    _LAST[:] = [(weakref.ref(data), vertices)]
+    # forgotten with the region: the vertices are as large as its coordinates
+    _LAST[:] = [(weakref.ref(data, lambda _: _LAST.clear()), vertices)]
     return vertices
 
 
