@@ -57,10 +57,11 @@ class OsmData:
     path: Path
     walk: WalkWays
     features: gpd.GeoDataFrame
-    """Tagged nodes and areas (EPSG:28992): ``osm_type``, ``osm_id``, one column per kept tag
-    key."""
+    """Tagged nodes and areas (EPSG:28992, or as ``read_osm``'s ``crs`` says): ``osm_type``,
+    ``osm_id``, one column per kept tag key."""
     lines: gpd.GeoDataFrame
-    """Highway, railway and waterway lines (EPSG:28992): ``osm_id`` and those three tags."""
+    """Highway, railway and waterway lines (EPSG:28992, or as ``read_osm``'s ``crs`` says):
+    ``osm_id`` and those three tags."""
 
 
 @dataclass(frozen=True)

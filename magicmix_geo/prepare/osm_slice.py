@@ -50,7 +50,8 @@ ranking from the whole region file gives, which is the truth the extract approxi
 
 from __future__ import annotations
 
-from dataclasses import replace
+import weakref
+from dataclasses import dataclass, replace
 
 import geopandas as gpd
 import numpy as np
@@ -62,17 +63,68 @@ from magicmix_geo.prepare.osm import OsmData, WalkWays, require_wgs84
 _FIXED_POINT = 1e7  # libosmium's Location: 1e-7 degree
 
 
+@dataclass(frozen=True)
+class _Vertices:
+    """What slicing needs of a region's data whatever the polygon: each walk node's way, and
+    every feature's and line's vertices with their rows (computed once per region)."""
+
+    way_of: np.ndarray
+    feature_xy: np.ndarray
+    feature_row: np.ndarray
+    line_xy: np.ndarray
+    line_row: np.ndarray
+    is_point: np.ndarray  # per feature row: a tagged node
+    point_rows: np.ndarray  # the tagged nodes' rows, their ids and locations
+    point_ids: np.ndarray
+    point_xy: np.ndarray
+
+
+# the last region sliced: a region is cut into all its members in a row
+_LAST: list[tuple[weakref.ref[OsmData], _Vertices]] = []
+
+
+def _vertices(data: OsmData) -> _Vertices:
+    if _LAST and _LAST[0][0]() is data:
+        return _LAST[0][1]
+    lengths = np.diff(data.walk.offsets)
+    feature_xy, feature_row = shapely.get_coordinates(
+        data.features.geometry.to_numpy(), return_index=True
+    )
+    line_xy, line_row = shapely.get_coordinates(data.lines.geometry.to_numpy(), return_index=True)
+    is_point = (data.features["osm_type"] == "node").to_numpy()
+    point_rows = np.flatnonzero(is_point)
+    # a tagged node has exactly one vertex
+    first = np.searchsorted(feature_row, point_rows)
+    vertices = _Vertices(
+        way_of=np.repeat(np.arange(len(data.walk.way_ids)), lengths),
+        feature_xy=feature_xy,
+        feature_row=feature_row,
+        line_xy=line_xy,
+        line_row=line_row,
+        is_point=is_point,
+        point_rows=point_rows,
+        point_ids=data.features["osm_id"].to_numpy(dtype=np.int64)[point_rows],
+        point_xy=feature_xy[first],
+    )
+    # forgotten with the region: the vertices are as large as its coordinates
+    _LAST[:] = [(weakref.ref(data, lambda _: _LAST.clear()), vertices)]
+    return vertices
+
+
 def slice_osm(data: OsmData, polygon: BaseGeometry) -> OsmData:
     """The part of ``data`` (frames in EPSG:4326) that ``osmium extract --strategy smart``
     with ``polygon`` (WGS84) would give (module docstring: the rule and its differences).
 
     The result's frames are in EPSG:4326, with a fresh index; ``path`` is ``data.path``.
+    What every polygon needs of ``data`` (its vertices) is kept for the next call with the
+    same ``data``, which must not be changed in place meanwhile.
     """
     require_wgs84(data, "slice_osm")
     shapely.prepare(polygon)
-    walk = _slice_walk(data.walk, polygon)
-    lines, line_xy = _slice_frame(data.lines, polygon)
-    features = _slice_features(data.features, polygon, walk, line_xy)
+    vertices = _vertices(data)
+    walk = _slice_walk(data.walk, vertices.way_of, polygon)
+    lines, line_xy = _slice_frame(data.lines, vertices.line_xy, vertices.line_row, polygon)
+    features = _slice_features(data.features, vertices, polygon, walk, line_xy)
     return replace(data, walk=walk, features=features, lines=lines)
 
 
@@ -88,10 +140,9 @@ def inside(polygon: BaseGeometry, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return result
 
 
-def _slice_walk(walk: WalkWays, polygon: BaseGeometry) -> WalkWays:
-    """The walk ways with a node inside, with all their nodes."""
+def _slice_walk(walk: WalkWays, way_of: np.ndarray, polygon: BaseGeometry) -> WalkWays:
+    """The walk ways with a node inside, with all their nodes (``way_of``: each node's way)."""
     lengths = np.diff(walk.offsets)
-    way_of = np.repeat(np.arange(len(walk.way_ids)), lengths)
     kept_way = np.zeros(len(walk.way_ids), dtype=bool)
     kept_way[way_of[inside(polygon, walk.lon, walk.lat)]] = True
     kept_node = kept_way[way_of]
@@ -105,57 +156,55 @@ def _slice_walk(walk: WalkWays, polygon: BaseGeometry) -> WalkWays:
 
 
 def _slice_frame(
-    frame: gpd.GeoDataFrame, polygon: BaseGeometry
+    frame: gpd.GeoDataFrame, xy: np.ndarray, row: np.ndarray, polygon: BaseGeometry
 ) -> tuple[gpd.GeoDataFrame, np.ndarray]:
-    """The rows of ``frame`` with a vertex inside, and the kept rows' vertices (n x 2)."""
-    xy, row = shapely.get_coordinates(frame.geometry.to_numpy(), return_index=True)
+    """The rows of ``frame`` (vertices ``xy`` of rows ``row``) with a vertex inside, and the
+    kept rows' vertices (n x 2)."""
     kept = np.zeros(len(frame), dtype=bool)
     kept[row[inside(polygon, xy[:, 0], xy[:, 1])]] = True
     return _rows(frame, kept), xy[kept[row]]
 
 
 def _slice_features(
-    features: gpd.GeoDataFrame, polygon: BaseGeometry, walk: WalkWays, line_xy: np.ndarray
+    features: gpd.GeoDataFrame,
+    vertices: _Vertices,
+    polygon: BaseGeometry,
+    walk: WalkWays,
+    line_xy: np.ndarray,
 ) -> gpd.GeoDataFrame:
     """Areas with a vertex inside; tagged nodes inside or on a kept way (``walk``: the kept
     walk ways, ``line_xy``: the kept lines' vertices)."""
-    geometry = features.geometry.to_numpy()
-    xy, row = shapely.get_coordinates(geometry, return_index=True)
+    xy, row = vertices.feature_xy, vertices.feature_row
     kept = np.zeros(len(features), dtype=bool)
     kept[row[inside(polygon, xy[:, 0], xy[:, 1])]] = True
-    is_node = (features["osm_type"] == "node").to_numpy()
-    # a node feature has exactly one vertex: its row's coordinates
-    candidates = np.flatnonzero(is_node & ~kept)
-    if candidates.size:
-        area_xy = xy[kept[row] & ~is_node[row]]
-        on_way = _on_kept_way(features, candidates, geometry, walk, line_xy, area_xy)
-        kept[candidates[on_way]] = True
+    outside = ~kept[vertices.point_rows]
+    if outside.any():
+        area_xy = xy[kept[row] & ~vertices.is_point[row]]
+        on_way = _on_kept_way(vertices, outside, walk, np.concatenate([line_xy, area_xy]))
+        kept[vertices.point_rows[on_way]] = True
     return _rows(features, kept)
 
 
 def _on_kept_way(
-    features: gpd.GeoDataFrame,
-    candidates: np.ndarray,
-    geometry: np.ndarray,
-    walk: WalkWays,
-    line_xy: np.ndarray,
-    area_xy: np.ndarray,
+    vertices: _Vertices, outside: np.ndarray, walk: WalkWays, way_xy: np.ndarray
 ) -> np.ndarray:
-    """Which node features ``candidates`` (rows) are a node of a kept way: a kept walk way's
-    node by id, or at the location of a kept line's or area's vertex."""
-    ids = features["osm_id"].to_numpy(dtype=np.int64)[candidates]
-    on_walk = np.isin(ids, walk.node_ids)
-    vertices = np.concatenate([line_xy, area_xy])
-    if not vertices.size:
-        return on_walk
-    point_xy = shapely.get_coordinates(geometry[candidates])
-    xmin, ymin = vertices.min(axis=0)
-    xmax, ymax = vertices.max(axis=0)
-    x, y = point_xy[:, 0], point_xy[:, 1]
-    near = np.flatnonzero(~on_walk & (x >= xmin) & (x <= xmax) & (y >= ymin) & (y <= ymax))
+    """Which node features (a mask over ``vertices.point_rows``; ``outside``: those not
+    inside) are a node of a kept way: a kept walk way's node by id, or at the location of a
+    kept line's or area's vertex (``way_xy``). Only those within the kept ways' box are
+    looked up."""
+    walk_xy = np.column_stack([walk.lon, walk.lat])
+    every = np.concatenate([way_xy, walk_xy[~np.isnan(walk_xy).any(axis=1)]])
+    result = np.zeros(len(outside), dtype=bool)
+    if not every.size:
+        return result
+    (xmin, ymin), (xmax, ymax) = every.min(axis=0), every.max(axis=0)
+    x, y = vertices.point_xy[:, 0], vertices.point_xy[:, 1]
+    near = np.flatnonzero(outside & (x >= xmin) & (x <= xmax) & (y >= ymin) & (y <= ymax))
     if near.size:
-        on_walk[near] = np.isin(_location_keys(point_xy[near]), _location_keys(vertices))
-    return on_walk
+        on_walk = np.isin(vertices.point_ids[near], walk.node_ids)
+        on_way = np.isin(_location_keys(vertices.point_xy[near]), _location_keys(way_xy))
+        result[near] = on_walk | on_way
+    return result
 
 
 def _location_keys(xy: np.ndarray) -> np.ndarray:

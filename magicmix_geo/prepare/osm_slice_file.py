@@ -20,6 +20,7 @@ import json
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import geopandas as gpd
 import numpy as np
@@ -149,14 +150,27 @@ def _load(path: Path) -> Mapping[str, np.ndarray]:
     if not path.is_file():
         raise InputError(f"{path}: slice file not found")
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            if not isinstance(npz, np.lib.npyio.NpzFile):
+        # our own handle: numpy leaves its own open when the archive is broken
+        with path.open("rb") as fh:
+            _require_stored(path, fh)
+            loaded = np.load(fh, allow_pickle=False)
+            if not isinstance(loaded, np.lib.npyio.NpzFile):
                 raise InputError(f"{path}: not a slice file (not an npz archive)")
-            return {name: npz[name] for name in npz.files}
+            with loaded as npz:
+                return {name: npz[name] for name in npz.files}
     except InputError:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
         raise InputError(f"{path}: not a readable slice file ({exc})") from exc
+
+
+def _require_stored(path: Path, fh: BinaryIO) -> None:
+    """Refuse compressed entries (slices are written uncompressed): what is loaded is then
+    never larger than the file (no decompression bomb)."""
+    with zipfile.ZipFile(fh) as zf:
+        if any(info.compress_type != zipfile.ZIP_STORED for info in zf.infolist()):
+            raise InputError(f"{path}: not a slice file (compressed entries)")
+    fh.seek(0)
 
 
 class _Arrays:

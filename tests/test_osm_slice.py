@@ -1,0 +1,504 @@
+"""OSM slices: one municipality's part cut out of a parsed region equals what ``read_osm``
+returns from the ``osmium extract --strategy smart`` extract of its polygon, row for row,
+except for the rows the documented rule names (prepare/osm_slice.py), which this test finds
+on its own from the file's ways and relations; slice files are deterministic, round-trip
+exactly and refuse hostile or broken content with an InputError naming the file.
+
+Data: the bundled real Delft sample (``data/sample/tudelft.osm.pbf``), whose core box is
+lon 4.355-4.386, lat 51.995-52.005; polygons over it as the OSM store builds them
+(``extract_polygon``, coordinates rounded as osmium is given them).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pickle
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import osmium
+import pandas as pd
+import pytest
+import shapely
+from shapely.geometry import MultiPolygon, box, mapping, shape
+from shapely.geometry.base import BaseGeometry
+
+from magicmix_geo._errors import InputError
+from magicmix_geo.config import load_settings
+from magicmix_geo.prepare import extracts
+from magicmix_geo.prepare.osm import (
+    OsmData,
+    ReaderKeys,
+    WalkWays,
+    check_osm_path,
+    project,
+    read_osm,
+    read_osm_for,
+    reader_keys,
+)
+from magicmix_geo.prepare.osm_slice import slice_osm
+from magicmix_geo.prepare.osm_slice_file import SLICE_SUFFIX, read_slice, write_slice
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample" / "tudelft.osm.pbf"
+CORE = (4.355, 51.995, 4.386, 52.005)  # lon/lat box of the sample's core (data/sample)
+BUFFER_M = 100.0
+
+
+def _rd(geometry: BaseGeometry) -> BaseGeometry:
+    return gpd.GeoSeries([geometry], crs=4326).to_crs(28992).iloc[0]
+
+
+def _areas() -> dict[str, BaseGeometry]:
+    """Municipal areas (EPSG:28992) over the sample's core."""
+    x0, y0, x1, y1 = shapely.bounds(_rd(box(*CORE)))
+    w, h = x1 - x0, y1 - y0
+    cx, cy = x0 + w / 2, y0 + h / 2
+    concave = shapely.Polygon(  # an L through the middle of the built-up area
+        [(x0, y0), (cx, y0), (cx, cy), (x1, cy), (x1, y1 - 0.2 * h), (x0, y1 - 0.2 * h)]
+    )
+    two = MultiPolygon(
+        [box(x0, y0, x0 + 0.3 * w, y0 + 0.4 * h), box(x0 + 0.6 * w, cy, x0 + 0.9 * w, y1)]
+    )
+    return {
+        "concave": concave,
+        "small": box(cx - 150, cy - 150, cx + 150, cy + 150),
+        "all": box(x0 - 30_000, y0 - 30_000, x1 + 30_000, y1 + 30_000),
+        "two": two,
+    }
+
+
+def _osmium_polygon(area: BaseGeometry) -> tuple[BaseGeometry, Any]:
+    """The extract polygon as the OSM store gives it to osmium (rounded GeoJSON coordinates),
+    and as a shapely geometry of those same coordinates."""
+    coordinates = extracts._rounded(mapping(extracts.extract_polygon(area, BUFFER_M)))
+    return shape({"type": "MultiPolygon", "coordinates": coordinates}), coordinates
+
+
+@pytest.fixture(scope="module")
+def keys() -> ReaderKeys:
+    return reader_keys(load_settings())
+
+
+def _read(path: Path, keys: ReaderKeys, crs: str = "EPSG:28992") -> OsmData:
+    return read_osm(path, keys.way_filter, keys.feature_keys, keys.tag_columns, crs=crs)
+
+
+@pytest.fixture(scope="module")
+def region(keys: ReaderKeys) -> OsmData:
+    return _read(SAMPLE, keys, crs="EPSG:4326")
+
+
+# --- an independent model of the smart strategy, from the file's objects --------------------
+
+
+@dataclass
+class _Model:
+    """Which objects ``osmium extract --strategy smart`` writes, and where the slice's rule
+    (prepare/osm_slice.py) knowingly differs, computed from the sample's nodes, ways and
+    relations (not from the reader's output)."""
+
+    node_inside: set[int]
+    way_inside: set[int]  # ways with a node inside
+    completed: set[int]  # ways written only as members of a written multipolygon
+    way_nodes: dict[int, list[int]]
+    member_ways: dict[int, list[int]]  # per relation
+    boundary_partial: set[int]  # type=boundary relations with a member way not written
+    no_vertex_inside: set[int]  # relations written with no member way node inside
+
+
+def _model(polygon: BaseGeometry) -> _Model:
+    locations: dict[int, tuple[float, float]] = {}
+    ways: dict[int, list[int]] = {}
+    relations: dict[int, tuple[str | None, list[int], list[int]]] = {}
+    for obj in osmium.FileProcessor(str(SAMPLE)):
+        if isinstance(obj, osmium.osm.Node):
+            locations[obj.id] = (obj.location.x / 1e7, obj.location.y / 1e7)
+        elif isinstance(obj, osmium.osm.Way):
+            ways[obj.id] = [n.ref for n in obj.nodes]
+        elif isinstance(obj, osmium.osm.Relation):
+            members = [(m.type, m.ref) for m in obj.members]
+            relations[obj.id] = (
+                obj.tags.get("type"),
+                [ref for kind, ref in members if kind == "w"],
+                [ref for kind, ref in members if kind == "n"],
+            )
+    ids = np.fromiter(locations, dtype=np.int64)
+    xy = np.array(list(locations.values()))
+    node_inside = set(ids[shapely.contains_xy(polygon, xy[:, 0], xy[:, 1])].tolist())
+    way_inside = {w for w, nodes in ways.items() if node_inside.intersection(nodes)}
+    completed: set[int] = set()
+    no_vertex_inside: set[int] = set()
+    boundary_partial: set[int] = set()
+    for rid, (kind, member_ways, member_nodes) in relations.items():
+        touched = way_inside.intersection(member_ways)
+        if kind == "multipolygon" and (touched or node_inside.intersection(member_nodes)):
+            completed |= set(member_ways) - way_inside
+            if not touched:
+                no_vertex_inside.add(rid)
+        if kind == "boundary" and touched and set(member_ways) - way_inside:
+            boundary_partial.add(rid)
+    completed &= set(ways)
+    members_of = {rid: record[1] for rid, record in relations.items()}
+    return _Model(
+        node_inside, way_inside, completed, ways, members_of, boundary_partial, no_vertex_inside
+    )
+
+
+def _keys(frame: gpd.GeoDataFrame) -> list[tuple[str, int]]:
+    types = frame["osm_type"] if "osm_type" in frame else ["way"] * len(frame)
+    return list(zip(types, frame["osm_id"].tolist(), strict=True))
+
+
+def _without(frame: gpd.GeoDataFrame, drop: set[tuple[str, int]]) -> gpd.GeoDataFrame:
+    keep = [k not in drop for k in _keys(frame)]
+    return frame[np.asarray(keep, dtype=bool)].reset_index(drop=True)
+
+
+def _walk_without(walk: WalkWays, drop: set[int]) -> WalkWays:
+    keep = ~np.isin(walk.way_ids, list(drop))
+    way_of = np.repeat(np.arange(len(walk.way_ids)), np.diff(walk.offsets))
+    nodes = keep[way_of]
+    return WalkWays(
+        way_ids=walk.way_ids[keep],
+        offsets=np.concatenate([[0], np.cumsum(np.diff(walk.offsets)[keep])]).astype(np.int64),
+        node_ids=walk.node_ids[nodes],
+        lon=walk.lon[nodes],
+        lat=walk.lat[nodes],
+    )
+
+
+def assert_walk_equal(a: WalkWays, b: WalkWays) -> None:
+    for field in ("way_ids", "offsets", "node_ids", "lon", "lat"):
+        left, right = getattr(a, field), getattr(b, field)
+        assert left.dtype == right.dtype, field
+        assert np.array_equal(left, right, equal_nan=True), field
+
+
+def assert_frames_identical(a: gpd.GeoDataFrame, b: gpd.GeoDataFrame) -> None:
+    """Same columns, dtypes, order, values, CRS, and bit-equal geometry."""
+    assert list(a.columns) == list(b.columns)
+    assert a.crs == b.crs
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(a.drop(columns="geometry")), pd.DataFrame(b.drop(columns="geometry"))
+    )
+    assert a.geometry.name == b.geometry.name
+    assert shapely.equals_identical(a.geometry.to_numpy(), b.geometry.to_numpy()).all()
+
+
+@dataclass
+class _Differences:
+    extract_only: set[tuple[str, int]]
+    slice_only: set[tuple[str, int]]
+    walk_extract_only: set[int]
+
+
+def _named_differences(model: _Model, extract: OsmData, sliced: OsmData) -> _Differences:
+    """The rows the documented rule lets differ, as the model names them."""
+    written_ways = model.way_inside | model.completed
+    written_nodes = {n for w in written_ways for n in model.way_nodes[w]}
+    # the written ways the slice keeps a row of (walk way, line, area, relation area member)
+    rows = set(_keys(sliced.features)) | set(_keys(sliced.lines))
+    kept = {i for t, i in rows if t == "way"} | set(sliced.walk.way_ids.tolist())
+    kept |= {w for t, i in rows if t == "relation" for w in model.member_ways.get(i, [])}
+    kept_nodes = {n for w in written_ways & kept for n in model.way_nodes[w]}
+    extract_only: set[tuple[str, int]] = {("way", w) for w in model.completed}
+    extract_only |= {("relation", r) for r in model.no_vertex_inside}
+    slice_only: set[tuple[str, int]] = {("relation", r) for r in model.boundary_partial}
+    for osm_type, osm_id in _keys(extract.features) + _keys(sliced.features):
+        if osm_type == "node" and osm_id not in model.node_inside:
+            # outside: in the extract on a written way the slice keeps no row of (2), or
+            # in the slice by a location shared with a kept way's vertex (2, the other way)
+            if osm_id not in written_nodes:
+                slice_only.add(("node", osm_id))
+            elif osm_id not in kept_nodes:
+                extract_only.add(("node", osm_id))
+    return _Differences(extract_only, slice_only, set(model.completed))
+
+
+@pytest.mark.parametrize("name", ["concave", "small", "all", "two"])
+def test_slice_equals_read_of_smart_extract(
+    name: str, region: OsmData, keys: ReaderKeys, tmp_path: Path
+) -> None:
+    polygon, coordinates = _osmium_polygon(_areas()[name])
+    extract_path = tmp_path / f"{name}.osm.pbf"
+    extracts._osmium_extract(
+        SAMPLE, {name: {"multipolygon": coordinates}}, {name: extract_path}, SAMPLE
+    )
+    extract = _read(extract_path, keys)
+    slice_path = tmp_path / f"{name}{SLICE_SUFFIX}"
+    write_slice(slice_osm(region, polygon), keys, slice_path)
+    sliced = read_slice(slice_path, keys)
+    assert sliced.path == slice_path
+
+    named = _named_differences(_model(polygon), extract, sliced)
+    walk_only = set(extract.walk.way_ids.tolist()) - set(sliced.walk.way_ids.tolist())
+    assert set(sliced.walk.way_ids.tolist()) <= set(extract.walk.way_ids.tolist())
+    assert walk_only <= named.walk_extract_only
+    assert_walk_equal(_walk_without(extract.walk, walk_only), sliced.walk)
+    for frame in ("features", "lines"):
+        expected, got = getattr(extract, frame), getattr(sliced, frame)
+        extract_only = set(_keys(expected)) - set(_keys(got))
+        slice_only = set(_keys(got)) - set(_keys(expected))
+        # every row on one side only is one the rule names, on the side it names
+        assert extract_only <= named.extract_only, (frame, extract_only - named.extract_only)
+        assert slice_only <= named.slice_only, (frame, slice_only - named.slice_only)
+        # and every other row is equal, in the same order
+        assert_frames_identical(_without(expected, extract_only), _without(got, slice_only))
+    assert len(sliced.features) > 0 and len(sliced.lines) > 0
+
+
+def test_concave_polygon_meets_a_completed_multipolygon_member(region: OsmData) -> None:
+    """The sample has a way written only as a multipolygon's member (difference 1), so the
+    equivalence above really exercises the named exceptions."""
+    polygon, _ = _osmium_polygon(_areas()["concave"])
+    model = _model(polygon)
+    assert model.completed
+    kept = set(_keys(slice_osm(region, polygon).features))
+    assert not {("way", w) for w in model.completed} & kept
+
+
+def test_slice_keeps_row_order_and_every_row_with_a_vertex_inside(region: OsmData) -> None:
+    polygon, _ = _osmium_polygon(_areas()["two"])
+    sliced = slice_osm(region, polygon)
+    for frame in ("features", "lines"):
+        whole, part = getattr(region, frame), getattr(sliced, frame)
+        xy, row = shapely.get_coordinates(whole.geometry.to_numpy(), return_index=True)
+        hit = np.unique(row[shapely.contains_xy(polygon, xy[:, 0], xy[:, 1])])
+        expected = _keys(whole.iloc[hit])
+        got = _keys(part)
+        assert [k for k in got if k in set(expected)] == expected  # a subsequence, in order
+        assert isinstance(part.index, pd.RangeIndex)
+    assert sliced.features.crs == "EPSG:4326"
+
+
+def test_project_of_unprojected_read_equals_default_read(region: OsmData, keys: ReaderKeys) -> None:
+    projected = project(region)
+    default = _read(SAMPLE, keys)
+    assert_walk_equal(projected.walk, default.walk)
+    assert_frames_identical(projected.features, default.features)
+    assert_frames_identical(projected.lines, default.lines)
+    assert default.features.crs == "EPSG:28992"
+    assert region.features.crs == "EPSG:4326"
+
+
+def test_read_osm_for_uses_reader_keys(keys: ReaderKeys) -> None:
+    via_settings = read_osm_for(SAMPLE, load_settings())
+    assert_frames_identical(via_settings.features, _read(SAMPLE, keys).features)
+
+
+def test_reader_keys_digest_is_stable_and_picklable(keys: ReaderKeys) -> None:
+    shuffled = ReaderKeys(
+        keys.way_filter, tuple(reversed(keys.feature_keys)), tuple(reversed(keys.tag_columns))
+    )
+    assert shuffled.digest() == keys.digest()
+    assert len(keys.digest()) == 12 and int(keys.digest(), 16) >= 0
+    other = dataclasses.replace(keys, tag_columns=(*keys.tag_columns, "cuisine"))
+    assert other.digest() != keys.digest()
+    assert pickle.loads(pickle.dumps(keys)) == keys
+
+
+def test_round_trip_of_a_whole_region(region: OsmData, keys: ReaderKeys, tmp_path: Path) -> None:
+    path = tmp_path / f"all{SLICE_SUFFIX}"
+    write_slice(region, keys, path)
+    back = read_slice(path, keys)
+    expected = project(region)
+    assert back.path == path
+    assert_walk_equal(back.walk, expected.walk)
+    assert_frames_identical(back.features, expected.features)
+    assert_frames_identical(back.lines, expected.lines)
+    assert back.features["name"].isna().any()  # nulls survive as nulls
+
+
+def test_slice_bytes_are_deterministic(keys: ReaderKeys, tmp_path: Path) -> None:
+    polygon, _ = _osmium_polygon(_areas()["concave"])
+    first, second = tmp_path / f"a{SLICE_SUFFIX}", tmp_path / f"b{SLICE_SUFFIX}"
+    write_slice(slice_osm(_read(SAMPLE, keys, "EPSG:4326"), polygon), keys, first)
+    write_slice(slice_osm(_read(SAMPLE, keys, "EPSG:4326"), polygon), keys, second)
+    assert first.read_bytes() == second.read_bytes()
+    with zipfile.ZipFile(first) as zf:  # no write time in the archive
+        assert {info.date_time for info in zf.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+        assert {info.compress_type for info in zf.infolist()} == {zipfile.ZIP_STORED}
+
+
+def test_read_osm_for_reads_a_slice_and_read_osm_refuses_it(
+    region: OsmData, keys: ReaderKeys, tmp_path: Path
+) -> None:
+    path = tmp_path / f"GM0503{SLICE_SUFFIX}"
+    write_slice(region, keys, path)
+    data = read_osm_for(path, load_settings())
+    assert data.path == path
+    assert_frames_identical(data.features, read_slice(path, keys).features)
+    assert check_osm_path(path, allow_slice=True) == path
+    with pytest.raises(InputError, match="slice"):
+        _read(path, keys)
+    with pytest.raises(InputError, match="slice"):
+        check_osm_path(path)
+
+
+def test_no_partial_file_when_writing_fails(
+    region: OsmData, keys: ReaderKeys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = []
+    real = np.lib.format.write_array
+
+    def failing(*args: Any, **kwargs: Any) -> None:
+        calls.append(1)
+        if len(calls) > 3:
+            raise OSError("disk full")
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(np.lib.format, "write_array", failing)
+    with pytest.raises(OSError, match="disk full"):
+        write_slice(region, keys, tmp_path / f"x{SLICE_SUFFIX}")
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- hostile and broken files ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def good_arrays(
+    region: OsmData, keys: ReaderKeys, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, np.ndarray]:
+    polygon, _ = _osmium_polygon(_areas()["small"])
+    path = tmp_path_factory.mktemp("good") / f"good{SLICE_SUFFIX}"
+    write_slice(slice_osm(region, polygon), keys, path)
+    with np.load(path, allow_pickle=False) as npz:
+        return {name: npz[name] for name in npz.files}
+
+
+def _write_arrays(path: Path, arrays: dict[str, np.ndarray]) -> Path:
+    with path.open("wb") as fh:
+        np.savez(fh, **arrays)  # type: ignore[arg-type]
+    return path
+
+
+class _Marker:
+    """Unpickling this creates a file: the test checks that nothing unpickles it."""
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+
+    def __reduce__(self) -> tuple[Any, tuple[str, str]]:
+        return (Path.write_text, (str(self.target), "pwned"))
+
+
+def test_pickle_payload_is_refused_and_never_run(
+    good_arrays: dict[str, np.ndarray], keys: ReaderKeys, tmp_path: Path
+) -> None:
+    marker = tmp_path / "unpickled"
+    payload = np.empty(1, dtype=object)
+    payload[0] = _Marker(marker)
+    path = _write_arrays(tmp_path / f"evil{SLICE_SUFFIX}", {**good_arrays, "walk_lon": payload})
+    with pytest.raises(InputError, match=str(path)):
+        read_slice(path, keys)
+    assert not marker.exists()
+
+
+def test_other_reader_keys_are_refused(
+    good_arrays: dict[str, np.ndarray], keys: ReaderKeys, tmp_path: Path
+) -> None:
+    path = _write_arrays(tmp_path / f"k{SLICE_SUFFIX}", good_arrays)
+    other = dataclasses.replace(keys, way_filter=keys.way_filter + '["foot"!~"no"]')
+    with pytest.raises(InputError, match="slice written for other OSM reader keys"):
+        read_slice(path, other)
+    read_slice(path, keys)  # the same arrays with the right keys read fine
+
+
+def _broken(arrays: dict[str, np.ndarray], name: str, value: np.ndarray) -> dict[str, np.ndarray]:
+    return {**arrays, name: value}
+
+
+@pytest.mark.parametrize(
+    ("what", "change"),
+    [
+        ("offsets beyond the data", lambda a: ("feature_wkb_offsets", _bump_last(a))),
+        ("offsets going back", lambda a: ("line_highway_offsets", _swap_middle(a))),
+        ("walk offsets past the nodes", lambda a: ("walk_offsets", _bump_last(a, "walk"))),
+        ("float32 coordinates", lambda a: ("walk_lat", a["walk_lat"].astype(np.float32))),
+        ("a short null mask", lambda a: ("feature_tag0_null", a["feature_tag0_null"][:-1])),
+        ("an unknown type code", lambda a: ("feature_type", a["feature_type"] + 5)),
+        ("garbage WKB", lambda a: ("feature_wkb_data", _garbage(a["feature_wkb_data"]))),
+        ("invalid UTF-8", lambda a: ("feature_tag0_data", _garbage(a["feature_tag0_data"]))),
+        ("another format", lambda a: ("format", np.array([99], dtype=np.int64))),
+        ("lines' WKB in features", lambda a: ("feature_wkb_data", a["line_wkb_data"])),
+    ],
+)
+def test_broken_arrays_are_refused(
+    what: str, change: Any, good_arrays: dict[str, np.ndarray], keys: ReaderKeys, tmp_path: Path
+) -> None:
+    name, value = change(good_arrays)
+    path = _write_arrays(tmp_path / f"broken{SLICE_SUFFIX}", _broken(good_arrays, name, value))
+    with pytest.raises(InputError, match=str(path)):
+        read_slice(path, keys)
+
+
+def _bump_last(arrays: dict[str, np.ndarray], prefix: str = "feature_wkb") -> np.ndarray:
+    offsets = arrays[f"{prefix}_offsets"].copy()
+    offsets[-1] += 7
+    return offsets
+
+
+def _swap_middle(arrays: dict[str, np.ndarray]) -> np.ndarray:
+    offsets = arrays["line_highway_offsets"].copy()
+    middle = len(offsets) // 2
+    offsets[middle] = offsets[-1] + 1  # one offset past the end, the next ones below it
+    return offsets
+
+
+def _garbage(data: np.ndarray) -> np.ndarray:
+    out = data.copy()
+    out[: min(len(out), 64)] = 0xFF
+    return out
+
+
+def test_compressed_entries_are_refused(
+    good_arrays: dict[str, np.ndarray], keys: ReaderKeys, tmp_path: Path
+) -> None:
+    path = tmp_path / f"deflated{SLICE_SUFFIX}"
+    with path.open("wb") as fh:
+        np.savez_compressed(fh, **good_arrays)  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="compressed"):
+        read_slice(path, keys)
+
+
+def test_missing_array_is_refused(
+    good_arrays: dict[str, np.ndarray], keys: ReaderKeys, tmp_path: Path
+) -> None:
+    arrays = {k: v for k, v in good_arrays.items() if k != "line_id"}
+    path = _write_arrays(tmp_path / f"m{SLICE_SUFFIX}", arrays)
+    with pytest.raises(InputError, match="line_id"):
+        read_slice(path, keys)
+
+
+def test_truncated_and_foreign_files_are_refused(
+    region: OsmData, keys: ReaderKeys, tmp_path: Path
+) -> None:
+    good = tmp_path / f"good{SLICE_SUFFIX}"
+    write_slice(region, keys, good)
+    data = good.read_bytes()
+    truncated = tmp_path / f"truncated{SLICE_SUFFIX}"
+    truncated.write_bytes(data[: len(data) // 2])
+    garbage = tmp_path / f"garbage{SLICE_SUFFIX}"
+    garbage.write_bytes(b"not a zip file at all\n" * 10)
+    npy = tmp_path / f"npy{SLICE_SUFFIX}"
+    with npy.open("wb") as fh:
+        np.save(fh, np.arange(3))
+    empty = tmp_path / f"empty{SLICE_SUFFIX}"
+    empty.write_bytes(b"")
+    for path in (truncated, garbage, npy, empty, tmp_path / f"missing{SLICE_SUFFIX}"):
+        with pytest.raises(InputError, match=str(path)):
+            read_slice(path, keys)
+
+
+def test_keys_json_in_the_file_is_canonical(
+    good_arrays: dict[str, np.ndarray], keys: ReaderKeys
+) -> None:
+    stored = json.loads(good_arrays["keys"].tobytes().decode())
+    assert stored == json.loads(keys.canonical_json())
+    assert stored["feature_keys"] == sorted(keys.feature_keys)
