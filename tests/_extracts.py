@@ -1,5 +1,5 @@
-"""The reference the OSM store's slices are checked against: ``osmium extract --strategy
-smart`` of one polygon, cut alone from the file, read by the pipeline's OSM reader."""
+"""``osmium extract --strategy smart`` of one polygon, cut alone from a file: the extract the
+OSM store's slices and the changes record's reach are defined against."""
 
 from __future__ import annotations
 
@@ -7,11 +7,7 @@ import json
 import subprocess
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 from shapely.geometry import MultiPolygon, mapping
-
-from magicmix_geo.prepare.osm import OsmData
 
 
 def smart_extract(source: Path, polygon: MultiPolygon, target: Path) -> Path:
@@ -28,15 +24,3 @@ def smart_extract(source: Path, polygon: MultiPolygon, target: Path) -> Path:
         capture_output=True,
     )
     return target
-
-
-def assert_same_osm(got: OsmData, want: OsmData) -> None:
-    """The same walk arrays and the same features and lines, row for row, bit for bit."""
-    for name in ("way_ids", "offsets", "node_ids", "lon", "lat"):
-        np.testing.assert_array_equal(getattr(got.walk, name), getattr(want.walk, name), name)
-    for frame in ("features", "lines"):
-        a, b = getattr(got, frame), getattr(want, frame)
-        pd.testing.assert_frame_equal(
-            pd.DataFrame(a.drop(columns="geometry")), pd.DataFrame(b.drop(columns="geometry"))
-        )
-        assert list(a.geometry.to_wkb()) == list(b.geometry.to_wkb()), frame

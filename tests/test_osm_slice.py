@@ -25,12 +25,12 @@ import osmium
 import pandas as pd
 import pytest
 import shapely
-from shapely.geometry import MultiPolygon, box, mapping, shape
+from shapely.geometry import MultiPolygon, box
 from shapely.geometry.base import BaseGeometry
 
 from magicmix_geo._errors import InputError
 from magicmix_geo.config import load_settings
-from magicmix_geo.prepare import extracts
+from magicmix_geo.prepare.extracts import extract_polygon
 from magicmix_geo.prepare.osm import (
     OsmData,
     ReaderKeys,
@@ -43,6 +43,7 @@ from magicmix_geo.prepare.osm import (
 )
 from magicmix_geo.prepare.osm_slice import slice_osm
 from magicmix_geo.prepare.osm_slice_file import SLICE_SUFFIX, read_slice, write_slice
+from tests._extracts import smart_extract
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample" / "tudelft.osm.pbf"
 CORE = (4.355, 51.995, 4.386, 52.005)  # lon/lat box of the sample's core (data/sample)
@@ -72,11 +73,9 @@ def _areas() -> dict[str, BaseGeometry]:
     }
 
 
-def _osmium_polygon(area: BaseGeometry) -> tuple[BaseGeometry, Any]:
-    """The extract polygon as the OSM store gives it to osmium (rounded GeoJSON coordinates),
-    and as a shapely geometry of those same coordinates."""
-    coordinates = extracts._rounded(mapping(extracts.extract_polygon(area, BUFFER_M)))
-    return shape({"type": "MultiPolygon", "coordinates": coordinates}), coordinates
+def _osmium_polygon(area: BaseGeometry) -> MultiPolygon:
+    """The extract polygon as the OSM store makes it (coordinates rounded to 1e-7 degrees)."""
+    return extract_polygon(area, BUFFER_M)
 
 
 @pytest.fixture(scope="module")
@@ -224,12 +223,8 @@ def _named_differences(model: _Model, extract: OsmData, sliced: OsmData) -> _Dif
 def test_slice_equals_read_of_smart_extract(
     name: str, region: OsmData, keys: ReaderKeys, tmp_path: Path
 ) -> None:
-    polygon, coordinates = _osmium_polygon(_areas()[name])
-    extract_path = tmp_path / f"{name}.osm.pbf"
-    extracts._osmium_extract(
-        SAMPLE, {name: {"multipolygon": coordinates}}, {name: extract_path}, SAMPLE
-    )
-    extract = _read(extract_path, keys)
+    polygon = _osmium_polygon(_areas()[name])
+    extract = _read(smart_extract(SAMPLE, polygon, tmp_path / f"{name}.osm.pbf"), keys)
     slice_path = tmp_path / f"{name}{SLICE_SUFFIX}"
     write_slice(slice_osm(region, polygon), keys, slice_path)
     sliced = read_slice(slice_path, keys)
@@ -255,7 +250,7 @@ def test_slice_equals_read_of_smart_extract(
 def test_concave_polygon_meets_a_completed_multipolygon_member(region: OsmData) -> None:
     """The sample has a way written only as a multipolygon's member (difference 1), so the
     equivalence above really exercises the named exceptions."""
-    polygon, _ = _osmium_polygon(_areas()["concave"])
+    polygon = _osmium_polygon(_areas()["concave"])
     model = _model(polygon)
     assert model.completed
     kept = set(_keys(slice_osm(region, polygon).features))
@@ -263,7 +258,7 @@ def test_concave_polygon_meets_a_completed_multipolygon_member(region: OsmData) 
 
 
 def test_slice_keeps_row_order_and_every_row_with_a_vertex_inside(region: OsmData) -> None:
-    polygon, _ = _osmium_polygon(_areas()["two"])
+    polygon = _osmium_polygon(_areas()["two"])
     sliced = slice_osm(region, polygon)
     for frame in ("features", "lines"):
         whole, part = getattr(region, frame), getattr(sliced, frame)
@@ -315,14 +310,14 @@ def test_round_trip_of_a_whole_region(region: OsmData, keys: ReaderKeys, tmp_pat
 
 
 def test_slice_bytes_are_deterministic(keys: ReaderKeys, tmp_path: Path) -> None:
-    polygon, _ = _osmium_polygon(_areas()["concave"])
+    polygon = _osmium_polygon(_areas()["concave"])
     first, second = tmp_path / f"a{SLICE_SUFFIX}", tmp_path / f"b{SLICE_SUFFIX}"
     write_slice(slice_osm(_read(SAMPLE, keys, "EPSG:4326"), polygon), keys, first)
     write_slice(slice_osm(_read(SAMPLE, keys, "EPSG:4326"), polygon), keys, second)
     assert first.read_bytes() == second.read_bytes()
     with zipfile.ZipFile(first) as zf:  # no write time in the archive
         assert {info.date_time for info in zf.infolist()} == {(1980, 1, 1, 0, 0, 0)}
-        assert {info.compress_type for info in zf.infolist()} == {zipfile.ZIP_STORED}
+        assert {info.compress_type for info in zf.infolist()} == {zipfile.ZIP_DEFLATED}
 
 
 def test_read_osm_for_reads_a_slice_and_read_osm_refuses_it(
@@ -365,7 +360,7 @@ def test_no_partial_file_when_writing_fails(
 def good_arrays(
     region: OsmData, keys: ReaderKeys, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, np.ndarray]:
-    polygon, _ = _osmium_polygon(_areas()["small"])
+    polygon = _osmium_polygon(_areas()["small"])
     path = tmp_path_factory.mktemp("good") / f"good{SLICE_SUFFIX}"
     write_slice(slice_osm(region, polygon), keys, path)
     with np.load(path, allow_pickle=False) as npz:
@@ -457,14 +452,29 @@ def _garbage(data: np.ndarray) -> np.ndarray:
     return out
 
 
-def test_compressed_entries_are_refused(
+def test_a_decompression_bomb_is_refused_before_inflating(
     good_arrays: dict[str, np.ndarray], keys: ReaderKeys, tmp_path: Path
 ) -> None:
-    path = tmp_path / f"deflated{SLICE_SUFFIX}"
+    """Zeros deflate ~1000 to 1: a slice whose entries claim far more than its size is
+    refused, and one in another compression (bzip2) too; a deflated one reads."""
+    bomb = dict(good_arrays, padding=np.zeros(200 * 2**20, dtype=np.uint8))
+    path = tmp_path / f"bomb{SLICE_SUFFIX}"
     with path.open("wb") as fh:
-        np.savez_compressed(fh, **good_arrays)  # type: ignore[arg-type]
-    with pytest.raises(InputError, match="compressed"):
+        np.savez_compressed(fh, **bomb)  # type: ignore[arg-type]
+    assert path.stat().st_size < 2**20
+    with pytest.raises(InputError, match="claim too many bytes"):
         read_slice(path, keys)
+    other = tmp_path / f"bzip2{SLICE_SUFFIX}"
+    with zipfile.ZipFile(other, "w", compression=zipfile.ZIP_BZIP2) as zf:
+        for name, array in good_arrays.items():
+            with zf.open(f"{name}.npy", "w") as fh:
+                np.lib.format.write_array(fh, array, allow_pickle=False)
+    with pytest.raises(InputError, match="compressed another way"):
+        read_slice(other, keys)
+    deflated = tmp_path / f"deflated{SLICE_SUFFIX}"
+    with deflated.open("wb") as fh:
+        np.savez_compressed(fh, **good_arrays)  # type: ignore[arg-type]
+    read_slice(deflated, keys)
 
 
 def test_missing_array_is_refused(

@@ -32,7 +32,6 @@ from magicmix_geo.prepare.regions import (
     plan_slice_regions,
     region_box,
 )
-from tests._extracts import assert_same_osm, smart_extract
 from tests._islands import Core, load_core, moved_area, write_islands
 
 SHIFTS = [(0.4 * (k % 3), 0.25 * (k // 3)) for k in range(6)]
@@ -166,18 +165,6 @@ def test_every_slice_equals_the_slice_of_the_whole_file(
     assert len(rows) == 1 and len(rows.geometry.iloc[0].geoms) == 2
     far = read_osm_for(split_run.paths["GM9903"], settings).features
     assert not ((far["osm_type"] == "relation") & (far["osm_id"] == ids["multipolygon"])).any()
-
-
-def test_every_slice_reads_as_the_smart_extract_cut_alone(
-    country: tuple[Path, Core, dict[str, int]], split_run: ExtractRun, tmp_path: Path
-) -> None:
-    source, core, _ = country
-    settings = load_settings()
-    for extent in extents(core):
-        polygon = extract_polygon(extent.area, BUFFER_M)
-        alone = smart_extract(source, polygon, tmp_path / f"{extent.key}.osm.pbf")
-        got = read_osm_for(split_run.paths[extent.key], settings)
-        assert_same_osm(got, read_osm_for(alone, settings))
 
 
 def test_the_source_is_read_by_one_pass_and_each_region_parsed_once(

@@ -79,6 +79,7 @@ from magicmix_geo.prepare.osm_slice_file import SLICE_FORMAT, SLICE_SUFFIX, writ
 from magicmix_geo.prepare.regions import plan_slice_regions
 from magicmix_geo.prepare.sorted_pbf import NotSortedPbfError, SortedPbf
 from magicmix_geo.provenance import file_sha256
+from magicmix_geo.sources.osm_updates import COMPLETED_RELATION_TYPES
 
 OSMIUM = "osmium"
 STRATEGY = "smart"
@@ -680,6 +681,8 @@ def _osmium_extract(
             str(config_path),
             "--strategy",
             STRATEGY,
+            "--option",
+            f"types={','.join(sorted(COMPLETED_RELATION_TYPES))}",
             "--overwrite",
             "--no-progress",
             str(source),

@@ -68,10 +68,11 @@ STALE_WORK_S = 6 * 3600
 DIGEST_CHUNK = 1 << 20
 # more diffs than this are not fetched (Geofabrik keeps about three months of daily diffs)
 MAX_DIFFS = 120
-# the relation types whose members ``osmium extract --strategy smart`` adds to an extract (its
-# default ``types``; prepare/extracts.py passes no ``-S types=...``): osmium-extract manual,
-# "Strategy smart"
-COMPLETED_RELATION_TYPES = frozenset({"multipolygon"})
+# the relation types whose members ``osmium extract --strategy smart`` adds to an extract:
+# its default ``types`` (multipolygon) and boundary, which the OSM store adds with ``-S
+# types=...`` (prepare/extracts.py: libosmium assembles areas from both); osmium-extract
+# manual, "Strategy smart"
+COMPLETED_RELATION_TYPES = frozenset({"multipolygon", "boundary"})
 # libosmium's node location store for the changed area: a sorted array, 16 bytes a node
 LOCATION_TABLE = "sparse_mem_array"
 
@@ -403,12 +404,13 @@ def verify_pbf(path: Path, state: ReplicationState) -> dict[str, Any]:
 def changed_locations(old_pbf: Path, content: DiffContent) -> tuple[np.ndarray, np.ndarray]:
     """Old and new locations (lon, lat) of everything whose change can alter an extract.
 
-    The municipal extracts are cut with ``osmium extract --strategy smart``
-    (:mod:`magicmix_geo.prepare.extracts`): an extract holds the nodes in its area, every way
+    An ``osmium extract --strategy smart`` extract (the OSM store's slices hold some of its
+    objects, :mod:`magicmix_geo.prepare.extracts`) holds the nodes in its area, every way
     with a node there and all that way's nodes, every relation with a node or way member
     there (and its parent relations), and every member way and node (with the ways' nodes)
-    of such a relation tagged ``type=multipolygon``. A changed object is therefore in the
-    extract of every area that holds one of these locations (old or new state):
+    of such a relation of a type in :data:`COMPLETED_RELATION_TYPES` (a multipolygon, here
+    for short). A changed object is therefore in the extract of every area that holds one of
+    these locations (old or new state):
 
     - a node: itself, all nodes of every way that has it, and the members of every
       multipolygon that has it or one of those ways;
