@@ -1,9 +1,10 @@
 """OSM slices against osmium extracts: the CPU of cutting a region into its municipalities.
 
-A) today: one ``osmium extract --strategy smart`` pass writing one extract per polygon, then
-   ``read_osm_for`` of each extract (a parse each);
-B) slices: ``read_osm(region, crs="EPSG:4326")`` once, then per polygon ``slice_osm``,
-   ``write_slice`` and (the municipality's worker) ``read_slice``.
+A) the store before slices: one ``osmium extract --strategy smart`` pass writing one extract
+   per polygon (lz4-compressed PBF, as it wrote them), then ``read_osm_for`` of each extract
+   (a parse each);
+B) slices: ``read_osm(region, crs="EPSG:4326")`` and its projection once, then per polygon
+   ``slice_osm``, ``write_slice`` and (the municipality's worker) ``read_slice``.
 
 Polygons: an ``n x n`` grid of squares over the boundary file's bounds, or (``--boundaries``)
 ``--members`` municipal boundaries of a synthetic country (bench/country.py), each grown by
@@ -24,7 +25,9 @@ user + system time plus its children's (osmium). Run::
 from __future__ import annotations
 
 import argparse
+import json
 import resource
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -35,12 +38,12 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import shapely
-from shapely.geometry import box, mapping, shape
+from shapely.geometry import box, mapping
 from shapely.geometry.base import BaseGeometry
 
 from magicmix_geo.config import load_settings
-from magicmix_geo.prepare import extracts
-from magicmix_geo.prepare.osm import read_osm, read_osm_for, reader_keys
+from magicmix_geo.prepare.extracts import REGION_FORMAT, extract_polygon
+from magicmix_geo.prepare.osm import project, read_osm, read_osm_for, reader_keys
 from magicmix_geo.prepare.osm_slice import slice_osm
 from magicmix_geo.prepare.osm_slice_file import SLICE_SUFFIX, read_slice, write_slice
 
@@ -76,9 +79,27 @@ def grid_polygons(boundary: Path, n: int, buffer_m: float) -> dict[str, tuple[Ba
 def _osmium_polygons(areas: dict[str, BaseGeometry], buffer_m: float) -> dict[str, Any]:
     polygons = {}
     for key, area in areas.items():
-        coordinates = extracts._rounded(mapping(extracts.extract_polygon(area, buffer_m)))
-        polygons[key] = (shape({"type": "MultiPolygon", "coordinates": coordinates}), coordinates)
+        polygon = extract_polygon(area, buffer_m)  # rounded as osmium is given it
+        polygons[key] = (polygon, mapping(polygon)["coordinates"])
     return polygons
+
+
+def osmium_extract(
+    source: Path, areas: dict[str, dict[str, Any]], folder: Path, output_format: str
+) -> dict[str, Path]:
+    """One ``osmium extract --strategy smart`` pass: an extract per area, in ``folder``."""
+    config = folder / "extracts.json"
+    extracts = [
+        {"output": f"{key}.osm.pbf", "output_format": output_format, **area}
+        for key, area in areas.items()
+    ]
+    config.write_text(json.dumps({"directory": str(folder), "extracts": extracts}))
+    subprocess.run(
+        ["osmium", "extract", "-c", str(config), "-s", "smart", "-O", "--no-progress", str(source)],
+        check=True,
+        capture_output=True,
+    )
+    return {key: folder / f"{key}.osm.pbf" for key in areas}
 
 
 def country_region(
@@ -96,10 +117,9 @@ def country_region(
     inner = areas.iloc[order[:region]]
     grown = gpd.GeoSeries(inner.geometry.buffer(buffer_m + 1000.0), crs=28992)
     lon0, lat0, lon1, lat1 = grown.to_crs(4326).total_bounds
-    path = folder / "region.osm.pbf"
-    extracts._osmium_extract(
-        source, {"region": {"bbox": [lon0, lat0, lon1, lat1]}}, {"region": path}, source
-    )
+    (path,) = osmium_extract(
+        source, {"region": {"bbox": [lon0, lat0, lon1, lat1]}}, folder, REGION_FORMAT
+    ).values()
     chosen = inner.iloc[:members]
     return path, _osmium_polygons(dict(zip(chosen["key"], chosen.geometry, strict=True)), buffer_m)
 
@@ -126,9 +146,12 @@ def main() -> None:
             polygons = grid_polygons(args.boundary, args.grid, args.buffer)
         print(f"{args.osm}: {len(polygons)} polygons, buffer {args.buffer:g} m")
         # A: osmium extract (one pass, every polygon) + a parse of each extract
-        targets = {k: folder / f"{k}.osm.pbf" for k in polygons}
         areas = {k: {"multipolygon": c} for k, (_, c) in polygons.items()}
-        _, extract_s = timed(lambda: extracts._osmium_extract(args.osm, areas, targets, args.osm))
+        extract_folder = folder / "extracts"
+        extract_folder.mkdir()
+        targets, extract_s = timed(
+            lambda: osmium_extract(args.osm, areas, extract_folder, "pbf,pbf_compression=lz4")
+        )
         read_a = {}
         parse_s = 0.0
         for key, target in targets.items():
@@ -144,10 +167,12 @@ def main() -> None:
                 args.osm, keys.way_filter, keys.feature_keys, keys.tag_columns, crs="EPSG:4326"
             )
         )
+        projected, project_s = timed(partial(project, region))
+        region_s += project_s
         slice_s, write_s, read_s = [], [], []
         rows_a = rows_b = 0
         for key, (polygon, _) in polygons.items():
-            sliced, seconds = timed(partial(slice_osm, region, polygon))
+            sliced, seconds = timed(partial(slice_osm, region, polygon, projected))
             slice_s.append(seconds)
             path = folder / f"{key}{SLICE_SUFFIX}"
             _, seconds = timed(partial(write_slice, sliced, keys, path))
@@ -160,7 +185,7 @@ def main() -> None:
         slice_mb = sum(p.stat().st_size for p in folder.glob(f"*{SLICE_SUFFIX}")) / 1e6
         nodes = len(region.walk.node_ids)
         print(
-            f"B read_osm(crs=4326) once   {region_s:6.2f} s CPU  ({nodes:,} walk node refs,"
+            f"B read_osm + project once    {region_s:6.2f} s CPU  ({nodes:,} walk node refs,"
             f" {len(region.features):,} features, {len(region.lines):,} lines)"
         )
         for name, values in (

@@ -65,7 +65,7 @@ from shapely.geometry.base import BaseGeometry
 from magicmix_geo._errors import InputError
 from magicmix_geo.contract import RankInputs
 from magicmix_geo.formats.boundary import read_boundary
-from magicmix_geo.prepare.osm import WGS84, ReaderKeys, read_osm
+from magicmix_geo.prepare.osm import WGS84, ReaderKeys, project, read_osm
 from magicmix_geo.prepare.osm_ids import (
     INDEX_DTYPE,
     RENUMBERED_TYPES,
@@ -297,8 +297,9 @@ def _slice_file(
         if path == source:
             raise
         raise InputError(f"{source}: reading a region of it failed ({exc})") from exc
+    projected = project(data)  # once for the region, not once per member
     for polygon, target in members.values():
-        write_slice(slice_osm(data, polygon), keys, target)
+        write_slice(slice_osm(data, polygon, projected), keys, target)
 
 
 def _cut(

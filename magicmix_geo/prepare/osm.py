@@ -278,7 +278,7 @@ class _Reader:
             "osm_id": np.asarray(self.feature_ids, dtype=np.int64),
             **dict(zip(self.columns, self.values, strict=True)),
         }
-        return wgs84_frame(columns, geometry)
+        return osm_frame(columns, geometry, WGS84)
 
     def lines(self) -> gpd.GeoDataFrame:
         """Highway lines, and railway and waterway lines that are not closed (EPSG:4326)."""
@@ -287,7 +287,7 @@ class _Reader:
             "osm_id": np.asarray(self.line_ids, dtype=np.int64),
             **dict(zip(LINE_KEYS, self.line_tags, strict=True)),
         }
-        return wgs84_frame(columns, geometry)
+        return osm_frame(columns, geometry, WGS84)
 
 
 def read_osm_for(path: Path, settings: Settings) -> OsmData:
@@ -434,17 +434,14 @@ def _multipolygon_wkb(factory: osmium.geom.WKBFactory, area: osmium.osm.Area) ->
         return None  # an area libosmium could not assemble (broken or clipped ring)
 
 
-def wgs84_frame(columns: dict[str, object], geometry: np.ndarray) -> gpd.GeoDataFrame:
-    """A frame of ``columns`` and ``geometry`` (EPSG:4326), built as :func:`read_osm` builds
+def osm_frame(columns: dict[str, object], geometry: np.ndarray, crs: str) -> gpd.GeoDataFrame:
+    """A frame of ``columns`` and ``geometry`` (in ``crs``), built as :func:`read_osm` builds
     its frames (the slice reader builds the same)."""
-    return gpd.GeoDataFrame(columns, geometry=gpd.GeoSeries(geometry, crs=WGS84))
+    return gpd.GeoDataFrame(columns, geometry=gpd.GeoSeries(geometry, crs=crs))
 
 
-def require_wgs84(data: OsmData, who: str) -> None:
-    """Raise ValueError unless ``data``'s frames are unprojected (EPSG:4326)."""
+def require_crs(data: OsmData, crs: str, who: str) -> None:
+    """Raise ValueError unless ``data``'s frames are in ``crs``."""
     for name, frame in (("features", data.features), ("lines", data.lines)):
-        if frame.crs is None or not frame.crs.equals(WGS84):
-            raise ValueError(
-                f"{who} needs unprojected data (read_osm(..., crs={WGS84!r})); "
-                f"{name} is in {frame.crs}"
-            )
+        if frame.crs is None or not frame.crs.equals(crs):
+            raise ValueError(f"{who} needs frames in {crs}; {name} is in {frame.crs}")

@@ -58,7 +58,7 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from magicmix_geo.prepare.osm import OsmData, WalkWays, require_wgs84
+from magicmix_geo.prepare.osm import WGS84, OsmData, WalkWays, require_crs
 
 _FIXED_POINT = 1e7  # libosmium's Location: 1e-7 degree
 
@@ -111,21 +111,34 @@ def _vertices(data: OsmData) -> _Vertices:
     return vertices
 
 
-def slice_osm(data: OsmData, polygon: BaseGeometry) -> OsmData:
+def slice_osm(
+    data: OsmData, polygon: BaseGeometry, rows_of: OsmData | None = None
+) -> OsmData:
     """The part of ``data`` (frames in EPSG:4326) that ``osmium extract --strategy smart``
     with ``polygon`` (WGS84) would give (module docstring: the rule and its differences).
 
-    The result's frames are in EPSG:4326, with a fresh index; ``path`` is ``data.path``.
-    What every polygon needs of ``data`` (its vertices) is kept for the next call with the
-    same ``data``, which must not be changed in place meanwhile.
+    The result's frames are ``data``'s rows, or the same rows of ``rows_of`` (``data``
+    projected, :func:`~magicmix_geo.prepare.osm.project`: a region is projected once, not
+    once per member), with a fresh index; ``path`` is ``data.path``. What every polygon
+    needs of ``data`` (its vertices) is kept for the next call with the same ``data``, which
+    must not be changed in place meanwhile.
     """
-    require_wgs84(data, "slice_osm")
+    require_crs(data, WGS84, "slice_osm")
+    source = data if rows_of is None else rows_of
+    if len(source.features) != len(data.features) or len(source.lines) != len(data.lines):
+        raise ValueError("slice_osm: rows_of does not hold data's rows")
     shapely.prepare(polygon)
     vertices = _vertices(data)
     walk = _slice_walk(data.walk, vertices.way_of, polygon)
-    lines, line_xy = _slice_frame(data.lines, vertices.line_xy, vertices.line_row, polygon)
-    features = _slice_features(data.features, vertices, polygon, walk, line_xy)
-    return replace(data, walk=walk, features=features, lines=lines)
+    kept_lines = _kept_rows(len(data.lines), vertices.line_xy, vertices.line_row, polygon)
+    line_xy = vertices.line_xy[kept_lines[vertices.line_row]]
+    kept_features = _kept_features(len(data.features), vertices, polygon, walk, line_xy)
+    return replace(
+        data,
+        walk=walk,
+        features=_rows(source.features, kept_features),
+        lines=_rows(source.lines, kept_lines),
+    )
 
 
 def inside(polygon: BaseGeometry, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -155,34 +168,32 @@ def _slice_walk(walk: WalkWays, way_of: np.ndarray, polygon: BaseGeometry) -> Wa
     )
 
 
-def _slice_frame(
-    frame: gpd.GeoDataFrame, xy: np.ndarray, row: np.ndarray, polygon: BaseGeometry
-) -> tuple[gpd.GeoDataFrame, np.ndarray]:
-    """The rows of ``frame`` (vertices ``xy`` of rows ``row``) with a vertex inside, and the
-    kept rows' vertices (n x 2)."""
-    kept = np.zeros(len(frame), dtype=bool)
+def _kept_rows(count: int, xy: np.ndarray, row: np.ndarray, polygon: BaseGeometry) -> np.ndarray:
+    """Which of ``count`` rows (vertices ``xy`` of rows ``row``) have a vertex inside."""
+    kept = np.zeros(count, dtype=bool)
     kept[row[inside(polygon, xy[:, 0], xy[:, 1])]] = True
-    return _rows(frame, kept), xy[kept[row]]
+    return kept
 
 
-def _slice_features(
-    features: gpd.GeoDataFrame,
+def _kept_features(
+    count: int,
     vertices: _Vertices,
     polygon: BaseGeometry,
     walk: WalkWays,
     line_xy: np.ndarray,
-) -> gpd.GeoDataFrame:
-    """Areas with a vertex inside; tagged nodes inside or on a kept way (``walk``: the kept
-    walk ways, ``line_xy``: the kept lines' vertices)."""
+) -> np.ndarray:
+    """Which of the ``count`` features are kept: areas with a vertex inside; tagged nodes
+    inside or on a kept way (``walk``: the kept walk ways, ``line_xy``: the kept lines'
+    vertices)."""
     xy, row = vertices.feature_xy, vertices.feature_row
-    kept = np.zeros(len(features), dtype=bool)
+    kept = np.zeros(count, dtype=bool)
     kept[row[inside(polygon, xy[:, 0], xy[:, 1])]] = True
     outside = ~kept[vertices.point_rows]
     if outside.any():
         area_xy = xy[kept[row] & ~vertices.is_point[row]]
         on_way = _on_kept_way(vertices, outside, walk, np.concatenate([line_xy, area_xy]))
         kept[vertices.point_rows[on_way]] = True
-    return _rows(features, kept)
+    return kept
 
 
 def _on_kept_way(

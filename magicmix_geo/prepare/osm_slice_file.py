@@ -4,13 +4,13 @@ written once by the OSM store and read by the municipality's worker instead of a
 A slice file (``<name>.osmslice.npz``) is a NumPy ``.npz`` archive of plain arrays, each
 entry deflated at zlib level 1 (0.3 of the size; for the Delft sample's 3.9 MB of arrays
 ~50 ms of CPU to write, ~15 ms to read), never pickles: the walk arrays; the features' type
-codes, ids, tag columns and WKB geometries (EPSG:4326); the lines' ids, tags and WKB; the
-feature column names; a format version; and the
+codes, ids, tag columns and WKB geometries (EPSG:28992, projected once per region); the
+lines' ids, tags and WKB; the feature column names; a format version; and the
 :class:`~magicmix_geo.prepare.osm.ReaderKeys` it was cut for (canonical JSON). Strings and
-WKB are stored as concatenated bytes with int64 offsets (Arrow's layout), tags with a null
-mask. The bytes are a function of the data: entries are written in a fixed order with a
-fixed timestamp, so an unchanged slice is byte-identical (the result cache keys on the
-file's sha256). Files appear atomically.
+WKB are stored as concatenated bytes with int64 offsets (Arrow's layout); a tag column as
+the rows that hold a value and those values. The bytes are a function of the data: entries
+are written in a fixed order with a fixed timestamp, so an unchanged slice is
+byte-identical (the result cache keys on the file's sha256). Files appear atomically.
 
 :func:`read_slice` trusts nothing in the file: every array's name, dtype, shape, offsets,
 codes, UTF-8 and WKB are checked, and any problem is an InputError naming the file.
@@ -34,12 +34,12 @@ from magicmix_geo._atomic import atomic_path
 from magicmix_geo._errors import InputError
 from magicmix_geo.prepare.osm import (
     LINE_KEYS,
+    RD_NEW,
     OsmData,
     ReaderKeys,
     WalkWays,
-    project,
-    require_wgs84,
-    wgs84_frame,
+    osm_frame,
+    require_crs,
 )
 
 SLICE_SUFFIX = ".osmslice.npz"
@@ -60,9 +60,10 @@ _TYPE_CODE = np.dtype("i1")
 
 
 def write_slice(data: OsmData, keys: ReaderKeys, path: Path) -> None:
-    """Write ``data`` (frames in EPSG:4326, as :func:`~magicmix_geo.prepare.osm_slice.slice_osm`
-    gives them) to ``path`` atomically; ``keys``: the reader keys ``data`` was read with."""
-    require_wgs84(data, "write_slice")
+    """Write ``data`` (frames in EPSG:28992, as :func:`~magicmix_geo.prepare.osm_slice.slice_osm`
+    gives them from a projected region) to ``path`` atomically; ``keys``: the reader keys
+    ``data`` was read with."""
+    require_crs(data, RD_NEW, "write_slice")
     arrays: dict[str, np.ndarray] = {
         "format": np.array([SLICE_FORMAT], dtype=_INT),
         "keys": _text(keys.canonical_json()),
@@ -109,7 +110,7 @@ def read_slice(path: Path, keys: ReaderKeys) -> OsmData:
     walk = _read_walk(arrays)
     features = _read_features(arrays, keys)
     lines = _read_lines(arrays)
-    return project(OsmData(path=path, walk=walk, features=features, lines=lines))
+    return OsmData(path=path, walk=walk, features=features, lines=lines)
 
 
 def _write_npz(target: Path, arrays: Mapping[str, np.ndarray]) -> None:
@@ -142,9 +143,11 @@ def _binaries(name: str, values: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def _strings(name: str, values: Sequence[object]) -> dict[str, np.ndarray]:
+    """A tag column as the rows that hold a value and those values (most are empty)."""
     array = pa.array(np.asarray(values, dtype=object), type=pa.large_string(), from_pandas=True)
-    result = _buffers(name, array)
-    result[f"{name}_null"] = array.is_null().to_numpy(zero_copy_only=False).astype(_BOOL)
+    rows = np.flatnonzero(array.is_valid().to_numpy(zero_copy_only=False)).astype(_INT)
+    result = _buffers(name, array.take(pa.array(rows)))
+    result[f"{name}_rows"] = rows
     return result
 
 
@@ -229,8 +232,17 @@ class _Arrays:
             raise self.fail(f"{name!r} are not offsets from 0 to {size}, in order")
         return offsets
 
+    def tags(self, name: str, count: int) -> np.ndarray:
+        """``count`` tag values: the strings at the rows the file lists, None elsewhere."""
+        rows = self.get(f"{name}_rows", _INT)
+        if rows.size and (rows[0] < 0 or rows[-1] >= count or np.any(np.diff(rows) <= 0)):
+            raise self.fail(f"'{name}_rows' are not rows below {count}, in order")
+        values = np.full(count, None, dtype=object)
+        values[rows] = self.strings(name, rows.size)
+        return values
+
     def strings(self, name: str, count: int, binary: bool = False) -> np.ndarray:
-        """``count`` strings (or bytes), None where the null mask says so."""
+        """``count`` strings (or bytes)."""
         data = self.get(f"{name}_data", _BYTE)
         offsets = self.offsets(f"{name}_offsets", count, data.size)
         kind = pa.large_binary() if binary else pa.large_string()
@@ -241,11 +253,7 @@ class _Arrays:
             array.validate(full=True)
         except pa.ArrowInvalid as exc:
             raise self.fail(f"{name!r}: {exc}") from exc
-        values = array.to_numpy(zero_copy_only=False)
-        if not binary:
-            null = self.get(f"{name}_null", _BOOL, (count,))
-            values[null] = None
-        return values
+        return array.to_numpy(zero_copy_only=False)
 
     def geometry(self, name: str, count: int, types: np.ndarray) -> np.ndarray:
         """``count`` WKB geometries, each of the shapely type id in ``types``."""
@@ -286,8 +294,8 @@ def _read_features(arrays: _Arrays, keys: ReaderKeys) -> gpd.GeoDataFrame:
         "osm_id": ids,
     }
     for number, column in enumerate(columns):
-        frame[column] = arrays.strings(f"feature_tag{number}", count).tolist()
-    return wgs84_frame(frame, geometry)
+        frame[column] = arrays.tags(f"feature_tag{number}", count).tolist()
+    return osm_frame(frame, geometry, RD_NEW)
 
 
 def _column_names(arrays: _Arrays, keys: ReaderKeys) -> list[str]:
@@ -308,5 +316,5 @@ def _read_lines(arrays: _Arrays) -> gpd.GeoDataFrame:
     geometry = arrays.geometry("line_wkb", count, types)
     frame: dict[str, object] = {"osm_id": ids}
     for key in LINE_KEYS:
-        frame[key] = arrays.strings(f"line_{key}", count).tolist()
-    return wgs84_frame(frame, geometry)
+        frame[key] = arrays.tags(f"line_{key}", count).tolist()
+    return osm_frame(frame, geometry, RD_NEW)
