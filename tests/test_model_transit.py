@@ -10,12 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from pyproj import Transformer
+from shapely.geometry import box
 
 from magicmix_geo.config import load_settings
 from magicmix_geo.measure.distances import SegmentIndex, nearest_distance
 from magicmix_geo.measure.model_inputs import osm_transit_stops
 from magicmix_geo.measure.transit import (
     access_minutes,
+    gtfs_within,
     match_gtfs,
     stop_modes,
     stop_waits,
@@ -186,3 +188,35 @@ def test_pipeline_weighs_stops_by_a_gtfs_table(
     # the Ermelo grid lies far from Delft: density falls back on building cover
     assert sites["pop_400m"].isna().all()
     assert sites["score_density"].between(0, 1).all()
+
+
+def test_a_national_gtfs_table_is_cut_to_the_area_and_its_buffer() -> None:
+    # the acquired table is national (sources/gtfs.py): a municipality keeps the stops within
+    # its clip buffer, as its amenities, not the rest of the country's (each of which was
+    # snapped to this area's network by a ring search out to it: minutes per municipality)
+    area = box(84_000.0, 445_000.0, 86_000.0, 447_000.0)  # Delft, EPSG:28992
+    rd = {
+        "inside": (85_000.0, 446_000.0),
+        "in_buffer": (86_000.0 + 1_500.0, 446_000.0),
+        "past_buffer": (86_000.0 + 2_500.0, 446_000.0),
+        "groningen": (233_000.0, 582_000.0),
+    }
+    lon, lat = TO_WGS.transform([p[0] for p in rd.values()], [p[1] for p in rd.values()])
+    table = pd.DataFrame(
+        {
+            "stop_id": [*rd, "parent_area", "no_lat"],
+            "stop_name": [*rd, "parent area", "no latitude"],
+            "lat": [*(str(v) for v in lat), "0", ""],
+            "lon": [*(str(v) for v in lon), "0", str(lon[0])],
+            "departures_per_hour": [4.0] * (len(rd) + 2),
+        }
+    )
+    kept = gtfs_within(table, area, 2_000.0)
+    assert kept["stop_id"].tolist() == ["inside", "in_buffer"]
+    assert gtfs_within(table, area, 3_000.0)["stop_id"].tolist() == [
+        "inside",
+        "in_buffer",
+        "past_buffer",
+    ]
+    with pytest.raises(ValueError, match="departures_per_hour"):
+        gtfs_within(table.drop(columns="departures_per_hour"), area, 2_000.0)
