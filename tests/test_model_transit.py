@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from pyproj import Transformer
 from shapely.geometry import box
 
+from magicmix_geo._errors import InputError
 from magicmix_geo.config import load_settings
 from magicmix_geo.measure.distances import SegmentIndex, nearest_distance
 from magicmix_geo.measure.model_inputs import osm_transit_stops
@@ -24,6 +26,7 @@ from magicmix_geo.measure.transit import (
     transit_stops,
 )
 from magicmix_geo.prepare.destinations import select_destinations
+from magicmix_geo.prepare.gtfs import read_gtfs_stops
 from magicmix_geo.prepare.network import build_network
 from magicmix_geo.prepare.osm import read_osm_for
 
@@ -220,3 +223,25 @@ def test_a_national_gtfs_table_is_cut_to_the_area_and_its_buffer() -> None:
     ]
     with pytest.raises(ValueError, match="departures_per_hour"):
         gtfs_within(table.drop(columns="departures_per_hour"), area, 2_000.0)
+
+
+def test_the_gtfs_table_is_read_again_when_the_file_changes(tmp_path: Path) -> None:
+    # read once per process for every municipality of a run: never stale, never shared
+    path = tmp_path / "departures_per_hour.csv"
+    header = "stop_id,stop_name,lat,lon,departures_per_hour\n"
+    path.write_text(header + "a,Delft,52.0,4.36,4.0\n")
+    stat = path.stat()
+    first = read_gtfs_stops(path)
+    assert first["stop_name"].tolist() == ["Delft"]
+    first.loc[0, "stop_name"] = "changed by a caller"
+    assert read_gtfs_stops(path)["stop_name"].tolist() == ["Delft"]
+    path.write_text(header + "b,Delfz,53.3,6.92,2.0\n")  # same size, mtime put back
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert path.stat().st_size == stat.st_size
+    assert read_gtfs_stops(path)["stop_name"].tolist() == ["Delfz"]
+    path.write_text("stop_id,lat\n")
+    with pytest.raises(InputError, match="departures_per_hour"):
+        read_gtfs_stops(path)
+    path.unlink()
+    with pytest.raises(InputError, match=r"departures_per_hour\.csv"):
+        read_gtfs_stops(path)
