@@ -29,6 +29,7 @@ from magicmix_geo.measure.indicators import (
     site_points,
 )
 from magicmix_geo.measure.model_inputs import grid_indicators, model_indicators, site_urbanity
+from magicmix_geo.measure.transit import gtfs_within
 from magicmix_geo.prepare.area import data_extent, osm_extent
 from magicmix_geo.prepare.bag import read_bag_panden
 from magicmix_geo.prepare.checks import check_in_netherlands
@@ -145,6 +146,8 @@ def rank_municipality(inputs: RankInputs, settings: Settings) -> MunicipalityRes
 
     with _timed(timings, "model_indicators_s"):
         gtfs = read_gtfs_stops(inputs.gtfs) if inputs.gtfs is not None else None
+        if gtfs is not None:  # the national table: this area's stops (+ buffer), as amenities
+            gtfs = gtfs_within(gtfs, area, settings.walk.clip_buffer_m)
         model = model_indicators(
             settings, osm, net, sites, destinations, buildings, area, table, grid, gtfs
         )

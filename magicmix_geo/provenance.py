@@ -4,6 +4,7 @@ for the manifest and the result cache key. Reads files, writes nothing."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,27 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def known_sha256(path: Path) -> str:
+    """:func:`file_sha256`, remembered per process while the file is the same file: same
+    resolved path, inode, size, modification and status-change times (a rewrite changes the
+    status-change time, which no one can set back). A national file that every municipality
+    of a run names (an areas file's default CBS file) is hashed once per worker, not once each.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"cannot checksum {path}: not a file")
+    resolved = path.resolve()
+    stat = resolved.stat()
+    return _known_sha256(
+        str(resolved), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _known_sha256(path: str, inode: int, size: int, mtime_ns: int, ctime_ns: int) -> str:
+    return file_sha256(Path(path))
+
+
 def describe_input(
     path: Path, *, source: str, licence: str, attribution: str, version: str | None
 ) -> dict[str, Any]:
@@ -72,7 +94,7 @@ def describe_input(
         ``licence``, ``attribution``.
     """
     path = Path(path)
-    sha256 = file_sha256(path)
+    sha256 = known_sha256(path)
     stat = path.stat()
     if version is None:
         mtime = dt.datetime.fromtimestamp(stat.st_mtime, tz=dt.UTC)

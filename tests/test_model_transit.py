@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -10,18 +11,22 @@ import numpy as np
 import pandas as pd
 import pytest
 from pyproj import Transformer
+from shapely.geometry import box
 
+from magicmix_geo._errors import InputError
 from magicmix_geo.config import load_settings
 from magicmix_geo.measure.distances import SegmentIndex, nearest_distance
 from magicmix_geo.measure.model_inputs import osm_transit_stops
 from magicmix_geo.measure.transit import (
     access_minutes,
+    gtfs_within,
     match_gtfs,
     stop_modes,
     stop_waits,
     transit_stops,
 )
 from magicmix_geo.prepare.destinations import select_destinations
+from magicmix_geo.prepare.gtfs import read_gtfs_stops
 from magicmix_geo.prepare.network import build_network
 from magicmix_geo.prepare.osm import read_osm_for
 
@@ -186,3 +191,57 @@ def test_pipeline_weighs_stops_by_a_gtfs_table(
     # the Ermelo grid lies far from Delft: density falls back on building cover
     assert sites["pop_400m"].isna().all()
     assert sites["score_density"].between(0, 1).all()
+
+
+def test_a_national_gtfs_table_is_cut_to_the_area_and_its_buffer() -> None:
+    # the acquired table is national (sources/gtfs.py): a municipality keeps the stops within
+    # its clip buffer, as its amenities, not the rest of the country's (each of which was
+    # snapped to this area's network by a ring search out to it: minutes per municipality)
+    area = box(84_000.0, 445_000.0, 86_000.0, 447_000.0)  # Delft, EPSG:28992
+    rd = {
+        "inside": (85_000.0, 446_000.0),
+        "in_buffer": (86_000.0 + 1_500.0, 446_000.0),
+        "past_buffer": (86_000.0 + 2_500.0, 446_000.0),
+        "groningen": (233_000.0, 582_000.0),
+    }
+    lon, lat = TO_WGS.transform([p[0] for p in rd.values()], [p[1] for p in rd.values()])
+    table = pd.DataFrame(
+        {
+            "stop_id": [*rd, "parent_area", "no_lat"],
+            "stop_name": [*rd, "parent area", "no latitude"],
+            "lat": [*(str(v) for v in lat), "0", ""],
+            "lon": [*(str(v) for v in lon), "0", str(lon[0])],
+            "departures_per_hour": [4.0] * (len(rd) + 2),
+        }
+    )
+    kept = gtfs_within(table, area, 2_000.0)
+    assert kept["stop_id"].tolist() == ["inside", "in_buffer"]
+    assert gtfs_within(table, area, 3_000.0)["stop_id"].tolist() == [
+        "inside",
+        "in_buffer",
+        "past_buffer",
+    ]
+    with pytest.raises(ValueError, match="departures_per_hour"):
+        gtfs_within(table.drop(columns="departures_per_hour"), area, 2_000.0)
+
+
+def test_the_gtfs_table_is_read_again_when_the_file_changes(tmp_path: Path) -> None:
+    # read once per process for every municipality of a run: never stale, never shared
+    path = tmp_path / "departures_per_hour.csv"
+    header = "stop_id,stop_name,lat,lon,departures_per_hour\n"
+    path.write_text(header + "a,Delft,52.0,4.36,4.0\n")
+    stat = path.stat()
+    first = read_gtfs_stops(path)
+    assert first["stop_name"].tolist() == ["Delft"]
+    first.loc[0, "stop_name"] = "changed by a caller"
+    assert read_gtfs_stops(path)["stop_name"].tolist() == ["Delft"]
+    path.write_text(header + "b,Delfz,53.3,6.92,2.0\n")  # same size, mtime put back
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert path.stat().st_size == stat.st_size
+    assert read_gtfs_stops(path)["stop_name"].tolist() == ["Delfz"]
+    path.write_text("stop_id,lat\n")
+    with pytest.raises(InputError, match="departures_per_hour"):
+        read_gtfs_stops(path)
+    path.unlink()
+    with pytest.raises(InputError, match=r"departures_per_hour\.csv"):
+        read_gtfs_stops(path)

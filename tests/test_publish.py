@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import re
 import sqlite3
 import struct
@@ -676,6 +677,34 @@ def test_file_sha256_and_describe_input(tmp_path: Path) -> None:
     )
     with pytest.raises(InputError, match=r"missing\.osm"):
         file_sha256(tmp_path / "missing.osm")
+
+
+def test_remembered_checksum_follows_a_rewritten_file(tmp_path: Path) -> None:
+    # describe_input remembers checksums per process (a national file named by every
+    # municipality): a file rewritten in place, same size and modification time put back,
+    # or replaced by another file under its name, is hashed again
+    path = tmp_path / "cbs.gpkg"
+    first, second = b"a" * 4096, b"b" * 4096
+    path.write_bytes(first)
+    stat = path.stat()
+
+    def described() -> str:
+        entry = describe_input(path, source="cbs", licence="l", attribution="a", version="v")
+        return str(entry["sha256"])
+
+    assert described() == hashlib.sha256(first).hexdigest()
+    path.write_bytes(second)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert path.stat().st_mtime_ns == stat.st_mtime_ns and path.stat().st_size == stat.st_size
+    assert described() == hashlib.sha256(second).hexdigest()
+    other = tmp_path / "other.gpkg"
+    other.write_bytes(first)
+    os.utime(other, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    other.replace(path)
+    assert described() == hashlib.sha256(first).hexdigest()
+    path.unlink()
+    with pytest.raises(InputError, match=r"cbs\.gpkg"):
+        described()
 
 
 def test_write_manifest_is_sorted_json(tmp_path: Path, manifest: dict[str, Any]) -> None:

@@ -26,10 +26,12 @@ import numpy as np
 import pandas as pd
 import shapely
 from pyproj import Transformer
+from shapely.geometry.base import BaseGeometry
 
 from magicmix_geo.config import TransitSettings
 from magicmix_geo.contract import GTFS_COLUMNS
 from magicmix_geo.measure.distances import SegmentIndex, Snap, nearest_distance
+from magicmix_geo.prepare.clip import within_buffer
 from magicmix_geo.prepare.network import WalkNetwork
 
 _TO_RD = Transformer.from_crs("EPSG:4326", "EPSG:28992", always_xy=True)
@@ -62,6 +64,26 @@ def stop_modes(stops: pd.DataFrame) -> np.ndarray:
         ["train", "metro", "tram", "bus"],
         default="other",
     ).astype(object)
+
+
+def gtfs_within(gtfs: pd.DataFrame, area: BaseGeometry, buffer_m: float) -> pd.DataFrame:
+    """The rows of a GTFS stop table whose stop lies within ``buffer_m`` of ``area``
+    (EPSG:28992): a municipality's own stops, as its amenities (prepare/clip.py).
+
+    The table is the national one (sources/gtfs.py); the stops of the rest of the country
+    would each be snapped to this area's network (a ring search out to them) and listed as
+    stops OSM lacks. Rows without usable coordinates are dropped as :func:`gtfs_points` does.
+    """
+    missing = [c for c in GTFS_COLUMNS if c not in gtfs.columns]
+    if missing:
+        raise ValueError(f"GTFS stop table lacks the column(s) {', '.join(missing)}")
+    lat = pd.to_numeric(gtfs["lat"], errors="coerce").to_numpy(dtype=np.float64)
+    lon = pd.to_numeric(gtfs["lon"], errors="coerce").to_numpy(dtype=np.float64)
+    usable = np.isfinite(lat) & np.isfinite(lon)
+    x, y = _TO_RD.transform(lon[usable], lat[usable])
+    keep = np.zeros(len(gtfs), dtype=bool)
+    keep[usable] = within_buffer(np.asarray(x), np.asarray(y), area, buffer_m)
+    return gtfs.loc[keep]
 
 
 def gtfs_points(gtfs: pd.DataFrame) -> gpd.GeoDataFrame:

@@ -1,7 +1,13 @@
-"""A GTFS stop service table from a local file, as ``magicmix_geo.sources.gtfs`` writes it."""
+"""A GTFS stop service table from a local file, as ``magicmix_geo.sources.gtfs`` writes it.
+
+The table is national and every municipality of a run reads it: it is read once per process
+while the file is the same file (same resolved path, inode, size, modification and
+status-change times), and each caller gets its own copy.
+"""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pandas as pd
@@ -9,10 +15,24 @@ import pandas as pd
 from magicmix_geo._errors import InputError
 from magicmix_geo.contract import GTFS_COLUMNS
 
+# the national table, perhaps a second one: a few per process at most
+_CACHED_TABLES = 2
+
 
 def read_gtfs_stops(path: Path) -> pd.DataFrame:
     """A GTFS stop service table (CSV or Parquet: stop_id, stop_name, lat, lon,
     departures_per_hour)."""
+    try:
+        resolved = Path(path).resolve()
+        stat = resolved.stat()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read GTFS stop table ({exc})") from exc
+    identity = (stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+    return _read_table(str(resolved), *identity).copy()
+
+
+@functools.lru_cache(maxsize=_CACHED_TABLES)
+def _read_table(path: str, inode: int, size: int, mtime_ns: int, ctime_ns: int) -> pd.DataFrame:
     try:
         table = pd.read_parquet(path) if Path(path).suffix == ".parquet" else pd.read_csv(path)
     except (OSError, ValueError) as exc:
