@@ -40,7 +40,7 @@ from magicmix_geo import __version__
 from magicmix_geo._atomic import atomic_path
 from magicmix_geo._errors import InputError
 from magicmix_geo.contract import validate_inputs
-from magicmix_geo.provenance import file_sha256
+from magicmix_geo.provenance import known_sha256
 from magicmix_geo.result_store import ENTRY_SUFFIX, EntryError, dump_result, load_result
 
 if TYPE_CHECKING:
@@ -77,27 +77,15 @@ def code_fingerprint() -> str:
     return digest.hexdigest()
 
 
-def file_digest(path: Path) -> str:
-    """SHA-256 of a file, remembered per process while its size and modification time hold."""
-    path = Path(path).resolve()
-    stat = path.stat()
-    return _file_digest(str(path), stat.st_size, stat.st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=4096)
-def _file_digest(path: str, size: int, mtime_ns: int) -> str:
-    return file_sha256(Path(path))
-
-
 def input_digests(inputs: RankInputs) -> dict[str, Any]:
     """Every field of ``inputs``: files as ``"<name>:<sha256>"``, other values as they are."""
     described: dict[str, Any] = {}
     for f in dataclasses.fields(inputs):
         value = getattr(inputs, f.name)
         if isinstance(value, Path):
-            described[f.name] = f"{value.name}:{file_digest(value)}"
+            described[f.name] = f"{value.name}:{known_sha256(value)}"
         elif isinstance(value, tuple) and all(isinstance(v, Path) for v in value):
-            described[f.name] = [f"{v.name}:{file_digest(v)}" for v in value]
+            described[f.name] = [f"{v.name}:{known_sha256(v)}" for v in value]
         else:
             described[f.name] = value if isinstance(value, int | float | bool) else str(value)
     return described
