@@ -10,7 +10,7 @@ parsed once, not once per municipality.
 
 A small file is parsed whole. A large one is first cut into regions of neighbouring
 municipalities (:mod:`magicmix_geo.prepare.regions`: one ``osmium extract`` pass of boxes,
-temporary uncompressed files) and each region's file is parsed once, two processes at a time;
+temporary uncompressed files) and each region's file is parsed once, two programs at a time;
 a region's file holds everything its members' smart extracts would, so a slice is the same,
 byte for byte, from its region as from the whole file.
 
@@ -43,14 +43,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
 import os
 import shutil
 import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -65,7 +63,7 @@ from shapely.geometry.base import BaseGeometry
 from magicmix_geo._errors import InputError
 from magicmix_geo.contract import RankInputs
 from magicmix_geo.formats.boundary import read_boundary
-from magicmix_geo.prepare.osm import WGS84, ReaderKeys, project, read_osm
+from magicmix_geo.prepare.osm import ReaderKeys
 from magicmix_geo.prepare.osm_ids import (
     INDEX_DTYPE,
     RENUMBERED_TYPES,
@@ -74,9 +72,9 @@ from magicmix_geo.prepare.osm_ids import (
     sidecar_path,
     sidecar_record,
 )
-from magicmix_geo.prepare.osm_slice import slice_osm
-from magicmix_geo.prepare.osm_slice_file import SLICE_FORMAT, SLICE_SUFFIX, write_slice
+from magicmix_geo.prepare.osm_slice_file import SLICE_FORMAT, SLICE_SUFFIX
 from magicmix_geo.prepare.regions import plan_slice_regions
+from magicmix_geo.prepare.slice_jobs import SliceJob, run_job, run_jobs
 from magicmix_geo.prepare.sorted_pbf import NotSortedPbfError, SortedPbf
 from magicmix_geo.provenance import file_sha256
 from magicmix_geo.sources.osm_updates import COMPLETED_RELATION_TYPES
@@ -103,8 +101,9 @@ RENUMBER_COST_PASSES = 2
 SIMPLIFY_M = 25.0
 # region files are read once and deleted: not compressing them saves more than it costs
 REGION_FORMAT = "pbf,pbf_compression=none"
-# regions' files are parsed (and their members' slices written) by this many processes at
-# once; each holds one region's parsed data (prepare/regions.SLICE_REGION_NODES)
+# regions' files are parsed (and their members' slices written) by this many programs at
+# once (prepare/slice_jobs.py); each holds one region's parsed data
+# (prepare/regions.SLICE_REGION_NODES)
 REGION_WORKERS = 2
 _FINGERPRINTS = "fingerprints.json"
 _FACTS_FORMAT = 2
@@ -201,7 +200,7 @@ def slice_areas(
     if todo and not split:
         if log:
             log(f"osm: reading {source.name} once for {len(todo)} municipalities")
-        _slice_file(source, source, _members(todo, polygons, paths), keys)
+        run_job(SliceJob(source, source, keys, _members(todo, polygons, paths)))
         parses = 1
     elif todo:
         plan = plan_passes(facts, len(split), memory_bytes)
@@ -224,10 +223,14 @@ def slice_areas(
             passes = _cut(cut_from, boxes, files, per_pass, source, what, log)
             for path in files.values():
                 _write_sidecar(path, sidecar)
-            jobs = [(files[r.key], _members(r.members, polygons, paths)) for r in split]
+            jobs = [
+                SliceJob(files[r.key], source, keys, _members(r.members, polygons, paths))
+                for r in split
+            ]
             if log:
                 log(f"osm: reading {len(split)} regions of {source.name} once each")
-            parses = _slice_regions(source, jobs, keys)
+            run_jobs(jobs, Path(tmp), _parsers(len(jobs)))
+            parses = len(jobs)
     _remove_other_versions(store, folder)
     return ExtractRun(
         paths=paths,
@@ -253,53 +256,9 @@ def _members(
     return {k: (polygons[k], paths[k]) for k in keys}
 
 
-def _slice_regions(
-    source: Path,
-    jobs: Sequence[tuple[Path, Mapping[str, tuple[MultiPolygon, Path]]]],
-    keys: ReaderKeys,
-) -> int:
-    """Parse every region's file once and write its members' slices: in this process for one
-    region, else in :data:`REGION_WORKERS` fresh processes (spawned: this process may run
-    threads, a Dask cluster's among them); the number of files parsed."""
-    workers = _parsers(len(jobs))
-    if workers == 1:
-        for path, members in jobs:
-            _slice_file(path, source, members, keys)
-        return len(jobs)
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        done = [
-            pool.submit(_slice_file, path, source, members, keys) for path, members in jobs
-        ]
-        for future in done:
-            future.result()
-    return len(jobs)
-
-
 def _parsers(files: int) -> int:
     """How many processes parse ``files`` regions' files at once."""
     return max(1, min(REGION_WORKERS, os.cpu_count() or 1, files))
-
-
-def _slice_file(
-    path: Path,
-    source: Path,
-    members: Mapping[str, tuple[MultiPolygon, Path]],
-    keys: ReaderKeys,
-) -> None:
-    """Read ``path`` (the source, or a region's file of it) once, unprojected, and write the
-    slice of every member; errors name ``source``, the file the user gave."""
-    try:
-        data = read_osm(
-            path, keys.way_filter, keys.feature_keys, keys.tag_columns, crs=WGS84, need_walk=False
-        )
-    except InputError as exc:
-        if path == source:
-            raise
-        raise InputError(f"{source}: reading a region of it failed ({exc})") from exc
-    projected = project(data)  # once for the region, not once per member
-    for polygon, target in members.values():
-        write_slice(slice_osm(data, polygon, projected), keys, target)
 
 
 def _cut(
