@@ -179,8 +179,11 @@ def test_the_source_is_read_by_one_pass_and_each_region_parsed_once(
     # one extract pass over the source (plus fileinfo's read for the source's facts: osmium
     # merge does not declare the file sorted, so its highest ids are not in a few blocks),
     # and no other osmium pass: the regions' files are parsed, not cut again
-    assert [c[1] for c in osmium_calls if c[0] == "osmium"] == ["fileinfo", "extract"]
-    assert osmium_calls[-1][-1] == str(source)
+    osmium = [c for c in osmium_calls if c[0] == "osmium"]
+    assert [c[1] for c in osmium] == ["fileinfo", "extract"] and osmium[-1][-1] == str(source)
+    # each region's file parsed by its own program (prepare/slice_jobs.py), one each
+    programs = [c for c in osmium_calls if c[1:3] == ["-m", "magicmix_geo.prepare.slice_jobs"]]
+    assert len(programs) == REGIONS
     # region files are temporary
     assert not list(store.glob("*/.regions.*"))
     assert sorted(p.name.split("-")[0] for p in store.glob("*/GM*")) == KEYS
