@@ -73,7 +73,7 @@ from magicmix_geo.prepare.osm_ids import (
     sidecar_record,
 )
 from magicmix_geo.prepare.osm_slice_file import SLICE_FORMAT, SLICE_SUFFIX
-from magicmix_geo.prepare.regions import plan_slice_regions
+from magicmix_geo.prepare.regions import Region, plan_slice_regions
 from magicmix_geo.prepare.slice_jobs import SliceJob, run_job, run_jobs
 from magicmix_geo.prepare.sorted_pbf import NotSortedPbfError, SortedPbf
 from magicmix_geo.provenance import file_sha256
@@ -169,7 +169,7 @@ def slice_areas(
     A source of at most :data:`~magicmix_geo.prepare.regions.SLICE_REGION_NODES` nodes is
     parsed whole; a larger one is first cut into regions of neighbouring municipalities (one
     ``osmium extract`` pass of boxes, from a renumbered copy when :func:`plan_passes` says so),
-    and each region's file is parsed once, :data:`REGION_WORKERS` in parallel processes
+    and each region's file is parsed once, :data:`REGION_WORKERS` programs at a time
     (``regions`` forces that many regions, 0 none). Every member's slice is cut from its
     region's parsed data and written to the store; slices already there for this version of
     ``source``, the same area and the same reader keys are reused.
@@ -195,53 +195,70 @@ def slice_areas(
     split = plan_slice_regions(
         {k: polygons[k] for k in todo}, facts["nodes"], regions, _parsers(len(todo))
     )
-    passes, renumbered, renumber_s, parses = 0, False, 0.0, 0
     folder.mkdir(parents=True, exist_ok=True)
+    reused = tuple(k for k in names if k not in todo)
+    run = ExtractRun(paths=paths, cut=tuple(todo), reused=reused, passes=0, seconds=0.0)
     if todo and not split:
         if log:
             log(f"osm: reading {source.name} once for {len(todo)} municipalities")
         run_job(SliceJob(source, source, keys, _members(todo, polygons, paths)))
-        parses = 1
+        run = replace(run, parses=1)
     elif todo:
-        plan = plan_passes(facts, len(split), memory_bytes)
-        cut_from, per_pass, sidecar = source, plan.per_pass, None
-        if plan.renumber:
-            renumber_clock = time.perf_counter()
-            index_dir = store / _INDEXES / _short_hash(str(source.resolve()))
-            if log:
-                log(f"osm: renumbering {source.name} to dense ids (osmium renumber, one pass)")
-            cut_from = _renumbered(source, folder / _RENUMBERED, index_dir)
-            per_pass = extracts_per_pass(
-                index_size(index_dir, "node"), index_size(index_dir, "way"), memory_bytes
-            )
-            sidecar = json.dumps(sidecar_record(index_dir), sort_keys=True)
-            renumbered, renumber_s = True, time.perf_counter() - renumber_clock
-        with tempfile.TemporaryDirectory(dir=folder, prefix=".regions.") as tmp:
-            files = {r.key: Path(tmp) / f"{r.key}.osm.pbf" for r in split}
-            boxes = {r.key: {"bbox": list(r.box)} for r in split}
-            what = f"regions from {source.name}"
-            passes = _cut(cut_from, boxes, files, per_pass, source, what, log)
-            for path in files.values():
-                _write_sidecar(path, sidecar)
-            jobs = [
-                SliceJob(files[r.key], source, keys, _members(r.members, polygons, paths))
-                for r in split
-            ]
-            if log:
-                log(f"osm: reading {len(split)} regions of {source.name} once each")
-            run_jobs(jobs, Path(tmp), _parsers(len(jobs)))
-            parses = len(jobs)
+        members = {r.key: _members(r.members, polygons, paths) for r in split}
+        run = _slice_through_regions(
+            run, source, store, facts, split, members, keys, memory_bytes, log
+        )
     _remove_other_versions(store, folder)
-    return ExtractRun(
-        paths=paths,
-        cut=tuple(todo),
-        reused=tuple(k for k in names if k not in todo),
+    return replace(run, seconds=time.perf_counter() - clock)
+
+
+def _slice_through_regions(
+    run: ExtractRun,
+    source: Path,
+    store: Path,
+    facts: Mapping[str, Any],
+    split: Sequence[Region],
+    members: Mapping[str, Mapping[str, tuple[MultiPolygon, Path]]],
+    keys: ReaderKeys,
+    memory_bytes: int,
+    log: Callable[[str], None] | None,
+) -> ExtractRun:
+    """Cut the regions ``split`` from ``source`` (renumbered first when :func:`plan_passes`
+    says so) into temporary files in ``store``, and slice each region's file for its
+    ``members`` (per region: member key -> polygon and slice path); ``run`` with the passes,
+    the renumbering, the regions and the files parsed."""
+    folder = store / facts["sha256"][:16]
+    plan = plan_passes(facts, len(split), memory_bytes)
+    cut_from, per_pass, sidecar, renumber_s = source, plan.per_pass, None, 0.0
+    if plan.renumber:
+        renumber_clock = time.perf_counter()
+        index_dir = store / _INDEXES / _short_hash(str(source.resolve()))
+        if log:
+            log(f"osm: renumbering {source.name} to dense ids (osmium renumber, one pass)")
+        cut_from = _renumbered(source, folder / _RENUMBERED, index_dir)
+        per_pass = extracts_per_pass(
+            index_size(index_dir, "node"), index_size(index_dir, "way"), memory_bytes
+        )
+        sidecar = json.dumps(sidecar_record(index_dir), sort_keys=True)
+        renumber_s = time.perf_counter() - renumber_clock
+    with tempfile.TemporaryDirectory(dir=folder, prefix=".regions.") as tmp:
+        files = {r.key: Path(tmp) / f"{r.key}.osm.pbf" for r in split}
+        boxes = {r.key: {"bbox": list(r.box)} for r in split}
+        what = f"regions from {source.name}"
+        passes = _cut(cut_from, boxes, files, per_pass, source, what, log)
+        for path in files.values():
+            _write_sidecar(path, sidecar)
+        jobs = [SliceJob(files[r.key], source, keys, members[r.key]) for r in split]
+        if log:
+            log(f"osm: reading {len(split)} regions of {source.name} once each")
+        run_jobs(jobs, Path(tmp), _parsers(len(jobs)))
+    return replace(
+        run,
         passes=passes,
-        seconds=time.perf_counter() - clock,
-        renumbered=renumbered,
+        renumbered=plan.renumber,
         renumber_seconds=renumber_s,
-        regions=len(split) if todo else 0,
-        parses=parses,
+        regions=len(split),
+        parses=len(jobs),
     )
 
 
