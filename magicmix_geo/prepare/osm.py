@@ -94,9 +94,7 @@ def check_osm_path(path: Path, *, allow_slice: bool = False) -> Path:
     path = Path(path)
     name = path.name.lower()
     if name.endswith(SLICE_SUFFIX) and not allow_slice:
-        raise InputError(
-            f"{path}: an OSM slice file, not an OSM file (read_osm_for reads slices)"
-        )
+        raise InputError(f"{path}: an OSM slice file, not an OSM file (read_osm_for reads slices)")
     suffixes = (*OSM_SUFFIXES, SLICE_SUFFIX) if allow_slice else OSM_SUFFIXES
     if not name.endswith(suffixes):
         raise InputError(f"{path}: not an OSM file name (expected one of {', '.join(suffixes)})")

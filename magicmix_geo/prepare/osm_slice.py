@@ -111,9 +111,7 @@ def _vertices(data: OsmData) -> _Vertices:
     return vertices
 
 
-def slice_osm(
-    data: OsmData, polygon: BaseGeometry, rows_of: OsmData | None = None
-) -> OsmData:
+def slice_osm(data: OsmData, polygon: BaseGeometry, rows_of: OsmData | None = None) -> OsmData:
     """The part of ``data`` (frames in EPSG:4326) that ``osmium extract --strategy smart``
     with ``polygon`` (WGS84) would give (module docstring: the rule and its differences).
 
