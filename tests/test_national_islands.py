@@ -19,8 +19,8 @@ import pytest
 import shapely
 
 from magicmix_geo.cli import main
-from magicmix_geo.prepare import extracts as extracts_module
 from magicmix_geo.prepare import osm as osm_module
+from magicmix_geo.prepare import slice_jobs as slice_jobs_module
 from tests._islands import load_core, moved_area, write_boundary, write_islands
 
 SHIFTS = [(0.0, 0.0), (0.5, 0.0), (0.0, 0.3), (0.5, 0.3)]
@@ -83,7 +83,7 @@ def first_run(country: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[
         return original(path, *args, **kwargs)
 
     patch.setattr(osm_module, "read_osm", read_osm)
-    patch.setattr(extracts_module, "read_osm", read_osm)
+    patch.setattr(slice_jobs_module, "read_osm", read_osm)
     try:
         out = tmp_path_factory.mktemp("national") / "out"
         manifest = national(country, out)
