@@ -47,20 +47,27 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+FileIdentity = tuple[str, int, int, int, int]
+
+
+def file_identity(path: Path) -> FileIdentity:
+    """What tells one file from another at ``path`` within a process: its resolved path,
+    inode, size, modification and status-change times (a rewrite changes the status-change
+    time, which no one can set back). Raises OSError when it cannot be read."""
+    resolved = Path(path).resolve()
+    stat = resolved.stat()
+    return (str(resolved), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+
+
 def known_sha256(path: Path) -> str:
-    """:func:`file_sha256`, remembered per process while the file is the same file: same
-    resolved path, inode, size, modification and status-change times (a rewrite changes the
-    status-change time, which no one can set back). A national file that every municipality
-    of a run names (an areas file's default CBS file) is hashed once per worker, not once each.
+    """:func:`file_sha256`, remembered per process while the file is the same file
+    (:func:`file_identity`). A national file that every municipality of a run names (an
+    areas file's default CBS file) is hashed once per worker, not once each.
     """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"cannot checksum {path}: not a file")
-    resolved = path.resolve()
-    stat = resolved.stat()
-    return _known_sha256(
-        str(resolved), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
-    )
+    return _known_sha256(*file_identity(path))
 
 
 @functools.lru_cache(maxsize=1024)

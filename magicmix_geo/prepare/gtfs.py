@@ -1,8 +1,8 @@
 """A GTFS stop service table from a local file, as ``magicmix_geo.sources.gtfs`` writes it.
 
 The table is national and every municipality of a run reads it: it is read once per process
-while the file is the same file (same resolved path, inode, size, modification and
-status-change times), and each caller gets its own copy.
+while the file is the same file (:func:`magicmix_geo.provenance.file_identity`), and each
+caller gets its own copy.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import pandas as pd
 
 from magicmix_geo._errors import InputError
 from magicmix_geo.contract import GTFS_COLUMNS
+from magicmix_geo.provenance import file_identity
 
 # the national table, perhaps a second one: a few per process at most
 _CACHED_TABLES = 2
@@ -23,12 +24,10 @@ def read_gtfs_stops(path: Path) -> pd.DataFrame:
     """A GTFS stop service table (CSV or Parquet: stop_id, stop_name, lat, lon,
     departures_per_hour)."""
     try:
-        resolved = Path(path).resolve()
-        stat = resolved.stat()
+        identity = file_identity(path)
     except OSError as exc:
         raise InputError(f"{path}: cannot read GTFS stop table ({exc})") from exc
-    identity = (stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
-    return _read_table(str(resolved), *identity).copy()
+    return _read_table(*identity).copy()
 
 
 @functools.lru_cache(maxsize=_CACHED_TABLES)
