@@ -143,14 +143,14 @@ def read_osm(
     path = check_osm_path(path)
     feature_keys = tuple(sorted(set(feature_keys)))
     columns = tuple(sorted(set(tag_columns) | {"name"}))
-    all_keys = tuple(sorted(set(feature_keys) | set(LINE_KEYS) | {"highway"}))
-    reader = _Reader(WayFilter(way_filter), feature_keys, columns, all_keys)
+    reader = _Reader(WayFilter(way_filter), columns)
     processor = (
         osmium.FileProcessor(str(path))
         .with_locations()
         .with_areas(osmium.filter.KeyFilter(*feature_keys))
-        .with_filter(osmium.filter.KeyFilter(*all_keys))
     )
+    for kept in _python_filters(feature_keys):
+        processor = processor.with_filter(kept)
     try:
         for obj in processor:
             if isinstance(obj, osmium.osm.Node):
@@ -181,6 +181,19 @@ def project(data: OsmData, crs: str = RD_NEW) -> OsmData:
     return replace(data, features=data.features.to_crs(crs), lines=data.lines.to_crs(crs))
 
 
+def _python_filters(feature_keys: tuple[str, ...]) -> tuple[osmium.BaseFilter, ...]:
+    """libosmium's tests of what reaches Python, per kind of object, so that Python sees only
+    what the reader keeps: nodes and areas with a feature key, ways with a line key (walkable
+    ways are highways), no relation (a multipolygon comes as its area). A building way is seen
+    once, as the area libosmium assembles from it, not also as a way."""
+    features = osmium.filter.KeyFilter(*feature_keys)
+    features.enable_for(osmium.osm.NODE | osmium.osm.AREA)
+    lines = osmium.filter.KeyFilter(*LINE_KEYS)
+    lines.enable_for(osmium.osm.WAY)
+    kinds = osmium.filter.EntityFilter(osmium.osm.NODE | osmium.osm.WAY | osmium.osm.AREA)
+    return kinds, features, lines
+
+
 class _Reader:
     """What :func:`read_osm` keeps of the objects libosmium hands it, column by column.
 
@@ -189,18 +202,8 @@ class _Reader:
     lines libosmium's WKB.
     """
 
-    def __init__(
-        self,
-        walk_filter: WayFilter,
-        feature_keys: tuple[str, ...],
-        columns: tuple[str, ...],
-        all_keys: tuple[str, ...],
-    ) -> None:
+    def __init__(self, walk_filter: WayFilter, columns: tuple[str, ...]) -> None:
         self.walk_filter = walk_filter
-        self.feature_keys = feature_keys
-        # the key filter lets through objects with a line key: a feature needs a feature key,
-        # which only needs testing when a line key is not one
-        self.feature_test = tuple(k for k in all_keys if k not in feature_keys) and feature_keys
         self.columns = columns
         self.wkb = osmium.geom.WKBFactory()
         self.way_ids: list[int] = []
@@ -228,8 +231,6 @@ class _Reader:
 
     def node(self, node: osmium.osm.Node) -> None:
         tags = node.tags
-        if self.feature_test and not _has_any(tags, self.feature_test):
-            return
         self.point_rows.append(len(self.feature_ids))
         location = node.location
         self.point_x.append(location.x)
@@ -253,8 +254,6 @@ class _Reader:
             self.line_wkb.append(geom)
 
     def area(self, area: osmium.osm.Area) -> None:
-        if self.feature_test and not _has_any(area.tags, self.feature_test):
-            return
         geom = _multipolygon_wkb(self.wkb, area)
         if geom is not None:
             osm_type = "way" if area.from_way() else "relation"
@@ -412,10 +411,6 @@ def _walk_ways(
         lon=lon,
         lat=lat,
     )
-
-
-def _has_any(tags: osmium.osm.TagList, keys: Iterable[str]) -> bool:
-    return any(key in tags for key in keys)
 
 
 def _linestring_wkb(factory: osmium.geom.WKBFactory, way: osmium.osm.Way) -> bytes | None:
