@@ -64,19 +64,56 @@ _FIXED_POINT = 1e7  # libosmium's Location: 1e-7 degree
 
 
 @dataclass(frozen=True)
+class PointIndex:
+    """Points (WGS84 degrees) sorted by x once, so that each polygon looks only at the band of
+    its bounding box: a region is cut into dozens of members, each a small part of it."""
+
+    x: np.ndarray
+    y: np.ndarray
+    order: np.ndarray  # the points by x, NaN last
+    sorted_x: np.ndarray
+
+    @classmethod
+    def of(cls, x: np.ndarray, y: np.ndarray) -> PointIndex:
+        order = np.argsort(x, kind="stable")
+        return cls(x=x, y=y, order=order, sorted_x=x[order])
+
+    def inside(self, polygon: BaseGeometry) -> np.ndarray:
+        """The indices of the points inside ``polygon`` (``shapely.contains_xy``; NaN never
+        is): the box's x band found by bisection, its y range tested, GEOS on what is left."""
+        xmin, ymin, xmax, ymax = shapely.bounds(polygon)
+        band = self.order[
+            np.searchsorted(self.sorted_x, xmin, "left") : np.searchsorted(
+                self.sorted_x, xmax, "right"
+            )
+        ]
+        y = self.y[band]
+        with np.errstate(invalid="ignore"):
+            candidates = band[(y >= ymin) & (y <= ymax)]
+        if not candidates.size:
+            return candidates
+        return candidates[shapely.contains_xy(polygon, self.x[candidates], y=self.y[candidates])]
+
+
+@dataclass(frozen=True)
 class _Vertices:
-    """What slicing needs of a region's data whatever the polygon: each walk node's way, and
-    every feature's and line's vertices with their rows (computed once per region)."""
+    """What slicing needs of a region's data whatever the polygon (computed once per region):
+    each walk node's way, every feature's and line's vertices indexed by x, and which tagged
+    nodes are a node of which way (by id for walk ways, by location for lines and areas)."""
 
     way_of: np.ndarray
-    feature_xy: np.ndarray
+    walk_index: PointIndex
     feature_row: np.ndarray
-    line_xy: np.ndarray
+    feature_index: PointIndex
     line_row: np.ndarray
+    line_index: PointIndex
     is_point: np.ndarray  # per feature row: a tagged node
-    point_rows: np.ndarray  # the tagged nodes' rows, their ids and locations
-    point_ids: np.ndarray
-    point_xy: np.ndarray
+    point_rows: np.ndarray  # the tagged nodes' rows
+    # pairs (tagged node i, of point_rows; walk way / line row / area row) where the node is
+    # a node of that way
+    on_walk: tuple[np.ndarray, np.ndarray]
+    on_line: tuple[np.ndarray, np.ndarray]
+    on_area: tuple[np.ndarray, np.ndarray]
 
 
 # the last region sliced: a region is cut into all its members in a row
@@ -94,21 +131,41 @@ def _vertices(data: OsmData) -> _Vertices:
     is_point = (data.features["osm_type"] == "node").to_numpy()
     point_rows = np.flatnonzero(is_point)
     # a tagged node has exactly one vertex
-    first = np.searchsorted(feature_row, point_rows)
+    point_keys = _location_keys(feature_xy[np.searchsorted(feature_row, point_rows)])
+    point_ids = data.features["osm_id"].to_numpy(dtype=np.int64)[point_rows]
+    way_of = np.repeat(np.arange(len(data.walk.way_ids)), lengths)
+    of_area = ~is_point[feature_row]
+    on_walk, walk_node = matches(point_ids, data.walk.node_ids)
+    on_line, line_vertex = matches(point_keys, _location_keys(line_xy))
+    on_area, area_vertex = matches(point_keys, _location_keys(feature_xy[of_area]))
     vertices = _Vertices(
-        way_of=np.repeat(np.arange(len(data.walk.way_ids)), lengths),
-        feature_xy=feature_xy,
+        way_of=way_of,
+        walk_index=PointIndex.of(data.walk.lon, data.walk.lat),
         feature_row=feature_row,
-        line_xy=line_xy,
+        feature_index=PointIndex.of(feature_xy[:, 0], feature_xy[:, 1]),
         line_row=line_row,
+        line_index=PointIndex.of(line_xy[:, 0], line_xy[:, 1]),
         is_point=is_point,
         point_rows=point_rows,
-        point_ids=data.features["osm_id"].to_numpy(dtype=np.int64)[point_rows],
-        point_xy=feature_xy[first],
+        on_walk=(on_walk, way_of[walk_node]),
+        on_line=(on_line, line_row[line_vertex]),
+        on_area=(on_area, feature_row[of_area][area_vertex]),
     )
     # forgotten with the region: the vertices are as large as its coordinates
     _LAST[:] = [(weakref.ref(data, lambda _: _LAST.clear()), vertices)]
     return vertices
+
+
+def matches(keys: np.ndarray, other: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair of positions ``(i, j)`` with ``keys[i] == other[j]`` (any number per key),
+    ordered by ``j``."""
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    first = np.searchsorted(sorted_keys, other, "left")
+    counts = np.searchsorted(sorted_keys, other, "right") - first
+    j = np.repeat(np.arange(len(other)), counts)
+    step = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    return order[np.repeat(first, counts) + step], j
 
 
 def slice_osm(data: OsmData, polygon: BaseGeometry, rows_of: OsmData | None = None) -> OsmData:
@@ -127,93 +184,56 @@ def slice_osm(data: OsmData, polygon: BaseGeometry, rows_of: OsmData | None = No
         raise ValueError("slice_osm: rows_of does not hold data's rows")
     shapely.prepare(polygon)
     vertices = _vertices(data)
-    walk = _slice_walk(data.walk, vertices.way_of, polygon)
-    kept_lines = _kept_rows(len(data.lines), vertices.line_xy, vertices.line_row, polygon)
-    line_xy = vertices.line_xy[kept_lines[vertices.line_row]]
-    kept_features = _kept_features(len(data.features), vertices, polygon, walk, line_xy)
+    kept_ways = _kept_rows(len(data.walk.way_ids), vertices.walk_index, vertices.way_of, polygon)
+    kept_lines = _kept_rows(len(data.lines), vertices.line_index, vertices.line_row, polygon)
+    kept_features = _kept_rows(
+        len(data.features), vertices.feature_index, vertices.feature_row, polygon
+    )
+    kept_features[
+        vertices.point_rows[_on_kept_way(vertices, kept_ways, kept_lines, kept_features)]
+    ] = True
     return replace(
         data,
-        walk=walk,
+        walk=_walk_rows(data.walk, vertices.way_of, kept_ways),
         features=_rows(source.features, kept_features),
         lines=_rows(source.lines, kept_lines),
     )
 
 
-def inside(polygon: BaseGeometry, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Which points (x, y: WGS84 degrees) lie inside ``polygon``; NaN never does. The
-    polygon's bounding box is tested first (cheap), GEOS only on what falls within it."""
-    xmin, ymin, xmax, ymax = shapely.bounds(polygon)
-    with np.errstate(invalid="ignore"):
-        candidates = np.flatnonzero((x >= xmin) & (x <= xmax) & (y >= ymin) & (y <= ymax))
-    result = np.zeros(len(x), dtype=bool)
-    if candidates.size:
-        result[candidates] = shapely.contains_xy(polygon, x[candidates], y[candidates])
-    return result
-
-
-def _slice_walk(walk: WalkWays, way_of: np.ndarray, polygon: BaseGeometry) -> WalkWays:
-    """The walk ways with a node inside, with all their nodes (``way_of``: each node's way)."""
-    lengths = np.diff(walk.offsets)
-    kept_way = np.zeros(len(walk.way_ids), dtype=bool)
-    kept_way[way_of[inside(polygon, walk.lon, walk.lat)]] = True
-    kept_node = kept_way[way_of]
-    return WalkWays(
-        way_ids=walk.way_ids[kept_way],
-        offsets=np.concatenate([[0], np.cumsum(lengths[kept_way])]).astype(np.int64),
-        node_ids=walk.node_ids[kept_node],
-        lon=walk.lon[kept_node],
-        lat=walk.lat[kept_node],
-    )
-
-
-def _kept_rows(count: int, xy: np.ndarray, row: np.ndarray, polygon: BaseGeometry) -> np.ndarray:
-    """Which of ``count`` rows (vertices ``xy`` of rows ``row``) have a vertex inside."""
+def _kept_rows(count: int, index: PointIndex, row: np.ndarray, polygon: BaseGeometry) -> np.ndarray:
+    """Which of ``count`` rows (vertices ``index`` of rows ``row``) have a vertex inside."""
     kept = np.zeros(count, dtype=bool)
-    kept[row[inside(polygon, xy[:, 0], xy[:, 1])]] = True
-    return kept
-
-
-def _kept_features(
-    count: int,
-    vertices: _Vertices,
-    polygon: BaseGeometry,
-    walk: WalkWays,
-    line_xy: np.ndarray,
-) -> np.ndarray:
-    """Which of the ``count`` features are kept: areas with a vertex inside; tagged nodes
-    inside or on a kept way (``walk``: the kept walk ways, ``line_xy``: the kept lines'
-    vertices)."""
-    xy, row = vertices.feature_xy, vertices.feature_row
-    kept = np.zeros(count, dtype=bool)
-    kept[row[inside(polygon, xy[:, 0], xy[:, 1])]] = True
-    outside = ~kept[vertices.point_rows]
-    if outside.any():
-        area_xy = xy[kept[row] & ~vertices.is_point[row]]
-        on_way = _on_kept_way(vertices, outside, walk, np.concatenate([line_xy, area_xy]))
-        kept[vertices.point_rows[on_way]] = True
+    kept[row[index.inside(polygon)]] = True
     return kept
 
 
 def _on_kept_way(
-    vertices: _Vertices, outside: np.ndarray, walk: WalkWays, way_xy: np.ndarray
+    vertices: _Vertices, kept_ways: np.ndarray, kept_lines: np.ndarray, kept_features: np.ndarray
 ) -> np.ndarray:
-    """Which node features (a mask over ``vertices.point_rows``; ``outside``: those not
-    inside) are a node of a kept way: a kept walk way's node by id, or at the location of a
-    kept line's or area's vertex (``way_xy``). Only those within the kept ways' box are
-    looked up."""
-    walk_xy = np.column_stack([walk.lon, walk.lat])
-    every = np.concatenate([way_xy, walk_xy[~np.isnan(walk_xy).any(axis=1)]])
-    result = np.zeros(len(outside), dtype=bool)
-    if not every.size:
-        return result
-    (xmin, ymin), (xmax, ymax) = every.min(axis=0), every.max(axis=0)
-    x, y = vertices.point_xy[:, 0], vertices.point_xy[:, 1]
-    near = np.flatnonzero(outside & (x >= xmin) & (x <= xmax) & (y >= ymin) & (y <= ymax))
-    if near.size:
-        on_walk = np.isin(vertices.point_ids[near], walk.node_ids)
-        on_way = np.isin(_location_keys(vertices.point_xy[near]), _location_keys(way_xy))
-        result[near] = on_walk | on_way
+    """Which tagged nodes (a mask over ``vertices.point_rows``) are a node of a kept way: a
+    kept walk way's node by id, a kept line's or area's vertex by location (``kept_features``
+    before any tagged node outside was added: its areas are the kept areas)."""
+    result = np.zeros(len(vertices.point_rows), dtype=bool)
+    for (nodes, rows), kept in (
+        (vertices.on_walk, kept_ways),
+        (vertices.on_line, kept_lines),
+        (vertices.on_area, kept_features),
+    ):
+        result[nodes[kept[rows]]] = True
     return result
+
+
+def _walk_rows(walk: WalkWays, way_of: np.ndarray, kept: np.ndarray) -> WalkWays:
+    """The ``kept`` walk ways with all their nodes (``way_of``: each node's way)."""
+    lengths = np.diff(walk.offsets)
+    kept_node = kept[way_of]
+    return WalkWays(
+        way_ids=walk.way_ids[kept],
+        offsets=np.concatenate([[0], np.cumsum(lengths[kept])]).astype(np.int64),
+        node_ids=walk.node_ids[kept_node],
+        lon=walk.lon[kept_node],
+        lat=walk.lat[kept_node],
+    )
 
 
 def _location_keys(xy: np.ndarray) -> np.ndarray:
