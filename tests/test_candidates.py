@@ -393,3 +393,22 @@ def test_crs_is_asserted(osm_delft: tuple[gpd.GeoSeries, gpd.GeoDataFrame, Polyg
         osm_parcel_proxies(streets, buildings, core, barriers=streets.to_crs(3857))
     with pytest.raises(ValueError, match=r"^area: "):
         osm_parcel_proxies(streets, buildings, box(4.355, 51.995, 4.386, 52.005))
+
+
+def test_z_and_m_are_dropped_and_2d_kept_as_read(tmp_path: Path) -> None:
+    # z (heights in a 3D BAG export) and m are dropped from every row; a file without them
+    # keeps its coordinates exactly
+    path = tmp_path / "sites.csv"
+    path.write_text(
+        f'name,wkt\nflat,"{SQUARE}"\n'
+        'high,"POLYGON Z ((85000 447000 3, 85100 447000 4, 85100 447100 5, 85000 447000 3))"\n'
+        'measured,"POLYGON M ((85200 447000 1, 85300 447000 2, 85300 447100 3, 85200 447000 1))"\n',
+        encoding="utf-8",
+    )
+    gdf = read_candidates(path)
+    assert gdf["name"].tolist() == ["flat", "high", "measured"]
+    assert (shapely.get_coordinate_dimension(gdf.geometry.to_numpy()) == 2).all()
+    assert gdf.geometry.iloc[1].area == pytest.approx(5000.0)
+    flat = tmp_path / "flat.csv"
+    flat.write_text(f'name,wkt\nflat,"{SQUARE}"\n', encoding="utf-8")
+    assert read_candidates(flat).geometry.iloc[0].equals_exact(shapely.from_wkt(SQUARE), 0.0)

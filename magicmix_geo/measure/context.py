@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
+from scipy.spatial import cKDTree
 
 from magicmix_geo.prepare.overlap import convex, cover_areas, tile_cover
 
@@ -27,15 +29,50 @@ def count_within(points: gpd.GeoSeries, targets: gpd.GeoSeries, radius_m: float)
 def distance_to_nearest(geoms: gpd.GeoSeries, targets: gpd.GeoSeries) -> np.ndarray:
     """Straight-line distance (m) from each geometry to the nearest target; NaN if none.
 
-    A site that overlaps a target has distance 0.
+    A site that overlaps a target has distance 0. The value is GEOS' ``distance`` to the
+    nearest target, as ``STRtree.query_nearest`` finds it, computed over fewer pairs: a
+    geometry's distance to any target is at most the distance from its first vertex to the
+    nearest vertex of any target, so only the targets whose bounds lie that near are measured.
     """
-    if len(targets) == 0 or len(geoms) == 0:
-        return np.full(len(geoms), np.nan)
-    tree = shapely.STRtree(targets.to_numpy())
-    (idx, _), dist = tree.query_nearest(geoms.to_numpy(), return_distance=True, all_matches=False)
     result = np.full(len(geoms), np.nan)
-    result[idx] = dist
+    if len(targets) == 0 or len(geoms) == 0:
+        return result
+    geom_arr, target_arr = geoms.to_numpy(), targets.to_numpy()
+    # the tree leaves out missing and empty targets; a missing or empty geometry has no nearest
+    target_arr = target_arr[~(pd.isna(target_arr) | shapely.is_empty(target_arr))]
+    present = np.flatnonzero(~(pd.isna(geom_arr) | shapely.is_empty(geom_arr)))
+    if not len(target_arr) or not len(present):
+        return result
+    first, target_xy = _first_vertices(geom_arr[present]), shapely.get_coordinates(target_arr)
+    if not (np.isfinite(first).all() and np.isfinite(target_xy).all()):
+        tree = shapely.STRtree(target_arr)
+        (idx, _), dist = tree.query_nearest(geom_arr, return_distance=True, all_matches=False)
+        result[idx] = dist
+        return result
+    reach, _ = cKDTree(target_xy).query(first)
+    # a margin for the rounding of the bound and of the bounds' distances
+    reach = reach * (1.0 + NEAREST_MARGIN) + NEAREST_MARGIN
+    bounds = shapely.bounds(geom_arr[present])
+    boxes = shapely.box(
+        bounds[:, 0] - reach, bounds[:, 1] - reach, bounds[:, 2] + reach, bounds[:, 3] + reach
+    )
+    geom_i, target_i = shapely.STRtree(target_arr).query(boxes)
+    dist = shapely.distance(geom_arr[present[geom_i]], target_arr[target_i])
+    nearest = np.full(len(present), np.inf)
+    np.minimum.at(nearest, geom_i, dist)
+    result[present] = nearest
     return result
+
+
+# relative and absolute (m) margin of the distance within which a target may be the nearest
+NEAREST_MARGIN = 1e-9
+
+
+def _first_vertices(geoms: np.ndarray) -> np.ndarray:
+    """The first vertex (x, y) of each of ``geoms`` (non-empty)."""
+    xy, owner = shapely.get_coordinates(geoms, return_index=True)
+    starts = np.searchsorted(owner, np.arange(len(geoms)))
+    return xy[starts]
 
 
 def share_covered(points: gpd.GeoSeries, cover: gpd.GeoSeries, radius_m: float) -> np.ndarray:

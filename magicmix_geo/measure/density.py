@@ -33,7 +33,7 @@ from rasterio.enums import MergeAlg
 from scipy import ndimage
 
 from magicmix_geo.contract import Raster, require_rd
-from magicmix_geo.prepare.overlap import intersection_areas
+from magicmix_geo.prepare.overlap import intersecting_pairs, intersection_areas
 
 # our name -> spellings of the CBS vierkantstatistieken (snake_case PDOK, 2023 release, shapefile)
 GRID_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -144,8 +144,7 @@ def building_cover(buildings: gpd.GeoSeries, transform: Affine, shape: tuple[int
     cell = transform.a
     x0, y1 = transform.c, transform.f
     boxes = shapely.box(*_cell_corners(x0, y1, cell, rows, cols))
-    tree = shapely.STRtree(boxes)
-    bld_idx, cell_idx = tree.query(geoms, predicate="intersects")
+    bld_idx, cell_idx = intersecting_pairs(geoms, shapely.STRtree(boxes), boxes)
     area = intersection_areas(geoms, boxes, bld_idx, cell_idx)
     np.add.at(out.reshape(-1), cell_idx, area)
     return Raster(out, transform, "building footprint area", "m2")

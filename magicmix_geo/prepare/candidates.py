@@ -174,7 +174,10 @@ def read_candidates(
 
     rows = np.flatnonzero(present)
     gdf = gdf.iloc[rows].copy()
-    flat2d = shapely.force_2d(np.asarray(gdf.geometry.array, dtype=object))
+    flat2d = np.asarray(gdf.geometry.array, dtype=object)
+    # force_2d copies every geometry: only when some have a z (or m) to drop
+    if (shapely.get_coordinate_dimension(flat2d) > 2).any():
+        flat2d = shapely.force_2d(flat2d)
     gdf[gdf.geometry.name] = gpd.GeoSeries(flat2d, index=gdf.index, crs=gdf.crs)
     if gdf.crs.to_epsg() != RD_NEW_EPSG:
         degrees = _degree_rows(path, gdf)

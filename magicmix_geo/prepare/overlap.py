@@ -54,8 +54,12 @@ def rings_of(polygons: np.ndarray) -> Rings:
     wkb = shapely.to_wkb(polygons, output_dimension=2, byte_order=1)
     sizes = np.fromiter((len(w) for w in wkb), dtype=np.int64, count=len(wkb))
     buf = np.frombuffer(b"".join(wkb), dtype=np.uint8)
-    points, shell, first, coord_bytes = _wkb_rings(buf, np.concatenate([[0], np.cumsum(sizes)]))
-    xy = np.ascontiguousarray(buf[coord_bytes]).view(np.float64).reshape(-1, 2)
+    # the coordinates' bytes are copied straight into the float array (at most the WKB's size)
+    coords = np.empty(len(buf) // 8 + 1)
+    points, shell, first, n_bytes = _wkb_rings(
+        buf, np.concatenate([[0], np.cumsum(sizes)]), coords.view(np.uint8)
+    )
+    xy = coords[: n_bytes // 8].reshape(-1, 2)
     end = np.cumsum(points)
     return Rings(xy, end - points, end, np.where(shell, 1.0, -1.0), first)
 
@@ -188,6 +192,18 @@ class PairAreas:
         rest = ~(cut_a | cut_b)
         out[rest] = geos_areas(self.a, self.b, self.a_i[which[rest]], self.b_i[which[rest]])
         return out
+
+
+def intersecting_pairs(
+    geoms: np.ndarray, tree: shapely.STRtree, targets: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``tree.query(geoms, predicate="intersects")`` (``tree`` built on ``targets``): the same
+    pairs in the same order, the pairs whose bounds meet kept where GEOS' ``intersects``
+    holds. The query with the predicate prepares every one of ``geoms``, which costs more
+    than the few tests it speeds up."""
+    geom_i, target_i = tree.query(geoms)
+    keep = shapely.intersects(geoms[geom_i], targets[target_i])
+    return geom_i[keep], target_i[keep]
 
 
 def geos_areas(a: np.ndarray, b: np.ndarray, a_i: np.ndarray, b_i: np.ndarray) -> np.ndarray:
@@ -323,15 +339,15 @@ def _uint32(buf: np.ndarray, at: int) -> int:
 
 @numba.njit(cache=True)
 def _wkb_rings(
-    buf: np.ndarray, offsets: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Points per ring, shell or hole, first ring of each geometry, and the positions of the
-    coordinate bytes, of little-endian 2D WKB Polygons and MultiPolygons."""
+    buf: np.ndarray, offsets: np.ndarray, coords: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Points per ring, shell or hole, first ring of each geometry of little-endian 2D WKB
+    Polygons and MultiPolygons; their coordinates' bytes copied to ``coords`` (bytes, at least
+    as many as ``buf``), in order, and how many."""
     cap = len(buf) // 8 + 1
     points = np.empty(cap, dtype=np.int64)
     shell = np.empty(cap, dtype=np.bool_)
     first = np.empty(len(offsets), dtype=np.int64)
-    coord_bytes = np.empty(len(buf), dtype=np.int64)
     rings, n_bytes = 0, 0
     for g in range(len(offsets) - 1):
         first[g] = rings
@@ -354,11 +370,11 @@ def _wkb_rings(
                 shell[rings] = r == 0
                 rings += 1
                 for k in range(16 * n):
-                    coord_bytes[n_bytes + k] = at + k
+                    coords[n_bytes + k] = buf[at + k]
                 n_bytes += 16 * n
                 at += 16 * n
     first[len(offsets) - 1] = rings
-    return points[:rings], shell[:rings], first, coord_bytes[:n_bytes]
+    return points[:rings], shell[:rings], first, n_bytes
 
 
 @numba.njit(cache=True)

@@ -345,7 +345,7 @@ def covered(geoms: np.ndarray, buildings: gpd.GeoDataFrame | None, share: float)
         return building_cover(geoms, buildings) >= share
     land_i, bld_i, blds = _cover_pairs(geoms, buildings)
     shared = np.full(len(land_i), np.nan)
-    first = _most_overlapping(geoms, land_i, blds[bld_i])
+    first = _most_overlapping(geoms, land_i, blds, bld_i)
     pairs = PairAreas(geoms, blds, land_i, bld_i)
     shared[first] = pairs.areas(first)
     area = shapely.area(geoms)
@@ -392,13 +392,16 @@ def _cover_share(geoms: np.ndarray, land_i: np.ndarray, shared: np.ndarray) -> n
     return np.where(area > 0, np.minimum(cover / np.where(area > 0, area, 1.0), 1.0), 1.0)
 
 
-def _most_overlapping(geoms: np.ndarray, land_i: np.ndarray, others: np.ndarray) -> np.ndarray:
-    """Per polygon among the pairs ``(land_i, others)``: the pair whose bounding boxes overlap
-    most (its position in the pairs)."""
+def _most_overlapping(
+    geoms: np.ndarray, land_i: np.ndarray, others: np.ndarray, other_i: np.ndarray
+) -> np.ndarray:
+    """Per polygon among the pairs ``(geoms[land_i], others[other_i])``: the pair whose
+    bounding boxes overlap most (its position in the pairs)."""
     if not len(land_i):
         return np.empty(0, dtype=np.intp)
-    a = shapely.bounds(geoms[land_i])
-    b = shapely.bounds(others)
+    # each geometry's bounds once, not once per pair
+    a = shapely.bounds(geoms)[land_i]
+    b = shapely.bounds(others)[other_i]
     width = np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0])
     height = np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1])
     overlap = np.clip(width, 0, None) * np.clip(height, 0, None)
