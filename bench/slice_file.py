@@ -85,7 +85,8 @@ def same_frames(a: OsmData, b: OsmData) -> None:
     for name in ("features", "lines"):
         left, right = getattr(a, name), getattr(b, name)
         pd.testing.assert_frame_equal(
-            pd.DataFrame(left.drop(columns="geometry")), pd.DataFrame(right.drop(columns="geometry"))
+            pd.DataFrame(left.drop(columns="geometry")),
+            pd.DataFrame(right.drop(columns="geometry")),
         )
         assert left.crs == right.crs
         assert shapely.equals_identical(left.geometry.to_numpy(), right.geometry.to_numpy()).all()

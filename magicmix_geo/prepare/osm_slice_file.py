@@ -59,9 +59,10 @@ SLICE_FORMAT = 3
 # deflating the top 2 bytes (TOP_SUFFIX), which shrink to ~0.01, and saves ~0.2 of them
 ZIP_LEVEL = 1
 TOP_SUFFIX, LOW_SUFFIX = "_top", "_low"
-# a float64 as its top 2 bytes (sign, exponent, 4 bits of mantissa) and its low 6
-_TOP_BYTES, _FLOAT_BYTES = 2, 8
-_LOW_BYTES = _FLOAT_BYTES - _TOP_BYTES
+# a float64 as 4 little-endian uint16: the top one (sign, exponent, 4 bits of mantissa)
+# and the low three
+_WORDS = 4
+_LOW_WORDS = _WORDS - 1
 # a slice holds at most this many bytes of arrays per byte of file (level 1 reaches ~5 on
 # ids and offsets, more on tag columns that are mostly empty): a file claiming more is
 # refused before anything is inflated (no decompression bomb)
@@ -71,7 +72,7 @@ OSM_TYPES = ("node", "way", "relation")
 # a fixed timestamp (the earliest a zip file holds): the same arrays give the same bytes
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 _INT, _FLOAT, _BYTE = np.dtype("<i8"), np.dtype("<f8"), np.dtype("u1")
-_TOP = np.dtype("<u2")
+_WORD = np.dtype("<u2")
 _TYPE_CODE = np.dtype("i1")
 _SHAPELY_POINT, _SHAPELY_LINESTRING, _SHAPELY_MULTIPOLYGON = 0, 1, 6
 # the dtype pandas infers for a list of strings and None, as read_osm's columns are built
@@ -174,13 +175,13 @@ def _type_codes(types: pd.Series) -> np.ndarray:
 
 
 def _split_floats(name: str, values: np.ndarray) -> dict[str, np.ndarray]:
-    """float64 ``values`` (flattened) as their top 2 bytes (``<name>_top``, uint16) and their
-    low 6 bytes (``<name>_low``, 6 bytes a value)."""
-    raw = np.ascontiguousarray(values, dtype=_FLOAT).reshape(-1).view(_BYTE)
-    raw = raw.reshape(-1, _FLOAT_BYTES)
+    """float64 ``values`` (flattened) as their top 16 bits (``<name>_top``, uint16) and their
+    low 48 (``<name>_low``, three uint16 a value, the lowest first)."""
+    flat = np.ascontiguousarray(values, dtype=_FLOAT).reshape(-1)
+    words = flat.view(_WORD).reshape(-1, _WORDS)
     return {
-        name + TOP_SUFFIX: raw[:, _LOW_BYTES:].copy().view(_TOP).reshape(-1),
-        name + LOW_SUFFIX: raw[:, :_LOW_BYTES].copy().reshape(-1),
+        name + TOP_SUFFIX: words[:, _LOW_WORDS].copy(),
+        name + LOW_SUFFIX: words[:, :_LOW_WORDS].copy().reshape(-1),
     }
 
 
@@ -232,13 +233,14 @@ def _feature_geometry(geometry: np.ndarray, is_node: np.ndarray) -> dict[str, np
 def _line_geometry(geometry: np.ndarray) -> dict[str, np.ndarray]:
     _require_types("lines", geometry, _SHAPELY_LINESTRING)
     xy, line_of = shapely.get_coordinates(geometry, return_index=True)
-    return {"line_coords": _index_to_offsets(line_of, len(geometry)), **_split_floats("line_xy", xy)}
+    offsets = _index_to_offsets(line_of, len(geometry))
+    return {"line_coords": offsets, **_split_floats("line_xy", xy)}
 
 
 def _arrow_strings(values: Sequence[object]) -> pa.LargeStringArray:
     array = pa.array(values, type=pa.large_string(), from_pandas=True)
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
+    if isinstance(array, pa.ChunkedArray):  # pandas' string arrays (an empty one mixes types)
+        array = array.cast(pa.large_string()).combine_chunks()
     return array
 
 
@@ -345,12 +347,12 @@ class _Arrays:
 
     def floats(self, name: str, size: int | None = None) -> np.ndarray:
         """The float64 values stored as ``<name>_top`` and ``<name>_low``."""
-        top = self.get(name + TOP_SUFFIX, _TOP, size)
-        low = self.get(name + LOW_SUFFIX, _BYTE, _LOW_BYTES * top.size)
-        raw = np.empty((top.size, _FLOAT_BYTES), dtype=_BYTE)
-        raw[:, :_LOW_BYTES] = low.reshape(-1, _LOW_BYTES)
-        raw[:, _LOW_BYTES:] = top.view(_BYTE).reshape(-1, _TOP_BYTES)
-        return raw.view(_FLOAT).reshape(-1)
+        top = self.get(name + TOP_SUFFIX, _WORD, size)
+        low = self.get(name + LOW_SUFFIX, _WORD, _LOW_WORDS * top.size)
+        words = np.empty((top.size, _WORDS), dtype=_WORD)
+        words[:, :_LOW_WORDS] = low.reshape(-1, _LOW_WORDS)
+        words[:, _LOW_WORDS] = top
+        return words.view(_FLOAT).reshape(-1)
 
     def xy(self, name: str, count: int | None = None) -> np.ndarray:
         """``count`` (x, y) pairs."""
