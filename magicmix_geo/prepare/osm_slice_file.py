@@ -428,12 +428,27 @@ class _Arrays:
 
 
 def _scatter(values: pa.LargeStringArray, rows: np.ndarray, count: int) -> pa.LargeStringArray:
-    """``count`` strings: ``values`` at ``rows``, nulls elsewhere."""
-    index = np.zeros(count, dtype=_INT)
-    index[rows] = np.arange(rows.size)
-    missing = np.ones(count, dtype=bool)
-    missing[rows] = False
-    return values.take(pa.array(index, mask=missing))
+    """``count`` strings: ``values`` (validated, no nulls) at ``rows`` (ascending, below
+    ``count``), nulls elsewhere; over ``values``' bytes, not a copy."""
+    _, value_offsets, data = values.buffers()
+    starts = np.frombuffer(
+        value_offsets, dtype=_INT, count=len(values) + 1, offset=_INT.itemsize * values.offset
+    )
+    lengths = np.zeros(count, dtype=_INT)
+    lengths[rows] = np.diff(starts)
+    offsets = np.empty(count + 1, dtype=_INT)
+    offsets[0] = starts[0]
+    np.cumsum(lengths, out=offsets[1:])
+    offsets[1:] += starts[0]
+    valid = np.zeros(count, dtype=bool)
+    valid[rows] = True
+    bitmap = pa.py_buffer(np.packbits(valid, bitorder="little"))
+    return pa.Array.from_buffers(
+        pa.large_string(),
+        count,
+        [bitmap, pa.py_buffer(offsets), data],
+        null_count=count - rows.size,
+    )
 
 
 def _column(values: pa.LargeStringArray) -> object:
