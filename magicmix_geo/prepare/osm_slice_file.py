@@ -10,12 +10,15 @@ value, those values (concatenated UTF-8 with int64 offsets) and a count per colu
 feature column names; a format version; and the
 :class:`~magicmix_geo.prepare.osm.ReaderKeys` it was cut for (canonical JSON).
 
-Coordinates (float64) are stored as two uint32 halves: the high halves (sign, exponent, top
-of the mantissa) deflate to ~0.4, the low halves are noise and are stored as they are; every
-other entry is deflated at zlib level 1 (ids, offsets and strings shrink to ~0.2). A slice
-is ~0.5 of its arrays' size, as under format 2, for a third of the CPU. The bytes are a
-function of the data: entries are written in a fixed order with a fixed timestamp, so an
-unchanged slice is byte-identical (the result cache keys on the file's sha256). Files
+Floats (coordinates, walk locations) are stored as little-endian uint16 words: the top
+word of each (sign, exponent, 4 bits of mantissa; ``<name>_top``) deflates to ~0.01, the
+three low words (``<name>_low``) are near noise and stored as they are (deflating them takes
+over 30 times the CPU of the top words and saves a fifth of their size). Every other entry (ids, offsets, strings: ~0.2) is
+deflated at zlib level 1. On a city's slices: 0.58 of the arrays on disk (format 2, WKB
+deflated whole: 0.52), for 0.4 of format 2's CPU to write and 0.5 to read (bench/README.md,
+"Session 10"). The bytes are a function of the data: entries are written in a fixed order
+with a fixed timestamp, so an unchanged slice is byte-identical (the result cache keys on
+the file's sha256); a slice of another format is refused and cut again. Files
 appear atomically.
 
 :func:`read_slice` trusts nothing in the file: every array's name, dtype, length, offsets,
@@ -54,9 +57,9 @@ from magicmix_geo.prepare.osm import (
 
 SLICE_SUFFIX = ".osmslice.npz"
 SLICE_FORMAT = 3
-# entries are deflated at this zlib level (1: the cheapest), but for the low 6 bytes of
-# coordinates (LOW_SUFFIX), which are stored: deflating them costs 20 times the CPU of
-# deflating the top 2 bytes (TOP_SUFFIX), which shrink to ~0.01, and saves ~0.2 of them
+# entries are deflated at this zlib level (1: the cheapest), but for the low 48 bits of
+# floats (LOW_SUFFIX), which are stored: deflating them takes over 30 times the CPU of
+# deflating the top 16 (TOP_SUFFIX, which shrink to ~0.01) and saves a fifth of them
 ZIP_LEVEL = 1
 TOP_SUFFIX, LOW_SUFFIX = "_top", "_low"
 # a float64 as 4 little-endian uint16: the top one (sign, exponent, 4 bits of mantissa)
