@@ -13,13 +13,13 @@ feature column names; a format version; and the
 Floats (coordinates, walk locations) are stored as little-endian uint16 words: the top
 word of each (sign, exponent, 4 bits of mantissa; ``<name>_top``) deflates to ~0.01, the
 three low words (``<name>_low``) are near noise and stored as they are (deflating them takes
-over 30 times the CPU of the top words and saves a fifth of their size). Every other entry (ids, offsets, strings: ~0.2) is
-deflated at zlib level 1. On a city's slices: 0.58 of the arrays on disk (format 2, WKB
-deflated whole: 0.52), for 0.4 of format 2's CPU to write and 0.5 to read (bench/README.md,
-"Session 10"). The bytes are a function of the data: entries are written in a fixed order
-with a fixed timestamp, so an unchanged slice is byte-identical (the result cache keys on
-the file's sha256); a slice of another format is refused and cut again. Files
-appear atomically.
+over 30 times the CPU of the top words and saves a fifth of their size). Every other entry
+(ids, offsets, strings: ~0.2) is deflated at zlib level 1. On a city's slices: 0.58 of the
+arrays on disk (format 2, WKB deflated whole: 0.52), for 0.4 of format 2's CPU to write and
+0.5 to read (bench/README.md, "Session 10"). The bytes are a function of the data: entries
+are written in a fixed order with a fixed timestamp, so an unchanged slice is
+byte-identical (the result cache keys on the file's sha256); a slice of another format is
+refused and cut again. Files appear atomically.
 
 :func:`read_slice` trusts nothing in the file: every array's name, dtype, length, offsets,
 rows, codes, UTF-8 and geometry (closed rings of at least four coordinates, lines of at
