@@ -462,9 +462,7 @@ def _swap_middle(arrays: dict[str, np.ndarray]) -> np.ndarray:
     return offsets
 
 
-def _floats(
-    arrays: dict[str, np.ndarray], name: str, values: slice | str
-) -> dict[str, np.ndarray]:
+def _floats(arrays: dict[str, np.ndarray], name: str, values: slice | str) -> dict[str, np.ndarray]:
     """Both parts of the float64 values ``name``: those of ``values`` or a ``values`` slice."""
     if isinstance(values, str):
         return {f"{name}_{part}": arrays[f"{values}_{part}"] for part in ("top", "low")}
