@@ -200,6 +200,23 @@ class TreeMemory:
                 self.peak_total = max(self.peak_total, sum(sizes))
 
 
+def run_watched(
+    command: list[str], env: dict[str, str] | None = None
+) -> tuple[float, TreeMemory, bool]:
+    """Run ``command``, watching its process tree's memory: wall seconds, the watcher, and
+    whether it failed (its stderr's end then printed)."""
+    clock = time.perf_counter()
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    with TreeMemory(process.pid) as memory:
+        _, stderr = process.communicate()
+    wall = time.perf_counter() - clock
+    if process.returncode != 0:
+        print(stderr[-3000:], file=sys.stderr)
+    return wall, memory, process.returncode != 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--municipalities", type=int, default=355)
@@ -252,15 +269,8 @@ def main(argv: list[str] | None = None) -> int:
         "--quiet",
     ]
     env = {**os.environ, "MAGICMIX_CACHE_DIR": str(store)}
-    clock = time.perf_counter()
-    process = subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    with TreeMemory(process.pid) as memory:
-        _, stderr = process.communicate()
-    wall = time.perf_counter() - clock
-    if process.returncode != 0:
-        print(stderr[-3000:], file=sys.stderr)
+    wall, memory, failed = run_watched(command, env)
+    if failed:
         return 1
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     rows = manifest["run_summary"]["municipalities"]

@@ -42,7 +42,7 @@ from shapely import affinity
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
-from country import KERNCIJFERS, TreeMemory, cat_pass  # noqa: E402
+from country import KERNCIJFERS, TreeMemory, cat_pass, run_watched  # noqa: E402
 from kadaster_parcels import parcels as sample_plots  # noqa: E402
 
 from tests._islands import Core, load_core, moved_area, write_boundary, write_islands  # noqa: E402
@@ -215,13 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(cache, ignore_errors=True)
     command = [sys.executable, __file__, "--child", str(listing), str(out), str(cache)]
     print(f"  load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
-    clock = time.perf_counter()
-    process = subprocess.Popen([*command, str(args.workers)], stderr=subprocess.PIPE, text=True)
-    with TreeMemory(process.pid) as memory:
-        _, stderr = process.communicate()
-    wall = time.perf_counter() - clock
-    if process.returncode != 0:
-        print(stderr[-3000:], file=sys.stderr)
+    wall, memory, failed = run_watched([*command, str(args.workers)])
+    if failed:
         return 1
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     report(
