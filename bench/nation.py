@@ -61,14 +61,15 @@ NATIONAL_MUNICIPALITIES = 342
 RENUMBER_CAT_PASSES = 1.1
 
 
-def build(m: int, k: int, work: Path) -> Path:
-    """The inputs of ``m`` municipalities of ``k`` copies each, as a JSON list (built once)."""
+def build(m: int, k: int, work: Path, gap_deg: float = 0.0) -> Path:
+    """The inputs of ``m`` municipalities of ``k`` copies each, as a JSON list (built once);
+    ``gap_deg`` between neighbouring copies."""
     listing = work / "inputs.json"
     if listing.is_file():
         return listing
     core = load_core(work, CORE_MARGIN_DEG)
     plots = _one_copy_plots(core, work / "one")
-    shifts = _block_shifts(core, m, k)
+    shifts = _block_shifts(core, m, k, gap_deg)
     pbf = work / "nation.osm.pbf"
     write_islands(pbf, core, shifts)
     codes = _codes(m)
@@ -103,12 +104,12 @@ def _one_copy_plots(core: Core, work: Path) -> gpd.GeoDataFrame:
     return gpd.read_file(sample_plots(pbf, boundary, work / "percelen.gpkg")).to_crs(4326)
 
 
-def _block_shifts(core: Core, m: int, k: int) -> list[tuple[float, float]]:
+def _block_shifts(core: Core, m: int, k: int, gap_deg: float) -> list[tuple[float, float]]:
     """Shifts (degrees) of ``m * k`` copies: municipality ``j`` is the ``j``-th block of
     ``BLOCK_COLUMNS`` x ``k / BLOCK_COLUMNS`` copies on a square-ish grid of blocks, copies
-    touching (each an island: no street joins two copies)."""
+    ``gap_deg`` apart (each an island: no street joins two copies)."""
     minx, miny, maxx, maxy = core.bounds
-    width, height = maxx - minx, maxy - miny
+    width, height = maxx - minx + gap_deg, maxy - miny + gap_deg
     rows = int(np.ceil(k / BLOCK_COLUMNS))
     blocks_across = int(np.ceil(np.sqrt(m * rows / BLOCK_COLUMNS)))
     shifts = []
@@ -187,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--municipalities", type=int, default=34)
     parser.add_argument("--copies", type=int, default=6, help="copies per municipality")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--gap", type=float, default=0.0, help="degrees between copies")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -196,8 +198,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{KERNCIJFERS}: not found (the team's shared data)", file=sys.stderr)
         return 2
     work = WORK / f"nation-{args.municipalities}x{args.copies}"
+    if args.gap:
+        work = work.with_name(f"{work.name}-gap{args.gap:g}")
     clock = time.perf_counter()
-    listing = build(args.municipalities, args.copies, work)
+    listing = build(args.municipalities, args.copies, work, args.gap)
     print(f"nation: {work} (built or reused in {time.perf_counter() - clock:.0f} s)")
     pbf = work / "nation.osm.pbf"
     info = subprocess.run(
