@@ -26,6 +26,10 @@ def count_within(points: gpd.GeoSeries, targets: gpd.GeoSeries, radius_m: float)
     return np.bincount(point_idx, minlength=len(points)).astype(np.int64)
 
 
+# relative and absolute (m) margin of the distance within which a target may be the nearest
+NEAREST_MARGIN = 1e-9
+
+
 def distance_to_nearest(geoms: gpd.GeoSeries, targets: gpd.GeoSeries) -> np.ndarray:
     """Straight-line distance (m) from each geometry to the nearest target; NaN if none.
 
@@ -62,10 +66,6 @@ def distance_to_nearest(geoms: gpd.GeoSeries, targets: gpd.GeoSeries) -> np.ndar
     np.minimum.at(nearest, geom_i, dist)
     result[present] = nearest
     return result
-
-
-# relative and absolute (m) margin of the distance within which a target may be the nearest
-NEAREST_MARGIN = 1e-9
 
 
 def _first_vertices(geoms: np.ndarray) -> np.ndarray:
