@@ -29,8 +29,12 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
+
+if TYPE_CHECKING:
+    from magicmix_geo.contract import RankInputs
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -73,15 +77,11 @@ def parcels(pbf: Path, boundary: Path, target: Path) -> Path:
     return target
 
 
-def child(pbf: Path, boundary: Path, candidates: Path, out: Path) -> int:
-    """Rank and publish one municipality from BRK parcels, as the CLI does from the cache."""
-    from magicmix_geo.cache import rank_cached
-    from magicmix_geo.config import load_settings
+def brk_inputs(pbf: Path, boundary: Path, candidates: Path) -> RankInputs:
+    """A municipality ranked from BRK parcels, as the CLI's inputs from the data cache are."""
     from magicmix_geo.contract import RankInputs
-    from magicmix_geo.publish.run import publish_run
 
-    settings = load_settings()
-    inputs = RankInputs(
+    return RankInputs(
         osm=pbf,
         gm_code=GM_CODE,
         boundary=boundary,
@@ -89,6 +89,21 @@ def child(pbf: Path, boundary: Path, candidates: Path, out: Path) -> int:
         candidates=candidates,
         candidate_source="brk",
     )
+
+
+def work_inputs(work: Path) -> RankInputs:
+    """:func:`brk_inputs` of a built folder (``bench/_work/big-<n>``)."""
+    return brk_inputs(work / "city.osm.pbf", work / "boundary.gpkg", work / PARCELS)
+
+
+def child(pbf: Path, boundary: Path, candidates: Path, out: Path) -> int:
+    """Rank and publish one municipality from BRK parcels, as the CLI does from the cache."""
+    from magicmix_geo.cache import rank_cached
+    from magicmix_geo.config import load_settings
+    from magicmix_geo.publish.run import publish_run
+
+    settings = load_settings()
+    inputs = brk_inputs(pbf, boundary, candidates)
     started = datetime.now(UTC)
     result = rank_cached(inputs, settings, None).result
     publish_run([result], out, settings, started=started)

@@ -167,13 +167,13 @@ def child(listing: Path, out: Path, cache: Path, workers: int) -> int:
     return run.exit_code
 
 
-def slice_overlap(cache: Path) -> float:
-    """How many walk-way node references the slices hold together, against the file's."""
+def slice_walk_refs(cache: Path) -> int:
+    """How many walk-way node references the slices of ``cache`` hold together."""
     total = 0
     for path in cache.rglob("*.osmslice.npz"):
         with np.load(path, allow_pickle=False) as arrays:
             total += arrays["walk_node_ids"].size
-    return float(total)
+    return total
 
 
 def file_walk_refs(pbf: Path) -> int:
@@ -246,7 +246,7 @@ def report(
     seconds = np.array([r["seconds"] for r in rows if r["status"] != "failed"])
     cpus = np.array([r.get("cpu_seconds") or np.nan for r in rows if r["status"] != "failed"])
     store_s = sum(r["seconds"] for r in manifest.get("osm_store", []))
-    overlap = slice_overlap(cache) / file_walk_refs(pbf)
+    overlap = slice_walk_refs(cache) / file_walk_refs(pbf)
     print(
         f"  {len(rows)} municipalities, {failed} failed, published "
         f"{len(manifest['municipalities'])}; wall {wall:.1f} s ({wall / 60:.1f} min), "

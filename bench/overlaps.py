@@ -39,8 +39,6 @@ from magicmix_geo.measure import context, site_cover
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench" / "_work"
 MAIN_WORK = Path("/work/main/bench/_work")
-KERNCIJFERS = Path("/work/shared/data/cbs_gemeenten_2020/cbs_gemeenten_2020_kerncijfers.gpkg")
-GM_CODE = "GM0503"
 ARGS_FILE = "overlap_args.pkl"
 # (module whose global the pipeline calls, name) of each timed function
 CAPTURED = (
@@ -53,9 +51,10 @@ CAPTURED = (
 
 def capture(work: Path) -> Path:
     """Run the BRK ranking of ``work`` once and save every call's arguments."""
+    from kadaster_parcels import work_inputs
+
     from magicmix_geo.cache import rank_cached
     from magicmix_geo.config import load_settings
-    from magicmix_geo.contract import RankInputs
 
     calls: list[tuple[str, tuple[Any, ...]]] = []
     for module, name in CAPTURED:
@@ -66,15 +65,7 @@ def capture(work: Path) -> Path:
             return _inner(*args)
 
         setattr(module, name, wrapper)
-    inputs = RankInputs(
-        osm=work / "city.osm.pbf",
-        gm_code=GM_CODE,
-        boundary=work / "boundary.gpkg",
-        cbs=(KERNCIJFERS,),
-        candidates=work / "percelen.gpkg",
-        candidate_source="brk",
-    )
-    rank_cached(inputs, load_settings(), None)
+    rank_cached(work_inputs(work), load_settings(), None)
     target = WORK / work.name / ARGS_FILE
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(pickle.dumps(calls, protocol=pickle.HIGHEST_PROTOCOL))

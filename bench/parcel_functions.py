@@ -43,10 +43,9 @@ CALLS = WORK / "big-16" / "functions.pkl"
 def capture(target: Path) -> None:
     """Rank the 16 copies in this process, keeping every call's arguments of FUNCTIONS."""
     sys.path.insert(0, str(ROOT))
-    from big_municipality import GM_CODE, KERNCIJFERS
+    from kadaster_parcels import work_inputs
 
     from magicmix_geo.config import load_settings
-    from magicmix_geo.contract import RankInputs
     from magicmix_geo.pipeline import rank_municipality
 
     calls: dict[str, list[tuple[Any, ...]]] = {}
@@ -69,16 +68,7 @@ def capture(target: Path) -> None:
                 ours = getattr(other, "__name__", "").startswith("magicmix_geo")
                 if ours and getattr(other, name, None) is original:
                     setattr(other, name, wrapped)
-    work = WORK / "big-16"
-    inputs = RankInputs(
-        osm=work / "city.osm.pbf",
-        gm_code=GM_CODE,
-        boundary=work / "boundary.gpkg",
-        cbs=(KERNCIJFERS,),
-        candidates=work / "percelen.gpkg",
-        candidate_source="brk",
-    )
-    rank_municipality(inputs, load_settings())
+    rank_municipality(work_inputs(WORK / "big-16"), load_settings())
     target.write_bytes(pickle.dumps(calls))
 
 
