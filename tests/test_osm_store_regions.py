@@ -17,9 +17,12 @@ import subprocess
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
+import osmium
 import pytest
+import shapely
 from shapely import affinity
-from shapely.geometry import box
+from shapely.geometry import Point, box
 from shapely.geometry.base import BaseGeometry
 
 from magicmix_geo.config import load_settings
@@ -29,8 +32,10 @@ from magicmix_geo.prepare.regions import (
     REGION_MARGIN_DEG,
     SLICE_REGION_NODES,
     group_by_position,
+    osmium_area,
     plan_slice_regions,
     region_box,
+    region_outline,
 )
 from tests._islands import Core, load_core, moved_area, write_islands
 
@@ -225,9 +230,45 @@ def test_groups_are_balanced_neighbourhoods() -> None:
     assert group_by_position(centres, 4) == groups  # deterministic
 
 
-def test_a_region_box_covers_its_members_with_a_margin() -> None:
-    members = [box(4.1, 52.0, 4.2, 52.1), box(4.3, 51.95, 4.35, 52.05)]
-    west, south, east, north = region_box(members)
-    assert west <= 4.1 - REGION_MARGIN_DEG and south <= 51.95 - REGION_MARGIN_DEG
-    assert east >= 4.35 + REGION_MARGIN_DEG and north >= 52.1 + REGION_MARGIN_DEG
-    assert all(round(v * 1e7) == v * 1e7 for v in (west, south, east, north))
+def test_a_region_outline_covers_its_members_with_a_margin_and_not_their_box() -> None:
+    """An L of two members: the outline holds both with the margin, on OSM's 1e-7 grid, and
+    leaves out most of the box's empty corner."""
+    members = [box(4.1, 52.0, 4.2, 52.1), box(4.1, 52.0, 4.4, 52.03)]
+    outline = region_outline(members)
+    grown = shapely.buffer(shapely.union_all(members), REGION_MARGIN_DEG)
+    assert shapely.covers(outline, grown)
+    coordinates = shapely.get_coordinates(outline)
+    assert np.array_equal(np.round(coordinates, 7), coordinates)
+    corner = box(4.2 + 0.01, 52.03 + 0.01, 4.4, 52.1)  # the empty corner, less 0.01 degrees
+    assert not outline.intersects(corner)
+    assert outline.area < 0.6 * box(*region_box(members)).area
+
+
+def test_a_region_of_two_islands_is_cut_as_two_parts(
+    country: tuple[Path, Core, dict[str, int]], tmp_path: Path
+) -> None:
+    """Islands 1 and 3 lie diagonally apart: their box holds islands 0 and 4 as well, their
+    outline only them; osmium takes the outline from its config file and cuts by it."""
+    source, core, _ = country
+    squares = [moved_area(core, SHIFTS[k], SQUARE_DEG) for k in (1, 3)]
+    members = [extract_polygon(g, BUFFER_M) for g in gpd.GeoSeries(squares, crs=4326).to_crs(28992)]
+    outline = region_outline(members)
+    assert len(outline.geoms) == 2
+    area = osmium_area(outline)
+    assert [len(polygon) for polygon in area["multipolygon"]] == [1, 1]  # outer rings, no hole
+    assert all(ring[0] == ring[-1] for polygon in area["multipolygon"] for ring in polygon)
+    config = tmp_path / "config.json"
+    extract = {"output": "region.osm.pbf", **area}
+    config.write_text(json.dumps({"directory": str(tmp_path), "extracts": [extract]}))
+    subprocess.run(
+        ["osmium", "extract", "-c", str(config), "-s", "smart", str(source)],
+        check=True,
+        capture_output=True,
+    )
+    cut = tmp_path / "region.osm.pbf"
+    nodes = [n.location for n in osmium.FileProcessor(str(cut), osmium.osm.NODE)]
+    islands = [moved_area(core, shift, 3 * SQUARE_DEG).buffer(0.05) for shift in SHIFTS]
+    found = {
+        k for k, island in enumerate(islands) for n in nodes if island.contains(Point(n.lon, n.lat))
+    }
+    assert found == {1, 3}

@@ -9,7 +9,7 @@ slice instead of parsing an extract, so an object inside several municipalities'
 parsed once, not once per municipality.
 
 A small file is parsed whole. A large one is first cut into regions of neighbouring
-municipalities (:mod:`magicmix_geo.prepare.regions`: one ``osmium extract`` pass of boxes,
+municipalities (:mod:`magicmix_geo.prepare.regions`: one ``osmium extract`` pass of outlines,
 temporary uncompressed files) and each region's file is parsed once, two programs at a time;
 a region's file holds everything its members' smart extracts would, so a slice is the same,
 byte for byte, from its region as from the whole file.
@@ -73,7 +73,7 @@ from magicmix_geo.prepare.osm_ids import (
     sidecar_record,
 )
 from magicmix_geo.prepare.osm_slice_file import SLICE_FORMAT, SLICE_SUFFIX
-from magicmix_geo.prepare.regions import Region, plan_slice_regions
+from magicmix_geo.prepare.regions import Region, osmium_area, plan_slice_regions
 from magicmix_geo.prepare.slice_jobs import SliceJob, run_job, run_jobs
 from magicmix_geo.prepare.sorted_pbf import NotSortedPbfError, SortedPbf
 from magicmix_geo.provenance import file_sha256
@@ -168,7 +168,7 @@ def slice_areas(
 
     A source of at most :data:`~magicmix_geo.prepare.regions.SLICE_REGION_NODES` nodes is
     parsed whole; a larger one is first cut into regions of neighbouring municipalities (one
-    ``osmium extract`` pass of boxes, from a renumbered copy when :func:`plan_passes` says so),
+    ``osmium extract`` pass of outlines, from a renumbered copy when :func:`plan_passes` says so),
     and each region's file is parsed once, :data:`REGION_WORKERS` programs at a time
     (``regions`` forces that many regions, 0 none). Every member's slice is cut from its
     region's parsed data and written to the store; slices already there for this version of
@@ -243,9 +243,9 @@ def _slice_through_regions(
         renumber_s = time.perf_counter() - renumber_clock
     with tempfile.TemporaryDirectory(dir=folder, prefix=".regions.") as tmp:
         files = {r.key: Path(tmp) / f"{r.key}.osm.pbf" for r in split}
-        boxes = {r.key: {"bbox": list(r.box)} for r in split}
+        outlines = {r.key: osmium_area(r.outline) for r in split}
         what = f"regions from {source.name}"
-        passes = _cut(cut_from, boxes, files, per_pass, source, what, log)
+        passes = _cut(cut_from, outlines, files, per_pass, source, what, log)
         for path in files.values():
             _write_sidecar(path, sidecar)
         jobs = [SliceJob(files[r.key], source, keys, members[r.key]) for r in split]
@@ -629,9 +629,9 @@ def _osmium_extract(
     reported: Path,
 ) -> None:
     """One ``osmium extract --config`` pass over ``source`` writing every target (as
-    :data:`REGION_FORMAT`) atomically; ``areas`` holds each key's box as osmium's config takes
-    it (``bbox``); errors name ``reported`` (the file the user gave, when ``source`` is its
-    renumbered copy)."""
+    :data:`REGION_FORMAT`) atomically; ``areas`` holds each key's area as osmium's config
+    takes it (``bbox`` or ``multipolygon``); errors name ``reported`` (the file the user gave,
+    when ``source`` is its renumbered copy)."""
     _require_osmium(reported)
     folder = next(iter(targets.values())).parent
     folder.mkdir(parents=True, exist_ok=True)

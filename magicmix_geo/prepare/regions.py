@@ -1,14 +1,20 @@
 """Regions of the OSM store: groups of neighbouring municipalities cut from the source first.
 
 A large shared OSM file (a national or province file) is cut into a few regions (one
-``osmium extract`` pass, a bounding box per region), and each region's file is parsed once,
+``osmium extract`` pass, an outline per region), and each region's file is parsed once,
 in parallel processes, for its members' slices. With the ``smart`` strategy a region's file
 holds every object a member's extract would hold, each as in the source, in the source's
-order (see :func:`region_box` for why), so a member's slice is the same from its region as
-from the whole file. Regions bound the memory of one parse (:data:`SLICE_REGION_NODES`).
+order (see :func:`region_outline` for why), so a member's slice is the same from its region
+as from the whole file. Regions bound the memory of one parse (:data:`SLICE_REGION_NODES`).
 
-Pure computation: which municipalities share a region, and each region's box. Cutting and
-parsing are :mod:`magicmix_geo.prepare.extracts`. Figures: bench/README.md, "Slices".
+A region's outline is its members' polygons' union, grown a little and simplified, not their
+bounding box: municipalities are irregular, and the boxes of the CBS municipalities' grown
+polygons in 26 regions hold 1.87 x the country's area (2.02 x its people), the outlines 1.34 x
+(1.47 x): every region's file is parsed, so that is a quarter less to parse
+(``bench/region_outlines.py``).
+
+Pure computation: which municipalities share a region, and each region's outline. Cutting
+and parsing are :mod:`magicmix_geo.prepare.extracts`. Figures: bench/README.md, "Slices".
 """
 
 from __future__ import annotations
@@ -17,11 +23,18 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+import shapely
+from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
-# a region's box reaches this far (degrees, ~10 m) beyond its members' polygons, so that a
-# node osmium finds inside a member's polygon is inside the box too, whatever the rounding
+# a region's outline lies at least this far (degrees, ~10 m) outside its members' polygons, so
+# that a node osmium finds inside a member's polygon is inside the outline too, whatever the
+# rounding (osmium: "nodes directly on the boundary ... might end up in the extract or not")
 REGION_MARGIN_DEG = 1e-4
+# the outline: the members' union grown by this much (degrees, ~50 m) and simplified within
+# half of it (fewer vertices for osmium to test), so it stays REGION_MARGIN_DEG outside
+OUTLINE_GROWTH_DEG = 5e-4
 # slices (prepare/extracts.slice_areas): a source of at most this many nodes is parsed whole,
 # a larger one in regions of about this many nodes each; parsing holds ~200 MB per million
 # nodes (bench/README.md, "Slices")
@@ -30,12 +43,12 @@ SLICE_REGION_NODES = 4_000_000
 
 @dataclass(frozen=True)
 class Region:
-    """A group of neighbouring municipalities: its key, its members' keys, and a box
-    (west, south, east, north; WGS84 degrees) covering every member's extract polygon."""
+    """A group of neighbouring municipalities: its key, its members' keys, and the outline
+    (WGS84) osmium cuts it with, covering every member's extract polygon with a margin."""
 
     key: str
     members: tuple[str, ...]
-    box: tuple[float, float, float, float]
+    outline: MultiPolygon
 
 
 def plan_slice_regions(
@@ -70,7 +83,7 @@ def grouped(polygons: Mapping[str, BaseGeometry], count: int) -> list[Region]:
     centres = {key: _centre(polygons[key]) for key in keys}
     groups = group_by_position(centres, min(count, len(keys)))
     return [
-        Region(f"R{i:03d}", tuple(group), region_box([polygons[k] for k in group]))
+        Region(f"R{i:03d}", tuple(group), region_outline([polygons[k] for k in group]))
         for i, group in enumerate(groups)
     ]
 
@@ -102,24 +115,50 @@ def _bisect(
     return _bisect(ordered[:cut], points, left) + _bisect(ordered[cut:], points, count - left)
 
 
-def region_box(polygons: Sequence[BaseGeometry]) -> tuple[float, float, float, float]:
-    """The box (WGS84) of a region: its members' polygons' bounds grown by
-    :data:`REGION_MARGIN_DEG`, rounded outwards to OSM's 1e-7 degrees.
+def region_outline(polygons: Sequence[BaseGeometry]) -> MultiPolygon:
+    """The outline (WGS84) of a region: its members' polygons' union grown by
+    :data:`OUTLINE_GROWTH_DEG`, simplified within half of that, coordinates rounded to OSM's
+    1e-7 degrees; checked to cover the union grown by :data:`REGION_MARGIN_DEG` (else, which
+    simplification should never cause, the members' bounding box so grown).
 
     Why a municipality's slice is the same from its region's file as from the source
-    (osmium's smart strategy): every node inside its polygon lies inside the box, so the
+    (osmium's smart strategy): every node inside its polygon lies inside the outline, so the
     region holds those nodes, every way using one of them with all its nodes, every relation
     with such a member and its parent relations, and every multipolygon relation with such a
     member with all its member ways and their nodes: all the objects the municipality's
     smart extract takes, each as in the source, in the source's order; its slice is cut
     from them.
     """
+    union = shapely.union_all(list(polygons))
+    grown = shapely.buffer(union, OUTLINE_GROWTH_DEG, quad_segs=2)
+    simple = shapely.simplify(grown, OUTLINE_GROWTH_DEG / 2, preserve_topology=True)
+    outline = shapely.transform(simple, lambda xy: np.round(xy, 7))
+    if not shapely.covers(outline, shapely.buffer(union, REGION_MARGIN_DEG, quad_segs=2)):
+        outline = shapely.box(*region_box(polygons))
+    return outline if isinstance(outline, MultiPolygon) else MultiPolygon([outline])
+
+
+def region_box(polygons: Sequence[BaseGeometry]) -> tuple[float, float, float, float]:
+    """The box (WGS84) of ``polygons``' bounds grown by :data:`REGION_MARGIN_DEG`, rounded
+    outwards to OSM's 1e-7 degrees."""
     bounds = [p.bounds for p in polygons]
     west = min(b[0] for b in bounds) - REGION_MARGIN_DEG
     south = min(b[1] for b in bounds) - REGION_MARGIN_DEG
     east = max(b[2] for b in bounds) + REGION_MARGIN_DEG
     north = max(b[3] for b in bounds) + REGION_MARGIN_DEG
     return (_floor7(west), _floor7(south), _ceil7(east), _ceil7(north))
+
+
+def osmium_area(outline: MultiPolygon) -> dict[str, list[list[list[list[float]]]]]:
+    """``outline`` as an extract's area in ``osmium extract``'s config file: ``multipolygon``,
+    a list of polygons, each a list of rings (the outer first), each a list of [lon, lat]."""
+    parts: list[Polygon] = list(outline.geoms)
+    return {
+        "multipolygon": [
+            [[[x, y] for x, y in ring.coords] for ring in (part.exterior, *part.interiors)]
+            for part in parts
+        ]
+    }
 
 
 def _centre(polygon: BaseGeometry) -> tuple[float, float]:
