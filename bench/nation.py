@@ -38,12 +38,14 @@ import geopandas as gpd
 import numpy as np
 import shapely
 from shapely import affinity
+from shapely.geometry.base import BaseGeometry
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 from country import KERNCIJFERS, TreeMemory, cat_pass, run_watched  # noqa: E402
 from kadaster_parcels import parcels as sample_plots  # noqa: E402
+from region_outlines import national_volumes, region_volumes  # noqa: E402
 
 from tests._islands import Core, load_core, moved_area, write_boundary, write_islands  # noqa: E402
 
@@ -223,9 +225,11 @@ def main(argv: list[str] | None = None) -> int:
     if failed:
         return 1
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    boundaries = [gpd.read_file(r["boundary"]).geometry.iloc[0] for r in rows]
     report(
         out, cache, pbf, wall, children.ru_utime + children.ru_stime, memory, cat_s, nodes, parcels
     )
+    report_volumes(boundaries, nodes, manifest_store(out), cat_s)
     return 0
 
 
@@ -276,6 +280,39 @@ def report(
         f"{RENUMBER_CAT_PASSES} `cat` = {renumber / 60:.1f} min; "
         f"**{(rest + store + renumber) / 60:.1f} min** "
         f"({len(rows) * by_parcels:.0f} municipalities at this size)"
+    )
+
+
+def manifest_store(out: Path) -> float:
+    """The OSM store's seconds in the run's manifest."""
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    return float(sum(r["seconds"] for r in manifest.get("osm_store", [])))
+
+
+def report_volumes(
+    boundaries: list[BaseGeometry], nodes: int, store_s: float, cat_s: float
+) -> None:
+    """What this run's slices and regions hold against the nation's (by land area, each
+    municipality's weight spread over it: ``bench/region_outlines.py``), and the store scaled
+    by nodes and by what the regions hold: the store is an osmium pass (~1 `cat`) and the
+    regions' parse, which grows with what the regions hold."""
+    areas = gpd.GeoSeries(boundaries, crs=RD_NEW)
+    slices, _, regions = region_volumes(areas, {"land area": areas.area.to_numpy()}, nodes)[
+        "land area"
+    ]
+    nation = national_volumes(NATIONAL_NODES)
+    by_area, by_people = nation["land area"], nation["people"]
+    print(
+        f"  by land area the slices hold {slices:.2f} x the municipalities and the regions "
+        f"{regions:.2f} x; the nation's: slices {by_area[0]:.2f}-{by_people[0]:.2f} x, regions "
+        f"{by_area[2]:.2f}-{by_people[2]:.2f} x (by land area - by people)"
+    )
+    by_nodes = NATIONAL_NODES / nodes
+    parse = max(store_s - cat_s, 0.0) * by_nodes
+    low, high = (cat_s * by_nodes + parse * v[2] / regions for v in (by_area, by_people))
+    print(
+        f"  the store scaled by nodes and by what the regions hold: {low / 60:.1f}-"
+        f"{high / 60:.1f} min (by nodes alone {store_s * by_nodes / 60:.1f})"
     )
 
 

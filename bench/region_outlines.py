@@ -9,7 +9,7 @@ region's outline (``prepare/regions.region_outline``) hold of every municipality
 area and by people (a municipality's weight spread evenly over it). It also prints what the
 slices hold together (the members' extract polygons: the buffers' overlap). Run::
 
-    .venv/bin/python bench/region_outlines.py [--nodes 100000000] [--regions N]
+    .venv/bin/python bench/region_outlines.py [--nodes 100000000]
 """
 
 from __future__ import annotations
@@ -50,40 +50,54 @@ def held(municipalities: np.ndarray, weight: np.ndarray, shapes: list[BaseGeomet
     return total / float(weight.sum())
 
 
+Volumes = dict[str, tuple[float, float, float]]
+
+
+def region_volumes(areas: gpd.GeoSeries, weights: dict[str, np.ndarray], nodes: int) -> Volumes:
+    """For municipalities ``areas`` (EPSG:28992), planned in regions as the store plans them
+    for a file of ``nodes`` nodes: per weight (spread evenly over each municipality), what
+    the slices, the regions' boxes and their outlines hold together, as multiples of it."""
+    settings = load_settings()
+    buffer_m = settings.walk.clip_buffer_m + CLIP_MARGIN_M + EXTRACT_SLACK_M
+    polygons = {f"{i:04d}": extract_polygon(area, buffer_m) for i, area in enumerate(areas)}
+    planned = plan_slice_regions(polygons, nodes, None, REGION_WORKERS)
+    if not planned:  # parsed whole: the file once
+        planned = plan_slice_regions(polygons, nodes, 1, REGION_WORKERS)
+    municipalities = areas.to_crs(4326).to_numpy()
+    boxes = [shapely.box(*region_box([polygons[k] for k in r.members])) for r in planned]
+    outlines = [r.outline for r in planned]
+    return {
+        name: (
+            held(municipalities, weight, list(polygons.values())),
+            held(municipalities, weight, boxes),
+            held(municipalities, weight, outlines),
+        )
+        for name, weight in weights.items()
+    }
+
+
+def national_volumes(nodes: int) -> Volumes:
+    """:func:`region_volumes` of the CBS municipalities (land) by land area and by people."""
+    frame = gpd.read_file(KERNCIJFERS, columns=["GM_CODE", "H2O", "Aantal inwoners"])
+    frame = frame.loc[frame["H2O"] == "NEE"].reset_index(drop=True)
+    areas = frame.to_crs(28992).geometry
+    weights = {
+        "land area": areas.area.to_numpy(),
+        "people": frame["Aantal inwoners"].clip(lower=0).to_numpy(dtype=float),
+    }
+    return region_volumes(areas, weights, nodes)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, default=100_000_000, help="the national file's")
-    parser.add_argument("--regions", type=int, default=None, help="force this many regions")
     args = parser.parse_args(argv)
     if not KERNCIJFERS.is_file():
         print(f"{KERNCIJFERS}: not found (the team's shared data)", file=sys.stderr)
         return 2
-    frame = gpd.read_file(KERNCIJFERS, columns=["GM_CODE", "H2O", "Aantal inwoners"])
-    frame = frame.loc[frame["H2O"] == "NEE"].reset_index(drop=True)
-    settings = load_settings()
-    buffer_m = settings.walk.clip_buffer_m + CLIP_MARGIN_M + EXTRACT_SLACK_M
-    rd = frame.to_crs(28992)
-    polygons = {
-        code: extract_polygon(area, buffer_m)
-        for code, area in zip(frame["GM_CODE"], rd.geometry, strict=True)
-    }
-    regions = plan_slice_regions(polygons, args.nodes, args.regions, REGION_WORKERS)
-    municipalities = frame.to_crs(4326).geometry.to_numpy()
-    weights = {
-        "land area": rd.geometry.area.to_numpy(),
-        "people": frame["Aantal inwoners"].clip(lower=0).to_numpy(dtype=float),
-    }
-    boxes = [shapely.box(*region_box([polygons[k] for k in r.members])) for r in regions]
-    outlines = [r.outline for r in regions]
-    vertices = max(int(shapely.get_num_coordinates(o)) for o in outlines)
-    print(
-        f"{len(frame)} municipalities (land), buffer {buffer_m:g} m, {len(regions)} regions "
-        f"for {args.nodes:,} nodes; outlines of at most {vertices} vertices"
-    )
-    for name, weight in weights.items():
-        slices = held(municipalities, weight, list(polygons.values()))
-        in_boxes = held(municipalities, weight, boxes)
-        in_outlines = held(municipalities, weight, outlines)
+    print(f"the CBS municipalities of 2020 (land), in regions for {args.nodes:,} nodes")
+    volumes = national_volumes(args.nodes)
+    for name, (slices, in_boxes, in_outlines) in volumes.items():
         print(
             f"  by {name}: slices {slices:.2f} x; region boxes {in_boxes:.2f} x, region "
             f"outlines {in_outlines:.2f} x ({1 - in_outlines / in_boxes:.0%} less to parse)"
