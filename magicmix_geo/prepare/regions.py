@@ -36,9 +36,12 @@ REGION_MARGIN_DEG = 1e-4
 # half of it (fewer vertices for osmium to test), so it stays REGION_MARGIN_DEG outside
 OUTLINE_GROWTH_DEG = 5e-4
 # slices (prepare/extracts.slice_areas): a source of at most this many nodes is parsed whole,
-# a larger one in regions of about this many nodes each; parsing holds ~200 MB per million
-# nodes (bench/README.md, "Slices")
-SLICE_REGION_NODES = 4_000_000
+# a larger one in regions of about this many nodes each. Parsing holds ~200 MB per million
+# nodes (bench/README.md, "Slices") and a region's file ~1.3 x its share (its outline reaches
+# into its neighbours'): ~2 GB a program, two at once. Fewer, larger regions overlap less: the
+# CBS municipalities' outlines hold 1.34-1.47 x the country in 26 regions (4 M nodes each),
+# 1.23-1.31 x in 14 (bench/region_outlines.py)
+SLICE_REGION_NODES = 8_000_000
 
 
 @dataclass(frozen=True)
