@@ -414,8 +414,8 @@ _Ints = list[int] | array
 def tag_getter(obj: osmium.osm.Node | osmium.osm.Way | osmium.osm.Area) -> TagGetter:
     """``obj``'s tag lookup ``get(key, None)``: pyosmium's C++ ``tags_get_value_by_key`` itself.
 
-    ``TagList.get`` only forwards to it, and that extra Python call cost the reader ~40 % of
-    its tag fetching (23 columns per feature, half a million features per region). The C++
+    ``TagList.get`` only forwards to it, and that extra Python call was a third of the
+    reader's tag fetching (23 columns per feature, half a million features per region). The C++
     object is a private attribute of pyosmium (4.x): should a release rename it, the public
     ``TagList.get`` (same answers) takes over, and ``tests/test_read_osm_fast.py`` fails so that
     we notice the lost speed.
@@ -430,8 +430,9 @@ def _append_refs(way: osmium.osm.Way, node_ids: _Ints, xs: _Ints, ys: _Ints) -> 
     """Append the id and fixed-point location of each of ``way``'s nodes; return their count.
 
     Fixed-point coordinates (1e-7 degree): ints are cheaper to fetch than floats, and an
-    invalid location (node missing from a clipped extract) comes out as a sentinel. Each
-    node's location is taken once (``NodeRef.x`` and ``.y`` would fetch it twice).
+    invalid location (node missing from a clipped extract) comes out as a sentinel. The
+    location's ``x`` and ``y`` are read directly (``NodeRef.x`` and ``.y`` are Python
+    properties over it).
     """
     count, get = way_nodes(way)
     for i in range(count):
