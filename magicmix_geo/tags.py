@@ -11,7 +11,7 @@ Two forms are understood:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -61,6 +61,15 @@ class TagLookup(Protocol):
     def get(self, key: str, default: None = None, /) -> str | None: ...
 
 
+TagGetter = Callable[[str, None], str | None]
+"""``get(key, None)``: a tag's value, or None when the tag is missing."""
+
+
+def _no_search(value: str) -> re.Match[str] | None:
+    """The regex search of a clause without a regular expression (never called)."""
+    raise AssertionError("a clause without a regular expression was searched")
+
+
 @dataclass(frozen=True)
 class _Clause:
     key: str
@@ -93,21 +102,42 @@ class WayFilter:
         self.clauses = tuple(clauses)
         self._regex = {c.pattern: _regex(c.pattern) for c in clauses if c.op in ("~", "!~")}
         self.keys = frozenset(c.key for c in clauses)
+        self._tests = tuple(
+            (
+                c.key,
+                c.op,
+                c.pattern,
+                self._regex[c.pattern].search if c.op in ("~", "!~") else _no_search,
+            )
+            for c in clauses
+        )
 
     def __call__(self, tags: TagLookup | Mapping[str, str]) -> bool:
-        for clause in self.clauses:
-            value = tags.get(clause.key)
-            if clause.op == "exists":
-                ok = value is not None
-            elif clause.op == "=":
-                ok = value == clause.pattern
-            elif clause.op == "!=":
-                ok = value != clause.pattern
-            elif clause.op == "~":
-                ok = value is not None and self._regex[clause.pattern].search(value) is not None
-            else:  # "!~"
-                ok = value is None or self._regex[clause.pattern].search(value) is None
-            if not ok:
+        return self.test(tags.get)
+
+    def test(self, get: TagGetter) -> bool:
+        """Whether the tags that ``get`` reads pass every clause: ``get(key, None)`` is a tag's
+        value or None, as ``dict.get``, pyosmium's ``TagList.get`` or its C++ lookup give it.
+
+        The reader of OSM files calls this once per highway, so the clauses are evaluated from
+        :attr:`_tests` (key, operator, value, bound regex search) without attribute or
+        dictionary look-ups; ``"!~"``, osmnx's usual operator, is tested first.
+        """
+        for key, op, pattern, search in self._tests:
+            value = get(key, None)
+            if op == "!~":
+                if value is not None and search(value) is not None:
+                    return False
+            elif op == "exists":
+                if value is None:
+                    return False
+            elif op == "=":
+                if value != pattern:
+                    return False
+            elif op == "!=":
+                if value == pattern:
+                    return False
+            elif value is None or search(value) is None:  # "~"
                 return False
         return True
 

@@ -10,10 +10,13 @@ exactly what the default returns). :func:`read_osm_for` also reads a slice file
 
 from __future__ import annotations
 
+import functools
+import gc
 import hashlib
 import json
 from array import array
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -25,7 +28,7 @@ import shapely
 from magicmix_geo._errors import InputError
 from magicmix_geo.config import Settings
 from magicmix_geo.prepare.osm_ids import RealIds, real_ids
-from magicmix_geo.tags import WayFilter, rule_keys
+from magicmix_geo.tags import TagGetter, WayFilter, rule_keys
 
 OSM_SUFFIXES = (".osm.pbf", ".pbf", ".osm", ".osm.gz", ".osm.bz2")
 RD_NEW = "EPSG:28992"
@@ -164,7 +167,8 @@ def read_osm(
     if need_walk and not reader.way_ids:
         raise InputError(f"{path}: no walkable ways (osmnx walk filter) in the OSM data")
     walk = _walk_ways(reader.way_ids, reader.lengths, reader.node_ids, reader.xs, reader.ys)
-    features, lines = reader.features(), reader.lines()
+    with gc_paused():
+        features, lines = reader.features(), reader.lines()
     ids = real_ids(path)
     if ids is not None:  # an extract of a renumbered shared file: OSM's own ids again
         walk = _real_walk(walk, ids)
@@ -178,7 +182,27 @@ def project(data: OsmData, crs: str = RD_NEW) -> OsmData:
     ``features`` and ``lines`` in ``crs``; the walking ways stay in EPSG:4326."""
     if crs == WGS84:
         return data
-    return replace(data, features=data.features.to_crs(crs), lines=data.lines.to_crs(crs))
+    with gc_paused():
+        return replace(data, features=data.features.to_crs(crs), lines=data.lines.to_crs(crs))
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off for the block (as it was again after it).
+
+    shapely's geometries are objects the collector tracks, and a region's frames make half a
+    million of them at once: the collector then runs about a thousand times, going over all
+    the new geometries again and again (2 s of the 3 s that building a region's frames takes,
+    0.4 s of its projection). They hold no reference cycles, so there is nothing for it to
+    find; what the block leaves behind is looked at by the next collection after it.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _python_filters(feature_keys: tuple[str, ...]) -> tuple[osmium.BaseFilter, ...]:
@@ -197,9 +221,13 @@ def _python_filters(feature_keys: tuple[str, ...]) -> tuple[osmium.BaseFilter, .
 class _Reader:
     """What :func:`read_osm` keeps of the objects libosmium hands it, column by column.
 
-    Tag values are fetched once per kept column (one ``TagList.get`` each: cheaper than
-    iterating a feature's tags); node features keep their fixed-point location, areas and
-    lines libosmium's WKB.
+    Tag values are fetched once per kept column (one lookup each, through :func:`tag_getter`:
+    cheaper than iterating a feature's tags, which are five on average against 23 columns).
+    They go, feature after feature, into one flat list that :meth:`features` slices into
+    columns: ``list.extend(map(...))`` runs the loop over the columns in C, a third cheaper
+    than a Python loop appending to a list per column, and it allocates no row tuple (a tuple
+    per feature, transposed at the end, costs more than the Python loop). Node features keep
+    their fixed-point location, areas and lines libosmium's WKB.
     """
 
     def __init__(self, walk_filter: WayFilter, columns: tuple[str, ...]) -> None:
@@ -213,7 +241,9 @@ class _Reader:
         self.ys: list[int] = []
         self.feature_types: list[str] = []
         self.feature_ids: list[int] = []
-        self.values: tuple[list[str | None], ...] = tuple([] for _ in columns)
+        self._defaults = (None,) * len(columns)
+        # row r's value of column c at r * len(columns) + c
+        self.values: list[str | None] = []
         self.point_rows: list[int] = []
         self.point_x: list[int] = []
         self.point_y: list[int] = []
@@ -222,28 +252,25 @@ class _Reader:
         self.line_tags: tuple[list[str | None], ...] = tuple([] for _ in LINE_KEYS)
         self.line_wkb: list[bytes] = []
 
-    def _feature(self, osm_type: str, osm_id: int, tags: osmium.osm.TagList) -> None:
+    def _feature(self, osm_type: str, osm_id: int, get: TagGetter) -> None:
         self.feature_types.append(osm_type)
         self.feature_ids.append(osm_id)
-        get = tags.get
-        for column, values in zip(self.columns, self.values, strict=True):
-            values.append(get(column))
+        self.values.extend(map(get, self.columns, self._defaults))
 
     def node(self, node: osmium.osm.Node) -> None:
-        tags = node.tags
         self.point_rows.append(len(self.feature_ids))
         location = node.location
         self.point_x.append(location.x)
         self.point_y.append(location.y)
-        self._feature("node", node.id, tags)
+        self._feature("node", node.id, tag_getter(node))
 
     def way(self, way: osmium.osm.Way) -> None:
-        tags = way.tags
-        highway = tags.get("highway")
-        if highway is not None and self.walk_filter(tags):
+        get = tag_getter(way)
+        highway = get("highway", None)
+        if highway is not None and self.walk_filter.test(get):
             self.way_ids.append(way.id)
             self.lengths.append(_append_refs(way, self.node_ids, self.xs, self.ys))
-        railway, waterway = tags.get("railway"), tags.get("waterway")
+        railway, waterway = get("railway", None), get("waterway", None)
         if highway is None and ((railway is None and waterway is None) or way.is_closed()):
             return
         geom = _linestring_wkb(self.wkb, way)
@@ -257,7 +284,7 @@ class _Reader:
         geom = _multipolygon_wkb(self.wkb, area)
         if geom is not None:
             osm_type = "way" if area.from_way() else "relation"
-            self._feature(osm_type, area.orig_id(), area.tags)
+            self._feature(osm_type, area.orig_id(), tag_getter(area))
             self.area_wkb.append(geom)
 
     def features(self) -> gpd.GeoDataFrame:
@@ -273,9 +300,14 @@ class _Reader:
         columns: dict[str, object] = {
             "osm_type": self.feature_types,
             "osm_id": np.asarray(self.feature_ids, dtype=np.int64),
-            **dict(zip(self.columns, self.values, strict=True)),
+            **self._tag_columns(),
         }
         return osm_frame(columns, geometry, WGS84)
+
+    def _tag_columns(self) -> dict[str, list[str | None]]:
+        """The flat list of tag values, column by column."""
+        step = len(self.columns)
+        return {column: self.values[i::step] for i, column in enumerate(self.columns)}
 
     def lines(self) -> gpd.GeoDataFrame:
         """Highway lines, and railway and waterway lines that are not closed (EPSG:4326)."""
@@ -346,7 +378,7 @@ def read_walk_ways(path: Path, way_filter: str) -> WalkWays:
     )
     try:
         for way in processor:
-            if isinstance(way, osmium.osm.Way) and walk_filter(way.tags):
+            if isinstance(way, osmium.osm.Way) and walk_filter.test(tag_getter(way)):
                 way_ids.append(way.id)
                 lengths.append(_append_refs(way, node_ids, xs, ys))
     except RuntimeError as exc:
@@ -379,16 +411,54 @@ def _real_feature_ids(features: gpd.GeoDataFrame, ids: RealIds) -> np.ndarray:
 _Ints = list[int] | array
 
 
+def tag_getter(obj: osmium.osm.Node | osmium.osm.Way | osmium.osm.Area) -> TagGetter:
+    """``obj``'s tag lookup ``get(key, None)``: pyosmium's C++ ``tags_get_value_by_key`` itself.
+
+    ``TagList.get`` only forwards to it, and that extra Python call was a third of the
+    reader's tag fetching (23 columns per feature, half a million features per region). The C++
+    object is a private attribute of pyosmium (4.x): should a release rename it, the public
+    ``TagList.get`` (same answers) takes over, and ``tests/test_read_osm_fast.py`` fails so that
+    we notice the lost speed.
+    """
+    try:
+        return obj._pyosmium_data.tags_get_value_by_key
+    except AttributeError:
+        return obj.tags.get
+
+
 def _append_refs(way: osmium.osm.Way, node_ids: _Ints, xs: _Ints, ys: _Ints) -> int:
-    # fixed-point coordinates (1e-7 degree): ints are cheaper to fetch than floats, and an
-    # invalid location (node missing from a clipped extract) comes out as a sentinel
-    count = 0
-    for ref in way.nodes:
+    """Append the id and fixed-point location of each of ``way``'s nodes; return their count.
+
+    Fixed-point coordinates (1e-7 degree): ints are cheaper to fetch than floats, and an
+    invalid location (node missing from a clipped extract) comes out as a sentinel. The
+    location's ``x`` and ``y`` are read directly (``NodeRef.x`` and ``.y`` are Python
+    properties over it).
+    """
+    count, get = way_nodes(way)
+    for i in range(count):
+        ref = get(i)
+        location = ref.location
         node_ids.append(ref.ref)
-        xs.append(ref.x)
-        ys.append(ref.y)
-        count += 1
+        xs.append(location.x)
+        ys.append(location.y)
     return count
+
+
+def way_nodes(way: osmium.osm.Way) -> tuple[int, Callable[[int], osmium.osm.NodeRef]]:
+    """How many nodes ``way`` has, and ``get(i)``, its ``i``-th node as a ``NodeRef``.
+
+    ``get`` reads pyosmium's C++ node list directly: ``for ref in way.nodes`` goes through a
+    generator and ``WayNodeList.__getitem__`` per node (a quarter more time for the walk ways'
+    references). Without the private C++ objects (see :func:`tag_getter`) the public
+    ``way.nodes[i]`` gives the same ``NodeRef``.
+    """
+    try:
+        data = way._pyosmium_data
+        refs = data.nodes()
+        return refs.size(data), functools.partial(refs.get, data)
+    except AttributeError:
+        nodes = way.nodes
+        return len(nodes), nodes.__getitem__
 
 
 _UNDEFINED_COORDINATE = 2_147_483_647  # osmium::Location's undefined value
