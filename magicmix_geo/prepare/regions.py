@@ -8,10 +8,10 @@ order (see :func:`region_outline` for why), so a member's slice is the same from
 as from the whole file. Regions bound the memory of one parse (:data:`SLICE_REGION_NODES`).
 
 A region's outline is its members' polygons' union, grown a little and simplified, not their
-bounding box: municipalities are irregular, and the boxes of the CBS municipalities' grown
-polygons in 26 regions hold 1.87 x the country's area (2.02 x its people), the outlines 1.34 x
-(1.47 x): every region's file is parsed, so that is a quarter less to parse
-(``bench/region_outlines.py``).
+bounding box: municipalities are irregular, and every region's file is parsed. For the CBS
+municipalities' grown polygons in 14 regions of :data:`SLICE_REGION_NODES` the boxes hold
+1.57 x the country's area (1.69 x its people), the outlines 1.23 x (1.31 x); in 26 regions of
+4 M nodes, the size before, the boxes held 1.87 x (2.02 x) (``bench/region_outlines.py``).
 
 Pure computation: which municipalities share a region, and each region's outline. Cutting
 and parsing are :mod:`magicmix_geo.prepare.extracts`. Figures: bench/README.md, "Slices".
