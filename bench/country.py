@@ -137,6 +137,14 @@ def store_only(areas_file: Path, regions: int | None, verbose: bool = False) -> 
         for item in inputs
         if item.boundary is not None
     ]
+    store_run(source, extents, regions, verbose)
+
+
+def store_run(
+    source: Path, extents: list[Extent], regions: int | None, verbose: bool = False
+) -> None:
+    """Run the OSM store alone for ``extents`` of ``source`` (a temporary store) and print
+    its cost next to one ``osmium cat`` pass."""
     buffer_m = load_settings().walk.clip_buffer_m + CLIP_MARGIN_M + EXTRACT_SLACK_M
     print(f"  load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     cat_s, cat_cpu = cat_pass(source)

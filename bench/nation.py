@@ -17,6 +17,9 @@ nightly renumbering of the real file (sparse ids; this file's ids are dense). Ru
 
     .venv/bin/python bench/nation.py --municipalities 34 --copies 6
 
+``--store-only`` runs only the OSM store for them (a temporary store) and prints its wall and
+CPU seconds next to one ``osmium cat`` pass (``bench/country.py``'s ``--store-only``).
+
 Synthetic data for scale, made only of the real sample: no real municipality looks like six
 copies of the TU Delft quarter, and its plots stand in for BRK parcels (there is no BRK extract
 of the sample's area here).
@@ -43,10 +46,12 @@ from shapely.geometry.base import BaseGeometry
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
-from country import KERNCIJFERS, TreeMemory, cat_pass, run_watched  # noqa: E402
+from country import KERNCIJFERS, TreeMemory, cat_pass, run_watched, store_run  # noqa: E402
 from kadaster_parcels import parcels as sample_plots  # noqa: E402
 from region_outlines import national_volumes, region_volumes  # noqa: E402
 
+from magicmix_geo.formats.boundary import read_boundary  # noqa: E402
+from magicmix_geo.prepare.extracts import Extent  # noqa: E402
 from tests._islands import Core, load_core, moved_area, write_boundary, write_islands  # noqa: E402
 
 WORK = ROOT / "bench" / "_work"
@@ -191,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--copies", type=int, default=6, help="copies per municipality")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--gap", type=float, default=0.0, help="degrees between copies")
+    parser.add_argument("--store-only", action="store_true", help="run the OSM store only")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -206,6 +212,11 @@ def main(argv: list[str] | None = None) -> int:
     listing = build(args.municipalities, args.copies, work, args.gap)
     print(f"nation: {work} (built or reused in {time.perf_counter() - clock:.0f} s)")
     pbf = work / "nation.osm.pbf"
+    if args.store_only:
+        rows = json.loads(listing.read_text(encoding="utf-8"))
+        extents = [Extent(r["gm_code"], read_boundary(Path(r["boundary"]))) for r in rows]
+        store_run(pbf, extents, None)
+        return 0
     info = subprocess.run(
         ["osmium", "fileinfo", "-e", "-j", str(pbf)], check=True, capture_output=True, text=True
     )
