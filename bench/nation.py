@@ -212,16 +212,17 @@ def main(argv: list[str] | None = None) -> int:
     listing = build(args.municipalities, args.copies, work, args.gap)
     print(f"nation: {work} (built or reused in {time.perf_counter() - clock:.0f} s)")
     pbf = work / "nation.osm.pbf"
+    rows = json.loads(listing.read_text(encoding="utf-8"))
+    boundaries = [read_boundary(Path(r["boundary"])) for r in rows]
     if args.store_only:
-        rows = json.loads(listing.read_text(encoding="utf-8"))
-        extents = [Extent(r["gm_code"], read_boundary(Path(r["boundary"]))) for r in rows]
-        store_run(pbf, extents, None)
+        store_run(
+            pbf, [Extent(r["gm_code"], b) for r, b in zip(rows, boundaries, strict=True)], None
+        )
         return 0
     info = subprocess.run(
         ["osmium", "fileinfo", "-e", "-j", str(pbf)], check=True, capture_output=True, text=True
     )
     nodes = int(json.loads(info.stdout)["data"]["count"]["nodes"])
-    rows = json.loads(listing.read_text(encoding="utf-8"))
     parcels = sum(
         len(gpd.read_file(r["candidates"], columns=["site_id"], ignore_geometry=True)) for r in rows
     )
@@ -236,11 +237,10 @@ def main(argv: list[str] | None = None) -> int:
     if failed:
         return 1
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    boundaries = [gpd.read_file(r["boundary"]).geometry.iloc[0] for r in rows]
-    report(
+    store_s = report(
         out, cache, pbf, wall, children.ru_utime + children.ru_stime, memory, cat_s, nodes, parcels
     )
-    report_volumes(boundaries, nodes, manifest_store(out), cat_s)
+    report_volumes(boundaries, nodes, store_s, cat_s)
     return 0
 
 
@@ -254,7 +254,8 @@ def report(
     cat_s: float,
     nodes: int,
     parcels: int,
-) -> None:
+) -> float:
+    """Print the run's figures and the national figure scaled by nodes; the store's seconds."""
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     rows = manifest["run_summary"]["municipalities"]
     failed = sum(r["status"] == "failed" for r in rows)
@@ -292,12 +293,7 @@ def report(
         f"**{(rest + store + renumber) / 60:.1f} min** "
         f"({len(rows) * by_parcels:.0f} municipalities at this size)"
     )
-
-
-def manifest_store(out: Path) -> float:
-    """The OSM store's seconds in the run's manifest."""
-    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    return float(sum(r["seconds"] for r in manifest.get("osm_store", [])))
+    return float(store_s)
 
 
 def report_volumes(
