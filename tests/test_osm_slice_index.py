@@ -1,5 +1,5 @@
 """The OSM store's lookups that make slicing a region cost what a member holds, not what the
-region holds (prepare/osm_slice.py): the x-sorted point index and the key join."""
+region holds (prepare/osm_slice.py): the grid point index and the key join."""
 
 from __future__ import annotations
 
@@ -28,6 +28,33 @@ def test_the_index_finds_what_a_full_test_finds() -> None:
         with np.errstate(invalid="ignore"):
             expected = np.flatnonzero(shapely.contains_xy(polygon, x, y))
         assert np.array_equal(np.sort(index.inside(polygon)), expected)
+
+
+def test_the_grid_index_is_exact_on_cell_and_polygon_edges() -> None:
+    # a lattice of 1e-7 degree steps (libosmium's) over a small square: points fall on the
+    # grid's cell edges and on polygons' edges, where only GEOS may decide
+    steps = np.arange(0, 200) * 1e-7
+    x, y = (a.ravel() for a in np.meshgrid(4.0 + steps, 52.0 + steps))
+    polygons = [
+        box(4.0, 52.0, 4.00001, 52.00001),  # edges on the lattice
+        box(4.0000050, 52.0000050, 4.0000150, 52.0000150),
+        Polygon([(4.0, 52.0), (4.00002, 52.0), (4.0, 52.00002)]),  # a diagonal edge
+        box(3.0, 51.0, 5.0, 53.0),  # the whole grid, and more
+    ]
+    index = PointIndex.of(x, y)
+    assert index.columns > 10  # the points are spread over many cells
+    for polygon in polygons:
+        expected = np.flatnonzero(shapely.contains_xy(polygon, x, y))
+        assert np.array_equal(np.sort(index.inside(polygon)), expected)
+
+
+def test_the_grid_index_of_one_location_or_none() -> None:
+    same = PointIndex.of(np.full(5, 4.5), np.full(5, 52.5))
+    assert np.array_equal(np.sort(same.inside(box(4.4, 52.4, 4.6, 52.6))), np.arange(5))
+    assert same.inside(box(4.5, 52.5, 4.6, 52.6)).size == 0  # on the edge: outside
+    nothing = PointIndex.of(np.array([np.nan]), np.array([np.nan]))
+    assert nothing.inside(box(0.0, 0.0, 90.0, 90.0)).size == 0
+    assert PointIndex.of(np.zeros(0), np.zeros(0)).inside(box(0, 0, 1, 1)).size == 0
 
 
 def test_matches_gives_every_pair_of_equal_keys() -> None:

@@ -61,44 +61,99 @@ from shapely.geometry.base import BaseGeometry
 from magicmix_geo.prepare.osm import WGS84, OsmData, WalkWays, require_crs
 
 _FIXED_POINT = 1e7  # libosmium's Location: 1e-7 degree
+# the point index's grid: about this many points a cell, at most this many cells a side
+_POINTS_PER_CELL = 16
+_MAX_CELLS_PER_SIDE = 2048
+_MIN_CELL_DEG = 1e-6
+_HAIR_DEG = 1e-9  # ~0.1 mm: far above the rounding of binning coordinates of a few degrees
 
 
 @dataclass(frozen=True)
 class PointIndex:
-    """Points (WGS84 degrees) sorted by x once, so that each polygon looks only at the band of
-    its bounding box: a region is cut into dozens of members, each a small part of it."""
+    """Points (WGS84 degrees) binned once into a grid of cells over their extent, so that a
+    polygon looks only at the cells of its bounding box, takes the points of the cells that
+    lie wholly in its interior as they are, and tests only those of the cells on its edge:
+    a region is cut into dozens of members, each a small part of it, mostly interior cells.
+    """
 
     x: np.ndarray
     y: np.ndarray
-    order: np.ndarray  # the points by x, NaN last
-    sorted_x: np.ndarray
+    x0: float
+    y0: float
+    cell: float  # the cells' width and height in degrees
+    columns: int
+    rows: int
+    order: np.ndarray  # the points with a location, cell by cell (row-major)
+    starts: np.ndarray  # cell c's points: order[starts[c]:starts[c + 1]]
 
     @classmethod
     def of(cls, x: np.ndarray, y: np.ndarray) -> PointIndex:
-        order = np.argsort(x, kind="stable")
-        return cls(x=x, y=y, order=order, sorted_x=x[order])
+        located = np.flatnonzero(np.isfinite(x) & np.isfinite(y))
+        xs, ys = x[located], y[located]
+        if located.size:
+            x0, y0 = float(xs.min()), float(ys.min())
+            span = max(float(xs.max()) - x0, float(ys.max()) - y0)
+        else:
+            x0 = y0 = span = 0.0
+        side = int(np.clip(np.sqrt(located.size / _POINTS_PER_CELL), 1, _MAX_CELLS_PER_SIDE))
+        cell = max(span / side, _MIN_CELL_DEG)
+        columns = rows = int(span // cell) + 1
+        # binned by multiplying (cheaper than dividing); the cells' hair absorbs the rounding
+        col = np.minimum(((xs - x0) * (1.0 / cell)).astype(np.int32), columns - 1)
+        row = np.minimum(((ys - y0) * (1.0 / cell)).astype(np.int32), rows - 1)
+        key = row * np.int32(columns) + col  # < 2048**2: fits int32, whose sort is quicker
+        starts = np.zeros(rows * columns + 1, dtype=np.int64)
+        np.cumsum(np.bincount(key, minlength=rows * columns), out=starts[1:])
+        by_cell = np.argsort(key, kind="stable")
+        return cls(x, y, x0, y0, cell, columns, rows, located[by_cell], starts)
 
     def inside(self, polygon: BaseGeometry) -> np.ndarray:
         """The indices of the points inside ``polygon`` (``shapely.contains_xy``; NaN never
-        is): the box's x band found by bisection, its y range tested, GEOS on what is left."""
+        is), in no particular order."""
         xmin, ymin, xmax, ymax = shapely.bounds(polygon)
-        band = self.order[
-            np.searchsorted(self.sorted_x, xmin, "left") : np.searchsorted(
-                self.sorted_x, xmax, "right"
-            )
-        ]
-        y = self.y[band]
-        with np.errstate(invalid="ignore"):
-            candidates = band[(y >= ymin) & (y <= ymax)]
-        if not candidates.size:
-            return candidates
-        return candidates[shapely.contains_xy(polygon, self.x[candidates], y=self.y[candidates])]
+        c0, c1 = self._span(xmin, xmax, self.x0, self.columns)
+        r0, r1 = self._span(ymin, ymax, self.y0, self.rows)
+        if c0 > c1 or r0 > r1:
+            return np.zeros(0, dtype=np.int64)
+        col, row = np.meshgrid(np.arange(c0, c1 + 1), np.arange(r0, r1 + 1))
+        col, row = col.ravel(), row.ravel()
+        cells = row * self.columns + col
+        # each cell's box, grown by a hair so that it holds every point binned into it
+        # whatever the rounding of the binning: a box in the interior holds only inside points
+        boxes = shapely.box(
+            self.x0 + col * self.cell - _HAIR_DEG,
+            self.y0 + row * self.cell - _HAIR_DEG,
+            self.x0 + (col + 1) * self.cell + _HAIR_DEG,
+            self.y0 + (row + 1) * self.cell + _HAIR_DEG,
+        )
+        interior = shapely.contains_properly(polygon, boxes)
+        edge = ~interior & shapely.intersects(polygon, boxes)
+        whole = self._points_of(cells[interior])
+        tested = self._points_of(cells[edge])
+        tested = tested[shapely.contains_xy(polygon, self.x[tested], self.y[tested])]
+        return np.concatenate([whole, tested])
+
+    def _span(self, low: float, high: float, origin: float, count: int) -> tuple[int, int]:
+        """The cells (first, last) along one axis that may hold points from ``low`` to
+        ``high``: one more on each side for points binned across a cell's edge by rounding."""
+        if not (np.isfinite(low) and np.isfinite(high)):
+            return 0, -1  # an empty polygon
+        first = int(np.floor((low - origin) / self.cell)) - 1
+        last = int(np.floor((high - origin) / self.cell)) + 1
+        return max(first, 0), min(last, count - 1)
+
+    def _points_of(self, cells: np.ndarray) -> np.ndarray:
+        """The points of ``cells``, cell after cell."""
+        first, last = self.starts[cells], self.starts[cells + 1]
+        counts = last - first
+        step = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        return self.order[np.repeat(first, counts) + step]
 
 
 @dataclass(frozen=True)
 class _Vertices:
     """What slicing needs of a region's data whatever the polygon (computed once per region):
-    each walk node's way, every feature's and line's vertices indexed by x, and which tagged
+    each walk node's way, every feature's and line's vertices in a grid index, and which tagged
     nodes are a node of which way (by id for walk ways, by location for lines and areas)."""
 
     way_of: np.ndarray
