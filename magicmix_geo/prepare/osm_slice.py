@@ -115,8 +115,8 @@ class PointIndex:
         r0, r1 = self._span(ymin, ymax, self.y0, self.rows)
         if c0 > c1 or r0 > r1:
             return np.zeros(0, dtype=np.int64)
-        col, row = np.meshgrid(np.arange(c0, c1 + 1), np.arange(r0, r1 + 1))
-        col, row = col.ravel(), row.ravel()
+        grid_col, grid_row = np.meshgrid(np.arange(c0, c1 + 1), np.arange(r0, r1 + 1))
+        col, row = grid_col.ravel(), grid_row.ravel()
         cells = row * self.columns + col
         # each cell's box, grown by a hair so that it holds every point binned into it
         # whatever the rounding of the binning: a box in the interior holds only inside points
