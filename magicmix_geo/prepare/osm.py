@@ -68,6 +68,34 @@ class OsmData:
 
 
 @dataclass(frozen=True)
+class ParsedOsm:
+    """What :func:`parse_osm` reads of a file, before frames are made of it (WGS84; OSM's own
+    ids): :func:`osm_data` makes :func:`read_osm`'s frames of it, the OSM store its slices."""
+
+    path: Path
+    walk: WalkWays
+    columns: tuple[str, ...]
+    """The features' tag columns (sorted)."""
+    feature_types: list[str]
+    feature_ids: np.ndarray
+    tag_values: list[str | None]
+    """Row ``r``'s value of column ``c`` at ``r * len(columns) + c``."""
+    point_rows: np.ndarray
+    point_xy: np.ndarray
+    """The tagged nodes' coordinates, (n, 2), exactly libosmium's ``Location::lon()/lat()``."""
+    area_wkb: list[bytes]
+    """The other features' multipolygons, in row order."""
+    line_ids: np.ndarray
+    line_tags: tuple[list[str | None], ...]
+    """Per key of :data:`LINE_KEYS`, its values."""
+    line_wkb: list[bytes]
+
+    def tag_column(self, index: int) -> list[str | None]:
+        """The values of the ``index``-th of :attr:`columns`, row by row."""
+        return self.tag_values[index :: len(self.columns)]
+
+
+@dataclass(frozen=True)
 class ReaderKeys:
     """What :func:`read_osm` is asked for besides the file: a slice keeps only these."""
 
@@ -143,10 +171,19 @@ def read_osm(
         Whether a file without walkable ways is an error (a municipality's file), or not (a
         region's file, whose members may lie on islands without streets).
     """
+    parsed = parse_osm(
+        path, ReaderKeys(way_filter, tuple(feature_keys), tuple(tag_columns)), need_walk=need_walk
+    )
+    return project(osm_data(parsed), crs)
+
+
+def parse_osm(path: Path, keys: ReaderKeys, *, need_walk: bool = True) -> ParsedOsm:
+    """Read ``path`` in one streaming pass (libosmium keeps the node locations) into columns
+    (:func:`read_osm` says what ``keys`` and ``need_walk`` mean)."""
     path = check_osm_path(path)
-    feature_keys = tuple(sorted(set(feature_keys)))
-    columns = tuple(sorted(set(tag_columns) | {"name"}))
-    reader = _Reader(WayFilter(way_filter), columns)
+    feature_keys = tuple(sorted(set(keys.feature_keys)))
+    columns = tuple(sorted(set(keys.tag_columns) | {"name"}))
+    reader = _Reader(WayFilter(keys.way_filter), columns)
     processor = (
         osmium.FileProcessor(str(path))
         .with_locations()
@@ -166,15 +203,54 @@ def read_osm(
         raise InputError(f"{path}: cannot read OSM data ({exc})") from exc
     if need_walk and not reader.way_ids:
         raise InputError(f"{path}: no walkable ways (osmnx walk filter) in the OSM data")
-    walk = _walk_ways(reader.way_ids, reader.lengths, reader.node_ids, reader.xs, reader.ys)
-    with gc_paused():
-        features, lines = reader.features(), reader.lines()
+    parsed = reader.parsed(path)
     ids = real_ids(path)
-    if ids is not None:  # an extract of a renumbered shared file: OSM's own ids again
-        walk = _real_walk(walk, ids)
-        features["osm_id"] = _real_feature_ids(features, ids)
-        lines["osm_id"] = ids.of("way", lines["osm_id"].to_numpy())
-    return project(OsmData(path=path, walk=walk, features=features, lines=lines), crs)
+    if ids is None:
+        return parsed
+    # an extract of a renumbered shared file: OSM's own ids again
+    return replace(
+        parsed,
+        walk=_real_walk(parsed.walk, ids),
+        feature_ids=_real_feature_ids(parsed.feature_types, parsed.feature_ids, ids),
+        line_ids=ids.of("way", parsed.line_ids),
+    )
+
+
+def osm_data(parsed: ParsedOsm) -> OsmData:
+    """``parsed`` as :func:`read_osm` returns it with ``crs="EPSG:4326"``."""
+    with gc_paused():
+        return OsmData(
+            path=parsed.path,
+            walk=parsed.walk,
+            features=_feature_frame(parsed),
+            lines=_line_frame(parsed),
+        )
+
+
+def _feature_frame(parsed: ParsedOsm) -> gpd.GeoDataFrame:
+    """Tagged nodes and areas in the order read (EPSG:4326)."""
+    geometry = np.empty(len(parsed.feature_ids), dtype=object)
+    is_point = np.zeros(len(geometry), dtype=bool)
+    is_point[parsed.point_rows] = True
+    geometry[is_point] = shapely.points(parsed.point_xy)
+    if parsed.area_wkb:
+        geometry[~is_point] = shapely.from_wkb(np.asarray(parsed.area_wkb, dtype=object))
+    columns: dict[str, object] = {
+        "osm_type": parsed.feature_types,
+        "osm_id": parsed.feature_ids,
+        **{column: parsed.tag_column(i) for i, column in enumerate(parsed.columns)},
+    }
+    return osm_frame(columns, geometry, WGS84)
+
+
+def _line_frame(parsed: ParsedOsm) -> gpd.GeoDataFrame:
+    """Highway lines, and railway and waterway lines that are not closed (EPSG:4326)."""
+    geometry = shapely.from_wkb(np.asarray(parsed.line_wkb, dtype=object))
+    columns: dict[str, object] = {
+        "osm_id": parsed.line_ids,
+        **dict(zip(LINE_KEYS, parsed.line_tags, strict=True)),
+    }
+    return osm_frame(columns, geometry, WGS84)
 
 
 def project(data: OsmData, crs: str = RD_NEW) -> OsmData:
@@ -287,36 +363,24 @@ class _Reader:
             self._feature(osm_type, area.orig_id(), tag_getter(area))
             self.area_wkb.append(geom)
 
-    def features(self) -> gpd.GeoDataFrame:
-        """Tagged nodes and areas in the order read (EPSG:4326)."""
-        geometry = np.empty(len(self.feature_ids), dtype=object)
-        is_point = np.zeros(len(geometry), dtype=bool)
-        is_point[self.point_rows] = True
-        x = np.asarray(self.point_x, dtype=np.int64) / 1e7  # exactly Location::lon()
-        y = np.asarray(self.point_y, dtype=np.int64) / 1e7
-        geometry[is_point] = shapely.points(x, y)
-        if self.area_wkb:
-            geometry[~is_point] = shapely.from_wkb(np.asarray(self.area_wkb, dtype=object))
-        columns: dict[str, object] = {
-            "osm_type": self.feature_types,
-            "osm_id": np.asarray(self.feature_ids, dtype=np.int64),
-            **self._tag_columns(),
-        }
-        return osm_frame(columns, geometry, WGS84)
-
-    def _tag_columns(self) -> dict[str, list[str | None]]:
-        """The flat list of tag values, column by column."""
-        step = len(self.columns)
-        return {column: self.values[i::step] for i, column in enumerate(self.columns)}
-
-    def lines(self) -> gpd.GeoDataFrame:
-        """Highway lines, and railway and waterway lines that are not closed (EPSG:4326)."""
-        geometry = shapely.from_wkb(np.asarray(self.line_wkb, dtype=object))
-        columns: dict[str, object] = {
-            "osm_id": np.asarray(self.line_ids, dtype=np.int64),
-            **dict(zip(LINE_KEYS, self.line_tags, strict=True)),
-        }
-        return osm_frame(columns, geometry, WGS84)
+    def parsed(self, path: Path) -> ParsedOsm:
+        """What was read, as columns (WGS84, the file's ids)."""
+        point_x = np.asarray(self.point_x, dtype=np.int64) / 1e7  # exactly Location::lon()
+        point_y = np.asarray(self.point_y, dtype=np.int64) / 1e7
+        return ParsedOsm(
+            path=path,
+            walk=_walk_ways(self.way_ids, self.lengths, self.node_ids, self.xs, self.ys),
+            columns=self.columns,
+            feature_types=self.feature_types,
+            feature_ids=np.asarray(self.feature_ids, dtype=np.int64),
+            tag_values=self.values,
+            point_rows=np.asarray(self.point_rows, dtype=np.int64),
+            point_xy=np.column_stack([point_x, point_y]),
+            area_wkb=self.area_wkb,
+            line_ids=np.asarray(self.line_ids, dtype=np.int64),
+            line_tags=self.line_tags,
+            line_wkb=self.line_wkb,
+        )
 
 
 def read_osm_for(path: Path, settings: Settings) -> OsmData:
@@ -400,10 +464,11 @@ def _real_walk(walk: WalkWays, ids: RealIds) -> WalkWays:
     )
 
 
-def _real_feature_ids(features: gpd.GeoDataFrame, ids: RealIds) -> np.ndarray:
-    result = features["osm_id"].to_numpy(dtype=np.int64).copy()
+def _real_feature_ids(types: list[str], feature_ids: np.ndarray, ids: RealIds) -> np.ndarray:
+    result = feature_ids.copy()
+    kinds = np.asarray(types)
     for osm_type in ("node", "way"):
-        rows = (features["osm_type"] == osm_type).to_numpy()
+        rows = kinds == osm_type
         result[rows] = ids.of(osm_type, result[rows])
     return result
 

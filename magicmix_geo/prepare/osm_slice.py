@@ -151,7 +151,7 @@ class PointIndex:
 
 
 @dataclass(frozen=True)
-class _Vertices:
+class Vertices:
     """What slicing needs of a region's data whatever the polygon (computed once per region):
     each walk node's way, every feature's and line's vertices in a grid index, and which tagged
     nodes are a node of which way (by id for walk ways, by location for lines and areas)."""
@@ -169,42 +169,80 @@ class _Vertices:
     on_walk: tuple[np.ndarray, np.ndarray]
     on_line: tuple[np.ndarray, np.ndarray]
     on_area: tuple[np.ndarray, np.ndarray]
+    counts: tuple[int, int, int]  # walk ways, lines, features
+
+    @classmethod
+    def of(
+        cls,
+        walk: WalkWays,
+        features: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+        lines: tuple[np.ndarray, np.ndarray, int],
+    ) -> Vertices:
+        """The vertices of ``walk``, of the ``features`` (their vertices' WGS84 coordinates,
+        (n, 2), as ``shapely.get_coordinates`` gives them with ``return_index``, and those
+        indices; which rows are tagged nodes; the features' ids) and of the ``lines``
+        (coordinates, indices and how many lines)."""
+        feature_xy, feature_row, is_point, feature_ids = features
+        line_xy, line_row, line_count = lines
+        point_rows = np.flatnonzero(is_point)
+        # a tagged node has exactly one vertex
+        point_keys = _location_keys(feature_xy[np.searchsorted(feature_row, point_rows)])
+        way_of = np.repeat(np.arange(len(walk.way_ids)), np.diff(walk.offsets))
+        of_area = ~is_point[feature_row]
+        on_walk, walk_node = matches(feature_ids[point_rows], walk.node_ids)
+        on_line, line_vertex = matches(point_keys, _location_keys(line_xy))
+        on_area, area_vertex = matches(point_keys, _location_keys(feature_xy[of_area]))
+        return cls(
+            way_of=way_of,
+            walk_index=PointIndex.of(walk.lon, walk.lat),
+            feature_row=feature_row,
+            feature_index=PointIndex.of(feature_xy[:, 0], feature_xy[:, 1]),
+            line_row=line_row,
+            line_index=PointIndex.of(line_xy[:, 0], line_xy[:, 1]),
+            is_point=is_point,
+            point_rows=point_rows,
+            on_walk=(on_walk, way_of[walk_node]),
+            on_line=(on_line, line_row[line_vertex]),
+            on_area=(on_area, feature_row[of_area][area_vertex]),
+            counts=(len(walk.way_ids), line_count, len(is_point)),
+        )
+
+
+@dataclass(frozen=True)
+class KeptRows:
+    """Which walk ways, lines and features (masks over a region's rows) a slice keeps."""
+
+    ways: np.ndarray
+    lines: np.ndarray
+    features: np.ndarray
+
+
+def kept_rows(vertices: Vertices, polygon: BaseGeometry) -> KeptRows:
+    """The rows of the region of ``vertices`` that the slice of ``polygon`` (WGS84,
+    prepared) keeps (module docstring: the rule)."""
+    way_count, line_count, feature_count = vertices.counts
+    ways = _kept_rows(way_count, vertices.walk_index, vertices.way_of, polygon)
+    lines = _kept_rows(line_count, vertices.line_index, vertices.line_row, polygon)
+    features = _kept_rows(feature_count, vertices.feature_index, vertices.feature_row, polygon)
+    features[vertices.point_rows[_on_kept_way(vertices, ways, lines, features)]] = True
+    return KeptRows(ways=ways, lines=lines, features=features)
 
 
 # the last region sliced: a region is cut into all its members in a row
-_LAST: list[tuple[weakref.ref[OsmData], _Vertices]] = []
+_LAST: list[tuple[weakref.ref[OsmData], Vertices]] = []
 
 
-def _vertices(data: OsmData) -> _Vertices:
+def _vertices(data: OsmData) -> Vertices:
     if _LAST and _LAST[0][0]() is data:
         return _LAST[0][1]
-    lengths = np.diff(data.walk.offsets)
     feature_xy, feature_row = shapely.get_coordinates(
         data.features.geometry.to_numpy(), return_index=True
     )
     line_xy, line_row = shapely.get_coordinates(data.lines.geometry.to_numpy(), return_index=True)
     is_point = (data.features["osm_type"] == "node").to_numpy()
-    point_rows = np.flatnonzero(is_point)
-    # a tagged node has exactly one vertex
-    point_keys = _location_keys(feature_xy[np.searchsorted(feature_row, point_rows)])
-    point_ids = data.features["osm_id"].to_numpy(dtype=np.int64)[point_rows]
-    way_of = np.repeat(np.arange(len(data.walk.way_ids)), lengths)
-    of_area = ~is_point[feature_row]
-    on_walk, walk_node = matches(point_ids, data.walk.node_ids)
-    on_line, line_vertex = matches(point_keys, _location_keys(line_xy))
-    on_area, area_vertex = matches(point_keys, _location_keys(feature_xy[of_area]))
-    vertices = _Vertices(
-        way_of=way_of,
-        walk_index=PointIndex.of(data.walk.lon, data.walk.lat),
-        feature_row=feature_row,
-        feature_index=PointIndex.of(feature_xy[:, 0], feature_xy[:, 1]),
-        line_row=line_row,
-        line_index=PointIndex.of(line_xy[:, 0], line_xy[:, 1]),
-        is_point=is_point,
-        point_rows=point_rows,
-        on_walk=(on_walk, way_of[walk_node]),
-        on_line=(on_line, line_row[line_vertex]),
-        on_area=(on_area, feature_row[of_area][area_vertex]),
+    ids = data.features["osm_id"].to_numpy(dtype=np.int64)
+    vertices = Vertices.of(
+        data.walk, (feature_xy, feature_row, is_point, ids), (line_xy, line_row, len(data.lines))
     )
     # forgotten with the region: the vertices are as large as its coordinates
     _LAST[:] = [(weakref.ref(data, lambda _: _LAST.clear()), vertices)]
@@ -239,19 +277,12 @@ def slice_osm(data: OsmData, polygon: BaseGeometry, rows_of: OsmData | None = No
         raise ValueError("slice_osm: rows_of does not hold data's rows")
     shapely.prepare(polygon)
     vertices = _vertices(data)
-    kept_ways = _kept_rows(len(data.walk.way_ids), vertices.walk_index, vertices.way_of, polygon)
-    kept_lines = _kept_rows(len(data.lines), vertices.line_index, vertices.line_row, polygon)
-    kept_features = _kept_rows(
-        len(data.features), vertices.feature_index, vertices.feature_row, polygon
-    )
-    kept_features[
-        vertices.point_rows[_on_kept_way(vertices, kept_ways, kept_lines, kept_features)]
-    ] = True
+    kept = kept_rows(vertices, polygon)
     return replace(
         data,
-        walk=_walk_rows(data.walk, vertices.way_of, kept_ways),
-        features=_rows(source.features, kept_features),
-        lines=_rows(source.lines, kept_lines),
+        walk=walk_rows(data.walk, vertices.way_of, kept.ways),
+        features=_rows(source.features, kept.features),
+        lines=_rows(source.lines, kept.lines),
     )
 
 
@@ -263,7 +294,7 @@ def _kept_rows(count: int, index: PointIndex, row: np.ndarray, polygon: BaseGeom
 
 
 def _on_kept_way(
-    vertices: _Vertices, kept_ways: np.ndarray, kept_lines: np.ndarray, kept_features: np.ndarray
+    vertices: Vertices, kept_ways: np.ndarray, kept_lines: np.ndarray, kept_features: np.ndarray
 ) -> np.ndarray:
     """Which tagged nodes (a mask over ``vertices.point_rows``) are a node of a kept way: a
     kept walk way's node by id, a kept line's or area's vertex by location (``kept_features``
@@ -278,7 +309,7 @@ def _on_kept_way(
     return result
 
 
-def _walk_rows(walk: WalkWays, way_of: np.ndarray, kept: np.ndarray) -> WalkWays:
+def walk_rows(walk: WalkWays, way_of: np.ndarray, kept: np.ndarray) -> WalkWays:
     """The ``kept`` walk ways with all their nodes (``way_of``: each node's way)."""
     lengths = np.diff(walk.offsets)
     kept_node = kept[way_of]

@@ -33,6 +33,7 @@ import io
 import json
 import zipfile
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -82,6 +83,42 @@ _SHAPELY_POINT, _SHAPELY_LINESTRING, _SHAPELY_MULTIPOLYGON = 0, 1, 6
 _STRINGS = pd.Series(["", None]).dtype
 
 
+@dataclass(frozen=True)
+class TagArrays:
+    """Tag columns as a slice file holds them: per column the rows that hold a value
+    (``counts`` per column, ``rows`` one column after the other), and those values as
+    concatenated UTF-8 (``offsets``, n + 1 from 0, into ``data``)."""
+
+    counts: np.ndarray
+    rows: np.ndarray
+    offsets: np.ndarray
+    data: np.ndarray
+
+
+@dataclass(frozen=True)
+class SliceParts:
+    """A slice as the arrays of its file: the walk arrays; the features' type codes
+    (:data:`OSM_TYPES`), ids, node points' coordinates, areas' multipolygons (offsets of
+    parts per area, rings per part, coordinates per ring, and the coordinates), tag columns
+    (``feature_columns``, in that order); the lines' ids, coordinates with offsets and
+    :data:`~magicmix_geo.prepare.osm.LINE_KEYS` tags. Coordinates in EPSG:28992, (n, 2)."""
+
+    walk: WalkWays
+    feature_columns: list[str]
+    feature_type: np.ndarray
+    feature_id: np.ndarray
+    point_xy: np.ndarray
+    area_parts: np.ndarray
+    area_rings: np.ndarray
+    area_coords: np.ndarray
+    area_xy: np.ndarray
+    feature_tags: TagArrays
+    line_id: np.ndarray
+    line_coords: np.ndarray
+    line_xy: np.ndarray
+    line_tags: TagArrays
+
+
 def write_slice(data: OsmData, keys: ReaderKeys, path: Path) -> None:
     """Write ``data`` (frames in EPSG:28992, as :func:`~magicmix_geo.prepare.osm_slice.slice_osm`
     gives them from a projected region) to ``path`` atomically; ``keys``: the reader keys
@@ -94,29 +131,66 @@ def write_slice(data: OsmData, keys: ReaderKeys, path: Path) -> None:
         ``read_osm`` does not give (a feature neither a node's point nor a multipolygon, a
         line not a line string, Z coordinates).
     """
+    write_parts(slice_parts(data), keys, path)
+
+
+def write_parts(parts: SliceParts, keys: ReaderKeys, path: Path) -> None:
+    """Write the slice ``parts`` (cut for the reader ``keys``) to ``path`` atomically: the
+    bytes :func:`write_slice` writes for the frames they come from."""
+    walk = parts.walk
+    arrays: dict[str, np.ndarray] = {
+        "format": np.array([SLICE_FORMAT], dtype=_INT),
+        "keys": _text(keys.canonical_json()),
+        "feature_columns": _text(json.dumps(parts.feature_columns)),
+        "walk_way_ids": walk.way_ids,
+        "walk_offsets": walk.offsets,
+        "walk_node_ids": walk.node_ids,
+        **_split_floats("walk_lon", walk.lon),
+        **_split_floats("walk_lat", walk.lat),
+        "feature_type": parts.feature_type.astype(_TYPE_CODE, copy=False),
+        "feature_id": parts.feature_id.astype(_INT, copy=False),
+        **_split_floats("feature_point_xy", parts.point_xy),
+        "feature_area_parts": parts.area_parts,
+        "feature_area_rings": parts.area_rings,
+        "feature_area_coords": parts.area_coords,
+        **_split_floats("feature_area_xy", parts.area_xy),
+        **_tag_entries("feature_tag", parts.feature_tags),
+        "line_id": parts.line_id.astype(_INT, copy=False),
+        "line_coords": parts.line_coords,
+        **_split_floats("line_xy", parts.line_xy),
+        **_tag_entries("line_tag", parts.line_tags),
+    }
+    with atomic_path(Path(path)) as tmp:
+        _write_npz(tmp, arrays)
+
+
+def slice_parts(data: OsmData) -> SliceParts:
+    """``data``'s frames (EPSG:28992) as the arrays of a slice file (:func:`write_slice`
+    raises what this does)."""
     require_crs(data, RD_NEW, "write_slice")
     features, lines = data.features, data.lines
     columns = _tag_columns(features)
     codes = _type_codes(features["osm_type"])
-    arrays: dict[str, np.ndarray] = {
-        "format": np.array([SLICE_FORMAT], dtype=_INT),
-        "keys": _text(keys.canonical_json()),
-        "feature_columns": _text(json.dumps(columns)),
-        "walk_way_ids": data.walk.way_ids,
-        "walk_offsets": data.walk.offsets,
-        "walk_node_ids": data.walk.node_ids,
-        **_split_floats("walk_lon", data.walk.lon),
-        **_split_floats("walk_lat", data.walk.lat),
-        "feature_type": codes,
-        "feature_id": features["osm_id"].to_numpy(dtype=_INT),
-        **_feature_geometry(features.geometry.to_numpy(), codes == 0),
-        **_tags("feature_tag", [features[column] for column in columns]),
-        "line_id": lines["osm_id"].to_numpy(dtype=_INT),
-        **_line_geometry(lines.geometry.to_numpy()),
-        **_tags("line_tag", [lines[key] for key in LINE_KEYS]),
-    }
-    with atomic_path(Path(path)) as tmp:
-        _write_npz(tmp, arrays)
+    point_xy, area_parts, area_rings, area_coords, area_xy = _feature_geometry(
+        features.geometry.to_numpy(), codes == 0
+    )
+    line_coords, line_xy = _line_geometry(lines.geometry.to_numpy())
+    return SliceParts(
+        walk=data.walk,
+        feature_columns=columns,
+        feature_type=codes,
+        feature_id=features["osm_id"].to_numpy(dtype=_INT),
+        point_xy=point_xy,
+        area_parts=area_parts,
+        area_rings=area_rings,
+        area_coords=area_coords,
+        area_xy=area_xy,
+        feature_tags=tag_arrays([features[column] for column in columns]),
+        line_id=lines["osm_id"].to_numpy(dtype=_INT),
+        line_coords=line_coords,
+        line_xy=line_xy,
+        line_tags=tag_arrays([lines[key] for key in LINE_KEYS]),
+    )
 
 
 def read_slice(path: Path, keys: ReaderKeys) -> OsmData:
@@ -188,7 +262,7 @@ def _split_floats(name: str, values: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-def _counts_to_offsets(counts: np.ndarray) -> np.ndarray:
+def counts_to_offsets(counts: np.ndarray) -> np.ndarray:
     offsets = np.zeros(len(counts) + 1, dtype=_INT)
     np.cumsum(counts, out=offsets[1:])
     return offsets
@@ -196,7 +270,7 @@ def _counts_to_offsets(counts: np.ndarray) -> np.ndarray:
 
 def _index_to_offsets(index: np.ndarray, count: int) -> np.ndarray:
     """Offsets (``count + 1``) of the runs of an ascending ``index`` of ``count`` groups."""
-    return _counts_to_offsets(np.bincount(index, minlength=count))
+    return counts_to_offsets(np.bincount(index, minlength=count))
 
 
 def _require_types(who: str, geometry: np.ndarray, type_id: int) -> None:
@@ -205,8 +279,8 @@ def _require_types(who: str, geometry: np.ndarray, type_id: int) -> None:
         raise ValueError(f"write_slice: {who} not all 2-D {kind}s")
 
 
-def _feature_geometry(geometry: np.ndarray, is_node: np.ndarray) -> dict[str, np.ndarray]:
-    """Node points as coordinates; areas as multipolygons: offsets of parts per area, rings
+def _feature_geometry(geometry: np.ndarray, is_node: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Node points' coordinates; areas as multipolygons: offsets of parts per area, rings
     per part and coordinates per ring, and the coordinates."""
     points, areas = geometry[is_node], geometry[~is_node]
     _require_types("node features", points, _SHAPELY_POINT)
@@ -222,22 +296,26 @@ def _feature_geometry(geometry: np.ndarray, is_node: np.ndarray) -> dict[str, np
     in_holed = np.repeat(holes > 0, ring_counts)
     coord_counts[~in_holed] = shapely.get_num_coordinates(parts[holes == 0])
     coord_counts[in_holed] = shapely.get_num_coordinates(shapely.get_rings(parts[holes > 0]))
+    require_rings(coord_counts)
+    return (
+        point_xy,
+        _index_to_offsets(part_of, len(areas)),
+        counts_to_offsets(ring_counts),
+        counts_to_offsets(coord_counts),
+        shapely.get_coordinates(areas),
+    )
+
+
+def require_rings(coord_counts: np.ndarray) -> None:
+    """Raise ValueError if a ring has fewer than 4 coordinates (none closes a polygon)."""
     if np.any(coord_counts < 4):
         raise ValueError("write_slice: an empty polygon or ring in a multipolygon")
-    return {
-        **_split_floats("feature_point_xy", point_xy),
-        "feature_area_parts": _index_to_offsets(part_of, len(areas)),
-        "feature_area_rings": _counts_to_offsets(ring_counts),
-        "feature_area_coords": _counts_to_offsets(coord_counts),
-        **_split_floats("feature_area_xy", shapely.get_coordinates(areas)),
-    }
 
 
-def _line_geometry(geometry: np.ndarray) -> dict[str, np.ndarray]:
+def _line_geometry(geometry: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     _require_types("lines", geometry, _SHAPELY_LINESTRING)
     xy, line_of = shapely.get_coordinates(geometry, return_index=True)
-    offsets = _index_to_offsets(line_of, len(geometry))
-    return {"line_coords": offsets, **_split_floats("line_xy", xy)}
+    return _index_to_offsets(line_of, len(geometry)), xy
 
 
 def _arrow_strings(values: Sequence[object]) -> pa.LargeStringArray:
@@ -247,9 +325,8 @@ def _arrow_strings(values: Sequence[object]) -> pa.LargeStringArray:
     return array
 
 
-def _tags(name: str, columns: Sequence[Sequence[object]]) -> dict[str, np.ndarray]:
-    """Tag columns as, per column, the rows that hold a value (most are empty), and the
-    values of every column, one after the other (``<name>_counts``: how many per column)."""
+def tag_arrays(columns: Sequence[Sequence[object]]) -> TagArrays:
+    """Tag columns (strings and nulls) as a slice file holds them (most rows are empty)."""
     rows: list[np.ndarray] = []
     values: list[pa.LargeStringArray] = []
     for column in columns:
@@ -257,14 +334,25 @@ def _tags(name: str, columns: Sequence[Sequence[object]]) -> dict[str, np.ndarra
         rows.append(np.flatnonzero(array.is_valid().to_numpy(zero_copy_only=False)))
         values.append(array.drop_null())
     joined = pa.concat_arrays(values) if values else pa.array([], type=pa.large_string())
+    offsets, data = _buffers(joined)
+    return TagArrays(
+        counts=np.array([r.size for r in rows], dtype=_INT),
+        rows=np.concatenate(rows or [np.zeros(0)]).astype(_INT),
+        offsets=offsets,
+        data=data,
+    )
+
+
+def _tag_entries(name: str, tags: TagArrays) -> dict[str, np.ndarray]:
     return {
-        f"{name}_counts": np.array([r.size for r in rows], dtype=_INT),
-        f"{name}_rows": np.concatenate(rows or [np.zeros(0)]).astype(_INT),
-        **_buffers(name, joined),
+        f"{name}_counts": tags.counts,
+        f"{name}_rows": tags.rows,
+        f"{name}_offsets": tags.offsets,
+        f"{name}_data": tags.data,
     }
 
 
-def _buffers(name: str, array: pa.LargeStringArray) -> dict[str, np.ndarray]:
+def _buffers(array: pa.LargeStringArray) -> tuple[np.ndarray, np.ndarray]:
     """Offsets (int64, n + 1, from 0) and the concatenated bytes of a large string array
     without nulls."""
     _, offsets, data = array.buffers()
@@ -274,7 +362,7 @@ def _buffers(name: str, array: pa.LargeStringArray) -> dict[str, np.ndarray]:
     body = np.zeros(0, dtype=_BYTE)
     if starts[-1] > starts[0]:
         body = np.frombuffer(data, dtype=_BYTE)[starts[0] : starts[-1]]
-    return {f"{name}_offsets": starts - starts[0], f"{name}_data": body}
+    return starts - starts[0], body
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -385,7 +473,7 @@ class _Arrays:
             raise self.fail(f"'{name}_counts' are not counts of at most {count} rows")
         rows = self.get(f"{name}_rows", _INT, int(counts.sum()))
         values = self.strings(name, rows.size)
-        starts = _counts_to_offsets(counts)
+        starts = counts_to_offsets(counts)
         result = []
         for start, end in zip(starts[:-1].tolist(), starts[1:].tolist(), strict=True):
             held = rows[start:end]

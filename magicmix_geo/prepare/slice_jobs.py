@@ -23,9 +23,9 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from magicmix_geo._errors import InputError
-from magicmix_geo.prepare.osm import WGS84, ReaderKeys, project, read_osm
-from magicmix_geo.prepare.osm_slice import slice_osm
-from magicmix_geo.prepare.osm_slice_file import write_slice
+from magicmix_geo.prepare.osm import ReaderKeys, gc_paused, parse_osm
+from magicmix_geo.prepare.osm_slice_file import write_parts
+from magicmix_geo.prepare.region_slices import RegionArrays
 
 # a job that fails exits with this status and its error on the last line of stderr
 FAILED = 2
@@ -42,25 +42,20 @@ class SliceJob:
 
 
 def run_job(job: SliceJob) -> None:
-    """Read ``job.path`` once, unprojected, project it once, and write every member's slice;
-    errors name ``job.source``, the file the user gave."""
-    keys = job.keys
+    """Read ``job.path`` once, lay it out as arrays projected once
+    (:class:`~magicmix_geo.prepare.region_slices.RegionArrays`), and write every member's
+    slice; errors name ``job.source``, the file the user gave."""
     try:
-        data = read_osm(
-            job.path,
-            keys.way_filter,
-            keys.feature_keys,
-            keys.tag_columns,
-            crs=WGS84,
-            need_walk=False,
-        )
+        parsed = parse_osm(job.path, job.keys, need_walk=False)
     except InputError as exc:
         if job.path == job.source:
             raise
         raise InputError(f"{job.source}: reading a region of it failed ({exc})") from exc
-    projected = project(data)
+    with gc_paused():
+        region = RegionArrays.of(parsed)
+    del parsed  # the tag values and WKB: the region's arrays hold what is needed of them
     for polygon, target in job.members.values():
-        write_slice(slice_osm(data, polygon, projected), keys, target)
+        write_parts(region.member(polygon), job.keys, target)
 
 
 def run_jobs(jobs: Sequence[SliceJob], folder: Path, parallel: int) -> None:

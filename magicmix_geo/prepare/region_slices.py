@@ -1,0 +1,226 @@
+"""Cutting every member's slice out of a region's parsed OSM data on arrays (pure computation).
+
+:func:`~magicmix_geo.prepare.osm_slice.slice_osm` and
+:func:`~magicmix_geo.prepare.osm_slice_file.write_slice` work on frames: shapely geometries,
+projected with ``GeoDataFrame.to_crs``, taken apart again into coordinates and offsets for
+every member. The OSM store cuts dozens of members from each region, so here the region is
+taken apart once, before any frame is made:
+
+- areas and lines become coordinates with offsets (GeoArrow's layout, which is the slice
+  file's), their WKB read once;
+- every coordinate is projected once, by the transformation ``to_crs`` uses (pyproj's
+  ``Transformer.from_crs`` of the same two CRS, ``always_xy``), which works coordinate by
+  coordinate: the same input gives the same bits;
+- the tag columns are laid out as the slice file holds them;
+
+and each member's :class:`~magicmix_geo.prepare.osm_slice_file.SliceParts` is gathered from
+those arrays by the rows :func:`~magicmix_geo.prepare.osm_slice.kept_rows` keeps. Written with
+:func:`~magicmix_geo.prepare.osm_slice_file.write_parts`, a member's slice is byte for byte
+the file ``write_slice(slice_osm(...))`` writes (``tests/test_region_slices.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import shapely
+from pyproj import CRS, Transformer
+from shapely.geometry.base import BaseGeometry
+
+from magicmix_geo.prepare.osm import RD_NEW, WGS84, ParsedOsm, WalkWays
+from magicmix_geo.prepare.osm_slice import Vertices, kept_rows, walk_rows
+from magicmix_geo.prepare.osm_slice_file import (
+    OSM_TYPES,
+    SliceParts,
+    TagArrays,
+    counts_to_offsets,
+    require_rings,
+    tag_arrays,
+)
+
+
+@dataclass(frozen=True)
+class Ragged:
+    """Coordinates (n, 2) grouped by one or more levels of offsets, outermost first: for
+    multipolygons the parts of each area, the rings of each part, the coordinates of each
+    ring; for lines the coordinates of each line."""
+
+    xy: np.ndarray
+    offsets: tuple[np.ndarray, ...]
+
+    def take(self, rows: np.ndarray) -> Ragged:
+        """The ``rows`` (indices, in the order given) with all they hold."""
+        taken = []
+        for offsets in self.offsets:
+            rows, new = take_ranges(offsets, rows)
+            taken.append(new)
+        return Ragged(self.xy[rows], tuple(taken))
+
+    def vertex_counts(self) -> np.ndarray:
+        """How many coordinates each outermost row holds."""
+        ends = self.offsets[0]
+        for offsets in self.offsets[1:]:
+            ends = offsets[ends]
+        return np.diff(ends)
+
+
+def take_ranges(offsets: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The positions of the items of ``rows`` (row ``i`` holds ``offsets[i]:offsets[i + 1]``)
+    one row after the other, and the offsets of those rows alone."""
+    first = offsets[rows]
+    counts = offsets[rows + 1] - first
+    taken = counts_to_offsets(counts)
+    return np.repeat(first - taken[:-1], counts) + np.arange(taken[-1]), taken
+
+
+@dataclass(frozen=True)
+class RegionArrays:
+    """A region's parsed data as arrays, its coordinates projected (EPSG:28992), and the
+    vertices slicing looks at (WGS84)."""
+
+    walk: WalkWays
+    columns: tuple[str, ...]
+    feature_type: np.ndarray
+    feature_ids: np.ndarray
+    point_rows: np.ndarray
+    area_rows: np.ndarray
+    point_xy: np.ndarray
+    areas: Ragged
+    feature_tags: TagArrays
+    lines: Ragged
+    line_ids: np.ndarray
+    line_tags: TagArrays
+    vertices: Vertices
+
+    @classmethod
+    def of(cls, parsed: ParsedOsm) -> RegionArrays:
+        """Raises ValueError when an area is not a 2-D multipolygon of closed rings of 4 or
+        more coordinates, or a line not a 2-D line string (as ``write_slice`` does)."""
+        count = len(parsed.feature_ids)
+        is_point = np.zeros(count, dtype=bool)
+        is_point[parsed.point_rows] = True
+        areas = _ragged(parsed.area_wkb, shapely.GeometryType.MULTIPOLYGON, "area features")
+        require_rings(np.diff(areas.offsets[-1]))
+        lines = _ragged(parsed.line_wkb, shapely.GeometryType.LINESTRING, "lines")
+        feature_xy, feature_row = _feature_vertices(parsed.point_xy, areas, is_point)
+        line_row = np.repeat(np.arange(len(parsed.line_ids)), np.diff(lines.offsets[0]))
+        vertices = Vertices.of(
+            parsed.walk,
+            (feature_xy, feature_row, is_point, parsed.feature_ids),
+            (lines.xy, line_row, len(parsed.line_ids)),
+        )
+        point_xy, area_xy, line_xy = _projected(parsed.point_xy, areas.xy, lines.xy)
+        return cls(
+            walk=parsed.walk,
+            columns=parsed.columns,
+            feature_type=_type_codes(parsed.feature_types),
+            feature_ids=parsed.feature_ids,
+            point_rows=parsed.point_rows,
+            area_rows=np.flatnonzero(~is_point),
+            point_xy=point_xy,
+            areas=Ragged(area_xy, areas.offsets),
+            feature_tags=tag_arrays([parsed.tag_column(i) for i in range(len(parsed.columns))]),
+            lines=Ragged(line_xy, lines.offsets),
+            line_ids=parsed.line_ids,
+            line_tags=tag_arrays(list(parsed.line_tags)),
+            vertices=vertices,
+        )
+
+    def member(self, polygon: BaseGeometry) -> SliceParts:
+        """The slice of ``polygon`` (WGS84): what ``slice_parts(slice_osm(...))`` gives of
+        the region's frames, projected."""
+        shapely.prepare(polygon)
+        kept = kept_rows(self.vertices, polygon)
+        features = np.flatnonzero(kept.features)
+        areas = self.areas.take(np.flatnonzero(kept.features[self.area_rows]))
+        lines = np.flatnonzero(kept.lines)
+        line_shapes = self.lines.take(lines)
+        return SliceParts(
+            walk=walk_rows(self.walk, self.vertices.way_of, kept.ways),
+            feature_columns=list(self.columns),
+            feature_type=self.feature_type[features],
+            feature_id=self.feature_ids[features],
+            point_xy=self.point_xy[kept.features[self.point_rows]],
+            area_parts=areas.offsets[0],
+            area_rings=areas.offsets[1],
+            area_coords=areas.offsets[2],
+            area_xy=areas.xy,
+            feature_tags=take_tags(self.feature_tags, kept.features),
+            line_id=self.line_ids[lines],
+            line_coords=line_shapes.offsets[0],
+            line_xy=line_shapes.xy,
+            line_tags=take_tags(self.line_tags, kept.lines),
+        )
+
+
+def take_tags(tags: TagArrays, kept: np.ndarray) -> TagArrays:
+    """The tag columns of the ``kept`` rows (a mask over the rows of ``tags``), renumbered."""
+    column = np.repeat(np.arange(len(tags.counts)), tags.counts)
+    held = kept[tags.rows]
+    values, offsets = take_ranges(tags.offsets, np.flatnonzero(held))
+    new_row = np.cumsum(kept) - 1
+    return TagArrays(
+        counts=np.bincount(column[held], minlength=len(tags.counts)).astype(np.int64),
+        rows=new_row[tags.rows[held]].astype(np.int64),
+        offsets=offsets,
+        data=tags.data[values],
+    )
+
+
+def _ragged(wkb: list[bytes], kind: shapely.GeometryType, who: str) -> Ragged:
+    """The geometries of ``wkb`` (all of ``kind``) as coordinates and offsets."""
+    levels = 3 if kind == shapely.GeometryType.MULTIPOLYGON else 1
+    if not wkb:
+        empty = np.zeros(1, dtype=np.int64)
+        return Ragged(np.zeros((0, 2)), (empty,) * levels)
+    geometry = shapely.from_wkb(np.asarray(wkb, dtype=object))
+    if np.any(shapely.get_type_id(geometry) != kind) or np.any(shapely.has_z(geometry)):
+        raise ValueError(f"write_slice: {who} not all 2-D {kind.name.lower()}s")
+    _, xy, offsets = shapely.to_ragged_array(geometry, include_z=False)
+    # shapely gives the innermost offsets first
+    return Ragged(xy, tuple(np.asarray(o, dtype=np.int64) for o in reversed(offsets)))
+
+
+def _feature_vertices(
+    point_xy: np.ndarray, areas: Ragged, is_point: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every feature's vertices and their rows, as ``shapely.get_coordinates`` gives them
+    for the features' geometry with ``return_index``: row after row, a node's point, an
+    area's coordinates part after part, ring after ring."""
+    counts = np.ones(len(is_point), dtype=np.int64)
+    counts[~is_point] = areas.vertex_counts()
+    starts = counts_to_offsets(counts)
+    of_point = np.zeros(starts[-1], dtype=bool)
+    of_point[starts[:-1][is_point]] = True
+    xy = np.empty((starts[-1], 2))
+    xy[of_point] = point_xy
+    xy[~of_point] = areas.xy
+    return xy, np.repeat(np.arange(len(is_point)), counts)
+
+
+@lru_cache(maxsize=1)
+def _to_rd() -> Transformer:
+    # what GeoDataFrame.to_crs(RD_NEW) builds for frames in WGS84
+    return Transformer.from_crs(
+        CRS.from_user_input(WGS84), CRS.from_user_input(RD_NEW), always_xy=True
+    )
+
+
+def _projected(*blocks: np.ndarray) -> list[np.ndarray]:
+    """Each (n, 2) block of WGS84 coordinates in EPSG:28992, all in one transformation."""
+    xy = np.concatenate(blocks)
+    x, y = _to_rd().transform(xy[:, 0], xy[:, 1])
+    projected = np.column_stack([x, y])
+    return np.split(projected, np.cumsum([len(b) for b in blocks])[:-1])
+
+
+def _type_codes(types: list[str]) -> np.ndarray:
+    codes = np.full(len(types), -1, dtype=np.int8)
+    kinds = np.asarray(types)
+    for code, kind in enumerate(OSM_TYPES):
+        codes[kinds == kind] = code
+    if np.any(codes < 0):
+        raise ValueError("write_slice: an osm_type not one of " + ", ".join(OSM_TYPES))
+    return codes
