@@ -104,6 +104,10 @@ SIMPLIFY_M = 25.0
 # national file carries and the parse would otherwise decode (the nation bench's file,
 # with versions only: a region's file 23 % smaller)
 REGION_FORMAT = "pbf,pbf_compression=none,add_metadata=false"
+# the renumbered copy (cut into regions, nothing else) likewise: zlib and the metadata made
+# renumbering cost 1.1 `osmium cat` passes, without them 0.65 (bench/README.md, "Session
+# 12"); it is ~2.4 x the source's size on disk, one copy per source version
+RENUMBERED_FORMAT = "pbf,pbf_compression=none,add_metadata=false"
 # regions' files are parsed (and their members' slices written) by this many programs at
 # once (prepare/slice_jobs.py); each holds one region's parsed data
 # (prepare/regions.SLICE_REGION_NODES)
@@ -503,7 +507,7 @@ def _renumbered(source: Path, target: Path, index_dir: Path) -> Path:
         output = Path(tmp) / "renumbered.osm.pbf"
         command = [OSMIUM, "renumber", "--index-directory", str(work), "--overwrite"]
         command += [f"--object-type={t}" for t in RENUMBERED_TYPES]
-        command += ["--no-progress", "-o", str(output), str(source)]
+        command += ["--no-progress", "-f", RENUMBERED_FORMAT, "-o", str(output), str(source)]
         _run_osmium(source, "renumber", command)
         _put_in_order(source, output, work, Path(tmp))
         # the index only grows (known ids keep their place): replacing file by file is safe
@@ -555,13 +559,14 @@ def _put_in_order(source: Path, renumbered: Path, index_dir: Path, tmp: Path) ->
     if _object_count(source, moved) == 0:
         return  # only ids referenced but not in the file
     _run_osmium(source, "sort", [OSMIUM, "sort", "--overwrite", "-o", str(ordered), str(moved)])
+    copy = [*quiet, "-f", RENUMBERED_FORMAT]
     _run_osmium(
         source,
         "removeid",
-        [OSMIUM, "removeid", *quiet, "-I", str(moved), "-o", str(rest), str(renumbered)],
+        [OSMIUM, "removeid", *copy, "-I", str(moved), "-o", str(rest), str(renumbered)],
     )
     _run_osmium(
-        source, "merge", [OSMIUM, "merge", *quiet, "-o", str(renumbered), str(rest), str(ordered)]
+        source, "merge", [OSMIUM, "merge", *copy, "-o", str(renumbered), str(rest), str(ordered)]
     )
 
 

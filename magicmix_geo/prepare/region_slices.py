@@ -135,8 +135,8 @@ class RegionArrays:
         kept = kept_rows(self.vertices, polygon)
         features = np.flatnonzero(kept.features)
         areas = self.areas.take(np.flatnonzero(kept.features[self.area_rows]))
-        lines = np.flatnonzero(kept.lines)
-        line_shapes = self.lines.take(lines)
+        line_rows = np.flatnonzero(kept.lines)
+        lines = self.lines.take(line_rows)
         return SliceParts(
             walk=walk_rows(self.walk, self.vertices.way_of, kept.ways),
             feature_columns=list(self.columns),
@@ -148,9 +148,9 @@ class RegionArrays:
             area_coords=areas.offsets[2],
             area_xy=areas.xy,
             feature_tags=take_tags(self.feature_tags, kept.features),
-            line_id=self.line_ids[lines],
-            line_coords=line_shapes.offsets[0],
-            line_xy=line_shapes.xy,
+            line_id=self.line_ids[line_rows],
+            line_coords=lines.offsets[0],
+            line_xy=lines.xy,
             line_tags=take_tags(self.line_tags, kept.lines),
         )
 
