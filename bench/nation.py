@@ -63,9 +63,11 @@ BLOCK_COLUMNS = 3
 NATIONAL_PARCELS = 9_000_000
 NATIONAL_NODES = 100_000_000
 NATIONAL_MUNICIPALITIES = 342
-# one `osmium renumber` of the real (sparse-id) national file, in `osmium cat` passes
-# (bench/README.md, "Session 8: tried and dropped": 1.0-1.3)
-RENUMBER_CAT_PASSES = 1.1
+# one `osmium renumber` of the real (sparse-id) national file, in `osmium cat` passes of
+# this file, its copy written as the store writes it (bench/renumber.py: 0.65-0.69 on this
+# file; 1.08-1.17 with zlib and metadata, as until session 12), times the real file's slower
+# decoding per node (~1.7, bench/README.md "bench/nation.py: a tenth of the nation")
+RENUMBER_CAT_PASSES = 0.67 * 1.7
 
 
 def build(m: int, k: int, work: Path, gap_deg: float = 0.0) -> Path:
@@ -289,7 +291,7 @@ def report(
     print(
         f"  scaled to the nation: the rest x {by_parcels:.2f} (parcels) = {rest / 60:.1f} min; "
         f"the store x {by_nodes:.2f} (nodes) = {store / 60:.1f} min; renumbering "
-        f"{RENUMBER_CAT_PASSES} `cat` = {renumber / 60:.1f} min; "
+        f"{RENUMBER_CAT_PASSES:.2f} `cat` = {renumber / 60:.1f} min; "
         f"**{(rest + store + renumber) / 60:.1f} min** "
         f"({len(rows) * by_parcels:.0f} municipalities at this size)"
     )
