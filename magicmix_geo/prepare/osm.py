@@ -299,11 +299,11 @@ class _Reader:
 
     Tag values are fetched once per kept column (one lookup each, through :func:`tag_getter`:
     cheaper than iterating a feature's tags, which are five on average against 23 columns).
-    They go, feature after feature, into one flat list that :meth:`features` slices into
-    columns: ``list.extend(map(...))`` runs the loop over the columns in C, a third cheaper
-    than a Python loop appending to a list per column, and it allocates no row tuple (a tuple
-    per feature, transposed at the end, costs more than the Python loop). Node features keep
-    their fixed-point location, areas and lines libosmium's WKB.
+    They go, feature after feature, into one flat list that :meth:`ParsedOsm.tag_column`
+    slices into columns: ``list.extend(map(...))`` runs the loop over the columns in C, a third
+    cheaper than a Python loop appending to a list per column, and it allocates no row tuple (a
+    tuple per feature, transposed at the end, costs more than the Python loop). Node features
+    keep their fixed-point location, areas and lines libosmium's WKB.
     """
 
     def __init__(self, walk_filter: WayFilter, columns: tuple[str, ...]) -> None:
