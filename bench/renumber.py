@@ -23,9 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from country import _children_cpu, _run, cat_pass  # noqa: E402
+from country import _children_cpu, _run, cat_pass
 
-from magicmix_geo.prepare.extracts import RENUMBERED_FORMAT  # noqa: E402
+from magicmix_geo.prepare.extracts import RENUMBERED_FORMAT
 
 FORMATS = {"osmium's default (zlib, metadata)": "pbf", "the store's": RENUMBERED_FORMAT}
 
