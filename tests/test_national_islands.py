@@ -74,16 +74,17 @@ def by_shape(sites: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 def first_run(country: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     """One national run over the shared file, counting which files the OSM reader opens."""
     reads: list[str] = []
-    original = osm_module.read_osm
+    original = osm_module.parse_osm
     patch = pytest.MonkeyPatch()
     patch.setenv("MAGICMIX_CACHE_DIR", str(country / "cache"))
 
-    def read_osm(path: Path, *args: Any, **kwargs: Any) -> Any:
+    def parse_osm(path: Path, *args: Any, **kwargs: Any) -> Any:
         reads.append(str(path))
         return original(path, *args, **kwargs)
 
-    patch.setattr(osm_module, "read_osm", read_osm)
-    patch.setattr(slice_jobs_module, "read_osm", read_osm)
+    # every read of an OSM file goes through parse_osm: read_osm's and the store's
+    patch.setattr(osm_module, "parse_osm", parse_osm)
+    patch.setattr(slice_jobs_module, "parse_osm", parse_osm)
     try:
         out = tmp_path_factory.mktemp("national") / "out"
         manifest = national(country, out)
