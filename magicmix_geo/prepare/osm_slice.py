@@ -81,8 +81,7 @@ class PointIndex:
     x0: float
     y0: float
     cell: float  # the cells' width and height in degrees
-    columns: int
-    rows: int
+    columns: int  # cells a side (the grid is square)
     order: np.ndarray  # the points with a location, cell by cell (row-major)
     starts: np.ndarray  # cell c's points: order[starts[c]:starts[c + 1]]
 
@@ -97,22 +96,22 @@ class PointIndex:
             x0 = y0 = span = 0.0
         side = int(np.clip(np.sqrt(located.size / _POINTS_PER_CELL), 1, _MAX_CELLS_PER_SIDE))
         cell = max(span / side, _MIN_CELL_DEG)
-        columns = rows = int(span // cell) + 1
+        columns = int(span // cell) + 1
         # binned by multiplying (cheaper than dividing); the cells' hair absorbs the rounding
         col = np.minimum(((xs - x0) * (1.0 / cell)).astype(np.int32), columns - 1)
-        row = np.minimum(((ys - y0) * (1.0 / cell)).astype(np.int32), rows - 1)
+        row = np.minimum(((ys - y0) * (1.0 / cell)).astype(np.int32), columns - 1)
         key = row * np.int32(columns) + col  # < 2048**2: fits int32, whose sort is quicker
-        starts = np.zeros(rows * columns + 1, dtype=np.int64)
-        np.cumsum(np.bincount(key, minlength=rows * columns), out=starts[1:])
+        starts = np.zeros(columns * columns + 1, dtype=np.int64)
+        np.cumsum(np.bincount(key, minlength=columns * columns), out=starts[1:])
         by_cell = np.argsort(key, kind="stable")
-        return cls(x, y, x0, y0, cell, columns, rows, located[by_cell], starts)
+        return cls(x, y, x0, y0, cell, columns, located[by_cell], starts)
 
     def inside(self, polygon: BaseGeometry) -> np.ndarray:
         """The indices of the points inside ``polygon`` (``shapely.contains_xy``; NaN never
         is), in no particular order."""
         xmin, ymin, xmax, ymax = shapely.bounds(polygon)
-        c0, c1 = self._span(xmin, xmax, self.x0, self.columns)
-        r0, r1 = self._span(ymin, ymax, self.y0, self.rows)
+        c0, c1 = self._span(xmin, xmax, self.x0)
+        r0, r1 = self._span(ymin, ymax, self.y0)
         if c0 > c1 or r0 > r1:
             return np.zeros(0, dtype=np.int64)
         grid_col, grid_row = np.meshgrid(np.arange(c0, c1 + 1), np.arange(r0, r1 + 1))
@@ -133,21 +132,19 @@ class PointIndex:
         tested = tested[shapely.contains_xy(polygon, self.x[tested], self.y[tested])]
         return np.concatenate([whole, tested])
 
-    def _span(self, low: float, high: float, origin: float, count: int) -> tuple[int, int]:
+    def _span(self, low: float, high: float, origin: float) -> tuple[int, int]:
         """The cells (first, last) along one axis that may hold points from ``low`` to
         ``high``: one more on each side for points binned across a cell's edge by rounding."""
         if not (np.isfinite(low) and np.isfinite(high)):
             return 0, -1  # an empty polygon
         first = int(np.floor((low - origin) / self.cell)) - 1
         last = int(np.floor((high - origin) / self.cell)) + 1
-        return max(first, 0), min(last, count - 1)
+        return max(first, 0), min(last, self.columns - 1)
 
     def _points_of(self, cells: np.ndarray) -> np.ndarray:
         """The points of ``cells``, cell after cell."""
-        first, last = self.starts[cells], self.starts[cells + 1]
-        counts = last - first
-        step = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-        return self.order[np.repeat(first, counts) + step]
+        first = self.starts[cells]
+        return self.order[ranges(first, self.starts[cells + 1] - first)]
 
 
 @dataclass(frozen=True)
@@ -257,8 +254,14 @@ def matches(keys: np.ndarray, other: np.ndarray) -> tuple[np.ndarray, np.ndarray
     first = np.searchsorted(sorted_keys, other, "left")
     counts = np.searchsorted(sorted_keys, other, "right") - first
     j = np.repeat(np.arange(len(other)), counts)
-    step = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-    return order[np.repeat(first, counts) + step], j
+    return order[ranges(first, counts)], j
+
+
+def ranges(first: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The positions ``first[i], first[i] + 1, ...`` (``counts[i]`` of them) for every ``i``,
+    one range after the other."""
+    ends = np.cumsum(counts)
+    return np.repeat(first - (ends - counts), counts) + np.arange(ends[-1] if ends.size else 0)
 
 
 def slice_osm(data: OsmData, polygon: BaseGeometry, rows_of: OsmData | None = None) -> OsmData:

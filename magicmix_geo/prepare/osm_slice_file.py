@@ -170,7 +170,7 @@ def slice_parts(data: OsmData) -> SliceParts:
     require_crs(data, RD_NEW, "write_slice")
     features, lines = data.features, data.lines
     columns = _tag_columns(features)
-    codes = _type_codes(features["osm_type"])
+    codes = type_codes(features["osm_type"])
     point_xy, area_parts, area_rings, area_coords, area_xy = _feature_geometry(
         features.geometry.to_numpy(), codes == 0
     )
@@ -244,7 +244,8 @@ def _tag_columns(features: gpd.GeoDataFrame) -> list[str]:
     return [c for c in features.columns if c not in ("osm_type", "osm_id", "geometry")]
 
 
-def _type_codes(types: pd.Series) -> np.ndarray:
+def type_codes(types: Sequence[object]) -> np.ndarray:
+    """``osm_type`` strings as their codes (:data:`OSM_TYPES`); ValueError for another."""
     codes = pc.index_in(_arrow_strings(types), value_set=pa.array(OSM_TYPES))
     if codes.null_count:
         raise ValueError("write_slice: an osm_type not one of " + ", ".join(OSM_TYPES))
@@ -273,7 +274,8 @@ def _index_to_offsets(index: np.ndarray, count: int) -> np.ndarray:
     return counts_to_offsets(np.bincount(index, minlength=count))
 
 
-def _require_types(who: str, geometry: np.ndarray, type_id: int) -> None:
+def require_types(who: str, geometry: np.ndarray, type_id: int) -> None:
+    """ValueError unless every geometry is a 2-D one of ``type_id``."""
     if np.any(shapely.get_type_id(geometry) != type_id) or np.any(shapely.has_z(geometry)):
         kind = shapely.GeometryType(type_id).name.lower()
         raise ValueError(f"write_slice: {who} not all 2-D {kind}s")
@@ -283,8 +285,8 @@ def _feature_geometry(geometry: np.ndarray, is_node: np.ndarray) -> tuple[np.nda
     """Node points' coordinates; areas as multipolygons: offsets of parts per area, rings
     per part and coordinates per ring, and the coordinates."""
     points, areas = geometry[is_node], geometry[~is_node]
-    _require_types("node features", points, _SHAPELY_POINT)
-    _require_types("area features", areas, _SHAPELY_MULTIPOLYGON)
+    require_types("node features", points, _SHAPELY_POINT)
+    require_types("area features", areas, _SHAPELY_MULTIPOLYGON)
     point_xy = shapely.get_coordinates(points)
     if len(point_xy) != len(points):
         raise ValueError("write_slice: an empty point")
@@ -313,7 +315,7 @@ def require_rings(coord_counts: np.ndarray) -> None:
 
 
 def _line_geometry(geometry: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    _require_types("lines", geometry, _SHAPELY_LINESTRING)
+    require_types("lines", geometry, _SHAPELY_LINESTRING)
     xy, line_of = shapely.get_coordinates(geometry, return_index=True)
     return _index_to_offsets(line_of, len(geometry)), xy
 

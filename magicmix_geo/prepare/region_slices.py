@@ -30,14 +30,15 @@ from pyproj import CRS, Transformer
 from shapely.geometry.base import BaseGeometry
 
 from magicmix_geo.prepare.osm import RD_NEW, WGS84, ParsedOsm, WalkWays
-from magicmix_geo.prepare.osm_slice import Vertices, kept_rows, walk_rows
+from magicmix_geo.prepare.osm_slice import Vertices, kept_rows, ranges, walk_rows
 from magicmix_geo.prepare.osm_slice_file import (
-    OSM_TYPES,
     SliceParts,
     TagArrays,
     counts_to_offsets,
     require_rings,
+    require_types,
     tag_arrays,
+    type_codes,
 )
 
 
@@ -71,8 +72,7 @@ def take_ranges(offsets: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.n
     one row after the other, and the offsets of those rows alone."""
     first = offsets[rows]
     counts = offsets[rows + 1] - first
-    taken = counts_to_offsets(counts)
-    return np.repeat(first - taken[:-1], counts) + np.arange(taken[-1]), taken
+    return ranges(first, counts), counts_to_offsets(counts)
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,7 @@ class RegionArrays:
         return cls(
             walk=parsed.walk,
             columns=parsed.columns,
-            feature_type=_type_codes(parsed.feature_types),
+            feature_type=type_codes(parsed.feature_types),
             feature_ids=parsed.feature_ids,
             point_rows=parsed.point_rows,
             area_rows=np.flatnonzero(~is_point),
@@ -176,8 +176,7 @@ def _ragged(wkb: list[bytes], kind: shapely.GeometryType, who: str) -> Ragged:
         empty = np.zeros(1, dtype=np.int64)
         return Ragged(np.zeros((0, 2)), (empty,) * levels)
     geometry = shapely.from_wkb(np.asarray(wkb, dtype=object))
-    if np.any(shapely.get_type_id(geometry) != kind) or np.any(shapely.has_z(geometry)):
-        raise ValueError(f"write_slice: {who} not all 2-D {kind.name.lower()}s")
+    require_types(who, geometry, kind)
     _, xy, offsets = shapely.to_ragged_array(geometry, include_z=False)
     # shapely gives the innermost offsets first
     return Ragged(xy, tuple(np.asarray(o, dtype=np.int64) for o in reversed(offsets)))
@@ -214,13 +213,3 @@ def _projected(*blocks: np.ndarray) -> list[np.ndarray]:
     x, y = _to_rd().transform(xy[:, 0], xy[:, 1])
     projected = np.column_stack([x, y])
     return np.split(projected, np.cumsum([len(b) for b in blocks])[:-1])
-
-
-def _type_codes(types: list[str]) -> np.ndarray:
-    codes = np.full(len(types), -1, dtype=np.int8)
-    kinds = np.asarray(types)
-    for code, kind in enumerate(OSM_TYPES):
-        codes[kinds == kind] = code
-    if np.any(codes < 0):
-        raise ValueError("write_slice: an osm_type not one of " + ", ".join(OSM_TYPES))
-    return codes
