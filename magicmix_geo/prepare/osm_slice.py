@@ -252,9 +252,14 @@ def matches(keys: np.ndarray, other: np.ndarray) -> tuple[np.ndarray, np.ndarray
     order = np.argsort(keys, kind="stable")
     sorted_keys = keys[order]
     first = np.searchsorted(sorted_keys, other, "left")
-    counts = np.searchsorted(sorted_keys, other, "right") - first
-    j = np.repeat(np.arange(len(other)), counts)
-    return order[ranges(first, counts)], j
+    # most of ``other`` matches nothing (an area's vertices against the tagged nodes): the
+    # end of each key's run is looked up only for those that match
+    hit = first < len(sorted_keys)
+    hit[hit] = sorted_keys[first[hit]] == other[hit]
+    hits = np.flatnonzero(hit)
+    first = first[hits]
+    counts = np.searchsorted(sorted_keys, other[hits], "right") - first
+    return order[ranges(first, counts)], np.repeat(hits, counts)
 
 
 def ranges(first: np.ndarray, counts: np.ndarray) -> np.ndarray:
