@@ -10,8 +10,8 @@ coordinates, in order: the same doubles, as WKB holds them.
 
 Read: 2-D ISO WKB in little-endian byte order (``osmium.geom.WKBFactory``'s output), line
 strings (type 2) and multipolygons of polygons (types 6 and 3). Anything else (big-endian,
-another type, Z or M, a count running past the geometry's bytes, bytes left over) is refused
-with the first row it was found in.
+another type, Z or M, a count running past the geometry's bytes, bytes left over) is refused,
+naming a row that holds it (the first such row at the level being read).
 """
 
 from __future__ import annotations
