@@ -7,6 +7,7 @@ Data: the real Delft sample (data/sample/tudelft.osm.pbf), members cut over it.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -21,6 +22,7 @@ from magicmix_geo.prepare.osm import ParsedOsm, osm_data, parse_osm, project, re
 from magicmix_geo.prepare.osm_slice import slice_osm
 from magicmix_geo.prepare.osm_slice_file import write_parts, write_slice
 from magicmix_geo.prepare.region_slices import Ragged, RegionArrays, take_ranges
+from magicmix_geo.prepare.wkb_ragged import WkbError
 from tests._islands import SAMPLE_AREA, SAMPLE_PBF
 
 
@@ -87,3 +89,15 @@ def test_ragged_take_equals_taking_the_geometries() -> None:
     _, want_xy, want = shapely.to_ragged_array(shapes[rows])
     assert np.array_equal(taken.xy, want_xy)
     assert [o.tolist() for o in taken.offsets] == [o.tolist() for o in reversed(want)]
+
+
+def test_a_region_with_a_broken_area_is_refused(parsed: ParsedOsm) -> None:
+    """An area's WKB that libosmium would not write: the row named, or the open ring told."""
+    wkb = list(parsed.area_wkb)
+    good = wkb[3]
+    wkb[3] = good[:-16] + np.array([1.5, 2.5]).tobytes()  # the last ring's end moved
+    with pytest.raises(ValueError, match="a ring of an area feature is not closed"):
+        RegionArrays.of(replace(parsed, area_wkb=wkb))
+    wkb[3] = shapely.to_wkb(shapely.from_wkb(good), byte_order=0)  # big-endian
+    with pytest.raises(WkbError, match="area features: row 3 is not"):
+        RegionArrays.of(replace(parsed, area_wkb=wkb))
