@@ -26,8 +26,8 @@ def _multipolygons() -> list[MultiPolygon]:
     ]
 
 
-def _wkb(geometries: list, **options: object) -> list[bytes]:
-    return [shapely.to_wkb(g, byte_order=1, **options) for g in geometries]
+def _wkb(geometries: list[MultiPolygon] | list[LineString]) -> list[bytes]:
+    return [shapely.to_wkb(g, byte_order=1) for g in geometries]
 
 
 def test_multipolygons_are_what_shapely_lays_out() -> None:
