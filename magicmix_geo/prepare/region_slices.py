@@ -221,13 +221,14 @@ def _projected(
     """
     rings = areas.offsets[-1]
     closing = rings[1:] - 1
-    opening = np.ones(len(areas.xy), dtype=bool)
-    opening[closing] = False
-    xy = np.concatenate([point_xy, areas.xy[opening], line_xy])
+    computed = np.ones(len(areas.xy), dtype=bool)  # all but the closing coordinates
+    computed[closing] = False
+    xy = np.concatenate([point_xy, areas.xy[computed], line_xy])
     x, y = _to_rd().transform(xy[:, 0], xy[:, 1])
     projected = np.column_stack([x, y])
-    points_end, areas_end = len(point_xy), len(point_xy) + int(opening.sum())
+    points_end = len(point_xy)
+    areas_end = points_end + len(areas.xy) - len(closing)
     area_xy = np.empty_like(areas.xy)
-    area_xy[opening] = projected[points_end:areas_end]
+    area_xy[computed] = projected[points_end:areas_end]
     area_xy[closing] = area_xy[rings[:-1]]
     return projected[:points_end], area_xy, projected[areas_end:]
