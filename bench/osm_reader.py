@@ -1,7 +1,9 @@
 """CPU of ``read_osm`` on region files: this checkout's reader against another checkout's.
 
 ``read_osm(path, ..., crs="EPSG:4326", need_walk=False)`` per file, as the national OSM store
-reads its regions (keys from a slice job file, ``--job``, or the default configuration).
+reads its regions (keys from a slice job file, ``--job``, or the default configuration), but
+keeping every tagged node with a feature key (no ``node_rules``: a checkout from before them
+reads the same objects).
 With ``--against DIR``, that checkout's ``magicmix_geo/prepare/osm.py`` (with its own
 ``magicmix_geo/tags.py`` way filter) is loaded as a module of its own and both read every file
 ``--rounds`` times, in turns (old, new, new, old, ...) in this one process, so that another

@@ -59,7 +59,14 @@ def old_module(commit: str) -> types.ModuleType:
 
 def slices(osm: Path, boundary: Path, grid: int, buffer_m: float) -> dict[str, OsmData]:
     keys = reader_keys(load_settings())
-    region = read_osm(osm, keys.way_filter, keys.feature_keys, keys.tag_columns, crs="EPSG:4326")
+    region = read_osm(
+        osm,
+        keys.way_filter,
+        keys.feature_keys,
+        keys.tag_columns,
+        node_rules=keys.node_rules,
+        crs="EPSG:4326",
+    )
     projected = project(region)
     polygons = grid_polygons(boundary, grid, buffer_m)
     return {key: slice_osm(region, polygon, projected) for key, (polygon, _) in polygons.items()}

@@ -164,7 +164,12 @@ def main() -> None:
         # B: one parse, then slice, write and read per polygon
         region, region_s = timed(
             lambda: read_osm(
-                args.osm, keys.way_filter, keys.feature_keys, keys.tag_columns, crs="EPSG:4326"
+                args.osm,
+                keys.way_filter,
+                keys.feature_keys,
+                keys.tag_columns,
+                node_rules=keys.node_rules,
+                crs="EPSG:4326",
             )
         )
         projected, project_s = timed(partial(project, region))

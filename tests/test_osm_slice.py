@@ -85,7 +85,14 @@ def keys() -> ReaderKeys:
 
 
 def _read(path: Path, keys: ReaderKeys, crs: str = "EPSG:28992") -> OsmData:
-    return read_osm(path, keys.way_filter, keys.feature_keys, keys.tag_columns, crs=crs)
+    return read_osm(
+        path,
+        keys.way_filter,
+        keys.feature_keys,
+        keys.tag_columns,
+        node_rules=keys.node_rules,
+        crs=crs,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -288,13 +295,21 @@ def test_read_osm_for_uses_reader_keys(keys: ReaderKeys) -> None:
 
 
 def test_reader_keys_digest_is_stable_and_picklable(keys: ReaderKeys) -> None:
+    assert keys.node_rules is not None
     shuffled = ReaderKeys(
-        keys.way_filter, tuple(reversed(keys.feature_keys)), tuple(reversed(keys.tag_columns))
+        keys.way_filter,
+        tuple(reversed(keys.feature_keys)),
+        tuple(reversed(keys.tag_columns)),
+        tuple(reversed(keys.node_rules)),
     )
     assert shuffled.digest() == keys.digest()
     assert len(keys.digest()) == 12 and int(keys.digest(), 16) >= 0
     other = dataclasses.replace(keys, tag_columns=(*keys.tag_columns, "cuisine"))
     assert other.digest() != keys.digest()
+    more_nodes = dataclasses.replace(keys, node_rules=(*keys.node_rules, "amenity=cafe"))
+    assert more_nodes.digest() != keys.digest()
+    every_node = dataclasses.replace(keys, node_rules=None)
+    assert every_node.digest() != keys.digest()
     assert pickle.loads(pickle.dumps(keys)) == keys
 
 

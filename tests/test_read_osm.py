@@ -3,11 +3,14 @@
 A small OSM XML file written here holds one object of each kind the reader tells apart, so each
 expectation below follows from the file's text: which nodes are features (a feature key, not
 just any tag), which ways are walkable (osmnx's walk filter), which are lines (highways always,
-railways and waterways unless closed), node locations to libosmium's fixed point, and a way
-node missing from the file (a clipped extract) as NaN.
+railways and waterways unless closed), node locations to libosmium's fixed point, a way node
+missing from the file (a clipped extract) as NaN, and which tagged nodes the node rules keep.
+On the real Delft sample, the configuration's node rules change no destination.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -16,7 +19,10 @@ import pytest
 import shapely
 
 from magicmix_geo.config import load_settings
-from magicmix_geo.prepare.osm import OsmData, read_osm
+from magicmix_geo.prepare.destinations import rule_mask, select_destinations
+from magicmix_geo.prepare.osm import OsmData, read_osm, reader_keys
+
+SAMPLE_OSM = Path(__file__).resolve().parents[1] / "data" / "sample" / "tudelft.osm.pbf"
 
 NODES = {
     1: (4.3530987, 52.0017062),
@@ -119,3 +125,55 @@ def test_lines_are_highways_and_open_railways_and_waterways(osm: OsmData) -> Non
     assert by_id.loc[104, "waterway"] == "ditch" and pd.isna(by_id.loc[104, "highway"])
     assert by_id.loc[101, "highway"] == "footway"
     assert by_id.loc[102, "highway"] == "pedestrian"
+
+
+@pytest.mark.parametrize(
+    ("node_rules", "nodes"),
+    [
+        (("highway=bus_stop",), [12]),  # a (key, value) pair
+        (("amenity",), [10]),  # any value of the key
+        (("amenity=cafe", "public_transport"), [10, 12]),  # mixed: the rules' keys
+        (("amenity=bench|townhall",), []),  # no node has one of the values
+        (("barrier=bollard",), []),  # not a feature key: node 11 is no feature
+        ((), []),  # no rule: no node
+    ],
+)
+def test_node_rules_decide_which_tagged_nodes_are_features(
+    tmp_path: Path, node_rules: tuple[str, ...], nodes: list[int]
+) -> None:
+    path = tmp_path / "kinds.osm"
+    path.write_text(_xml(), encoding="utf-8")
+    walk = load_settings().walk.way_filter
+    osm = read_osm(path, walk, FEATURE_KEYS, COLUMNS, node_rules=node_rules)
+    features = osm.features
+    assert features.loc[features["osm_type"] == "node", "osm_id"].tolist() == nodes
+    # areas do not depend on the node rules
+    assert features.loc[features["osm_type"] == "way", "osm_id"].tolist() == [102, 105]
+
+
+def test_reader_keys_keep_exactly_the_nodes_a_category_matches() -> None:
+    """On the real Delft sample: the configuration's node rules keep every tagged node that a
+    destination category's ``match`` rule selects and no other, so the destinations are those
+    of reading every node with a feature key."""
+    settings = load_settings()
+    keys = reader_keys(settings)
+    args = (SAMPLE_OSM, keys.way_filter, keys.feature_keys, keys.tag_columns)
+    every = read_osm(*args).features
+    kept = read_osm(*args, node_rules=keys.node_rules).features
+    rules = [rule for category in settings.categories.values() for rule in category.match]
+    is_node = (every["osm_type"] == "node").to_numpy()
+    wanted = every.loc[is_node & rule_mask(every, rules), "osm_id"].tolist()
+    assert kept.loc[kept["osm_type"] == "node", "osm_id"].tolist() == wanted
+    assert 0 < len(wanted) < is_node.sum() / 5  # most tagged nodes match no category
+    areas_every = every.loc[~is_node].reset_index(drop=True)
+    areas_kept = kept.loc[kept["osm_type"] != "node"].reset_index(drop=True)
+    assert list(areas_every.columns) == list(areas_kept.columns)
+    for column in areas_every.columns.drop("geometry"):
+        # a column no kept row fills (waterway: only nodes had one) holds None, not str's NaN
+        left, right = areas_every[column], areas_kept[column]
+        assert left.isna().equals(right.isna()), column
+        assert left.dropna().tolist() == right.dropna().tolist(), column
+    assert shapely.equals_identical(areas_every.geometry, areas_kept.geometry).all()
+    assert select_destinations(kept, settings.categories).equals(
+        select_destinations(every, settings.categories)
+    )

@@ -28,7 +28,7 @@ import shapely
 from magicmix_geo._errors import InputError
 from magicmix_geo.config import Settings
 from magicmix_geo.prepare.osm_ids import RealIds, real_ids
-from magicmix_geo.tags import TagGetter, WayFilter, rule_keys
+from magicmix_geo.tags import TagGetter, TagRule, WayFilter, parse_rules, rule_keys
 
 OSM_SUFFIXES = (".osm.pbf", ".pbf", ".osm", ".osm.gz", ".osm.bz2")
 RD_NEW = "EPSG:28992"
@@ -102,6 +102,10 @@ class ReaderKeys:
     way_filter: str
     feature_keys: tuple[str, ...]
     tag_columns: tuple[str, ...]
+    node_rules: tuple[str, ...] | None = None
+    """Tag rules (``"key=v1|v2"`` or ``"key"``) a tagged node must match to be kept as a
+    feature: the destination categories' ``match`` rules, the only use of node features.
+    None keeps every node with one of :attr:`feature_keys`."""
 
     def canonical_json(self) -> str:
         """The keys as JSON, sorted and without spaces (the same keys give the same text)."""
@@ -109,6 +113,7 @@ class ReaderKeys:
             "way_filter": self.way_filter,
             "feature_keys": sorted(set(self.feature_keys)),
             "tag_columns": sorted(set(self.tag_columns)),
+            "node_rules": None if self.node_rules is None else sorted(set(self.node_rules)),
         }
         return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
@@ -149,6 +154,7 @@ def read_osm(
     feature_keys: Iterable[str],
     tag_columns: Iterable[str],
     *,
+    node_rules: Iterable[str] | None = None,
     crs: str = RD_NEW,
     need_walk: bool = True,
 ) -> OsmData:
@@ -164,6 +170,9 @@ def read_osm(
         Tag keys that make a node or an area a feature (amenity, shop, building, landuse...).
     tag_columns
         Tag keys copied into columns of ``features`` (missing tags are null).
+    node_rules
+        Tag rules a tagged node must also match to be a feature (:attr:`ReaderKeys.node_rules`);
+        None keeps every node with one of ``feature_keys``.
     crs
         CRS of ``features`` and ``lines``: ``"EPSG:4326"`` leaves libosmium's coordinates as
         they are (``project`` of that result equals the default's).
@@ -171,9 +180,9 @@ def read_osm(
         Whether a file without walkable ways is an error (a municipality's file), or not (a
         region's file, whose members may lie on islands without streets).
     """
-    parsed = parse_osm(
-        path, ReaderKeys(way_filter, tuple(feature_keys), tuple(tag_columns)), need_walk=need_walk
-    )
+    rules = None if node_rules is None else tuple(node_rules)
+    keys = ReaderKeys(way_filter, tuple(feature_keys), tuple(tag_columns), rules)
+    parsed = parse_osm(path, keys, need_walk=need_walk)
     return project(osm_data(parsed), crs)
 
 
@@ -189,7 +198,8 @@ def parse_osm(path: Path, keys: ReaderKeys, *, need_walk: bool = True) -> Parsed
         .with_locations()
         .with_areas(osmium.filter.KeyFilter(*feature_keys))
     )
-    for kept in _python_filters(feature_keys):
+    node_rules = None if keys.node_rules is None else parse_rules(keys.node_rules)
+    for kept in _python_filters(feature_keys, node_rules):
         processor = processor.with_filter(kept)
     try:
         for obj in processor:
@@ -281,17 +291,48 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _python_filters(feature_keys: tuple[str, ...]) -> tuple[osmium.BaseFilter, ...]:
+def _python_filters(
+    feature_keys: tuple[str, ...], node_rules: tuple[TagRule, ...] | None
+) -> tuple[osmium.BaseFilter, ...]:
     """libosmium's tests of what reaches Python, per kind of object, so that Python sees only
-    what the reader keeps: nodes and areas with a feature key, ways with a line key (walkable
-    ways are highways), no relation (a multipolygon comes as its area). A building way is seen
+    what the reader keeps: nodes and areas with a feature key (nodes also matching one of
+    ``node_rules`` when given, :func:`_node_rules_filter`), ways with a line key (walkable ways
+    are highways), no relation (a multipolygon comes as its area). A building way is seen
     once, as the area libosmium assembles from it, not also as a way."""
+    kinds = osmium.osm.NODE | osmium.osm.WAY | osmium.osm.AREA
+    nodes = None if node_rules is None else _node_rules_filter(feature_keys, node_rules)
+    if nodes is not None:
+        nodes.enable_for(osmium.osm.NODE)
+    elif node_rules is not None:
+        kinds = osmium.osm.WAY | osmium.osm.AREA  # no rule for nodes: no node is kept
     features = osmium.filter.KeyFilter(*feature_keys)
     features.enable_for(osmium.osm.NODE | osmium.osm.AREA)
     lines = osmium.filter.KeyFilter(*LINE_KEYS)
     lines.enable_for(osmium.osm.WAY)
-    kinds = osmium.filter.EntityFilter(osmium.osm.NODE | osmium.osm.WAY | osmium.osm.AREA)
-    return kinds, features, lines
+    kept = (osmium.filter.EntityFilter(kinds), features, lines)
+    # after the key filter: libosmium stops at the first filter an object fails, and the
+    # key test is the cheaper one (1.2 s against 1.8 s over a region's 6.5 M nodes)
+    return kept if nodes is None else (*kept, nodes)
+
+
+def _node_rules_filter(
+    feature_keys: tuple[str, ...], node_rules: tuple[TagRule, ...]
+) -> osmium.BaseFilter | None:
+    """libosmium's test of the tagged nodes that match ``node_rules``, or None when no rule
+    can match a feature's node.
+
+    With rules that all name values: one of their (key, value) pairs, exactly the nodes that
+    match a rule (nine in ten of a city's tagged nodes are trees, crossings, lamps and benches
+    that match none). A rule with any value (``"key"``) makes it the rules' keys instead: a
+    superset of the matching nodes, which their users (destination categories) match again.
+    """
+    rules = [rule for rule in node_rules if rule.key in feature_keys]
+    if not rules:
+        return None
+    if all(rule.values for rule in rules):
+        pairs = sorted({(rule.key, value) for rule in rules for value in rule.values})
+        return osmium.filter.TagFilter(*pairs)
+    return osmium.filter.KeyFilter(*sorted(rule_keys(rules)))
 
 
 class _Reader:
@@ -393,12 +434,15 @@ def read_osm_for(path: Path, settings: Settings) -> OsmData:
     keys = reader_keys(settings)
     if path.name.lower().endswith(SLICE_SUFFIX):
         return read_slice(path, keys)
-    return read_osm(path, keys.way_filter, keys.feature_keys, keys.tag_columns)
+    return read_osm(
+        path, keys.way_filter, keys.feature_keys, keys.tag_columns, node_rules=keys.node_rules
+    )
 
 
 def reader_keys(settings: Settings) -> ReaderKeys:
     """The walk filter and every tag key the configuration uses (destination categories,
-    context rules, buildings and water), sorted."""
+    context rules, buildings and water), sorted; the categories' ``match`` rules as the tagged
+    nodes' (nodes are used only as destinations)."""
     feature_keys: set[str] = {"building", "natural", "water"}
     tag_columns: set[str] = {"building", "natural", "water", "waterway"}
     for category in settings.categories.values():
@@ -414,10 +458,12 @@ def reader_keys(settings: Settings) -> ReaderKeys:
     ):
         feature_keys |= rule_keys(rules)
         tag_columns |= rule_keys(rules)
+    node_rules = {str(rule) for category in settings.categories.values() for rule in category.match}
     return ReaderKeys(
         way_filter=settings.walk.way_filter,
         feature_keys=tuple(sorted(feature_keys)),
         tag_columns=tuple(sorted(tag_columns)),
+        node_rules=tuple(sorted(node_rules)),
     )
 
 

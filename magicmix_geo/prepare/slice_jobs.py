@@ -114,7 +114,10 @@ def read_job(text: str) -> SliceJob:
         path=Path(record["path"]),
         source=Path(record["source"]),
         keys=ReaderKeys(
-            keys["way_filter"], tuple(keys["feature_keys"]), tuple(keys["tag_columns"])
+            keys["way_filter"],
+            tuple(keys["feature_keys"]),
+            tuple(keys["tag_columns"]),
+            None if keys["node_rules"] is None else tuple(keys["node_rules"]),
         ),
         members={
             key: (shapely.from_wkb(member["polygon"]), Path(member["target"]))
