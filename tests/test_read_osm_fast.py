@@ -4,7 +4,9 @@
 ``tag_getter`` and ``way_nodes`` in ``magicmix_geo/prepare/osm.py``): a third less time for the
 same answers. These tests fail when an installed pyosmium no longer offers them (the reader
 still reads right then, through the public API, only slower), when their answers differ from
-the public API's, or when the public fallback breaks.
+the public API's, or when the public fallback breaks. ``parse_osm`` has libosmium call the
+reader (a handler chain) instead of iterating a ``FileProcessor``: the last test shows, on the
+real Delft sample, that the reader gets the same objects in the same order.
 """
 
 from __future__ import annotations
@@ -20,8 +22,21 @@ import pandas as pd
 import pytest
 
 from magicmix_geo.config import load_settings
-from magicmix_geo.prepare.osm import _append_refs, gc_paused, read_osm, tag_getter, way_nodes
-from magicmix_geo.tags import WayFilter
+from magicmix_geo.prepare.osm import (
+    ParsedOsm,
+    _append_refs,
+    _python_filters,
+    _Reader,
+    gc_paused,
+    parse_osm,
+    read_osm,
+    reader_keys,
+    tag_getter,
+    way_nodes,
+)
+from magicmix_geo.tags import WayFilter, parse_rules
+
+SAMPLE_OSM = Path(__file__).resolve().parents[1] / "data" / "sample" / "tudelft.osm.pbf"
 
 # a key that no object below has, and each column's key
 MISSING = "no:such:key"
@@ -175,3 +190,41 @@ def test_way_filter_reads_tags_through_any_getter(
     way_filter = WayFilter(text)
     assert way_filter(tags) is want
     assert way_filter.test(tags.get) is want
+
+
+def test_the_handler_chain_hands_over_what_the_file_processor_yields() -> None:
+    keys = reader_keys(load_settings())
+    assert keys.node_rules is not None
+    feature_keys = tuple(sorted(set(keys.feature_keys)))
+    columns = tuple(sorted(set(keys.tag_columns) | {"name"}))
+    reader = _Reader(WayFilter(keys.way_filter), columns)
+    processor = (
+        osmium.FileProcessor(str(SAMPLE_OSM))
+        .with_locations()
+        .with_areas(osmium.filter.KeyFilter(*feature_keys))
+    )
+    for kept in _python_filters(feature_keys, parse_rules(keys.node_rules)):
+        processor = processor.with_filter(kept)
+    for obj in processor:
+        if isinstance(obj, osmium.osm.Node):
+            reader.node(obj)
+        elif isinstance(obj, osmium.osm.Way):
+            reader.way(obj)
+        elif isinstance(obj, osmium.osm.Area):
+            reader.area(obj)
+    want, got = reader.parsed(SAMPLE_OSM), parse_osm(SAMPLE_OSM, keys)
+    assert got.feature_types.count("relation") > 0  # multipolygons assembled from relations
+    assert got.feature_types.count("node") > 0 and got.feature_types.count("way") > 0
+    _assert_parsed_equal(got, want)
+
+
+def _assert_parsed_equal(a: ParsedOsm, b: ParsedOsm) -> None:
+    assert a.columns == b.columns
+    assert a.feature_types == b.feature_types
+    assert a.tag_values == b.tag_values
+    assert a.area_wkb == b.area_wkb and a.line_wkb == b.line_wkb
+    assert a.line_tags == b.line_tags
+    for name in ("feature_ids", "point_rows", "point_xy", "line_ids"):
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+    for name in ("way_ids", "offsets", "node_ids", "lon", "lat"):
+        assert np.array_equal(getattr(a.walk, name), getattr(b.walk, name), equal_nan=True), name
