@@ -316,14 +316,13 @@ def _python_filters(
     features.enable_for(osmium.osm.NODE | osmium.osm.AREA)
     lines = osmium.filter.KeyFilter(*LINE_KEYS)
     lines.enable_for(osmium.osm.WAY)
+    kinds = osmium.filter.EntityFilter(osmium.osm.NODE | osmium.osm.WAY | osmium.osm.AREA)
     if node_rules is None:
-        kinds = osmium.filter.EntityFilter(osmium.osm.NODE | osmium.osm.WAY | osmium.osm.AREA)
         return kinds, features, lines
     nodes = _node_rules_filter(feature_keys, node_rules)
     if nodes is None:  # no rule can keep a node
         return osmium.filter.EntityFilter(osmium.osm.WAY | osmium.osm.AREA), features, lines
     nodes.enable_for(osmium.osm.NODE)
-    kinds = osmium.filter.EntityFilter(osmium.osm.NODE | osmium.osm.WAY | osmium.osm.AREA)
     # after the key filter: libosmium stops at the first filter an object fails, and the key
     # test is the cheaper one (1.2 s against 1.8 s over a region's 6.5 M nodes)
     return kinds, features, lines, nodes
