@@ -19,7 +19,15 @@ from magicmix_geo.config import load_settings
 from magicmix_geo.prepare.extracts import extract_polygon
 from magicmix_geo.prepare.osm import reader_keys
 from magicmix_geo.prepare.osm_slice_file import SLICE_SUFFIX
-from magicmix_geo.prepare.slice_jobs import SliceJob, job_text, read_job, run_job, run_jobs
+from magicmix_geo.prepare.slice_jobs import (
+    MALLOC_TUNABLES,
+    SliceJob,
+    job_text,
+    program_environment,
+    read_job,
+    run_job,
+    run_jobs,
+)
 from tests._islands import SAMPLE_AREA, SAMPLE_PBF
 
 
@@ -44,6 +52,22 @@ def test_a_job_file_carries_the_job_exactly(tmp_path: Path) -> None:
     for key, (polygon, target) in original.members.items():
         assert shapely.equals_exact(back.members[key][0], polygon, tolerance=0)
         assert back.members[key][1] == target
+
+
+def test_a_program_keeps_freed_memory_and_the_callers_settings_win() -> None:
+    plain = program_environment({"PATH": "/usr/bin"})
+    assert plain == {
+        "PATH": "/usr/bin",
+        "NUMPY_MADVISE_HUGEPAGE": "0",
+        "GLIBC_TUNABLES": MALLOC_TUNABLES,
+    }
+    assert "glibc.malloc.mmap_threshold=" in MALLOC_TUNABLES
+    own = program_environment(
+        {"GLIBC_TUNABLES": "glibc.malloc.trim_threshold=1", "NUMPY_MADVISE_HUGEPAGE": "1"}
+    )
+    # glibc reads tunables left to right: the caller's come last and so take effect
+    assert own["GLIBC_TUNABLES"] == f"{MALLOC_TUNABLES}:glibc.malloc.trim_threshold=1"
+    assert own["NUMPY_MADVISE_HUGEPAGE"] == "1"
 
 
 @pytest.mark.timeout(300)
