@@ -7,7 +7,9 @@ Data: the real Delft sample (data/sample/tudelft.osm.pbf), two polygons over it.
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import pytest
@@ -16,6 +18,7 @@ from shapely.geometry import box
 
 from magicmix_geo._errors import InputError
 from magicmix_geo.config import load_settings
+from magicmix_geo.prepare import slice_jobs
 from magicmix_geo.prepare.extracts import extract_polygon
 from magicmix_geo.prepare.osm import reader_keys
 from magicmix_geo.prepare.osm_slice_file import SLICE_SUFFIX
@@ -68,6 +71,23 @@ def test_a_program_keeps_freed_memory_and_the_callers_settings_win() -> None:
     # glibc reads tunables left to right: the caller's come last and so take effect
     assert own["GLIBC_TUNABLES"] == f"{MALLOC_TUNABLES}:glibc.malloc.trim_threshold=1"
     assert own["NUMPY_MADVISE_HUGEPAGE"] == "1"
+
+
+def test_each_program_runs_with_those_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[dict[str, str]] = []
+
+    def run(command: list[str], **options: Any) -> subprocess.CompletedProcess[str]:
+        seen.append(options["env"])
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(slice_jobs.subprocess, "run", run)
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.arena_max=2")
+    run_jobs([job(tmp_path), job(tmp_path)], tmp_path, parallel=2)
+    expected = f"{MALLOC_TUNABLES}:glibc.malloc.arena_max=2"
+    assert [env["GLIBC_TUNABLES"] for env in seen] == [expected, expected]
+    assert all(env["NUMPY_MADVISE_HUGEPAGE"] == "0" for env in seen)
 
 
 @pytest.mark.timeout(300)

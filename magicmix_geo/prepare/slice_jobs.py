@@ -31,13 +31,15 @@ from magicmix_geo.prepare.region_slices import RegionArrays
 # a job that fails exits with this status and its error on the last line of stderr
 FAILED = 2
 # A program lays its region out in NumPy arrays, hundreds of them large and short-lived. By
-# default NumPy asks for transparent huge pages for each large array, and glibc hands a freed
-# block over 128 KiB-32 MiB back to the kernel at once: every new array then had fresh pages,
-# which the kernel zeroes (a tenth of a program's CPU, `perf`). Without the huge-page advice
-# and with glibc keeping freed blocks for reuse, a program's system time halves and its page
-# faults fall by 40 % for ~0.2 GB more peak memory (bench/README.md, "Session 15"). glibc's
-# documented tunables (a user's own GLIBC_TUNABLES come after, so they win); NumPy's
-# NUMPY_MADVISE_HUGEPAGE. Other C libraries ignore them.
+# default NumPy advises transparent huge pages for every array over 4 MiB, and glibc maps a
+# block over its mmap threshold (at most 32 MiB; a region's coordinates are ~60 MiB) afresh and
+# unmaps it when freed: every new array came on fresh pages that the kernel zeroed first (a
+# tenth of a program's CPU under `perf`). Without the advice, and with glibc keeping freed
+# blocks in the process for reuse (both thresholds raised: the mmap threshold alone makes
+# every large block grow and trim the heap instead), a program's system time halves and its
+# CPU falls ~10 %, for 0.2-0.3 GB more peak memory (bench/README.md, "Session 15"). glibc
+# reads its tunables left to right, so a caller's own GLIBC_TUNABLES, put after these, win;
+# other C libraries ignore them.
 MALLOC_TUNABLES = "glibc.malloc.mmap_threshold=4294967296:glibc.malloc.trim_threshold=68719476736"
 
 
